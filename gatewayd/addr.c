@@ -1,0 +1,177 @@
+/*
+ * addr.c: socket address parsing and printing. IPv4-mapped IPv6 addresses
+ * are folded to IPv4 (addr_unmap) before anything compares them, so that
+ * ::ffff:127.0.0.1 cannot pass for something other than loopback.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gatewayd.h"
+
+socklen_t
+addr_len(const struct sockaddr *sa)
+{
+	return (sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in));
+}
+
+uint16_t
+addr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6)
+		return (ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+	if (sa->sa_family == AF_INET)
+		return (ntohs(((const struct sockaddr_in *)sa)->sin_port));
+	return (0);
+}
+
+/* "1.2.3.4:80" or "[::1]:80"; a port of 0 prints the address alone. */
+const char *
+addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	 ip[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, addr_port(sa));
+		break;
+	case AF_INET6:
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
+		    sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, addr_port(sa));
+		break;
+	default:
+		snprintf(buf, len, "-");
+		break;
+	}
+	return (buf);
+}
+
+void
+addr_unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6	 sin6;
+	struct sockaddr_in	*sin;
+
+	if (ss->ss_family != AF_INET6)
+		return;
+	memcpy(&sin6, ss, sizeof(sin6));
+	if (!IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr))
+		return;
+	sin = (struct sockaddr_in *)ss;
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = sin6.sin6_port;
+	memcpy(&sin->sin_addr, &sin6.sin6_addr.s6_addr[12], 4);
+}
+
+int
+addr_same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return (0);
+	if (a->sa_family == AF_INET)
+		return (((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr);
+	if (a->sa_family == AF_INET6)
+		return (IN6_ARE_ADDR_EQUAL(
+		    &((const struct sockaddr_in6 *)a)->sin6_addr,
+		    &((const struct sockaddr_in6 *)b)->sin6_addr));
+	return (0);
+}
+
+int
+addr_is_wildcard(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY));
+	if (sa->sa_family == AF_INET6)
+		return (IN6_IS_ADDR_UNSPECIFIED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr));
+	return (0);
+}
+
+/*
+ * Parses "ADDR:PORT" with a numeric IPv4 address, "[V6ADDR]:PORT", or
+ * "*:PORT" for every IPv4 address. Returns 0, or -1 with *why set.
+ */
+int
+addr_parse_hostport(const char *text, struct sockaddr_storage *ss,
+    socklen_t *len, const char **why)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	char			 host[INET6_ADDRSTRLEN + 1];
+	const char		*colon, *end;
+	size_t			 hlen;
+	unsigned long		 port;
+	char			*ep;
+
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		end = strchr(text, ']');
+		if (end == NULL || end[1] != ':') {
+			*why = "IPv6 addresses are written [ADDR]:PORT";
+			return (-1);
+		}
+		hlen = (size_t)(end - text - 1);
+		colon = end + 1;
+		if (hlen == 0 || hlen >= sizeof(host)) {
+			*why = "bad IPv6 address";
+			return (-1);
+		}
+		memcpy(host, text + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+			*why = "bad IPv6 address";
+			return (-1);
+		}
+		sin6->sin6_family = AF_INET6;
+		*len = sizeof(*sin6);
+	} else {
+		colon = strrchr(text, ':');
+		if (colon == NULL) {
+			*why = "missing :PORT";
+			return (-1);
+		}
+		hlen = (size_t)(colon - text);
+		if (hlen == 0 || hlen >= sizeof(host)) {
+			*why = "missing address before :PORT";
+			return (-1);
+		}
+		memcpy(host, text, hlen);
+		host[hlen] = '\0';
+		if (strcmp(host, "*") == 0)
+			sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+			*why = strchr(host, ':') != NULL ?
+			    "IPv6 addresses are written [ADDR]:PORT" :
+			    "bad IPv4 address (names are not accepted here)";
+			return (-1);
+		}
+		sin->sin_family = AF_INET;
+		*len = sizeof(*sin);
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &ep, 10);
+	if (colon[1] == '\0' || *ep != '\0' || errno != 0 || port > 65535) {
+		*why = "bad port (0 to 65535)";
+		return (-1);
+	}
+	if (ss->ss_family == AF_INET6)
+		sin6->sin6_port = htons((uint16_t)port);
+	else
+		sin->sin_port = htons((uint16_t)port);
+	return (0);
+}

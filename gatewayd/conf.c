@@ -1,0 +1,402 @@
+/*
+ * conf.c: gatewayd.conf, one "keyword value" per line. Every error names
+ * FILE:LINE, and all of a file's errors are reported together (tmux cfg.c
+ * style) so an operator fixes them in one pass. A configuration is
+ * immutable once loaded and reference counted: the main thread swaps in a
+ * new one on SIGHUP and each worker drops the old one on its own thread.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gatewayd.h"
+
+enum conf_type {
+	CT_LISTEN,	/* repeatable ADDR:PORT */
+	CT_AUTH,	/* none | pam */
+	CT_PATH,	/* relative to the configuration file's folder */
+	CT_STRING,
+	CT_INT,		/* whole number in [min, max] */
+	CT_SIZE,	/* bytes, with an optional K or M suffix */
+	CT_BOOL,	/* yes | no */
+};
+
+struct conf_keyword {
+	const char	*ck_name;
+	enum conf_type	 ck_type;
+	size_t		 ck_offset;
+	long		 ck_min;
+	long		 ck_max;
+};
+
+#define OFF(m)	offsetof(struct conf, m)
+static const struct conf_keyword conf_keywords[] = {
+	{ "listen",		CT_LISTEN, 0, 0, 0 },
+	{ "auth",		CT_AUTH, OFF(c_auth), 0, 0 },
+	{ "pam_service",	CT_STRING, OFF(c_pam_service), 0, 0 },
+	{ "policy_db",		CT_PATH, OFF(c_policy_db), 0, 0 },
+	{ "audit_db",		CT_PATH, OFF(c_audit_db), 0, 0 },
+	{ "geoip_db",		CT_PATH, OFF(c_geoip_db), 0, 0 },
+	{ "resolv_conf",	CT_PATH, OFF(c_resolv_conf), 0, 0 },
+	{ "hosts_file",		CT_PATH, OFF(c_hosts_file), 0, 0 },
+	{ "control_socket",	CT_PATH, OFF(c_control_socket), 0, 0 },
+	{ "user",		CT_STRING, OFF(c_user), 0, 0 },
+	{ "workers",		CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS },
+	{ "handshake_timeout",	CT_INT, OFF(c_handshake_timeout), 1, 3600 },
+	{ "connect_timeout",	CT_INT, OFF(c_connect_timeout), 1, 3600 },
+	{ "idle_timeout",	CT_INT, OFF(c_idle_timeout), 1, 7 * 86400 },
+	{ "shutdown_grace",	CT_INT, OFF(c_shutdown_grace), 0, 86400 },
+	{ "max_sessions",	CT_INT, OFF(c_max_sessions), 1, 10000000 },
+	{ "relay_buffer",	CT_SIZE, OFF(c_relay_buffer), 4096,
+	    64 * 1024 * 1024 },
+	{ "insecure_allow_loopback_destinations", CT_BOOL,
+	    OFF(c_allow_loopback), 0, 0 },
+	{ "log_verbose",	CT_BOOL, OFF(c_log_verbose), 0, 0 },
+};
+#undef OFF
+
+struct conf_errors {
+	char	*ce_text;
+	size_t	 ce_len;
+	int	 ce_count;
+};
+
+static void	conf_error(struct conf_errors *, const char *, int,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+conf_error(struct conf_errors *ce, const char *file, int line,
+    const char *fmt, ...)
+{
+	char	 msg[512];
+	char	*text;
+	int	 n;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		n = asprintf(&text, "%s%s%s:%d: %s", ce->ce_text ? ce->ce_text :
+		    "", ce->ce_text ? "\n" : "", file, line, msg);
+	else
+		n = asprintf(&text, "%s%s%s: %s", ce->ce_text ? ce->ce_text :
+		    "", ce->ce_text ? "\n" : "", file, msg);
+	if (n < 0)
+		fatalx("out of memory");
+	free(ce->ce_text);
+	ce->ce_text = text;
+	ce->ce_count++;
+}
+
+static char *
+conf_xstrdup(const char *s)
+{
+	char	*d;
+
+	if ((d = strdup(s)) == NULL)
+		fatalx("out of memory");
+	return (d);
+}
+
+struct conf *
+conf_default(void)
+{
+	struct conf	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatalx("out of memory");
+	c->c_refs = 1;
+	c->c_auth = AUTH_NONE;
+	c->c_pam_service = conf_xstrdup("socksgw");
+	c->c_resolv_conf = conf_xstrdup("/etc/resolv.conf");
+	c->c_hosts_file = conf_xstrdup("/etc/hosts");
+	c->c_workers = 0;		/* one per CPU */
+	c->c_handshake_timeout = 10;
+	c->c_connect_timeout = 10;
+	c->c_idle_timeout = 300;
+	c->c_shutdown_grace = 30;
+	c->c_max_sessions = 0;		/* derived from the descriptor limit */
+	c->c_relay_buffer = 256 * 1024;
+	return (c);
+}
+
+void
+conf_ref(struct conf *c)
+{
+	atomic_fetch_add(&c->c_refs, 1);
+}
+
+void
+conf_unref(struct conf *c)
+{
+	if (c == NULL || atomic_fetch_sub(&c->c_refs, 1) != 1)
+		return;
+	free(c->c_path);
+	free(c->c_pam_service);
+	free(c->c_policy_db);
+	free(c->c_audit_db);
+	free(c->c_geoip_db);
+	free(c->c_resolv_conf);
+	free(c->c_hosts_file);
+	free(c->c_control_socket);
+	free(c->c_user);
+	free(c);
+}
+
+static char *
+conf_resolve_path(const char *confpath, const char *value)
+{
+	const char	*slash;
+	char		*out;
+
+	if (value[0] == '/' || (slash = strrchr(confpath, '/')) == NULL)
+		return (conf_xstrdup(value));
+	if (asprintf(&out, "%.*s/%s", (int)(slash - confpath), confpath,
+	    value) < 0)
+		fatalx("out of memory");
+	return (out);
+}
+
+static int
+conf_parse_long(const char *v, long *out)
+{
+	char	*ep;
+
+	errno = 0;
+	*out = strtol(v, &ep, 10);
+	return (v[0] != '\0' && *ep == '\0' && errno == 0 ? 0 : -1);
+}
+
+static void
+conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
+    const char *file, int line, struct conf_errors *ce)
+{
+	char		*base = (char *)c;
+	char		**sp;
+	struct conf_listen *cl;
+	const char	*why;
+	long		 n;
+	char		*ep;
+	unsigned long long size;
+
+	switch (kw->ck_type) {
+	case CT_LISTEN:
+		if (c->c_nlisten == GW_MAX_LISTEN) {
+			conf_error(ce, file, line, "too many listen addresses "
+			    "(at most %d)", GW_MAX_LISTEN);
+			return;
+		}
+		cl = &c->c_listen[c->c_nlisten];
+		if (addr_parse_hostport(value, &cl->cl_ss, &cl->cl_len,
+		    &why) == -1) {
+			conf_error(ce, file, line, "listen %s: %s", value, why);
+			return;
+		}
+		addr_str((struct sockaddr *)&cl->cl_ss, cl->cl_text,
+		    sizeof(cl->cl_text));
+		c->c_nlisten++;
+		break;
+	case CT_AUTH:
+		if (strcmp(value, "none") == 0)
+			c->c_auth = AUTH_NONE;
+		else if (strcmp(value, "pam") == 0) {
+			/* Honest refusal: see README, "Not built yet". */
+			conf_error(ce, file, line, "auth pam: RFC 1929 "
+			    "authentication through PAM is not built yet; "
+			    "use auth none");
+		} else
+			conf_error(ce, file, line, "auth %s: expected none or "
+			    "pam", value);
+		break;
+	case CT_PATH:
+	case CT_STRING:
+		sp = (char **)(base + kw->ck_offset);
+		free(*sp);
+		*sp = kw->ck_type == CT_PATH ?
+		    conf_resolve_path(file, value) : conf_xstrdup(value);
+		break;
+	case CT_INT:
+		if (conf_parse_long(value, &n) == -1 || n < kw->ck_min ||
+		    n > kw->ck_max) {
+			conf_error(ce, file, line, "%s %s: expected a whole "
+			    "number from %ld to %ld", kw->ck_name, value,
+			    kw->ck_min, kw->ck_max);
+			return;
+		}
+		*(int *)(base + kw->ck_offset) = (int)n;
+		break;
+	case CT_SIZE:
+		errno = 0;
+		size = strtoull(value, &ep, 10);
+		if (ep != value && (*ep == 'K' || *ep == 'k') && ep[1] == '\0')
+			size *= 1024;
+		else if (ep != value && (*ep == 'M' || *ep == 'm') &&
+		    ep[1] == '\0')
+			size *= 1024 * 1024;
+		else if (ep == value || *ep != '\0')
+			size = 0;
+		if (errno != 0 || size < (unsigned long long)kw->ck_min ||
+		    size > (unsigned long long)kw->ck_max) {
+			conf_error(ce, file, line, "%s %s: expected a size from "
+			    "%ldK to %ldM", kw->ck_name, value,
+			    kw->ck_min / 1024, kw->ck_max / 1024 / 1024);
+			return;
+		}
+		*(size_t *)(base + kw->ck_offset) = (size_t)size;
+		break;
+	case CT_BOOL:
+		if (strcmp(value, "yes") == 0)
+			*(int *)(base + kw->ck_offset) = 1;
+		else if (strcmp(value, "no") == 0)
+			*(int *)(base + kw->ck_offset) = 0;
+		else
+			conf_error(ce, file, line, "%s %s: expected yes or no",
+			    kw->ck_name, value);
+		break;
+	}
+}
+
+static const struct conf_keyword *
+conf_find_keyword(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(conf_keywords) / sizeof(conf_keywords[0]); i++)
+		if (strcmp(conf_keywords[i].ck_name, name) == 0)
+			return (&conf_keywords[i]);
+	return (NULL);
+}
+
+/* Parses one line in place; blank and comment lines are fine. */
+static void
+conf_line(struct conf *c, char *text, const char *file, int line,
+    unsigned char *seen, struct conf_errors *ce)
+{
+	const struct conf_keyword *kw;
+	char		*p, *key, *value, *end;
+	size_t		 idx;
+
+	if ((p = strchr(text, '#')) != NULL)
+		*p = '\0';
+	for (key = text; isspace((unsigned char)*key); key++)
+		;
+	if (*key == '\0')
+		return;
+	for (p = key; *p != '\0' && !isspace((unsigned char)*p); p++)
+		;
+	value = p;
+	if (*p != '\0')
+		*value++ = '\0';
+	while (isspace((unsigned char)*value))
+		value++;
+	end = value + strlen(value);
+	while (end > value && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+
+	if ((kw = conf_find_keyword(key)) == NULL) {
+		conf_error(ce, file, line, "unknown keyword '%s'", key);
+		return;
+	}
+	if (*value == '\0') {
+		conf_error(ce, file, line, "%s: missing value", key);
+		return;
+	}
+	if (kw->ck_type != CT_PATH && strpbrk(value, " \t") != NULL) {
+		conf_error(ce, file, line, "%s: one value expected, got '%s'",
+		    key, value);
+		return;
+	}
+	idx = (size_t)(kw - conf_keywords);
+	if (kw->ck_type != CT_LISTEN && seen[idx]) {
+		conf_error(ce, file, line, "%s given twice", key);
+		return;
+	}
+	seen[idx] = 1;
+	conf_set(c, kw, value, file, line, ce);
+}
+
+/*
+ * Loads FILE. Returns a configuration with one reference, or NULL with
+ * *cause holding every error, one "FILE:LINE: message" a line.
+ */
+struct conf *
+conf_load(const char *path, char **cause)
+{
+	struct conf_errors	 ce = { NULL, 0, 0 };
+	unsigned char		 seen[sizeof(conf_keywords) /
+				    sizeof(conf_keywords[0])] = { 0 };
+	struct conf		*c;
+	const char		*why;
+	FILE			*f;
+	char			*line = NULL;
+	size_t			 cap = 0;
+	ssize_t			 n;
+	int			 lineno = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) < 0)
+			fatalx("out of memory");
+		return (NULL);
+	}
+	c = conf_default();
+	c->c_path = conf_xstrdup(path);
+	while ((n = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if ((size_t)n != strlen(line)) {
+			conf_error(&ce, path, lineno, "NUL byte in line");
+			continue;
+		}
+		conf_line(c, line, path, lineno, seen, &ce);
+	}
+	if (ferror(f))
+		conf_error(&ce, path, 0, "read error: %s", strerror(errno));
+	free(line);
+	fclose(f);
+
+	if (c->c_nlisten == 0 && ce.ce_count == 0) {
+		/* Safe default: loopback only. */
+		addr_parse_hostport("127.0.0.1:1080", &c->c_listen[0].cl_ss,
+		    &c->c_listen[0].cl_len, &why);
+		addr_str((struct sockaddr *)&c->c_listen[0].cl_ss,
+		    c->c_listen[0].cl_text, sizeof(c->c_listen[0].cl_text));
+		c->c_nlisten = 1;
+	}
+	if (ce.ce_count > 0) {
+		conf_unref(c);
+		*cause = ce.ce_text;
+		return (NULL);
+	}
+	return (c);
+}
+
+/*
+ * The files a configuration names must be readable now: a typo in a path
+ * is caught by -n and by a reload rather than at the first DNS query.
+ */
+int
+conf_check_files(const struct conf *c, char **cause)
+{
+	const char	*paths[] = { c->c_resolv_conf, c->c_hosts_file };
+	const char	*names[] = { "resolv_conf", "hosts_file" };
+	size_t		 i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (paths[i] != NULL && access(paths[i], R_OK) == -1) {
+			if (asprintf(cause, "%s: %s %s: %s", c->c_path,
+			    names[i], paths[i], strerror(errno)) < 0)
+				fatalx("out of memory");
+			return (-1);
+		}
+	}
+	return (0);
+}

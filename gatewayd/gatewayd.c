@@ -1,0 +1,383 @@
+/*
+ * gatewayd.c: the main thread. It reads the configuration, binds the
+ * listening sockets, drops root, starts the workers and then only handles
+ * signals: SIGHUP reloads, SIGTERM and SIGINT stop gracefully. It never
+ * touches network input.
+ */
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gatewayd.h"
+
+#define GW_LISTEN_BACKLOG	4096
+/* Descriptors kept back from max_sessions for listeners, DNS, logs. */
+#define GW_FD_RESERVE		64
+
+_Atomic unsigned	 gw_nsessions;
+_Atomic uint64_t	 gw_next_sid = 1;
+
+static pthread_mutex_t	 gw_conf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conf	*gw_conf;	/* the running configuration */
+static struct worker	 gw_workers[GW_MAX_WORKERS];
+static int		 gw_nworkers;
+static int		 gw_verbose;
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: gatewayd [-nvV] [-c FILE]\n");
+	exit(2);
+}
+
+/* A new reference to the running configuration; any thread. */
+struct conf *
+gw_conf_get(void)
+{
+	struct conf	*c;
+
+	pthread_mutex_lock(&gw_conf_lock);
+	c = gw_conf;
+	conf_ref(c);
+	pthread_mutex_unlock(&gw_conf_lock);
+	return (c);
+}
+
+static rlim_t
+gw_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (1024);
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return (rl.rlim_cur);
+}
+
+/* Values a configuration leaves to the machine. */
+static void
+gw_conf_complete(struct conf *c, rlim_t nofile)
+{
+	long	 ncpu;
+
+	if (c->c_max_sessions == 0) {
+		/* Each session holds two descriptors. */
+		c->c_max_sessions = nofile > 2 * GW_FD_RESERVE ?
+		    (int)((nofile - GW_FD_RESERVE) / 2) : 1;
+	}
+	if (c->c_workers == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		c->c_workers = ncpu < 1 ? 1 : ncpu > GW_MAX_WORKERS ?
+		    GW_MAX_WORKERS : (int)ncpu;
+	}
+}
+
+static int
+gw_bind(const struct conf_listen *cl, uint16_t port, char **cause)
+{
+	struct sockaddr_storage	 ss;
+	int			 fd, one = 1;
+
+	memcpy(&ss, &cl->cl_ss, sizeof(ss));
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		goto fail;
+	/* [::]:P and 0.0.0.0:P are separate listen lines, as written. */
+	if ((ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (struct sockaddr *)&ss, cl->cl_len) == -1 ||
+	    listen(fd, GW_LISTEN_BACKLOG) == -1)
+		goto fail;
+	return (fd);
+fail:
+	if (asprintf(cause, "listen %s: %s", cl->cl_text, strerror(errno)) < 0)
+		*cause = NULL;
+	if (fd != -1)
+		close(fd);
+	return (-1);
+}
+
+/*
+ * One socket per worker per listen address, all bound to the same port
+ * with SO_REUSEPORT. A port of 0 is chosen by the kernel for the first
+ * socket and reused for the others. fds is [worker][listen].
+ */
+static int
+gw_bind_all(const struct conf *c, int nworkers, int *fds, char **cause)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	size_t			 l;
+	uint16_t		 port;
+	int			 w, fd;
+
+	for (l = 0; l < c->c_nlisten; l++) {
+		port = addr_port((const struct sockaddr *)&c->c_listen[l].cl_ss);
+		for (w = 0; w < nworkers; w++) {
+			if ((fd = gw_bind(&c->c_listen[l], port, cause)) == -1)
+				return (-1);
+			fds[(size_t)w * c->c_nlisten + l] = fd;
+			if (port == 0) {
+				len = sizeof(ss);
+				if (getsockname(fd, (struct sockaddr *)&ss,
+				    &len) == -1)
+					return (-1);
+				port = addr_port((struct sockaddr *)&ss);
+			}
+		}
+		if (port != addr_port((const struct sockaddr *)
+		    &c->c_listen[l].cl_ss))
+			log_info("listen %s: bound to port %u",
+			    c->c_listen[l].cl_text, port);
+	}
+	return (0);
+}
+
+/* Leaves root for good; every failure is fatal (relayd proc.c). */
+static void
+gw_drop_privileges(const struct conf *c)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0) {
+		if (c->c_user != NULL && ((pw = getpwnam(c->c_user)) == NULL ||
+		    pw->pw_uid != geteuid()))
+			log_warnx("not started as root: 'user %s' ignored",
+			    c->c_user);
+		return;
+	}
+	if (c->c_user == NULL)
+		fatalx("%s: refusing to run as root without 'user'",
+		    c->c_path);
+	if ((pw = getpwnam(c->c_user)) == NULL)
+		fatalx("%s: user %s: no such user", c->c_path, c->c_user);
+	if (pw->pw_uid == 0)
+		fatalx("%s: user %s: must not be root", c->c_path, c->c_user);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", c->c_user);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
+	if (getuid() == 0 || geteuid() == 0 || setuid(0) != -1)
+		fatalx("still root after dropping privileges");
+	log_info("running as %s (uid %u)", c->c_user, (unsigned)pw->pw_uid);
+}
+
+/* Keywords of the contract whose features are not built yet. */
+static void
+gw_warn_unbuilt(const struct conf *c)
+{
+	if (c->c_policy_db != NULL)
+		log_warnx("policy_db is set but the policy engine is not "
+		    "built yet: every destination outside the guarded "
+		    "ranges is allowed");
+	if (c->c_audit_db != NULL)
+		log_warnx("audit_db is set but the audit log is not built "
+		    "yet: sessions are only logged");
+	if (c->c_geoip_db != NULL)
+		log_warnx("geoip_db is set but GeoIP is not built yet");
+	if (c->c_control_socket != NULL)
+		log_warnx("control_socket is set but the control socket is "
+		    "not built yet");
+	if (c->c_allow_loopback)
+		log_warnx("insecure_allow_loopback_destinations: clients may "
+		    "reach services on this host's loopback");
+}
+
+static void
+gw_print_errors(const char *cause)
+{
+	fprintf(stderr, "%s\n", cause);
+}
+
+static int
+gw_listen_same(const struct conf *a, const struct conf *b)
+{
+	size_t	 i;
+
+	if (a->c_nlisten != b->c_nlisten)
+		return (0);
+	for (i = 0; i < a->c_nlisten; i++)
+		if (strcmp(a->c_listen[i].cl_text, b->c_listen[i].cl_text) != 0)
+			return (0);
+	return (1);
+}
+
+static void
+gw_reload(void)
+{
+	struct conf	*old = gw_conf, *c;
+	char		*cause = NULL;
+	int		 i;
+
+	log_info("reloading %s", old->c_path);
+	if ((c = conf_load(old->c_path, &cause)) == NULL ||
+	    conf_check_files(c, &cause) == -1) {
+		log_warnx("reload failed, the running configuration stays:\n%s",
+		    cause != NULL ? cause : "out of memory");
+		free(cause);
+		conf_unref(c);
+		return;
+	}
+	gw_conf_complete(c, gw_raise_nofile());
+	/* Sockets and threads are made once; say so rather than pretend. */
+	if (!gw_listen_same(old, c) || c->c_workers != old->c_workers ||
+	    (c->c_user == NULL) != (old->c_user == NULL) ||
+	    (c->c_user != NULL && strcmp(c->c_user, old->c_user) != 0))
+		log_warnx("reload: listen, workers and user take effect only "
+		    "after a restart");
+	log_set_verbose(gw_verbose + c->c_log_verbose);
+	gw_warn_unbuilt(c);
+	pthread_mutex_lock(&gw_conf_lock);
+	gw_conf = c;
+	pthread_mutex_unlock(&gw_conf_lock);
+	conf_unref(old);
+	for (i = 0; i < gw_nworkers; i++)
+		worker_request(&gw_workers[i], WORKER_RELOAD);
+	log_info("configuration reloaded");
+}
+
+static void
+gw_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base	*base = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		gw_reload();
+		break;
+	case SIGTERM:
+	case SIGINT:
+		log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" :
+		    "SIGINT");
+		event_base_loopbreak(base);
+		break;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char		*path = GW_DEFAULT_CONF;
+	struct event_base	*base;
+	struct event		*sigs[3];
+	static const int	 signos[3] = { SIGHUP, SIGTERM, SIGINT };
+	struct conf		*c;
+	char			*cause = NULL;
+	int			*fds;
+	int			 ch, check_only = 0, i;
+	rlim_t			 nofile;
+
+	while ((ch = getopt(argc, argv, "c:nvV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'v':
+			gw_verbose++;
+			break;
+		case 'V':
+			printf("gatewayd %s\n", SOCKSGW_VERSION);
+			return (0);
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init(gw_verbose, "gatewayd");
+
+	if ((c = conf_load(path, &cause)) == NULL ||
+	    conf_check_files(c, &cause) == -1) {
+		gw_print_errors(cause != NULL ? cause : "out of memory");
+		return (1);
+	}
+	if (check_only) {
+		printf("configuration OK\n");
+		conf_unref(c);
+		return (0);
+	}
+	log_set_verbose(gw_verbose + c->c_log_verbose);
+	signal(SIGPIPE, SIG_IGN);
+	nofile = gw_raise_nofile();
+	gw_conf_complete(c, nofile);
+	gw_conf = c;
+	gw_nworkers = c->c_workers;
+
+	fds = calloc((size_t)gw_nworkers * c->c_nlisten, sizeof(*fds));
+	if (fds == NULL)
+		fatalx("out of memory");
+	if (gw_bind_all(c, gw_nworkers, fds, &cause) == -1 ||
+	    guard_self_init(c, fds, (size_t)gw_nworkers * c->c_nlisten,
+	    &cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
+	gw_drop_privileges(c);
+	gw_warn_unbuilt(c);
+
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	for (i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(base, signos[i], gw_signal, base);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
+			fatalx("cannot handle signal %d", signos[i]);
+	}
+	for (i = 0; i < gw_nworkers; i++) {
+		if (worker_init(&gw_workers[i], i, c,
+		    fds + (size_t)i * c->c_nlisten, c->c_nlisten, &cause) == -1)
+			fatalx("%s", cause != NULL ? cause : "out of memory");
+	}
+	free(fds);
+	for (i = 0; i < gw_nworkers; i++)
+		if ((errno = worker_start(&gw_workers[i])) != 0)
+			fatal("worker %d: pthread_create", i);
+	for (i = 0; i < (int)c->c_nlisten; i++)
+		log_info("listening on %s", c->c_listen[i].cl_text);
+	log_info("gatewayd %s ready: %d workers, max_sessions %d, auth none, "
+	    "CONNECT only (BIND, UDP ASSOCIATE and SOCKS4 not built yet)",
+	    SOCKSGW_VERSION, gw_nworkers, c->c_max_sessions);
+
+	event_base_dispatch(base);
+
+	for (i = 0; i < gw_nworkers; i++)
+		worker_request(&gw_workers[i], WORKER_STOP);
+	for (i = 0; i < gw_nworkers; i++) {
+		worker_join(&gw_workers[i]);
+		worker_free(&gw_workers[i]);
+	}
+	for (i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_base_free(base);
+	guard_self_free();
+	log_info("stopped");
+	conf_unref(gw_conf);
+	return (0);
+}

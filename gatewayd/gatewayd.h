@@ -1,0 +1,225 @@
+/*
+ * gatewayd: the socksgw daemon. One header for the folder, grouped by file
+ * (tmux.h style). Only policy/policy.h is shared across folders.
+ */
+#ifndef GATEWAYD_H
+#define GATEWAYD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "socks5.h"
+
+struct event_base;
+struct event;
+struct evdns_base;
+struct evdns_getaddrinfo_request;
+struct evconnlistener;
+struct bufferevent;
+
+#define GW_DEFAULT_CONF		"/etc/socksgw/gatewayd.conf"
+#define GW_MAX_LISTEN		64
+#define GW_MAX_WORKERS		64
+/* A name resolves to at most this many candidates; the rest are ignored. */
+#define GW_MAX_CANDIDATES	16
+
+/* log.c */
+enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+void	log_init(int verbose, const char *ident);
+void	log_set_verbose(int);
+int	log_debug_enabled(void);
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* addr.c */
+#define ADDR_STRLEN	(INET6_ADDRSTRLEN + 8)
+int	 addr_parse_hostport(const char *, struct sockaddr_storage *,
+	    socklen_t *, const char **);
+const char *addr_str(const struct sockaddr *, char *, size_t);
+socklen_t addr_len(const struct sockaddr *);
+uint16_t addr_port(const struct sockaddr *);
+void	 addr_unmap(struct sockaddr_storage *);
+int	 addr_same_ip(const struct sockaddr *, const struct sockaddr *);
+int	 addr_is_wildcard(const struct sockaddr *);
+
+/* conf.c */
+enum conf_auth { AUTH_NONE, AUTH_PAM };
+
+struct conf_listen {
+	struct sockaddr_storage	 cl_ss;
+	socklen_t		 cl_len;
+	char			 cl_text[ADDR_STRLEN];
+};
+
+struct conf {
+	_Atomic int		 c_refs;
+	char			*c_path;
+	struct conf_listen	 c_listen[GW_MAX_LISTEN];
+	size_t			 c_nlisten;
+	enum conf_auth		 c_auth;
+	char			*c_pam_service;
+	char			*c_policy_db;
+	char			*c_audit_db;
+	char			*c_geoip_db;
+	char			*c_resolv_conf;
+	char			*c_hosts_file;
+	char			*c_control_socket;
+	char			*c_user;
+	int			 c_workers;
+	int			 c_handshake_timeout;
+	int			 c_connect_timeout;
+	int			 c_idle_timeout;
+	int			 c_shutdown_grace;
+	int			 c_max_sessions;
+	size_t			 c_relay_buffer;
+	int			 c_allow_loopback;	/* insecure; tests */
+	int			 c_log_verbose;
+};
+
+struct conf	*conf_load(const char *, char **);
+struct conf	*conf_default(void);
+void		 conf_ref(struct conf *);
+void		 conf_unref(struct conf *);
+int		 conf_check_files(const struct conf *, char **);
+
+/* guard.c */
+struct guard_self;
+int	 guard_self_init(const struct conf *, const int *, size_t, char **);
+void	 guard_self_free(void);
+const char *guard_refuse(const struct conf *, const struct sockaddr *);
+
+/* worker.c */
+struct session;
+TAILQ_HEAD(session_list, session);
+
+struct worker {
+	int			 w_id;
+	pthread_t		 w_thread;
+	struct event_base	*w_base;
+	struct resolver		*w_resolver;
+	struct evconnlistener	*w_listeners[GW_MAX_LISTEN];
+	size_t			 w_nlisteners;
+	struct event		*w_sweep;
+	struct event		*w_wakeup;
+	struct event		*w_accept_resume;
+	struct event		*w_reap;	/* frees closed sessions */
+	struct session_list	 w_closed;
+	int			 w_wakeup_fd[2];
+	struct conf		*w_conf;	/* changed on this thread only */
+	_Atomic unsigned	 w_requests;	/* WORKER_* from the main thread */
+	struct session_list	 w_sessions;
+	unsigned		 w_nsessions;
+	time_t			 w_now;		/* coarse monotonic seconds */
+	int			 w_stopping;
+	time_t			 w_stop_deadline;
+};
+#define WORKER_RELOAD	0x1
+#define WORKER_STOP	0x2
+
+int	 worker_init(struct worker *, int, struct conf *, const int *, size_t,
+	    char **);
+int	 worker_start(struct worker *);
+void	 worker_request(struct worker *, unsigned);
+void	 worker_join(struct worker *);
+void	 worker_free(struct worker *);
+void	 worker_session_gone(struct worker *);
+
+/* gatewayd.c: process-wide state shared by the workers */
+struct conf	*gw_conf_get(void);
+extern _Atomic unsigned	 gw_nsessions;
+extern _Atomic uint64_t	 gw_next_sid;
+
+/* session.c */
+enum session_state {
+	S_GREETING,
+	S_AUTH,
+	S_REQUEST,
+	S_RESOLVING,
+	S_CONNECTING,
+	S_RELAY,
+	S_REPLYING,	/* a refusal is being flushed; then close */
+	S_CLOSED
+};
+
+/*
+ * A session is one client connection and, once connected, its remote side.
+ * The two directions of a relay are symmetric, so per-side state is kept
+ * in arrays indexed by SIDE_CLIENT and SIDE_REMOTE.
+ */
+#define SIDE_CLIENT	0
+#define SIDE_REMOTE	1
+
+struct dns_ticket;
+
+struct session {
+	TAILQ_ENTRY(session)	 s_entry;
+	struct worker		*s_worker;
+	uint64_t		 s_id;
+	enum session_state	 s_state;
+	struct bufferevent	*s_bev[2];
+	uint64_t		 s_bytes[2];	/* read from side i, relayed */
+	uint8_t			 s_eof[2];	/* side i sent EOF */
+	uint8_t			 s_shut[2];	/* SHUT_WR sent to side i */
+	uint8_t			 s_paused[2];	/* reading side i paused */
+	uint8_t			 s_cmd;
+	uint8_t			 s_rep;		/* reply to send on failure */
+	uint8_t			 s_over_limit;
+	uint8_t			 s_first_eof;	/* 1 + the side that ended */
+	struct dns_ticket	*s_dns;
+	struct event		*s_connect_ev;
+	int			 s_connect_fd;
+	int			 s_errno;	/* of the last failure */
+	struct sockaddr_storage	*s_cand;	/* connect candidates */
+	int			 s_ncand;
+	int			 s_icand;
+	struct sockaddr_storage	 s_peer;	/* the client */
+	struct sockaddr_storage	 s_dst;		/* address tried or used */
+	char			*s_dst_name;	/* name as requested, or NULL */
+	uint16_t		 s_dst_port;
+	time_t			 s_deadline;	/* of the current phase */
+	time_t			 s_active;	/* last relay traffic */
+	struct timespec		 s_started;
+	const char		*s_refusal;	/* why, for the close log */
+};
+
+void	 session_accept(struct worker *, int, const struct sockaddr *,
+	    socklen_t);
+void	 session_refuse(struct session *, uint8_t, const char *);
+void	 session_connected(struct session *, int);
+void	 session_close(struct session *, const char *);
+void	 session_reap(struct worker *);
+void	 session_timeout(struct session *);
+const char *session_state_name(enum session_state);
+
+/* relay.c */
+int	 relay_start(struct session *);
+
+/* resolve.c */
+struct resolver;
+struct resolver *resolver_new(struct event_base *, const struct conf *,
+	    char **);
+void	 resolver_retire(struct resolver *);
+void	 resolve_start(struct session *);
+void	 resolve_cancel(struct session *);
+
+/* connect.c */
+void	 connect_next(struct session *);
+void	 connect_cancel(struct session *);
+uint8_t	 connect_errno_to_rep(int);
+
+#endif /* GATEWAYD_H */

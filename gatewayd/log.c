@@ -1,0 +1,149 @@
+/*
+ * log.c: one line per event on stderr, written with a single write(2) so
+ * that lines from different worker threads never interleave.
+ */
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gatewayd.h"
+
+static _Atomic int	 log_verbose;
+static const char	*log_ident = "gatewayd";
+
+static void	log_vwrite(enum log_level, const char *, const char *,
+		    va_list) __attribute__((format(printf, 3, 0)));
+
+void
+log_init(int verbose, const char *ident)
+{
+	log_verbose = verbose;
+	if (ident != NULL)
+		log_ident = ident;
+}
+
+void
+log_set_verbose(int verbose)
+{
+	log_verbose = verbose;
+}
+
+int
+log_debug_enabled(void)
+{
+	return (log_verbose > 0);
+}
+
+static void
+log_vwrite(enum log_level level, const char *suffix, const char *fmt,
+    va_list ap)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char		 line[2048];
+	struct timeval	 tv;
+	struct tm	 tm;
+	size_t		 n;
+	int		 r;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: %s: ",
+	    (long)tv.tv_usec / 1000, log_ident, names[level]);
+	if (r > 0)
+		n += (size_t)r;
+	if (n < sizeof(line)) {
+		r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	if (suffix != NULL && n < sizeof(line)) {
+		r = snprintf(line + n, sizeof(line) - n, ": %s", suffix);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* Nothing useful can be done when stderr itself fails. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	char	 ebuf[128];
+	int	 saved_errno = errno;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_WARN, strerror_r(saved_errno, ebuf, sizeof(ebuf)),
+	    fmt, ap);
+	va_end(ap);
+	errno = saved_errno;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_WARN, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_INFO, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_verbose <= 0)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_DEBUG, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	char	 ebuf[128];
+	int	 saved_errno = errno;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_ERR, strerror_r(saved_errno, ebuf, sizeof(ebuf)),
+	    fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_ERR, NULL, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,212 @@
+/*
+ * resolve.c: asynchronous name resolution with libevent's evdns. The hosts
+ * file is consulted first, then the nameservers of resolv_conf; nothing
+ * here ever blocks the event loop.
+ *
+ * Lifetimes. A request's callback can run after the session that asked was
+ * closed (evdns delivers a cancelled request's callback later), so the
+ * callback's argument is a small ticket, not the session: closing the
+ * session clears ticket->dt_session and the late callback finds nobody.
+ * A reload that changes the resolver's files builds a new resolver; the old
+ * one lives on, retired, until its last request has called back.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "gatewayd.h"
+
+struct resolver {
+	struct event_base	*rv_base;
+	struct evdns_base	*rv_dns;
+	unsigned		 rv_pending;	/* callbacks still to come */
+	int			 rv_retired;
+};
+
+struct dns_ticket {
+	struct session		*dt_session;	/* NULL once abandoned */
+	struct resolver		*dt_resolver;
+	struct evdns_getaddrinfo_request *dt_req;
+};
+
+static void	resolve_done(int, struct evutil_addrinfo *, void *);
+
+struct resolver *
+resolver_new(struct event_base *base, const struct conf *c, char **cause)
+{
+	struct resolver	*rv;
+	int		 r;
+
+	if ((rv = calloc(1, sizeof(*rv))) == NULL ||
+	    (rv->rv_dns = evdns_base_new(base, 0)) == NULL) {
+		free(rv);
+		if (asprintf(cause, "resolver: out of memory") < 0)
+			*cause = NULL;
+		return (NULL);
+	}
+	rv->rv_base = base;
+	/* The hosts file is ours to name, not resolv.conf's default. */
+	r = evdns_base_resolv_conf_parse(rv->rv_dns,
+	    DNS_OPTIONS_ALL & ~DNS_OPTION_HOSTSFILE, c->c_resolv_conf);
+	if (r != 0 && r != 6) {		/* 6: no nameserver, see below */
+		if (asprintf(cause, "resolv_conf %s: cannot be read (evdns "
+		    "error %d)", c->c_resolv_conf, r) < 0)
+			*cause = NULL;
+		goto fail;
+	}
+	if (r == 6)
+		log_warnx("resolv_conf %s names no nameserver; using "
+		    "127.0.0.1", c->c_resolv_conf);
+	if (evdns_base_load_hosts(rv->rv_dns, c->c_hosts_file) != 0) {
+		if (asprintf(cause, "hosts_file %s: cannot be read",
+		    c->c_hosts_file) < 0)
+			*cause = NULL;
+		goto fail;
+	}
+	return (rv);
+fail:
+	evdns_base_free(rv->rv_dns, 0);
+	free(rv);
+	return (NULL);
+}
+
+static void
+resolver_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct resolver	*rv = arg;
+
+	(void)fd;
+	(void)what;
+	evdns_base_free(rv->rv_dns, 1);
+	free(rv);
+}
+
+/* Called when rv is no longer used for new requests. */
+void
+resolver_retire(struct resolver *rv)
+{
+	static const struct timeval	 now = { 0, 0 };
+
+	rv->rv_retired = 1;
+	if (rv->rv_pending > 0)
+		return;
+	/* Never free an evdns base from inside one of its own callbacks. */
+	if (event_base_once(rv->rv_base, -1, EV_TIMEOUT, resolver_free_cb, rv,
+	    &now) == -1)
+		log_warnx("resolver: cannot schedule its release; leaked");
+}
+
+void
+resolve_start(struct session *s)
+{
+	struct worker		*w = s->s_worker;
+	struct resolver		*rv = w->w_resolver;
+	struct evutil_addrinfo	 hints;
+	struct dns_ticket	*dt;
+	struct evdns_getaddrinfo_request *req;
+
+	if ((dt = calloc(1, sizeof(*dt))) == NULL) {
+		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	dt->dt_session = s;
+	dt->dt_resolver = rv;
+	rv->rv_pending++;
+	s->s_dns = dt;
+	s->s_state = S_RESOLVING;
+	s->s_deadline = w->w_now + w->w_conf->c_connect_timeout;
+	/*
+	 * A name from the hosts file or a numeric one is answered before
+	 * this returns (and req is NULL): the callback has then run already.
+	 */
+	req = evdns_getaddrinfo(rv->rv_dns, s->s_dst_name, NULL, &hints,
+	    resolve_done, dt);
+	if (req != NULL)
+		dt->dt_req = req;
+}
+
+/* Abandons the session's request; its callback will find nobody. */
+void
+resolve_cancel(struct session *s)
+{
+	struct dns_ticket	*dt = s->s_dns;
+
+	if (dt == NULL)
+		return;
+	s->s_dns = NULL;
+	dt->dt_session = NULL;
+	if (dt->dt_req != NULL)
+		evdns_getaddrinfo_cancel(dt->dt_req);
+}
+
+static void
+resolve_done(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct dns_ticket	*dt = arg;
+	struct session		*s = dt->dt_session;
+	struct resolver		*rv = dt->dt_resolver;
+	struct evutil_addrinfo	*ai;
+	int			 n;
+
+	free(dt);
+	if (--rv->rv_pending == 0 && rv->rv_retired)
+		resolver_retire(rv);
+	if (s == NULL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	s->s_dns = NULL;
+	if (result != 0 || res == NULL) {
+		s->s_errno = 0;
+		session_refuse(s, S5_REP_HOST_UNREACHABLE,
+		    result == EVUTIL_EAI_NONAME || result == EVUTIL_EAI_NODATA ?
+		    "DNS: no such name" : "DNS: lookup failed");
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	for (n = 0, ai = res; ai != NULL && n < GW_MAX_CANDIDATES;
+	    ai = ai->ai_next)
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			n++;
+	if (n == 0) {
+		evutil_freeaddrinfo(res);
+		session_refuse(s, S5_REP_HOST_UNREACHABLE, "DNS: no address");
+		return;
+	}
+	if ((s->s_cand = calloc((size_t)n, sizeof(*s->s_cand))) == NULL) {
+		evutil_freeaddrinfo(res);
+		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
+		return;
+	}
+	for (n = 0, ai = res; ai != NULL && n < GW_MAX_CANDIDATES;
+	    ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		memcpy(&s->s_cand[n], ai->ai_addr, ai->ai_addrlen);
+		if (ai->ai_family == AF_INET)
+			((struct sockaddr_in *)&s->s_cand[n])->sin_port =
+			    htons(s->s_dst_port);
+		else
+			((struct sockaddr_in6 *)&s->s_cand[n])->sin6_port =
+			    htons(s->s_dst_port);
+		addr_unmap(&s->s_cand[n]);
+		n++;
+	}
+	s->s_ncand = n;
+	s->s_icand = 0;
+	evutil_freeaddrinfo(res);
+	connect_next(s);
+}

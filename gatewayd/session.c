@@ -1,0 +1,452 @@
+/*
+ * session.c: the SOCKS5 state machine of one client connection.
+ *
+ * DESIGN. Each state has one handler that reads the client's input buffer
+ * and either waits for more bytes, moves to the next state, or refuses with
+ * the RFC 1928 reply code. The handshake is bounded in size (a read
+ * watermark of a little more than the largest message) and in time (an
+ * absolute deadline set at accept, so a client that dribbles one byte at a
+ * time is closed like one that sends nothing). Every path ends in
+ * session_close(), which releases everything but the struct itself; the
+ * struct is freed from the worker's reap event, after every callback that
+ * might still hold it has returned (tmux's deferred free).
+ *
+ * A refusal is written, the write side shut down, and the input drained
+ * for a moment before the close ("lingering close"): closing a socket with
+ * unread input makes the kernel send RST, which can destroy the reply
+ * before the client reads it.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "gatewayd.h"
+
+/* Large enough for any one handshake message plus a pipelined next one. */
+#define SESSION_HANDSHAKE_BUFFER	1024
+/* How long a refused client gets to read its reply before the close. */
+#define SESSION_LINGER			2
+
+enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
+
+static void	session_set_state(struct session *, enum session_state);
+static void	session_client_read(struct bufferevent *, void *);
+static void	session_client_event(struct bufferevent *, short, void *);
+static void	session_refusal_flushed(struct bufferevent *, void *);
+static enum step session_greeting(struct session *);
+static enum step session_request(struct session *);
+static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
+		    const char *);
+
+const char *
+session_state_name(enum session_state state)
+{
+	static const char *const names[] = {
+		"greeting", "auth", "request", "resolving", "connecting",
+		"relay", "replying", "closed"
+	};
+
+	return (names[state]);
+}
+
+static void
+session_set_state(struct session *s, enum session_state state)
+{
+	if (log_debug_enabled())
+		log_debug("session %llu: %s -> %s",
+		    (unsigned long long)s->s_id, session_state_name(s->s_state),
+		    session_state_name(state));
+	s->s_state = state;
+}
+
+void
+session_accept(struct worker *w, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	struct session	*s;
+	int		 one = 1;
+	unsigned	 open;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("session: calloc");
+		close(fd);
+		return;
+	}
+	s->s_bev[SIDE_CLIENT] = bufferevent_socket_new(w->w_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (s->s_bev[SIDE_CLIENT] == NULL) {
+		log_warnx("session: bufferevent_socket_new failed");
+		close(fd);
+		free(s);
+		return;
+	}
+	s->s_worker = w;
+	s->s_id = atomic_fetch_add(&gw_next_sid, 1);
+	s->s_connect_fd = -1;
+	memcpy(&s->s_peer, sa, salen < sizeof(s->s_peer) ? salen :
+	    sizeof(s->s_peer));
+	addr_unmap(&s->s_peer);
+	clock_gettime(CLOCK_MONOTONIC, &s->s_started);
+	s->s_deadline = w->w_now + w->w_conf->c_handshake_timeout;
+	open = atomic_fetch_add(&gw_nsessions, 1) + 1;
+	if (open > (unsigned)w->w_conf->c_max_sessions)
+		s->s_over_limit = 1;
+	TAILQ_INSERT_TAIL(&w->w_sessions, s, s_entry);
+	w->w_nsessions++;
+
+	/* Relayed traffic is passed on as it comes: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bufferevent_setcb(s->s_bev[SIDE_CLIENT], session_client_read, NULL,
+	    session_client_event, s);
+	bufferevent_setwatermark(s->s_bev[SIDE_CLIENT], EV_READ, 0,
+	    SESSION_HANDSHAKE_BUFFER);
+	bufferevent_enable(s->s_bev[SIDE_CLIENT], EV_READ | EV_WRITE);
+	s->s_state = S_GREETING;
+}
+
+static void
+session_client_read(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+	enum step	 step;
+
+	do {
+		switch (s->s_state) {
+		case S_GREETING:
+			step = session_greeting(s);
+			break;
+		case S_REQUEST:
+			step = session_request(s);
+			break;
+		case S_REPLYING:
+			/* Lingering: what the client still sends is dropped. */
+			evbuffer_drain(bufferevent_get_input(bev),
+			    evbuffer_get_length(bufferevent_get_input(bev)));
+			step = STEP_WAIT;
+			break;
+		default:
+			/*
+			 * Resolving or connecting: bytes the client sends
+			 * early stay buffered (up to the watermark) and are
+			 * relayed once the remote side is connected.
+			 */
+			step = STEP_WAIT;
+			break;
+		}
+	} while (step == STEP_NEXT);
+}
+
+static void
+session_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		if (s->s_state == S_REPLYING)
+			session_close(s, s->s_refusal);
+		else
+			session_close(s, "client closed during handshake");
+	} else if (what & BEV_EVENT_ERROR) {
+		s->s_errno = errno;
+		session_close(s, s->s_state == S_REPLYING ? s->s_refusal :
+		    "client error during handshake");
+	}
+}
+
+static enum step
+session_greeting(struct session *s)
+{
+	static const uint8_t	 socks4_reject[8] = { 0, 0x5b };
+	struct evbuffer		*in = bufferevent_get_input(
+				    s->s_bev[SIDE_CLIENT]);
+	struct s5_greeting	 g;
+	size_t			 len = evbuffer_get_length(in);
+	uint8_t			 reply[2] = { S5_VERSION, 0 };
+	uint8_t			*buf;
+	int			 r;
+
+	if (len > S5_GREETING_MAX)
+		len = S5_GREETING_MAX;
+	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
+		return (STEP_WAIT);
+	r = s5_parse_greeting(buf, len, &g);
+	if (r == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		/*
+		 * A SOCKS4 client understands only a SOCKS4 rejection;
+		 * anyone else is told in SOCKS5 that nothing is acceptable.
+		 */
+		if (r == S5_ERR_VERSION && buf[0] == 4)
+			session_refuse_bytes(s, socks4_reject,
+			    sizeof(socks4_reject), "SOCKS4 is not enabled");
+		else {
+			reply[1] = S5_METHOD_UNACCEPTABLE;
+			session_refuse_bytes(s, reply, sizeof(reply),
+			    s5_strerror(r));
+		}
+		return (STEP_STOP);
+	}
+	evbuffer_drain(in, (size_t)r);
+
+	reply[1] = s5_select_method(&g, S5_METHOD_NONE);
+	if (reply[1] == S5_METHOD_UNACCEPTABLE) {
+		session_refuse_bytes(s, reply, sizeof(reply),
+		    "no acceptable authentication method");
+		return (STEP_STOP);
+	}
+	bufferevent_write(s->s_bev[SIDE_CLIENT], reply, sizeof(reply));
+	session_set_state(s, S_REQUEST);
+	return (STEP_NEXT);
+}
+
+static enum step
+session_request(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(
+				    s->s_bev[SIDE_CLIENT]);
+	struct s5_request	 req;
+	size_t			 len = evbuffer_get_length(in);
+	uint8_t			*buf;
+	int			 r;
+
+	if (len > S5_REQUEST_MAX)
+		len = S5_REQUEST_MAX;
+	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
+		return (STEP_WAIT);
+	r = s5_parse_request(buf, len, &req);
+	if (r == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		session_refuse(s, s5_error_reply(r), s5_strerror(r));
+		return (STEP_STOP);
+	}
+	evbuffer_drain(in, (size_t)r);
+	s->s_cmd = req.cmd;
+	s->s_dst_port = req.port;
+	if (req.atyp == S5_ATYP_DOMAIN) {
+		if ((s->s_dst_name = strdup(req.name)) == NULL) {
+			session_refuse(s, S5_REP_GENERAL_FAILURE,
+			    "out of memory");
+			return (STEP_STOP);
+		}
+	} else {
+		memcpy(&s->s_dst, &req.addr, sizeof(s->s_dst));
+		addr_unmap(&s->s_dst);
+	}
+
+	if (s->s_over_limit) {
+		session_refuse(s, S5_REP_GENERAL_FAILURE,
+		    "max_sessions reached");
+		return (STEP_STOP);
+	}
+	if (req.cmd != S5_CMD_CONNECT) {
+		session_refuse(s, S5_REP_CMD_UNSUPPORTED,
+		    "command not supported by this build");
+		return (STEP_STOP);
+	}
+
+	if (s->s_dst_name != NULL) {
+		resolve_start(s);
+		return (STEP_STOP);
+	}
+	s->s_cand = &s->s_dst;
+	s->s_ncand = 1;
+	connect_next(s);
+	return (STEP_STOP);
+}
+
+/* Sends a SOCKS5 reply with code rep, then closes after a linger. */
+void
+session_refuse(struct session *s, uint8_t rep, const char *why)
+{
+	uint8_t	 reply[S5_REPLY_MAX];
+
+	session_refuse_bytes(s, reply, s5_build_reply(reply, rep, NULL), why);
+}
+
+static void
+session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
+    const char *why)
+{
+	struct bufferevent	*bev = s->s_bev[SIDE_CLIENT];
+
+	log_debug("session %llu: refused: %s", (unsigned long long)s->s_id,
+	    why);
+	s->s_refusal = why;
+	resolve_cancel(s);
+	connect_cancel(s);
+	session_set_state(s, S_REPLYING);
+	s->s_deadline = s->s_worker->w_now + SESSION_LINGER;
+	bufferevent_setcb(bev, session_client_read, session_refusal_flushed,
+	    session_client_event, s);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (bufferevent_write(bev, bytes, len) == -1) {
+		session_close(s, why);
+		return;
+	}
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* The refusal has left: half-close and wait for the client's EOF. */
+static void
+session_refusal_flushed(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (!s->s_shut[SIDE_CLIENT]) {
+		s->s_shut[SIDE_CLIENT] = 1;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	}
+}
+
+/* The remote side is connected on fd: tell the client and start relaying. */
+void
+session_connected(struct session *s, int fd)
+{
+	struct sockaddr_storage	 bnd;
+	socklen_t		 len = sizeof(bnd);
+	uint8_t			 reply[S5_REPLY_MAX];
+	int			 one = 1;
+
+	s->s_bev[SIDE_REMOTE] = bufferevent_socket_new(s->s_worker->w_base,
+	    fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->s_bev[SIDE_REMOTE] == NULL) {
+		close(fd);
+		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getsockname(fd, (struct sockaddr *)&bnd, &len) == -1)
+		memset(&bnd, 0, sizeof(bnd));
+	addr_unmap(&bnd);
+	if (bufferevent_write(s->s_bev[SIDE_CLIENT], reply,
+	    s5_build_reply(reply, S5_REP_SUCCEEDED,
+	    (struct sockaddr *)&bnd)) == -1) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_set_state(s, S_RELAY);
+	if (relay_start(s) == -1)
+		session_close(s, "relay setup failed");
+}
+
+/* Called by the worker's sweep when s->s_deadline has passed. */
+void
+session_timeout(struct session *s)
+{
+	switch (s->s_state) {
+	case S_GREETING:
+	case S_AUTH:
+	case S_REQUEST:
+		session_close(s, "handshake timeout");
+		break;
+	case S_RESOLVING:
+		session_refuse(s, S5_REP_HOST_UNREACHABLE, "DNS timeout");
+		break;
+	case S_CONNECTING:
+		/* This address took too long: try the next one. */
+		connect_cancel(s);
+		s->s_rep = S5_REP_TTL_EXPIRED;
+		s->s_refusal = "connect timeout";
+		s->s_errno = ETIMEDOUT;
+		connect_next(s);
+		break;
+	case S_RELAY:
+		session_close(s, "idle timeout");
+		break;
+	case S_REPLYING:
+		session_close(s, s->s_refusal);
+		break;
+	case S_CLOSED:
+		break;
+	}
+}
+
+static void
+session_log_close(struct session *s, const char *reason)
+{
+	struct timespec	 now;
+	char		 peer[ADDR_STRLEN], dst[300], via[ADDR_STRLEN];
+	char		 ebuf[128];
+	double		 secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - s->s_started.tv_sec) +
+	    (double)(now.tv_nsec - s->s_started.tv_nsec) / 1e9;
+	addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer));
+	if (s->s_dst_name != NULL)
+		snprintf(dst, sizeof(dst), "%s:%u", s->s_dst_name,
+		    s->s_dst_port);
+	else if (s->s_dst.ss_family != 0)
+		addr_str((struct sockaddr *)&s->s_dst, dst, sizeof(dst));
+	else
+		snprintf(dst, sizeof(dst), "-");
+	if (s->s_bev[SIDE_REMOTE] != NULL)
+		addr_str((struct sockaddr *)&s->s_dst, via, sizeof(via));
+	else
+		snprintf(via, sizeof(via), "-");
+	log_info("session %llu closed: user=- client=%s cmd=%s dst=%s via=%s "
+	    "up=%llu down=%llu duration=%.3fs reason=%s%s%s",
+	    (unsigned long long)s->s_id, peer, s5_cmd_str(s->s_cmd), dst, via,
+	    (unsigned long long)s->s_bytes[SIDE_CLIENT],
+	    (unsigned long long)s->s_bytes[SIDE_REMOTE], secs, reason,
+	    s->s_errno ? ": " : "",
+	    s->s_errno ? strerror_r(s->s_errno, ebuf, sizeof(ebuf)) : "");
+}
+
+/* The one close path: logs once, releases everything, frees later. */
+void
+session_close(struct session *s, const char *reason)
+{
+	struct worker	*w = s->s_worker;
+	int		 i;
+
+	if (s->s_state == S_CLOSED)
+		return;
+	session_log_close(s, reason != NULL ? reason : "closed");
+	resolve_cancel(s);
+	connect_cancel(s);
+	for (i = 0; i < 2; i++) {
+		if (s->s_bev[i] != NULL) {
+			bufferevent_free(s->s_bev[i]);
+			s->s_bev[i] = NULL;
+		}
+	}
+	s->s_state = S_CLOSED;
+	TAILQ_REMOVE(&w->w_sessions, s, s_entry);
+	w->w_nsessions--;
+	atomic_fetch_sub(&gw_nsessions, 1);
+	TAILQ_INSERT_TAIL(&w->w_closed, s, s_entry);
+	event_active(w->w_reap, EV_TIMEOUT, 0);
+}
+
+/* Frees the sessions closed since the last call; from the reap event. */
+void
+session_reap(struct worker *w)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&w->w_closed)) != NULL) {
+		TAILQ_REMOVE(&w->w_closed, s, s_entry);
+		if (s->s_cand != &s->s_dst)
+			free(s->s_cand);
+		free(s->s_dst_name);
+		free(s);
+	}
+	worker_session_gone(w);
+}

@@ -1,0 +1,262 @@
+/*
+ * socks5.c: RFC 1928 and RFC 1929 messages, parsed and built without I/O.
+ *
+ * The parsers check each field as soon as its byte has arrived, so a client
+ * that sends a wrong version or command is answered at once rather than
+ * after the daemon has waited for a message that will never be valid.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <string.h>
+
+#include "socks5.h"
+
+int
+s5_parse_greeting(const uint8_t *buf, size_t len, struct s5_greeting *g)
+{
+	size_t	 need;
+
+	if (len < 1)
+		return (0);
+	if (buf[0] != S5_VERSION)
+		return (S5_ERR_VERSION);
+	if (len < 2)
+		return (0);
+	if (buf[1] == 0)
+		return (S5_ERR_NO_METHODS);
+	need = 2 + (size_t)buf[1];
+	if (len < need)
+		return (0);
+	g->nmethods = buf[1];
+	memcpy(g->methods, buf + 2, g->nmethods);
+	return ((int)need);
+}
+
+uint8_t
+s5_select_method(const struct s5_greeting *g, uint8_t wanted)
+{
+	size_t	 i;
+
+	for (i = 0; i < g->nmethods; i++) {
+		if (g->methods[i] == wanted)
+			return (wanted);
+	}
+	return (S5_METHOD_UNACCEPTABLE);
+}
+
+/*
+ * RFC 1929 says names and passwords are 1 to 255 bytes. An empty one is
+ * parsed here all the same: refusing it is the authenticator's job, which
+ * answers with a failed status rather than a dropped connection.
+ */
+int
+s5_parse_userpass(const uint8_t *buf, size_t len, struct s5_userpass *up)
+{
+	size_t	 ulen, plen;
+
+	if (len < 1)
+		return (0);
+	if (buf[0] != S5_AUTH_VERSION)
+		return (S5_ERR_VERSION);
+	if (len < 2)
+		return (0);
+	ulen = buf[1];
+	if (len < 2 + ulen + 1)
+		return (0);
+	plen = buf[2 + ulen];
+	if (len < 3 + ulen + plen)
+		return (0);
+	up->ulen = (uint8_t)ulen;
+	up->plen = (uint8_t)plen;
+	memcpy(up->user, buf + 2, ulen);
+	up->user[ulen] = '\0';
+	memcpy(up->pass, buf + 3 + ulen, plen);
+	up->pass[plen] = '\0';
+	return ((int)(3 + ulen + plen));
+}
+
+static int
+s5_valid_name(const uint8_t *name, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0)
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (name[i] <= 0x20 || name[i] == 0x7f)
+			return (0);
+	}
+	return (1);
+}
+
+int
+s5_parse_request(const uint8_t *buf, size_t len, struct s5_request *req)
+{
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+	size_t			 alen, need;
+
+	if (len < 1)
+		return (0);
+	if (buf[0] != S5_VERSION)
+		return (S5_ERR_VERSION);
+	if (len < 2)
+		return (0);
+	if (buf[1] != S5_CMD_CONNECT && buf[1] != S5_CMD_BIND &&
+	    buf[1] != S5_CMD_UDP_ASSOCIATE)
+		return (S5_ERR_COMMAND);
+	if (len < 3)
+		return (0);
+	if (buf[2] != 0)
+		return (S5_ERR_RESERVED);
+	if (len < 4)
+		return (0);
+	switch (buf[3]) {
+	case S5_ATYP_IPV4:
+		alen = 4;
+		break;
+	case S5_ATYP_IPV6:
+		alen = 16;
+		break;
+	case S5_ATYP_DOMAIN:
+		if (len < 5)
+			return (0);
+		if (buf[4] == 0)
+			return (S5_ERR_DOMAIN);
+		alen = 1 + (size_t)buf[4];
+		break;
+	default:
+		return (S5_ERR_ATYP);
+	}
+	need = 4 + alen + 2;
+	if (len < need)
+		return (0);
+
+	memset(req, 0, sizeof(*req));
+	req->cmd = buf[1];
+	req->atyp = buf[3];
+	req->port = (uint16_t)(buf[4 + alen] << 8 | buf[4 + alen + 1]);
+	switch (req->atyp) {
+	case S5_ATYP_IPV4:
+		sin = (struct sockaddr_in *)&req->addr;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, buf + 4, 4);
+		sin->sin_port = htons(req->port);
+		break;
+	case S5_ATYP_IPV6:
+		sin6 = (struct sockaddr_in6 *)&req->addr;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, buf + 4, 16);
+		sin6->sin6_port = htons(req->port);
+		break;
+	case S5_ATYP_DOMAIN:
+		if (!s5_valid_name(buf + 5, alen - 1))
+			return (S5_ERR_DOMAIN);
+		memcpy(req->name, buf + 5, alen - 1);
+		req->name[alen - 1] = '\0';
+		break;
+	}
+	return ((int)need);
+}
+
+/*
+ * Writes a reply into out (at least S5_REPLY_MAX bytes) and returns its
+ * length. A NULL or non-IP bnd is sent as 0.0.0.0:0, which RFC 1928 allows
+ * for failures.
+ */
+size_t
+s5_build_reply(uint8_t *out, uint8_t rep, const struct sockaddr *bnd)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+	size_t				 n;
+
+	out[0] = S5_VERSION;
+	out[1] = rep;
+	out[2] = 0;
+	if (bnd != NULL && bnd->sa_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)bnd;
+		out[3] = S5_ATYP_IPV6;
+		memcpy(out + 4, &sin6->sin6_addr, 16);
+		memcpy(out + 20, &sin6->sin6_port, 2);
+		n = 22;
+	} else if (bnd != NULL && bnd->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)bnd;
+		out[3] = S5_ATYP_IPV4;
+		memcpy(out + 4, &sin->sin_addr, 4);
+		memcpy(out + 8, &sin->sin_port, 2);
+		n = 10;
+	} else {
+		out[3] = S5_ATYP_IPV4;
+		memset(out + 4, 0, 6);
+		n = 10;
+	}
+	return (n);
+}
+
+/* The reply RFC 1928 gives a request that failed to parse with err. */
+uint8_t
+s5_error_reply(int err)
+{
+	switch (err) {
+	case S5_ERR_COMMAND:
+		return (S5_REP_CMD_UNSUPPORTED);
+	case S5_ERR_ATYP:
+		return (S5_REP_ATYP_UNSUPPORTED);
+	default:
+		return (S5_REP_GENERAL_FAILURE);
+	}
+}
+
+const char *
+s5_strerror(int err)
+{
+	switch (err) {
+	case S5_ERR_VERSION:
+		return ("wrong protocol version");
+	case S5_ERR_NO_METHODS:
+		return ("no authentication methods offered");
+	case S5_ERR_RESERVED:
+		return ("reserved byte not zero");
+	case S5_ERR_COMMAND:
+		return ("unknown command");
+	case S5_ERR_ATYP:
+		return ("unknown address type");
+	case S5_ERR_DOMAIN:
+		return ("malformed domain name");
+	default:
+		return ("malformed message");
+	}
+}
+
+const char *
+s5_reply_str(uint8_t rep)
+{
+	static const char *const names[] = {
+		"succeeded", "general failure", "not allowed by ruleset",
+		"network unreachable", "host unreachable", "connection refused",
+		"TTL expired", "command not supported",
+		"address type not supported"
+	};
+
+	if (rep < sizeof(names) / sizeof(names[0]))
+		return (names[rep]);
+	return ("unassigned");
+}
+
+const char *
+s5_cmd_str(uint8_t cmd)
+{
+	switch (cmd) {
+	case S5_CMD_CONNECT:
+		return ("connect");
+	case S5_CMD_BIND:
+		return ("bind");
+	case S5_CMD_UDP_ASSOCIATE:
+		return ("udp");
+	default:
+		return ("-");
+	}
+}

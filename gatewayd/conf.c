@@ -177,7 +177,7 @@ conf_parse_long(const char *v, long *out)
 	return (v[0] != '\0' && *ep == '\0' && errno == 0 ? 0 : -1);
 }
 
-static void
+static int
 conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
     const char *file, int line, struct conf_errors *ce)
 {
@@ -194,13 +194,13 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		if (c->c_nlisten == GW_MAX_LISTEN) {
 			conf_error(ce, file, line, "too many listen addresses "
 			    "(at most %d)", GW_MAX_LISTEN);
-			return;
+			return (-1);
 		}
 		cl = &c->c_listen[c->c_nlisten];
 		if (addr_parse_hostport(value, &cl->cl_ss, &cl->cl_len,
 		    &why) == -1) {
 			conf_error(ce, file, line, "listen %s: %s", value, why);
-			return;
+			return (-1);
 		}
 		addr_str((struct sockaddr *)&cl->cl_ss, cl->cl_text,
 		    sizeof(cl->cl_text));
@@ -214,9 +214,12 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			conf_error(ce, file, line, "auth pam: RFC 1929 "
 			    "authentication through PAM is not built yet; "
 			    "use auth none");
-		} else
+			return (-1);
+		} else {
 			conf_error(ce, file, line, "auth %s: expected none or "
 			    "pam", value);
+			return (-1);
+		}
 		break;
 	case CT_PATH:
 	case CT_STRING:
@@ -231,7 +234,7 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			conf_error(ce, file, line, "%s %s: expected a whole "
 			    "number from %ld to %ld", kw->ck_name, value,
 			    kw->ck_min, kw->ck_max);
-			return;
+			return (-1);
 		}
 		*(int *)(base + kw->ck_offset) = (int)n;
 		break;
@@ -250,7 +253,7 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			conf_error(ce, file, line, "%s %s: expected a size from "
 			    "%ldK to %ldM", kw->ck_name, value,
 			    kw->ck_min / 1024, kw->ck_max / 1024 / 1024);
-			return;
+			return (-1);
 		}
 		*(size_t *)(base + kw->ck_offset) = (size_t)size;
 		break;
@@ -259,11 +262,14 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			*(int *)(base + kw->ck_offset) = 1;
 		else if (strcmp(value, "no") == 0)
 			*(int *)(base + kw->ck_offset) = 0;
-		else
+		else {
 			conf_error(ce, file, line, "%s %s: expected yes or no",
 			    kw->ck_name, value);
+			return (-1);
+		}
 		break;
 	}
+	return (0);
 }
 
 static const struct conf_keyword *
@@ -321,8 +327,9 @@ conf_line(struct conf *c, char *text, const char *file, int line,
 		conf_error(ce, file, line, "%s given twice", key);
 		return;
 	}
-	seen[idx] = 1;
-	conf_set(c, kw, value, file, line, ce);
+	/* A bad value does not count: the line that fixes it is no twin. */
+	if (conf_set(c, kw, value, file, line, ce) == 0)
+		seen[idx] = 1;
 }
 
 /*

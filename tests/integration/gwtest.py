@@ -1,0 +1,247 @@
+"""Helpers for the integration tests: a real gatewayd on loopback, a DNS
+stub of our own, and small servers that the tests reach through it.
+
+Every process a test starts is stopped by its PID; every wait is bounded.
+Nothing here sends traffic anywhere but 127.0.0.1 and ::1.
+"""
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+GATEWAYD = os.environ.get("GATEWAYD", "build/bin/gatewayd")
+DNSSTUB = os.environ.get("DNSSTUB", "build/bin/dnsstub")
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def free_port(family=socket.AF_INET):
+    host = "127.0.0.1" if family == socket.AF_INET else "::1"
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class TempDir:
+    """A folder the gateway can still read after it drops to nobody."""
+
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="socksgw-test-")
+        os.chmod(self.path, 0o755)
+
+    def write(self, name, text):
+        path = os.path.join(self.path, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+        return path
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class DnsStub:
+    """tests/helpers/dnsstub: answers the names given, NXDOMAIN otherwise."""
+
+    def __init__(self, entries):
+        self.proc = subprocess.Popen([DNSSTUB, "-t", "600"] + list(entries),
+                                     stdout=subprocess.PIPE)
+        self.port = int(self.proc.stdout.readline())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+
+class Gateway:
+    """A gatewayd started from the built binary on free loopback ports."""
+
+    def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
+                 allow_loopback=True, workers=2, args=()):
+        self.tmp = tmp
+        self.port = free_port()
+        self.listen = listen or ["127.0.0.1:%d" % self.port]
+        lines = ["listen %s" % l for l in self.listen]
+        lines.append("workers %d" % workers)
+        if os.geteuid() == 0:
+            lines.append("user nobody")
+        if allow_loopback:
+            lines.append("insecure_allow_loopback_destinations yes")
+        nameserver = "nameserver 127.0.0.1:%d\n" % dns.port if dns else ""
+        lines.append("resolv_conf %s" % tmp.write("resolv.conf", nameserver))
+        lines.append("hosts_file %s" % tmp.write(
+            "hosts", hosts if hosts is not None else
+            "127.0.0.1 localhost\n::1 localhost\n"))
+        lines.append(extra)
+        self.conf = tmp.write("gatewayd.conf", "\n".join(lines) + "\n")
+        self.logpath = os.path.join(tmp.path, "gatewayd.log")
+        self.logfile = open(self.logpath, "w")
+        self.proc = subprocess.Popen([GATEWAYD, "-c", self.conf] + list(args),
+                                     stdout=self.logfile,
+                                     stderr=subprocess.STDOUT)
+        wait_for(lambda: "ready:" in self.log() or self.proc.poll() is not None,
+                 what="gatewayd to start")
+        if self.proc.poll() is not None:
+            raise AssertionError("gatewayd exited: " + self.log())
+
+    @property
+    def addr(self):
+        return ("127.0.0.1", self.port)
+
+    def log(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=10.0):
+        return wait_for(lambda: text in self.log(), timeout,
+                        what="%r in the gatewayd log" % text)
+
+    def signal(self, sig):
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout=30.0):
+        """SIGTERM; returns the exit code."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                raise
+        self.logfile.close()
+        return self.proc.returncode
+
+
+class GatewayTestCase(unittest.TestCase):
+    """Each test gets a folder, a DNS stub, a gateway; all stopped after."""
+
+    dns_entries = ("www.test.example=127.0.0.1", "v6.test.example=::1",
+                   "both.test.example=::1", "both.test.example=127.0.0.1",
+                   "drop=slow.test.example")
+    gateway_extra = ""
+
+    def setUp(self):
+        self.tmp = TempDir()
+        self.addCleanup(self.tmp.cleanup)
+        self.dns = DnsStub(self.dns_entries)
+        self.addCleanup(self.dns.stop)
+        self.gw = self.start_gateway(self.gateway_extra)
+
+    def start_gateway(self, extra="", **kw):
+        gw = Gateway(self.tmp, extra=extra, dns=self.dns, **kw)
+        self.addCleanup(self.stop_gateway, gw)
+        return gw
+
+    def stop_gateway(self, gw):
+        code = gw.stop()
+        # Under ASan/UBSan a report makes the exit code non-zero.
+        self.assertEqual(code, 0, "gatewayd exit code; log:\n" + gw.log())
+        self.assertNotIn("runtime error", gw.log())
+
+    def tcp_server(self, handler):
+        server = ThreadedServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return server.server_address[1]
+
+
+class ThreadedServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+class ThreadedServer6(ThreadedServer):
+    address_family = socket.AF_INET6
+
+
+class EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            data = self.request.recv(65536)
+            if not data:
+                return
+            self.request.sendall(data)
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def recv_until_eof(sock, limit=1 << 20):
+    buf = b""
+    while len(buf) < limit:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return buf
+        buf += chunk
+    raise AssertionError("more than %d bytes before EOF" % limit)
+
+
+def socks_request(dst, port, cmd=1):
+    """A SOCKS5 request for an IPv4/IPv6 literal or a domain name."""
+    for family, atyp in ((socket.AF_INET, 1), (socket.AF_INET6, 4)):
+        try:
+            return struct.pack("!BBBB", 5, cmd, 0, atyp) + \
+                socket.inet_pton(family, dst) + struct.pack("!H", port)
+        except OSError:
+            continue
+    name = dst.encode()
+    return struct.pack("!BBBBB", 5, cmd, 0, 3, len(name)) + name + \
+        struct.pack("!H", port)
+
+
+def read_reply(sock):
+    """Reads one SOCKS5 reply; returns (rep, bound address, bound port)."""
+    head = recv_exact(sock, 4)
+    if head[0] != 5:
+        raise AssertionError("reply version %d" % head[0])
+    if head[3] == 1:
+        addr = socket.inet_ntop(socket.AF_INET, recv_exact(sock, 4))
+    elif head[3] == 4:
+        addr = socket.inet_ntop(socket.AF_INET6, recv_exact(sock, 16))
+    else:
+        raise AssertionError("reply ATYP %d" % head[3])
+    port = struct.unpack("!H", recv_exact(sock, 2))[0]
+    return head[1], addr, port
+
+
+def socks_open(gw_addr, dst, port, timeout=10.0):
+    """Greeting and CONNECT by hand; returns (socket, rep, addr, port)."""
+    s = socket.create_connection(gw_addr, timeout=timeout)
+    s.sendall(b"\x05\x01\x00")
+    if recv_exact(s, 2) != b"\x05\x00":
+        raise AssertionError("method not accepted")
+    s.sendall(socks_request(dst, port))
+    rep, addr, bport = read_reply(s)
+    return s, rep, addr, bport
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()

@@ -95,7 +95,9 @@ connect_next(struct session *s)
 		}
 		s->s_connect_fd = fd;
 		s->s_state = S_CONNECTING;
-		s->s_deadline = w->w_now + w->w_conf->c_connect_timeout;
+		w->w_now = worker_clock();
+		s->s_deadline = w->w_now +
+		    (int64_t)w->w_conf->c_connect_timeout * 1000;
 		return;
 	}
 	if (s->s_rep == 0) {

@@ -319,6 +319,8 @@ main(int argc, char **argv)
 	if ((c = conf_load(path, &cause)) == NULL ||
 	    conf_check_files(c, &cause) == -1) {
 		gw_print_errors(cause != NULL ? cause : "out of memory");
+		free(cause);
+		conf_unref(c);
 		return (1);
 	}
 	if (check_only) {

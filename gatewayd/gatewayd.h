@@ -124,9 +124,9 @@ struct worker {
 	_Atomic unsigned	 w_requests;	/* WORKER_* from the main thread */
 	struct session_list	 w_sessions;
 	unsigned		 w_nsessions;
-	time_t			 w_now;		/* coarse monotonic seconds */
+	int64_t			 w_now;		/* coarse monotonic ms */
 	int			 w_stopping;
-	time_t			 w_stop_deadline;
+	int64_t			 w_stop_deadline;
 };
 #define WORKER_RELOAD	0x1
 #define WORKER_STOP	0x2
@@ -137,6 +137,7 @@ int	 worker_start(struct worker *);
 void	 worker_request(struct worker *, unsigned);
 void	 worker_join(struct worker *);
 void	 worker_free(struct worker *);
+int64_t	 worker_clock(void);
 void	 worker_session_gone(struct worker *);
 
 /* gatewayd.c: process-wide state shared by the workers */
@@ -191,8 +192,8 @@ struct session {
 	struct sockaddr_storage	 s_dst;		/* address tried or used */
 	char			*s_dst_name;	/* name as requested, or NULL */
 	uint16_t		 s_dst_port;
-	time_t			 s_deadline;	/* of the current phase */
-	time_t			 s_active;	/* last relay traffic */
+	int64_t			 s_deadline;	/* of the current phase, ms */
+	int64_t			 s_active;	/* last relay traffic, ms */
 	struct timespec		 s_started;
 	const char		*s_refusal;	/* why, for the close log */
 };

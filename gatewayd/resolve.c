@@ -125,7 +125,9 @@ resolve_start(struct session *s)
 	rv->rv_pending++;
 	s->s_dns = dt;
 	s->s_state = S_RESOLVING;
-	s->s_deadline = w->w_now + w->w_conf->c_connect_timeout;
+	w->w_now = worker_clock();
+	s->s_deadline = w->w_now +
+	    (int64_t)w->w_conf->c_connect_timeout * 1000;
 	/*
 	 * A name from the hosts file or a numeric one is answered before
 	 * this returns (and req is NULL): the callback has then run already.

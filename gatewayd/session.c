@@ -36,7 +36,7 @@
 /* Large enough for any one handshake message plus a pipelined next one. */
 #define SESSION_HANDSHAKE_BUFFER	1024
 /* How long a refused client gets to read its reply before the close. */
-#define SESSION_LINGER			2
+#define SESSION_LINGER_MS		2000
 
 enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
 
@@ -98,7 +98,9 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    sizeof(s->s_peer));
 	addr_unmap(&s->s_peer);
 	clock_gettime(CLOCK_MONOTONIC, &s->s_started);
-	s->s_deadline = w->w_now + w->w_conf->c_handshake_timeout;
+	w->w_now = worker_clock();
+	s->s_deadline = w->w_now +
+	    (int64_t)w->w_conf->c_handshake_timeout * 1000;
 	open = atomic_fetch_add(&gw_nsessions, 1) + 1;
 	if (open > (unsigned)w->w_conf->c_max_sessions)
 		s->s_over_limit = 1;
@@ -289,7 +291,7 @@ session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
 	resolve_cancel(s);
 	connect_cancel(s);
 	session_set_state(s, S_REPLYING);
-	s->s_deadline = s->s_worker->w_now + SESSION_LINGER;
+	s->s_deadline = s->s_worker->w_now + SESSION_LINGER_MS;
 	bufferevent_setcb(bev, session_client_read, session_refusal_flushed,
 	    session_client_event, s);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);

@@ -6,6 +6,7 @@ Nothing here sends traffic anywhere but 127.0.0.1 and ::1.
 """
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -75,7 +76,7 @@ class Gateway:
     """A gatewayd started from the built binary on free loopback ports."""
 
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
-                 allow_loopback=True, workers=2, args=()):
+                 allow_loopback=True, workers=2, args=(), nofile=None):
         self.tmp = tmp
         self.port = free_port()
         self.listen = listen or ["127.0.0.1:%d" % self.port]
@@ -94,9 +95,13 @@ class Gateway:
         self.conf = tmp.write("gatewayd.conf", "\n".join(lines) + "\n")
         self.logpath = os.path.join(tmp.path, "gatewayd.log")
         self.logfile = open(self.logpath, "w")
+        def limit():
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen([GATEWAYD, "-c", self.conf] + list(args),
                                      stdout=self.logfile,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=limit)
         wait_for(lambda: "ready:" in self.log() or self.proc.poll() is not None,
                  what="gatewayd to start")
         if self.proc.poll() is not None:

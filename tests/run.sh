@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs what the tests need (Debian 12, as root), builds, and runs every
+# test with CTest. With --sanitize, the same under ASan+UBSan in its own
+# build folder.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh packaging/install-deps.sh test
+
+dir=build
+opts="-DWERROR=ON"
+if [ "${1:-}" = "--sanitize" ]; then
+	dir=build-asan
+	opts="$opts -DSANITIZE=ON"
+	# Any report fails the test that triggered it.
+	export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
+
+# shellcheck disable=SC2086
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo $opts >/dev/null
+cmake --build "$dir" -j"$(nproc)"
+ctest --test-dir "$dir" --output-on-failure -j2 --timeout 600

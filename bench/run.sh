@@ -1,0 +1,116 @@
+#!/bin/sh
+# Benchmarks gatewayd against a direct loopback connection, in the same
+# run, with the same client: bulk throughput (1 and 4 streams), connection
+# rate and latency (1, 32 and 256 concurrent clients), and memory per idle
+# proxied connection. Everything stays on 127.0.0.1; every phase is bounded.
+#
+#	bench/run.sh [-d SECONDS] [-i IDLE_CONNECTIONS] [BUILD_DIR]
+#
+# Needs a build (cmake -S . -B build && cmake --build build).
+set -eu
+cd "$(dirname "$0")/.."
+
+secs=5
+idle_count=9900
+while getopts d:i: opt; do
+	case $opt in
+	d) secs=$OPTARG ;;
+	i) idle_count=$OPTARG ;;
+	*) echo "usage: $0 [-d SECONDS] [-i IDLE_CONNECTIONS] [BUILD_DIR]" >&2
+	   exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+bin=${1:-build}/bin
+[ -x "$bin/gatewayd" ] && [ -x "$bin/socksbench" ] ||
+	{ echo "$0: build first (no $bin/gatewayd or $bin/socksbench)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/socksgw-bench-XXXXXX)
+chmod 755 "$tmp"
+serve_pid=""
+gw_pid=""
+cleanup() {
+	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
+	[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_for() {	# FILE TEXT
+	i=0
+	until grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 200 ] && { echo "$0: timed out waiting for '$2' in $1" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+echo_port=$(free_port)
+sink_port=$(free_port)
+gw_port=$(free_port)
+
+"$bin/socksbench" serve "$echo_port" "$sink_port" >"$tmp/serve.log" 2>&1 &
+serve_pid=$!
+wait_for "$tmp/serve.log" serving
+
+{
+	echo "listen 127.0.0.1:$gw_port"
+	echo "insecure_allow_loopback_destinations yes"
+	[ "$(id -u)" -eq 0 ] && echo "user nobody"
+	echo "resolv_conf /dev/null"
+} >"$tmp/gatewayd.conf"
+chmod 644 "$tmp/gatewayd.conf"
+"$bin/gatewayd" -c "$tmp/gatewayd.conf" >"$tmp/gatewayd.log" 2>&1 &
+gw_pid=$!
+wait_for "$tmp/gatewayd.log" "ready:"
+
+gw="127.0.0.1:$gw_port"
+echo "# socksgw bench, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, ${secs}s per run"
+echo "# gatewayd: $(grep -o 'ready:.*' "$tmp/gatewayd.log")"
+printf '%-28s %14s %14s %8s\n' "measure" "direct" "gatewayd" "ratio"
+
+field() {	# OUTPUT NAME
+	echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
+}
+row() {		# LABEL DIRECT PROXIED
+	ratio=$(awk -v d="$2" -v p="$3" 'BEGIN { if (d > 0) printf "%.0f%%", 100 * p / d; else print "-" }')
+	printf '%-28s %14s %14s %8s\n' "$1" "$2" "$3" "$ratio"
+}
+
+for n in 1 4; do
+	d=$("$bin/socksbench" bulk -t "127.0.0.1:$sink_port" -n "$n" -d "$secs")
+	p=$("$bin/socksbench" bulk -t "127.0.0.1:$sink_port" -s "$gw" -n "$n" -d "$secs")
+	row "bulk MB/s, $n stream(s)" "$(field "$d" MB/s)" "$(field "$p" MB/s)"
+	[ "$(field "$p" errors)" = 0 ] || echo "  errors through gatewayd: $p"
+done
+for c in 1 32 256; do
+	d=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -c "$c" -d "$secs")
+	p=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "$gw" -c "$c" -d "$secs")
+	row "conn/s, $c client(s)" "$(field "$d" conn/s)" "$(field "$p" conn/s)"
+	row "  median latency us" "$(field "$d" median_us)" "$(field "$p" median_us)"
+	row "  p99 latency us" "$(field "$d" p99_us)" "$(field "$p" p99_us)"
+	[ "$(field "$p" errors)" = 0 ] || echo "  errors through gatewayd: $p"
+done
+
+# Idle memory: RSS of gatewayd with idle_count proxied connections open,
+# against its RSS before (after the load above, so its allocator is warm).
+sleep 1
+before=$(rss_kb "$gw_pid")
+"$bin/socksbench" idle -t "127.0.0.1:$echo_port" -s "$gw" -c "$idle_count" \
+    -d 4 >"$tmp/idle.log" 2>&1 &
+idle_pid=$!
+wait_for "$tmp/idle.log" "idle established"
+sleep 1
+during=$(rss_kb "$gw_pid")
+wait "$idle_pid" || true
+cat "$tmp/idle.log" | sed 's/^/# /'
+echo "idle connections: $idle_count, gatewayd RSS $before KiB -> $during KiB," \
+    "$(awk -v b="$before" -v d="$during" -v n="$idle_count" 'BEGIN { printf "%.0f bytes", (d - b) * 1024 / n }') per connection"
+echo "# gatewayd log: $(grep -c ' closed: ' "$tmp/gatewayd.log") sessions," \
+    "$(grep -c 'warn\|error' "$tmp/gatewayd.log") warnings/errors"

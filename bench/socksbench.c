@@ -1,0 +1,623 @@
+/*
+ * socksbench: the load generator behind bench/run.sh. Every mode measures
+ * the same client code with and without the gateway in between, so the
+ * figures compare like with like. Traffic goes to loopback only, and every
+ * loop is bounded by a count or a duration.
+ *
+ *	socksbench serve ECHO_PORT SINK_PORT
+ *		echo server (epoll) and byte sink (a thread per connection;
+ *		answers the byte count as 8 bytes once the client shuts down)
+ *	socksbench bulk -t HOST:PORT [-s HOST:PORT] [-n STREAMS] [-d SECONDS]
+ *		STREAMS connections write 128 KiB blocks to the sink for
+ *		SECONDS; prints MB/s of bytes the sink confirmed
+ *	socksbench rate -t HOST:PORT [-s HOST:PORT] [-c CONC] [-d SECONDS]
+ *		CONC clients in a loop of connect, SOCKS5 handshake, CONNECT,
+ *		64-byte echo, close; prints connections/s and latency
+ *	socksbench idle -t HOST:PORT -s HOST:PORT -c COUNT [-d SECONDS]
+ *		opens COUNT proxied connections (each proven by a 1-byte echo),
+ *		holds them SECONDS, prints how many were established
+ *
+ * -s is the SOCKS5 gateway; without it the client connects directly.
+ */
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BULK_BLOCK	(128 * 1024)
+#define ECHO_LEN	64
+
+static struct sockaddr_in	 target, gateway;
+static int			 use_gateway;
+
+static void __attribute__((noreturn))
+die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static double
+now_s(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+static void
+parse_hostport(const char *text, struct sockaddr_in *sin)
+{
+	char		 host[64];
+	const char	*colon = strrchr(text, ':');
+
+	if (colon == NULL || (size_t)(colon - text) >= sizeof(host)) {
+		fprintf(stderr, "socksbench: bad address %s\n", text);
+		exit(2);
+	}
+	memcpy(host, text, (size_t)(colon - text));
+	host[colon - text] = '\0';
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1 ||
+	    (ntohl(sin->sin_addr.s_addr) >> 24) != 127) {
+		fprintf(stderr, "socksbench: %s: loopback IPv4 only\n", text);
+		exit(2);
+	}
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int
+read_full(int fd, void *buf, size_t len)
+{
+	size_t	 got = 0;
+	ssize_t	 n;
+
+	while (got < len) {
+		n = read(fd, (char *)buf + got, len - got);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			return (-1);
+		}
+		got += (size_t)n;
+	}
+	return (0);
+}
+
+/* The SOCKS5 greeting and CONNECT request, as one client would send. */
+static size_t
+socks_request(uint8_t *out)
+{
+	out[0] = 5; out[1] = 1; out[2] = 0; out[3] = 1;
+	memcpy(out + 4, &target.sin_addr, 4);
+	memcpy(out + 8, &target.sin_port, 2);
+	return (10);
+}
+
+/* A blocking connection to the target, through the gateway if asked. */
+static int
+open_blocking(void)
+{
+	uint8_t	 req[10], reply[10];
+	int	 fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return (-1);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)(use_gateway ? &gateway : &target),
+	    sizeof(target)) == -1)
+		goto fail;
+	if (use_gateway) {
+		if (write(fd, "\x05\x01\x00", 3) != 3 ||
+		    read_full(fd, reply, 2) == -1 || reply[1] != 0)
+			goto fail;
+		if (write(fd, req, socks_request(req)) != 10 ||
+		    read_full(fd, reply, 10) == -1 || reply[1] != 0)
+			goto fail;
+	}
+	return (fd);
+fail:
+	close(fd);
+	return (-1);
+}
+
+/* serve ------------------------------------------------------------- */
+
+static void *
+sink_conn(void *arg)
+{
+	int		 fd = (int)(intptr_t)arg;
+	static __thread char buf[BULK_BLOCK];
+	uint64_t	 total = 0;
+	ssize_t		 n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		total += (uint64_t)n;
+	if (write(fd, &total, sizeof(total)) != sizeof(total))
+		perror("sink: write");
+	close(fd);
+	return (NULL);
+}
+
+static void *
+sink_accept(void *arg)
+{
+	int		 lfd = (int)(intptr_t)arg, fd;
+	pthread_t	 t;
+
+	for (;;) {
+		if ((fd = accept(lfd, NULL, NULL)) == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			die("sink: accept");
+		}
+		if (pthread_create(&t, NULL, sink_conn,
+		    (void *)(intptr_t)fd) != 0)
+			close(fd);
+		else
+			pthread_detach(t);
+	}
+	return (NULL);
+}
+
+static int
+listen_on(uint16_t port)
+{
+	struct sockaddr_in	 sin;
+	int			 fd, one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 4096) == -1)
+		die("listen");
+	return (fd);
+}
+
+static int
+serve(uint16_t echo_port, uint16_t sink_port)
+{
+	struct epoll_event	 ev, evs[256];
+	pthread_t		 t;
+	char			 buf[16384];
+	int			 efd, lfd, fd, n, i, one = 1;
+	ssize_t			 r;
+
+	raise_nofile();
+	lfd = listen_on(echo_port);
+	if (fcntl(lfd, F_SETFL, O_NONBLOCK) == -1)
+		die("fcntl");
+	if (pthread_create(&t, NULL, sink_accept,
+	    (void *)(intptr_t)listen_on(sink_port)) != 0)
+		die("pthread_create");
+	if ((efd = epoll_create1(0)) == -1)
+		die("epoll_create1");
+	ev.events = EPOLLIN;
+	ev.data.fd = lfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
+	printf("serving\n");
+	fflush(stdout);
+	for (;;) {
+		n = epoll_wait(efd, evs, 256, -1);
+		for (i = 0; i < n; i++) {
+			fd = evs[i].data.fd;
+			if (fd == lfd) {
+				while ((fd = accept4(lfd, NULL, NULL,
+				    SOCK_NONBLOCK)) != -1) {
+					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+					    &one, sizeof(one));
+					ev.events = EPOLLIN;
+					ev.data.fd = fd;
+					epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
+				}
+				continue;
+			}
+			/* Echo payloads are small: one write takes them. */
+			r = read(fd, buf, sizeof(buf));
+			if (r > 0 && write(fd, buf, (size_t)r) == r)
+				continue;
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			close(fd);
+		}
+	}
+}
+
+/* bulk -------------------------------------------------------------- */
+
+struct bulk_stream {
+	pthread_t	 bs_thread;
+	double		 bs_seconds;
+	uint64_t	 bs_confirmed;
+	double		 bs_elapsed;
+	int		 bs_error;
+};
+
+static void *
+bulk_stream(void *arg)
+{
+	struct bulk_stream	*bs = arg;
+	static __thread char	 block[BULK_BLOCK];
+	double			 t0, end;
+	uint64_t		 confirmed;
+	int			 fd;
+
+	memset(block, 'x', sizeof(block));
+	if ((fd = open_blocking()) == -1) {
+		bs->bs_error = 1;
+		return (NULL);
+	}
+	t0 = now_s();
+	end = t0 + bs->bs_seconds;
+	while (now_s() < end) {
+		if (write(fd, block, sizeof(block)) <= 0) {
+			bs->bs_error = 1;
+			break;
+		}
+	}
+	shutdown(fd, SHUT_WR);
+	if (read_full(fd, &confirmed, sizeof(confirmed)) == -1)
+		bs->bs_error = 1;
+	else
+		bs->bs_confirmed = confirmed;
+	bs->bs_elapsed = now_s() - t0;
+	close(fd);
+	return (NULL);
+}
+
+static int
+bulk(int streams, double seconds)
+{
+	struct bulk_stream	*bs = calloc((size_t)streams, sizeof(*bs));
+	double			 mbps = 0;
+	int			 i, errors = 0;
+
+	for (i = 0; i < streams; i++) {
+		bs[i].bs_seconds = seconds;
+		if (pthread_create(&bs[i].bs_thread, NULL, bulk_stream,
+		    &bs[i]) != 0)
+			die("pthread_create");
+	}
+	for (i = 0; i < streams; i++) {
+		pthread_join(bs[i].bs_thread, NULL);
+		errors += bs[i].bs_error;
+		if (!bs[i].bs_error)
+			mbps += (double)bs[i].bs_confirmed / bs[i].bs_elapsed /
+			    1e6;
+	}
+	printf("bulk streams=%d MB/s=%.1f errors=%d\n", streams, mbps, errors);
+	free(bs);
+	return (errors ? 1 : 0);
+}
+
+/* rate and idle: one epoll loop of non-blocking client state machines */
+
+enum cstate { C_CONNECTING, C_METHOD, C_REPLY, C_ECHO, C_HOLD };
+
+struct client {
+	int		 fd;
+	enum cstate	 state;
+	size_t		 have;
+	double		 t0;
+	uint8_t		 buf[ECHO_LEN];
+};
+
+struct loop {
+	int		 efd;
+	size_t		 echo_len;	/* ECHO_LEN, or 1 for idle */
+	int		 hold;		/* idle: keep connections open */
+	uint64_t	 done;
+	uint64_t	 errors;
+	double		*lat;
+	size_t		 nlat, caplat;
+};
+
+static int
+client_start(struct loop *lp, struct client *c)
+{
+	struct epoll_event	 ev;
+	int			 one = 1;
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (c->fd == -1)
+		return (-1);
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->t0 = now_s();
+	c->have = 0;
+	c->state = C_CONNECTING;
+	if (connect(c->fd, (struct sockaddr *)(use_gateway ? &gateway :
+	    &target), sizeof(target)) == -1 && errno != EINPROGRESS) {
+		close(c->fd);
+		c->fd = -1;
+		return (-1);
+	}
+	ev.events = EPOLLOUT | EPOLLIN;
+	ev.data.ptr = c;
+	epoll_ctl(lp->efd, EPOLL_CTL_ADD, c->fd, &ev);
+	return (0);
+}
+
+static void
+client_send_payload(struct loop *lp, struct client *c)
+{
+	memset(c->buf, 'p', lp->echo_len);
+	c->state = C_ECHO;
+	c->have = 0;
+	if (write(c->fd, c->buf, lp->echo_len) != (ssize_t)lp->echo_len)
+		c->state = C_HOLD;	/* counted as an error below */
+}
+
+/* Advances c; returns 1 when its cycle is over (success or failure). */
+static int
+client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
+{
+	uint8_t		 req[10];
+	size_t		 want;
+	ssize_t		 n;
+	int		 err = 0;
+	socklen_t	 len = sizeof(err);
+	struct epoll_event ev;
+
+	*ok = 0;
+	if (c->state == C_CONNECTING) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0 || !(events & EPOLLOUT))
+			return (1);
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		epoll_ctl(lp->efd, EPOLL_CTL_MOD, c->fd, &ev);
+		if (use_gateway) {
+			c->state = C_METHOD;
+			if (write(c->fd, "\x05\x01\x00", 3) != 3)
+				return (1);
+		} else
+			client_send_payload(lp, c);
+		return (0);
+	}
+	if (c->state == C_HOLD)
+		return (1);
+	want = c->state == C_METHOD ? 2 : c->state == C_REPLY ? 10 :
+	    lp->echo_len;
+	n = read(c->fd, c->buf + c->have, want - c->have);
+	if (n < 0 && errno == EAGAIN)
+		return (0);
+	if (n <= 0)
+		return (1);
+	c->have += (size_t)n;
+	if (c->have < want)
+		return (0);
+	switch (c->state) {
+	case C_METHOD:
+		if (c->buf[0] != 5 || c->buf[1] != 0)
+			return (1);
+		c->state = C_REPLY;
+		c->have = 0;
+		if (write(c->fd, req, socks_request(req)) != 10)
+			return (1);
+		return (0);
+	case C_REPLY:
+		if (c->buf[1] != 0)
+			return (1);
+		client_send_payload(lp, c);
+		return (0);
+	default:
+		*ok = 1;
+		return (1);
+	}
+}
+
+static void
+record_latency(struct loop *lp, double secs)
+{
+	if (lp->nlat == lp->caplat) {
+		lp->caplat = lp->caplat ? lp->caplat * 2 : 65536;
+		if ((lp->lat = realloc(lp->lat, lp->caplat *
+		    sizeof(*lp->lat))) == NULL)
+			die("realloc");
+	}
+	lp->lat[lp->nlat++] = secs;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double	 x = *(const double *)a, y = *(const double *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+static int
+rate(int conc, double seconds)
+{
+	struct loop		 lp;
+	struct client		*cs = calloc((size_t)conc, sizeof(*cs));
+	struct epoll_event	 evs[512];
+	double			 t0, end, elapsed;
+	int			 i, n, ok, active = 0;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.echo_len = ECHO_LEN;
+	if ((lp.efd = epoll_create1(0)) == -1)
+		die("epoll_create1");
+	t0 = now_s();
+	end = t0 + seconds;
+	for (i = 0; i < conc; i++) {
+		if (client_start(&lp, &cs[i]) == -1)
+			lp.errors++;
+		else
+			active++;
+	}
+	while (active > 0) {
+		n = epoll_wait(lp.efd, evs, 512, 1000);
+		for (i = 0; i < n; i++) {
+			struct client *c = evs[i].data.ptr;
+
+			if (!client_step(&lp, c, evs[i].events, &ok))
+				continue;
+			close(c->fd);
+			c->fd = -1;
+			if (ok) {
+				lp.done++;
+				record_latency(&lp, now_s() - c->t0);
+			} else
+				lp.errors++;
+			if (now_s() < end && client_start(&lp, c) == 0)
+				continue;
+			active--;
+		}
+		if (now_s() > end + 10)
+			break;		/* stragglers count as errors */
+	}
+	elapsed = now_s() - t0;
+	lp.errors += (uint64_t)active;
+	qsort(lp.lat, lp.nlat, sizeof(*lp.lat), cmp_double);
+	printf("rate concurrency=%d conn/s=%.0f median_us=%.0f p99_us=%.0f "
+	    "errors=%llu\n", conc, (double)lp.done / elapsed,
+	    lp.nlat ? lp.lat[lp.nlat / 2] * 1e6 : 0,
+	    lp.nlat ? lp.lat[lp.nlat * 99 / 100] * 1e6 : 0,
+	    (unsigned long long)lp.errors);
+	free(lp.lat);
+	free(cs);
+	close(lp.efd);
+	return (lp.errors ? 1 : 0);
+}
+
+static int
+idle(int count, double hold)
+{
+	struct loop		 lp;
+	struct client		*cs = calloc((size_t)count, sizeof(*cs));
+	struct epoll_event	 evs[512];
+	double			 deadline;
+	int			 i, n, ok, started = 0, pending = 0;
+	int			 established = 0;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.echo_len = 1;
+	if ((lp.efd = epoll_create1(0)) == -1)
+		die("epoll_create1");
+	deadline = now_s() + 120;
+	/* At most 256 handshakes at once, like a burst of real clients. */
+	while ((started < count || pending > 0) && now_s() < deadline) {
+		while (started < count && pending < 256) {
+			if (client_start(&lp, &cs[started]) == -1)
+				lp.errors++;
+			else
+				pending++;
+			started++;
+		}
+		n = epoll_wait(lp.efd, evs, 512, 1000);
+		for (i = 0; i < n; i++) {
+			struct client *c = evs[i].data.ptr;
+
+			if (c->state == C_HOLD)
+				continue;
+			if (!client_step(&lp, c, evs[i].events, &ok))
+				continue;
+			pending--;
+			if (ok) {
+				established++;
+				c->state = C_HOLD;
+				epoll_ctl(lp.efd, EPOLL_CTL_DEL, c->fd, NULL);
+			} else {
+				lp.errors++;
+				close(c->fd);
+				c->fd = -1;
+			}
+		}
+	}
+	printf("idle established=%d errors=%llu\n", established,
+	    (unsigned long long)(lp.errors + (uint64_t)pending));
+	fflush(stdout);
+	usleep((useconds_t)(hold * 1e6));
+	for (i = 0; i < count; i++)
+		if (cs[i].fd > 0)
+			close(cs[i].fd);
+	free(cs);
+	return (established == count ? 0 : 1);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*mode;
+	double		 seconds = 5;
+	int		 ch, n = 1;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: socksbench serve|bulk|rate|idle ...\n");
+		return (2);
+	}
+	mode = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	if (strcmp(mode, "serve") == 0) {
+		if (argc != 4)
+			return (2);
+		return (serve((uint16_t)atoi(argv[2]), (uint16_t)atoi(argv[3])));
+	}
+	optind = 2;
+	while ((ch = getopt(argc, argv, "t:s:n:c:d:")) != -1) {
+		switch (ch) {
+		case 't':
+			parse_hostport(optarg, &target);
+			break;
+		case 's':
+			parse_hostport(optarg, &gateway);
+			use_gateway = 1;
+			break;
+		case 'n':
+		case 'c':
+			n = atoi(optarg);
+			break;
+		case 'd':
+			seconds = atof(optarg);
+			break;
+		default:
+			return (2);
+		}
+	}
+	if (target.sin_family == 0 || n < 1 || seconds <= 0 || seconds > 600) {
+		fprintf(stderr, "socksbench: -t is required; -d 0 to 600\n");
+		return (2);
+	}
+	raise_nofile();
+	if (strcmp(mode, "bulk") == 0)
+		return (bulk(n, seconds));
+	if (strcmp(mode, "rate") == 0)
+		return (rate(n, seconds));
+	if (strcmp(mode, "idle") == 0 && use_gateway)
+		return (idle(n, seconds));
+	fprintf(stderr, "socksbench: unknown mode %s\n", mode);
+	return (2);
+}

@@ -112,5 +112,5 @@ wait "$idle_pid" || true
 cat "$tmp/idle.log" | sed 's/^/# /'
 echo "idle connections: $idle_count, gatewayd RSS $before KiB -> $during KiB," \
     "$(awk -v b="$before" -v d="$during" -v n="$idle_count" 'BEGIN { printf "%.0f bytes", (d - b) * 1024 / n }') per connection"
-echo "# gatewayd log: $(grep -c ' closed: ' "$tmp/gatewayd.log") sessions," \
-    "$(grep -c 'warn\|error' "$tmp/gatewayd.log") warnings/errors"
+echo "# gatewayd log: $(grep -c ' closed: ' "$tmp/gatewayd.log") sessions; warnings and errors:"
+grep ': warn: \|: error: ' "$tmp/gatewayd.log" | sed 's/^/#   /' | head -20

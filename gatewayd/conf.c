@@ -58,6 +58,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "max_sessions",	CT_INT, OFF(c_max_sessions), 1, 10000000 },
 	{ "relay_buffer",	CT_SIZE, OFF(c_relay_buffer), 4096,
 	    64 * 1024 * 1024 },
+	{ "splice_max",		CT_INT, OFF(c_splice_max), 0, 100000 },
 	{ "insecure_allow_loopback_destinations", CT_BOOL,
 	    OFF(c_allow_loopback), 0, 0 },
 	{ "log_verbose",	CT_BOOL, OFF(c_log_verbose), 0, 0 },
@@ -127,6 +128,8 @@ conf_default(void)
 	c->c_shutdown_grace = 30;
 	c->c_max_sessions = 0;		/* derived from the descriptor limit */
 	c->c_relay_buffer = 256 * 1024;
+	/* Measured on loopback, copying beats splice: see README. */
+	c->c_splice_max = 0;
 	return (c);
 }
 

@@ -93,7 +93,7 @@ connect_next(struct session *s)
 			    "out of memory");
 			return;
 		}
-		s->s_connect_fd = fd;
+		s->s_fd[SIDE_REMOTE] = fd;
 		s->s_state = S_CONNECTING;
 		w->w_now = worker_clock();
 		s->s_deadline = w->w_now +
@@ -119,9 +119,9 @@ connect_done(evutil_socket_t fd, short what, void *arg)
 		err = errno;
 	event_free(s->s_connect_ev);
 	s->s_connect_ev = NULL;
-	s->s_connect_fd = -1;
 	if (err != 0) {
 		close(fd);
+		s->s_fd[SIDE_REMOTE] = -1;
 		s->s_errno = err;
 		s->s_rep = connect_errno_to_rep(err);
 		s->s_refusal = "connect";
@@ -129,18 +129,17 @@ connect_done(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	s->s_errno = 0;
-	session_connected(s, fd);
+	session_connected(s);
 }
 
+/* Abandons a connection attempt in progress, if any. */
 void
 connect_cancel(struct session *s)
 {
-	if (s->s_connect_ev != NULL) {
-		event_free(s->s_connect_ev);
-		s->s_connect_ev = NULL;
-	}
-	if (s->s_connect_fd != -1) {
-		close(s->s_connect_fd);
-		s->s_connect_fd = -1;
-	}
+	if (s->s_connect_ev == NULL)
+		return;
+	event_free(s->s_connect_ev);
+	s->s_connect_ev = NULL;
+	close(s->s_fd[SIDE_REMOTE]);
+	s->s_fd[SIDE_REMOTE] = -1;
 }

@@ -77,10 +77,13 @@ gw_conf_complete(struct conf *c, rlim_t nofile)
 {
 	long	 ncpu;
 
+	rlim_t	 spare;
+
 	if (c->c_max_sessions == 0) {
-		/* Each session holds two descriptors. */
-		c->c_max_sessions = nofile > 2 * GW_FD_RESERVE ?
-		    (int)((nofile - GW_FD_RESERVE) / 2) : 1;
+		/* Two descriptors a session; two a splice pipe. */
+		spare = GW_FD_RESERVE + 2 * (rlim_t)c->c_splice_max;
+		c->c_max_sessions = nofile > spare + 2 ?
+		    (int)((nofile - spare) / 2) : 1;
 	}
 	if (c->c_workers == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -25,6 +25,7 @@ struct evdns_base;
 struct evdns_getaddrinfo_request;
 struct evconnlistener;
 struct bufferevent;
+struct evbuffer;
 
 #define GW_DEFAULT_CONF		"/etc/socksgw/gatewayd.conf"
 #define GW_MAX_LISTEN		64
@@ -87,6 +88,7 @@ struct conf {
 	int			 c_shutdown_grace;
 	int			 c_max_sessions;
 	size_t			 c_relay_buffer;
+	int			 c_splice_max;
 	int			 c_allow_loopback;	/* insecure; tests */
 	int			 c_log_verbose;
 };
@@ -120,6 +122,8 @@ struct worker {
 	struct event		*w_reap;	/* frees closed sessions */
 	struct session_list	 w_closed;
 	int			 w_wakeup_fd[2];
+	uint8_t			*w_scratch;	/* relay reads land here */
+	size_t			 w_scratch_len;
 	struct conf		*w_conf;	/* changed on this thread only */
 	_Atomic unsigned	 w_requests;	/* WORKER_* from the main thread */
 	struct session_list	 w_sessions;
@@ -167,23 +171,24 @@ enum session_state {
 
 struct dns_ticket;
 
+struct relay;
+
 struct session {
 	TAILQ_ENTRY(session)	 s_entry;
 	struct worker		*s_worker;
 	uint64_t		 s_id;
 	enum session_state	 s_state;
-	struct bufferevent	*s_bev[2];
+	int			 s_fd[2];	/* owned; -1 when not open */
+	struct bufferevent	*s_bev;		/* client, during the handshake */
+	struct relay		*s_relay;	/* once connected */
 	uint64_t		 s_bytes[2];	/* read from side i, relayed */
-	uint8_t			 s_eof[2];	/* side i sent EOF */
-	uint8_t			 s_shut[2];	/* SHUT_WR sent to side i */
-	uint8_t			 s_paused[2];	/* reading side i paused */
+	uint8_t			 s_client_shut;	/* refusal: SHUT_WR sent */
 	uint8_t			 s_cmd;
 	uint8_t			 s_rep;		/* reply to send on failure */
 	uint8_t			 s_over_limit;
 	uint8_t			 s_first_eof;	/* 1 + the side that ended */
 	struct dns_ticket	*s_dns;
 	struct event		*s_connect_ev;
-	int			 s_connect_fd;
 	int			 s_errno;	/* of the last failure */
 	struct sockaddr_storage	*s_cand;	/* connect candidates */
 	int			 s_ncand;
@@ -201,14 +206,17 @@ struct session {
 void	 session_accept(struct worker *, int, const struct sockaddr *,
 	    socklen_t);
 void	 session_refuse(struct session *, uint8_t, const char *);
-void	 session_connected(struct session *, int);
+void	 session_connected(struct session *);
 void	 session_close(struct session *, const char *);
 void	 session_reap(struct worker *);
 void	 session_timeout(struct session *);
 const char *session_state_name(enum session_state);
 
 /* relay.c */
+extern _Atomic int	 relay_pipes;
 int	 relay_start(struct session *);
+int	 relay_queue(struct session *, int, struct evbuffer *);
+void	 relay_free(struct session *);
 
 /* resolve.c */
 struct resolver;

@@ -48,6 +48,7 @@ static enum step session_greeting(struct session *);
 static enum step session_request(struct session *);
 static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
 		    const char *);
+static int	session_send(struct session *, const void *, size_t);
 
 const char *
 session_state_name(enum session_state state)
@@ -70,6 +71,30 @@ session_set_state(struct session *s, enum session_state state)
 	s->s_state = state;
 }
 
+/*
+ * Writes a handshake message. A fresh socket takes a few bytes at once, so
+ * they are sent right away rather than a loop turn later; what the socket
+ * does not take waits in the bufferevent.
+ */
+static int
+session_send(struct session *s, const void *buf, size_t len)
+{
+	ssize_t	 n = 0;
+
+	if (evbuffer_get_length(bufferevent_get_output(s->s_bev)) == 0) {
+		n = send(s->s_fd[SIDE_CLIENT], buf, len, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
+		if (n == -1)
+			n = 0;	/* the bufferevent will meet the error */
+	}
+	if ((size_t)n == len)
+		return (0);
+	if (bufferevent_enable(s->s_bev, EV_WRITE) == -1)
+		return (-1);
+	return (bufferevent_write(s->s_bev, (const uint8_t *)buf + n,
+	    len - (size_t)n));
+}
+
 void
 session_accept(struct worker *w, int fd, const struct sockaddr *sa,
     socklen_t salen)
@@ -83,9 +108,9 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	s->s_bev[SIDE_CLIENT] = bufferevent_socket_new(w->w_base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (s->s_bev[SIDE_CLIENT] == NULL) {
+	/* The session owns the descriptor; the bufferevent only borrows it. */
+	s->s_bev = bufferevent_socket_new(w->w_base, fd, 0);
+	if (s->s_bev == NULL) {
 		log_warnx("session: bufferevent_socket_new failed");
 		close(fd);
 		free(s);
@@ -93,7 +118,8 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	}
 	s->s_worker = w;
 	s->s_id = atomic_fetch_add(&gw_next_sid, 1);
-	s->s_connect_fd = -1;
+	s->s_fd[SIDE_CLIENT] = fd;
+	s->s_fd[SIDE_REMOTE] = -1;
 	memcpy(&s->s_peer, sa, salen < sizeof(s->s_peer) ? salen :
 	    sizeof(s->s_peer));
 	addr_unmap(&s->s_peer);
@@ -109,11 +135,12 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 
 	/* Relayed traffic is passed on as it comes: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bufferevent_setcb(s->s_bev[SIDE_CLIENT], session_client_read, NULL,
+	bufferevent_setcb(s->s_bev, session_client_read, NULL,
 	    session_client_event, s);
-	bufferevent_setwatermark(s->s_bev[SIDE_CLIENT], EV_READ, 0,
+	bufferevent_setwatermark(s->s_bev, EV_READ, 0,
 	    SESSION_HANDSHAKE_BUFFER);
-	bufferevent_enable(s->s_bev[SIDE_CLIENT], EV_READ | EV_WRITE);
+	/* Writing is enabled only if a reply ever has to wait (session_send). */
+	bufferevent_enable(s->s_bev, EV_READ);
 	s->s_state = S_GREETING;
 }
 
@@ -171,8 +198,7 @@ static enum step
 session_greeting(struct session *s)
 {
 	static const uint8_t	 socks4_reject[8] = { 0, 0x5b };
-	struct evbuffer		*in = bufferevent_get_input(
-				    s->s_bev[SIDE_CLIENT]);
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
 	struct s5_greeting	 g;
 	size_t			 len = evbuffer_get_length(in);
 	uint8_t			 reply[2] = { S5_VERSION, 0 };
@@ -209,7 +235,10 @@ session_greeting(struct session *s)
 		    "no acceptable authentication method");
 		return (STEP_STOP);
 	}
-	bufferevent_write(s->s_bev[SIDE_CLIENT], reply, sizeof(reply));
+	if (session_send(s, reply, sizeof(reply)) == -1) {
+		session_close(s, "out of memory");
+		return (STEP_STOP);
+	}
 	session_set_state(s, S_REQUEST);
 	return (STEP_NEXT);
 }
@@ -217,8 +246,7 @@ session_greeting(struct session *s)
 static enum step
 session_request(struct session *s)
 {
-	struct evbuffer		*in = bufferevent_get_input(
-				    s->s_bev[SIDE_CLIENT]);
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
 	struct s5_request	 req;
 	size_t			 len = evbuffer_get_length(in);
 	uint8_t			*buf;
@@ -283,7 +311,7 @@ static void
 session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
     const char *why)
 {
-	struct bufferevent	*bev = s->s_bev[SIDE_CLIENT];
+	struct bufferevent	*bev = s->s_bev;
 
 	log_debug("session %llu: refused: %s", (unsigned long long)s->s_id,
 	    why);
@@ -295,11 +323,13 @@ session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
 	bufferevent_setcb(bev, session_client_read, session_refusal_flushed,
 	    session_client_event, s);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	if (bufferevent_write(bev, bytes, len) == -1) {
+	if (session_send(s, bytes, len) == -1) {
 		session_close(s, why);
 		return;
 	}
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* Sent at once: the write callback will not come. */
+	session_refusal_flushed(bev, s);
 }
 
 /* The refusal has left: half-close and wait for the client's EOF. */
@@ -310,41 +340,51 @@ session_refusal_flushed(struct bufferevent *bev, void *arg)
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;
-	if (!s->s_shut[SIDE_CLIENT]) {
-		s->s_shut[SIDE_CLIENT] = 1;
+	if (!s->s_client_shut) {
+		s->s_client_shut = 1;
 		shutdown(bufferevent_getfd(bev), SHUT_WR);
 	}
 }
 
-/* The remote side is connected on fd: tell the client and start relaying. */
+/*
+ * The remote side is connected (s_fd[SIDE_REMOTE]): tell the client, hand
+ * both sockets to the relay, and let the handshake's bufferevent go. Bytes
+ * it still holds (early client data, an unsent part of the reply) are
+ * queued in order in the relay.
+ */
 void
-session_connected(struct session *s, int fd)
+session_connected(struct session *s)
 {
 	struct sockaddr_storage	 bnd;
 	socklen_t		 len = sizeof(bnd);
 	uint8_t			 reply[S5_REPLY_MAX];
+	struct evbuffer		*in, *out;
+	size_t			 early;
 	int			 one = 1;
 
-	s->s_bev[SIDE_REMOTE] = bufferevent_socket_new(s->s_worker->w_base,
-	    fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->s_bev[SIDE_REMOTE] == NULL) {
-		close(fd);
-		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (getsockname(fd, (struct sockaddr *)&bnd, &len) == -1)
+	setsockopt(s->s_fd[SIDE_REMOTE], IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
+	if (getsockname(s->s_fd[SIDE_REMOTE], (struct sockaddr *)&bnd,
+	    &len) == -1)
 		memset(&bnd, 0, sizeof(bnd));
 	addr_unmap(&bnd);
-	if (bufferevent_write(s->s_bev[SIDE_CLIENT], reply,
-	    s5_build_reply(reply, S5_REP_SUCCEEDED,
-	    (struct sockaddr *)&bnd)) == -1) {
+	if (session_send(s, reply, s5_build_reply(reply, S5_REP_SUCCEEDED,
+	    (struct sockaddr *)&bnd)) == -1 || relay_start(s) == -1) {
 		session_close(s, "out of memory");
 		return;
 	}
 	session_set_state(s, S_RELAY);
-	if (relay_start(s) == -1)
-		session_close(s, "relay setup failed");
+	in = bufferevent_get_input(s->s_bev);
+	out = bufferevent_get_output(s->s_bev);
+	early = evbuffer_get_length(in);
+	if (relay_queue(s, SIDE_CLIENT, out) == -1 ||
+	    relay_queue(s, SIDE_REMOTE, in) == -1) {
+		session_close(s, "out of memory");
+		return;
+	}
+	s->s_bytes[SIDE_CLIENT] += early;
+	bufferevent_free(s->s_bev);
+	s->s_bev = NULL;
 }
 
 /* Called by the worker's sweep when s->s_deadline has passed. */
@@ -398,7 +438,7 @@ session_log_close(struct session *s, const char *reason)
 		addr_str((struct sockaddr *)&s->s_dst, dst, sizeof(dst));
 	else
 		snprintf(dst, sizeof(dst), "-");
-	if (s->s_bev[SIDE_REMOTE] != NULL)
+	if (s->s_fd[SIDE_REMOTE] != -1)
 		addr_str((struct sockaddr *)&s->s_dst, via, sizeof(via));
 	else
 		snprintf(via, sizeof(via), "-");
@@ -423,10 +463,15 @@ session_close(struct session *s, const char *reason)
 	session_log_close(s, reason != NULL ? reason : "closed");
 	resolve_cancel(s);
 	connect_cancel(s);
+	if (s->s_bev != NULL) {
+		bufferevent_free(s->s_bev);
+		s->s_bev = NULL;
+	}
+	relay_free(s);
 	for (i = 0; i < 2; i++) {
-		if (s->s_bev[i] != NULL) {
-			bufferevent_free(s->s_bev[i]);
-			s->s_bev[i] = NULL;
+		if (s->s_fd[i] != -1) {
+			close(s->s_fd[i]);
+			s->s_fd[i] = -1;
 		}
 	}
 	s->s_state = S_CLOSED;

@@ -64,7 +64,9 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 			*cause = NULL;
 		return (-1);
 	}
-	if ((w->w_base = event_base_new()) == NULL)
+	w->w_scratch_len = c->c_relay_buffer;
+	if ((w->w_scratch = malloc(w->w_scratch_len)) == NULL ||
+	    (w->w_base = event_base_new()) == NULL)
 		goto nomem;
 	if ((w->w_resolver = resolver_new(w->w_base, c, cause)) == NULL)
 		return (-1);
@@ -229,6 +231,18 @@ worker_reload(struct worker *w)
 		resolver_retire(w->w_resolver);
 		w->w_resolver = rv;
 	}
+	if (c->c_relay_buffer != w->w_scratch_len) {
+		uint8_t	*scratch = malloc(c->c_relay_buffer);
+
+		if (scratch == NULL)
+			log_warnx("worker %d: reload: relay_buffer stays %zu",
+			    w->w_id, w->w_scratch_len);
+		else {
+			free(w->w_scratch);
+			w->w_scratch = scratch;
+			w->w_scratch_len = c->c_relay_buffer;
+		}
+	}
 	w->w_conf = c;
 	conf_unref(old);
 }
@@ -300,6 +314,7 @@ worker_free(struct worker *w)
 		event_free(w->w_reap);
 	if (w->w_base != NULL)
 		event_base_free(w->w_base);
+	free(w->w_scratch);
 	close(w->w_wakeup_fd[0]);
 	close(w->w_wakeup_fd[1]);
 	conf_unref(w->w_conf);

@@ -22,6 +22,19 @@
 
 static void	connect_done(evutil_socket_t, short, void *);
 
+static void
+connect_log_failure(const struct session *s)
+{
+	char	 addr[ADDR_STRLEN];
+
+	if (!log_debug_enabled())
+		return;
+	log_debug("session %llu: %s: %s%s%s", (unsigned long long)s->s_id,
+	    addr_str((const struct sockaddr *)&s->s_dst, addr, sizeof(addr)),
+	    s->s_refusal, s->s_errno ? ": " : "",
+	    s->s_errno ? strerror(s->s_errno) : "");
+}
+
 uint8_t
 connect_errno_to_rep(int err)
 {
@@ -63,6 +76,7 @@ connect_next(struct session *s)
 			s->s_rep = S5_REP_NOT_ALLOWED;
 			s->s_refusal = why;
 			s->s_errno = 0;
+			connect_log_failure(s);
 			continue;
 		}
 		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
@@ -71,6 +85,7 @@ connect_next(struct session *s)
 			s->s_errno = errno;
 			s->s_rep = connect_errno_to_rep(errno);
 			s->s_refusal = "socket";
+			connect_log_failure(s);
 			continue;
 		}
 		if (connect(fd, sa, addr_len(sa)) == -1 &&
@@ -79,6 +94,7 @@ connect_next(struct session *s)
 			s->s_rep = connect_errno_to_rep(errno);
 			s->s_refusal = "connect";
 			close(fd);
+			connect_log_failure(s);
 			continue;
 		}
 		s->s_connect_ev = event_new(w->w_base, fd, EV_WRITE,
@@ -125,6 +141,7 @@ connect_done(evutil_socket_t fd, short what, void *arg)
 		s->s_errno = err;
 		s->s_rep = connect_errno_to_rep(err);
 		s->s_refusal = "connect";
+		connect_log_failure(s);
 		connect_next(s);
 		return;
 	}

@@ -405,7 +405,7 @@ session_timeout(struct session *s)
 		connect_cancel(s);
 		s->s_rep = S5_REP_TTL_EXPIRED;
 		s->s_refusal = "connect timeout";
-		s->s_errno = ETIMEDOUT;
+		s->s_errno = 0;
 		connect_next(s);
 		break;
 	case S_RELAY:

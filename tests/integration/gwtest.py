@@ -141,6 +141,8 @@ class GatewayTestCase(unittest.TestCase):
 
     dns_entries = ("www.test.example=127.0.0.1", "v6.test.example=::1",
                    "both.test.example=::1", "both.test.example=127.0.0.1",
+                   "fallback.test.example=127.0.0.2",
+                   "fallback.test.example=127.0.0.1",
                    "drop=slow.test.example")
     gateway_extra = ""
 
@@ -162,12 +164,16 @@ class GatewayTestCase(unittest.TestCase):
         self.assertEqual(code, 0, "gatewayd exit code; log:\n" + gw.log())
         self.assertNotIn("runtime error", gw.log())
 
-    def tcp_server(self, handler):
-        server = ThreadedServer(("127.0.0.1", 0), handler)
+    def serve(self, server):
+        """Runs a socketserver in a thread until the test ends; its port."""
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
         return server.server_address[1]
+
+    def tcp_server(self, handler, host="127.0.0.1"):
+        cls = ThreadedServer6 if ":" in host else ThreadedServer
+        return self.serve(cls((host, 0), handler))
 
 
 class ThreadedServer(socketserver.ThreadingTCPServer):

@@ -4,13 +4,11 @@ the failure replies."""
 import http.server
 import socket
 import subprocess
-import threading
 import unittest
 
 import socks  # Debian's python3-socks (PySocks)
 
-from gwtest import (EchoHandler, GatewayTestCase, ThreadedServer6,
-                    recv_exact, socks_open, wait_for)
+from gwtest import EchoHandler, GatewayTestCase, recv_exact, socks_open, wait_for
 
 BODY = b"hello through socksgw\n"
 
@@ -38,16 +36,9 @@ def curl(*args):
 class ConnectTest(GatewayTestCase):
     def setUp(self):
         super().setUp()
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.addCleanup(self.http.server_close)
-        self.addCleanup(self.http.shutdown)
-        self.hport = self.http.server_address[1]
-        self.http6 = HttpServer6(("::1", 0), Hello)
-        threading.Thread(target=self.http6.serve_forever, daemon=True).start()
-        self.addCleanup(self.http6.server_close)
-        self.addCleanup(self.http6.shutdown)
-        self.hport6 = self.http6.server_address[1]
+        self.hport = self.serve(
+            http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello))
+        self.hport6 = self.serve(HttpServer6(("::1", 0), Hello))
 
     def proxy(self, scheme="socks5"):
         return "%s://127.0.0.1:%d" % (scheme, self.gw.port)
@@ -91,7 +82,19 @@ class ConnectTest(GatewayTestCase):
                          % (self.hport, self.hport))
 
     def test_every_resolved_address_is_tried(self):
-        # both.test.example has ::1 and 127.0.0.1; only IPv4 listens here.
+        # fallback.test.example is 127.0.0.2, where nothing listens on
+        # that port, then 127.0.0.1, where the server is.
+        gw = self.start_gateway("log_verbose yes")
+        r = curl("-x", "socks5h://127.0.0.1:%d" % gw.port,
+                 "http://fallback.test.example:%d/" % self.hport)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, BODY)
+        gw.wait_log("via=127.0.0.1:%d" % self.hport)
+        self.assertIn("127.0.0.2:%d: connect: Connection refused"
+                      % self.hport, gw.log())
+
+    def test_both_families_resolved(self):
+        # both.test.example has ::1 and 127.0.0.1; the server is IPv4.
         r = curl("-x", self.proxy("socks5h"),
                  "http://both.test.example:%d/" % self.hport)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -125,7 +128,7 @@ class ConnectTest(GatewayTestCase):
         self.assertTrue(data.endswith(BODY))
 
     def test_python_socks_ipv6_echo(self):
-        port = self.tcp_server_v6(EchoHandler)
+        port = self.tcp_server(EchoHandler, host="::1")
         s = socks.socksocket()
         s.set_proxy(socks.SOCKS5, "127.0.0.1", self.gw.port, rdns=False)
         s.settimeout(10)
@@ -133,13 +136,6 @@ class ConnectTest(GatewayTestCase):
         s.sendall(b"ping6")
         self.assertEqual(recv_exact(s, 5), b"ping6")
         s.close()
-
-    def tcp_server_v6(self, handler):
-        server = ThreadedServer6(("::1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        return server.server_address[1]
 
     def test_success_reply_has_bound_address(self):
         port = self.tcp_server(EchoHandler)

@@ -1,0 +1,489 @@
+/*
+ * decide.c: policy_decide() and policy_explain(), one evaluation behind
+ * both. Each dimension's set of rules is looked up once (policy_int.h),
+ * the sets are ANDed, and the first rule left whose time window holds
+ * decides. Explain shows, for each rule before it, the first dimension
+ * whose set left the rule out.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy_int.h"
+
+struct eval {
+	const struct policy	*e_p;
+	const struct policy_req	*e_req;
+	size_t			 e_words;
+	uint64_t		*e_dim[PK_NDIM];
+	uint64_t		*e_special;	/* allow rules naming the address */
+	uint64_t		*e_acc;
+	int			 e_phase1;
+	const char		*e_special_name;
+	struct tm		 e_tm;
+	int			 e_have_tm;
+	char			 e_src_cc[3];
+	char			 e_dst_cc[3];
+};
+
+static void
+eval_copy(struct eval *e, uint64_t *d, int32_t b)
+{
+	memcpy(d, bits_at(e->e_p, b), e->e_words * sizeof(uint64_t));
+}
+
+static void
+eval_or(struct eval *e, uint64_t *d, int32_t b)
+{
+	const uint64_t	*s;
+	size_t		 i;
+
+	if (b < 0)
+		return;
+	s = bits_at(e->e_p, b);
+	for (i = 0; i < e->e_words; i++)
+		d[i] |= s[i];
+}
+
+static void
+eval_trie(struct eval *e, const struct trie *t, const uint8_t *addr,
+    int bits, uint64_t *d, uint64_t *special)
+{
+	const struct tpayload	*tp;
+	uint32_t		 node = 0;
+	int			 i;
+
+	if (t->t_count == 0)
+		return;
+	for (i = 0;; i++) {
+		if (t->t_nodes[node].tn_payload != -1) {
+			tp = &e->e_p->p_payloads[t->t_nodes[node].tn_payload];
+			eval_or(e, d, tp->tp_rules);
+			eval_or(e, d, tp->tp_lists);
+			if (special != NULL && tp->tp_special)
+				eval_or(e, special, tp->tp_rules);
+		}
+		if (i == bits)
+			break;
+		node = t->t_nodes[node].tn_child[(addr[i / 8] >> (7 - i % 8)) &
+		    1];
+		if (node == 0)
+			break;
+	}
+}
+
+/* The rules a name reaches: exactly, or through any suffix of it. */
+static void
+eval_name(struct eval *e, const char *name, uint64_t *d)
+{
+	const struct name_entry	*ne;
+	char			 buf[256];
+	uint64_t		 h = 0xcbf29ce484222325ULL;
+	size_t			 len, i;
+
+	for (len = 0; name[len] != '\0' && len < sizeof(buf) - 1; len++)
+		buf[len] = (char)tolower((unsigned char)name[len]);
+	if (len > 0 && buf[len - 1] == '.')
+		len--;
+	for (i = len; i > 0; i--) {
+		h = name_hash_step(h, (unsigned char)buf[i - 1]);
+		if (i > 1 && buf[i - 2] != '.')
+			continue;
+		ne = names_get(&e->e_p->p_names, h, buf + i - 1, len - i + 1);
+		if (ne == NULL)
+			continue;
+		eval_or(e, d, ne->ne_suffix);
+		if (i == 1)
+			eval_or(e, d, ne->ne_exact);
+	}
+}
+
+static int
+eval_is_self(const struct policy *p, const struct sockaddr *sa)
+{
+	uint8_t	 a[16], b[16];
+	int	 fa, fb;
+	size_t	 i;
+
+	if (pv_sockaddr_bytes(sa, a, &fa) == -1)
+		return (0);
+	for (i = 0; i < p->p_nself; i++) {
+		if (pv_sockaddr_bytes((const struct sockaddr *)&p->p_self[i], b,
+		    &fb) == 0 && fa == fb &&
+		    memcmp(a, b, fa == AF_INET ? 4 : 16) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+static void
+eval_dims(struct eval *e)
+{
+	const struct policy		*p = e->e_p;
+	const struct policy_req		*req = e->e_req;
+	const struct strmap_entry	*se;
+	uint8_t				 a[16];
+	size_t				 i, lo, hi, mid;
+	int				 fam, ci;
+
+	/* Command. */
+	if (req->cmd >= POLICY_CMD_CONNECT && req->cmd <= POLICY_CMD_UDP)
+		eval_copy(e, e->e_dim[PK_CMD], p->p_cmd[req->cmd]);
+	else
+		memset(e->e_dim[PK_CMD], 0, e->e_words * sizeof(uint64_t));
+
+	/* User and groups (the user's database groups are folded in). */
+	eval_copy(e, e->e_dim[PK_USER], p->p_wild[PK_USER]);
+	if (req->user != NULL) {
+		if ((se = strmap_get(&p->p_users, req->user)) != NULL)
+			eval_or(e, e->e_dim[PK_USER], se->se_bits);
+		for (i = 0; i < req->ngroups; i++)
+			if ((se = strmap_get(&p->p_groups, req->groups[i])) !=
+			    NULL)
+				eval_or(e, e->e_dim[PK_USER], se->se_bits);
+	}
+
+	/* Source address and country. */
+	eval_copy(e, e->e_dim[PK_SRC], p->p_wild[PK_SRC]);
+	eval_copy(e, e->e_dim[PK_SRC_COUNTRY], p->p_wild[PK_SRC_COUNTRY]);
+	if (req->client != NULL &&
+	    pv_sockaddr_bytes(req->client, a, &fam) == 0) {
+		eval_trie(e, &p->p_src[fam == AF_INET6], a,
+		    fam == AF_INET ? 32 : 128, e->e_dim[PK_SRC], NULL);
+		if (p->p_geoip != NULL &&
+		    geoip_country(p->p_geoip, req->client, e->e_src_cc)[0] &&
+		    (ci = pv_country_index(e->e_src_cc)) != -1)
+			eval_or(e, e->e_dim[PK_SRC_COUNTRY],
+			    p->p_src_country[ci]);
+	}
+
+	/* Port. */
+	eval_copy(e, e->e_dim[PK_PORT], p->p_wild[PK_PORT]);
+	if (p->p_nports > 0) {
+		for (lo = 0, hi = p->p_nports; hi - lo > 1;) {
+			mid = (lo + hi) / 2;
+			if (p->p_port_lo[mid] <= req->dst_port)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		eval_or(e, e->e_dim[PK_PORT], p->p_port_bits[lo]);
+	}
+
+	/* Destination: by name, by address, through lists; and country. */
+	eval_copy(e, e->e_dim[PK_DST], p->p_wild[PK_DST]);
+	eval_copy(e, e->e_dim[PK_DST_COUNTRY], p->p_wild[PK_DST_COUNTRY]);
+	memset(e->e_special, 0, e->e_words * sizeof(uint64_t));
+	if (req->dst_name != NULL)
+		eval_name(e, req->dst_name, e->e_dim[PK_DST]);
+	if (req->dst_addr != NULL &&
+	    pv_sockaddr_bytes(req->dst_addr, a, &fam) == 0) {
+		e->e_special_name = policy_special_range(req->dst_addr);
+		if (e->e_special_name == NULL && eval_is_self(p, req->dst_addr))
+			e->e_special_name = "gateway's own";
+		eval_trie(e, &p->p_dst[fam == AF_INET6], a,
+		    fam == AF_INET ? 32 : 128, e->e_dim[PK_DST],
+		    e->e_special_name ? e->e_special : NULL);
+		if (p->p_geoip != NULL &&
+		    geoip_country(p->p_geoip, req->dst_addr, e->e_dst_cc)[0] &&
+		    (ci = pv_country_index(e->e_dst_cc)) != -1)
+			eval_or(e, e->e_dim[PK_DST_COUNTRY],
+			    p->p_dst_country[ci]);
+	}
+}
+
+static int
+eval_time_ok(struct eval *e, const struct prule *r)
+{
+	int	 i;
+
+	if (r->pr_ntimes == 0)
+		return (1);
+	if (!e->e_have_tm) {
+		localtime_r(&e->e_req->now, &e->e_tm);
+		e->e_have_tm = 1;
+	}
+	for (i = 0; i < r->pr_ntimes; i++)
+		if (pv_time_match(&r->pr_times[i], &e->e_tm))
+			return (1);
+	return (0);
+}
+
+/* The first rule in set whose time window holds, or -1. */
+static long
+eval_first(struct eval *e, const uint64_t *set)
+{
+	uint64_t	 w;
+	size_t		 i;
+	long		 r;
+
+	for (i = 0; i < e->e_words; i++) {
+		for (w = set[i]; w != 0; w &= w - 1) {
+			r = (long)(i * 64 + (size_t)__builtin_ctzll(w));
+			if (eval_time_ok(e, &e->e_p->p_rules[r]))
+				return (r);
+		}
+	}
+	return (-1);
+}
+
+static int
+bit_is_set(const uint64_t *set, long r)
+{
+	return ((set[r / 64] >> (r % 64)) & 1);
+}
+
+/*
+ * Decides; for explain, also leaves the evaluation in e. Returns the index
+ * of the deciding rule (or -1).
+ */
+static long
+eval_decide(struct eval *e, struct policy_verdict *v)
+{
+	const struct policy	*p = e->e_p;
+	const struct policy_req	*req = e->e_req;
+	uint64_t		*acc = e->e_acc;
+	size_t			 i;
+	long			 r, r0;
+	int			 d;
+
+	memset(v, 0, sizeof(*v));
+	v->action = POLICY_DENY;
+	if (policy_user_disabled(p, req->user)) {
+		snprintf(v->reason, sizeof(v->reason), "user %s is disabled",
+		    req->user);
+		return (-1);
+	}
+	e->e_phase1 = req->dst_addr == NULL && req->dst_name != NULL;
+	eval_dims(e);
+	for (i = 0; i < e->e_words; i++) {
+		uint64_t w = ~(uint64_t)0;
+
+		for (d = 0; d < PK_NDIM; d++) {
+			if (e->e_phase1 && d == PK_DST_COUNTRY)
+				continue;
+			if (e->e_phase1 && d == PK_DST)
+				w &= e->e_dim[d][i] | bits_at(p,
+				    p->p_addr_rules)[i];
+			else
+				w &= e->e_dim[d][i];
+		}
+		acc[i] = w;
+	}
+
+	if (e->e_phase1) {
+		/* Before DNS: only a definite deny stops here. */
+		r = eval_first(e, acc);
+		if (r == -1) {
+			snprintf(v->reason, sizeof(v->reason),
+			    "no rule matched: default deny");
+			return (-1);
+		}
+		v->rule_id = p->p_rules[r].pr_id;
+		if (bit_is_set(e->e_dim[PK_DST], r) &&
+		    bit_is_set(e->e_dim[PK_DST_COUNTRY], r)) {
+			if (!p->p_rules[r].pr_allow) {
+				snprintf(v->reason, sizeof(v->reason),
+				    "rule %lld denies", (long long)v->rule_id);
+				return (r);
+			}
+			v->action = POLICY_RESOLVE;
+			snprintf(v->reason, sizeof(v->reason), "rule %lld allows "
+			    "the name; each address is checked",
+			    (long long)v->rule_id);
+		} else {
+			v->action = POLICY_RESOLVE;
+			snprintf(v->reason, sizeof(v->reason), "rule %lld "
+			    "decides by address", (long long)v->rule_id);
+		}
+		return (r);
+	}
+
+	r0 = -1;
+	if (e->e_special_name != NULL) {
+		/* Allow rules reach such an address only by naming it. */
+		r0 = eval_first(e, acc);
+		for (i = 0; i < e->e_words; i++)
+			acc[i] &= bits_at(p, p->p_deny)[i] | e->e_special[i];
+	}
+	r = eval_first(e, acc);
+	if (r == -1) {
+		if (r0 != -1)
+			snprintf(v->reason, sizeof(v->reason), "%s destination: "
+			    "no allow rule names it", e->e_special_name);
+		else
+			snprintf(v->reason, sizeof(v->reason),
+			    "no rule matched: default deny");
+		return (-1);
+	}
+	v->rule_id = p->p_rules[r].pr_id;
+	v->action = p->p_rules[r].pr_allow ? POLICY_ALLOW : POLICY_DENY;
+	snprintf(v->reason, sizeof(v->reason), "rule %lld %s",
+	    (long long)v->rule_id, p->p_rules[r].pr_allow ? "allows" :
+	    "denies");
+	return (r);
+}
+
+#define EVAL_BUFFERS	(PK_NDIM + 2)
+
+#define EVAL_SETUP(e, p, req, buf)					\
+	uint64_t buf[(p)->p_words * EVAL_BUFFERS];			\
+	struct eval e;							\
+	do {								\
+		int k_;							\
+		memset(&(e), 0, sizeof(e));				\
+		(e).e_p = (p);						\
+		(e).e_req = (req);					\
+		(e).e_words = (p)->p_words;				\
+		for (k_ = 0; k_ < PK_NDIM; k_++)			\
+			(e).e_dim[k_] = buf + (size_t)k_ * (p)->p_words; \
+		(e).e_special = buf + PK_NDIM * (p)->p_words;		\
+		(e).e_acc = buf + (PK_NDIM + 1) * (p)->p_words;	\
+	} while (0)
+
+void
+policy_decide(const struct policy *p, const struct policy_req *req,
+    struct policy_verdict *v)
+{
+	EVAL_SETUP(e, p, req, buf);
+	eval_decide(&e, v);
+}
+
+/* explain ---------------------------------------------------------------- */
+
+static void
+explain_conds(const struct prule *r, enum pkind kind, char *out, size_t len)
+{
+	size_t	 n = 0;
+	int	 i;
+
+	out[0] = '\0';
+	for (i = 0; i < r->pr_nconds && n < len; i++)
+		if (r->pr_conds[i].pc_kind == kind)
+			n += (size_t)snprintf(out + n, len - n, "%s%s",
+			    n ? ", " : "", r->pr_conds[i].pc_text);
+}
+
+static void
+explain_value(struct eval *e, enum pkind kind, char *out, size_t len)
+{
+	const struct policy_req	*req = e->e_req;
+	char			 a[INET6_ADDRSTRLEN] = "-";
+	uint8_t			 b[16];
+	int			 fam;
+
+	switch (kind) {
+	case PK_CMD:
+		snprintf(out, len, "command %s", policy_cmd_name(req->cmd));
+		break;
+	case PK_USER:
+		if (req->user == NULL)
+			snprintf(out, len, "an anonymous client");
+		else
+			snprintf(out, len, "user %s", req->user);
+		break;
+	case PK_SRC:
+		if (req->client != NULL &&
+		    pv_sockaddr_bytes(req->client, b, &fam) == 0)
+			inet_ntop(fam, b, a, sizeof(a));
+		snprintf(out, len, "client %s", a);
+		break;
+	case PK_SRC_COUNTRY:
+		snprintf(out, len, "client country %s",
+		    e->e_src_cc[0] ? e->e_src_cc : "unknown");
+		break;
+	case PK_DST:
+		if (req->dst_addr != NULL &&
+		    pv_sockaddr_bytes(req->dst_addr, b, &fam) == 0)
+			inet_ntop(fam, b, a, sizeof(a));
+		if (req->dst_name != NULL && req->dst_addr != NULL)
+			snprintf(out, len, "destination %s (%s)", req->dst_name,
+			    a);
+		else
+			snprintf(out, len, "destination %s",
+			    req->dst_name ? req->dst_name : a);
+		break;
+	case PK_DST_COUNTRY:
+		snprintf(out, len, "destination country %s",
+		    e->e_dst_cc[0] ? e->e_dst_cc : "unknown");
+		break;
+	case PK_PORT:
+		snprintf(out, len, "port %u", req->dst_port);
+		break;
+	default:
+		snprintf(out, len, "-");
+	}
+}
+
+static void
+explain_rule(struct eval *e, long r, char *why, size_t len)
+{
+	static const enum pkind	 order[] = { PK_CMD, PK_USER, PK_SRC,
+				    PK_SRC_COUNTRY, PK_DST, PK_DST_COUNTRY,
+				    PK_PORT };
+	const struct policy	*p = e->e_p;
+	const struct prule	*pr = &p->p_rules[r];
+	char			 val[320], conds[512];
+	size_t			 i;
+	int			 in;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (e->e_phase1 && order[i] == PK_DST_COUNTRY)
+			continue;
+		in = bit_is_set(e->e_dim[order[i]], r) || (e->e_phase1 &&
+		    order[i] == PK_DST && bit_is_set(bits_at(p,
+		    p->p_addr_rules), r));
+		if (in)
+			continue;
+		explain_value(e, order[i], val, sizeof(val));
+		explain_conds(pr, order[i], conds, sizeof(conds));
+		if (order[i] == PK_CMD && conds[0] == '\0')
+			snprintf(why, len, "%s not allowed", val);
+		else
+			snprintf(why, len, "%s is not %s", val, conds);
+		return;
+	}
+	if (!eval_time_ok(e, pr)) {
+		explain_conds(pr, PK_TIME, conds, sizeof(conds));
+		strftime(val, sizeof(val), "%a %H:%M", &e->e_tm);
+		snprintf(why, len, "time %s is outside %s", val, conds);
+		return;
+	}
+	if (!e->e_phase1 && e->e_special_name != NULL && pr->pr_allow &&
+	    !bit_is_set(e->e_special, r)) {
+		snprintf(why, len, "allows %s destinations only if it names "
+		    "them", e->e_special_name);
+		return;
+	}
+	snprintf(why, len, "matches");
+}
+
+void
+policy_explain(const struct policy *p, const struct policy_req *req,
+    struct policy_verdict *v, policy_explain_cb *cb, void *arg)
+{
+	char	 why[1024];
+	long	 r, last, i;
+
+	EVAL_SETUP(e, p, req, buf);
+	r = eval_decide(&e, v);
+	if (policy_user_disabled(p, req->user))
+		return;
+	last = r == -1 ? (long)p->p_nrules - 1 : r;
+	for (i = 0; i <= last; i++) {
+		explain_rule(&e, i, why, sizeof(why));
+		if (i == r && e.e_phase1 &&
+		    !(bit_is_set(e.e_dim[PK_DST], r) &&
+		    bit_is_set(e.e_dim[PK_DST_COUNTRY], r)))
+			snprintf(why, sizeof(why), "may match once the "
+			    "address is known");
+		cb(p->p_rules[i].pr_id, p->p_rules[i].pr_position,
+		    p->p_rules[i].pr_allow ? "allow" : "deny", i == r, why,
+		    arg);
+	}
+}

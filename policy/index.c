@@ -1,0 +1,330 @@
+/*
+ * index.c: the data structures a snapshot is made of: a pool of bitsets,
+ * a string hash for users and groups, a hash of names keyed from their
+ * last byte, and binary tries for address prefixes. All are built once by
+ * compile.c and only read afterwards.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_int.h"
+
+/* Bitsets --------------------------------------------------------------- */
+
+/* A new all-zero bitset; its index stays valid as the pool grows. */
+int32_t
+bits_new(struct policy *p)
+{
+	uint64_t	*pool;
+	size_t		 cap;
+
+	if (p->p_nbits == p->p_bitscap) {
+		cap = p->p_bitscap ? p->p_bitscap * 2 : 64;
+		if (cap > INT32_MAX / 2 ||
+		    (pool = reallocarray(p->p_pool, cap * p->p_words,
+		    sizeof(*pool))) == NULL)
+			return (-1);
+		p->p_pool = pool;
+		p->p_bitscap = cap;
+	}
+	memset(p->p_pool + p->p_nbits * p->p_words, 0,
+	    p->p_words * sizeof(uint64_t));
+	return ((int32_t)p->p_nbits++);
+}
+
+int32_t
+bits_copy(struct policy *p, int32_t from)
+{
+	int32_t	 b;
+
+	if ((b = bits_new(p)) == -1)
+		return (-1);
+	memcpy(bits_at(p, b), bits_at(p, from), p->p_words * sizeof(uint64_t));
+	return (b);
+}
+
+uint64_t *
+bits_at(const struct policy *p, int32_t b)
+{
+	return (p->p_pool + (size_t)b * p->p_words);
+}
+
+void
+bits_set(struct policy *p, int32_t b, size_t rule)
+{
+	bits_at(p, b)[rule / 64] |= (uint64_t)1 << (rule % 64);
+}
+
+void
+bits_or(struct policy *p, int32_t into, int32_t from)
+{
+	uint64_t	*d = bits_at(p, into);
+	const uint64_t	*s = bits_at(p, from);
+	size_t		 i;
+
+	for (i = 0; i < p->p_words; i++)
+		d[i] |= s[i];
+}
+
+/* String map ------------------------------------------------------------ */
+
+static uint64_t
+str_hash(const char *s)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return (h);
+}
+
+static int
+strmap_grow(struct strmap *m)
+{
+	struct strmap_entry	*old = m->sm_slots, *slots;
+	size_t			 oldn = m->sm_mask ? m->sm_mask + 1 : 0;
+	size_t			 n = oldn ? oldn * 2 : 16, i, j;
+
+	if ((slots = calloc(n, sizeof(*slots))) == NULL)
+		return (-1);
+	for (i = 0; i < oldn; i++) {
+		if (old[i].se_key == NULL)
+			continue;
+		for (j = str_hash(old[i].se_key) & (n - 1);
+		    slots[j].se_key != NULL; j = (j + 1) & (n - 1))
+			;
+		slots[j] = old[i];
+	}
+	free(old);
+	m->sm_slots = slots;
+	m->sm_mask = n - 1;
+	return (0);
+}
+
+/* Finds or adds key; a new entry has no bitset (-1). */
+int
+strmap_put(struct strmap *m, const char *key, struct strmap_entry **out)
+{
+	size_t	 i;
+
+	if ((m->sm_count + 1) * 2 > (m->sm_mask ? m->sm_mask + 1 : 0) &&
+	    strmap_grow(m) == -1)
+		return (-1);
+	for (i = str_hash(key) & m->sm_mask; m->sm_slots[i].se_key != NULL;
+	    i = (i + 1) & m->sm_mask) {
+		if (strcmp(m->sm_slots[i].se_key, key) == 0) {
+			*out = &m->sm_slots[i];
+			return (0);
+		}
+	}
+	if ((m->sm_slots[i].se_key = strdup(key)) == NULL)
+		return (-1);
+	m->sm_slots[i].se_bits = -1;
+	m->sm_slots[i].se_flag = 0;
+	m->sm_count++;
+	*out = &m->sm_slots[i];
+	return (0);
+}
+
+const struct strmap_entry *
+strmap_get(const struct strmap *m, const char *key)
+{
+	size_t	 i;
+
+	if (m->sm_mask == 0)
+		return (NULL);
+	for (i = str_hash(key) & m->sm_mask; m->sm_slots[i].se_key != NULL;
+	    i = (i + 1) & m->sm_mask)
+		if (strcmp(m->sm_slots[i].se_key, key) == 0)
+			return (&m->sm_slots[i]);
+	return (NULL);
+}
+
+void
+strmap_free(struct strmap *m)
+{
+	size_t	 i;
+
+	for (i = 0; m->sm_mask && i <= m->sm_mask; i++)
+		free(m->sm_slots[i].se_key);
+	free(m->sm_slots);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Names ----------------------------------------------------------------- */
+
+/*
+ * Names are hashed from their last byte to their first, so the hash of
+ * every suffix of a name falls out of one right-to-left walk: decide.c
+ * looks up "com", "example.com", "www.example.com" as it goes.
+ */
+uint64_t
+name_hash_step(uint64_t h, unsigned char ch)
+{
+	return ((h ^ ch) * 0x100000001b3ULL);
+}
+
+static uint64_t
+name_hash(const char *s, size_t len)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+
+	while (len > 0)
+		h = name_hash_step(h, (unsigned char)s[--len]);
+	return (h);
+}
+
+static int
+names_grow(struct name_index *nx)
+{
+	size_t		 oldn = nx->nx_mask ? nx->nx_mask + 1 : 0;
+	size_t		 n = oldn ? oldn * 2 : 1024, i, j;
+	uint32_t	*slots;
+
+	if ((slots = calloc(n, sizeof(*slots))) == NULL)
+		return (-1);
+	for (i = 0; i < nx->nx_count; i++) {
+		for (j = nx->nx_entries[i].ne_hash & (n - 1); slots[j] != 0;
+		    j = (j + 1) & (n - 1))
+			;
+		slots[j] = (uint32_t)i + 1;
+	}
+	free(nx->nx_slots);
+	nx->nx_slots = slots;
+	nx->nx_mask = n - 1;
+	return (0);
+}
+
+const struct name_entry *
+names_get(const struct name_index *nx, uint64_t h, const char *s, size_t len)
+{
+	const struct name_entry	*e;
+	size_t			 i;
+
+	if (nx->nx_mask == 0)
+		return (NULL);
+	for (i = h & nx->nx_mask; nx->nx_slots[i] != 0;
+	    i = (i + 1) & nx->nx_mask) {
+		e = &nx->nx_entries[nx->nx_slots[i] - 1];
+		if (e->ne_hash == h && e->ne_len == len &&
+		    memcmp(nx->nx_strs + e->ne_str, s, len) == 0)
+			return (e);
+	}
+	return (NULL);
+}
+
+/* Finds or adds name (canonical, no "*."); a new one has no bitsets. */
+int
+names_put(struct name_index *nx, const char *s, struct name_entry **out)
+{
+	struct name_entry	*e;
+	size_t			 len = strlen(s), cap;
+	uint64_t		 h = name_hash(s, len);
+	void			*np;
+
+	if ((e = (struct name_entry *)names_get(nx, h, s, len)) != NULL) {
+		*out = e;
+		return (0);
+	}
+	if ((nx->nx_count + 1) * 2 > (nx->nx_mask ? nx->nx_mask + 1 : 0) &&
+	    names_grow(nx) == -1)
+		return (-1);
+	if (nx->nx_count == nx->nx_cap) {
+		cap = nx->nx_cap ? nx->nx_cap * 2 : 1024;
+		if ((np = reallocarray(nx->nx_entries, cap,
+		    sizeof(*nx->nx_entries))) == NULL)
+			return (-1);
+		nx->nx_entries = np;
+		nx->nx_cap = cap;
+	}
+	if (nx->nx_strlen + len > nx->nx_strcap) {
+		cap = nx->nx_strcap ? nx->nx_strcap * 2 : 16384;
+		while (cap < nx->nx_strlen + len)
+			cap *= 2;
+		if (cap > UINT32_MAX || (np = realloc(nx->nx_strs, cap)) ==
+		    NULL)
+			return (-1);
+		nx->nx_strs = np;
+		nx->nx_strcap = cap;
+	}
+	e = &nx->nx_entries[nx->nx_count];
+	memset(e, 0, sizeof(*e));
+	e->ne_hash = h;
+	e->ne_str = (uint32_t)nx->nx_strlen;
+	e->ne_len = (uint16_t)len;
+	e->ne_exact = e->ne_suffix = -1;
+	memcpy(nx->nx_strs + nx->nx_strlen, s, len);
+	nx->nx_strlen += len;
+	nx->nx_count++;
+	{
+		size_t	 i;
+
+		for (i = h & nx->nx_mask; nx->nx_slots[i] != 0;
+		    i = (i + 1) & nx->nx_mask)
+			;
+		nx->nx_slots[i] = (uint32_t)nx->nx_count;
+	}
+	*out = e;
+	return (0);
+}
+
+void
+names_free(struct name_index *nx)
+{
+	free(nx->nx_slots);
+	free(nx->nx_entries);
+	free(nx->nx_strs);
+	memset(nx, 0, sizeof(*nx));
+}
+
+/* Tries ----------------------------------------------------------------- */
+
+static int
+trie_node_new(struct trie *t, uint32_t *out)
+{
+	struct trie_node	*n;
+	size_t			 cap;
+
+	if (t->t_count == t->t_cap) {
+		cap = t->t_cap ? t->t_cap * 2 : 256;
+		if (cap > UINT32_MAX || (n = reallocarray(t->t_nodes, cap,
+		    sizeof(*n))) == NULL)
+			return (-1);
+		t->t_nodes = n;
+		t->t_cap = cap;
+	}
+	n = &t->t_nodes[t->t_count];
+	n->tn_child[0] = n->tn_child[1] = 0;
+	n->tn_payload = -1;
+	*out = (uint32_t)t->t_count++;
+	return (0);
+}
+
+/* The node for prefix addr/len, made as needed. */
+int
+trie_insert(struct trie *t, const uint8_t *addr, int len, uint32_t *out)
+{
+	uint32_t	 node = 0, next;
+	int		 i, bit;
+
+	if (t->t_count == 0 && trie_node_new(t, &node) == -1)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		bit = (addr[i / 8] >> (7 - i % 8)) & 1;
+		if ((next = t->t_nodes[node].tn_child[bit]) == 0) {
+			if (trie_node_new(t, &next) == -1)
+				return (-1);
+			t->t_nodes[node].tn_child[bit] = next;
+		}
+		node = next;
+	}
+	*out = node;
+	return (0);
+}
+
+void
+trie_free(struct trie *t)
+{
+	free(t->t_nodes);
+	memset(t, 0, sizeof(*t));
+}

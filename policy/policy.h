@@ -1,0 +1,126 @@
+/*
+ * policy.h: the socksgw rule engine, the only header shared across folders.
+ *
+ * A policy is an immutable, reference-counted snapshot compiled from the
+ * policy database. policy_decide() is pure: no I/O, no globals, the time is
+ * passed in, so gatewayd and `socksctl explain` give the same answer for
+ * the same request, and tests repeat.
+ *
+ * Decisions come in two phases for a request by name. Before any DNS query
+ * (dst_addr NULL) the answer is DENY when the name alone is denied, so it
+ * is never resolved, or RESOLVE. Each resolved address is then decided with
+ * both the name and the address, so a name cannot lead to an address a
+ * rule denies. Special-purpose destinations (loopback, this network,
+ * link-local, multicast, reserved, and the gateway's own addresses) are
+ * matched only by allow rules that name a CIDR inside them explicitly.
+ */
+#ifndef POLICY_H
+#define POLICY_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct sqlite3;
+struct policy;
+
+enum policy_cmd {
+	POLICY_CMD_CONNECT = 1,
+	POLICY_CMD_BIND = 2,
+	POLICY_CMD_UDP = 3,
+};
+
+enum policy_action {
+	POLICY_DENY,
+	POLICY_ALLOW,
+	POLICY_RESOLVE,		/* by name: resolve, then decide per address */
+};
+
+struct policy_req {
+	const char		*user;		/* authenticated, or NULL */
+	const char *const	*groups;	/* the user's system groups */
+	size_t			 ngroups;
+	const struct sockaddr	*client;
+	enum policy_cmd		 cmd;
+	const char		*dst_name;	/* as requested, or NULL */
+	const struct sockaddr	*dst_addr;	/* NULL before resolution */
+	uint16_t		 dst_port;
+	time_t			 now;
+};
+
+#define POLICY_REASON_MAX	192
+
+struct policy_verdict {
+	enum policy_action	 action;
+	int64_t			 rule_id;	/* 0: no rule (default deny) */
+	char			 reason[POLICY_REASON_MAX];
+};
+
+struct policy_options {
+	const char		*geoip_db;	/* MaxMind DB file, or NULL */
+	const char		*geoip_path;	/* e.g. "country iso_code" */
+	/* The gateway's own addresses: special-purpose destinations. */
+	const struct sockaddr_storage *self;
+	size_t			 nself;
+};
+
+#define POLICY_GEOIP_PATH_DEFAULT	"country iso_code"
+
+/* Loading and deciding (compile.c, decide.c). */
+struct policy	*policy_load(const char *, const struct policy_options *,
+		    char **);
+struct policy	*policy_compile(struct sqlite3 *,
+		    const struct policy_options *, char **);
+void		 policy_decide(const struct policy *, const struct policy_req *,
+		    struct policy_verdict *);
+void		 policy_ref(struct policy *);
+void		 policy_unref(struct policy *);
+size_t		 policy_rule_count(const struct policy *);
+size_t		 policy_memory(const struct policy *);
+int		 policy_user_disabled(const struct policy *, const char *);
+
+/*
+ * Explain: calls back once per enabled rule before the deciding one (and
+ * for the deciding one), with why it did or did not match (explain.c).
+ */
+typedef void	 policy_explain_cb(int64_t, int, const char *, int,
+		    const char *, void *);
+void		 policy_explain(const struct policy *,
+		    const struct policy_req *, struct policy_verdict *,
+		    policy_explain_cb *, void *);
+
+/* GeoIP (geoip.c): the country of an address, "" when unknown. */
+const char	*policy_country(const struct policy *, const struct sockaddr *,
+		    char [3]);
+struct policy_geoip;
+struct policy_geoip *policy_geoip_open(const char *, const char *, char **);
+void		 policy_geoip_close(struct policy_geoip *);
+const char	*policy_geoip_lookup(const struct policy_geoip *,
+		    const struct sockaddr *, char [3]);
+
+/* The policy database (db.c). */
+#define POLICY_DB_READONLY	0x1
+#define POLICY_DB_CREATE	0x2
+struct sqlite3	*policy_db_open(const char *, int, char **);
+int		 policy_db_version(struct sqlite3 *);
+int		 policy_db_latest(void);
+int		 policy_db_migrate(struct sqlite3 *, char **);
+
+/*
+ * Values as rules and lists hold them (value.c): each parser returns 0 and
+ * writes the canonical text to out, or -1 with *why set.
+ */
+#define POLICY_VALUE_MAX	272
+int	 policy_parse_cidr(const char *, char *, size_t, const char **);
+int	 policy_parse_domain(const char *, char *, size_t, const char **);
+int	 policy_parse_port(const char *, char *, size_t, const char **);
+int	 policy_parse_country(const char *, char *, size_t, const char **);
+int	 policy_parse_time(const char *, char *, size_t, const char **);
+int	 policy_parse_cmd(const char *, enum policy_cmd *);
+const char *policy_cmd_name(enum policy_cmd);
+const char *policy_special_range(const struct sockaddr *);
+
+#endif /* POLICY_H */

@@ -1,0 +1,191 @@
+/*
+ * policy_int.h: the compiled snapshot, private to policy/.
+ *
+ * DESIGN. Every enabled rule gets a bit, in position order. For each kind
+ * of condition (user, source, source country, destination, destination
+ * country, port, command) the snapshot has an index that maps a request's
+ * value to the set of rules that kind of condition lets through, as a
+ * bitset: the rules without a condition of that kind, plus those whose
+ * condition matches the value. A decision looks each value up once, ANDs
+ * the sets, and takes the lowest rule left whose time window holds. The
+ * cost grows with the number of rules only as bitset width (10,000 rules
+ * are 157 words), never as a scan of rule conditions.
+ *
+ * Indexes: users and groups by name (hash); addresses in binary tries, one
+ * per family, whose nodes carry the rules naming that prefix and the lists
+ * holding it; names in one hash keyed by the name read from its end, so
+ * that walking the labels of a.b.example.com from the right yields the
+ * hash of every suffix in one pass; ports as sorted boundaries of segments;
+ * countries as a 26x26 table. Bitsets live in one pool and are shared where
+ * they are equal (an entry of one list points at that list's set).
+ */
+#ifndef POLICY_INT_H
+#define POLICY_INT_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+/* Condition kinds, also the dimensions of a decision. */
+enum pkind {
+	PK_USER,	/* user and group conditions together */
+	PK_SRC,
+	PK_SRC_COUNTRY,
+	PK_DST,		/* names, CIDRs and lists together */
+	PK_DST_COUNTRY,
+	PK_PORT,
+	PK_CMD,
+	PK_NDIM,
+	PK_TIME = PK_NDIM,	/* checked per rule, not indexed */
+};
+
+struct pv_cidr {
+	uint8_t		 family;	/* AF_INET or AF_INET6 */
+	uint8_t		 len;
+	uint8_t		 addr[16];
+};
+
+struct pv_time {
+	uint8_t		 days;		/* bit n: tm_wday n */
+	uint16_t	 start;		/* minutes after midnight */
+	uint16_t	 end;		/* <= start: ends the next day */
+};
+
+/* A rule as explain shows it. */
+struct pcond {
+	enum pkind	 pc_kind;
+	char		*pc_text;	/* as stored, "@name" for lists/groups */
+};
+
+struct prule {
+	int64_t		 pr_id;
+	int		 pr_position;
+	int		 pr_allow;
+	char		*pr_comment;
+	struct pcond	*pr_conds;
+	int		 pr_nconds;
+	struct pv_time	*pr_times;
+	int		 pr_ntimes;
+};
+
+/* A string-keyed hash (users, groups): name -> bitset index. */
+struct strmap_entry {
+	char		*se_key;
+	int32_t		 se_bits;
+	int32_t		 se_flag;	/* users: disabled */
+};
+struct strmap {
+	struct strmap_entry *sm_slots;
+	size_t		 sm_mask;	/* slots - 1; 0: empty map */
+	size_t		 sm_count;
+};
+
+/* Names: exact and suffix sets of one name. */
+struct name_entry {
+	uint64_t	 ne_hash;
+	uint32_t	 ne_str;	/* offset in nx_strs */
+	uint16_t	 ne_len;
+	uint8_t		 ne_exact_owned;
+	uint8_t		 ne_suffix_owned;
+	int32_t		 ne_exact;	/* rules naming it exactly */
+	int32_t		 ne_suffix;	/* it or any name under it */
+};
+struct name_index {
+	uint32_t	*nx_slots;	/* entry index + 1; 0 empty */
+	size_t		 nx_mask;
+	struct name_entry *nx_entries;
+	size_t		 nx_count;
+	size_t		 nx_cap;
+	char		*nx_strs;
+	size_t		 nx_strlen;
+	size_t		 nx_strcap;
+};
+
+/* Address tries. */
+struct trie_node {
+	uint32_t	 tn_child[2];	/* 0: none (node 0 is the root) */
+	int32_t		 tn_payload;	/* -1: no prefix ends here */
+};
+struct tpayload {
+	int32_t		 tp_rules;	/* rules naming this prefix */
+	int32_t		 tp_lists;	/* rules through lists holding it */
+	uint8_t		 tp_lists_owned;
+	uint8_t		 tp_special;	/* prefix inside a special range */
+};
+struct trie {
+	struct trie_node *t_nodes;
+	size_t		 t_count;
+	size_t		 t_cap;
+};
+
+struct policy_geoip;
+
+struct policy {
+	_Atomic int	 p_refs;
+	size_t		 p_nrules;
+	size_t		 p_words;	/* bitset width in 64-bit words */
+	struct prule	*p_rules;
+
+	uint64_t	*p_pool;	/* every bitset, p_words each */
+	size_t		 p_nbits;
+	size_t		 p_bitscap;
+
+	int32_t		 p_wild[PK_NDIM];	/* rules without that kind */
+	int32_t		 p_cmd[4];		/* by enum policy_cmd */
+	int32_t		 p_deny;		/* deny rules */
+	int32_t		 p_addr_rules;		/* rules with CIDR dst */
+
+	struct strmap	 p_users;	/* rules of the user and its groups */
+	struct strmap	 p_groups;	/* rules naming @group */
+	struct trie	 p_src[2];	/* [0] IPv4, [1] IPv6 */
+	struct trie	 p_dst[2];
+	struct tpayload	*p_payloads;
+	size_t		 p_npayloads;
+	size_t		 p_payloadcap;
+	struct name_index p_names;
+	int32_t		 p_src_country[26 * 26];
+	int32_t		 p_dst_country[26 * 26];
+	uint32_t	*p_port_lo;	/* segment i is [lo[i], lo[i+1]) */
+	int32_t		*p_port_bits;
+	size_t		 p_nports;
+	int		 p_uses_time;
+
+	struct policy_geoip *p_geoip;
+	struct sockaddr_storage *p_self;
+	size_t		 p_nself;
+};
+
+/* index.c */
+int32_t	 bits_new(struct policy *);
+int32_t	 bits_copy(struct policy *, int32_t);
+uint64_t *bits_at(const struct policy *, int32_t);
+void	 bits_set(struct policy *, int32_t, size_t);
+void	 bits_or(struct policy *, int32_t, int32_t);
+int	 strmap_put(struct strmap *, const char *, struct strmap_entry **);
+const struct strmap_entry *strmap_get(const struct strmap *, const char *);
+void	 strmap_free(struct strmap *);
+uint64_t name_hash_step(uint64_t, unsigned char);
+int	 names_put(struct name_index *, const char *, struct name_entry **);
+const struct name_entry *names_get(const struct name_index *, uint64_t,
+	    const char *, size_t);
+void	 names_free(struct name_index *);
+int	 trie_insert(struct trie *, const uint8_t *, int, uint32_t *);
+void	 trie_free(struct trie *);
+
+/* value.c */
+int	 pv_cidr_parse(const char *, struct pv_cidr *, const char **);
+int	 pv_cidr_contains(const struct pv_cidr *, const struct sockaddr *);
+int	 pv_time_parse(const char *, struct pv_time *, const char **);
+int	 pv_time_match(const struct pv_time *, const struct tm *);
+int	 pv_port_parse(const char *, uint16_t *, uint16_t *, const char **);
+int	 pv_sockaddr_bytes(const struct sockaddr *, uint8_t *, int *);
+int	 pv_cidr_special(const struct pv_cidr *);
+int	 pv_country_index(const char *);
+
+/* geoip.c */
+const char *geoip_country(const struct policy_geoip *, const struct sockaddr *,
+	    char [3]);
+
+#endif /* POLICY_INT_H */

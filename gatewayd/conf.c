@@ -25,6 +25,7 @@ enum conf_type {
 	CT_AUTH,	/* none | pam */
 	CT_PATH,	/* relative to the configuration file's folder */
 	CT_STRING,
+	CT_TEXT,	/* a string that may hold spaces */
 	CT_INT,		/* whole number in [min, max] */
 	CT_SIZE,	/* bytes, with an optional K or M suffix */
 	CT_BOOL,	/* yes | no */
@@ -46,6 +47,8 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "policy_db",		CT_PATH, OFF(c_policy_db), 0, 0 },
 	{ "audit_db",		CT_PATH, OFF(c_audit_db), 0, 0 },
 	{ "geoip_db",		CT_PATH, OFF(c_geoip_db), 0, 0 },
+	{ "geoip_country_path",	CT_TEXT, OFF(c_geoip_path), 0, 0 },
+	{ "timezone",		CT_STRING, OFF(c_timezone), 0, 0 },
 	{ "resolv_conf",	CT_PATH, OFF(c_resolv_conf), 0, 0 },
 	{ "hosts_file",		CT_PATH, OFF(c_hosts_file), 0, 0 },
 	{ "control_socket",	CT_PATH, OFF(c_control_socket), 0, 0 },
@@ -149,6 +152,8 @@ conf_unref(struct conf *c)
 	free(c->c_policy_db);
 	free(c->c_audit_db);
 	free(c->c_geoip_db);
+	free(c->c_geoip_path);
+	free(c->c_timezone);
 	free(c->c_resolv_conf);
 	free(c->c_hosts_file);
 	free(c->c_control_socket);
@@ -226,6 +231,7 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		break;
 	case CT_PATH:
 	case CT_STRING:
+	case CT_TEXT:
 		sp = (char **)(base + kw->ck_offset);
 		free(*sp);
 		*sp = kw->ck_type == CT_PATH ?
@@ -320,7 +326,8 @@ conf_line(struct conf *c, char *text, const char *file, int line,
 		conf_error(ce, file, line, "%s: missing value", key);
 		return;
 	}
-	if (kw->ck_type != CT_PATH && strpbrk(value, " \t") != NULL) {
+	if (kw->ck_type != CT_PATH && kw->ck_type != CT_TEXT &&
+	    strpbrk(value, " \t") != NULL) {
 		conf_error(ce, file, line, "%s: one value expected, got '%s'",
 		    key, value);
 		return;
@@ -373,6 +380,9 @@ conf_load(const char *path, char **cause)
 	free(line);
 	fclose(f);
 
+	/* The policy database lives beside the configuration by default. */
+	if (c->c_policy_db == NULL)
+		c->c_policy_db = conf_resolve_path(path, "policy.db");
 	if (c->c_nlisten == 0 && ce.ce_count == 0) {
 		/* Safe default: loopback only. */
 		addr_parse_hostport("127.0.0.1:1080", &c->c_listen[0].cl_ss,

@@ -77,6 +77,8 @@ struct conf {
 	char			*c_policy_db;
 	char			*c_audit_db;
 	char			*c_geoip_db;
+	char			*c_geoip_path;	/* "country iso_code" */
+	char			*c_timezone;
 	char			*c_resolv_conf;
 	char			*c_hosts_file;
 	char			*c_control_socket;

@@ -1,0 +1,76 @@
+/*
+ * admin.h: socksctl, the administration CLI. One file per noun (cmd_*.c);
+ * this header is the folder's only one.
+ *
+ * Every command that changes the policy database checks all its arguments
+ * first, then makes its change in one transaction: an error leaves the
+ * database as it was. Exit codes: 0 success, 1 error (one line on stderr),
+ * 2 usage error.
+ */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+struct sqlite3;
+struct conf;
+
+#define EXIT_USAGE	2
+
+struct ctl {
+	const char	*ctl_conf_path;
+	struct conf	*ctl_conf;
+	int		 ctl_json;
+	struct sqlite3	*ctl_db;	/* the policy database, when opened */
+};
+
+/* An argument list being taken apart: options may repeat. */
+struct args {
+	int		 a_argc;
+	char		**a_argv;
+	int		 a_i;
+};
+
+/* socksctl.c */
+void	 ctl_usage_error(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 ctl_error(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+struct sqlite3 *ctl_db(struct ctl *);
+void	 ctl_begin(struct ctl *);
+void	 ctl_commit(struct ctl *);
+void	 ctl_sql_error(struct ctl *, const char *) __attribute__((noreturn));
+const char *args_next(struct args *);
+const char *args_value(struct args *, const char *);
+void	 args_done(struct args *);
+int64_t	 parse_id(const char *, const char *);
+
+/* sql.c */
+struct sqlite3_stmt;
+struct sqlite3_stmt *sql_prepare(struct ctl *, const char *);
+void	 sql_exec(struct ctl *, const char *, const char *, int64_t);
+int64_t	 sql_int(struct ctl *, const char *, const char *, int64_t, int64_t);
+char	*sql_rules_naming(struct ctl *, const char *, int64_t);
+void	 check_name(const char *, const char *);
+
+/* output.c: aligned tables for people, JSON for scripts */
+struct table;
+struct table *table_new(int, ...);
+void	 table_row(struct table *, ...);
+void	 table_print(struct table *, int);
+void	 json_string(const char *);
+void	 out_kv(int, const char *, const char *, int);
+
+/* cmd_*.c */
+int	 cmd_init(struct ctl *, struct args *);
+int	 cmd_rule(struct ctl *, struct args *);
+int	 cmd_user(struct ctl *, struct args *);
+int	 cmd_group(struct ctl *, struct args *);
+int	 cmd_list(struct ctl *, struct args *);
+int	 cmd_explain(struct ctl *, struct args *);
+int	 cmd_geoip(struct ctl *, struct args *);
+
+#endif /* ADMIN_H */

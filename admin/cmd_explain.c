@@ -1,0 +1,263 @@
+/*
+ * cmd_explain.c: socksctl init, explain and geoip. Explain compiles the
+ * policy exactly as gatewayd does and calls the same policy_decide(), so
+ * what it says is what the gateway does.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "admin.h"
+#include "gatewayd.h"
+
+int
+cmd_init(struct ctl *ctl, struct args *a)
+{
+	sqlite3	*db;
+	char	*cause = NULL;
+	int	 before;
+
+	args_done(a);
+	db = policy_db_open(ctl->ctl_conf->c_policy_db, POLICY_DB_CREATE,
+	    &cause);
+	if (db == NULL)
+		ctl_error("%s", cause ? cause : "out of memory");
+	before = policy_db_version(db);
+	sqlite3_close(db);
+	if (ctl->ctl_json)
+		printf("{\"policy_db\": \"%s\", \"schema_version\": %d}\n",
+		    ctl->ctl_conf->c_policy_db, before);
+	else
+		printf("policy database %s: schema version %d\n",
+		    ctl->ctl_conf->c_policy_db, before);
+	return (0);
+}
+
+static void
+parse_ip(const char *opt, const char *text, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text,
+	    &((struct sockaddr_in *)ss)->sin_addr) == 1)
+		ss->ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, text,
+	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
+		ss->ss_family = AF_INET6;
+	else
+		ctl_error("%s %s: not an IPv4 or IPv6 address", opt, text);
+}
+
+/* HOST:PORT or [V6]:PORT; host is a name or an address. */
+static void
+parse_dst(const char *text, char *host, size_t hostlen, uint16_t *port)
+{
+	const char	*colon, *start = text;
+	char		*ep;
+	unsigned long	 p;
+	size_t		 len;
+
+	if (text[0] == '[') {
+		start = text + 1;
+		if ((colon = strchr(text, ']')) == NULL || colon[1] != ':')
+			ctl_error("--dst %s: IPv6 is written [ADDR]:PORT", text);
+		len = (size_t)(colon - start);
+		colon++;
+	} else {
+		if ((colon = strrchr(text, ':')) == NULL)
+			ctl_error("--dst %s: HOST:PORT expected", text);
+		len = (size_t)(colon - start);
+	}
+	p = strtoul(colon + 1, &ep, 10);
+	if (colon[1] == '\0' || *ep != '\0' || p < 1 || p > 65535)
+		ctl_error("--dst %s: bad port", text);
+	if (len == 0 || len >= hostlen)
+		ctl_error("--dst %s: bad host", text);
+	memcpy(host, start, len);
+	host[len] = '\0';
+	*port = (uint16_t)p;
+}
+
+static time_t
+parse_time(const char *text)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+		"%Y-%m-%d %H:%M", "%Y-%m-%d",
+	};
+	struct tm	 tm;
+	const char	*end;
+	size_t		 i;
+
+	if (strcmp(text, "now") == 0)
+		return (time(NULL));
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(text, formats[i], &tm);
+		if (end != NULL && *end == '\0') {
+			tm.tm_isdst = -1;
+			return (mktime(&tm));
+		}
+	}
+	ctl_error("--at %s: expected YYYY-MM-DDTHH:MM[:SS] (local time of "
+	    "the configured timezone) or now", text);
+}
+
+struct explain_out {
+	struct table	*eo_table;
+};
+
+static void
+explain_row(int64_t id, int pos, const char *action, int decides,
+    const char *why, void *arg)
+{
+	struct explain_out	*eo = arg;
+	char			 sid[24], spos[24];
+
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	snprintf(spos, sizeof(spos), "%d", pos);
+	table_row(eo->eo_table, sid, spos, action, decides ? "decides" :
+	    "no match", why);
+}
+
+static struct policy *
+explain_policy(struct ctl *ctl)
+{
+	struct policy_options	 opts;
+	struct policy		*p;
+	char			*cause = NULL;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.geoip_db = ctl->ctl_conf->c_geoip_db;
+	opts.geoip_path = ctl->ctl_conf->c_geoip_path;
+	if ((p = policy_compile(ctl_db(ctl), &opts, &cause)) == NULL)
+		ctl_error("%s", cause ? cause : "out of memory");
+	return (p);
+}
+
+int
+cmd_explain(struct ctl *ctl, struct args *a)
+{
+	static const char *const actions[] = { "deny", "allow", "resolve" };
+	struct sockaddr_storage	 src, addr, dst;
+	struct policy_req	 req;
+	struct policy_verdict	 v;
+	struct explain_out	 eo;
+	struct policy		*p;
+	const char		*opt, *groups[64];
+	char			 host[256];
+	int			 have_src = 0, have_addr = 0, have_dst = 0;
+	int			 ngroups = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.cmd = POLICY_CMD_CONNECT;
+	req.now = time(NULL);
+	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--user") == 0)
+			req.user = args_value(a, opt);
+		else if (strcmp(opt, "--group") == 0) {
+			if (ngroups == 64)
+				ctl_error("at most 64 --group");
+			groups[ngroups++] = args_value(a, opt);
+		} else if (strcmp(opt, "--src") == 0) {
+			parse_ip(opt, args_value(a, opt), &src);
+			have_src = 1;
+		} else if (strcmp(opt, "--addr") == 0) {
+			parse_ip(opt, args_value(a, opt), &addr);
+			have_addr = 1;
+		} else if (strcmp(opt, "--dst") == 0) {
+			parse_dst(args_value(a, opt), host, sizeof(host),
+			    &req.dst_port);
+			have_dst = 1;
+		} else if (strcmp(opt, "--cmd") == 0) {
+			if (policy_parse_cmd(args_value(a, opt), &req.cmd) == -1)
+				ctl_error("--cmd %s: expected connect, bind or "
+				    "udp", a->a_argv[a->a_i - 1]);
+		} else if (strcmp(opt, "--at") == 0)
+			req.now = parse_time(args_value(a, opt));
+		else
+			ctl_usage_error("explain: unknown option '%s'", opt);
+	}
+	if (!have_dst)
+		ctl_usage_error("explain: --dst HOST:PORT is required");
+	req.groups = groups;
+	req.ngroups = (size_t)ngroups;
+	req.client = have_src ? (struct sockaddr *)&src : NULL;
+	/* A literal destination is an address request, as in SOCKS. */
+	memset(&dst, 0, sizeof(dst));
+	if (inet_pton(AF_INET, host,
+	    &((struct sockaddr_in *)&dst)->sin_addr) == 1)
+		dst.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, host,
+	    &((struct sockaddr_in6 *)&dst)->sin6_addr) == 1)
+		dst.ss_family = AF_INET6;
+	if (dst.ss_family != 0) {
+		if (have_addr)
+			ctl_usage_error("explain: --addr is for a --dst name");
+		req.dst_addr = (struct sockaddr *)&dst;
+	} else {
+		req.dst_name = host;
+		if (have_addr)
+			req.dst_addr = (struct sockaddr *)&addr;
+	}
+
+	p = explain_policy(ctl);
+	eo.eo_table = table_new(5, "#rule", "#position", "action", "result",
+	    "why");
+	policy_explain(p, &req, &v, explain_row, &eo);
+	if (ctl->ctl_json) {
+		printf("{\"verdict\": \"%s\", \"rule\": %lld, \"reason\": ",
+		    actions[v.action], (long long)v.rule_id);
+		json_string(v.reason);
+		printf(", \"rules\": ");
+		table_print(eo.eo_table, 1);
+		printf("}\n");
+	} else {
+		table_print(eo.eo_table, 0);
+		printf("verdict: %s (%s)%s\n", actions[v.action], v.reason,
+		    v.action == POLICY_RESOLVE ? "; pass --addr IP to check a "
+		    "resolved address" : "");
+	}
+	policy_unref(p);
+	return (0);
+}
+
+int
+cmd_geoip(struct ctl *ctl, struct args *a)
+{
+	struct policy_geoip	*g;
+	struct sockaddr_storage	 ss;
+	const char		*verb = args_next(a), *ip;
+	char			 cc[3], *cause = NULL;
+
+	if (verb == NULL || strcmp(verb, "lookup") != 0 ||
+	    (ip = args_next(a)) == NULL)
+		ctl_usage_error("geoip lookup IP");
+	args_done(a);
+	parse_ip("geoip lookup", ip, &ss);
+	if (ctl->ctl_conf->c_geoip_db == NULL)
+		ctl_error("%s: no geoip_db configured",
+		    ctl->ctl_conf_path);
+	if ((g = policy_geoip_open(ctl->ctl_conf->c_geoip_db,
+	    ctl->ctl_conf->c_geoip_path, &cause)) == NULL)
+		ctl_error("%s", cause ? cause : "out of memory");
+	policy_geoip_lookup(g, (struct sockaddr *)&ss, cc);
+	if (ctl->ctl_json) {
+		printf("{\"ip\": \"%s\", \"country\": ", ip);
+		if (cc[0])
+			json_string(cc);
+		else
+			printf("null");
+		printf("}\n");
+	} else
+		printf("%s %s\n", ip, cc[0] ? cc : "unknown");
+	policy_geoip_close(g);
+	return (0);
+}

@@ -1,0 +1,304 @@
+/*
+ * cmd_user.c: socksctl user ... and group ... . Passwords are not here:
+ * they stay in PAM. A user or group that a rule names cannot be deleted
+ * until no rule does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "admin.h"
+
+struct user_opts {
+	const char	*u_groups[64];
+	int		 u_ngroups;
+	int		 u_set_groups;
+	const char	*u_comment;
+	int		 u_enabled;	/* -1: unchanged */
+};
+
+static void
+user_parse_opts(struct args *a, struct user_opts *o)
+{
+	const char	*opt;
+
+	memset(o, 0, sizeof(*o));
+	o->u_enabled = -1;
+	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--group") == 0) {
+			if (o->u_ngroups == 64)
+				ctl_error("at most 64 groups a user");
+			o->u_groups[o->u_ngroups] = args_value(a, opt);
+			if (o->u_groups[o->u_ngroups][0] == '@')
+				o->u_groups[o->u_ngroups]++;
+			o->u_ngroups++;
+			o->u_set_groups = 1;
+		} else if (strcmp(opt, "--comment") == 0)
+			o->u_comment = args_value(a, opt);
+		else if (strcmp(opt, "--disabled") == 0)
+			o->u_enabled = 0;
+		else
+			ctl_usage_error("user: unknown option '%s'", opt);
+	}
+}
+
+static int64_t
+user_id(struct ctl *ctl, const char *name)
+{
+	int64_t	 id = sql_int(ctl, "SELECT id FROM users WHERE name = ?1", name,
+		    0, 0);
+
+	if (id == 0)
+		ctl_error("user %s: no such user", name);
+	return (id);
+}
+
+static int64_t
+group_id(struct ctl *ctl, const char *name)
+{
+	int64_t	 id = sql_int(ctl, "SELECT id FROM groups WHERE name = ?1",
+		    name, 0, 0);
+
+	if (id == 0)
+		ctl_error("group %s: no such group", name);
+	return (id);
+}
+
+static void
+user_set_groups(struct ctl *ctl, int64_t uid, const struct user_opts *o)
+{
+	sqlite3_stmt	*st;
+	int		 i;
+
+	sql_exec(ctl, "DELETE FROM user_groups WHERE user_id = ?2", NULL, uid);
+	st = sql_prepare(ctl, "INSERT OR IGNORE INTO user_groups (user_id, "
+	    "group_id) VALUES (?1, ?2)");
+	for (i = 0; i < o->u_ngroups; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, uid);
+		sqlite3_bind_int64(st, 2, group_id(ctl, o->u_groups[i]));
+		if (sqlite3_step(st) != SQLITE_DONE)
+			ctl_sql_error(ctl, "INSERT INTO user_groups");
+	}
+	sqlite3_finalize(st);
+}
+
+static int
+user_add(struct ctl *ctl, const char *name, struct args *a, int add)
+{
+	struct user_opts	 o;
+	sqlite3_stmt		*st;
+	int64_t			 uid;
+
+	check_name("user", name);
+	user_parse_opts(a, &o);
+	ctl_begin(ctl);
+	if (add) {
+		if (sql_int(ctl, "SELECT id FROM users WHERE name = ?1", name, 0,
+		    0) != 0)
+			ctl_error("user %s: already exists", name);
+		st = sql_prepare(ctl, "INSERT INTO users (name, enabled, "
+		    "comment) VALUES (?1, ?2, ?3)");
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, o.u_enabled != 0);
+		sqlite3_bind_text(st, 3, o.u_comment ? o.u_comment : "", -1,
+		    SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			ctl_sql_error(ctl, "INSERT INTO users");
+		sqlite3_finalize(st);
+		uid = sqlite3_last_insert_rowid(ctl->ctl_db);
+	} else {
+		uid = user_id(ctl, name);
+		if (o.u_comment != NULL) {
+			st = sql_prepare(ctl, "UPDATE users SET comment = ?1 "
+			    "WHERE id = ?2");
+			sqlite3_bind_text(st, 1, o.u_comment, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, uid);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				ctl_sql_error(ctl, "UPDATE users");
+			sqlite3_finalize(st);
+		}
+		if (o.u_enabled == 0)
+			sql_exec(ctl, "UPDATE users SET enabled = 0 WHERE id = "
+			    "?2", NULL, uid);
+	}
+	if (o.u_set_groups)
+		user_set_groups(ctl, uid, &o);
+	ctl_commit(ctl);
+	return (0);
+}
+
+static char *
+user_groups_text(struct ctl *ctl, int64_t uid)
+{
+	sqlite3_stmt	*st;
+	char		*out = NULL;
+	size_t		 len = 0;
+	FILE		*f;
+
+	st = sql_prepare(ctl, "SELECT g.name FROM user_groups ug JOIN groups g "
+	    "ON g.id = ug.group_id WHERE ug.user_id = ?1 ORDER BY g.name");
+	sqlite3_bind_int64(st, 1, uid);
+	if ((f = open_memstream(&out, &len)) == NULL)
+		ctl_error("out of memory");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fprintf(f, "%s%s", ftell(f) ? "," : "",
+		    sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	fclose(f);
+	return (out);
+}
+
+static int
+user_list(struct ctl *ctl, const char *only)
+{
+	struct table	*t;
+	sqlite3_stmt	*st;
+	char		*groups, *rules;
+	int		 found = 0;
+
+	t = table_new(5, "name", "enabled", "groups", "rules", "comment");
+	st = sql_prepare(ctl, "SELECT id, name, enabled, comment FROM users "
+	    "WHERE ?1 IS NULL OR name = ?1 ORDER BY name");
+	if (only != NULL)
+		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		found = 1;
+		groups = user_groups_text(ctl, sqlite3_column_int64(st, 0));
+		rules = sql_rules_naming(ctl, "user_id",
+		    sqlite3_column_int64(st, 0));
+		table_row(t, sqlite3_column_text(st, 1),
+		    sqlite3_column_int(st, 2) ? "yes" : "no", groups,
+		    rules ? rules : "", sqlite3_column_text(st, 3));
+		free(groups);
+		free(rules);
+	}
+	sqlite3_finalize(st);
+	if (only != NULL && !found)
+		ctl_error("user %s: no such user", only);
+	table_print(t, ctl->ctl_json);
+	return (0);
+}
+
+static int
+user_del(struct ctl *ctl, const char *name)
+{
+	int64_t	 uid;
+	char	*rules;
+
+	ctl_begin(ctl);
+	uid = user_id(ctl, name);
+	if ((rules = sql_rules_naming(ctl, "user_id", uid)) != NULL)
+		ctl_error("user %s: named by rule %s; change or delete that "
+		    "first", name, rules);
+	sql_exec(ctl, "DELETE FROM users WHERE id = ?2", NULL, uid);
+	ctl_commit(ctl);
+	return (0);
+}
+
+int
+cmd_user(struct ctl *ctl, struct args *a)
+{
+	const char	*verb = args_next(a), *name;
+	int64_t		 uid;
+
+	if (verb == NULL)
+		ctl_usage_error("user: add, set, list, show, del, enable or "
+		    "disable expected");
+	if (strcmp(verb, "list") == 0) {
+		args_done(a);
+		return (user_list(ctl, NULL));
+	}
+	if ((name = args_next(a)) == NULL)
+		ctl_usage_error("user %s: user name expected", verb);
+	if (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0)
+		return (user_add(ctl, name, a, verb[0] == 'a'));
+	args_done(a);
+	if (strcmp(verb, "show") == 0)
+		return (user_list(ctl, name));
+	if (strcmp(verb, "del") == 0)
+		return (user_del(ctl, name));
+	if (strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
+		ctl_begin(ctl);
+		uid = user_id(ctl, name);
+		sql_exec(ctl, verb[0] == 'e' ? "UPDATE users SET enabled = 1 "
+		    "WHERE id = ?2" : "UPDATE users SET enabled = 0 WHERE id = "
+		    "?2", NULL, uid);
+		ctl_commit(ctl);
+		return (0);
+	}
+	ctl_usage_error("user %s: unknown verb", verb);
+}
+
+int
+cmd_group(struct ctl *ctl, struct args *a)
+{
+	const char	*verb = args_next(a), *name, *opt, *comment = "";
+	struct table	*t;
+	sqlite3_stmt	*st;
+	int64_t		 gid;
+	char		*rules, members[24];
+
+	if (verb == NULL)
+		ctl_usage_error("group: add, del or list expected");
+	if (strcmp(verb, "list") == 0) {
+		args_done(a);
+		t = table_new(4, "name", "#members", "rules", "comment");
+		st = sql_prepare(ctl, "SELECT g.id, g.name, (SELECT count(*) "
+		    "FROM user_groups ug WHERE ug.group_id = g.id), g.comment "
+		    "FROM groups g ORDER BY g.name");
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(members, sizeof(members), "%d",
+			    sqlite3_column_int(st, 2));
+			rules = sql_rules_naming(ctl, "group_id",
+			    sqlite3_column_int64(st, 0));
+			table_row(t, sqlite3_column_text(st, 1), members,
+			    rules ? rules : "", sqlite3_column_text(st, 3));
+			free(rules);
+		}
+		sqlite3_finalize(st);
+		table_print(t, ctl->ctl_json);
+		return (0);
+	}
+	if ((name = args_next(a)) == NULL)
+		ctl_usage_error("group %s: group name expected", verb);
+	if (name[0] == '@')
+		name++;
+	if (strcmp(verb, "add") == 0) {
+		check_name("group", name);
+		while ((opt = args_next(a)) != NULL) {
+			if (strcmp(opt, "--comment") != 0)
+				ctl_usage_error("group add: unknown option "
+				    "'%s'", opt);
+			comment = args_value(a, opt);
+		}
+		ctl_begin(ctl);
+		if (sql_int(ctl, "SELECT id FROM groups WHERE name = ?1", name,
+		    0, 0) != 0)
+			ctl_error("group %s: already exists", name);
+		st = sql_prepare(ctl, "INSERT INTO groups (name, comment) "
+		    "VALUES (?1, ?2)");
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, comment, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			ctl_sql_error(ctl, "INSERT INTO groups");
+		sqlite3_finalize(st);
+		ctl_commit(ctl);
+		return (0);
+	}
+	args_done(a);
+	if (strcmp(verb, "del") == 0) {
+		ctl_begin(ctl);
+		gid = group_id(ctl, name);
+		if ((rules = sql_rules_naming(ctl, "group_id", gid)) != NULL)
+			ctl_error("group %s: named by rule %s; change or "
+			    "delete that first", name, rules);
+		sql_exec(ctl, "DELETE FROM groups WHERE id = ?2", NULL, gid);
+		ctl_commit(ctl);
+		return (0);
+	}
+	ctl_usage_error("group %s: unknown verb", verb);
+}

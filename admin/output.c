@@ -1,0 +1,154 @@
+/*
+ * output.c: what socksctl prints. Tables are aligned for people; with
+ * --json the same rows are an array of objects whose keys are the column
+ * names (a name starting with '#' is a number).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+
+struct table {
+	int	 t_ncols;
+	char	**t_cells;	/* row-major, the header row first */
+	size_t	 t_nrows;
+};
+
+struct table *
+table_new(int ncols, ...)
+{
+	struct table	*t;
+	va_list		 ap;
+	int		 i;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->t_cells = calloc((size_t)ncols, sizeof(char *))) == NULL)
+		ctl_error("out of memory");
+	t->t_ncols = ncols;
+	va_start(ap, ncols);
+	for (i = 0; i < ncols; i++)
+		t->t_cells[i] = strdup(va_arg(ap, const char *));
+	va_end(ap);
+	t->t_nrows = 1;
+	return (t);
+}
+
+void
+table_row(struct table *t, ...)
+{
+	va_list		 ap;
+	const char	*v;
+	int		 i;
+
+	t->t_cells = reallocarray(t->t_cells, (t->t_nrows + 1) *
+	    (size_t)t->t_ncols, sizeof(char *));
+	if (t->t_cells == NULL)
+		ctl_error("out of memory");
+	va_start(ap, t);
+	for (i = 0; i < t->t_ncols; i++) {
+		v = va_arg(ap, const char *);
+		if ((t->t_cells[t->t_nrows * (size_t)t->t_ncols + (size_t)i] =
+		    strdup(v ? v : "")) == NULL)
+			ctl_error("out of memory");
+	}
+	va_end(ap);
+	t->t_nrows++;
+}
+
+void
+json_string(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c == '\n')
+			printf("\\n");
+		else if (c == '\t')
+			printf("\\t");
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static const char *
+table_key(const char *h)
+{
+	return (h[0] == '#' ? h + 1 : h);
+}
+
+void
+table_print(struct table *t, int json)
+{
+	size_t	 r, w[32] = { 0 }, len;
+	int	 c;
+	char	**row;
+
+	if (json) {
+		printf("[");
+		for (r = 1; r < t->t_nrows; r++) {
+			row = t->t_cells + r * (size_t)t->t_ncols;
+			printf("%s{", r > 1 ? ",\n " : "");
+			for (c = 0; c < t->t_ncols; c++) {
+				printf("%s", c ? ", " : "");
+				json_string(table_key(t->t_cells[c]));
+				printf(": ");
+				if (t->t_cells[c][0] == '#' && row[c][0] != '\0')
+					printf("%s", row[c]);
+				else
+					json_string(row[c]);
+			}
+			printf("}");
+		}
+		printf("]\n");
+	} else {
+		for (r = 0; r < t->t_nrows; r++)
+			for (c = 0; c < t->t_ncols && c < 32; c++) {
+				len = strlen(r == 0 ? table_key(t->t_cells[c]) :
+				    t->t_cells[r * (size_t)t->t_ncols +
+				    (size_t)c]);
+				if (len > w[c])
+					w[c] = len;
+			}
+		for (r = 0; r < t->t_nrows; r++) {
+			row = t->t_cells + r * (size_t)t->t_ncols;
+			for (c = 0; c < t->t_ncols; c++) {
+				const char *v = r == 0 ? table_key(row[c]) :
+				    row[c];
+
+				for (len = 0; v[len] != '\0'; len++)
+					putchar(r == 0 && v[len] >= 'a' &&
+					    v[len] <= 'z' ? v[len] - 32 :
+					    v[len]);
+				if (c == t->t_ncols - 1)
+					putchar('\n');
+				else
+					printf("%*s", (int)(w[c] - len + 2), "");
+			}
+		}
+	}
+	for (r = 0; r < t->t_nrows * (size_t)t->t_ncols; r++)
+		free(t->t_cells[r]);
+	free(t->t_cells);
+	free(t);
+}
+
+/* One "key: value" line, or a JSON member (first: no leading comma). */
+void
+out_kv(int json, const char *key, const char *value, int first)
+{
+	if (json) {
+		printf("%s", first ? "" : ", ");
+		json_string(key);
+		printf(": ");
+		json_string(value);
+	} else
+		printf("%-12s %s\n", key, value);
+}

@@ -1,0 +1,210 @@
+/*
+ * socksctl.c: command line, configuration, database access and errors
+ * shared by every command.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "admin.h"
+#include "gatewayd.h"
+
+#define CTL_DEFAULT_CONF	"/etc/socksgw/gatewayd.conf"
+
+static const struct {
+	const char	*name;
+	int		(*fn)(struct ctl *, struct args *);
+	const char	*usage;
+} ctl_nouns[] = {
+	{ "init", cmd_init, "init" },
+	{ "rule", cmd_rule, "rule add|list|show|del|move|enable|disable ..." },
+	{ "user", cmd_user, "user add|set|list|show|del|enable|disable ..." },
+	{ "group", cmd_group, "group add|del|list ..." },
+	{ "list", cmd_list, "list create|import|show|list|del ..." },
+	{ "explain", cmd_explain, "explain --dst HOST:PORT [--user U] "
+	    "[--group G]... [--src IP] [--addr IP] [--cmd C] [--at TIME]" },
+	{ "geoip", cmd_geoip, "geoip lookup IP" },
+};
+
+static void __attribute__((noreturn))
+ctl_help(FILE *f, int code)
+{
+	size_t	 i;
+
+	fprintf(f, "usage: socksctl [-c FILE] [--json] NOUN VERB [ARGS]\n\n");
+	for (i = 0; i < sizeof(ctl_nouns) / sizeof(ctl_nouns[0]); i++)
+		fprintf(f, "  socksctl %s\n", ctl_nouns[i].usage);
+	fprintf(f, "\nThe configuration (default %s) names the databases.\n",
+	    CTL_DEFAULT_CONF);
+	exit(code);
+}
+
+void
+ctl_usage_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "socksctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (socksctl help for usage)\n");
+	exit(EXIT_USAGE);
+}
+
+void
+ctl_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "socksctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+/* Any error inside a transaction ends the process: SQLite rolls back. */
+void
+ctl_sql_error(struct ctl *ctl, const char *sql)
+{
+	ctl_error("database error: %s (SQL: %s)", sqlite3_errmsg(ctl->ctl_db),
+	    sql);
+}
+
+sqlite3 *
+ctl_db(struct ctl *ctl)
+{
+	char	*cause = NULL;
+
+	if (ctl->ctl_db != NULL)
+		return (ctl->ctl_db);
+	if (access(ctl->ctl_conf->c_policy_db, F_OK) == -1)
+		ctl_error("%s: %s (run socksctl init)",
+		    ctl->ctl_conf->c_policy_db, strerror(errno));
+	ctl->ctl_db = policy_db_open(ctl->ctl_conf->c_policy_db, 0, &cause);
+	if (ctl->ctl_db == NULL)
+		ctl_error("%s", cause ? cause : "out of memory");
+	return (ctl->ctl_db);
+}
+
+void
+ctl_begin(struct ctl *ctl)
+{
+	if (sqlite3_exec(ctl_db(ctl), "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		ctl_sql_error(ctl, "BEGIN IMMEDIATE");
+}
+
+void
+ctl_commit(struct ctl *ctl)
+{
+	if (sqlite3_exec(ctl->ctl_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ctl_sql_error(ctl, "COMMIT");
+}
+
+const char *
+args_next(struct args *a)
+{
+	return (a->a_i < a->a_argc ? a->a_argv[a->a_i++] : NULL);
+}
+
+/* The value of option opt, which must follow it. */
+const char *
+args_value(struct args *a, const char *opt)
+{
+	const char	*v = args_next(a);
+
+	if (v == NULL)
+		ctl_usage_error("%s needs a value", opt);
+	return (v);
+}
+
+void
+args_done(struct args *a)
+{
+	if (a->a_i < a->a_argc)
+		ctl_usage_error("unexpected argument '%s'", a->a_argv[a->a_i]);
+}
+
+int64_t
+parse_id(const char *text, const char *what)
+{
+	char		*ep;
+	long long	 v;
+
+	errno = 0;
+	v = strtoll(text, &ep, 10);
+	if (text[0] == '\0' || *ep != '\0' || errno != 0 || v < 1)
+		ctl_usage_error("%s '%s': expected a positive number", what,
+		    text);
+	return ((int64_t)v);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl	 ctl;
+	struct args	 a;
+	const char	*noun;
+	char		*cause = NULL;
+	size_t		 i;
+	int		 k, n, rc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.ctl_conf_path = CTL_DEFAULT_CONF;
+	log_init(0, "socksctl");
+	/* --json may stand anywhere; -c only before the noun. */
+	for (k = n = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0)
+			ctl.ctl_json = 1;
+		else
+			argv[n++] = argv[k];
+	}
+	argc = n;
+	for (k = 1; k < argc && argv[k][0] == '-'; k++) {
+		if (strcmp(argv[k], "-c") == 0 && k + 1 < argc)
+			ctl.ctl_conf_path = argv[++k];
+		else if (strcmp(argv[k], "-h") == 0 ||
+		    strcmp(argv[k], "--help") == 0)
+			ctl_help(stdout, 0);
+		else
+			ctl_usage_error("unknown option '%s'", argv[k]);
+	}
+	if (k == argc)
+		ctl_help(stderr, EXIT_USAGE);
+	noun = argv[k++];
+	if (strcmp(noun, "help") == 0)
+		ctl_help(stdout, 0);
+	for (i = 0; i < sizeof(ctl_nouns) / sizeof(ctl_nouns[0]); i++)
+		if (strcmp(ctl_nouns[i].name, noun) == 0)
+			break;
+	if (i == sizeof(ctl_nouns) / sizeof(ctl_nouns[0]))
+		ctl_usage_error("unknown command '%s'", noun);
+	if (k < argc && (strcmp(argv[k], "--help") == 0 ||
+	    strcmp(argv[k], "-h") == 0)) {
+		printf("usage: socksctl %s\n", ctl_nouns[i].usage);
+		return (0);
+	}
+	if ((ctl.ctl_conf = conf_load(ctl.ctl_conf_path, &cause)) == NULL) {
+		fprintf(stderr, "%s\n", cause ? cause : "out of memory");
+		return (1);
+	}
+	if (ctl.ctl_conf->c_timezone != NULL)
+		setenv("TZ", ctl.ctl_conf->c_timezone, 1);
+	tzset();
+	a.a_argc = argc;
+	a.a_argv = argv;
+	a.a_i = k;
+	rc = ctl_nouns[i].fn(&ctl, &a);
+	if (ctl.ctl_db != NULL)
+		sqlite3_close(ctl.ctl_db);
+	conf_unref(ctl.ctl_conf);
+	return (rc);
+}

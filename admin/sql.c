@@ -1,0 +1,104 @@
+/*
+ * sql.c: the few SQLite helpers socksctl needs. Errors name the SQL that
+ * failed (fossil's db_err) and end the process, which rolls back any open
+ * transaction: a command changes everything or nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "admin.h"
+
+sqlite3_stmt *
+sql_prepare(struct ctl *ctl, const char *sql)
+{
+	sqlite3_stmt	*st;
+
+	if (sqlite3_prepare_v2(ctl_db(ctl), sql, -1, &st, NULL) != SQLITE_OK)
+		ctl_sql_error(ctl, sql);
+	return (st);
+}
+
+/* Runs sql with one text and one integer parameter (either may be unused). */
+void
+sql_exec(struct ctl *ctl, const char *sql, const char *text, int64_t num)
+{
+	sqlite3_stmt	*st = sql_prepare(ctl, sql);
+	int		 n = sqlite3_bind_parameter_count(st);
+
+	if (n >= 1)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	if (n >= 2)
+		sqlite3_bind_int64(st, 2, num);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ctl_sql_error(ctl, sql);
+	sqlite3_finalize(st);
+}
+
+/* The integer in the first column of sql's first row, or dflt. */
+int64_t
+sql_int(struct ctl *ctl, const char *sql, const char *text, int64_t num,
+    int64_t dflt)
+{
+	sqlite3_stmt	*st = sql_prepare(ctl, sql);
+	int		 n = sqlite3_bind_parameter_count(st), rc;
+	int64_t		 v = dflt;
+
+	if (n >= 1)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	if (n >= 2)
+		sqlite3_bind_int64(st, 2, num);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ctl_sql_error(ctl, sql);
+	sqlite3_finalize(st);
+	return (v);
+}
+
+/* The ids (comma-separated) of rules whose condition refers to id. */
+char *
+sql_rules_naming(struct ctl *ctl, const char *column, int64_t id)
+{
+	char		 sql[160], *out = NULL;
+	size_t		 len = 0;
+	FILE		*f;
+	sqlite3_stmt	*st;
+	int		 n = 0;
+
+	snprintf(sql, sizeof(sql), "SELECT DISTINCT rule_id FROM "
+	    "rule_conditions WHERE %s = ?1 ORDER BY rule_id", column);
+	st = sql_prepare(ctl, sql);
+	sqlite3_bind_int64(st, 1, id);
+	if ((f = open_memstream(&out, &len)) == NULL)
+		ctl_error("out of memory");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fprintf(f, "%s%lld", n++ ? ", " : "",
+		    (long long)sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	fclose(f);
+	if (n == 0) {
+		free(out);
+		return (NULL);
+	}
+	return (out);
+}
+
+/* A name for a user, group or list: 1 to 255 printable bytes, no spaces. */
+void
+check_name(const char *what, const char *name)
+{
+	const unsigned char	*p;
+
+	if (name[0] == '\0' || strlen(name) > 255 || name[0] == '@' ||
+	    name[0] == '-')
+		ctl_error("%s name '%s': 1 to 255 characters, not starting "
+		    "with '@' or '-'", what, name);
+	for (p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			ctl_error("%s name '%s': no spaces or control "
+			    "characters", what, name);
+}

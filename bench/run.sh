@@ -22,8 +22,9 @@ while getopts d:i: opt; do
 done
 shift $((OPTIND - 1))
 bin=${1:-build}/bin
-[ -x "$bin/gatewayd" ] && [ -x "$bin/socksbench" ] ||
-	{ echo "$0: build first (no $bin/gatewayd or $bin/socksbench)" >&2; exit 1; }
+for b in gatewayd socksctl socksbench; do
+	[ -x "$bin/$b" ] || { echo "$0: build first (no $bin/$b)" >&2; exit 1; }
+done
 
 tmp=$(mktemp -d /tmp/socksgw-bench-XXXXXX)
 chmod 755 "$tmp"
@@ -61,11 +62,13 @@ wait_for "$tmp/serve.log" serving
 
 {
 	echo "listen 127.0.0.1:$gw_port"
-	echo "insecure_allow_loopback_destinations yes"
 	[ "$(id -u)" -eq 0 ] && echo "user nobody"
 	echo "resolv_conf /dev/null"
 } >"$tmp/gatewayd.conf"
 chmod 644 "$tmp/gatewayd.conf"
+# The targets are on loopback, which only a rule naming it opens.
+"$bin/socksctl" -c "$tmp/gatewayd.conf" init >/dev/null
+"$bin/socksctl" -c "$tmp/gatewayd.conf" rule add allow --dst 127.0.0.0/8 >/dev/null
 "$bin/gatewayd" -c "$tmp/gatewayd.conf" >"$tmp/gatewayd.log" 2>&1 &
 gw_pid=$!
 wait_for "$tmp/gatewayd.log" "ready:"

@@ -62,8 +62,6 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "relay_buffer",	CT_SIZE, OFF(c_relay_buffer), 4096,
 	    64 * 1024 * 1024 },
 	{ "splice_max",		CT_INT, OFF(c_splice_max), 0, 100000 },
-	{ "insecure_allow_loopback_destinations", CT_BOOL,
-	    OFF(c_allow_loopback), 0, 0 },
 	{ "log_verbose",	CT_BOOL, OFF(c_log_verbose), 0, 0 },
 };
 #undef OFF

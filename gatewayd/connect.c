@@ -66,15 +66,20 @@ connect_next(struct session *s)
 {
 	struct worker		*w = s->s_worker;
 	const struct sockaddr	*sa;
-	const char		*why;
 	int			 fd;
 
 	while (s->s_icand < s->s_ncand) {
 		sa = (const struct sockaddr *)&s->s_cand[s->s_icand++];
 		memcpy(&s->s_dst, sa, addr_len(sa));
-		if ((why = guard_refuse(w->w_conf, sa)) != NULL) {
+		if (guard_is_listener(sa)) {
 			s->s_rep = S5_REP_NOT_ALLOWED;
-			s->s_refusal = why;
+			s->s_refusal = "the gateway's own listening socket";
+			s->s_errno = 0;
+			connect_log_failure(s);
+			continue;
+		}
+		if (!verdict_address(s, sa)) {
+			s->s_rep = S5_REP_NOT_ALLOWED;
 			s->s_errno = 0;
 			connect_log_failure(s);
 			continue;

@@ -195,10 +195,6 @@ gw_drop_privileges(const struct conf *c)
 static void
 gw_warn_unbuilt(const struct conf *c)
 {
-	if (c->c_policy_db != NULL)
-		log_warnx("policy_db is set but the policy engine is not "
-		    "built yet: every destination outside the guarded "
-		    "ranges is allowed");
 	if (c->c_audit_db != NULL)
 		log_warnx("audit_db is set but the audit log is not built "
 		    "yet: sessions are only logged");
@@ -207,9 +203,6 @@ gw_warn_unbuilt(const struct conf *c)
 	if (c->c_control_socket != NULL)
 		log_warnx("control_socket is set but the control socket is "
 		    "not built yet");
-	if (c->c_allow_loopback)
-		log_warnx("insecure_allow_loopback_destinations: clients may "
-		    "reach services on this host's loopback");
 }
 
 static void
@@ -256,6 +249,11 @@ gw_reload(void)
 		    "after a restart");
 	log_set_verbose(gw_verbose + c->c_log_verbose);
 	gw_warn_unbuilt(c);
+	if ((c->c_timezone == NULL) != (old->c_timezone == NULL) ||
+	    (c->c_timezone != NULL && strcmp(c->c_timezone,
+	    old->c_timezone) != 0))
+		log_warnx("reload: timezone takes effect only after a restart");
+	gwpolicy_reload(c);
 	pthread_mutex_lock(&gw_conf_lock);
 	gw_conf = c;
 	pthread_mutex_unlock(&gw_conf_lock);
@@ -263,6 +261,16 @@ gw_reload(void)
 	for (i = 0; i < gw_nworkers; i++)
 		worker_request(&gw_workers[i], WORKER_RELOAD);
 	log_info("configuration reloaded");
+}
+
+/* From the policy watcher: every worker judges its sessions again. */
+static void
+gw_policy_changed(void)
+{
+	int	 i;
+
+	for (i = 0; i < gw_nworkers; i++)
+		worker_request(&gw_workers[i], WORKER_POLICY);
 }
 
 static void
@@ -326,6 +334,16 @@ main(int argc, char **argv)
 		conf_unref(c);
 		return (1);
 	}
+	/* Time windows are local time there; set before any thread. */
+	if (c->c_timezone != NULL)
+		setenv("TZ", c->c_timezone, 1);
+	tzset();
+	if (check_only && gwpolicy_check(c, &cause) == -1) {
+		gw_print_errors(cause != NULL ? cause : "out of memory");
+		free(cause);
+		conf_unref(c);
+		return (1);
+	}
 	if (check_only) {
 		printf("configuration OK\n");
 		conf_unref(c);
@@ -342,8 +360,10 @@ main(int argc, char **argv)
 	if (fds == NULL)
 		fatalx("out of memory");
 	if (gw_bind_all(c, gw_nworkers, fds, &cause) == -1 ||
-	    guard_self_init(c, fds, (size_t)gw_nworkers * c->c_nlisten,
+	    guard_self_init(fds, (size_t)gw_nworkers * c->c_nlisten,
 	    &cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
+	if (gwpolicy_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	gw_drop_privileges(c);
 	gw_warn_unbuilt(c);
@@ -364,6 +384,8 @@ main(int argc, char **argv)
 	for (i = 0; i < gw_nworkers; i++)
 		if ((errno = worker_start(&gw_workers[i])) != 0)
 			fatal("worker %d: pthread_create", i);
+	if (gwpolicy_watch(gw_policy_changed, &cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < (int)c->c_nlisten; i++)
 		log_info("listening on %s", c->c_listen[i].cl_text);
 	log_info("gatewayd %s ready: %d workers, max_sessions %d, auth none, "
@@ -378,6 +400,7 @@ main(int argc, char **argv)
 		worker_join(&gw_workers[i]);
 		worker_free(&gw_workers[i]);
 	}
+	gwpolicy_stop();
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(base);

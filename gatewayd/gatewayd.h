@@ -91,7 +91,6 @@ struct conf {
 	int			 c_max_sessions;
 	size_t			 c_relay_buffer;
 	int			 c_splice_max;
-	int			 c_allow_loopback;	/* insecure; tests */
 	int			 c_log_verbose;
 };
 
@@ -102,10 +101,19 @@ void		 conf_unref(struct conf *);
 int		 conf_check_files(const struct conf *, char **);
 
 /* guard.c */
-struct guard_self;
-int	 guard_self_init(const struct conf *, const int *, size_t, char **);
+int	 guard_self_init(const int *, size_t, char **);
 void	 guard_self_free(void);
-const char *guard_refuse(const struct conf *, const struct sockaddr *);
+const struct sockaddr_storage *guard_self_addrs(size_t *);
+int	 guard_is_listener(const struct sockaddr *);
+
+/* gwpolicy.c: the policy snapshot in force, kept current by a thread */
+struct policy;
+int	 gwpolicy_check(const struct conf *, char **);
+int	 gwpolicy_init(const struct conf *, char **);
+int	 gwpolicy_watch(void (*)(void), char **);
+void	 gwpolicy_reload(const struct conf *);
+void	 gwpolicy_stop(void);
+struct policy *gwpolicy_get(void);
 
 /* worker.c */
 struct session;
@@ -127,6 +135,7 @@ struct worker {
 	uint8_t			*w_scratch;	/* relay reads land here */
 	size_t			 w_scratch_len;
 	struct conf		*w_conf;	/* changed on this thread only */
+	struct policy		*w_policy;	/* likewise */
 	_Atomic unsigned	 w_requests;	/* WORKER_* from the main thread */
 	struct session_list	 w_sessions;
 	unsigned		 w_nsessions;
@@ -136,6 +145,7 @@ struct worker {
 };
 #define WORKER_RELOAD	0x1
 #define WORKER_STOP	0x2
+#define WORKER_POLICY	0x4	/* a new policy snapshot is in force */
 
 int	 worker_init(struct worker *, int, struct conf *, const int *, size_t,
 	    char **);
@@ -203,6 +213,9 @@ struct session {
 	int64_t			 s_active;	/* last relay traffic, ms */
 	struct timespec		 s_started;
 	const char		*s_refusal;	/* why, for the close log */
+	struct policy		*s_policy;	/* the snapshot that judged it */
+	int64_t			 s_rule_id;	/* the rule that decided */
+	char			*s_reason;	/* the policy's reason, if denied */
 };
 
 void	 session_accept(struct worker *, int, const struct sockaddr *,
@@ -227,6 +240,11 @@ struct resolver *resolver_new(struct event_base *, const struct conf *,
 void	 resolver_retire(struct resolver *);
 void	 resolve_start(struct session *);
 void	 resolve_cancel(struct session *);
+
+/* verdict.c: asking the policy about a session */
+int	 verdict_name(struct session *);
+int	 verdict_address(struct session *, const struct sockaddr *);
+int	 verdict_recheck(struct session *, struct policy *);
 
 /* connect.c */
 void	 connect_next(struct session *);

@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "gatewayd.h"
+#include "policy.h"
 
 /* Large enough for any one handshake message plus a pipelined next one. */
 #define SESSION_HANDSHAKE_BUFFER	1024
@@ -289,7 +290,9 @@ session_request(struct session *s)
 	}
 
 	if (s->s_dst_name != NULL) {
-		resolve_start(s);
+		/* A name denied as such is never resolved. */
+		if (verdict_name(s) == 0)
+			resolve_start(s);
 		return (STEP_STOP);
 	}
 	s->s_cand = &s->s_dst;
@@ -443,8 +446,9 @@ session_log_close(struct session *s, const char *reason)
 	else
 		snprintf(via, sizeof(via), "-");
 	log_info("session %llu closed: user=- client=%s cmd=%s dst=%s via=%s "
-	    "up=%llu down=%llu duration=%.3fs reason=%s%s%s",
+	    "rule=%lld up=%llu down=%llu duration=%.3fs reason=%s%s%s",
 	    (unsigned long long)s->s_id, peer, s5_cmd_str(s->s_cmd), dst, via,
+	    (long long)s->s_rule_id,
 	    (unsigned long long)s->s_bytes[SIDE_CLIENT],
 	    (unsigned long long)s->s_bytes[SIDE_REMOTE], secs, reason,
 	    s->s_errno ? ": " : "",
@@ -493,6 +497,8 @@ session_reap(struct worker *w)
 		if (s->s_cand != &s->s_dst)
 			free(s->s_cand);
 		free(s->s_dst_name);
+		free(s->s_reason);
+		policy_unref(s->s_policy);
 		free(s);
 	}
 	worker_session_gone(w);

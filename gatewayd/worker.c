@@ -24,6 +24,7 @@
 #include <event2/listener.h>
 
 #include "gatewayd.h"
+#include "policy.h"
 
 static void	worker_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -55,6 +56,7 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 	w->w_id = id;
 	w->w_conf = c;
 	conf_ref(c);
+	w->w_policy = gwpolicy_get();
 	TAILQ_INIT(&w->w_sessions);
 	TAILQ_INIT(&w->w_closed);
 	w->w_now = worker_clock();
@@ -265,6 +267,33 @@ worker_stop(struct worker *w)
 	worker_session_gone(w);
 }
 
+/*
+ * A new policy is in force: every session past its request is judged
+ * again, and those it denies are closed.
+ */
+static void
+worker_policy(struct worker *w)
+{
+	struct policy	*p = gwpolicy_get(), *old = w->w_policy;
+	struct session	*s, *next;
+	unsigned	 revoked = 0;
+
+	if (p == NULL)
+		return;
+	w->w_policy = p;
+	for (s = TAILQ_FIRST(&w->w_sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, s_entry);
+		if (verdict_recheck(s, p) == -1) {
+			session_close(s, "policy-revoked");
+			revoked++;
+		}
+	}
+	if (revoked > 0)
+		log_info("worker %d: %u sessions closed by the new policy",
+		    w->w_id, revoked);
+	policy_unref(old);
+}
+
 static void
 worker_wakeup(evutil_socket_t fd, short what, void *arg)
 {
@@ -278,6 +307,8 @@ worker_wakeup(evutil_socket_t fd, short what, void *arg)
 	req = atomic_exchange(&w->w_requests, 0);
 	if (req & WORKER_RELOAD)
 		worker_reload(w);
+	if (req & WORKER_POLICY)
+		worker_policy(w);
 	if ((req & WORKER_STOP) && !w->w_stopping)
 		worker_stop(w);
 }
@@ -315,6 +346,7 @@ worker_free(struct worker *w)
 	if (w->w_base != NULL)
 		event_base_free(w->w_base);
 	free(w->w_scratch);
+	policy_unref(w->w_policy);
 	close(w->w_wakeup_fd[0]);
 	close(w->w_wakeup_fd[1]);
 	conf_unref(w->w_conf);

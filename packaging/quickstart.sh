@@ -8,7 +8,18 @@ cd "$(dirname "$0")/.."
 sh packaging/install-deps.sh build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
     >/dev/null
-cmake --build build -j"$(nproc)" --target gatewayd
+cmake --build build -j"$(nproc)" --target gatewayd socksctl
+
+# The default policy: clients on this machine may reach web ports anywhere
+# (but loopback and the other special-purpose ranges). Everything else is
+# denied. Change it with build/bin/socksctl -c packaging/gatewayd.conf.
+ctl="build/bin/socksctl -c packaging/gatewayd.conf"
+$ctl init >/dev/null
+if [ "$($ctl --json rule list)" = "[]" ]; then
+	$ctl rule add allow --src 127.0.0.0/8 --src ::1/128 --port 80 \
+	    --port 443 --comment "quickstart: local clients to web ports" \
+	    >/dev/null
+fi
 
 cat <<'MSG'
 

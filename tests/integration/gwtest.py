@@ -20,6 +20,10 @@ import unittest
 
 GATEWAYD = os.environ.get("GATEWAYD", "build/bin/gatewayd")
 DNSSTUB = os.environ.get("DNSSTUB", "build/bin/dnsstub")
+SOCKSCTL = os.environ.get("SOCKSCTL", "build/bin/socksctl")
+
+# The tests' servers listen on loopback, which only a rule naming it opens.
+LOOPBACK_RULE = ("allow", "--dst", "127.0.0.0/8", "--dst", "::1/128")
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
@@ -42,9 +46,12 @@ def free_port(family=socket.AF_INET):
 class TempDir:
     """A folder the gateway can still read after it drops to nobody."""
 
-    def __init__(self):
-        self.path = tempfile.mkdtemp(prefix="socksgw-test-")
+    def __init__(self, parent=None):
+        self.path = tempfile.mkdtemp(prefix="socksgw-test-", dir=parent)
         os.chmod(self.path, 0o755)
+
+    def subdir(self):
+        return TempDir(self.path)
 
     def write(self, name, text):
         path = os.path.join(self.path, name)
@@ -76,16 +83,15 @@ class Gateway:
     """A gatewayd started from the built binary on free loopback ports."""
 
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
-                 allow_loopback=True, workers=2, args=(), nofile=None):
-        self.tmp = tmp
+                 rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None):
+        # Each gateway has a folder of its own: configuration, policy, log.
+        self.tmp = tmp = tmp.subdir()
         self.port = free_port()
         self.listen = listen or ["127.0.0.1:%d" % self.port]
         lines = ["listen %s" % l for l in self.listen]
         lines.append("workers %d" % workers)
         if os.geteuid() == 0:
             lines.append("user nobody")
-        if allow_loopback:
-            lines.append("insecure_allow_loopback_destinations yes")
         nameserver = "nameserver 127.0.0.1:%d\n" % dns.port if dns else ""
         lines.append("resolv_conf %s" % tmp.write("resolv.conf", nameserver))
         lines.append("hosts_file %s" % tmp.write(
@@ -93,6 +99,10 @@ class Gateway:
             "127.0.0.1 localhost\n::1 localhost\n"))
         lines.append(extra)
         self.conf = tmp.write("gatewayd.conf", "\n".join(lines) + "\n")
+        if not os.path.exists(os.path.join(tmp.path, "policy.db")):
+            self.ctl("init")
+            for rule in rules:
+                self.ctl("rule", "add", *rule)
         self.logpath = os.path.join(tmp.path, "gatewayd.log")
         self.logfile = open(self.logpath, "w")
         def limit():
@@ -106,6 +116,14 @@ class Gateway:
                  what="gatewayd to start")
         if self.proc.poll() is not None:
             raise AssertionError("gatewayd exited: " + self.log())
+
+    def ctl(self, *args, check=True):
+        """Runs socksctl on this gateway's configuration."""
+        r = subprocess.run([SOCKSCTL, "-c", self.conf] + list(args),
+                           capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError("socksctl %s: %s" % (" ".join(args), r.stderr))
+        return r
 
     @property
     def addr(self):

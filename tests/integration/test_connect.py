@@ -8,7 +8,8 @@ import unittest
 
 import socks  # Debian's python3-socks (PySocks)
 
-from gwtest import EchoHandler, GatewayTestCase, recv_exact, socks_open, wait_for
+from gwtest import (EchoHandler, Gateway, GatewayTestCase, TempDir,
+                    recv_exact, socks_open, wait_for)
 
 BODY = b"hello through socksgw\n"
 
@@ -55,7 +56,7 @@ class ConnectTest(GatewayTestCase):
         self.gw.wait_log("session 1 closed")
         self.assertRegex(self.gw.log(), r"session 1 closed: user=- "
                          r"client=127\.0\.0\.1:\d+ cmd=connect "
-                         r"dst=127\.0\.0\.1:%d via=127\.0\.0\.1:%d "
+                         r"dst=127\.0\.0\.1:%d via=127\.0\.0\.1:%d rule=1 "
                          r"up=%d down=%d duration=[0-9.]+s "
                          r"reason=(client|remote) closed"
                          % (self.hport, self.hport, up, head + down))
@@ -166,14 +167,20 @@ class ConnectTest(GatewayTestCase):
         s.close()
         self.gw.wait_log("reason=DNS: no such name")
 
-    def test_loopback_refused_without_the_insecure_keyword(self):
-        strict = self.start_gateway(allow_loopback=False)
+    def test_loopback_refused_unless_a_rule_names_it(self):
+        # A policy that allows everything still keeps loopback, link-local
+        # and the other special ranges closed, by address or by name.
+        tmp = TempDir()
+        self.addCleanup(tmp.cleanup)
+        strict = Gateway(tmp, dns=self.dns, rules=[("allow",)])
+        self.addCleanup(self.stop_gateway, strict)
         for dst in ("127.0.0.1", "::1", "localhost", "www.test.example",
                     "0.0.0.0", "169.254.169.254"):
             s, rep, _, _ = socks_open(strict.addr, dst, self.hport)
             self.assertEqual(rep, 2, dst)
             s.close()
-        strict.wait_log("reason=loopback destination")
+        strict.wait_log("reason=loopback destination: no allow rule names it")
+        strict.wait_log("reason=link-local destination: no allow rule names it")
 
     def test_own_listener_refused(self):
         s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", self.gw.port)

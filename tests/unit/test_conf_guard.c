@@ -62,7 +62,8 @@ test_conf_values(void **state)
 	    "resolv_conf dns/resolv.conf\n"
 	    "hosts_file /etc/hosts\n"
 	    "user nobody\n"
-	    "insecure_allow_loopback_destinations yes\n"
+	    "timezone Europe/Paris\n"
+	    "geoip_country_path country_code\n"
 	    "\n   \t\n");
 	c = conf_load(path, &cause);
 	assert_null(cause);
@@ -77,7 +78,8 @@ test_conf_values(void **state)
 	assert_int_equal(c->c_idle_timeout, 9);
 	assert_int_equal(c->c_max_sessions, 100);
 	assert_int_equal(c->c_relay_buffer, 64 * 1024);
-	assert_int_equal(c->c_allow_loopback, 1);
+	assert_string_equal(c->c_timezone, "Europe/Paris");
+	assert_string_equal(c->c_geoip_path, "country_code");
 	assert_string_equal(c->c_user, "nobody");
 	assert_string_equal(c->c_hosts_file, "/etc/hosts");
 	/* Relative paths are relative to the configuration's folder. */
@@ -101,8 +103,10 @@ test_conf_defaults(void **state)
 	assert_int_equal(c->c_nlisten, 1);
 	assert_string_equal(c->c_listen[0].cl_text, "127.0.0.1:1080");
 	assert_int_equal(c->c_auth, AUTH_NONE);
-	assert_int_equal(c->c_allow_loopback, 0);
 	assert_string_equal(c->c_resolv_conf, "/etc/resolv.conf");
+	/* The policy database sits beside the configuration. */
+	assert_true(strncmp(c->c_policy_db, tmpdir, strlen(tmpdir)) == 0);
+	assert_string_equal(c->c_policy_db + strlen(tmpdir), "/policy.db");
 	assert_string_equal(c->c_pam_service, "socksgw");
 	conf_unref(c);
 	free(path);
@@ -122,7 +126,7 @@ test_conf_errors(void **state)
 		":6: workers 0: expected a whole number from 1 to 64",
 		":7: handshake_timeout 5s: expected a whole number",
 		":8: auth magic: expected none or pam",
-		":9: insecure_allow_loopback_destinations maybe: expected yes",
+		":9: log_verbose maybe: expected yes",
 		":10: relay_buffer 12Q: expected a size",
 		":11: idle_timeout: missing value",
 		":13: workers given twice",
@@ -142,7 +146,7 @@ test_conf_errors(void **state)
 	    "workers 0\n"
 	    "handshake_timeout 5s\n"
 	    "auth magic\n"
-	    "insecure_allow_loopback_destinations maybe\n"
+	    "log_verbose maybe\n"
 	    "relay_buffer 12Q\n"
 	    "idle_timeout\n"
 	    "workers 2\n"
@@ -179,14 +183,13 @@ test_conf_missing_file(void **state)
 	free(cause);
 }
 
-static const char *
-guard(const struct conf *c, const char *ip, uint16_t port)
+static void
+sockaddr_of(const char *ip, uint16_t port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
 
-	memset(&ss, 0, sizeof(ss));
+	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(port);
@@ -195,74 +198,65 @@ guard(const struct conf *c, const char *ip, uint16_t port)
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
 	}
-	return (guard_refuse(c, (struct sockaddr *)&ss));
+}
+
+static int
+listener(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage	 ss;
+
+	sockaddr_of(ip, port, &ss);
+	return (guard_is_listener((struct sockaddr *)&ss));
 }
 
 static void
-test_guard_ranges(void **state)
+test_guard_listeners(void **state)
 {
-	struct conf	*c = conf_default();
-	size_t		 i;
-	const char	*refused[] = {
-		"127.0.0.1", "127.255.0.9", "0.0.0.0", "0.1.2.3",
-		"169.254.169.254", "224.0.0.1", "239.1.1.1", "255.255.255.255",
-		"240.0.0.1", "::1", "::", "fe80::1", "ff02::1",
-		"::ffff:127.0.0.1", "::ffff:169.254.169.254",
-	};
-	const char	*allowed[] = {
-		"192.0.2.1", "198.51.100.7", "8.8.8.8", "10.1.2.3",
-		"2001:db8::1", "::ffff:192.0.2.1", "126.255.255.255",
-		"128.0.0.1",
-	};
-
-	(void)state;
-	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (guard(c, refused[i], 80) == NULL)
-			fail_msg("%s was not refused", refused[i]);
-	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-		if (guard(c, allowed[i], 80) != NULL)
-			fail_msg("%s was refused: %s", allowed[i],
-			    guard(c, allowed[i], 80));
-	/* The test keyword opens loopback and nothing else. */
-	c->c_allow_loopback = 1;
-	assert_null(guard(c, "127.0.0.1", 80));
-	assert_null(guard(c, "::1", 80));
-	assert_null(guard(c, "::ffff:127.0.0.2", 80));
-	assert_non_null(guard(c, "169.254.169.254", 80));
-	assert_non_null(guard(c, "0.0.0.0", 80));
-	conf_unref(c);
-}
-
-static void
-test_guard_self(void **state)
-{
-	struct conf		*c = conf_default();
 	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
 	socklen_t		 len = sizeof(sin);
 	char			*cause = NULL;
-	int			 fd;
-	uint16_t		 port;
+	const struct sockaddr_storage *self;
+	size_t			 nself;
+	int			 fd[2];
+	uint16_t		 port, port6;
 
 	(void)state;
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd[0] = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	assert_int_equal(bind(fd[0], (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd[0], (struct sockaddr *)&sin, &len), 0);
 	port = ntohs(sin.sin_port);
-	assert_int_equal(guard_self_init(c, &fd, 1, &cause), 0);
-	c->c_allow_loopback = 1;
-	/* Our own listening socket is never a destination. */
-	assert_non_null(guard(c, "127.0.0.1", port));
-	assert_non_null(guard(c, "::ffff:127.0.0.1", port));
-	assert_null(guard(c, "127.0.0.1", (uint16_t)(port + 1)));
-	assert_null(guard(c, "127.0.0.2", port));
+	/* A wildcard IPv6 listener stands for every local address. */
+	fd[1] = socket(AF_INET6, SOCK_STREAM, 0);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	len = sizeof(sin6);
+	assert_int_equal(bind(fd[1], (struct sockaddr *)&sin6, sizeof(sin6)),
+	    0);
+	assert_int_equal(getsockname(fd[1], (struct sockaddr *)&sin6, &len),
+	    0);
+	port6 = ntohs(sin6.sin6_port);
+	assert_int_equal(guard_self_init(fd, 2, &cause), 0);
+
+	assert_true(listener("127.0.0.1", port));
+	assert_true(listener("::ffff:127.0.0.1", port));
+	assert_false(listener("127.0.0.1", (uint16_t)(port + 1)));
+	assert_false(listener("192.0.2.1", port));
+	assert_true(listener("::1", port6));
+	assert_true(listener("127.0.0.5", port6));
 	/* A remote host on the same port is someone else's. */
-	assert_null(guard(c, "192.0.2.1", port));
+	assert_false(listener("192.0.2.1", port6));
+	assert_false(listener("2001:db8::1", port6));
+	/* The own addresses go to the policy as special destinations. */
+	self = guard_self_addrs(&nself);
+	assert_true(nself >= 2);
+	assert_int_equal(self[0].ss_family, AF_INET);
 	guard_self_free();
-	close(fd);
-	conf_unref(c);
+	close(fd[0]);
+	close(fd[1]);
 }
 
 static int
@@ -290,8 +284,7 @@ main(void)
 		cmocka_unit_test(test_conf_defaults),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_conf_missing_file),
-		cmocka_unit_test(test_guard_ranges),
-		cmocka_unit_test(test_guard_self),
+		cmocka_unit_test(test_guard_listeners),
 	};
 
 	log_init(0, "test");

@@ -1,0 +1,109 @@
+/*
+ * verdict.c: what the policy says about a session. A request by name is
+ * judged by name before any DNS query, then every resolved address is
+ * judged with the name; a request by address is judged once. The session
+ * keeps a reference to the snapshot that judged it, and is judged again
+ * whenever a new snapshot comes into force.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gatewayd.h"
+#include "policy.h"
+
+static void
+verdict_request(const struct session *s, const struct sockaddr *addr,
+    struct policy_req *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->user = NULL;		/* auth none */
+	req->client = (const struct sockaddr *)&s->s_peer;
+	/* RFC 1928's command numbers are the policy's. */
+	req->cmd = (enum policy_cmd)s->s_cmd;
+	req->dst_name = s->s_dst_name;
+	req->dst_addr = addr;
+	req->dst_port = s->s_dst_port;
+	req->now = time(NULL);
+}
+
+static void
+verdict_keep(struct session *s, struct policy *p,
+    const struct policy_verdict *v)
+{
+	if (s->s_policy != p) {
+		policy_ref(p);
+		policy_unref(s->s_policy);
+		s->s_policy = p;
+	}
+	s->s_rule_id = v->rule_id;
+	if (v->action == POLICY_DENY) {
+		free(s->s_reason);
+		s->s_reason = strdup(v->reason);
+		s->s_refusal = s->s_reason != NULL ? s->s_reason :
+		    "denied by policy";
+	}
+}
+
+/* Before DNS: -1 when the name alone is denied (the client is refused). */
+int
+verdict_name(struct session *s)
+{
+	struct policy_req	 req;
+	struct policy_verdict	 v;
+
+	verdict_request(s, NULL, &req);
+	policy_decide(s->s_worker->w_policy, &req, &v);
+	verdict_keep(s, s->s_worker->w_policy, &v);
+	if (v.action != POLICY_DENY)
+		return (0);
+	session_refuse(s, S5_REP_NOT_ALLOWED, s->s_refusal);
+	return (-1);
+}
+
+/* Whether the session may connect to sa (its name, if any, included). */
+int
+verdict_address(struct session *s, const struct sockaddr *sa)
+{
+	struct policy_req	 req;
+	struct policy_verdict	 v;
+
+	verdict_request(s, sa, &req);
+	policy_decide(s->s_worker->w_policy, &req, &v);
+	verdict_keep(s, s->s_worker->w_policy, &v);
+	return (v.action == POLICY_ALLOW);
+}
+
+/*
+ * Judges a session again under a new snapshot: -1 when it is now denied.
+ * One that stays allowed moves to the new snapshot, so that old snapshots
+ * are released as soon as no session needs them.
+ */
+int
+verdict_recheck(struct session *s, struct policy *p)
+{
+	struct policy_req	 req;
+	struct policy_verdict	 v;
+
+	switch (s->s_state) {
+	case S_RESOLVING:
+		verdict_request(s, NULL, &req);
+		break;
+	case S_CONNECTING:
+	case S_RELAY:
+		verdict_request(s, (const struct sockaddr *)&s->s_dst, &req);
+		break;
+	default:
+		return (0);
+	}
+	policy_decide(p, &req, &v);
+	if (v.action == POLICY_DENY) {
+		verdict_keep(s, p, &v);
+		return (-1);
+	}
+	verdict_keep(s, p, &v);
+	return (0);
+}

@@ -78,6 +78,24 @@ compile_mark(struct policy *p, int32_t *slot, size_t rule)
 	return (0);
 }
 
+/* A host prefix of one of the gateway's own addresses. */
+static int
+compile_is_self(const struct policy *p, const struct pv_cidr *c)
+{
+	uint8_t	 a[16];
+	int	 fam;
+	size_t	 i;
+
+	if (c->len != (c->family == AF_INET ? 32 : 128))
+		return (0);
+	for (i = 0; i < p->p_nself; i++)
+		if (pv_sockaddr_bytes((const struct sockaddr *)&p->p_self[i], a,
+		    &fam) == 0 && fam == c->family &&
+		    memcmp(a, c->addr, fam == AF_INET ? 4 : 16) == 0)
+			return (1);
+	return (0);
+}
+
 static int
 compile_payload(struct policy *p, struct trie *t, const struct pv_cidr *c,
     struct tpayload **out)
@@ -100,7 +118,8 @@ compile_payload(struct policy *p, struct trie *t, const struct pv_cidr *c,
 		np = &p->p_payloads[p->p_npayloads];
 		np->tp_rules = np->tp_lists = -1;
 		np->tp_lists_owned = 0;
-		np->tp_special = (uint8_t)pv_cidr_special(c);
+		np->tp_special = (uint8_t)(pv_cidr_special(c) ||
+		    compile_is_self(p, c));
 		t->t_nodes[node].tn_payload = (int32_t)p->p_npayloads++;
 	}
 	*out = &p->p_payloads[t->t_nodes[node].tn_payload];
@@ -558,6 +577,18 @@ policy_compile(sqlite3 *db, const struct policy_options *opts, char **cause)
 	cp.cp_db = db;
 	cp.cp_cause = cause;
 
+	if (opts != NULL && opts->nself > 0) {
+		if ((p->p_self = calloc(opts->nself, sizeof(*p->p_self))) ==
+		    NULL) {
+			policy_unref(p);
+			if (asprintf(cause, "out of memory") < 0)
+				*cause = NULL;
+			return (NULL);
+		}
+		memcpy(p->p_self, opts->self, opts->nself * sizeof(*p->p_self));
+		p->p_nself = opts->nself;
+	}
+
 	/* One read transaction: one consistent version of the policy. */
 	ok = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
 	if (!ok)
@@ -574,16 +605,6 @@ policy_compile(sqlite3 *db, const struct policy_options *opts, char **cause)
 	    (p->p_geoip = policy_geoip_open(opts->geoip_db, opts->geoip_path,
 	    cause)) == NULL)
 		ok = 0;
-	if (ok && opts != NULL && opts->nself > 0) {
-		if ((p->p_self = calloc(opts->nself, sizeof(*p->p_self))) ==
-		    NULL)
-			ok = compile_fail(&cp, "out of memory", NULL) == 0;
-		else {
-			memcpy(p->p_self, opts->self, opts->nself *
-			    sizeof(*p->p_self));
-			p->p_nself = opts->nself;
-		}
-	}
 	if (!ok) {
 		policy_unref(p);
 		return (NULL);

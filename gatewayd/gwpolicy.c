@@ -228,6 +228,13 @@ gwpolicy_check_change(int force)
 	v = gwpolicy_data_version();
 	if (!force && v == gp_version)
 		return;
+	if (policy_db_version(gp_db) != policy_db_latest()) {
+		log_warnx("policy: %s: schema version %d, this build needs %d; "
+		    "the policy in force stays", gp_path,
+		    policy_db_version(gp_db), policy_db_latest());
+		gp_version = v;
+		return;
+	}
 	if ((p = gwpolicy_compile(&cause)) == NULL) {
 		log_warnx("policy: %s; the policy in force stays",
 		    cause ? cause : "out of memory");

@@ -2,12 +2,13 @@
  * dnsstub: a DNS server on 127.0.0.1 for the tests, built on libevent's
  * evdns server API, so that gatewayd never asks the machine's resolver.
  *
- *	dnsstub [-t SECONDS] NAME=ADDR ... [drop=NAME ...]
+ *	dnsstub [-t SECONDS] [-l LOGFILE] NAME=ADDR ... [drop=NAME ...]
  *
  * Prints the UDP port it listens on, then answers A and AAAA queries for
  * the names given (a name may be given several times), NXDOMAIN for any
  * other name, and nothing at all for names given as drop=NAME (a server
- * that never answers). Exits after SECONDS (default 300) so that a test
+ * that never answers). Every question asked is appended to LOGFILE, so a
+ * test can tell which names were looked up. Exits after SECONDS (default 300) so that a test
  * that dies cannot leave it running.
  */
 #include <sys/types.h>
@@ -33,6 +34,7 @@ struct entry {
 
 static struct entry	*entries;
 static size_t		 nentries;
+static FILE		*querylog;
 
 static void
 answer(struct evdns_server_request *req, void *arg)
@@ -44,6 +46,10 @@ answer(struct evdns_server_request *req, void *arg)
 	(void)arg;
 	for (j = 0; j < req->nquestions; j++) {
 		q = req->questions[j];
+		if (querylog != NULL) {
+			fprintf(querylog, "%s %d\n", q->name, q->type);
+			fflush(querylog);
+		}
 		for (i = 0; i < nentries; i++) {
 			if (strcasecmp(entries[i].name, q->name) != 0)
 				continue;
@@ -78,13 +84,16 @@ main(int argc, char **argv)
 	char			*eq;
 	int			 fd, ch;
 
-	while ((ch = getopt(argc, argv, "t:")) != -1) {
-		if (ch != 't') {
-			fprintf(stderr, "usage: dnsstub [-t SECONDS] "
+	while ((ch = getopt(argc, argv, "l:t:")) != -1) {
+		if (ch == 't')
+			limit.tv_sec = atoi(optarg);
+		else if (ch == 'l' && (querylog = fopen(optarg, "a")) != NULL)
+			continue;
+		else {
+			fprintf(stderr, "usage: dnsstub [-t SECONDS] [-l LOG] "
 			    "NAME=ADDR ...\n");
 			return (2);
 		}
-		limit.tv_sec = atoi(optarg);
 	}
 	entries = calloc((size_t)argc, sizeof(*entries));
 	for (; optind < argc; optind++) {

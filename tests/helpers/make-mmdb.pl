@@ -1,5 +1,6 @@
 #!/usr/bin/perl
-# make-mmdb.pl OUT LAYOUT: a small MaxMind DB of countries for the tests,
+# make-mmdb.pl OUT LAYOUT [NET=CC ...]: a small MaxMind DB of countries for
+# the tests,
 # with Debian's libmaxmind-db-writer-perl. LAYOUT "maxmind" stores the code
 # at country/iso_code (GeoIP2/GeoLite2), "ipdb" at country_code
 # (ip-location-db). Documentation and private ranges only.
@@ -7,7 +8,7 @@ use strict;
 use warnings;
 use MaxMind::DB::Writer::Tree;
 
-my ($out, $layout) = @ARGV;
+my ($out, $layout, @extra) = @ARGV;
 die "usage: make-mmdb.pl OUT maxmind|ipdb\n"
     unless defined $layout && $layout =~ /^(maxmind|ipdb)$/;
 
@@ -20,6 +21,11 @@ my %countries = (
 	'2001:db8::/48'		=> 'JP',
 	'2001:db8:1::/48'	=> 'BR',
 );
+
+for (@extra) {
+	my ($net, $cc) = split /=/;
+	$countries{$net} = $cc;
+}
 
 my %types = $layout eq 'maxmind'
     ? (country => 'map', iso_code => 'utf8_string')

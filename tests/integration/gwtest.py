@@ -67,10 +67,18 @@ class TempDir:
 class DnsStub:
     """tests/helpers/dnsstub: answers the names given, NXDOMAIN otherwise."""
 
-    def __init__(self, entries):
-        self.proc = subprocess.Popen([DNSSTUB, "-t", "600"] + list(entries),
-                                     stdout=subprocess.PIPE)
+    def __init__(self, entries, log=None):
+        self.log = log
+        args = ["-l", log] if log else []
+        self.proc = subprocess.Popen([DNSSTUB, "-t", "600"] + args +
+                                     list(entries), stdout=subprocess.PIPE)
         self.port = int(self.proc.stdout.readline())
+
+    def queries(self):
+        if not self.log or not os.path.exists(self.log):
+            return ""
+        with open(self.log) as f:
+            return f.read()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -133,9 +141,10 @@ class Gateway:
         with open(self.logpath) as f:
             return f.read()
 
-    def wait_log(self, text, timeout=10.0):
-        return wait_for(lambda: text in self.log(), timeout,
-                        what="%r in the gatewayd log" % text)
+    def wait_log(self, text, timeout=10.0, count=1):
+        """Waits until text is in the log count times."""
+        return wait_for(lambda: self.log().count(text) >= count, timeout,
+                        what="%r %d times in the gatewayd log" % (text, count))
 
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
@@ -161,13 +170,16 @@ class GatewayTestCase(unittest.TestCase):
                    "both.test.example=::1", "both.test.example=127.0.0.1",
                    "fallback.test.example=127.0.0.2",
                    "fallback.test.example=127.0.0.1",
+                   "rebind.test.example=127.0.0.1",
+                   "blocked.test.example=127.0.0.1",
                    "drop=slow.test.example")
     gateway_extra = ""
 
     def setUp(self):
         self.tmp = TempDir()
         self.addCleanup(self.tmp.cleanup)
-        self.dns = DnsStub(self.dns_entries)
+        self.dns = DnsStub(self.dns_entries,
+                           log=os.path.join(self.tmp.path, "dns-queries"))
         self.addCleanup(self.dns.stop)
         self.gw = self.start_gateway(self.gateway_extra)
 

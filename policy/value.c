@@ -38,6 +38,16 @@ static const struct {
 	{ "ff00::/8", "multicast" },
 };
 
+/* ::ffff:a.b.c.d, on bytes of any alignment. */
+static int
+pv_is_v4mapped(const uint8_t *b)
+{
+	static const uint8_t	 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+				    0xff, 0xff };
+
+	return (memcmp(b, prefix, sizeof(prefix)) == 0);
+}
+
 /* The address of sa as bytes (IPv4-mapped IPv6 folded to IPv4). */
 int
 pv_sockaddr_bytes(const struct sockaddr *sa, uint8_t *out, int *family)
@@ -125,7 +135,7 @@ pv_cidr_parse(const char *text, struct pv_cidr *c, const char **why)
 	}
 	/* ::ffff:a.b.c.d/N is the IPv4 prefix a.b.c.d/(N-96). */
 	if (c->family == AF_INET6 && c->len >= 96 &&
-	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)c->addr)) {
+	    pv_is_v4mapped(c->addr)) {
 		memmove(c->addr, c->addr + 12, 4);
 		memset(c->addr + 4, 0, 12);
 		c->family = AF_INET;

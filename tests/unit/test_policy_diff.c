@@ -110,7 +110,7 @@ parse_addr(const char *s, struct addr *a)
 	if (inet_pton(AF_INET6, s, a->b) != 1)
 		return (-1);
 	a->fam = AF_INET6;
-	if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a->b)) {
+	if (memcmp(a->b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
 		memmove(a->b, a->b + 12, 4);
 		memset(a->b + 4, 0, 12);
 		a->fam = AF_INET;

@@ -686,7 +686,7 @@ policy_memory(const struct policy *p)
 		m += (p->p_src[k].t_cap + p->p_dst[k].t_cap) *
 		    sizeof(struct trie_node);
 	m += p->p_payloadcap * sizeof(struct tpayload);
-	m += (p->p_names.nx_mask + 1) * sizeof(uint32_t);
+	m += (p->p_names.nx_mask + 1) * sizeof(uint64_t);
 	m += p->p_names.nx_cap * sizeof(struct name_entry);
 	m += p->p_names.nx_strcap;
 	m += p->p_nports * (sizeof(uint32_t) + sizeof(int32_t));

@@ -20,7 +20,8 @@ struct eval {
 	const struct policy	*e_p;
 	const struct policy_req	*e_req;
 	size_t			 e_words;
-	uint64_t		*e_dim[PK_NDIM];
+	const uint64_t		*e_dim[PK_NDIM];	/* pool or e_buf */
+	uint64_t		*e_buf[PK_NDIM];
 	uint64_t		*e_special;	/* allow rules naming the address */
 	uint64_t		*e_acc;
 	int			 e_phase1;
@@ -31,10 +32,33 @@ struct eval {
 	char			 e_dst_cc[3];
 };
 
+/*
+ * A dimension starts as a pointer to a bitset of the pool; it is copied
+ * into its own buffer only when something has to be added to it, so a
+ * dimension that no condition widens costs nothing.
+ */
 static void
-eval_copy(struct eval *e, uint64_t *d, int32_t b)
+eval_base(struct eval *e, int d, int32_t b)
 {
-	memcpy(d, bits_at(e->e_p, b), e->e_words * sizeof(uint64_t));
+	e->e_dim[d] = bits_at(e->e_p, b);
+}
+
+static void
+eval_add(struct eval *e, int d, int32_t b)
+{
+	const uint64_t	*s;
+	uint64_t	*t = e->e_buf[d];
+	size_t		 i;
+
+	if (b < 0)
+		return;
+	if (e->e_dim[d] != t) {
+		memcpy(t, e->e_dim[d], e->e_words * sizeof(uint64_t));
+		e->e_dim[d] = t;
+	}
+	s = bits_at(e->e_p, b);
+	for (i = 0; i < e->e_words; i++)
+		t[i] |= s[i];
 }
 
 static void
@@ -52,7 +76,7 @@ eval_or(struct eval *e, uint64_t *d, int32_t b)
 
 static void
 eval_trie(struct eval *e, const struct trie *t, const uint8_t *addr,
-    int bits, uint64_t *d, uint64_t *special)
+    int bits, int d, uint64_t *special)
 {
 	const struct tpayload	*tp;
 	uint32_t		 node = 0;
@@ -63,8 +87,8 @@ eval_trie(struct eval *e, const struct trie *t, const uint8_t *addr,
 	for (i = 0;; i++) {
 		if (t->t_nodes[node].tn_payload != -1) {
 			tp = &e->e_p->p_payloads[t->t_nodes[node].tn_payload];
-			eval_or(e, d, tp->tp_rules);
-			eval_or(e, d, tp->tp_lists);
+			eval_add(e, d, tp->tp_rules);
+			eval_add(e, d, tp->tp_lists);
 			if (special != NULL && tp->tp_special)
 				eval_or(e, special, tp->tp_rules);
 		}
@@ -79,7 +103,7 @@ eval_trie(struct eval *e, const struct trie *t, const uint8_t *addr,
 
 /* The rules a name reaches: exactly, or through any suffix of it. */
 static void
-eval_name(struct eval *e, const char *name, uint64_t *d)
+eval_name(struct eval *e, const char *name, int d)
 {
 	const struct name_entry	*ne;
 	char			 buf[256];
@@ -97,9 +121,9 @@ eval_name(struct eval *e, const char *name, uint64_t *d)
 		ne = names_get(&e->e_p->p_names, h, buf + i - 1, len - i + 1);
 		if (ne == NULL)
 			continue;
-		eval_or(e, d, ne->ne_suffix);
+		eval_add(e, d, ne->ne_suffix);
 		if (i == 1)
-			eval_or(e, d, ne->ne_exact);
+			eval_add(e, d, ne->ne_exact);
 	}
 }
 
@@ -133,37 +157,38 @@ eval_dims(struct eval *e)
 
 	/* Command. */
 	if (req->cmd >= POLICY_CMD_CONNECT && req->cmd <= POLICY_CMD_UDP)
-		eval_copy(e, e->e_dim[PK_CMD], p->p_cmd[req->cmd]);
-	else
-		memset(e->e_dim[PK_CMD], 0, e->e_words * sizeof(uint64_t));
+		eval_base(e, PK_CMD, p->p_cmd[req->cmd]);
+	else {
+		memset(e->e_buf[PK_CMD], 0, e->e_words * sizeof(uint64_t));
+		e->e_dim[PK_CMD] = e->e_buf[PK_CMD];
+	}
 
 	/* User and groups (the user's database groups are folded in). */
-	eval_copy(e, e->e_dim[PK_USER], p->p_wild[PK_USER]);
+	eval_base(e, PK_USER, p->p_wild[PK_USER]);
 	if (req->user != NULL) {
 		if ((se = strmap_get(&p->p_users, req->user)) != NULL)
-			eval_or(e, e->e_dim[PK_USER], se->se_bits);
+			eval_add(e, PK_USER, se->se_bits);
 		for (i = 0; i < req->ngroups; i++)
 			if ((se = strmap_get(&p->p_groups, req->groups[i])) !=
 			    NULL)
-				eval_or(e, e->e_dim[PK_USER], se->se_bits);
+				eval_add(e, PK_USER, se->se_bits);
 	}
 
 	/* Source address and country. */
-	eval_copy(e, e->e_dim[PK_SRC], p->p_wild[PK_SRC]);
-	eval_copy(e, e->e_dim[PK_SRC_COUNTRY], p->p_wild[PK_SRC_COUNTRY]);
+	eval_base(e, PK_SRC, p->p_wild[PK_SRC]);
+	eval_base(e, PK_SRC_COUNTRY, p->p_wild[PK_SRC_COUNTRY]);
 	if (req->client != NULL &&
 	    pv_sockaddr_bytes(req->client, a, &fam) == 0) {
 		eval_trie(e, &p->p_src[fam == AF_INET6], a,
-		    fam == AF_INET ? 32 : 128, e->e_dim[PK_SRC], NULL);
+		    fam == AF_INET ? 32 : 128, PK_SRC, NULL);
 		if (p->p_geoip != NULL &&
 		    geoip_country(p->p_geoip, req->client, e->e_src_cc)[0] &&
 		    (ci = pv_country_index(e->e_src_cc)) != -1)
-			eval_or(e, e->e_dim[PK_SRC_COUNTRY],
-			    p->p_src_country[ci]);
+			eval_add(e, PK_SRC_COUNTRY, p->p_src_country[ci]);
 	}
 
 	/* Port. */
-	eval_copy(e, e->e_dim[PK_PORT], p->p_wild[PK_PORT]);
+	eval_base(e, PK_PORT, p->p_wild[PK_PORT]);
 	if (p->p_nports > 0) {
 		for (lo = 0, hi = p->p_nports; hi - lo > 1;) {
 			mid = (lo + hi) / 2;
@@ -172,28 +197,28 @@ eval_dims(struct eval *e)
 			else
 				hi = mid;
 		}
-		eval_or(e, e->e_dim[PK_PORT], p->p_port_bits[lo]);
+		eval_add(e, PK_PORT, p->p_port_bits[lo]);
 	}
 
 	/* Destination: by name, by address, through lists; and country. */
-	eval_copy(e, e->e_dim[PK_DST], p->p_wild[PK_DST]);
-	eval_copy(e, e->e_dim[PK_DST_COUNTRY], p->p_wild[PK_DST_COUNTRY]);
-	memset(e->e_special, 0, e->e_words * sizeof(uint64_t));
+	eval_base(e, PK_DST, p->p_wild[PK_DST]);
+	eval_base(e, PK_DST_COUNTRY, p->p_wild[PK_DST_COUNTRY]);
 	if (req->dst_name != NULL)
-		eval_name(e, req->dst_name, e->e_dim[PK_DST]);
+		eval_name(e, req->dst_name, PK_DST);
 	if (req->dst_addr != NULL &&
 	    pv_sockaddr_bytes(req->dst_addr, a, &fam) == 0) {
 		e->e_special_name = policy_special_range(req->dst_addr);
 		if (e->e_special_name == NULL && eval_is_self(p, req->dst_addr))
 			e->e_special_name = "gateway's own";
+		if (e->e_special_name != NULL)
+			memset(e->e_special, 0, e->e_words * sizeof(uint64_t));
 		eval_trie(e, &p->p_dst[fam == AF_INET6], a,
-		    fam == AF_INET ? 32 : 128, e->e_dim[PK_DST],
+		    fam == AF_INET ? 32 : 128, PK_DST,
 		    e->e_special_name ? e->e_special : NULL);
 		if (p->p_geoip != NULL &&
 		    geoip_country(p->p_geoip, req->dst_addr, e->e_dst_cc)[0] &&
 		    (ci = pv_country_index(e->e_dst_cc)) != -1)
-			eval_or(e, e->e_dim[PK_DST_COUNTRY],
-			    p->p_dst_country[ci]);
+			eval_add(e, PK_DST_COUNTRY, p->p_dst_country[ci]);
 	}
 }
 
@@ -250,7 +275,6 @@ eval_decide(struct eval *e, struct policy_verdict *v)
 	uint64_t		*acc = e->e_acc;
 	size_t			 i;
 	long			 r, r0;
-	int			 d;
 
 	memset(v, 0, sizeof(*v));
 	v->action = POLICY_DENY;
@@ -261,19 +285,21 @@ eval_decide(struct eval *e, struct policy_verdict *v)
 	}
 	e->e_phase1 = req->dst_addr == NULL && req->dst_name != NULL;
 	eval_dims(e);
-	for (i = 0; i < e->e_words; i++) {
-		uint64_t w = ~(uint64_t)0;
+	{
+		const uint64_t	*cmd = e->e_dim[PK_CMD];
+		const uint64_t	*user = e->e_dim[PK_USER];
+		const uint64_t	*src = e->e_dim[PK_SRC];
+		const uint64_t	*srcc = e->e_dim[PK_SRC_COUNTRY];
+		const uint64_t	*port = e->e_dim[PK_PORT];
+		const uint64_t	*dst = e->e_dim[PK_DST];
+		const uint64_t	*dstc = e->e_dim[PK_DST_COUNTRY];
+		const uint64_t	*addr = bits_at(p, p->p_addr_rules);
 
-		for (d = 0; d < PK_NDIM; d++) {
-			if (e->e_phase1 && d == PK_DST_COUNTRY)
-				continue;
-			if (e->e_phase1 && d == PK_DST)
-				w &= e->e_dim[d][i] | bits_at(p,
-				    p->p_addr_rules)[i];
-			else
-				w &= e->e_dim[d][i];
-		}
-		acc[i] = w;
+		/* Before DNS, the address could still match: see above. */
+		for (i = 0; i < e->e_words; i++)
+			acc[i] = cmd[i] & user[i] & src[i] & srcc[i] &
+			    port[i] & (e->e_phase1 ? dst[i] | addr[i] :
+			    dst[i] & dstc[i]);
 	}
 
 	if (e->e_phase1) {
@@ -341,7 +367,7 @@ eval_decide(struct eval *e, struct policy_verdict *v)
 		(e).e_req = (req);					\
 		(e).e_words = (p)->p_words;				\
 		for (k_ = 0; k_ < PK_NDIM; k_++)			\
-			(e).e_dim[k_] = buf + (size_t)k_ * (p)->p_words; \
+			(e).e_buf[k_] = buf + (size_t)k_ * (p)->p_words; \
 		(e).e_special = buf + PK_NDIM * (p)->p_words;		\
 		(e).e_acc = buf + (PK_NDIM + 1) * (p)->p_words;	\
 	} while (0)

@@ -43,12 +43,6 @@ bits_copy(struct policy *p, int32_t from)
 	return (b);
 }
 
-uint64_t *
-bits_at(const struct policy *p, int32_t b)
-{
-	return (p->p_pool + (size_t)b * p->p_words);
-}
-
 void
 bits_set(struct policy *p, int32_t b, size_t rule)
 {
@@ -174,12 +168,18 @@ name_hash(const char *s, size_t len)
 	return (h);
 }
 
+static uint64_t
+names_slot(uint64_t hash, size_t index)
+{
+	return ((hash & 0xffffffff00000000ULL) | (uint64_t)(index + 1));
+}
+
 static int
 names_grow(struct name_index *nx)
 {
 	size_t		 oldn = nx->nx_mask ? nx->nx_mask + 1 : 0;
 	size_t		 n = oldn ? oldn * 2 : 1024, i, j;
-	uint32_t	*slots;
+	uint64_t	*slots;
 
 	if ((slots = calloc(n, sizeof(*slots))) == NULL)
 		return (-1);
@@ -187,7 +187,7 @@ names_grow(struct name_index *nx)
 		for (j = nx->nx_entries[i].ne_hash & (n - 1); slots[j] != 0;
 		    j = (j + 1) & (n - 1))
 			;
-		slots[j] = (uint32_t)i + 1;
+		slots[j] = names_slot(nx->nx_entries[i].ne_hash, i);
 	}
 	free(nx->nx_slots);
 	nx->nx_slots = slots;
@@ -205,7 +205,9 @@ names_get(const struct name_index *nx, uint64_t h, const char *s, size_t len)
 		return (NULL);
 	for (i = h & nx->nx_mask; nx->nx_slots[i] != 0;
 	    i = (i + 1) & nx->nx_mask) {
-		e = &nx->nx_entries[nx->nx_slots[i] - 1];
+		if ((nx->nx_slots[i] ^ h) >> 32 != 0)
+			continue;
+		e = &nx->nx_entries[(nx->nx_slots[i] & 0xffffffff) - 1];
 		if (e->ne_hash == h && e->ne_len == len &&
 		    memcmp(nx->nx_strs + e->ne_str, s, len) == 0)
 			return (e);
@@ -262,7 +264,7 @@ names_put(struct name_index *nx, const char *s, struct name_entry **out)
 		for (i = h & nx->nx_mask; nx->nx_slots[i] != 0;
 		    i = (i + 1) & nx->nx_mask)
 			;
-		nx->nx_slots[i] = (uint32_t)nx->nx_count;
+		nx->nx_slots[i] = names_slot(h, nx->nx_count - 1);
 	}
 	*out = e;
 	return (0);

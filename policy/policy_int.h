@@ -93,7 +93,9 @@ struct name_entry {
 	int32_t		 ne_suffix;	/* it or any name under it */
 };
 struct name_index {
-	uint32_t	*nx_slots;	/* entry index + 1; 0 empty */
+	/* Entry index + 1 in the low half (0: empty), the hash's high half
+	 * above: a probe that misses never touches an entry. */
+	uint64_t	*nx_slots;
 	size_t		 nx_mask;
 	struct name_entry *nx_entries;
 	size_t		 nx_count;
@@ -160,7 +162,6 @@ struct policy {
 /* index.c */
 int32_t	 bits_new(struct policy *);
 int32_t	 bits_copy(struct policy *, int32_t);
-uint64_t *bits_at(const struct policy *, int32_t);
 void	 bits_set(struct policy *, int32_t, size_t);
 void	 bits_or(struct policy *, int32_t, int32_t);
 int	 strmap_put(struct strmap *, const char *, struct strmap_entry **);
@@ -187,5 +188,11 @@ int	 pv_country_index(const char *);
 /* geoip.c */
 const char *geoip_country(const struct policy_geoip *, const struct sockaddr *,
 	    char [3]);
+
+static inline uint64_t *
+bits_at(const struct policy *p, int32_t b)
+{
+	return (p->p_pool + (size_t)b * p->p_words);
+}
 
 #endif /* POLICY_INT_H */

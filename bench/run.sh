@@ -22,7 +22,7 @@ while getopts d:i: opt; do
 done
 shift $((OPTIND - 1))
 bin=${1:-build}/bin
-for b in gatewayd socksctl socksbench; do
+for b in gatewayd socksctl socksbench policybench; do
 	[ -x "$bin/$b" ] || { echo "$0: build first (no $bin/$b)" >&2; exit 1; }
 done
 
@@ -30,7 +30,9 @@ tmp=$(mktemp -d /tmp/socksgw-bench-XXXXXX)
 chmod 755 "$tmp"
 serve_pid=""
 gw_pid=""
+big_pid=""
 cleanup() {
+	[ -n "$big_pid" ] && kill "$big_pid" 2>/dev/null && wait "$big_pid" 2>/dev/null
 	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
 	[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
 	rm -rf "$tmp"
@@ -115,5 +117,26 @@ wait "$idle_pid" || true
 cat "$tmp/idle.log" | sed 's/^/# /'
 echo "idle connections: $idle_count, gatewayd RSS $before KiB -> $during KiB," \
     "$(awk -v b="$before" -v d="$during" -v n="$idle_count" 'BEGIN { printf "%.0f bytes", (d - b) * 1024 / n }') per connection"
+# The policy at enterprise size: 10,000 rules, a 1,000,000-name list and a
+# 100,000-CIDR list. The engine alone, then a second gatewayd running it,
+# side by side with the first (one rule) in the same run.
+mkdir "$tmp/big"
+chmod 755 "$tmp/big"
+"$bin/policybench" gen "$tmp/big/policy.db" | sed 's/^/# /'
+"$bin/policybench" run "$tmp/big/policy.db" | sed 's/^/# /'
+big_port=$(free_port)
+sed "s/^listen .*/listen 127.0.0.1:$big_port/" "$tmp/gatewayd.conf" \
+    >"$tmp/big/gatewayd.conf"
+chmod 644 "$tmp/big/gatewayd.conf" "$tmp/big/policy.db"
+"$bin/gatewayd" -c "$tmp/big/gatewayd.conf" >"$tmp/big/gatewayd.log" 2>&1 &
+big_pid=$!
+wait_for "$tmp/big/gatewayd.log" "ready:"
+grep -o 'policy: .*' "$tmp/big/gatewayd.log" | sed 's/^/# gatewayd: /'
+small=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "$gw" -c 32 -d "$secs")
+big=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$big_port" -c 32 -d "$secs")
+printf '%-28s %14s %14s %8s\n' "" "1 rule" "10,000 rules" "ratio"
+row "conn/s, 32 clients" "$(field "$small" conn/s)" "$(field "$big" conn/s)"
+row "  median latency us" "$(field "$small" median_us)" "$(field "$big" median_us)"
+
 echo "# gatewayd log: $(grep -c ' closed: ' "$tmp/gatewayd.log") sessions; warnings and errors:"
 grep ': warn: \|: error: ' "$tmp/gatewayd.log" | sed 's/^/#   /' | head -20

@@ -598,6 +598,15 @@ policy_compile(sqlite3 *db, const struct policy_options *opts, char **cause)
 		    compile_lists(&cp) == 0 && compile_users(&cp) == 0;
 		if (ok && compile_ports(&cp) == -1)
 			ok = compile_fail(&cp, "out of memory", NULL) == 0;
+		for (i = 0; ok && i < 2; i++) {
+			if (px_build(&p->p_src_px[i], &p->p_src[i],
+			    i ? 128 : 32) == -1 || px_build(&p->p_dst_px[i],
+			    &p->p_dst[i], i ? 128 : 32) == -1)
+				ok = compile_fail(&cp, "out of memory",
+				    NULL) == 0;
+			trie_free(&p->p_src[i]);
+			trie_free(&p->p_dst[i]);
+		}
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	}
 	compile_free(&cp);
@@ -655,6 +664,8 @@ policy_unref(struct policy *p)
 	for (k = 0; k < 2; k++) {
 		trie_free(&p->p_src[k]);
 		trie_free(&p->p_dst[k]);
+		px_free(&p->p_src_px[k]);
+		px_free(&p->p_dst_px[k]);
 	}
 	free(p->p_payloads);
 	names_free(&p->p_names);
@@ -683,8 +694,7 @@ policy_memory(const struct policy *p)
 	m += (p->p_users.sm_mask + 1) * sizeof(struct strmap_entry);
 	m += (p->p_groups.sm_mask + 1) * sizeof(struct strmap_entry);
 	for (k = 0; k < 2; k++)
-		m += (p->p_src[k].t_cap + p->p_dst[k].t_cap) *
-		    sizeof(struct trie_node);
+		m += px_memory(&p->p_src_px[k]) + px_memory(&p->p_dst_px[k]);
 	m += p->p_payloadcap * sizeof(struct tpayload);
 	m += (p->p_names.nx_mask + 1) * sizeof(uint64_t);
 	m += p->p_names.nx_cap * sizeof(struct name_entry);

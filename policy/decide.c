@@ -74,30 +74,23 @@ eval_or(struct eval *e, uint64_t *d, int32_t b)
 		d[i] |= s[i];
 }
 
+/* Every prefix holding addr: one probe per prefix length present. */
 static void
-eval_trie(struct eval *e, const struct trie *t, const uint8_t *addr,
-    int bits, int d, uint64_t *special)
+eval_prefixes(struct eval *e, const struct prefix_index *px,
+    const uint8_t *addr, int d, uint64_t *special)
 {
 	const struct tpayload	*tp;
-	uint32_t		 node = 0;
+	int32_t			 pi;
 	int			 i;
 
-	if (t->t_count == 0)
-		return;
-	for (i = 0;; i++) {
-		if (t->t_nodes[node].tn_payload != -1) {
-			tp = &e->e_p->p_payloads[t->t_nodes[node].tn_payload];
-			eval_add(e, d, tp->tp_rules);
-			eval_add(e, d, tp->tp_lists);
-			if (special != NULL && tp->tp_special)
-				eval_or(e, special, tp->tp_rules);
-		}
-		if (i == bits)
-			break;
-		node = t->t_nodes[node].tn_child[(addr[i / 8] >> (7 - i % 8)) &
-		    1];
-		if (node == 0)
-			break;
+	for (i = 0; i < px->px_nlens; i++) {
+		if ((pi = px_find(&px->px_lens[i], addr)) == -1)
+			continue;
+		tp = &e->e_p->p_payloads[pi];
+		eval_add(e, d, tp->tp_rules);
+		eval_add(e, d, tp->tp_lists);
+		if (special != NULL && tp->tp_special)
+			eval_or(e, special, tp->tp_rules);
 	}
 }
 
@@ -151,7 +144,7 @@ eval_dims(struct eval *e)
 	const struct policy		*p = e->e_p;
 	const struct policy_req		*req = e->e_req;
 	const struct strmap_entry	*se;
-	uint8_t				 a[16];
+	uint8_t				 a[16] = { 0 };
 	size_t				 i, lo, hi, mid;
 	int				 fam, ci;
 
@@ -179,8 +172,8 @@ eval_dims(struct eval *e)
 	eval_base(e, PK_SRC_COUNTRY, p->p_wild[PK_SRC_COUNTRY]);
 	if (req->client != NULL &&
 	    pv_sockaddr_bytes(req->client, a, &fam) == 0) {
-		eval_trie(e, &p->p_src[fam == AF_INET6], a,
-		    fam == AF_INET ? 32 : 128, PK_SRC, NULL);
+		eval_prefixes(e, &p->p_src_px[fam == AF_INET6], a, PK_SRC,
+		    NULL);
 		if (p->p_geoip != NULL &&
 		    geoip_country(p->p_geoip, req->client, e->e_src_cc)[0] &&
 		    (ci = pv_country_index(e->e_src_cc)) != -1)
@@ -212,8 +205,7 @@ eval_dims(struct eval *e)
 			e->e_special_name = "gateway's own";
 		if (e->e_special_name != NULL)
 			memset(e->e_special, 0, e->e_words * sizeof(uint64_t));
-		eval_trie(e, &p->p_dst[fam == AF_INET6], a,
-		    fam == AF_INET ? 32 : 128, PK_DST,
+		eval_prefixes(e, &p->p_dst_px[fam == AF_INET6], a, PK_DST,
 		    e->e_special_name ? e->e_special : NULL);
 		if (p->p_geoip != NULL &&
 		    geoip_country(p->p_geoip, req->dst_addr, e->e_dst_cc)[0] &&

@@ -330,3 +330,158 @@ trie_free(struct trie *t)
 	free(t->t_nodes);
 	memset(t, 0, sizeof(*t));
 }
+
+/* Prefix tables ----------------------------------------------------------- */
+
+static void
+px_key(const uint8_t *addr, int len, uint64_t *hi, uint64_t *lo)
+{
+	uint64_t	 h = 0, l = 0;
+	int		 i;
+
+	for (i = 0; i < 8; i++)
+		h = h << 8 | addr[i];
+	for (i = 8; i < 16; i++)
+		l = l << 8 | addr[i];
+	*hi = len >= 64 ? h : len == 0 ? 0 : h & (~0ULL << (64 - len));
+	*lo = len <= 64 ? 0 : len >= 128 ? l : l & (~0ULL << (128 - len));
+}
+
+static size_t
+px_hash(uint64_t hi, uint64_t lo)
+{
+	uint64_t	 h = hi * 0x9e3779b97f4a7c15ULL ^ lo * 0xc2b2ae3d27d4eb4fULL;
+
+	return ((size_t)(h ^ h >> 29));
+}
+
+/* The payload of the prefix of pl's length that holds addr, or -1. */
+int32_t
+px_find(const struct plen *pl, const uint8_t *addr)
+{
+	const struct plen_slot	*s;
+	uint64_t		 hi, lo;
+	size_t			 i;
+
+	px_key(addr, pl->pl_len, &hi, &lo);
+	for (i = px_hash(hi, lo) & pl->pl_mask;; i = (i + 1) & pl->pl_mask) {
+		s = &pl->pl_slots[i];
+		if (s->ps_payload == -1)
+			return (-1);
+		if (s->ps_hi == hi && s->ps_lo == lo)
+			return (s->ps_payload);
+	}
+}
+
+struct px_walk {
+	uint32_t	 node;
+	int		 depth;
+	uint8_t		 addr[16];
+};
+
+/* Lays out the prefixes of trie t (addresses of bits bits) by length. */
+int
+px_build(struct prefix_index *px, const struct trie *t, int bits)
+{
+	struct px_walk	*stack = NULL, w, c;
+	size_t		 count[129] = { 0 }, n = 0, cap, i;
+	struct plen	*pl;
+	struct plen_slot *s;
+	uint64_t	 hi, lo;
+	int		 pass, len, b;
+
+	memset(px, 0, sizeof(*px));
+	if (t->t_count == 0)
+		return (0);
+	if ((stack = calloc((size_t)bits + 2, sizeof(*stack))) == NULL)
+		return (-1);
+	/* Pass 0 counts the prefixes of each length, pass 1 places them. */
+	for (pass = 0; pass < 2; pass++) {
+		n = 0;
+		memset(&stack[n++], 0, sizeof(*stack));
+		while (n > 0) {
+			w = stack[--n];
+			if (t->t_nodes[w.node].tn_payload != -1) {
+				if (pass == 0)
+					count[w.depth]++;
+				else {
+					for (i = 0; (int)i < px->px_nlens &&
+					    px->px_lens[i].pl_len != w.depth; i++)
+						;
+					pl = &px->px_lens[i];
+					px_key(w.addr, w.depth, &hi, &lo);
+					for (i = px_hash(hi, lo) & pl->pl_mask;
+					    pl->pl_slots[i].ps_payload != -1;
+					    i = (i + 1) & pl->pl_mask)
+						;
+					s = &pl->pl_slots[i];
+					s->ps_hi = hi;
+					s->ps_lo = lo;
+					s->ps_payload =
+					    t->t_nodes[w.node].tn_payload;
+				}
+			}
+			for (b = 0; b < 2 && w.depth < bits; b++) {
+				if (t->t_nodes[w.node].tn_child[b] == 0)
+					continue;
+				c = w;
+				c.node = t->t_nodes[w.node].tn_child[b];
+				c.depth = w.depth + 1;
+				if (b)
+					c.addr[w.depth / 8] |=
+					    (uint8_t)(0x80 >> (w.depth % 8));
+				stack[n++] = c;
+			}
+		}
+		if (pass == 1)
+			break;
+		for (len = 0; len <= bits; len++)
+			if (count[len] > 0)
+				px->px_nlens++;
+		if ((px->px_lens = calloc((size_t)px->px_nlens,
+		    sizeof(*px->px_lens))) == NULL)
+			goto fail;
+		for (i = 0, len = 0; len <= bits; len++) {
+			if (count[len] == 0)
+				continue;
+			pl = &px->px_lens[i++];
+			pl->pl_len = len;
+			for (cap = 4; cap < count[len] * 2; cap *= 2)
+				;
+			pl->pl_mask = cap - 1;
+			if ((pl->pl_slots = malloc(cap *
+			    sizeof(*pl->pl_slots))) == NULL)
+				goto fail;
+			for (b = 0; (size_t)b < cap; b++)
+				pl->pl_slots[b].ps_payload = -1;
+		}
+	}
+	free(stack);
+	return (0);
+fail:
+	free(stack);
+	px_free(px);
+	return (-1);
+}
+
+void
+px_free(struct prefix_index *px)
+{
+	int	 i;
+
+	for (i = 0; i < px->px_nlens; i++)
+		free(px->px_lens[i].pl_slots);
+	free(px->px_lens);
+	memset(px, 0, sizeof(*px));
+}
+
+size_t
+px_memory(const struct prefix_index *px)
+{
+	size_t	 m = 0;
+	int	 i;
+
+	for (i = 0; i < px->px_nlens; i++)
+		m += (px->px_lens[i].pl_mask + 1) * sizeof(struct plen_slot);
+	return (m);
+}

@@ -11,9 +11,11 @@
  * cost grows with the number of rules only as bitset width (10,000 rules
  * are 157 words), never as a scan of rule conditions.
  *
- * Indexes: users and groups by name (hash); addresses in binary tries, one
- * per family, whose nodes carry the rules naming that prefix and the lists
- * holding it; names in one hash keyed by the name read from its end, so
+ * Indexes: users and groups by name (hash); address prefixes, built in a
+ * binary trie per family and then laid out as one hash table per prefix
+ * length present (a lookup is one probe per length, instead of one
+ * dependent memory load per bit), each prefix carrying the rules naming it
+ * and the lists holding it; names in one hash keyed by the name read from its end, so
  * that walking the labels of a.b.example.com from the right yields the
  * hash of every suffix in one pass; ports as sorted boundaries of segments;
  * countries as a 26x26 table. Bitsets live in one pool and are shared where
@@ -122,6 +124,22 @@ struct trie {
 	size_t		 t_cap;
 };
 
+/* Prefixes of one length: (address bits, as two big-endian halves). */
+struct plen_slot {
+	uint64_t	 ps_hi;
+	uint64_t	 ps_lo;
+	int32_t		 ps_payload;	/* -1: empty */
+};
+struct plen {
+	int		 pl_len;
+	size_t		 pl_mask;
+	struct plen_slot *pl_slots;
+};
+struct prefix_index {
+	struct plen	*px_lens;
+	int		 px_nlens;
+};
+
 struct policy_geoip;
 
 struct policy {
@@ -141,8 +159,10 @@ struct policy {
 
 	struct strmap	 p_users;	/* rules of the user and its groups */
 	struct strmap	 p_groups;	/* rules naming @group */
-	struct trie	 p_src[2];	/* [0] IPv4, [1] IPv6 */
+	struct trie	 p_src[2];	/* [0] IPv4, [1] IPv6; compile only */
 	struct trie	 p_dst[2];
+	struct prefix_index p_src_px[2];
+	struct prefix_index p_dst_px[2];
 	struct tpayload	*p_payloads;
 	size_t		 p_npayloads;
 	size_t		 p_payloadcap;
@@ -174,6 +194,10 @@ const struct name_entry *names_get(const struct name_index *, uint64_t,
 void	 names_free(struct name_index *);
 int	 trie_insert(struct trie *, const uint8_t *, int, uint32_t *);
 void	 trie_free(struct trie *);
+int	 px_build(struct prefix_index *, const struct trie *, int);
+int32_t	 px_find(const struct plen *, const uint8_t *);
+void	 px_free(struct prefix_index *);
+size_t	 px_memory(const struct prefix_index *);
 
 /* value.c */
 int	 pv_cidr_parse(const char *, struct pv_cidr *, const char **);

@@ -198,8 +198,6 @@ gw_warn_unbuilt(const struct conf *c)
 	if (c->c_audit_db != NULL)
 		log_warnx("audit_db is set but the audit log is not built "
 		    "yet: sessions are only logged");
-	if (c->c_geoip_db != NULL)
-		log_warnx("geoip_db is set but GeoIP is not built yet");
 	if (c->c_control_socket != NULL)
 		log_warnx("control_socket is set but the control socket is "
 		    "not built yet");

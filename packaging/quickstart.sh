@@ -6,6 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 sh packaging/install-deps.sh build
+sh packaging/fetch-geoip.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
     >/dev/null
 cmake --build build -j"$(nproc)" --target gatewayd socksctl

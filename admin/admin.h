@@ -55,6 +55,10 @@ void	 sql_exec(struct ctl *, const char *, const char *, int64_t);
 int64_t	 sql_int(struct ctl *, const char *, const char *, int64_t, int64_t);
 char	*sql_rules_naming(struct ctl *, const char *, int64_t);
 void	 check_name(const char *, const char *);
+void	 sql_add_named(struct ctl *, const char *, const char *, const char *,
+	    const char *, const char *);
+void	 sql_del_named(struct ctl *, const char *, const char *, const char *,
+	    const char *, int64_t);
 
 /* output.c: aligned tables for people, JSON for scripts */
 struct table;

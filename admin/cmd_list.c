@@ -200,8 +200,6 @@ cmd_list(struct ctl *ctl, struct args *a)
 {
 	const char	*verb = args_next(a), *name, *opt, *type = NULL;
 	const char	*comment = "";
-	sqlite3_stmt	*st;
-	char		*rules;
 	int64_t		 id;
 
 	if (verb == NULL)
@@ -233,30 +231,14 @@ cmd_list(struct ctl *ctl, struct args *a)
 		if (type == NULL || (strcmp(type, "domain") != 0 &&
 		    strcmp(type, "cidr") != 0))
 			ctl_usage_error("list create NAME --type domain|cidr");
-		ctl_begin(ctl);
-		if (sql_int(ctl, "SELECT id FROM lists WHERE name = ?1", name,
-		    0, 0) != 0)
-			ctl_error("list %s: already exists", name);
-		st = sql_prepare(ctl, "INSERT INTO lists (name, type, comment) "
-		    "VALUES (?1, ?2, ?3)");
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, comment, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			ctl_sql_error(ctl, "INSERT INTO lists");
-		sqlite3_finalize(st);
-		ctl_commit(ctl);
+		sql_add_named(ctl, "list", "lists", name, type, comment);
 		return (0);
 	}
 	args_done(a);
 	if (strcmp(verb, "del") == 0) {
 		ctl_begin(ctl);
 		id = list_lookup(ctl, name, NULL);
-		if ((rules = sql_rules_naming(ctl, "list_id", id)) != NULL)
-			ctl_error("list %s: named by rule %s; change or delete "
-			    "that first", name, rules);
-		sql_exec(ctl, "DELETE FROM lists WHERE id = ?2", NULL, id);
-		ctl_commit(ctl);
+		sql_del_named(ctl, "list", "lists", "list_id", name, id);
 		return (0);
 	}
 	ctl_usage_error("list %s: unknown verb", verb);

@@ -187,15 +187,10 @@ static int
 user_del(struct ctl *ctl, const char *name)
 {
 	int64_t	 uid;
-	char	*rules;
 
 	ctl_begin(ctl);
 	uid = user_id(ctl, name);
-	if ((rules = sql_rules_naming(ctl, "user_id", uid)) != NULL)
-		ctl_error("user %s: named by rule %s; change or delete that "
-		    "first", name, rules);
-	sql_exec(ctl, "DELETE FROM users WHERE id = ?2", NULL, uid);
-	ctl_commit(ctl);
+	sql_del_named(ctl, "user", "users", "user_id", name, uid);
 	return (0);
 }
 
@@ -275,29 +270,14 @@ cmd_group(struct ctl *ctl, struct args *a)
 				    "'%s'", opt);
 			comment = args_value(a, opt);
 		}
-		ctl_begin(ctl);
-		if (sql_int(ctl, "SELECT id FROM groups WHERE name = ?1", name,
-		    0, 0) != 0)
-			ctl_error("group %s: already exists", name);
-		st = sql_prepare(ctl, "INSERT INTO groups (name, comment) "
-		    "VALUES (?1, ?2)");
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, comment, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			ctl_sql_error(ctl, "INSERT INTO groups");
-		sqlite3_finalize(st);
-		ctl_commit(ctl);
+		sql_add_named(ctl, "group", "groups", name, NULL, comment);
 		return (0);
 	}
 	args_done(a);
 	if (strcmp(verb, "del") == 0) {
 		ctl_begin(ctl);
 		gid = group_id(ctl, name);
-		if ((rules = sql_rules_naming(ctl, "group_id", gid)) != NULL)
-			ctl_error("group %s: named by rule %s; change or "
-			    "delete that first", name, rules);
-		sql_exec(ctl, "DELETE FROM groups WHERE id = ?2", NULL, gid);
-		ctl_commit(ctl);
+		sql_del_named(ctl, "group", "groups", "group_id", name, gid);
 		return (0);
 	}
 	ctl_usage_error("group %s: unknown verb", verb);

@@ -102,3 +102,46 @@ check_name(const char *what, const char *name)
 			ctl_error("%s name '%s': no spaces or control "
 			    "characters", what, name);
 }
+
+/*
+ * Adds a group or list called name to table ("groups" or "lists"; type only
+ * for lists), in a transaction of its own; an existing name is an error.
+ */
+void
+sql_add_named(struct ctl *ctl, const char *what, const char *table,
+    const char *name, const char *type, const char *comment)
+{
+	sqlite3_stmt	*st;
+	char		 sql[160];
+
+	ctl_begin(ctl);
+	snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE name = ?1", table);
+	if (sql_int(ctl, sql, name, 0, 0) != 0)
+		ctl_error("%s %s: already exists", what, name);
+	snprintf(sql, sizeof(sql), "INSERT INTO %s (name, comment%s) VALUES "
+	    "(?1, ?2%s)", table, type ? ", type" : "", type ? ", ?3" : "");
+	st = sql_prepare(ctl, sql);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, comment, -1, SQLITE_STATIC);
+	if (type != NULL)
+		sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ctl_sql_error(ctl, sql);
+	sqlite3_finalize(st);
+	ctl_commit(ctl);
+}
+
+/* Deletes row id of table, unless a rule names it through column. */
+void
+sql_del_named(struct ctl *ctl, const char *what, const char *table,
+    const char *column, const char *name, int64_t id)
+{
+	char	 sql[96], *rules;
+
+	if ((rules = sql_rules_naming(ctl, column, id)) != NULL)
+		ctl_error("%s %s: named by rule %s; change or delete that first",
+		    what, name, rules);
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id = ?2", table);
+	sql_exec(ctl, sql, NULL, id);
+	ctl_commit(ctl);
+}

@@ -44,6 +44,11 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "listen",		CT_LISTEN, 0, 0, 0 },
 	{ "auth",		CT_AUTH, OFF(c_auth), 0, 0 },
 	{ "pam_service",	CT_STRING, OFF(c_pam_service), 0, 0 },
+	{ "auth_workers",	CT_INT, OFF(c_auth_workers), 1, 64 },
+	{ "auth_fail_limit",	CT_INT, OFF(c_auth_fail_limit), 1, 1000000 },
+	{ "auth_fail_window",	CT_INT, OFF(c_auth_fail_window), 1, 86400 },
+	{ "auth_lockout",	CT_INT, OFF(c_auth_lockout), 1, 7 * 86400 },
+	{ "auth_cache_ttl",	CT_INT, OFF(c_auth_cache_ttl), 0, 86400 },
 	{ "policy_db",		CT_PATH, OFF(c_policy_db), 0, 0 },
 	{ "audit_db",		CT_PATH, OFF(c_audit_db), 0, 0 },
 	{ "geoip_db",		CT_PATH, OFF(c_geoip_db), 0, 0 },
@@ -120,6 +125,11 @@ conf_default(void)
 	c->c_refs = 1;
 	c->c_auth = AUTH_NONE;
 	c->c_pam_service = conf_xstrdup("socksgw");
+	c->c_auth_workers = 4;
+	c->c_auth_fail_limit = 5;
+	c->c_auth_fail_window = 60;
+	c->c_auth_lockout = 300;
+	c->c_auth_cache_ttl = 0;
 	c->c_resolv_conf = conf_xstrdup("/etc/resolv.conf");
 	c->c_hosts_file = conf_xstrdup("/etc/hosts");
 	c->c_workers = 0;		/* one per CPU */
@@ -215,13 +225,9 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 	case CT_AUTH:
 		if (strcmp(value, "none") == 0)
 			c->c_auth = AUTH_NONE;
-		else if (strcmp(value, "pam") == 0) {
-			/* Honest refusal: see README, "Not built yet". */
-			conf_error(ce, file, line, "auth pam: RFC 1929 "
-			    "authentication through PAM is not built yet; "
-			    "use auth none");
-			return (-1);
-		} else {
+		else if (strcmp(value, "pam") == 0)
+			c->c_auth = AUTH_PAM;
+		else {
 			conf_error(ce, file, line, "auth %s: expected none or "
 			    "pam", value);
 			return (-1);

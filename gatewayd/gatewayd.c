@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <errno.h>
@@ -33,6 +34,7 @@ _Atomic uint64_t	 gw_next_sid = 1;
 static pthread_mutex_t	 gw_conf_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf	*gw_conf;	/* the running configuration */
 static struct worker	 gw_workers[GW_MAX_WORKERS];
+static pid_t		 gw_authd = -1;
 static int		 gw_nworkers;
 static int		 gw_verbose;
 
@@ -241,10 +243,11 @@ gw_reload(void)
 	gw_conf_complete(c, gw_raise_nofile());
 	/* Sockets and threads are made once; say so rather than pretend. */
 	if (!gw_listen_same(old, c) || c->c_workers != old->c_workers ||
+	    c->c_auth != old->c_auth ||
 	    (c->c_user == NULL) != (old->c_user == NULL) ||
 	    (c->c_user != NULL && strcmp(c->c_user, old->c_user) != 0))
-		log_warnx("reload: listen, workers and user take effect only "
-		    "after a restart");
+		log_warnx("reload: listen, workers, user and auth take effect "
+		    "only after a restart");
 	log_set_verbose(gw_verbose + c->c_log_verbose);
 	gw_warn_unbuilt(c);
 	if ((c->c_timezone == NULL) != (old->c_timezone == NULL) ||
@@ -299,8 +302,8 @@ main(int argc, char **argv)
 	static const int	 signos[3] = { SIGHUP, SIGTERM, SIGINT };
 	struct conf		*c;
 	char			*cause = NULL;
-	int			*fds;
-	int			 ch, check_only = 0, i;
+	int			*fds, auth_fds[GW_MAX_WORKERS];
+	int			 ch, check_only = 0, i, status;
 	rlim_t			 nofile;
 
 	while ((ch = getopt(argc, argv, "c:nvV")) != -1) {
@@ -363,6 +366,13 @@ main(int argc, char **argv)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	if (gwpolicy_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
+	for (i = 0; i < gw_nworkers; i++)
+		auth_fds[i] = -1;
+	/* authd keeps root for PAM; it is forked before the drop. */
+	if (c->c_auth == AUTH_PAM && (gw_authd = authd_start(c, auth_fds,
+	    gw_nworkers, fds, (size_t)gw_nworkers * c->c_nlisten,
+	    &cause)) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	gw_drop_privileges(c);
 	gw_warn_unbuilt(c);
 
@@ -375,7 +385,8 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < gw_nworkers; i++) {
 		if (worker_init(&gw_workers[i], i, c,
-		    fds + (size_t)i * c->c_nlisten, c->c_nlisten, &cause) == -1)
+		    fds + (size_t)i * c->c_nlisten, c->c_nlisten, auth_fds[i],
+		    &cause) == -1)
 			fatalx("%s", cause != NULL ? cause : "out of memory");
 	}
 	free(fds);
@@ -386,9 +397,11 @@ main(int argc, char **argv)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < (int)c->c_nlisten; i++)
 		log_info("listening on %s", c->c_listen[i].cl_text);
-	log_info("gatewayd %s ready: %d workers, max_sessions %d, auth none, "
+	log_info("gatewayd %s ready: %d workers, max_sessions %d, auth %s%s, "
 	    "CONNECT only (BIND, UDP ASSOCIATE and SOCKS4 not built yet)",
-	    SOCKSGW_VERSION, gw_nworkers, c->c_max_sessions);
+	    SOCKSGW_VERSION, gw_nworkers, c->c_max_sessions,
+	    c->c_auth == AUTH_PAM ? "pam, service " : "none",
+	    c->c_auth == AUTH_PAM ? c->c_pam_service : "");
 
 	event_base_dispatch(base);
 
@@ -399,6 +412,9 @@ main(int argc, char **argv)
 		worker_free(&gw_workers[i]);
 	}
 	gwpolicy_stop();
+	/* The channels are closed: authd finishes and exits. */
+	if (gw_authd != -1 && waitpid(gw_authd, &status, 0) == -1)
+		log_warn("waitpid authd");
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(base);

@@ -74,6 +74,11 @@ struct conf {
 	size_t			 c_nlisten;
 	enum conf_auth		 c_auth;
 	char			*c_pam_service;
+	int			 c_auth_workers;
+	int			 c_auth_fail_limit;	/* failures ... */
+	int			 c_auth_fail_window;	/* ... within seconds */
+	int			 c_auth_lockout;	/* then refused, seconds */
+	int			 c_auth_cache_ttl;	/* 0: no cache */
 	char			*c_policy_db;
 	char			*c_audit_db;
 	char			*c_geoip_db;
@@ -132,6 +137,9 @@ struct worker {
 	struct event		*w_reap;	/* frees closed sessions */
 	struct session_list	 w_closed;
 	int			 w_wakeup_fd[2];
+	int			 w_auth_fd;	/* to authd, or -1 */
+	struct event		*w_auth_ev;
+	struct session_list	 w_authing;	/* sessions waiting for authd */
 	uint8_t			*w_scratch;	/* relay reads land here */
 	size_t			 w_scratch_len;
 	struct conf		*w_conf;	/* changed on this thread only */
@@ -148,7 +156,7 @@ struct worker {
 #define WORKER_POLICY	0x4	/* a new policy snapshot is in force */
 
 int	 worker_init(struct worker *, int, struct conf *, const int *, size_t,
-	    char **);
+	    int, char **);
 int	 worker_start(struct worker *);
 void	 worker_request(struct worker *, unsigned);
 void	 worker_join(struct worker *);
@@ -182,11 +190,13 @@ enum session_state {
 #define SIDE_REMOTE	1
 
 struct dns_ticket;
+struct auth_reply;
 
 struct relay;
 
 struct session {
 	TAILQ_ENTRY(session)	 s_entry;
+	TAILQ_ENTRY(session)	 s_auth_entry;	/* on w_authing */
 	struct worker		*s_worker;
 	uint64_t		 s_id;
 	enum session_state	 s_state;
@@ -213,6 +223,11 @@ struct session {
 	int64_t			 s_active;	/* last relay traffic, ms */
 	struct timespec		 s_started;
 	const char		*s_refusal;	/* why, for the close log */
+	char			*s_user;	/* authenticated, or NULL */
+	char			**s_groups;	/* the user's system groups */
+	int			 s_ngroups;
+	uint8_t			 s_authing;	/* on w_authing */
+	uint8_t			 s_authed;	/* s_user passed PAM */
 	struct policy		*s_policy;	/* the snapshot that judged it */
 	int64_t			 s_rule_id;	/* the rule that decided */
 	char			*s_reason;	/* the policy's reason, if denied */
@@ -222,6 +237,7 @@ void	 session_accept(struct worker *, int, const struct sockaddr *,
 	    socklen_t);
 void	 session_refuse(struct session *, uint8_t, const char *);
 void	 session_connected(struct session *);
+void	 session_authenticated(struct session *, const struct auth_reply *);
 void	 session_close(struct session *, const char *);
 void	 session_reap(struct worker *);
 void	 session_timeout(struct session *);
@@ -240,6 +256,40 @@ struct resolver *resolver_new(struct event_base *, const struct conf *,
 void	 resolver_retire(struct resolver *);
 void	 resolve_start(struct session *);
 void	 resolve_cancel(struct session *);
+
+/*
+ * authd.c / auth.c: RFC 1929 checks through PAM, in a process of their own.
+ * Messages are fixed-size structs over a SOCK_SEQPACKET socketpair per
+ * worker, one message per send, keyed by session id (never pointers).
+ */
+#define AUTH_MAX_GROUPS		32
+#define AUTH_GROUP_NAME		64
+enum auth_status {
+	AUTH_OK,
+	AUTH_FAILED,		/* wrong password, unknown user, ... */
+	AUTH_REFUSED,		/* account disallowed by the account stack */
+	AUTH_LOCKED,		/* too many failures: not asked to PAM */
+	AUTH_ERROR,		/* PAM or authd broke */
+};
+struct auth_request {
+	uint64_t		 ar_sid;
+	char			 ar_client[ADDR_STRLEN];
+	char			 ar_user[256];
+	char			 ar_pass[256];
+};
+struct auth_reply {
+	uint64_t		 ap_sid;
+	uint8_t			 ap_status;
+	uint8_t			 ap_ngroups;
+	char			 ap_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
+	char			 ap_msg[128];
+};
+pid_t	 authd_start(const struct conf *, int *, int, const int *, size_t,
+	    char **);
+const char *auth_status_str(enum auth_status);
+void	 auth_channel_init(struct worker *);
+int	 auth_submit(struct session *, const struct s5_userpass *);
+void	 auth_forget(struct session *);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);

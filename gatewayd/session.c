@@ -46,6 +46,7 @@ static void	session_client_read(struct bufferevent *, void *);
 static void	session_client_event(struct bufferevent *, short, void *);
 static void	session_refusal_flushed(struct bufferevent *, void *);
 static enum step session_greeting(struct session *);
+static enum step session_auth(struct session *);
 static enum step session_request(struct session *);
 static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
 		    const char *);
@@ -156,6 +157,9 @@ session_client_read(struct bufferevent *bev, void *arg)
 		case S_GREETING:
 			step = session_greeting(s);
 			break;
+		case S_AUTH:
+			step = s->s_authing ? STEP_WAIT : session_auth(s);
+			break;
 		case S_REQUEST:
 			step = session_request(s);
 			break;
@@ -230,7 +234,9 @@ session_greeting(struct session *s)
 	}
 	evbuffer_drain(in, (size_t)r);
 
-	reply[1] = s5_select_method(&g, S5_METHOD_NONE);
+	/* With authd running, username/password is the only method. */
+	reply[1] = s5_select_method(&g, s->s_worker->w_auth_fd != -1 ?
+	    S5_METHOD_USERPASS : S5_METHOD_NONE);
 	if (reply[1] == S5_METHOD_UNACCEPTABLE) {
 		session_refuse_bytes(s, reply, sizeof(reply),
 		    "no acceptable authentication method");
@@ -240,8 +246,87 @@ session_greeting(struct session *s)
 		session_close(s, "out of memory");
 		return (STEP_STOP);
 	}
-	session_set_state(s, S_REQUEST);
+	session_set_state(s, reply[1] == S5_METHOD_USERPASS ? S_AUTH :
+	    S_REQUEST);
 	return (STEP_NEXT);
+}
+
+/* RFC 1929: the pair goes to authd; reading stops until it answers. */
+static enum step
+session_auth(struct session *s)
+{
+	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
+	struct s5_userpass	 up;
+	size_t			 len = evbuffer_get_length(in);
+	uint8_t			*buf;
+	int			 r;
+
+	if (len > S5_USERPASS_MAX)
+		len = S5_USERPASS_MAX;
+	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
+		return (STEP_WAIT);
+	r = s5_parse_userpass(buf, len, &up);
+	if (r == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		session_refuse_bytes(s, failure, sizeof(failure),
+		    "auth: malformed RFC 1929 request");
+		return (STEP_STOP);
+	}
+	/* The password leaves no copy behind in the input buffer. */
+	explicit_bzero(buf, (size_t)r);
+	evbuffer_drain(in, (size_t)r);
+	if (auth_submit(s, &up) == -1) {
+		explicit_bzero(&up, sizeof(up));
+		session_refuse_bytes(s, failure, sizeof(failure),
+		    "auth: authd unavailable");
+		return (STEP_STOP);
+	}
+	explicit_bzero(&up, sizeof(up));
+	bufferevent_disable(s->s_bev, EV_READ);
+	return (STEP_STOP);
+}
+
+/* authd's answer for this session. */
+void
+session_authenticated(struct session *s, const struct auth_reply *rep)
+{
+	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
+	static const uint8_t	 success[2] = { S5_AUTH_VERSION, 0x00 };
+	char			 peer[ADDR_STRLEN];
+	int			 i;
+
+	if (rep->ap_status != AUTH_OK) {
+		log_warnx("auth: client %s user %s: %s%s%s",
+		    addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer)),
+		    s->s_user, auth_status_str(rep->ap_status),
+		    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
+		session_refuse_bytes(s, failure, sizeof(failure),
+		    rep->ap_status == AUTH_LOCKED ? "auth: locked out" :
+		    rep->ap_status == AUTH_ERROR ? "auth: error" :
+		    "auth: failed");
+		return;
+	}
+	if (rep->ap_ngroups > 0 && (s->s_groups = calloc(rep->ap_ngroups,
+	    sizeof(*s->s_groups))) != NULL) {
+		for (i = 0; i < rep->ap_ngroups; i++)
+			if ((s->s_groups[i] = strndup(rep->ap_groups[i],
+			    AUTH_GROUP_NAME - 1)) != NULL)
+				s->s_ngroups++;
+	}
+	s->s_authed = 1;
+	log_debug("session %llu: user %s authenticated (%d groups)",
+	    (unsigned long long)s->s_id, s->s_user, s->s_ngroups);
+	if (session_send(s, success, sizeof(success)) == -1) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_set_state(s, S_REQUEST);
+	bufferevent_enable(s->s_bev, EV_READ);
+	/* A request sent along with the pair is waiting already. */
+	if (evbuffer_get_length(bufferevent_get_input(s->s_bev)) > 0)
+		session_client_read(s->s_bev, s);
 }
 
 static enum step
@@ -445,9 +530,9 @@ session_log_close(struct session *s, const char *reason)
 		addr_str((struct sockaddr *)&s->s_dst, via, sizeof(via));
 	else
 		snprintf(via, sizeof(via), "-");
-	log_info("session %llu closed: user=- client=%s cmd=%s dst=%s via=%s "
+	log_info("session %llu closed: user=%s client=%s cmd=%s dst=%s via=%s "
 	    "rule=%lld up=%llu down=%llu duration=%.3fs reason=%s%s%s",
-	    (unsigned long long)s->s_id, peer, s5_cmd_str(s->s_cmd), dst, via,
+	    (unsigned long long)s->s_id, s->s_authed ? s->s_user : "-", peer, s5_cmd_str(s->s_cmd), dst, via,
 	    (long long)s->s_rule_id,
 	    (unsigned long long)s->s_bytes[SIDE_CLIENT],
 	    (unsigned long long)s->s_bytes[SIDE_REMOTE], secs, reason,
@@ -465,6 +550,7 @@ session_close(struct session *s, const char *reason)
 	if (s->s_state == S_CLOSED)
 		return;
 	session_log_close(s, reason != NULL ? reason : "closed");
+	auth_forget(s);
 	resolve_cancel(s);
 	connect_cancel(s);
 	if (s->s_bev != NULL) {
@@ -498,6 +584,10 @@ session_reap(struct worker *w)
 			free(s->s_cand);
 		free(s->s_dst_name);
 		free(s->s_reason);
+		free(s->s_user);
+		while (s->s_ngroups > 0)
+			free(s->s_groups[--s->s_ngroups]);
+		free(s->s_groups);
 		policy_unref(s->s_policy);
 		free(s);
 	}

@@ -20,7 +20,9 @@ verdict_request(const struct session *s, const struct sockaddr *addr,
     struct policy_req *req)
 {
 	memset(req, 0, sizeof(*req));
-	req->user = NULL;		/* auth none */
+	req->user = s->s_authed ? s->s_user : NULL;	/* auth none */
+	req->groups = (const char *const *)s->s_groups;
+	req->ngroups = (size_t)s->s_ngroups;
 	req->client = (const struct sockaddr *)&s->s_peer;
 	/* RFC 1928's command numbers are the policy's. */
 	req->cmd = (enum policy_cmd)s->s_cmd;

@@ -47,7 +47,7 @@ worker_clock(void)
 
 int
 worker_init(struct worker *w, int id, struct conf *c, const int *fds,
-    size_t nfds, char **cause)
+    size_t nfds, int auth_fd, char **cause)
 {
 	static const struct timeval	 tick = { 0, 250000 };
 	size_t				 i;
@@ -57,6 +57,7 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 	w->w_conf = c;
 	conf_ref(c);
 	w->w_policy = gwpolicy_get();
+	w->w_auth_fd = auth_fd;
 	TAILQ_INIT(&w->w_sessions);
 	TAILQ_INIT(&w->w_closed);
 	w->w_now = worker_clock();
@@ -82,6 +83,7 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 		    worker_accept_error);
 		w->w_nlisteners++;
 	}
+	auth_channel_init(w);
 	w->w_sweep = event_new(w->w_base, -1, EV_PERSIST, worker_sweep, w);
 	w->w_wakeup = event_new(w->w_base, w->w_wakeup_fd[0],
 	    EV_READ | EV_PERSIST, worker_wakeup, w);
@@ -343,6 +345,10 @@ worker_free(struct worker *w)
 		event_free(w->w_accept_resume);
 	if (w->w_reap != NULL)
 		event_free(w->w_reap);
+	if (w->w_auth_ev != NULL)
+		event_free(w->w_auth_ev);
+	if (w->w_auth_fd != -1)
+		close(w->w_auth_fd);
 	if (w->w_base != NULL)
 		event_base_free(w->w_base);
 	free(w->w_scratch);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 sh packaging/install-deps.sh test
 
 dir=build
-opts="-DWERROR=ON"
+opts="-DWERROR=ON -DBUILD_TESTING=ON"
 if [ "${1:-}" = "--sanitize" ]; then
 	dir=build-asan
 	opts="$opts -DSANITIZE=ON"

@@ -131,8 +131,7 @@ test_conf_errors(void **state)
 		":11: idle_timeout: missing value",
 		":13: workers given twice",
 		":14: listen host.example:80: bad IPv4 address",
-		":15: auth pam: RFC 1929 authentication through PAM is not "
-		    "built yet",
+		":15: auth_workers 0: expected a whole number from 1 to 64",
 		":16: max_sessions: one value expected, got '1 2'",
 	};
 
@@ -152,7 +151,7 @@ test_conf_errors(void **state)
 	    "workers 2\n"
 	    "workers 2\n"
 	    "listen host.example:80\n"
-	    "auth pam\n"
+	    "auth_workers 0\n"
 	    "max_sessions 1 2\n");
 	c = conf_load(path, &cause);
 	assert_null(c);

@@ -1,0 +1,123 @@
+/*
+ * auth.c: the proxy's side of authentication. A worker sends the RFC 1929
+ * pair to authd over its own channel and forgets the password at once;
+ * the session waits, reading nothing, until the reply comes back on the
+ * worker's event loop. Every other session keeps relaying meanwhile.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gatewayd.h"
+
+static void	auth_reply_cb(evutil_socket_t, short, void *);
+
+void
+auth_channel_init(struct worker *w)
+{
+	TAILQ_INIT(&w->w_authing);
+	if (w->w_auth_fd == -1)
+		return;
+	if (fcntl(w->w_auth_fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    (w->w_auth_ev = event_new(w->w_base, w->w_auth_fd,
+	    EV_READ | EV_PERSIST, auth_reply_cb, w)) == NULL ||
+	    event_add(w->w_auth_ev, NULL) == -1)
+		fatalx("worker %d: cannot listen to authd", w->w_id);
+}
+
+/* Sends the pair to authd; -1 if it cannot take it now. */
+int
+auth_submit(struct session *s, const struct s5_userpass *up)
+{
+	struct worker		*w = s->s_worker;
+	struct auth_request	 req;
+	ssize_t			 n;
+
+	if (w->w_auth_fd == -1)
+		return (-1);
+	memset(&req, 0, sizeof(req));
+	req.ar_sid = s->s_id;
+	addr_str((struct sockaddr *)&s->s_peer, req.ar_client,
+	    sizeof(req.ar_client));
+	/* The port is noise for counting failures per client. */
+	if (strrchr(req.ar_client, ':') != NULL)
+		*strrchr(req.ar_client, ':') = '\0';
+	memcpy(req.ar_user, up->user, (size_t)up->ulen + 1);
+	memcpy(req.ar_pass, up->pass, (size_t)up->plen + 1);
+	n = send(w->w_auth_fd, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+	explicit_bzero(&req, sizeof(req));
+	if (n != (ssize_t)sizeof(req))
+		return (-1);
+	if ((s->s_user = strdup(up->user)) == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&w->w_authing, s, s_auth_entry);
+	s->s_authing = 1;
+	return (0);
+}
+
+void
+auth_forget(struct session *s)
+{
+	if (!s->s_authing)
+		return;
+	TAILQ_REMOVE(&s->s_worker->w_authing, s, s_auth_entry);
+	s->s_authing = 0;
+}
+
+static void
+auth_deliver(struct worker *w, const struct auth_reply *rep)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &w->w_authing, s_auth_entry)
+		if (s->s_id == rep->ap_sid)
+			break;
+	if (s == NULL)
+		return;		/* closed while authd was busy */
+	auth_forget(s);
+	session_authenticated(s, rep);
+}
+
+static void
+auth_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker		*w = arg;
+	struct auth_reply	 rep;
+	struct session		*s;
+	ssize_t			 n;
+
+	(void)what;
+	for (;;) {
+		n = recv(fd, &rep, sizeof(rep), MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(rep)) {
+			rep.ap_msg[sizeof(rep.ap_msg) - 1] = '\0';
+			auth_deliver(w, &rep);
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		break;
+	}
+	/* authd is gone: nobody can log in until gatewayd restarts. */
+	log_warnx("worker %d: authd is gone; PAM logins fail until a restart",
+	    w->w_id);
+	event_free(w->w_auth_ev);
+	w->w_auth_ev = NULL;
+	close(w->w_auth_fd);
+	w->w_auth_fd = -1;
+	memset(&rep, 0, sizeof(rep));
+	rep.ap_status = AUTH_ERROR;
+	snprintf(rep.ap_msg, sizeof(rep.ap_msg), "authd is gone");
+	while ((s = TAILQ_FIRST(&w->w_authing)) != NULL) {
+		rep.ap_sid = s->s_id;
+		auth_deliver(w, &rep);
+	}
+}

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,22 @@ authd_groups(const char *user, struct auth_reply *rep)
 	}
 }
 
+/* Appends to the reply's message: the lock-out adds to the reason. */
+static void __attribute__((format(printf, 2, 3)))
+authd_note(struct auth_reply *rep, const char *fmt, ...)
+{
+	size_t	 n = strlen(rep->ap_msg);
+	va_list	 ap;
+
+	if (n > 0 && n + 2 < sizeof(rep->ap_msg)) {
+		memcpy(rep->ap_msg + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(rep->ap_msg + n, sizeof(rep->ap_msg) - n, fmt, ap);
+	va_end(ap);
+}
+
 static void
 authd_check(struct auth_request *req, struct auth_reply *rep)
 {
@@ -327,12 +344,11 @@ authd_check(struct auth_request *req, struct auth_reply *rep)
 	pthread_mutex_lock(&authd.a_lock);
 	if (rep->ap_status == AUTH_FAILED || rep->ap_status == AUTH_REFUSED) {
 		if (authd_fail_count(req->ar_client, now))
-			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s; client "
-			    "locked out for %ds", req->ar_client,
+			authd_note(rep, "client locked out for %ds",
 			    authd.a_lockout);
 		if (authd_fail_count(userkey, now))
-			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "user %s "
-			    "locked out for %ds", req->ar_user, authd.a_lockout);
+			authd_note(rep, "user locked out for %ds",
+			    authd.a_lockout);
 	} else if (rep->ap_status == AUTH_OK && authd.a_cache_ttl > 0)
 		authd_cache_put(req, digest, now);
 	pthread_mutex_unlock(&authd.a_lock);

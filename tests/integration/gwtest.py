@@ -91,7 +91,8 @@ class Gateway:
     """A gatewayd started from the built binary on free loopback ports."""
 
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
-                 rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None):
+                 rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None,
+                 env=None):
         # Each gateway has a folder of its own: configuration, policy, log.
         self.tmp = tmp = tmp.subdir()
         self.port = free_port()
@@ -119,7 +120,8 @@ class Gateway:
         self.proc = subprocess.Popen([GATEWAYD, "-c", self.conf] + list(args),
                                      stdout=self.logfile,
                                      stderr=subprocess.STDOUT,
-                                     preexec_fn=limit)
+                                     preexec_fn=limit,
+                                     env=dict(os.environ, **(env or {})))
         wait_for(lambda: "ready:" in self.log() or self.proc.poll() is not None,
                  what="gatewayd to start")
         if self.proc.poll() is not None:

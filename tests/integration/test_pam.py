@@ -1,0 +1,267 @@
+"""RFC 1929 username/password checked by the real libpam through
+pam_wrapper and pam_matrix (Debian's libpam-wrapper): no system file is
+touched. Correct and wrong passwords, unknown and empty users, 255-byte
+names, accounts the account stack refuses, lock-out and its cool-down,
+curl and python3-socks, users reaching the policy, a slow PAM stack that
+does not slow other sessions, and authd keeping root while the proxy
+does not."""
+import http.server
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+import unittest
+
+import socks  # Debian's python3-socks
+
+from gwtest import EchoHandler, GatewayTestCase, recv_exact, socks_request
+from test_connect import BODY, Hello
+
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+MATRIX = LIBDIR + "/pam_wrapper/pam_matrix.so"
+PAM_EXEC = LIBDIR + "/security/pam_exec.so"
+LONG_USER = "u" * 255
+LONG_PASS = "p" * 255
+PASSDB = ("alice:secret:socksgw\nbob:hunter2:socksgw\n"
+          "carol:letmein:otherservice\n%s:%s:socksgw\n"
+          "slowpoke:zzz:socksgw-slow\ndave:quick:socksgw-slow\n"
+          % (LONG_USER, LONG_PASS))
+
+
+class PamTestCase(GatewayTestCase):
+    gateway_extra = ("auth pam\nauth_fail_limit 3\nauth_fail_window 60\n"
+                     "auth_lockout 2\n")
+
+    def setUp(self):
+        self.pamdir = self.make_pam()
+        super().setUp()
+
+    def make_pam(self):
+        from gwtest import TempDir
+        tmp = TempDir()
+        self.addCleanup(tmp.cleanup)
+        passdb = tmp.write("passdb", PASSDB)
+        tmp.write("socksgw", "auth required %s passdb=%s\n"
+                  "account required %s passdb=%s\n"
+                  % (MATRIX, passdb, MATRIX, passdb))
+        tmp.write("socksgw-slow", "auth required %s /bin/sleep 2\n"
+                  "auth required %s passdb=%s\n"
+                  "account required %s passdb=%s\n"
+                  % (PAM_EXEC, MATRIX, passdb, MATRIX, passdb))
+        return tmp.path
+
+    def pam_env(self):
+        env = {"LD_PRELOAD": "libpam_wrapper.so", "PAM_WRAPPER": "1",
+               "PAM_WRAPPER_SERVICE_DIR": self.pamdir}
+        # An ASan build must come first in the library list otherwise.
+        env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                               ":verify_asan_link_order=0").lstrip(":")
+        return env
+
+    def start_gateway(self, extra="", **kw):
+        kw.setdefault("env", self.pam_env())
+        return super().start_gateway(extra, **kw)
+
+    def login(self, user, password, gw=None):
+        """RFC 1929 by hand: returns the status byte (None if closed)."""
+        gw = gw or self.gw
+        s = socket.create_connection(gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x02")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x02")
+        u, p = user.encode(), password.encode()
+        s.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
+        try:
+            reply = recv_exact(s, 2)
+        except EOFError:
+            s.close()
+            return None, None
+        self.assertEqual(reply[0], 1)
+        return reply[1], s
+
+
+class PamTest(PamTestCase):
+    def test_curl_with_proxy_user(self):
+        port = self.tcp_server(EchoHandler)
+        s = self.open_as("alice", "secret", port)
+        s.sendall(b"ping")
+        self.assertEqual(recv_exact(s, 4), b"ping")
+        s.close()
+        hport = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), Hello))
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "--socks5",
+                            "127.0.0.1:%d" % self.gw.port, "--proxy-user",
+                            "alice:secret", "http://127.0.0.1:%d/" % hport],
+                           capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, BODY)
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "--socks5",
+                            "127.0.0.1:%d" % self.gw.port, "--proxy-user",
+                            "alice:wrong", "http://127.0.0.1:%d/" % hport],
+                           capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 97)
+        self.gw.wait_log("user=alice client=127.0.0.1")
+        self.gw.wait_log("auth: client 127.0.0.1:")
+        log = self.gw.log()
+        self.assertIn("user alice: authentication failed", log)
+        # Passwords never reach the log.
+        self.assertNotIn("secret", log)
+        self.assertNotIn("wrong", log)
+
+    def open_as(self, user, password, port):
+        status, s = self.login(user, password)
+        self.assertEqual(status, 0)
+        s.sendall(socks_request("127.0.0.1", port))
+        self.assertEqual(recv_exact(s, 10)[:2], b"\x05\x00")
+        return s
+
+    def test_failures(self):
+        self.gw = self.start_gateway("auth pam\nauth_fail_limit 100\n")
+        for user, password, why in [("alice", "nope", "authentication failed"),
+                                    ("mallory", "x", "authentication failed"),
+                                    ("", "secret", "empty user name"),
+                                    ("alice", "", "empty password"),
+                                    ("carol", "letmein", "account refused")]:
+            with self.subTest(user=user):
+                status, s = self.login(user, password)
+                self.assertNotEqual(status, 0)
+                self.assertEqual(s.recv(1), b"")
+                s.close()
+                self.gw.wait_log(why)
+
+    def test_longest_user_and_password(self):
+        status, s = self.login(LONG_USER, LONG_PASS)
+        self.assertEqual(status, 0)
+        s.close()
+
+    def test_malformed_auth_request(self):
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x02")
+        recv_exact(s, 2)
+        s.sendall(b"\x05\x01a\x01b")    # version 5, not 1
+        self.assertEqual(recv_exact(s, 2), b"\x01\x01")
+        self.assertEqual(s.recv(1), b"")
+        s.close()
+
+    def test_only_username_password_is_offered(self):
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x00")
+        self.assertEqual(recv_exact(s, 2), b"\x05\xff")
+        s.close()
+        c = socks.socksocket()
+        c.set_proxy(socks.SOCKS5, "127.0.0.1", self.gw.port)
+        c.settimeout(10)
+        with self.assertRaises(socks.ProxyError):
+            c.connect(("127.0.0.1", self.tcp_server(EchoHandler)))
+        c.close()
+
+    def test_python_socks_with_credentials(self):
+        port = self.tcp_server(EchoHandler)
+        c = socks.socksocket()
+        c.set_proxy(socks.SOCKS5, "127.0.0.1", self.gw.port,
+                    username="bob", password="hunter2")
+        c.settimeout(10)
+        c.connect(("127.0.0.1", port))
+        c.sendall(b"hello")
+        self.assertEqual(recv_exact(c, 5), b"hello")
+        c.close()
+        self.gw.wait_log("user=bob")
+
+    def test_lockout_and_cool_down(self):
+        for _ in range(3):
+            status, s = self.login("bob", "guess")
+            self.assertEqual(status, 1)
+            s.close()
+        self.gw.wait_log("locked out for 2s")
+        # The right password is refused during the lock-out, without PAM.
+        status, s = self.login("bob", "hunter2")
+        self.assertEqual(status, 1)
+        s.close()
+        self.gw.wait_log("locked out after repeated failures")
+        time.sleep(2.2)
+        status, s = self.login("bob", "hunter2")
+        self.assertEqual(status, 0)
+        s.close()
+
+    def test_users_reach_the_policy(self):
+        gw = self.start_gateway(self.gateway_extra, rules=[])
+        gw.ctl("group", "add", "staff")
+        gw.ctl("user", "add", "alice", "--group", "staff")
+        gw.ctl("rule", "add", "allow", "--user", "@staff", "--dst",
+               "127.0.0.0/8")
+        gw.wait_log("policy: 1 rules in force")
+        port = self.tcp_server(EchoHandler)
+        for user, password, rep in [("alice", "secret", 0),
+                                    ("bob", "hunter2", 2)]:
+            status, s = self.login(user, password, gw)
+            self.assertEqual(status, 0)
+            s.sendall(socks_request("127.0.0.1", port))
+            self.assertEqual(recv_exact(s, 10)[1], rep, user)
+            s.close()
+        gw.wait_log("user=alice client=")
+        # Disabling the user closes nothing here (no session is open),
+        # but the next request is denied.
+        gw.ctl("user", "disable", "alice")
+        gw.wait_log("policy: 1 rules in force", count=2)
+        status, s = self.login("alice", "secret", gw)
+        s.sendall(socks_request("127.0.0.1", port))
+        self.assertEqual(recv_exact(s, 10)[1], 2)
+        s.close()
+        gw.wait_log("reason=user alice is disabled")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root")
+    def test_authd_keeps_root_the_proxy_does_not(self):
+        pid = self.gw.proc.pid
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            children = [int(x) for x in f.read().split()]
+        self.assertEqual(len(children), 1)
+
+        def uid(p):
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        return int(line.split()[1])
+        self.assertEqual(uid(children[0]), 0)
+        self.assertNotEqual(uid(pid), 0)
+
+
+class SlowPamTest(PamTestCase):
+    gateway_extra = "auth pam\npam_service socksgw-slow\n"
+
+    def test_slow_pam_does_not_slow_other_sessions(self):
+        port = self.tcp_server(EchoHandler)
+        # dave logs in first (2 s of pam_exec sleep), then relays.
+        status, s = self.login("dave", "quick")
+        self.assertEqual(status, 0)
+        s.sendall(socks_request("127.0.0.1", port))
+        self.assertEqual(recv_exact(s, 10)[:2], b"\x05\x00")
+        result = {}
+
+        def slow_login():
+            t0 = time.monotonic()
+            result["status"], c = self.login("slowpoke", "zzz")
+            result["took"] = time.monotonic() - t0
+            c.close()
+        t = threading.Thread(target=slow_login)
+        t.start()
+        time.sleep(0.2)
+        # While slowpoke waits on PAM, dave's session keeps relaying.
+        t0 = time.monotonic()
+        for i in range(200):
+            s.sendall(b"%08d" % i)
+            self.assertEqual(recv_exact(s, 8), b"%08d" % i)
+        relay = time.monotonic() - t0
+        self.assertTrue(t.is_alive(), "the slow login did not take long")
+        t.join(timeout=20)
+        s.close()
+        self.assertEqual(result["status"], 0)
+        self.assertGreaterEqual(result["took"], 2.0)
+        # 200 round trips during a 2 s PAM call: they did not wait for it.
+        self.assertLess(relay, 1.5)
+        print("\n200 round trips in %.3f s while a login took %.2f s"
+              % (relay, result["took"]))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

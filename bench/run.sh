@@ -22,7 +22,7 @@ while getopts d:i: opt; do
 done
 shift $((OPTIND - 1))
 bin=${1:-build}/bin
-for b in gatewayd socksctl socksbench policybench; do
+for b in gatewayd socksctl socksbench policybench pambench; do
 	[ -x "$bin/$b" ] || { echo "$0: build first (no $bin/$b)" >&2; exit 1; }
 done
 
@@ -31,7 +31,9 @@ chmod 755 "$tmp"
 serve_pid=""
 gw_pid=""
 big_pid=""
+pam_pid=""
 cleanup() {
+	[ -n "$pam_pid" ] && kill "$pam_pid" 2>/dev/null && wait "$pam_pid" 2>/dev/null
 	[ -n "$big_pid" ] && kill "$big_pid" 2>/dev/null && wait "$big_pid" 2>/dev/null
 	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
 	[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
@@ -137,6 +139,59 @@ big=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$big_port" 
 printf '%-28s %14s %14s %8s\n' "" "1 rule" "10,000 rules" "ratio"
 row "conn/s, 32 clients" "$(field "$small" conn/s)" "$(field "$big" conn/s)"
 row "  median latency us" "$(field "$small" median_us)" "$(field "$big" median_us)"
+
+# Authentication: the same gatewayd code with auth pam, PAM run through
+# pam_wrapper and pam_matrix (no system file touched), next to auth none;
+# and the PAM module's own time, so that what the gateway adds shows.
+wrapper=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so
+if [ -e "$wrapper" ]; then
+	mkdir "$tmp/pam"
+	chmod 755 "$tmp/pam"
+	echo "bench:bench:socksgw-bench" >"$tmp/pam/passdb"
+	matrix=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so
+	printf 'auth required %s passdb=%s\naccount required %s passdb=%s\n' \
+	    "$matrix" "$tmp/pam/passdb" "$matrix" "$tmp/pam/passdb" \
+	    >"$tmp/pam/socksgw-bench"
+	pam_port=$(free_port)
+	{
+		sed "s/^listen .*/listen 127.0.0.1:$pam_port/" "$tmp/gatewayd.conf"
+		echo "auth pam"
+		echo "pam_service socksgw-bench"
+	} >"$tmp/pam/gatewayd.conf"
+	cp "$tmp/policy.db" "$tmp/pam/policy.db"
+	chmod 644 "$tmp/pam/gatewayd.conf" "$tmp/pam/policy.db"
+	pamenv="LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$tmp/pam"
+	env $pamenv "$bin/gatewayd" -c "$tmp/pam/gatewayd.conf" \
+	    >"$tmp/pam/gatewayd.log" 2>&1 &
+	pam_pid=$!
+	wait_for "$tmp/pam/gatewayd.log" "ready:"
+	cp "$tmp/pam/socksgw-bench" "$tmp/pam/other"
+	module=$(env $pamenv "$bin/pambench" socksgw-bench bench bench 2000)
+	none1=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "$gw" -c 1 -d "$secs")
+	pam1=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" -a bench:bench -c 1 -d "$secs")
+	none32=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "$gw" -c 32 -d "$secs")
+	pam32=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" -a bench:bench -c 32 -d "$secs")
+	printf '%-28s %14s %14s %8s\n' "" "auth none" "auth pam" "ratio"
+	row "conn/s, 1 client" "$(field "$none1" conn/s)" "$(field "$pam1" conn/s)"
+	row "  median latency us" "$(field "$none1" median_us)" "$(field "$pam1" median_us)"
+	row "conn/s, 32 clients" "$(field "$none32" conn/s)" "$(field "$pam32" conn/s)"
+	echo "PAM module alone (pambench, pam_matrix): median $(field "$module" median_us) us"
+	# Again with -v, where each login logs its round trip to authd and
+	# the time authd spent on it: the difference is what the split costs.
+	kill "$pam_pid"
+	wait "$pam_pid" 2>/dev/null || true
+	env $pamenv "$bin/gatewayd" -v -c "$tmp/pam/gatewayd.conf" \
+	    >"$tmp/pam/gatewayd-v.log" 2>&1 &
+	pam_pid=$!
+	wait_for "$tmp/pam/gatewayd-v.log" "ready:"
+	"$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" \
+	    -a bench:bench -c 1 -d 2 >/dev/null
+	grep -o 'in [0-9]* us, [0-9]* us of them in authd' "$tmp/pam/gatewayd-v.log" |
+	    awk '{ print $2 - $4 }' | sort -n | awk '{ v[NR] = $1 }
+	    END { if (NR == 0) exit; p = int(NR * 0.99); if (p < 1) p = 1;
+	    printf "proxy to authd and back, beyond authd'"'"'s own time: median %d us, p99 %d us over %d logins\n", v[int((NR + 1) / 2)], v[p], NR }' 
+	[ "$(field "$pam32" errors)" = 0 ] || echo "  errors with auth pam: $pam32"
+fi
 
 echo "# gatewayd log: $(grep -c ' closed: ' "$tmp/gatewayd.log") sessions; warnings and errors:"
 grep ': warn: \|: error: ' "$tmp/gatewayd.log" | sed 's/^/#   /' | head -20

@@ -10,14 +10,16 @@
  *	socksbench bulk -t HOST:PORT [-s HOST:PORT] [-n STREAMS] [-d SECONDS]
  *		STREAMS connections write 128 KiB blocks to the sink for
  *		SECONDS; prints MB/s of bytes the sink confirmed
- *	socksbench rate -t HOST:PORT [-s HOST:PORT] [-c CONC] [-d SECONDS]
+ *	socksbench rate -t HOST:PORT [-s HOST:PORT] [-a USER:PASS] [-c CONC]
+ *	    [-d SECONDS]
  *		CONC clients in a loop of connect, SOCKS5 handshake, CONNECT,
  *		64-byte echo, close; prints connections/s and latency
  *	socksbench idle -t HOST:PORT -s HOST:PORT -c COUNT [-d SECONDS]
  *		opens COUNT proxied connections (each proven by a 1-byte echo),
  *		holds them SECONDS, prints how many were established
  *
- * -s is the SOCKS5 gateway; without it the client connects directly.
+ * -s is the SOCKS5 gateway; without it the client connects directly. -a
+ * logs in with RFC 1929 username/password.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -43,6 +45,8 @@
 
 static struct sockaddr_in	 target, gateway;
 static int			 use_gateway;
+static uint8_t			 login[3 + 255 + 255];	/* RFC 1929 */
+static size_t			 login_len;
 
 static void __attribute__((noreturn))
 die(const char *what)
@@ -323,7 +327,7 @@ bulk(int streams, double seconds)
 
 /* rate and idle: one epoll loop of non-blocking client state machines */
 
-enum cstate { C_CONNECTING, C_METHOD, C_REPLY, C_ECHO, C_HOLD };
+enum cstate { C_CONNECTING, C_METHOD, C_AUTH, C_REPLY, C_ECHO, C_HOLD };
 
 struct client {
 	int		 fd;
@@ -399,7 +403,8 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 		epoll_ctl(lp->efd, EPOLL_CTL_MOD, c->fd, &ev);
 		if (use_gateway) {
 			c->state = C_METHOD;
-			if (write(c->fd, "\x05\x01\x00", 3) != 3)
+			if (write(c->fd, login_len ? "\x05\x01\x02" :
+			    "\x05\x01\x00", 3) != 3)
 				return (1);
 		} else
 			client_send_payload(lp, c);
@@ -407,8 +412,8 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 	}
 	if (c->state == C_HOLD)
 		return (1);
-	want = c->state == C_METHOD ? 2 : c->state == C_REPLY ? 10 :
-	    lp->echo_len;
+	want = c->state == C_METHOD || c->state == C_AUTH ? 2 :
+	    c->state == C_REPLY ? 10 : lp->echo_len;
 	n = read(c->fd, c->buf + c->have, want - c->have);
 	if (n < 0 && errno == EAGAIN)
 		return (0);
@@ -419,7 +424,21 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 		return (0);
 	switch (c->state) {
 	case C_METHOD:
-		if (c->buf[0] != 5 || c->buf[1] != 0)
+		if (c->buf[0] != 5 || c->buf[1] != (login_len ? 2 : 0))
+			return (1);
+		c->have = 0;
+		if (login_len) {
+			c->state = C_AUTH;
+			if (write(c->fd, login, login_len) != (ssize_t)login_len)
+				return (1);
+			return (0);
+		}
+		c->state = C_REPLY;
+		if (write(c->fd, req, socks_request(req)) != 10)
+			return (1);
+		return (0);
+	case C_AUTH:
+		if (c->buf[0] != 1 || c->buf[1] != 0)
 			return (1);
 		c->state = C_REPLY;
 		c->have = 0;
@@ -587,8 +606,23 @@ main(int argc, char **argv)
 		return (serve((uint16_t)atoi(argv[2]), (uint16_t)atoi(argv[3])));
 	}
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:s:n:c:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:t:s:n:c:d:")) != -1) {
 		switch (ch) {
+		case 'a': {
+			char	*colon = strchr(optarg, ':');
+			size_t	 ul, pl;
+
+			if (colon == NULL || (ul = (size_t)(colon - optarg)) >
+			    255 || (pl = strlen(colon + 1)) > 255)
+				return (2);
+			login[0] = 1;
+			login[1] = (uint8_t)ul;
+			memcpy(login + 2, optarg, ul);
+			login[2 + ul] = (uint8_t)pl;
+			memcpy(login + 3 + ul, colon + 1, pl);
+			login_len = 3 + ul + pl;
+			break;
+		}
 		case 't':
 			parse_hostport(optarg, &target);
 			break;

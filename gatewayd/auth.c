@@ -52,6 +52,7 @@ auth_submit(struct session *s, const struct s5_userpass *up)
 		*strrchr(req.ar_client, ':') = '\0';
 	memcpy(req.ar_user, up->user, (size_t)up->ulen + 1);
 	memcpy(req.ar_pass, up->pass, (size_t)up->plen + 1);
+	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
 	n = send(w->w_auth_fd, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
 	explicit_bzero(&req, sizeof(req));
 	if (n != (ssize_t)sizeof(req))

@@ -7,7 +7,7 @@
  * forks this process while still root; it keeps root, has no network
  * socket, and talks to each proxy worker over its own SOCK_SEQPACKET
  * socketpair: one auth_request in, one auth_reply out, keyed by session id.
- * A dispatcher thread reads requests; auth_workers threads run PAM.
+ * auth_workers threads take requests and run PAM.
  *
  * Before PAM is asked, failures are counted per client address and per
  * user name: past auth_fail_limit within auth_fail_window seconds, further
@@ -44,10 +44,9 @@
 #define AUTHD_TRACK_MAX		4096	/* failure records kept */
 #define AUTHD_CACHE_MAX		1024
 
-struct authd_job {
-	struct auth_request	 j_req;
-	int			 j_fd;
-	struct authd_job	*j_next;
+struct authd_channels {
+	int			 ac_fds[GW_MAX_WORKERS];	/* -1: closed */
+	int			 ac_n;
 };
 
 struct authd_fail {
@@ -69,10 +68,7 @@ static struct {
 	int			 a_fail_window;
 	int			 a_lockout;
 	int			 a_cache_ttl;
-	pthread_mutex_t		 a_lock;	/* queue, failures, cache */
-	pthread_cond_t		 a_cond;
-	struct authd_job	*a_head, **a_tail;
-	int			 a_done;
+	pthread_mutex_t		 a_lock;	/* channels, failures, cache */
 	struct authd_fail	 a_fails[AUTHD_TRACK_MAX];
 	struct authd_cached	 a_cache[AUTHD_CACHE_MAX];
 	unsigned char		 a_salt[32];
@@ -357,80 +353,67 @@ done:
 	explicit_bzero(digest, sizeof(digest));
 }
 
+/*
+ * Every PAM thread waits on every channel and takes what comes: a request
+ * goes from the proxy worker straight to a PAM thread, with no dispatcher
+ * in between (one thread wake-up less per login). SOCK_SEQPACKET hands
+ * each message to exactly one reader, whole.
+ */
 static void *
 authd_worker(void *arg)
 {
-	struct authd_job	*j;
+	struct authd_channels	*ch = arg;
+	struct pollfd		 pfd[GW_MAX_WORKERS];
+	struct auth_request	 req;
 	struct auth_reply	 rep;
+	struct timespec		 t0, t1;
+	ssize_t			 n;
+	int			 i, k, open;
 
-	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&authd.a_lock);
-		while (authd.a_head == NULL && !authd.a_done)
-			pthread_cond_wait(&authd.a_cond, &authd.a_lock);
-		if ((j = authd.a_head) == NULL) {
-			pthread_mutex_unlock(&authd.a_lock);
-			return (NULL);
+		for (i = open = 0; i < ch->ac_n; i++) {
+			pfd[i].fd = ch->ac_fds[i];
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+			open += ch->ac_fds[i] != -1;
 		}
-		if ((authd.a_head = j->j_next) == NULL)
-			authd.a_tail = &authd.a_head;
 		pthread_mutex_unlock(&authd.a_lock);
-
-		authd_check(&j->j_req, &rep);
-		/* One message per send: concurrent replies never mix. */
-		if (send(j->j_fd, &rep, sizeof(rep), MSG_NOSIGNAL) == -1 &&
-		    errno != EPIPE)
-			log_warn("authd: send");
-		explicit_bzero(j, sizeof(*j));
-		free(j);
-	}
-}
-
-/* Reads requests from every channel until all of them are closed. */
-static void
-authd_dispatch(int *fds, int nfds)
-{
-	struct pollfd		 pfd[GW_MAX_WORKERS];
-	struct authd_job	*j;
-	ssize_t			 n;
-	int			 i, open = nfds;
-
-	for (i = 0; i < nfds; i++) {
-		pfd[i].fd = fds[i];
-		pfd[i].events = POLLIN;
-	}
-	while (open > 0) {
-		if (poll(pfd, (nfds_t)nfds, -1) == -1) {
+		if (open == 0)
+			return (NULL);
+		if (poll(pfd, (nfds_t)ch->ac_n, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("authd: poll");
 		}
-		for (i = 0; i < nfds; i++) {
+		for (i = 0; i < ch->ac_n; i++) {
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
-			if ((j = calloc(1, sizeof(*j))) == NULL)
-				fatalx("authd: out of memory");
-			n = recv(pfd[i].fd, &j->j_req, sizeof(j->j_req), 0);
-			if (n != (ssize_t)sizeof(j->j_req)) {
-				free(j);
-				if (n == -1 && errno == EINTR)
-					continue;
-				/* EOF or a broken message: the worker is gone. */
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				open--;
+			n = recv(pfd[i].fd, &req, sizeof(req), MSG_DONTWAIT);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				continue;	/* another thread took it */
+			if (n != (ssize_t)sizeof(req)) {
+				/* EOF or a broken message: that worker is gone. */
+				pthread_mutex_lock(&authd.a_lock);
+				for (k = 0; k < ch->ac_n; k++)
+					if (ch->ac_fds[k] == pfd[i].fd)
+						ch->ac_fds[k] = -1;
+				pthread_mutex_unlock(&authd.a_lock);
+				shutdown(pfd[i].fd, SHUT_RDWR);
 				continue;
 			}
-			j->j_req.ar_user[sizeof(j->j_req.ar_user) - 1] = '\0';
-			j->j_req.ar_pass[sizeof(j->j_req.ar_pass) - 1] = '\0';
-			j->j_req.ar_client[sizeof(j->j_req.ar_client) - 1] =
-			    '\0';
-			j->j_fd = pfd[i].fd;
-			pthread_mutex_lock(&authd.a_lock);
-			*authd.a_tail = j;
-			authd.a_tail = &j->j_next;
-			pthread_cond_signal(&authd.a_cond);
-			pthread_mutex_unlock(&authd.a_lock);
+			req.ar_user[sizeof(req.ar_user) - 1] = '\0';
+			req.ar_pass[sizeof(req.ar_pass) - 1] = '\0';
+			req.ar_client[sizeof(req.ar_client) - 1] = '\0';
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			authd_check(&req, &rep);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			rep.ap_usec = (uint32_t)((t1.tv_sec - t0.tv_sec) *
+			    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+			/* One message per send: concurrent replies never mix. */
+			if (send(pfd[i].fd, &rep, sizeof(rep), MSG_NOSIGNAL) ==
+			    -1 && errno != EPIPE)
+				log_warn("authd: send");
 		}
 	}
 }
@@ -446,7 +429,8 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 {
 	size_t		 k;
 	int		 pair[GW_MAX_WORKERS][2], i;
-	pthread_t	 t;
+	static struct authd_channels ch;
+	pthread_t	 t[64];
 	pid_t		 pid;
 
 	for (i = 0; i < nworkers; i++) {
@@ -490,15 +474,18 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 	authd.a_fail_window = c->c_auth_fail_window;
 	authd.a_lockout = c->c_auth_lockout;
 	authd.a_cache_ttl = c->c_auth_cache_ttl;
-	authd.a_tail = &authd.a_head;
 	pthread_mutex_init(&authd.a_lock, NULL);
-	pthread_cond_init(&authd.a_cond, NULL);
 	if (getrandom(authd.a_salt, sizeof(authd.a_salt), 0) !=
 	    (ssize_t)sizeof(authd.a_salt))
 		fatal("authd: getrandom");
-	for (i = 0; i < c->c_auth_workers; i++)
-		if (pthread_create(&t, NULL, authd_worker, NULL) != 0)
+	for (i = 0; i < nworkers; i++)
+		ch.ac_fds[i] = fds[i];
+	ch.ac_n = nworkers;
+	for (i = 0; i < c->c_auth_workers && i < 64; i++)
+		if (pthread_create(&t[i], NULL, authd_worker, &ch) != 0)
 			fatalx("authd: cannot start its workers");
-	authd_dispatch(fds, nworkers);
+	/* Done when every worker's channel is closed. */
+	while (--i >= 0)
+		pthread_join(t[i], NULL);
 	_exit(0);
 }

@@ -228,6 +228,7 @@ struct session {
 	int			 s_ngroups;
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
+	struct timespec		 s_auth_sent;
 	struct policy		*s_policy;	/* the snapshot that judged it */
 	int64_t			 s_rule_id;	/* the rule that decided */
 	char			*s_reason;	/* the policy's reason, if denied */
@@ -281,6 +282,7 @@ struct auth_reply {
 	uint64_t		 ap_sid;
 	uint8_t			 ap_status;
 	uint8_t			 ap_ngroups;
+	uint32_t		 ap_usec;	/* time authd spent on it */
 	char			 ap_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
 	char			 ap_msg[128];
 };

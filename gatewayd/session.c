@@ -316,8 +316,17 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 				s->s_ngroups++;
 	}
 	s->s_authed = 1;
-	log_debug("session %llu: user %s authenticated (%d groups)",
-	    (unsigned long long)s->s_id, s->s_user, s->s_ngroups);
+	if (log_debug_enabled()) {
+		struct timespec	 now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		log_debug("session %llu: user %s authenticated (%d groups) "
+		    "in %lld us, %u us of them in authd",
+		    (unsigned long long)s->s_id, s->s_user, s->s_ngroups,
+		    (long long)(now.tv_sec - s->s_auth_sent.tv_sec) * 1000000 +
+		    (now.tv_nsec - s->s_auth_sent.tv_nsec) / 1000,
+		    rep->ap_usec);
+	}
 	if (session_send(s, success, sizeof(success)) == -1) {
 		session_close(s, "out of memory");
 		return;

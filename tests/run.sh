@@ -15,6 +15,8 @@ if [ "${1:-}" = "--sanitize" ]; then
 	# Any report fails the test that triggered it.
 	export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+	# Tests that cannot run under the sanitizers say so and skip.
+	export SOCKSGW_SANITIZE=1
 fi
 
 # shellcheck disable=SC2086

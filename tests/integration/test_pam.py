@@ -24,12 +24,18 @@ MATRIX = LIBDIR + "/pam_wrapper/pam_matrix.so"
 PAM_EXEC = LIBDIR + "/security/pam_exec.so"
 LONG_USER = "u" * 255
 LONG_PASS = "p" * 255
+# pam_wrapper loads libpam with RTLD_DEEPBIND, which the sanitizers cannot
+# run (google/sanitizers#611): under ASan these tests are skipped, and run
+# in the plain build of the same CI run.
+SANITIZED = os.environ.get("SOCKSGW_SANITIZE") == "1"
+
 PASSDB = ("alice:secret:socksgw\nbob:hunter2:socksgw\n"
           "carol:letmein:otherservice\n%s:%s:socksgw\n"
           "slowpoke:zzz:socksgw-slow\ndave:quick:socksgw-slow\n"
           % (LONG_USER, LONG_PASS))
 
 
+@unittest.skipIf(SANITIZED, "pam_wrapper cannot run under ASan (RTLD_DEEPBIND)")
 class PamTestCase(GatewayTestCase):
     gateway_extra = ("auth pam\nauth_fail_limit 3\nauth_fail_window 60\n"
                      "auth_lockout 2\n")

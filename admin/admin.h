@@ -76,5 +76,6 @@ int	 cmd_group(struct ctl *, struct args *);
 int	 cmd_list(struct ctl *, struct args *);
 int	 cmd_explain(struct ctl *, struct args *);
 int	 cmd_geoip(struct ctl *, struct args *);
+int	 cmd_audit(struct ctl *, struct args *);
 
 #endif /* ADMIN_H */

@@ -18,12 +18,13 @@
 #include "admin.h"
 #include "gatewayd.h"
 
+/* Creates or migrates both databases. */
 int
 cmd_init(struct ctl *ctl, struct args *a)
 {
 	sqlite3	*db;
 	char	*cause = NULL;
-	int	 before;
+	int	 before, audit = -1;
 
 	args_done(a);
 	db = policy_db_open(ctl->ctl_conf->c_policy_db, POLICY_DB_CREATE,
@@ -32,12 +33,27 @@ cmd_init(struct ctl *ctl, struct args *a)
 		ctl_error("%s", cause ? cause : "out of memory");
 	before = policy_db_version(db);
 	sqlite3_close(db);
+	if (ctl->ctl_conf->c_audit_db != NULL) {
+		if (sqlite3_open(ctl->ctl_conf->c_audit_db, &db) != SQLITE_OK ||
+		    sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL,
+		    NULL) != SQLITE_OK ||
+		    db_schema_migrate(db, DB_SCHEMA_AUDIT, &cause) == -1)
+			ctl_error("%s: %s", ctl->ctl_conf->c_audit_db,
+			    cause ? cause : sqlite3_errmsg(db));
+		audit = policy_db_version(db);
+		sqlite3_close(db);
+	}
 	if (ctl->ctl_json)
-		printf("{\"policy_db\": \"%s\", \"schema_version\": %d}\n",
-		    ctl->ctl_conf->c_policy_db, before);
-	else
+		printf("{\"policy_db\": \"%s\", \"schema_version\": %d, "
+		    "\"audit_schema_version\": %d}\n",
+		    ctl->ctl_conf->c_policy_db, before, audit);
+	else {
 		printf("policy database %s: schema version %d\n",
 		    ctl->ctl_conf->c_policy_db, before);
+		if (audit != -1)
+			printf("audit database %s: schema version %d\n",
+			    ctl->ctl_conf->c_audit_db, audit);
+	}
 	return (0);
 }
 

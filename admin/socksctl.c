@@ -29,6 +29,9 @@ static const struct {
 	{ "explain", cmd_explain, "explain --dst HOST:PORT [--user U] "
 	    "[--group G]... [--src IP] [--addr IP] [--cmd C] [--at TIME]" },
 	{ "geoip", cmd_geoip, "geoip lookup IP" },
+	{ "audit", cmd_audit, "audit list [--user U] [--since T] [--until T] "
+	    "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
+	    "[--limit N] | show ID | verify" },
 };
 
 static void __attribute__((noreturn))

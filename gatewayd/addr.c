@@ -57,6 +57,20 @@ addr_str(const struct sockaddr *sa, char *buf, size_t len)
 	return (buf);
 }
 
+/* The address alone, without port or brackets. */
+const char *
+addr_ip(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const void	*a = ss->ss_family == AF_INET6 ?
+			    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
+			    (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+	    inet_ntop(ss->ss_family, a, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "-");
+	return (buf);
+}
+
 void
 addr_unmap(struct sockaddr_storage *ss)
 {

@@ -29,6 +29,7 @@ enum conf_type {
 	CT_INT,		/* whole number in [min, max] */
 	CT_SIZE,	/* bytes, with an optional K or M suffix */
 	CT_BOOL,	/* yes | no */
+	CT_FAILURE,	/* block | allow */
 };
 
 struct conf_keyword {
@@ -52,6 +53,12 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "policy_db",		CT_PATH, OFF(c_policy_db), 0, 0 },
 	{ "audit_db",		CT_PATH, OFF(c_audit_db), 0, 0 },
 	{ "geoip_db",		CT_PATH, OFF(c_geoip_db), 0, 0 },
+	{ "audit_queue",	CT_INT, OFF(c_audit_queue), 64, 10000000 },
+	{ "audit_failure",	CT_FAILURE, OFF(c_audit_block), 0, 0 },
+	{ "audit_retention_days", CT_INT, OFF(c_audit_retention_days), 0,
+	    36500 },
+	{ "audit_syslog",	CT_BOOL, OFF(c_audit_syslog), 0, 0 },
+	{ "audit_syslog_socket", CT_PATH, OFF(c_audit_syslog_socket), 0, 0 },
 	{ "geoip_country_path",	CT_TEXT, OFF(c_geoip_path), 0, 0 },
 	{ "timezone",		CT_STRING, OFF(c_timezone), 0, 0 },
 	{ "resolv_conf",	CT_PATH, OFF(c_resolv_conf), 0, 0 },
@@ -130,6 +137,9 @@ conf_default(void)
 	c->c_auth_fail_window = 60;
 	c->c_auth_lockout = 300;
 	c->c_auth_cache_ttl = 0;
+	c->c_audit_queue = 16384;
+	c->c_audit_block = 1;
+	c->c_audit_retention_days = 0;	/* keep everything */
 	c->c_resolv_conf = conf_xstrdup("/etc/resolv.conf");
 	c->c_hosts_file = conf_xstrdup("/etc/hosts");
 	c->c_workers = 0;		/* one per CPU */
@@ -159,6 +169,7 @@ conf_unref(struct conf *c)
 	free(c->c_pam_service);
 	free(c->c_policy_db);
 	free(c->c_audit_db);
+	free(c->c_audit_syslog_socket);
 	free(c->c_geoip_db);
 	free(c->c_geoip_path);
 	free(c->c_timezone);
@@ -269,6 +280,15 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			return (-1);
 		}
 		*(size_t *)(base + kw->ck_offset) = (size_t)size;
+		break;
+	case CT_FAILURE:
+		if (strcmp(value, "block") == 0 || strcmp(value, "allow") == 0)
+			*(int *)(base + kw->ck_offset) = value[0] == 'b';
+		else {
+			conf_error(ce, file, line, "%s %s: expected block or "
+			    "allow", kw->ck_name, value);
+			return (-1);
+		}
 		break;
 	case CT_BOOL:
 		if (strcmp(value, "yes") == 0)

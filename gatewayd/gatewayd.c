@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -29,7 +30,8 @@
 #define GW_FD_RESERVE		64
 
 _Atomic unsigned	 gw_nsessions;
-_Atomic uint64_t	 gw_next_sid = 1;
+/* Session ids: unique across restarts too, as the audit log needs. */
+_Atomic uint64_t	 gw_next_sid;
 
 static pthread_mutex_t	 gw_conf_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf	*gw_conf;	/* the running configuration */
@@ -197,9 +199,6 @@ gw_drop_privileges(const struct conf *c)
 static void
 gw_warn_unbuilt(const struct conf *c)
 {
-	if (c->c_audit_db != NULL)
-		log_warnx("audit_db is set but the audit log is not built "
-		    "yet: sessions are only logged");
 	if (c->c_control_socket != NULL)
 		log_warnx("control_socket is set but the control socket is "
 		    "not built yet");
@@ -327,6 +326,7 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_init(gw_verbose, "gatewayd");
+	gw_next_sid = (uint64_t)time(NULL) << 24 | 1;
 
 	if ((c = conf_load(path, &cause)) == NULL ||
 	    conf_check_files(c, &cause) == -1) {
@@ -364,7 +364,7 @@ main(int argc, char **argv)
 	    guard_self_init(fds, (size_t)gw_nworkers * c->c_nlisten,
 	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
-	if (gwpolicy_init(c, &cause) == -1)
+	if (gwpolicy_init(c, &cause) == -1 || audit_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < gw_nworkers; i++)
 		auth_fds[i] = -1;
@@ -393,7 +393,8 @@ main(int argc, char **argv)
 	for (i = 0; i < gw_nworkers; i++)
 		if ((errno = worker_start(&gw_workers[i])) != 0)
 			fatal("worker %d: pthread_create", i);
-	if (gwpolicy_watch(gw_policy_changed, &cause) == -1)
+	if (audit_start(&cause) == -1 ||
+	    gwpolicy_watch(gw_policy_changed, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < (int)c->c_nlisten; i++)
 		log_info("listening on %s", c->c_listen[i].cl_text);
@@ -411,6 +412,8 @@ main(int argc, char **argv)
 		worker_join(&gw_workers[i]);
 		worker_free(&gw_workers[i]);
 	}
+	/* Every session has its close record queued: write them all. */
+	audit_stop();
 	gwpolicy_stop();
 	/* The channels are closed: authd finishes and exits. */
 	if (gw_authd != -1 && waitpid(gw_authd, &status, 0) == -1)

@@ -52,6 +52,7 @@ void	fatalx(const char *, ...)
 int	 addr_parse_hostport(const char *, struct sockaddr_storage *,
 	    socklen_t *, const char **);
 const char *addr_str(const struct sockaddr *, char *, size_t);
+const char *addr_ip(const struct sockaddr_storage *, char *, size_t);
 socklen_t addr_len(const struct sockaddr *);
 uint16_t addr_port(const struct sockaddr *);
 void	 addr_unmap(struct sockaddr_storage *);
@@ -81,6 +82,11 @@ struct conf {
 	int			 c_auth_cache_ttl;	/* 0: no cache */
 	char			*c_policy_db;
 	char			*c_audit_db;
+	int			 c_audit_queue;
+	int			 c_audit_block;		/* audit_failure block */
+	int			 c_audit_retention_days;
+	int			 c_audit_syslog;
+	char			*c_audit_syslog_socket;
 	char			*c_geoip_db;
 	char			*c_geoip_path;	/* "country iso_code" */
 	char			*c_timezone;
@@ -229,6 +235,9 @@ struct session {
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
 	struct timespec		 s_auth_sent;
+	int64_t			 s_start_ms;	/* wall clock, for the audit */
+	uint8_t			 s_audit_open;	/* its start row was queued */
+	uint8_t			 s_allowed;	/* the policy said allow */
 	struct policy		*s_policy;	/* the snapshot that judged it */
 	int64_t			 s_rule_id;	/* the rule that decided */
 	char			*s_reason;	/* the policy's reason, if denied */
@@ -292,6 +301,66 @@ const char *auth_status_str(enum auth_status);
 void	 auth_channel_init(struct worker *);
 int	 auth_submit(struct session *, const struct s5_userpass *);
 void	 auth_forget(struct session *);
+
+/* audit.c: the audit log, written by a thread of its own */
+enum audit_type {
+	AR_START,	/* a relayed session began: its row, still open */
+	AR_END,		/* it ended: the row is completed and chained */
+	AR_WHOLE,	/* a request that never relayed: one complete row */
+	AR_AUTH,	/* a failed authentication or a lock-out */
+};
+struct audit_rec {
+	uint8_t			 ar_type;
+	uint8_t			 ar_allow;
+	uint16_t		 ar_client_port;
+	uint16_t		 ar_dst_port;
+	uint64_t		 ar_sid;
+	int64_t			 ar_start_ms;	/* Unix ms */
+	int64_t			 ar_end_ms;
+	int64_t			 ar_rule;
+	int64_t			 ar_seq;	/* the writer's */
+	uint64_t		 ar_up;
+	uint64_t		 ar_down;
+	char			 ar_user[256];
+	char			 ar_client[INET6_ADDRSTRLEN];
+	char			 ar_cmd[8];
+	char			 ar_dst_host[256];
+	char			 ar_dst_addr[INET6_ADDRSTRLEN];
+	char			 ar_country[3];
+	char			 ar_reason[192];
+	char			 ar_close[96];
+};
+/* A completed record's fields as they are hashed (NULL: SQL NULL). */
+struct audit_fields {
+	int64_t			 af_seq;
+	const char		*af_kind;
+	int64_t			 af_session_id;
+	int64_t			 af_start_ms;
+	int64_t			 af_end_ms;
+	const char		*af_user;
+	const char		*af_client_addr;
+	int64_t			 af_client_port;
+	const char		*af_command;
+	const char		*af_dst_host;
+	const char		*af_dst_addr;
+	int64_t			 af_dst_port;	/* -1: NULL */
+	const char		*af_dst_country;
+	const char		*af_verdict;
+	int64_t			 af_rule_id;
+	const char		*af_reason;
+	int64_t			 af_bytes_up;
+	int64_t			 af_bytes_down;
+	const char		*af_close_reason;
+};
+int	 audit_init(const struct conf *, char **);
+int	 audit_start(char **);
+void	 audit_stop(void);
+int	 audit_enabled(void);
+int	 audit_admit(void);
+void	 audit_push(const struct audit_rec *);
+int	 audit_chain_hash(const unsigned char [32], const struct audit_fields *,
+	    unsigned char [32]);
+void	 session_audit(struct session *, enum audit_type, const char *);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);

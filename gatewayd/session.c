@@ -126,6 +126,13 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    sizeof(s->s_peer));
 	addr_unmap(&s->s_peer);
 	clock_gettime(CLOCK_MONOTONIC, &s->s_started);
+	{
+		struct timespec	 wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		s->s_start_ms = (int64_t)wall.tv_sec * 1000 +
+		    wall.tv_nsec / 1000000;
+	}
 	w->w_now = worker_clock();
 	s->s_deadline = w->w_now +
 	    (int64_t)w->w_conf->c_handshake_timeout * 1000;
@@ -302,6 +309,14 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 		    addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer)),
 		    s->s_user, auth_status_str(rep->ap_status),
 		    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
+		{
+			char	 why[192];
+
+			snprintf(why, sizeof(why), "%s%s%s",
+			    auth_status_str(rep->ap_status),
+			    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
+			session_audit(s, AR_AUTH, why);
+		}
 		session_refuse_bytes(s, failure, sizeof(failure),
 		    rep->ap_status == AUTH_LOCKED ? "auth: locked out" :
 		    rep->ap_status == AUTH_ERROR ? "auth: error" :
@@ -361,6 +376,11 @@ session_request(struct session *s)
 	evbuffer_drain(in, (size_t)r);
 	s->s_cmd = req.cmd;
 	s->s_dst_port = req.port;
+	if (!audit_admit()) {
+		/* audit_failure block: no session the log cannot record. */
+		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
+		return (STEP_STOP);
+	}
 	if (req.atyp == S5_ATYP_DOMAIN) {
 		if ((s->s_dst_name = strdup(req.name)) == NULL) {
 			session_refuse(s, S5_REP_GENERAL_FAILURE,
@@ -471,6 +491,7 @@ session_connected(struct session *s)
 		return;
 	}
 	session_set_state(s, S_RELAY);
+	session_audit(s, AR_START, NULL);
 	in = bufferevent_get_input(s->s_bev);
 	out = bufferevent_get_output(s->s_bev);
 	early = evbuffer_get_length(in);
@@ -549,6 +570,67 @@ session_log_close(struct session *s, const char *reason)
 	    s->s_errno ? strerror_r(s->s_errno, ebuf, sizeof(ebuf)) : "");
 }
 
+/*
+ * Queues the session's audit record: AR_START when the relay begins,
+ * AR_END or AR_WHOLE at the close, AR_AUTH for a failed login (what is
+ * the reason or the close reason, by type).
+ */
+void
+session_audit(struct session *s, enum audit_type type, const char *what)
+{
+	struct audit_rec	 r;
+	struct timespec		 now;
+	char			 ebuf[96];
+	const struct sockaddr	*dst = (const struct sockaddr *)&s->s_dst;
+
+	if (!audit_enabled())
+		return;
+	memset(&r, 0, sizeof(r));
+	r.ar_type = (uint8_t)type;
+	r.ar_sid = s->s_id;
+	r.ar_start_ms = s->s_start_ms;
+	clock_gettime(CLOCK_REALTIME, &now);
+	r.ar_end_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (s->s_user != NULL && (s->s_authed || type == AR_AUTH))
+		snprintf(r.ar_user, sizeof(r.ar_user), "%s", s->s_user);
+	addr_ip(&s->s_peer, r.ar_client, sizeof(r.ar_client));
+	r.ar_client_port = addr_port((struct sockaddr *)&s->s_peer);
+	if (type == AR_AUTH) {
+		r.ar_allow = 0;
+		snprintf(r.ar_reason, sizeof(r.ar_reason), "%s", what);
+		snprintf(r.ar_close, sizeof(r.ar_close), "auth failed");
+		audit_push(&r);
+		return;
+	}
+	snprintf(r.ar_cmd, sizeof(r.ar_cmd), "%s", s5_cmd_str(s->s_cmd));
+	if (s->s_dst_name != NULL)
+		snprintf(r.ar_dst_host, sizeof(r.ar_dst_host), "%s",
+		    s->s_dst_name);
+	r.ar_dst_port = s->s_dst_port;
+	/* The address used: connected to, or the last one tried. */
+	if (s->s_dst.ss_family != 0) {
+		addr_ip(&s->s_dst, r.ar_dst_addr, sizeof(r.ar_dst_addr));
+		if (s->s_dst_name == NULL)
+			snprintf(r.ar_dst_host, sizeof(r.ar_dst_host), "%s",
+			    r.ar_dst_addr);
+		if (s->s_policy != NULL)
+			policy_country(s->s_policy, dst, r.ar_country);
+	}
+	r.ar_allow = s->s_allowed;
+	r.ar_rule = s->s_rule_id;
+	snprintf(r.ar_reason, sizeof(r.ar_reason), "%s", s->s_reason ?
+	    s->s_reason : s->s_refusal ? s->s_refusal : "");
+	r.ar_up = s->s_bytes[SIDE_CLIENT];
+	r.ar_down = s->s_bytes[SIDE_REMOTE];
+	if (type != AR_START)
+		snprintf(r.ar_close, sizeof(r.ar_close), "%s%s%s", what,
+		    s->s_errno ? ": " : "", s->s_errno ?
+		    strerror_r(s->s_errno, ebuf, sizeof(ebuf)) : "");
+	else
+		s->s_audit_open = 1;
+	audit_push(&r);
+}
+
 /* The one close path: logs once, releases everything, frees later. */
 void
 session_close(struct session *s, const char *reason)
@@ -559,6 +641,9 @@ session_close(struct session *s, const char *reason)
 	if (s->s_state == S_CLOSED)
 		return;
 	session_log_close(s, reason != NULL ? reason : "closed");
+	if (s->s_cmd != 0)
+		session_audit(s, s->s_audit_open ? AR_END : AR_WHOLE,
+		    reason != NULL ? reason : "closed");
 	auth_forget(s);
 	resolve_cancel(s);
 	connect_cancel(s);

@@ -42,12 +42,12 @@ verdict_keep(struct session *s, struct policy *p,
 		s->s_policy = p;
 	}
 	s->s_rule_id = v->rule_id;
-	if (v->action == POLICY_DENY) {
-		free(s->s_reason);
-		s->s_reason = strdup(v->reason);
+	s->s_allowed = v->action == POLICY_ALLOW;
+	free(s->s_reason);
+	s->s_reason = strdup(v->reason);
+	if (v->action == POLICY_DENY)
 		s->s_refusal = s->s_reason != NULL ? s->s_reason :
 		    "denied by policy";
-	}
 }
 
 /* Before DNS: -1 when the name alone is denied (the client is refused). */

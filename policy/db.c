@@ -18,14 +18,27 @@
 #include "policy_int.h"
 #include "schema.h"
 
+static const struct schema_migration *
+db_schema(enum db_schema which)
+{
+	return (which == DB_SCHEMA_AUDIT ? schema_audit : schema_policy);
+}
+
+int
+db_schema_latest(enum db_schema which)
+{
+	const struct schema_migration	*m = db_schema(which);
+	int				 i;
+
+	for (i = 0; m[i].sm_version != 0; i++)
+		;
+	return (i);
+}
+
 int
 policy_db_latest(void)
 {
-	int	 i;
-
-	for (i = 0; schema_policy[i].sm_version != 0; i++)
-		;
-	return (i);
+	return (db_schema_latest(DB_SCHEMA_POLICY));
 }
 
 int
@@ -46,8 +59,15 @@ policy_db_version(sqlite3 *db)
 int
 policy_db_migrate(sqlite3 *db, char **cause)
 {
-	char	*err = NULL, *sql;
-	int	 v, i;
+	return (db_schema_migrate(db, DB_SCHEMA_POLICY, cause));
+}
+
+int
+db_schema_migrate(sqlite3 *db, enum db_schema which, char **cause)
+{
+	const struct schema_migration	*schema = db_schema(which);
+	char				*err = NULL, *sql;
+	int				 v, i, latest = db_schema_latest(which);
 
 	if ((v = policy_db_version(db)) == -1) {
 		if (asprintf(cause, "reading user_version: %s",
@@ -55,22 +75,21 @@ policy_db_migrate(sqlite3 *db, char **cause)
 			*cause = NULL;
 		return (-1);
 	}
-	if (v > policy_db_latest()) {
+	if (v > latest) {
 		if (asprintf(cause, "schema version %d is newer than this "
-		    "build understands (%d)", v, policy_db_latest()) < 0)
+		    "build understands (%d)", v, latest) < 0)
 			*cause = NULL;
 		return (-1);
 	}
-	for (i = v; schema_policy[i].sm_version != 0; i++) {
+	for (i = v; schema[i].sm_version != 0; i++) {
 		if (asprintf(&sql, "BEGIN IMMEDIATE;\n%s\nPRAGMA user_version = "
-		    "%d;\nCOMMIT;", schema_policy[i].sm_sql,
-		    schema_policy[i].sm_version) < 0) {
+		    "%d;\nCOMMIT;", schema[i].sm_sql, schema[i].sm_version) < 0) {
 			*cause = NULL;
 			return (-1);
 		}
 		if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
 			if (asprintf(cause, "migration %s: %s",
-			    schema_policy[i].sm_name, err) < 0)
+			    schema[i].sm_name, err) < 0)
 				*cause = NULL;
 			sqlite3_free(err);
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

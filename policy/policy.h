@@ -108,6 +108,10 @@ struct sqlite3	*policy_db_open(const char *, int, char **);
 int		 policy_db_version(struct sqlite3 *);
 int		 policy_db_latest(void);
 int		 policy_db_migrate(struct sqlite3 *, char **);
+/* The same for any of the embedded schemas (the audit log's too). */
+enum db_schema { DB_SCHEMA_POLICY, DB_SCHEMA_AUDIT };
+int		 db_schema_latest(enum db_schema);
+int		 db_schema_migrate(struct sqlite3 *, enum db_schema, char **);
 
 /*
  * Values as rules and lists hold them (value.c): each parser returns 0 and

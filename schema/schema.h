@@ -13,5 +13,6 @@ struct schema_migration {
 };
 
 extern const struct schema_migration schema_policy[];
+extern const struct schema_migration schema_audit[];
 
 #endif /* SCHEMA_H */

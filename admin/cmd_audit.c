@@ -1,0 +1,363 @@
+/*
+ * cmd_audit.c: socksctl audit list|show|verify. The audit database is
+ * opened read-only (WAL mode: reading never blocks gatewayd's writer).
+ * Times are ISO 8601 (UTC with a Z, local otherwise) or relative to now
+ * (-30m, -1h, -7d).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "admin.h"
+#include "gatewayd.h"
+
+static sqlite3 *
+audit_db(struct ctl *ctl)
+{
+	sqlite3		*db;
+	const char	*path = ctl->ctl_conf->c_audit_db;
+
+	if (path == NULL)
+		ctl_error("%s: no audit_db configured", ctl->ctl_conf_path);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		ctl_error("%s: %s", path, sqlite3_errmsg(db));
+	sqlite3_busy_timeout(db, 5000);
+	return (db);
+}
+
+/* Milliseconds since the epoch of an ISO 8601 or relative time. */
+static int64_t
+parse_when(const char *opt, const char *text)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+		"%Y-%m-%d %H:%M", "%Y-%m-%d",
+	};
+	struct tm	 tm;
+	const char	*end;
+	char		*ep;
+	long long	 n;
+	size_t		 i;
+	time_t		 t;
+
+	if (text[0] == '-' || text[0] == '+') {
+		errno = 0;
+		n = strtoll(text + 1, &ep, 10);
+		if (ep != text + 1 && errno == 0 && ep[1] == '\0' && n >= 0) {
+			switch (*ep) {
+			case 's': break;
+			case 'm': n *= 60; break;
+			case 'h': n *= 3600; break;
+			case 'd': n *= 86400; break;
+			case 'w': n *= 7 * 86400; break;
+			default: goto bad;
+			}
+			return (((int64_t)time(NULL) + (text[0] == '-' ? -n :
+			    n)) * 1000);
+		}
+		goto bad;
+	}
+	if (strcmp(text, "now") == 0)
+		return ((int64_t)time(NULL) * 1000);
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		if ((end = strptime(text, formats[i], &tm)) == NULL)
+			continue;
+		if (strcmp(end, "Z") == 0)
+			t = timegm(&tm);
+		else if (*end == '\0') {
+			tm.tm_isdst = -1;
+			t = mktime(&tm);
+		} else
+			continue;
+		return ((int64_t)t * 1000);
+	}
+bad:
+	ctl_usage_error("%s %s: expected ISO 8601 (2026-11-27T10:00:00Z) or "
+	    "relative (-30m, -1h, -7d)", opt, text);
+}
+
+static void
+format_ms(sqlite3_stmt *st, int col, char *out, size_t len)
+{
+	struct tm	 tm;
+	time_t		 t;
+	int64_t		 ms;
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+		snprintf(out, len, "%s", "");
+		return;
+	}
+	ms = sqlite3_column_int64(st, col);
+	t = (time_t)(ms / 1000);
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + strlen(out), len - strlen(out), ".%03dZ",
+	    (int)(ms % 1000));
+}
+
+static const char *
+col(sqlite3_stmt *st, int i)
+{
+	const unsigned char	*v = sqlite3_column_text(st, i);
+
+	return (v != NULL ? (const char *)v : "");
+}
+
+#define AUDIT_COLUMNS	"id, kind, session_id, start_ms, end_ms, user, "     \
+	"client_addr, client_port, command, dst_host, dst_addr, dst_port, "   \
+	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "       \
+	"close_reason, seq, hex(hash)"
+
+static int
+audit_list(struct ctl *ctl, struct args *a)
+{
+	const char	*opt, *v;
+	char		 sql[1024], start[40], end[40], client[64], dst[300];
+	char		 rule[24], up[24], down[24], id[24];
+	struct table	*t;
+	sqlite3_stmt	*st;
+	sqlite3		*db;
+	const char	*user = NULL, *verdict = NULL, *dsttext = NULL;
+	const char	*clientaddr = NULL;
+	int64_t		 since = INT64_MIN, until = INT64_MAX, limit = 100;
+	int64_t		 rule_id = -1;
+
+	while ((opt = args_next(a)) != NULL) {
+		v = args_value(a, opt);
+		if (strcmp(opt, "--user") == 0)
+			user = v;
+		else if (strcmp(opt, "--since") == 0)
+			since = parse_when(opt, v);
+		else if (strcmp(opt, "--until") == 0)
+			until = parse_when(opt, v);
+		else if (strcmp(opt, "--verdict") == 0) {
+			if (strcmp(v, "allow") != 0 && strcmp(v, "deny") != 0)
+				ctl_usage_error("--verdict %s: allow or deny",
+				    v);
+			verdict = v;
+		} else if (strcmp(opt, "--dst") == 0)
+			dsttext = v;
+		else if (strcmp(opt, "--client") == 0)
+			clientaddr = v;
+		else if (strcmp(opt, "--rule") == 0)
+			rule_id = strtoll(v, NULL, 10);
+		else if (strcmp(opt, "--limit") == 0)
+			limit = parse_id(v, "--limit");
+		else
+			ctl_usage_error("audit list: unknown option '%s'", opt);
+	}
+	db = audit_db(ctl);
+	snprintf(sql, sizeof(sql), "SELECT " AUDIT_COLUMNS " FROM records "
+	    "WHERE start_ms >= ?1 AND start_ms <= ?2 "
+	    "AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR verdict = ?4) "
+	    "AND (?5 IS NULL OR instr(coalesce(dst_host, '') || ' ' || "
+	    "coalesce(dst_addr, ''), ?5) > 0) AND (?6 IS NULL OR client_addr "
+	    "= ?6) AND (?7 < 0 OR rule_id = ?7) "
+	    "ORDER BY start_ms DESC, id DESC LIMIT ?8");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		ctl_error("%s", sqlite3_errmsg(db));
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, until);
+	if (user)
+		sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+	if (verdict)
+		sqlite3_bind_text(st, 4, verdict, -1, SQLITE_STATIC);
+	if (dsttext)
+		sqlite3_bind_text(st, 5, dsttext, -1, SQLITE_STATIC);
+	if (clientaddr)
+		sqlite3_bind_text(st, 6, clientaddr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, rule_id);
+	sqlite3_bind_int64(st, 8, limit);
+	t = table_new(12, "#id", "start", "end", "user", "client", "command",
+	    "dst", "verdict", "#rule", "#up", "#down", "close");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(id, sizeof(id), "%lld", sqlite3_column_int64(st, 0));
+		format_ms(st, 3, start, sizeof(start));
+		format_ms(st, 4, end, sizeof(end));
+		snprintf(client, sizeof(client), "%s:%d", col(st, 6),
+		    sqlite3_column_int(st, 7));
+		if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+			snprintf(dst, sizeof(dst), "%s", col(st, 9));
+		else if (strcmp(col(st, 9), col(st, 10)) == 0 ||
+		    col(st, 10)[0] == '\0')
+			snprintf(dst, sizeof(dst), "%s:%d", col(st, 9),
+			    sqlite3_column_int(st, 11));
+		else
+			snprintf(dst, sizeof(dst), "%s:%d (%s)", col(st, 9),
+			    sqlite3_column_int(st, 11), col(st, 10));
+		snprintf(rule, sizeof(rule), "%lld",
+		    sqlite3_column_int64(st, 14));
+		snprintf(up, sizeof(up), "%lld", sqlite3_column_int64(st, 16));
+		snprintf(down, sizeof(down), "%lld",
+		    sqlite3_column_int64(st, 17));
+		table_row(t, id, start, end[0] ? end : "open", col(st, 5),
+		    client, col(st, 8), dst, col(st, 13), rule, up, down,
+		    sqlite3_column_type(st, 4) == SQLITE_NULL ? "(open)" :
+		    col(st, 18));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	table_print(t, ctl->ctl_json);
+	return (0);
+}
+
+static int
+audit_show(struct ctl *ctl, int64_t id)
+{
+	static const char *const names[] = { "id", "kind", "session_id",
+	    "start", "end", "user", "client_addr", "client_port", "command",
+	    "dst_host", "dst_addr", "dst_port", "dst_country", "verdict",
+	    "rule_id", "reason", "bytes_up", "bytes_down", "close_reason",
+	    "seq", "hash" };
+	sqlite3_stmt	*st;
+	sqlite3		*db = audit_db(ctl);
+	char		 v[80];
+	const char	*val;
+	int		 i;
+
+	if (sqlite3_prepare_v2(db, "SELECT " AUDIT_COLUMNS " FROM records "
+	    "WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		ctl_error("%s", sqlite3_errmsg(db));
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		ctl_error("audit record %lld: no such record", (long long)id);
+	if (ctl->ctl_json)
+		printf("{");
+	for (i = 0; i < 21; i++) {
+		if (i == 3 || i == 4) {
+			format_ms(st, i, v, sizeof(v));
+			val = v;
+		} else
+			val = col(st, i);
+		out_kv(ctl->ctl_json, names[i], val, i == 0);
+	}
+	if (ctl->ctl_json)
+		printf("}\n");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return (0);
+}
+
+/*
+ * Recomputes the chain from its anchor. The first record whose place or
+ * hash is wrong is reported: a gap is a deletion; a hash that does not
+ * follow is an edit or an insertion.
+ */
+static int
+audit_verify(struct ctl *ctl)
+{
+	struct audit_fields	 f;
+	unsigned char		 prev[32], h[32];
+	sqlite3_stmt		*st;
+	sqlite3			*db = audit_db(ctl);
+	int64_t			 expect = 1, n = 0, seq;
+	int			 bad = 0;
+
+	memset(prev, 0, sizeof(prev));
+	if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM chain WHERE name = "
+	    "'anchor'", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 1) == 32) {
+		expect = sqlite3_column_int64(st, 0) + 1;
+		memcpy(prev, sqlite3_column_blob(st, 1), 32);
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db, "SELECT id, kind, session_id, start_ms, "
+	    "end_ms, user, client_addr, client_port, command, dst_host, "
+	    "dst_addr, dst_port, dst_country, verdict, rule_id, reason, "
+	    "bytes_up, bytes_down, close_reason, seq, hash FROM records WHERE "
+	    "seq IS NOT NULL OR end_ms IS NOT NULL ORDER BY seq IS NULL, seq",
+	    -1, &st, NULL) != SQLITE_OK)
+		ctl_error("%s", sqlite3_errmsg(db));
+	while (!bad && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t	 id = sqlite3_column_int64(st, 0);
+
+		if (sqlite3_column_type(st, 19) == SQLITE_NULL) {
+			fprintf(stderr, "audit record %lld: completed but not in "
+			    "the chain (inserted)\n", (long long)id);
+			bad = 1;
+			break;
+		}
+		seq = sqlite3_column_int64(st, 19);
+		if (seq != expect) {
+			fprintf(stderr, "audit record %lld: chain place %lld, "
+			    "%lld expected: %lld record%s deleted before it\n",
+			    (long long)id, (long long)seq, (long long)expect,
+			    (long long)(seq - expect), seq - expect == 1 ? "" :
+			    "s");
+			bad = 1;
+			break;
+		}
+		f.af_seq = seq;
+		f.af_kind = (const char *)sqlite3_column_text(st, 1);
+		f.af_session_id = sqlite3_column_int64(st, 2);
+		f.af_start_ms = sqlite3_column_int64(st, 3);
+		f.af_end_ms = sqlite3_column_int64(st, 4);
+		f.af_user = (const char *)sqlite3_column_text(st, 5);
+		f.af_client_addr = (const char *)sqlite3_column_text(st, 6);
+		f.af_client_port = sqlite3_column_int64(st, 7);
+		f.af_command = (const char *)sqlite3_column_text(st, 8);
+		f.af_dst_host = (const char *)sqlite3_column_text(st, 9);
+		f.af_dst_addr = (const char *)sqlite3_column_text(st, 10);
+		f.af_dst_port = sqlite3_column_type(st, 11) == SQLITE_NULL ?
+		    -1 : sqlite3_column_int64(st, 11);
+		f.af_dst_country = (const char *)sqlite3_column_text(st, 12);
+		f.af_verdict = (const char *)sqlite3_column_text(st, 13);
+		f.af_rule_id = sqlite3_column_int64(st, 14);
+		f.af_reason = (const char *)sqlite3_column_text(st, 15);
+		f.af_bytes_up = sqlite3_column_int64(st, 16);
+		f.af_bytes_down = sqlite3_column_int64(st, 17);
+		f.af_close_reason = (const char *)sqlite3_column_text(st, 18);
+		if (audit_chain_hash(prev, &f, h) == -1)
+			ctl_error("SHA-256 failed");
+		if (sqlite3_column_bytes(st, 20) != 32 ||
+		    memcmp(h, sqlite3_column_blob(st, 20), 32) != 0) {
+			fprintf(stderr, "audit record %lld (chain place %lld): "
+			    "hash mismatch: the record was edited, or inserted "
+			    "into the chain\n", (long long)id, (long long)seq);
+			bad = 1;
+			break;
+		}
+		memcpy(prev, h, 32);
+		expect++;
+		n++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (bad)
+		return (1);
+	if (ctl->ctl_json)
+		printf("{\"verified\": %lld, \"intact\": true}\n", (long long)n);
+	else
+		printf("%lld records verified: the chain is intact\n",
+		    (long long)n);
+	return (0);
+}
+
+int
+cmd_audit(struct ctl *ctl, struct args *a)
+{
+	const char	*verb = args_next(a), *v;
+
+	if (verb == NULL)
+		ctl_usage_error("audit: list, show or verify expected");
+	if (strcmp(verb, "list") == 0)
+		return (audit_list(ctl, a));
+	if (strcmp(verb, "show") == 0) {
+		if ((v = args_next(a)) == NULL)
+			ctl_usage_error("audit show ID");
+		args_done(a);
+		return (audit_show(ctl, parse_id(v, "record id")));
+	}
+	if (strcmp(verb, "verify") == 0) {
+		args_done(a);
+		return (audit_verify(ctl));
+	}
+	ctl_usage_error("audit %s: unknown verb", verb);
+}

@@ -1,0 +1,596 @@
+/*
+ * audit.c: the audit log, written by a thread of its own.
+ *
+ * DESIGN. Workers never touch the database: they put fixed-size records
+ * in a bounded queue and go on. The writer thread owns the SQLite
+ * connection (WAL mode, so socksctl's reads never block it), reuses its
+ * prepared statements, and commits in batches: whenever 512 records are
+ * waiting, and at least every 200 ms, so a kill -9 loses at most the
+ * records of the last 200 ms (plus one commit). A relayed session gets its
+ * row when the relay starts and completes it at the end, so even a crash
+ * leaves a trace of who was connected; every other request is one
+ * complete row.
+ *
+ * Each completed row takes the next place (seq) in a hash chain: its hash
+ * is SHA-256 over the previous hash and its own fields (audit_chain_hash),
+ * so an edited, inserted or deleted row shows in `socksctl audit verify`.
+ * Pruning (audit_retention_days) removes the oldest part of the chain in
+ * small steps and keeps its last hash as the anchor.
+ *
+ * When records cannot be written (disk full, locked too long, queue full),
+ * `audit_failure block` refuses new sessions until writing works again;
+ * the failed batch is kept and retried every second, so nothing already
+ * queued is lost. `audit_failure allow` keeps serving and counts, loudly,
+ * the records it had to drop.
+ *
+ * The database is opened, migrated and put in WAL mode while gatewayd is
+ * still root, so the -wal and -shm files exist before the privilege drop;
+ * the connection stays open for the writer.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "gatewayd.h"
+#include "policy.h"
+
+#define AUDIT_BATCH		512
+#define AUDIT_INTERVAL_MS	200
+#define AUDIT_RETRY_MS		1000
+#define AUDIT_PRUNE_STEP	500
+#define AUDIT_PRUNE_EVERY_MS	10000
+
+static struct {
+	pthread_mutex_t		 au_lock;
+	pthread_cond_t		 au_cond;
+	struct audit_rec	*au_ring;
+	size_t			 au_cap, au_head, au_len;
+	int			 au_stop;
+	pthread_t		 au_thread;
+	int			 au_running;
+	_Atomic int		 au_healthy;
+	_Atomic uint64_t	 au_lost;	/* audit_failure allow */
+	int			 au_block;	/* audit_failure block */
+	int			 au_retention_days;
+	sqlite3			*au_db;
+	sqlite3_stmt		*au_start, *au_finish, *au_insert;
+	int64_t			 au_seq;
+	unsigned char		 au_hash[32];
+	int			 au_syslog_fd;
+	struct sockaddr_un	 au_syslog;
+	char			 au_host[64];
+} au = { .au_lock = PTHREAD_MUTEX_INITIALIZER,
+	 .au_cond = PTHREAD_COND_INITIALIZER, .au_healthy = 1,
+	 .au_syslog_fd = -1 };
+
+/* The chain ------------------------------------------------------------- */
+
+static void
+chain_put(EVP_MD_CTX *ctx, const char *s)
+{
+	unsigned char	 len[4];
+	size_t		 n = s ? strlen(s) : 0;
+
+	/* Length-prefixed, NULL distinct from "": no two rows collide. */
+	if (s == NULL)
+		memset(len, 0xff, 4);
+	else {
+		len[0] = (unsigned char)(n >> 24);
+		len[1] = (unsigned char)(n >> 16);
+		len[2] = (unsigned char)(n >> 8);
+		len[3] = (unsigned char)n;
+	}
+	EVP_DigestUpdate(ctx, len, 4);
+	if (n > 0)
+		EVP_DigestUpdate(ctx, s, n);
+}
+
+static void
+chain_put_int(EVP_MD_CTX *ctx, int64_t v, int is_null)
+{
+	char	 buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	chain_put(ctx, is_null ? NULL : buf);
+}
+
+/* SHA-256 over prev and the fields of a completed record. */
+int
+audit_chain_hash(const unsigned char prev[32], const struct audit_fields *f,
+    unsigned char out[32])
+{
+	EVP_MD_CTX	*ctx;
+	unsigned int	 len = 32;
+	int		 ok;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return (-1);
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	EVP_DigestUpdate(ctx, prev, 32);
+	chain_put_int(ctx, f->af_seq, 0);
+	chain_put(ctx, f->af_kind);
+	chain_put_int(ctx, f->af_session_id, 0);
+	chain_put_int(ctx, f->af_start_ms, 0);
+	chain_put_int(ctx, f->af_end_ms, 0);
+	chain_put(ctx, f->af_user);
+	chain_put(ctx, f->af_client_addr);
+	chain_put_int(ctx, f->af_client_port, 0);
+	chain_put(ctx, f->af_command);
+	chain_put(ctx, f->af_dst_host);
+	chain_put(ctx, f->af_dst_addr);
+	chain_put_int(ctx, f->af_dst_port, f->af_dst_port < 0);
+	chain_put(ctx, f->af_dst_country);
+	chain_put(ctx, f->af_verdict);
+	chain_put_int(ctx, f->af_rule_id, 0);
+	chain_put(ctx, f->af_reason);
+	chain_put_int(ctx, f->af_bytes_up, 0);
+	chain_put_int(ctx, f->af_bytes_down, 0);
+	chain_put(ctx, f->af_close_reason);
+	ok = ok && EVP_DigestFinal_ex(ctx, out, &len) == 1;
+	EVP_MD_CTX_free(ctx);
+	return (ok ? 0 : -1);
+}
+
+static const char *
+nz(const char *s)
+{
+	return (s[0] != '\0' ? s : NULL);
+}
+
+static void
+audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->af_seq = seq;
+	f->af_kind = r->ar_type == AR_AUTH ? "auth" : "session";
+	f->af_session_id = (int64_t)r->ar_sid;
+	f->af_start_ms = r->ar_start_ms;
+	f->af_end_ms = r->ar_end_ms;
+	f->af_user = nz(r->ar_user);
+	f->af_client_addr = r->ar_client;
+	f->af_client_port = r->ar_client_port;
+	f->af_command = nz(r->ar_cmd);
+	f->af_dst_host = nz(r->ar_dst_host);
+	f->af_dst_addr = nz(r->ar_dst_addr);
+	f->af_dst_port = r->ar_dst_port ? r->ar_dst_port : -1;
+	f->af_dst_country = nz(r->ar_country);
+	f->af_verdict = r->ar_allow ? "allow" : "deny";
+	f->af_rule_id = r->ar_rule;
+	f->af_reason = r->ar_reason;
+	f->af_bytes_up = (int64_t)r->ar_up;
+	f->af_bytes_down = (int64_t)r->ar_down;
+	f->af_close_reason = nz(r->ar_close);
+}
+
+/* The queue -------------------------------------------------------------- */
+
+/* Whether a new session may start (audit_failure block). */
+int
+audit_admit(void)
+{
+	size_t	 len;
+
+	if (au.au_ring == NULL || !au.au_block)
+		return (1);
+	pthread_mutex_lock(&au.au_lock);
+	len = au.au_len;
+	pthread_mutex_unlock(&au.au_lock);
+	/* Room is kept for the close records of the sessions now open. */
+	return (au.au_healthy && len < au.au_cap / 2);
+}
+
+int
+audit_enabled(void)
+{
+	return (au.au_ring != NULL);
+}
+
+void
+audit_push(const struct audit_rec *r)
+{
+	if (au.au_ring == NULL)
+		return;
+	pthread_mutex_lock(&au.au_lock);
+	if (au.au_len == au.au_cap) {
+		pthread_mutex_unlock(&au.au_lock);
+		if (atomic_fetch_add(&au.au_lost, 1) % 1000 == 0)
+			log_warnx("audit: queue full, records lost so far: %llu",
+			    (unsigned long long)au.au_lost);
+		return;
+	}
+	au.au_ring[(au.au_head + au.au_len) % au.au_cap] = *r;
+	if (++au.au_len == AUDIT_BATCH)
+		pthread_cond_signal(&au.au_cond);
+	pthread_mutex_unlock(&au.au_lock);
+}
+
+/* The writer ------------------------------------------------------------- */
+
+static void
+audit_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Binds every column of a record; ?20 and ?21 are seq and hash. */
+static void
+audit_bind(sqlite3_stmt *st, const struct audit_rec *r)
+{
+	sqlite3_bind_text(st, 1, r->ar_type == AR_AUTH ? "auth" : "session",
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)r->ar_sid);
+	sqlite3_bind_int64(st, 3, r->ar_start_ms);
+	if (r->ar_type == AR_START)
+		sqlite3_bind_null(st, 4);
+	else
+		sqlite3_bind_int64(st, 4, r->ar_end_ms);
+	audit_bind_text(st, 5, r->ar_user);
+	sqlite3_bind_text(st, 6, r->ar_client, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, r->ar_client_port);
+	audit_bind_text(st, 8, r->ar_cmd);
+	audit_bind_text(st, 9, r->ar_dst_host);
+	audit_bind_text(st, 10, r->ar_dst_addr);
+	if (r->ar_dst_port)
+		sqlite3_bind_int(st, 11, r->ar_dst_port);
+	else
+		sqlite3_bind_null(st, 11);
+	audit_bind_text(st, 12, r->ar_country);
+	sqlite3_bind_text(st, 13, r->ar_allow ? "allow" : "deny", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 14, r->ar_rule);
+	sqlite3_bind_text(st, 15, r->ar_reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 16, (int64_t)r->ar_up);
+	sqlite3_bind_int64(st, 17, (int64_t)r->ar_down);
+	audit_bind_text(st, 18, r->ar_close);
+}
+
+static void
+audit_syslog(const struct audit_rec *r, int64_t seq)
+{
+	char		 line[2048], ts[40];
+	struct tm	 tm;
+	time_t		 t = (time_t)(r->ar_end_ms / 1000);
+	int		 n;
+
+	if (au.au_syslog_fd == -1)
+		return;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG. */
+	n = snprintf(line, sizeof(line), "<%d>1 %s.%03dZ %s gatewayd %d %s "
+	    "[socksgw@32473 seq=\"%lld\" sid=\"%llu\" user=\"%s\" "
+	    "client=\"%s\" cmd=\"%s\" dst=\"%s\" via=\"%s\" port=\"%u\" "
+	    "verdict=\"%s\" rule=\"%lld\" up=\"%llu\" down=\"%llu\" "
+	    "close=\"%s\"] %s", 16 * 8 + (r->ar_allow ? 6 : 4), ts,
+	    (int)(r->ar_end_ms % 1000), au.au_host, (int)getpid(),
+	    r->ar_type == AR_AUTH ? "auth" : "session", (long long)seq,
+	    (unsigned long long)r->ar_sid, r->ar_user[0] ? r->ar_user : "-",
+	    r->ar_client, r->ar_cmd[0] ? r->ar_cmd : "-",
+	    r->ar_dst_host[0] ? r->ar_dst_host : "-",
+	    r->ar_dst_addr[0] ? r->ar_dst_addr : "-", r->ar_dst_port,
+	    r->ar_allow ? "allow" : "deny", (long long)r->ar_rule,
+	    (unsigned long long)r->ar_up, (unsigned long long)r->ar_down,
+	    r->ar_close, r->ar_reason);
+	if (n > 0)
+		sendto(au.au_syslog_fd, line, (size_t)n < sizeof(line) ?
+		    (size_t)n : sizeof(line) - 1, MSG_DONTWAIT,
+		    (struct sockaddr *)&au.au_syslog, sizeof(au.au_syslog));
+}
+
+/* Writes one batch in one transaction; -1 (rolled back) on failure. */
+static int
+audit_write(struct audit_rec *batch, size_t n)
+{
+	struct audit_fields	 f;
+	unsigned char		 hash[32], prev[32];
+	sqlite3_stmt		*st;
+	int64_t			 seq = au.au_seq;
+	size_t			 i;
+
+	memcpy(prev, au.au_hash, 32);
+	if (sqlite3_exec(au.au_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		struct audit_rec *r = &batch[i];
+
+		st = r->ar_type == AR_START ? au.au_start :
+		    r->ar_type == AR_END ? au.au_finish : au.au_insert;
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		audit_bind(st, r);
+		if (r->ar_type != AR_START) {
+			audit_fields_of(r, seq + 1, &f);
+			if (audit_chain_hash(prev, &f, hash) == -1)
+				goto fail;
+			sqlite3_bind_int64(st, 20, seq + 1);
+			sqlite3_bind_blob(st, 21, hash, 32, SQLITE_STATIC);
+		}
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+		if (r->ar_type == AR_END && sqlite3_changes(au.au_db) == 0) {
+			/* Its start was never written (audit was down): whole. */
+			sqlite3_reset(au.au_insert);
+			sqlite3_clear_bindings(au.au_insert);
+			audit_bind(au.au_insert, r);
+			sqlite3_bind_int64(au.au_insert, 20, seq + 1);
+			sqlite3_bind_blob(au.au_insert, 21, hash, 32,
+			    SQLITE_STATIC);
+			if (sqlite3_step(au.au_insert) != SQLITE_DONE)
+				goto fail;
+		}
+		if (r->ar_type != AR_START) {
+			r->ar_seq = ++seq;
+			memcpy(prev, hash, 32);
+		}
+	}
+	if (sqlite3_exec(au.au_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	au.au_seq = seq;
+	memcpy(au.au_hash, prev, 32);
+	for (i = 0; i < n; i++)
+		if (batch[i].ar_type != AR_START)
+			audit_syslog(&batch[i], batch[i].ar_seq);
+	return (0);
+fail:
+	log_warnx("audit: writing %s: %s", au.au_db ? "records" : "",
+	    sqlite3_errmsg(au.au_db));
+	sqlite3_exec(au.au_db, "ROLLBACK", NULL, NULL, NULL);
+	return (-1);
+}
+
+/* Removes the oldest completed records, a step at a time. */
+static void
+audit_prune(void)
+{
+	sqlite3_stmt	*st;
+	int64_t		 cutoff, upto = 0;
+	char		*err = NULL;
+	char		 sql[512];
+
+	if (au.au_retention_days <= 0)
+		return;
+	cutoff = (int64_t)time(NULL) * 1000 -
+	    (int64_t)au.au_retention_days * 86400000;
+	snprintf(sql, sizeof(sql), "SELECT max(seq) FROM (SELECT seq FROM "
+	    "records WHERE seq IS NOT NULL AND seq <= (SELECT min(seq) FROM "
+	    "records WHERE seq IS NOT NULL) + %d AND end_ms < %lld ORDER BY "
+	    "seq)", AUDIT_PRUNE_STEP, (long long)cutoff);
+	if (sqlite3_prepare_v2(au.au_db, sql, -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		upto = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (upto == 0)
+		return;
+	/* Only a prefix of the chain goes, and its last hash stays. */
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; "
+	    "INSERT OR REPLACE INTO chain (name, seq, hash) SELECT 'anchor', "
+	    "seq, hash FROM records WHERE seq = %lld; "
+	    "DELETE FROM records WHERE seq <= %lld AND seq IS NOT NULL; "
+	    "COMMIT;", (long long)upto, (long long)upto);
+	if (sqlite3_exec(au.au_db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("audit: pruning: %s", err);
+		sqlite3_free(err);
+		sqlite3_exec(au.au_db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+static int64_t
+audit_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void *
+audit_main(void *arg)
+{
+	struct audit_rec	*batch;
+	struct timespec		 ts;
+	size_t			 n = 0, i;
+	int64_t			 retry_at = 0, prune_at = 0, now;
+	int			 stop;
+
+	(void)arg;
+	if ((batch = calloc(AUDIT_BATCH, sizeof(*batch))) == NULL)
+		fatalx("audit: out of memory");
+	for (;;) {
+		pthread_mutex_lock(&au.au_lock);
+		if (au.au_len < AUDIT_BATCH && !au.au_stop) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += AUDIT_INTERVAL_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&au.au_cond, &au.au_lock, &ts);
+		}
+		/* A failed batch is kept until it is written. */
+		for (; n < AUDIT_BATCH && au.au_len > 0; n++) {
+			batch[n] = au.au_ring[au.au_head];
+			au.au_head = (au.au_head + 1) % au.au_cap;
+			au.au_len--;
+		}
+		stop = au.au_stop && au.au_len == 0;
+		pthread_mutex_unlock(&au.au_lock);
+
+		now = audit_now_ms();
+		if (n > 0 && now >= retry_at) {
+			if (audit_write(batch, n) == 0) {
+				if (!au.au_healthy)
+					log_warnx("audit: writing works again");
+				au.au_healthy = 1;
+				n = 0;
+			} else {
+				if (au.au_healthy)
+					log_warnx("audit: cannot write records; "
+					    "%s until it can", au.au_block ?
+					    "new sessions are refused" :
+					    "serving on, records are kept");
+				au.au_healthy = 0;
+				retry_at = now + AUDIT_RETRY_MS;
+			}
+		}
+		if (n == 0 && now >= prune_at) {
+			audit_prune();
+			prune_at = now + AUDIT_PRUNE_EVERY_MS;
+		}
+		if (stop && n == 0)
+			break;
+		if (stop && now < retry_at) {
+			/* Shutting down with a batch that cannot be written. */
+			log_warnx("audit: %zu records could not be written "
+			    "at shutdown", n);
+			break;
+		}
+	}
+	for (i = 0; i < AUDIT_BATCH; i++)
+		explicit_bzero(&batch[i], sizeof(batch[i]));
+	free(batch);
+	return (NULL);
+}
+
+/*
+ * As root, before the privilege drop: opens (creating, migrating) the
+ * audit database in WAL mode and prepares the writer.
+ */
+int
+audit_init(const struct conf *c, char **cause)
+{
+	static const char cols[] = "kind, session_id, start_ms, end_ms, user, "
+	    "client_addr, client_port, command, dst_host, dst_addr, dst_port, "
+	    "dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "
+	    "close_reason";
+	char		 sql[1024];
+	sqlite3_stmt	*st;
+	const void	*h;
+
+	if (c->c_audit_db == NULL)
+		return (0);
+	if (sqlite3_open_v2(c->c_audit_db, &au.au_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_busy_timeout(au.au_db, 2000);
+	if (sqlite3_exec(au.au_db, "PRAGMA journal_mode = WAL; "
+	    "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+		goto sqlfail;
+	if (db_schema_migrate(au.au_db, DB_SCHEMA_AUDIT, cause) == -1)
+		goto fail;
+	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+	    "?18)", cols);
+	if (sqlite3_prepare_v2(au.au_db, sql, -1, &au.au_start, NULL) !=
+	    SQLITE_OK)
+		goto sqlfail;
+	snprintf(sql, sizeof(sql), "INSERT INTO records (%s, seq, hash) VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+	    "?16, ?17, ?18, ?20, ?21)", cols);
+	if (sqlite3_prepare_v2(au.au_db, sql, -1, &au.au_insert, NULL) !=
+	    SQLITE_OK)
+		goto sqlfail;
+	/* The fields a start row already has are in the hash as sent now. */
+	if (sqlite3_prepare_v2(au.au_db, "UPDATE records SET end_ms = ?4, "
+	    "dst_addr = ?10, dst_country = ?12, verdict = ?13, rule_id = ?14, "
+	    "reason = ?15, bytes_up = ?16, bytes_down = ?17, close_reason = "
+	    "?18, seq = ?20, hash = ?21 WHERE session_id = ?2 AND seq IS NULL",
+	    -1, &au.au_finish, NULL) != SQLITE_OK)
+		goto sqlfail;
+	/* The chain continues from its last link (or the anchor). */
+	if (sqlite3_prepare_v2(au.au_db, "SELECT seq, hash FROM records WHERE "
+	    "seq = (SELECT max(seq) FROM records) UNION ALL SELECT seq, hash "
+	    "FROM chain WHERE name = 'anchor' ORDER BY 1 DESC LIMIT 1", -1,
+	    &st, NULL) != SQLITE_OK)
+		goto sqlfail;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		au.au_seq = sqlite3_column_int64(st, 0);
+		if ((h = sqlite3_column_blob(st, 1)) != NULL &&
+		    sqlite3_column_bytes(st, 1) == 32)
+			memcpy(au.au_hash, h, 32);
+	}
+	sqlite3_finalize(st);
+	au.au_cap = (size_t)c->c_audit_queue;
+	if ((au.au_ring = calloc(au.au_cap, sizeof(*au.au_ring))) == NULL) {
+		if (asprintf(cause, "audit: out of memory") < 0)
+			*cause = NULL;
+		goto fail;
+	}
+	au.au_block = c->c_audit_block;
+	au.au_retention_days = c->c_audit_retention_days;
+	if (c->c_audit_syslog) {
+		au.au_syslog.sun_family = AF_UNIX;
+		snprintf(au.au_syslog.sun_path, sizeof(au.au_syslog.sun_path),
+		    "%s", c->c_audit_syslog_socket ? c->c_audit_syslog_socket :
+		    "/dev/log");
+		au.au_syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		gethostname(au.au_host, sizeof(au.au_host) - 1);
+	}
+	return (0);
+sqlfail:
+	if (asprintf(cause, "audit_db %s: %s", c->c_audit_db,
+	    au.au_db ? sqlite3_errmsg(au.au_db) : "out of memory") < 0)
+		*cause = NULL;
+fail:
+	sqlite3_close(au.au_db);
+	au.au_db = NULL;
+	return (-1);
+}
+
+int
+audit_start(char **cause)
+{
+	if (au.au_ring == NULL)
+		return (0);
+	if ((errno = pthread_create(&au.au_thread, NULL, audit_main, NULL)) !=
+	    0) {
+		if (asprintf(cause, "audit: %s", strerror(errno)) < 0)
+			*cause = NULL;
+		return (-1);
+	}
+	au.au_running = 1;
+	return (0);
+}
+
+/* After the workers have stopped: writes what is queued, then closes. */
+void
+audit_stop(void)
+{
+	if (au.au_running) {
+		pthread_mutex_lock(&au.au_lock);
+		au.au_stop = 1;
+		pthread_cond_signal(&au.au_cond);
+		pthread_mutex_unlock(&au.au_lock);
+		pthread_join(au.au_thread, NULL);
+		au.au_running = 0;
+	}
+	if (au.au_lost > 0)
+		log_warnx("audit: %llu records were lost",
+		    (unsigned long long)au.au_lost);
+	sqlite3_finalize(au.au_start);
+	sqlite3_finalize(au.au_insert);
+	sqlite3_finalize(au.au_finish);
+	sqlite3_close(au.au_db);
+	au.au_db = NULL;
+	free(au.au_ring);
+	au.au_ring = NULL;
+	if (au.au_syslog_fd != -1)
+		close(au.au_syslog_fd);
+	au.au_syslog_fd = -1;
+}

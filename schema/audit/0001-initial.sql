@@ -1,0 +1,40 @@
+-- socksgw audit log, version 1. One row per session, inserted when the
+-- request is decided and completed when the session ends; failed
+-- authentications are rows of their own. A completed row is chained:
+-- seq is its place in the chain, hash the SHA-256 over the previous
+-- hash and its own fields (socksctl audit verify recomputes them).
+
+CREATE TABLE records (
+	id		INTEGER PRIMARY KEY,
+	kind		TEXT NOT NULL CHECK (kind IN ('session', 'auth')),
+	session_id	INTEGER NOT NULL UNIQUE,
+	start_ms	INTEGER NOT NULL,	-- Unix time, milliseconds
+	end_ms		INTEGER,		-- NULL while the session is open
+	user		TEXT,
+	client_addr	TEXT NOT NULL,
+	client_port	INTEGER NOT NULL,
+	command		TEXT,
+	dst_host	TEXT,			-- as the client asked
+	dst_addr	TEXT,			-- the address actually used
+	dst_port	INTEGER,
+	dst_country	TEXT,
+	verdict		TEXT NOT NULL CHECK (verdict IN ('allow', 'deny')),
+	rule_id		INTEGER NOT NULL DEFAULT 0,
+	reason		TEXT NOT NULL DEFAULT '',
+	bytes_up	INTEGER NOT NULL DEFAULT 0,	-- client to destination
+	bytes_down	INTEGER NOT NULL DEFAULT 0,	-- destination to client
+	close_reason	TEXT,
+	seq		INTEGER UNIQUE,
+	hash		BLOB
+);
+CREATE INDEX records_by_user ON records(user, start_ms);
+CREATE INDEX records_by_start ON records(start_ms);
+CREATE INDEX records_by_client ON records(client_addr, start_ms);
+
+-- The chain's anchor: where verification starts once old records have
+-- been pruned (seq and hash of the last pruned record).
+CREATE TABLE chain (
+	name	TEXT PRIMARY KEY,
+	seq	INTEGER NOT NULL,
+	hash	BLOB NOT NULL
+) WITHOUT ROWID;

@@ -92,7 +92,7 @@ class Gateway:
 
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
                  rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None,
-                 env=None):
+                 env=None, audit=True):
         # Each gateway has a folder of its own: configuration, policy, log.
         self.tmp = tmp = tmp.subdir()
         self.port = free_port()
@@ -106,6 +106,8 @@ class Gateway:
         lines.append("hosts_file %s" % tmp.write(
             "hosts", hosts if hosts is not None else
             "127.0.0.1 localhost\n::1 localhost\n"))
+        if audit:
+            lines.append("audit_db audit.db")
         lines.append(extra)
         self.conf = tmp.write("gatewayd.conf", "\n".join(lines) + "\n")
         if not os.path.exists(os.path.join(tmp.path, "policy.db")):
@@ -134,6 +136,17 @@ class Gateway:
         if check and r.returncode != 0:
             raise AssertionError("socksctl %s: %s" % (" ".join(args), r.stderr))
         return r
+
+    def audit(self, where="1", *params):
+        """Rows of the audit database (a dict each)."""
+        import sqlite3
+        con = sqlite3.connect(os.path.join(self.tmp.path, "audit.db"))
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute(
+                "SELECT * FROM records WHERE %s ORDER BY id" % where, params)]
+        finally:
+            con.close()
 
     @property
     def addr(self):
@@ -191,6 +204,8 @@ class GatewayTestCase(unittest.TestCase):
         return gw
 
     def stop_gateway(self, gw):
+        if getattr(gw, "killed", False):
+            return
         code = gw.stop()
         # Under ASan/UBSan a report makes the exit code non-zero.
         self.assertEqual(code, 0, "gatewayd exit code; log:\n" + gw.log())

@@ -314,7 +314,7 @@ audit_verify(struct ctl *ctl)
 		f.af_bytes_up = sqlite3_column_int64(st, 16);
 		f.af_bytes_down = sqlite3_column_int64(st, 17);
 		f.af_close_reason = (const char *)sqlite3_column_text(st, 18);
-		if (audit_chain_hash(prev, &f, h) == -1)
+		if (audit_chain_hash(NULL, prev, &f, h) == -1)
 			ctl_error("SHA-256 failed");
 		if (sqlite3_column_bytes(st, 20) != 32 ||
 		    memcmp(h, sqlite3_column_blob(st, 20), 32) != 0) {

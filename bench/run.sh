@@ -4,7 +4,10 @@
 # rate and latency (1, 32 and 256 concurrent clients), and memory per idle
 # proxied connection. Everything stays on 127.0.0.1; every phase is bounded.
 #
-#	bench/run.sh [-d SECONDS] [-i IDLE_CONNECTIONS] [BUILD_DIR]
+#	bench/run.sh [-d SECONDS] [-i IDLE_CONNECTIONS] [-A] [BUILD_DIR]
+#
+# -A also builds a 10,000,000-record audit database (about 2.5 GB and two
+# minutes) and times socksctl's query on it.
 #
 # Needs a build (cmake -S . -B build && cmake --build build).
 set -eu
@@ -12,17 +15,19 @@ cd "$(dirname "$0")/.."
 
 secs=5
 idle_count=9900
-while getopts d:i: opt; do
+big_audit=0
+while getopts d:i:A opt; do
 	case $opt in
 	d) secs=$OPTARG ;;
 	i) idle_count=$OPTARG ;;
+	A) big_audit=1 ;;
 	*) echo "usage: $0 [-d SECONDS] [-i IDLE_CONNECTIONS] [BUILD_DIR]" >&2
 	   exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 bin=${1:-build}/bin
-for b in gatewayd socksctl socksbench policybench pambench; do
+for b in gatewayd socksctl socksbench policybench pambench auditbench; do
 	[ -x "$bin/$b" ] || { echo "$0: build first (no $bin/$b)" >&2; exit 1; }
 done
 
@@ -32,7 +37,9 @@ serve_pid=""
 gw_pid=""
 big_pid=""
 pam_pid=""
+aud_pid=""
 cleanup() {
+	[ -n "$aud_pid" ] && kill "$aud_pid" 2>/dev/null && wait "$aud_pid" 2>/dev/null
 	[ -n "$pam_pid" ] && kill "$pam_pid" 2>/dev/null && wait "$pam_pid" 2>/dev/null
 	[ -n "$big_pid" ] && kill "$big_pid" 2>/dev/null && wait "$big_pid" 2>/dev/null
 	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
@@ -191,6 +198,43 @@ if [ -e "$wrapper" ]; then
 	    END { if (NR == 0) exit; p = int(NR * 0.99); if (p < 1) p = 1;
 	    printf "proxy to authd and back, beyond authd'"'"'s own time: median %d us, p99 %d us over %d logins\n", v[int((NR + 1) / 2)], v[p], NR }' 
 	[ "$(field "$pam32" errors)" = 0 ] || echo "  errors with auth pam: $pam32"
+fi
+
+# The audit log: the writer alone, then a gatewayd with audit_db next to
+# the first (no audit) in the same run.
+"$bin/auditbench" write "$tmp/writer.db" 500000
+rm -f "$tmp/writer.db"*
+mkdir "$tmp/aud"
+chmod 755 "$tmp/aud"
+aud_port=$(free_port)
+{
+	sed "s/^listen .*/listen 127.0.0.1:$aud_port/" "$tmp/gatewayd.conf"
+	echo "audit_db audit.db"
+} >"$tmp/aud/gatewayd.conf"
+cp "$tmp/policy.db" "$tmp/aud/policy.db"
+chmod 644 "$tmp/aud/gatewayd.conf" "$tmp/aud/policy.db"
+"$bin/gatewayd" -c "$tmp/aud/gatewayd.conf" >"$tmp/aud/gatewayd.log" 2>&1 &
+aud_pid=$!
+wait_for "$tmp/aud/gatewayd.log" "ready:"
+off=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "$gw" -c 32 -d "$secs")
+on=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$aud_port" -c 32 -d "$secs")
+printf '%-28s %14s %14s %8s\n' "" "audit off" "audit on" "ratio"
+row "conn/s, 32 clients" "$(field "$off" conn/s)" "$(field "$on" conn/s)"
+kill "$aud_pid"
+wait "$aud_pid" 2>/dev/null || true
+aud_pid=""
+echo "audit records written: $("$bin/socksctl" -c "$tmp/aud/gatewayd.conf" --json audit verify)"
+if [ "$big_audit" = 1 ]; then
+	"$bin/auditbench" gen "$tmp/aud/big.db" 10000000
+	echo "audit_db big.db" >"$tmp/aud/big.conf"
+	for i in 1 2 3; do
+		t0=$(date +%s%N)
+		"$bin/socksctl" -c "$tmp/aud/big.conf" audit list --user user42 \
+		    --since -1d >/dev/null
+		t1=$(date +%s%N)
+		echo "socksctl audit list --user user42 --since -1d on 10M records: $(( (t1 - t0) / 1000000 )) ms"
+	done
+	rm -f "$tmp/aud/big.db"*
 fi
 
 echo "# gatewayd log: $(grep -c ' closed: ' "$tmp/gatewayd.log") sessions; warnings and errors:"

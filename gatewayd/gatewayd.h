@@ -308,6 +308,7 @@ enum audit_type {
 	AR_END,		/* it ended: the row is completed and chained */
 	AR_WHOLE,	/* a request that never relayed: one complete row */
 	AR_AUTH,	/* a failed authentication or a lock-out */
+	AR_SKIP,	/* the writer's: a start merged into its end */
 };
 struct audit_rec {
 	uint8_t			 ar_type;
@@ -358,8 +359,9 @@ void	 audit_stop(void);
 int	 audit_enabled(void);
 int	 audit_admit(void);
 void	 audit_push(const struct audit_rec *);
-int	 audit_chain_hash(const unsigned char [32], const struct audit_fields *,
-	    unsigned char [32]);
+int	 audit_offer(const struct audit_rec *);
+int	 audit_chain_hash(void *, const unsigned char [32],
+	    const struct audit_fields *, unsigned char [32]);
 void	 session_audit(struct session *, enum audit_type, const char *);
 
 /* verdict.c: asking the policy about a session */

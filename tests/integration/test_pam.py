@@ -136,6 +136,26 @@ class PamTest(PamTestCase):
                 s.close()
                 self.gw.wait_log(why)
 
+    def test_failed_login_is_audited(self):
+        status, s = self.login("alice", "nope")
+        self.assertEqual(status, 1)
+        s.close()
+        from gwtest import wait_for
+        wait_for(lambda: self.gw.audit("kind = 'auth'"), timeout=5,
+                 what="the auth record")
+        rec = self.gw.audit("kind = 'auth'")[0]
+        self.assertEqual((rec["user"], rec["client_addr"], rec["verdict"]),
+                         ("alice", "127.0.0.1", "deny"))
+        self.assertTrue(rec["reason"].startswith("authentication failed"),
+                        rec["reason"])
+        self.assertEqual(rec["close_reason"], "auth failed")
+        self.assertIsNotNone(rec["hash"])
+        # A successful login's session names its user.
+        port = self.tcp_server(EchoHandler)
+        self.open_as("bob", "hunter2", port).close()
+        wait_for(lambda: self.gw.audit("user = 'bob'"), timeout=5,
+                 what="bob's record")
+
     def test_longest_user_and_password(self):
         status, s = self.login(LONG_USER, LONG_PASS)
         self.assertEqual(status, 0)

@@ -152,6 +152,8 @@ audit_chain_hash(void *reuse, const unsigned char prev[32],
 	chain_put_int(ctx, f->af_bytes_up, 0);
 	chain_put_int(ctx, f->af_bytes_down, 0);
 	chain_put(ctx, f->af_close_reason);
+	chain_put(ctx, f->af_protocol);
+	chain_put(ctx, f->af_ident);
 	ok = ok && EVP_DigestFinal_ex(ctx, out, &len) == 1;
 	if (reuse == NULL)
 		EVP_MD_CTX_free(ctx);
@@ -187,6 +189,8 @@ audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
 	f->af_bytes_up = (int64_t)r->ar_up;
 	f->af_bytes_down = (int64_t)r->ar_down;
 	f->af_close_reason = nz(r->ar_close);
+	f->af_protocol = r->ar_proto == 4 ? "socks4" : "socks5";
+	f->af_ident = nz(r->ar_ident);
 }
 
 /* The queue -------------------------------------------------------------- */
@@ -281,6 +285,9 @@ audit_bind(sqlite3_stmt *st, const struct audit_rec *r)
 	sqlite3_bind_int64(st, 16, (int64_t)r->ar_up);
 	sqlite3_bind_int64(st, 17, (int64_t)r->ar_down);
 	audit_bind_text(st, 18, r->ar_close);
+	sqlite3_bind_text(st, 19, r->ar_proto == 4 ? "socks4" : "socks5", -1,
+	    SQLITE_STATIC);
+	audit_bind_text(st, 22, r->ar_ident);
 }
 
 static void
@@ -541,7 +548,7 @@ audit_init(const struct conf *c, char **cause)
 	static const char cols[] = "kind, session_id, start_ms, end_ms, user, "
 	    "client_addr, client_port, command, dst_host, dst_addr, dst_port, "
 	    "dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "
-	    "close_reason";
+	    "close_reason, protocol, ident";
 	char		 sql[1024];
 	sqlite3_stmt	*st;
 	const void	*h;
@@ -567,13 +574,13 @@ audit_init(const struct conf *c, char **cause)
 		goto fail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-	    "?18)", cols);
+	    "?18, ?19, ?22)", cols);
 	if (sqlite3_prepare_v2(au.au_db, sql, -1, &au.au_start, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s, seq, hash) VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-	    "?16, ?17, ?18, ?20, ?21)", cols);
+	    "?16, ?17, ?18, ?19, ?22, ?20, ?21)", cols);
 	if (sqlite3_prepare_v2(au.au_db, sql, -1, &au.au_insert, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
@@ -581,7 +588,8 @@ audit_init(const struct conf *c, char **cause)
 	if (sqlite3_prepare_v2(au.au_db, "UPDATE records SET end_ms = ?4, "
 	    "dst_addr = ?10, dst_country = ?12, verdict = ?13, rule_id = ?14, "
 	    "reason = ?15, bytes_up = ?16, bytes_down = ?17, close_reason = "
-	    "?18, seq = ?20, hash = ?21 WHERE session_id = ?2 AND seq IS NULL",
+	    "?18, seq = ?20, hash = ?21, protocol = ?19, ident = ?22 WHERE "
+	    "session_id = ?2 AND seq IS NULL",
 	    -1, &au.au_finish, NULL) != SQLITE_OK)
 		goto sqlfail;
 	/* The chain continues from its last link (or the anchor). */

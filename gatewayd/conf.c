@@ -75,6 +75,7 @@ static const struct conf_keyword conf_keywords[] = {
 	    64 * 1024 * 1024 },
 	{ "splice_max",		CT_INT, OFF(c_splice_max), 0, 100000 },
 	{ "log_verbose",	CT_BOOL, OFF(c_log_verbose), 0, 0 },
+	{ "socks4",		CT_BOOL, OFF(c_socks4), 0, 0 },
 };
 #undef OFF
 

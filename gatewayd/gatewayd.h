@@ -103,6 +103,7 @@ struct conf {
 	size_t			 c_relay_buffer;
 	int			 c_splice_max;
 	int			 c_log_verbose;
+	int			 c_socks4;
 };
 
 struct conf	*conf_load(const char *, char **);
@@ -212,6 +213,7 @@ struct session {
 	uint64_t		 s_bytes[2];	/* read from side i, relayed */
 	uint8_t			 s_client_shut;	/* refusal: SHUT_WR sent */
 	uint8_t			 s_cmd;
+	uint8_t			 s_proto;	/* 5, or 4 for SOCKS4/4a */
 	uint8_t			 s_rep;		/* reply to send on failure */
 	uint8_t			 s_over_limit;
 	uint8_t			 s_first_eof;	/* 1 + the side that ended */
@@ -230,6 +232,7 @@ struct session {
 	struct timespec		 s_started;
 	const char		*s_refusal;	/* why, for the close log */
 	char			*s_user;	/* authenticated, or NULL */
+	char			*s_ident;	/* SOCKS4 USERID, unverified */
 	char			**s_groups;	/* the user's system groups */
 	int			 s_ngroups;
 	uint8_t			 s_authing;	/* on w_authing */
@@ -330,6 +333,8 @@ struct audit_rec {
 	char			 ar_country[3];
 	char			 ar_reason[192];
 	char			 ar_close[96];
+	char			 ar_ident[256];	/* SOCKS4 USERID */
+	uint8_t			 ar_proto;	/* 5 or 4 */
 };
 /* A completed record's fields as they are hashed (NULL: SQL NULL). */
 struct audit_fields {
@@ -352,6 +357,8 @@ struct audit_fields {
 	int64_t			 af_bytes_up;
 	int64_t			 af_bytes_down;
 	const char		*af_close_reason;
+	const char		*af_protocol;
+	const char		*af_ident;
 };
 int	 audit_init(const struct conf *, char **);
 int	 audit_start(char **);

@@ -48,6 +48,9 @@ static void	session_refusal_flushed(struct bufferevent *, void *);
 static enum step session_greeting(struct session *);
 static enum step session_auth(struct session *);
 static enum step session_request(struct session *);
+static enum step session_request4(struct session *);
+static enum step session_begin(struct session *, uint8_t, const char *,
+		    const struct sockaddr_storage *, uint16_t, const char *);
 static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
 		    const char *);
 static int	session_send(struct session *, const void *, size_t);
@@ -151,6 +154,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	/* Writing is enabled only if a reply ever has to wait (session_send). */
 	bufferevent_enable(s->s_bev, EV_READ);
 	s->s_state = S_GREETING;
+	s->s_proto = 5;
 }
 
 static void
@@ -229,7 +233,14 @@ session_greeting(struct session *s)
 		 * A SOCKS4 client understands only a SOCKS4 rejection;
 		 * anyone else is told in SOCKS5 that nothing is acceptable.
 		 */
-		if (r == S5_ERR_VERSION && buf[0] == 4)
+		if (r == S5_ERR_VERSION && buf[0] == S4_VERSION &&
+		    s->s_worker->w_conf->c_socks4) {
+			/* SOCKS4 has no greeting: this is its request. */
+			s->s_proto = 4;
+			session_set_state(s, S_REQUEST);
+			return (STEP_NEXT);
+		}
+		if (r == S5_ERR_VERSION && buf[0] == S4_VERSION)
 			session_refuse_bytes(s, socks4_reject,
 			    sizeof(socks4_reject), "SOCKS4 is not enabled");
 		else {
@@ -353,6 +364,32 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 		session_client_read(s->s_bev, s);
 }
 
+/* SOCKS4 and 4a: the user id is recorded, never trusted. */
+static enum step
+session_request4(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
+	struct s4_request	 req;
+	size_t			 len = evbuffer_get_length(in);
+	uint8_t			*buf;
+	int			 r;
+
+	if (len > S4_REQUEST_MAX)
+		len = S4_REQUEST_MAX;
+	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
+		return (STEP_WAIT);
+	if ((r = s4_parse_request(buf, len, &req)) == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		session_refuse(s, 0, s5_strerror(r));
+		return (STEP_STOP);
+	}
+	evbuffer_drain(in, (size_t)r);
+	return (session_begin(s, req.cmd == S4_CMD_CONNECT ? S5_CMD_CONNECT :
+	    S5_CMD_BIND, req.name[0] ? req.name : NULL, &req.addr, req.port,
+	    req.userid));
+}
+
 static enum step
 session_request(struct session *s)
 {
@@ -366,6 +403,8 @@ session_request(struct session *s)
 		len = S5_REQUEST_MAX;
 	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
 		return (STEP_WAIT);
+	if (s->s_proto == 4)
+		return (session_request4(s));
 	r = s5_parse_request(buf, len, &req);
 	if (r == 0)
 		return (STEP_WAIT);
@@ -374,21 +413,32 @@ session_request(struct session *s)
 		return (STEP_STOP);
 	}
 	evbuffer_drain(in, (size_t)r);
-	s->s_cmd = req.cmd;
-	s->s_dst_port = req.port;
+	return (session_begin(s, req.cmd, req.atyp == S5_ATYP_DOMAIN ?
+	    req.name : NULL, &req.addr, req.port, NULL));
+}
+
+/* A parsed request, SOCKS5 or 4: admission, policy, then DNS or connect. */
+static enum step
+session_begin(struct session *s, uint8_t cmd, const char *name,
+    const struct sockaddr_storage *addr, uint16_t port, const char *ident)
+{
+	s->s_cmd = cmd;
+	s->s_dst_port = port;
+	if (ident != NULL && ident[0] != '\0')
+		s->s_ident = strdup(ident);
 	if (!audit_admit()) {
 		/* audit_failure block: no session the log cannot record. */
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
 		return (STEP_STOP);
 	}
-	if (req.atyp == S5_ATYP_DOMAIN) {
-		if ((s->s_dst_name = strdup(req.name)) == NULL) {
+	if (name != NULL) {
+		if ((s->s_dst_name = strdup(name)) == NULL) {
 			session_refuse(s, S5_REP_GENERAL_FAILURE,
 			    "out of memory");
 			return (STEP_STOP);
 		}
 	} else {
-		memcpy(&s->s_dst, &req.addr, sizeof(s->s_dst));
+		memcpy(&s->s_dst, addr, sizeof(s->s_dst));
 		addr_unmap(&s->s_dst);
 	}
 
@@ -397,7 +447,7 @@ session_request(struct session *s)
 		    "max_sessions reached");
 		return (STEP_STOP);
 	}
-	if (req.cmd != S5_CMD_CONNECT) {
+	if (cmd != S5_CMD_CONNECT) {
 		session_refuse(s, S5_REP_CMD_UNSUPPORTED,
 		    "command not supported by this build");
 		return (STEP_STOP);
@@ -415,12 +465,20 @@ session_request(struct session *s)
 	return (STEP_STOP);
 }
 
-/* Sends a SOCKS5 reply with code rep, then closes after a linger. */
+/*
+ * Sends a SOCKS5 reply with code rep (a SOCKS4 client: rejected), then
+ * closes after a linger.
+ */
 void
 session_refuse(struct session *s, uint8_t rep, const char *why)
 {
 	uint8_t	 reply[S5_REPLY_MAX];
 
+	if (s->s_proto == 4) {
+		s4_build_reply(reply, S4_REJECTED, NULL);
+		session_refuse_bytes(s, reply, S4_REPLY_LEN, why);
+		return;
+	}
 	session_refuse_bytes(s, reply, s5_build_reply(reply, rep, NULL), why);
 }
 
@@ -485,8 +543,11 @@ session_connected(struct session *s)
 	    &len) == -1)
 		memset(&bnd, 0, sizeof(bnd));
 	addr_unmap(&bnd);
-	if (session_send(s, reply, s5_build_reply(reply, S5_REP_SUCCEEDED,
-	    (struct sockaddr *)&bnd)) == -1 || relay_start(s) == -1) {
+	if (s->s_proto == 4)
+		s4_build_reply(reply, S4_GRANTED, (struct sockaddr *)&bnd);
+	if ((s->s_proto == 4 ? session_send(s, reply, S4_REPLY_LEN) :
+	    session_send(s, reply, s5_build_reply(reply, S5_REP_SUCCEEDED,
+	    (struct sockaddr *)&bnd))) == -1 || relay_start(s) == -1) {
 		session_close(s, "out of memory");
 		return;
 	}
@@ -595,6 +656,9 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 		snprintf(r.ar_user, sizeof(r.ar_user), "%s", s->s_user);
 	addr_ip(&s->s_peer, r.ar_client, sizeof(r.ar_client));
 	r.ar_client_port = addr_port((struct sockaddr *)&s->s_peer);
+	r.ar_proto = s->s_proto;
+	if (s->s_ident != NULL)
+		snprintf(r.ar_ident, sizeof(r.ar_ident), "%s", s->s_ident);
 	if (type == AR_AUTH) {
 		r.ar_allow = 0;
 		snprintf(r.ar_reason, sizeof(r.ar_reason), "%s", what);
@@ -679,6 +743,7 @@ session_reap(struct worker *w)
 		free(s->s_dst_name);
 		free(s->s_reason);
 		free(s->s_user);
+		free(s->s_ident);
 		while (s->s_ngroups > 0)
 			free(s->s_groups[--s->s_ngroups]);
 		free(s->s_groups);

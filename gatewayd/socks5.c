@@ -226,6 +226,8 @@ s5_strerror(int err)
 		return ("unknown address type");
 	case S5_ERR_DOMAIN:
 		return ("malformed domain name");
+	case S5_ERR_TOO_LONG:
+		return ("field longer than 255 bytes");
 	default:
 		return ("malformed message");
 	}
@@ -258,5 +260,76 @@ s5_cmd_str(uint8_t cmd)
 		return ("udp");
 	default:
 		return ("-");
+	}
+}
+
+/* SOCKS4 / SOCKS4a ---------------------------------------------------------- */
+
+/* A NUL-terminated field of at most 255 bytes starting at p; its length. */
+static int
+s4_field(const uint8_t *p, size_t avail, size_t *flen)
+{
+	const uint8_t	*nul = memchr(p, 0, avail < 256 ? avail : 256);
+
+	if (nul == NULL)
+		return (avail >= 256 ? S5_ERR_TOO_LONG : 0);
+	*flen = (size_t)(nul - p);
+	return (1);
+}
+
+int
+s4_parse_request(const uint8_t *buf, size_t len, struct s4_request *req)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&req->addr;
+	size_t			 ulen, nlen = 0, need;
+	int			 r, is4a;
+
+	if (len < 1)
+		return (0);
+	if (buf[0] != S4_VERSION)
+		return (S5_ERR_VERSION);
+	if (len < 2)
+		return (0);
+	if (buf[1] != S4_CMD_CONNECT && buf[1] != S4_CMD_BIND)
+		return (S5_ERR_COMMAND);
+	if (len < 8)
+		return (0);
+	if ((r = s4_field(buf + 8, len - 8, &ulen)) <= 0)
+		return (r);
+	need = 8 + ulen + 1;
+	/* 0.0.0.x with x != 0: SOCKS4a, a host name follows. */
+	is4a = buf[4] == 0 && buf[5] == 0 && buf[6] == 0 && buf[7] != 0;
+	if (is4a) {
+		if ((r = s4_field(buf + need, len - need, &nlen)) <= 0)
+			return (r);
+		if (nlen == 0 || !s5_valid_name(buf + need, nlen))
+			return (S5_ERR_DOMAIN);
+		need += nlen + 1;
+	}
+	memset(req, 0, sizeof(*req));
+	req->cmd = buf[1];
+	req->port = (uint16_t)(buf[2] << 8 | buf[3]);
+	memcpy(req->userid, buf + 8, ulen);
+	if (is4a)
+		memcpy(req->name, buf + 8 + ulen + 1, nlen);
+	else {
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, buf + 4, 4);
+		sin->sin_port = htons(req->port);
+	}
+	return ((int)need);
+}
+
+void
+s4_build_reply(uint8_t *out, uint8_t cd, const struct sockaddr *bnd)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)bnd;
+
+	memset(out, 0, S4_REPLY_LEN);
+	out[1] = cd;
+	/* Only IPv4 fits a SOCKS4 reply; clients ignore it for CONNECT. */
+	if (bnd != NULL && bnd->sa_family == AF_INET) {
+		memcpy(out + 2, &sin->sin_port, 2);
+		memcpy(out + 4, &sin->sin_addr, 4);
 	}
 }

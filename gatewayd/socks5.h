@@ -54,6 +54,7 @@ enum s5_error {
 	S5_ERR_COMMAND = -4,	/* CMD is not 1, 2 or 3 */
 	S5_ERR_ATYP = -5,	/* ATYP is not 1, 3 or 4 */
 	S5_ERR_DOMAIN = -6,	/* empty name, or a NUL or control byte */
+	S5_ERR_TOO_LONG = -7,	/* SOCKS4: a field without its NUL */
 };
 
 struct s5_greeting {
@@ -77,6 +78,31 @@ struct s5_request {
 	/* For DOMAIN: the name, NUL-terminated. */
 	char		 name[256];
 };
+
+/*
+ * SOCKS4 and SOCKS4a (no RFC; the de facto protocol): a request is
+ * VN=4 CD DSTPORT DSTIP USERID NUL, and for 4a, with DSTIP 0.0.0.x
+ * (x != 0), a host name and NUL after the user id. The reply is 8 bytes:
+ * 0, 0x5A (granted) or 0x5B (rejected), DSTPORT, DSTIP.
+ */
+#define S4_VERSION		0x04
+#define S4_CMD_CONNECT		0x01
+#define S4_CMD_BIND		0x02
+#define S4_GRANTED		0x5a
+#define S4_REJECTED		0x5b
+#define S4_REQUEST_MAX		(8 + 256 + 256)
+#define S4_REPLY_LEN		8
+
+struct s4_request {
+	uint8_t		 cmd;
+	uint16_t	 port;		/* host order */
+	struct sockaddr_storage addr;	/* SOCKS4: the address, port set */
+	char		 userid[256];
+	char		 name[256];	/* SOCKS4a: the host name, or "" */
+};
+
+int		 s4_parse_request(const uint8_t *, size_t, struct s4_request *);
+void		 s4_build_reply(uint8_t *, uint8_t, const struct sockaddr *);
 
 int		 s5_parse_greeting(const uint8_t *, size_t, struct s5_greeting *);
 uint8_t		 s5_select_method(const struct s5_greeting *, uint8_t);

@@ -24,6 +24,9 @@ CREATE TABLE records (
 	bytes_up	INTEGER NOT NULL DEFAULT 0,	-- client to destination
 	bytes_down	INTEGER NOT NULL DEFAULT 0,	-- destination to client
 	close_reason	TEXT,
+	protocol	TEXT NOT NULL DEFAULT 'socks5'
+			CHECK (protocol IN ('socks5', 'socks4')),
+	ident		TEXT,			-- SOCKS4 USERID, unverified
 	seq		INTEGER,		-- verify orders by it
 	hash		BLOB
 );

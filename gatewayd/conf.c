@@ -68,6 +68,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "workers",		CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS },
 	{ "handshake_timeout",	CT_INT, OFF(c_handshake_timeout), 1, 3600 },
 	{ "connect_timeout",	CT_INT, OFF(c_connect_timeout), 1, 3600 },
+	{ "bind_timeout",	CT_INT, OFF(c_bind_timeout), 1, 86400 },
 	{ "idle_timeout",	CT_INT, OFF(c_idle_timeout), 1, 7 * 86400 },
 	{ "shutdown_grace",	CT_INT, OFF(c_shutdown_grace), 0, 86400 },
 	{ "max_sessions",	CT_INT, OFF(c_max_sessions), 1, 10000000 },
@@ -146,6 +147,7 @@ conf_default(void)
 	c->c_workers = 0;		/* one per CPU */
 	c->c_handshake_timeout = 10;
 	c->c_connect_timeout = 10;
+	c->c_bind_timeout = 60;
 	c->c_idle_timeout = 300;
 	c->c_shutdown_grace = 30;
 	c->c_max_sessions = 0;		/* derived from the descriptor limit */

@@ -84,6 +84,11 @@ connect_next(struct session *s)
 			connect_log_failure(s);
 			continue;
 		}
+		if (s->s_cmd == S5_CMD_BIND) {
+			/* The candidate is the peer expected to connect. */
+			bind_start(s);
+			return;
+		}
 		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1) {
@@ -151,7 +156,7 @@ connect_done(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	s->s_errno = 0;
-	session_connected(s);
+	session_connected(s, NULL);
 }
 
 /* Abandons a connection attempt in progress, if any. */

@@ -97,6 +97,7 @@ struct conf {
 	int			 c_workers;
 	int			 c_handshake_timeout;
 	int			 c_connect_timeout;
+	int			 c_bind_timeout;
 	int			 c_idle_timeout;
 	int			 c_shutdown_grace;
 	int			 c_max_sessions;
@@ -183,6 +184,7 @@ enum session_state {
 	S_REQUEST,
 	S_RESOLVING,
 	S_CONNECTING,
+	S_BINDING,	/* BIND: waiting for the peer */
 	S_RELAY,
 	S_REPLYING,	/* a refusal is being flushed; then close */
 	S_CLOSED
@@ -218,7 +220,8 @@ struct session {
 	uint8_t			 s_over_limit;
 	uint8_t			 s_first_eof;	/* 1 + the side that ended */
 	struct dns_ticket	*s_dns;
-	struct event		*s_connect_ev;
+	struct event		*s_connect_ev;	/* connect, or bind's accept */
+	int			 s_bind_fd;	/* BIND's listener, or -1 */
 	int			 s_errno;	/* of the last failure */
 	struct sockaddr_storage	*s_cand;	/* connect candidates */
 	int			 s_ncand;
@@ -249,7 +252,8 @@ struct session {
 void	 session_accept(struct worker *, int, const struct sockaddr *,
 	    socklen_t);
 void	 session_refuse(struct session *, uint8_t, const char *);
-void	 session_connected(struct session *);
+void	 session_connected(struct session *, const struct sockaddr *);
+int	 session_reply(struct session *, const void *, size_t);
 void	 session_authenticated(struct session *, const struct auth_reply *);
 void	 session_close(struct session *, const char *);
 void	 session_reap(struct worker *);
@@ -375,6 +379,10 @@ void	 session_audit(struct session *, enum audit_type, const char *);
 int	 verdict_name(struct session *);
 int	 verdict_address(struct session *, const struct sockaddr *);
 int	 verdict_recheck(struct session *, struct policy *);
+
+/* bind.c */
+int	 bind_start(struct session *);
+void	 bind_cancel(struct session *);
 
 /* connect.c */
 void	 connect_next(struct session *);

@@ -59,7 +59,7 @@ const char *
 session_state_name(enum session_state state)
 {
 	static const char *const names[] = {
-		"greeting", "auth", "request", "resolving", "connecting",
+		"greeting", "auth", "request", "resolving", "connecting", "binding",
 		"relay", "replying", "closed"
 	};
 
@@ -74,6 +74,13 @@ session_set_state(struct session *s, enum session_state state)
 		    (unsigned long long)s->s_id, session_state_name(s->s_state),
 		    session_state_name(state));
 	s->s_state = state;
+}
+
+/* A reply to the client during the handshake (BIND's first one). */
+int
+session_reply(struct session *s, const void *buf, size_t len)
+{
+	return (session_send(s, buf, len));
 }
 
 /*
@@ -125,6 +132,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	s->s_id = atomic_fetch_add(&gw_next_sid, 1);
 	s->s_fd[SIDE_CLIENT] = fd;
 	s->s_fd[SIDE_REMOTE] = -1;
+	s->s_bind_fd = -1;
 	memcpy(&s->s_peer, sa, salen < sizeof(s->s_peer) ? salen :
 	    sizeof(s->s_peer));
 	addr_unmap(&s->s_peer);
@@ -447,7 +455,7 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		    "max_sessions reached");
 		return (STEP_STOP);
 	}
-	if (cmd != S5_CMD_CONNECT) {
+	if (cmd == S5_CMD_UDP_ASSOCIATE) {
 		session_refuse(s, S5_REP_CMD_UNSUPPORTED,
 		    "command not supported by this build");
 		return (STEP_STOP);
@@ -492,6 +500,7 @@ session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
 	    why);
 	s->s_refusal = why;
 	resolve_cancel(s);
+	bind_cancel(s);
 	connect_cancel(s);
 	session_set_state(s, S_REPLYING);
 	s->s_deadline = s->s_worker->w_now + SESSION_LINGER_MS;
@@ -528,7 +537,7 @@ session_refusal_flushed(struct bufferevent *bev, void *arg)
  * queued in order in the relay.
  */
 void
-session_connected(struct session *s)
+session_connected(struct session *s, const struct sockaddr *peer)
 {
 	struct sockaddr_storage	 bnd;
 	socklen_t		 len = sizeof(bnd);
@@ -539,7 +548,10 @@ session_connected(struct session *s)
 
 	setsockopt(s->s_fd[SIDE_REMOTE], IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one));
-	if (getsockname(s->s_fd[SIDE_REMOTE], (struct sockaddr *)&bnd,
+	/* CONNECT: our end; BIND's second reply: the peer that came. */
+	if (peer != NULL)
+		memcpy(&bnd, peer, addr_len(peer));
+	else if (getsockname(s->s_fd[SIDE_REMOTE], (struct sockaddr *)&bnd,
 	    &len) == -1)
 		memset(&bnd, 0, sizeof(bnd));
 	addr_unmap(&bnd);
@@ -578,6 +590,9 @@ session_timeout(struct session *s)
 		break;
 	case S_RESOLVING:
 		session_refuse(s, S5_REP_HOST_UNREACHABLE, "DNS timeout");
+		break;
+	case S_BINDING:
+		session_refuse(s, S5_REP_TTL_EXPIRED, "bind: no peer came");
 		break;
 	case S_CONNECTING:
 		/* This address took too long: try the next one. */
@@ -710,6 +725,7 @@ session_close(struct session *s, const char *reason)
 		    reason != NULL ? reason : "closed");
 	auth_forget(s);
 	resolve_cancel(s);
+	bind_cancel(s);
 	connect_cancel(s);
 	if (s->s_bev != NULL) {
 		bufferevent_free(s->s_bev);

@@ -95,6 +95,7 @@ verdict_recheck(struct session *s, struct policy *p)
 		verdict_request(s, NULL, &req);
 		break;
 	case S_CONNECTING:
+	case S_BINDING:
 	case S_RELAY:
 		verdict_request(s, (const struct sockaddr *)&s->s_dst, &req);
 		break;

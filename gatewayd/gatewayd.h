@@ -271,6 +271,11 @@ struct resolver;
 struct resolver *resolver_new(struct event_base *, const struct conf *,
 	    char **);
 void	 resolver_retire(struct resolver *);
+struct evutil_addrinfo;
+typedef void	 resolve_cb(int, struct evutil_addrinfo *, void *);
+struct dns_ticket *resolve_lookup(struct worker *, const char *, int,
+	    resolve_cb *, void *);
+void	 resolve_abandon(struct dns_ticket *);
 void	 resolve_start(struct session *);
 void	 resolve_cancel(struct session *);
 

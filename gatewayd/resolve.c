@@ -31,12 +31,14 @@ struct resolver {
 };
 
 struct dns_ticket {
-	struct session		*dt_session;	/* NULL once abandoned */
+	resolve_cb		*dt_cb;
+	void			*dt_arg;	/* NULL once abandoned */
 	struct resolver		*dt_resolver;
 	struct evdns_getaddrinfo_request *dt_req;
 };
 
 static void	resolve_done(int, struct evutil_addrinfo *, void *);
+static void	resolve_session_done(int, struct evutil_addrinfo *, void *);
 
 struct resolver *
 resolver_new(struct event_base *base, const struct conf *c, char **cause)
@@ -103,72 +105,99 @@ resolver_retire(struct resolver *rv)
 		log_warnx("resolver: cannot schedule its release; leaked");
 }
 
-void
-resolve_start(struct session *s)
+/*
+ * Looks name up; cb(result, addresses, arg) runs once, and owns the
+ * addresses. A name from the hosts file or a numeric one is answered
+ * before this returns, which then returns NULL; otherwise the ticket,
+ * for resolve_abandon().
+ */
+struct dns_ticket *
+resolve_lookup(struct worker *w, const char *name, int socktype,
+    resolve_cb *cb, void *arg)
 {
-	struct worker		*w = s->s_worker;
 	struct resolver		*rv = w->w_resolver;
 	struct evutil_addrinfo	 hints;
 	struct dns_ticket	*dt;
 	struct evdns_getaddrinfo_request *req;
 
 	if ((dt = calloc(1, sizeof(*dt))) == NULL) {
-		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
-		return;
+		cb(EVUTIL_EAI_MEMORY, NULL, arg);
+		return (NULL);
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	dt->dt_session = s;
+	hints.ai_socktype = socktype;
+	hints.ai_protocol = socktype == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
+	dt->dt_cb = cb;
+	dt->dt_arg = arg;
 	dt->dt_resolver = rv;
 	rv->rv_pending++;
-	s->s_dns = dt;
+	req = evdns_getaddrinfo(rv->rv_dns, name, NULL, &hints, resolve_done,
+	    dt);
+	if (req == NULL)
+		return (NULL);	/* answered already; dt is gone */
+	dt->dt_req = req;
+	return (dt);
+}
+
+/* The callback will find nobody; its addresses are freed. */
+void
+resolve_abandon(struct dns_ticket *dt)
+{
+	dt->dt_arg = NULL;
+	if (dt->dt_req != NULL)
+		evdns_getaddrinfo_cancel(dt->dt_req);
+}
+
+void
+resolve_start(struct session *s)
+{
+	struct worker		*w = s->s_worker;
+
 	s->s_state = S_RESOLVING;
 	w->w_now = worker_clock();
 	s->s_deadline = w->w_now +
 	    (int64_t)w->w_conf->c_connect_timeout * 1000;
-	/*
-	 * A name from the hosts file or a numeric one is answered before
-	 * this returns (and req is NULL): the callback has then run already.
-	 */
-	req = evdns_getaddrinfo(rv->rv_dns, s->s_dst_name, NULL, &hints,
-	    resolve_done, dt);
-	if (req != NULL)
-		dt->dt_req = req;
+	s->s_dns = resolve_lookup(w, s->s_dst_name, SOCK_STREAM,
+	    resolve_session_done, s);
 }
 
 /* Abandons the session's request; its callback will find nobody. */
 void
 resolve_cancel(struct session *s)
 {
-	struct dns_ticket	*dt = s->s_dns;
-
-	if (dt == NULL)
+	if (s->s_dns == NULL)
 		return;
+	resolve_abandon(s->s_dns);
 	s->s_dns = NULL;
-	dt->dt_session = NULL;
-	if (dt->dt_req != NULL)
-		evdns_getaddrinfo_cancel(dt->dt_req);
 }
 
 static void
 resolve_done(int result, struct evutil_addrinfo *res, void *arg)
 {
 	struct dns_ticket	*dt = arg;
-	struct session		*s = dt->dt_session;
 	struct resolver		*rv = dt->dt_resolver;
-	struct evutil_addrinfo	*ai;
-	int			 n;
+	resolve_cb		*cb = dt->dt_cb;
+	void			*cbarg = dt->dt_arg;
 
 	free(dt);
 	if (--rv->rv_pending == 0 && rv->rv_retired)
 		resolver_retire(rv);
-	if (s == NULL) {
+	if (cbarg == NULL) {
 		if (res != NULL)
 			evutil_freeaddrinfo(res);
 		return;
 	}
+	cb(result, res, cbarg);
+}
+
+static void
+resolve_session_done(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct session		*s = arg;
+	struct evutil_addrinfo	*ai;
+	int			 n;
+
 	s->s_dns = NULL;
 	if (result != 0 || res == NULL) {
 		s->s_errno = 0;

@@ -58,10 +58,6 @@ class HandshakeTest(GatewayTestCase):
         self.check_rep(b"\x05\x01\x00\x03\x00" + port, 1)    # empty name
         self.check_rep(b"\x05\x01\x00\x03\x03a\x00b" + port, 1)  # NUL
 
-    def test_bind_and_udp_not_supported_yet(self):
-        self.check_rep(socks_request("127.0.0.1", 80, cmd=2), 7)
-        self.check_rep(socks_request("127.0.0.1", 80, cmd=3), 7)
-
     def test_one_byte_at_a_time(self):
         port = self.tcp_server(EchoHandler)
         s = socket.create_connection(self.gw.addr, timeout=10)

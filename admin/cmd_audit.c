@@ -112,7 +112,8 @@ col(sqlite3_stmt *st, int i)
 #define AUDIT_COLUMNS	"id, kind, session_id, start_ms, end_ms, user, "     \
 	"client_addr, client_port, command, dst_host, dst_addr, dst_port, "   \
 	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "       \
-	"close_reason, seq, hex(hash), protocol, ident"
+	"close_reason, seq, hex(hash), protocol, ident, packets_up, "        \
+	"packets_down, udp_destinations, udp_denied"
 
 static int
 audit_list(struct ctl *ctl, struct args *a)
@@ -214,7 +215,8 @@ audit_show(struct ctl *ctl, int64_t id)
 	    "start", "end", "user", "client_addr", "client_port", "command",
 	    "dst_host", "dst_addr", "dst_port", "dst_country", "verdict",
 	    "rule_id", "reason", "bytes_up", "bytes_down", "close_reason",
-	    "seq", "hash", "protocol", "ident" };
+	    "seq", "hash", "protocol", "ident", "packets_up", "packets_down",
+	    "udp_destinations", "udp_denied" };
 	sqlite3_stmt	*st;
 	sqlite3		*db = audit_db(ctl);
 	char		 v[80];
@@ -229,7 +231,7 @@ audit_show(struct ctl *ctl, int64_t id)
 		ctl_error("audit record %lld: no such record", (long long)id);
 	if (ctl->ctl_json)
 		printf("{");
-	for (i = 0; i < 23; i++) {
+	for (i = 0; i < 27; i++) {
 		if (i == 3 || i == 4) {
 			format_ms(st, i, v, sizeof(v));
 			val = v;
@@ -271,7 +273,8 @@ audit_verify(struct ctl *ctl)
 	if (sqlite3_prepare_v2(db, "SELECT id, kind, session_id, start_ms, "
 	    "end_ms, user, client_addr, client_port, command, dst_host, "
 	    "dst_addr, dst_port, dst_country, verdict, rule_id, reason, "
-	    "bytes_up, bytes_down, close_reason, seq, hash, protocol, ident "
+	    "bytes_up, bytes_down, close_reason, seq, hash, protocol, ident, "
+	    "packets_up, packets_down, udp_destinations, udp_denied "
 	    "FROM records WHERE "
 	    "seq IS NOT NULL OR end_ms IS NOT NULL ORDER BY seq IS NULL, seq",
 	    -1, &st, NULL) != SQLITE_OK)
@@ -317,6 +320,10 @@ audit_verify(struct ctl *ctl)
 		f.af_close_reason = (const char *)sqlite3_column_text(st, 18);
 		f.af_protocol = (const char *)sqlite3_column_text(st, 21);
 		f.af_ident = (const char *)sqlite3_column_text(st, 22);
+		f.af_packets_up = sqlite3_column_int64(st, 23);
+		f.af_packets_down = sqlite3_column_int64(st, 24);
+		f.af_udp_dests = sqlite3_column_int64(st, 25);
+		f.af_udp_denied = sqlite3_column_int64(st, 26);
 		if (audit_chain_hash(NULL, prev, &f, h) == -1)
 			ctl_error("SHA-256 failed");
 		if (sqlite3_column_bytes(st, 20) != 32 ||

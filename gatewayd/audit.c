@@ -154,6 +154,10 @@ audit_chain_hash(void *reuse, const unsigned char prev[32],
 	chain_put(ctx, f->af_close_reason);
 	chain_put(ctx, f->af_protocol);
 	chain_put(ctx, f->af_ident);
+	chain_put_int(ctx, f->af_packets_up, 0);
+	chain_put_int(ctx, f->af_packets_down, 0);
+	chain_put_int(ctx, f->af_udp_dests, 0);
+	chain_put_int(ctx, f->af_udp_denied, 0);
 	ok = ok && EVP_DigestFinal_ex(ctx, out, &len) == 1;
 	if (reuse == NULL)
 		EVP_MD_CTX_free(ctx);
@@ -191,6 +195,10 @@ audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
 	f->af_close_reason = nz(r->ar_close);
 	f->af_protocol = r->ar_proto == 4 ? "socks4" : "socks5";
 	f->af_ident = nz(r->ar_ident);
+	f->af_packets_up = (int64_t)r->ar_packets[0];
+	f->af_packets_down = (int64_t)r->ar_packets[1];
+	f->af_udp_dests = r->ar_udp_dests;
+	f->af_udp_denied = r->ar_udp_denied;
 }
 
 /* The queue -------------------------------------------------------------- */
@@ -288,6 +296,10 @@ audit_bind(sqlite3_stmt *st, const struct audit_rec *r)
 	sqlite3_bind_text(st, 19, r->ar_proto == 4 ? "socks4" : "socks5", -1,
 	    SQLITE_STATIC);
 	audit_bind_text(st, 22, r->ar_ident);
+	sqlite3_bind_int64(st, 23, (int64_t)r->ar_packets[0]);
+	sqlite3_bind_int64(st, 24, (int64_t)r->ar_packets[1]);
+	sqlite3_bind_int64(st, 25, r->ar_udp_dests);
+	sqlite3_bind_int64(st, 26, r->ar_udp_denied);
 }
 
 static void
@@ -548,7 +560,8 @@ audit_init(const struct conf *c, char **cause)
 	static const char cols[] = "kind, session_id, start_ms, end_ms, user, "
 	    "client_addr, client_port, command, dst_host, dst_addr, dst_port, "
 	    "dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "
-	    "close_reason, protocol, ident";
+	    "close_reason, protocol, ident, packets_up, packets_down, "
+	    "udp_destinations, udp_denied";
 	char		 sql[1024];
 	sqlite3_stmt	*st;
 	const void	*h;
@@ -574,13 +587,13 @@ audit_init(const struct conf *c, char **cause)
 		goto fail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-	    "?18, ?19, ?22)", cols);
+	    "?18, ?19, ?22, ?23, ?24, ?25, ?26)", cols);
 	if (sqlite3_prepare_v2(au.au_db, sql, -1, &au.au_start, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s, seq, hash) VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-	    "?16, ?17, ?18, ?19, ?22, ?20, ?21)", cols);
+	    "?16, ?17, ?18, ?19, ?22, ?23, ?24, ?25, ?26, ?20, ?21)", cols);
 	if (sqlite3_prepare_v2(au.au_db, sql, -1, &au.au_insert, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
@@ -588,7 +601,9 @@ audit_init(const struct conf *c, char **cause)
 	if (sqlite3_prepare_v2(au.au_db, "UPDATE records SET end_ms = ?4, "
 	    "dst_addr = ?10, dst_country = ?12, verdict = ?13, rule_id = ?14, "
 	    "reason = ?15, bytes_up = ?16, bytes_down = ?17, close_reason = "
-	    "?18, seq = ?20, hash = ?21, protocol = ?19, ident = ?22 WHERE "
+	    "?18, seq = ?20, hash = ?21, protocol = ?19, ident = ?22, "
+	    "packets_up = ?23, packets_down = ?24, udp_destinations = ?25, "
+	    "udp_denied = ?26, dst_host = ?9, dst_port = ?11 WHERE "
 	    "session_id = ?2 AND seq IS NULL",
 	    -1, &au.au_finish, NULL) != SQLITE_OK)
 		goto sqlfail;

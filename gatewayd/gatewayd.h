@@ -185,6 +185,7 @@ enum session_state {
 	S_RESOLVING,
 	S_CONNECTING,
 	S_BINDING,	/* BIND: waiting for the peer */
+	S_UDP,		/* UDP ASSOCIATE: relaying datagrams */
 	S_RELAY,
 	S_REPLYING,	/* a refusal is being flushed; then close */
 	S_CLOSED
@@ -200,6 +201,7 @@ enum session_state {
 
 struct dns_ticket;
 struct auth_reply;
+struct udp_assoc;
 
 struct relay;
 
@@ -212,6 +214,12 @@ struct session {
 	int			 s_fd[2];	/* owned; -1 when not open */
 	struct bufferevent	*s_bev;		/* client, during the handshake */
 	struct relay		*s_relay;	/* once connected */
+	struct udp_assoc	*s_udp;		/* UDP ASSOCIATE */
+	uint64_t		 s_packets[2];	/* UDP: datagrams from side i */
+	uint32_t		 s_udp_dests;	/* destinations allowed */
+	uint32_t		 s_udp_denied;	/* datagrams the policy dropped */
+	uint32_t		 s_udp_foreign;	/* from strangers: dropped */
+	uint32_t		 s_udp_frag;	/* FRAG != 0: dropped */
 	uint64_t		 s_bytes[2];	/* read from side i, relayed */
 	uint8_t			 s_client_shut;	/* refusal: SHUT_WR sent */
 	uint8_t			 s_cmd;
@@ -343,6 +351,9 @@ struct audit_rec {
 	char			 ar_reason[192];
 	char			 ar_close[96];
 	char			 ar_ident[256];	/* SOCKS4 USERID */
+	uint64_t		 ar_packets[2];	/* UDP datagrams up, down */
+	uint32_t		 ar_udp_dests;
+	uint32_t		 ar_udp_denied;
 	uint8_t			 ar_proto;	/* 5 or 4 */
 };
 /* A completed record's fields as they are hashed (NULL: SQL NULL). */
@@ -368,6 +379,10 @@ struct audit_fields {
 	const char		*af_close_reason;
 	const char		*af_protocol;
 	const char		*af_ident;
+	int64_t			 af_packets_up;
+	int64_t			 af_packets_down;
+	int64_t			 af_udp_dests;
+	int64_t			 af_udp_denied;
 };
 int	 audit_init(const struct conf *, char **);
 int	 audit_start(char **);
@@ -382,8 +397,14 @@ void	 session_audit(struct session *, enum audit_type, const char *);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);
+int	 verdict_name_quiet(struct session *);
 int	 verdict_address(struct session *, const struct sockaddr *);
 int	 verdict_recheck(struct session *, struct policy *);
+
+/* udp.c */
+int	 udp_start(struct session *, const struct sockaddr_storage *);
+void	 udp_free(struct session *);
+void	 udp_policy_changed(struct session *);
 
 /* bind.c */
 int	 bind_start(struct session *);

@@ -59,7 +59,7 @@ const char *
 session_state_name(enum session_state state)
 {
 	static const char *const names[] = {
-		"greeting", "auth", "request", "resolving", "connecting", "binding",
+		"greeting", "auth", "request", "resolving", "connecting", "binding", "udp",
 		"relay", "replying", "closed"
 	};
 
@@ -182,8 +182,10 @@ session_client_read(struct bufferevent *bev, void *arg)
 		case S_REQUEST:
 			step = session_request(s);
 			break;
+		case S_UDP:
 		case S_REPLYING:
-			/* Lingering: what the client still sends is dropped. */
+			/* UDP's control connection carries nothing; lingering:
+			 * what the client still sends is dropped. */
 			evbuffer_drain(bufferevent_get_input(bev),
 			    evbuffer_get_length(bufferevent_get_input(bev)));
 			step = STEP_WAIT;
@@ -209,6 +211,8 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_EOF) {
 		if (s->s_state == S_REPLYING)
 			session_close(s, s->s_refusal);
+		else if (s->s_state == S_UDP)
+			session_close(s, "client closed");
 		else
 			session_close(s, "client closed during handshake");
 	} else if (what & BEV_EVENT_ERROR) {
@@ -439,6 +443,20 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
 		return (STEP_STOP);
 	}
+	if (cmd == S5_CMD_UDP_ASSOCIATE) {
+		/* DST is where the client will send from, not a destination. */
+		struct sockaddr_storage	 any;
+
+		if (s->s_over_limit) {
+			session_refuse(s, S5_REP_GENERAL_FAILURE,
+			    "max_sessions reached");
+			return (STEP_STOP);
+		}
+		memset(&any, 0, sizeof(any));
+		any.ss_family = s->s_peer.ss_family;
+		udp_start(s, name != NULL ? &any : addr);
+		return (STEP_STOP);
+	}
 	if (name != NULL) {
 		if ((s->s_dst_name = strdup(name)) == NULL) {
 			session_refuse(s, S5_REP_GENERAL_FAILURE,
@@ -453,11 +471,6 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 	if (s->s_over_limit) {
 		session_refuse(s, S5_REP_GENERAL_FAILURE,
 		    "max_sessions reached");
-		return (STEP_STOP);
-	}
-	if (cmd == S5_CMD_UDP_ASSOCIATE) {
-		session_refuse(s, S5_REP_CMD_UNSUPPORTED,
-		    "command not supported by this build");
 		return (STEP_STOP);
 	}
 
@@ -603,6 +616,7 @@ session_timeout(struct session *s)
 		connect_next(s);
 		break;
 	case S_RELAY:
+	case S_UDP:
 		session_close(s, "idle timeout");
 		break;
 	case S_REPLYING:
@@ -701,6 +715,10 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 	    s->s_reason : s->s_refusal ? s->s_refusal : "");
 	r.ar_up = s->s_bytes[SIDE_CLIENT];
 	r.ar_down = s->s_bytes[SIDE_REMOTE];
+	r.ar_packets[0] = s->s_packets[SIDE_CLIENT];
+	r.ar_packets[1] = s->s_packets[SIDE_REMOTE];
+	r.ar_udp_dests = s->s_udp_dests;
+	r.ar_udp_denied = s->s_udp_denied;
 	if (type != AR_START)
 		snprintf(r.ar_close, sizeof(r.ar_close), "%s%s%s", what,
 		    s->s_errno ? ": " : "", s->s_errno ?
@@ -732,6 +750,7 @@ session_close(struct session *s, const char *reason)
 		s->s_bev = NULL;
 	}
 	relay_free(s);
+	udp_free(s);
 	for (i = 0; i < 2; i++) {
 		if (s->s_fd[i] != -1) {
 			close(s->s_fd[i]);

@@ -333,3 +333,67 @@ s4_build_reply(uint8_t *out, uint8_t cd, const struct sockaddr *bnd)
 		memcpy(out + 4, &sin->sin_addr, 4);
 	}
 }
+
+/* UDP ---------------------------------------------------------------------- */
+
+/*
+ * A datagram's header: its length (> 0), or a negative S5_ERR_* when the
+ * datagram cannot be relayed. A datagram comes whole, so a short one is
+ * an error, not a wait.
+ */
+int
+s5_parse_udp_header(const uint8_t *buf, size_t len, struct s5_udp_header *h)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&h->addr;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&h->addr;
+	size_t			 alen;
+
+	if (len < 4)
+		return (S5_ERR_TOO_LONG);
+	memset(h, 0, sizeof(*h));
+	h->frag = buf[2];
+	h->atyp = buf[3];
+	switch (buf[3]) {
+	case S5_ATYP_IPV4:
+		alen = 4;
+		break;
+	case S5_ATYP_IPV6:
+		alen = 16;
+		break;
+	case S5_ATYP_DOMAIN:
+		if (len < 5 || buf[4] == 0)
+			return (S5_ERR_DOMAIN);
+		alen = 1 + (size_t)buf[4];
+		break;
+	default:
+		return (S5_ERR_ATYP);
+	}
+	if (len < 4 + alen + 2)
+		return (S5_ERR_TOO_LONG);
+	h->port = (uint16_t)(buf[4 + alen] << 8 | buf[5 + alen]);
+	if (h->atyp == S5_ATYP_IPV4) {
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, buf + 4, 4);
+		sin->sin_port = htons(h->port);
+	} else if (h->atyp == S5_ATYP_IPV6) {
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, buf + 4, 16);
+		sin6->sin6_port = htons(h->port);
+	} else {
+		if (!s5_valid_name(buf + 5, alen - 1))
+			return (S5_ERR_DOMAIN);
+		memcpy(h->name, buf + 5, alen - 1);
+	}
+	return ((int)(4 + alen + 2));
+}
+
+/* The header naming sa (a reply's source); out holds S5_REPLY_MAX. */
+size_t
+s5_build_udp_header(uint8_t *out, const struct sockaddr *sa)
+{
+	/* The same layout as a reply, with RSV RSV FRAG for VER REP RSV. */
+	size_t	 n = s5_build_reply(out, 0, sa);
+
+	out[0] = out[1] = out[2] = 0;
+	return (n);
+}

@@ -101,6 +101,19 @@ struct s4_request {
 	char		 name[256];	/* SOCKS4a: the host name, or "" */
 };
 
+/* RFC 1928 section 7: RSV(2) FRAG ATYP DST.ADDR DST.PORT, then data. */
+struct s5_udp_header {
+	uint8_t		 frag;
+	uint8_t		 atyp;
+	uint16_t	 port;		/* host order */
+	struct sockaddr_storage addr;	/* IPV4/IPV6, port set */
+	char		 name[256];	/* DOMAIN */
+};
+
+int		 s5_parse_udp_header(const uint8_t *, size_t,
+		    struct s5_udp_header *);
+size_t		 s5_build_udp_header(uint8_t *, const struct sockaddr *);
+
 int		 s4_parse_request(const uint8_t *, size_t, struct s4_request *);
 void		 s4_build_reply(uint8_t *, uint8_t, const struct sockaddr *);
 

@@ -66,6 +66,19 @@ verdict_name(struct session *s)
 	return (-1);
 }
 
+/* The same, without refusing: UDP judges each datagram's name. */
+int
+verdict_name_quiet(struct session *s)
+{
+	struct policy_req	 req;
+	struct policy_verdict	 v;
+
+	verdict_request(s, NULL, &req);
+	policy_decide(s->s_worker->w_policy, &req, &v);
+	verdict_keep(s, s->s_worker->w_policy, &v);
+	return (v.action == POLICY_DENY ? -1 : 0);
+}
+
 /* Whether the session may connect to sa (its name, if any, included). */
 int
 verdict_address(struct session *s, const struct sockaddr *sa)
@@ -91,6 +104,9 @@ verdict_recheck(struct session *s, struct policy *p)
 	struct policy_verdict	 v;
 
 	switch (s->s_state) {
+	case S_UDP:
+		udp_policy_changed(s);
+		return (0);
 	case S_RESOLVING:
 		verdict_request(s, NULL, &req);
 		break;

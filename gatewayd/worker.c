@@ -193,7 +193,7 @@ worker_sweep(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(s, s_entry);
 		if (w->w_stopping && w->w_now >= w->w_stop_deadline)
 			session_close(s, "shutdown");
-		else if (s->s_state == S_RELAY) {
+		else if (s->s_state == S_RELAY || s->s_state == S_UDP) {
 			if (w->w_now - s->s_active >= idle)
 				session_timeout(s);
 		} else if (w->w_now >= s->s_deadline)

@@ -27,6 +27,10 @@ CREATE TABLE records (
 	protocol	TEXT NOT NULL DEFAULT 'socks5'
 			CHECK (protocol IN ('socks5', 'socks4')),
 	ident		TEXT,			-- SOCKS4 USERID, unverified
+	packets_up	INTEGER NOT NULL DEFAULT 0,	-- UDP datagrams
+	packets_down	INTEGER NOT NULL DEFAULT 0,
+	udp_destinations INTEGER NOT NULL DEFAULT 0,	-- distinct, allowed
+	udp_denied	INTEGER NOT NULL DEFAULT 0,	-- datagrams dropped
 	seq		INTEGER,		-- verify orders by it
 	hash		BLOB
 );

@@ -112,6 +112,12 @@ for c in 1 32 256; do
 	[ "$(field "$p" errors)" = 0 ] || echo "  errors through gatewayd: $p"
 done
 
+# UDP through an association, 32 datagrams in flight.
+d=$("$bin/socksbench" udp -t "127.0.0.1:$echo_port" -c 32 -d "$secs")
+p=$("$bin/socksbench" udp -t "127.0.0.1:$echo_port" -s "$gw" -c 32 -d "$secs")
+row "UDP datagrams/s, window 32" "$(field "$d" datagrams/s)" "$(field "$p" datagrams/s)"
+echo "  datagrams lost: direct $(field "$d" loss), through gatewayd $(field "$p" loss)"
+
 # Idle memory: RSS of gatewayd with idle_count proxied connections open,
 # against its RSS before (after the load above, so its allocator is warm).
 sleep 1

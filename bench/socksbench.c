@@ -5,8 +5,12 @@
  * loop is bounded by a count or a duration.
  *
  *	socksbench serve ECHO_PORT SINK_PORT
- *		echo server (epoll) and byte sink (a thread per connection;
- *		answers the byte count as 8 bytes once the client shuts down)
+ *		echo server (epoll; TCP and UDP on ECHO_PORT) and byte sink (a
+ *		thread per connection; answers the byte count as 8 bytes once
+ *		the client shuts down)
+ *	socksbench udp -t HOST:PORT [-s HOST:PORT] [-c WINDOW] [-d SECONDS]
+ *		WINDOW 64-byte datagrams in flight to the UDP echo (through a
+ *		UDP ASSOCIATE with -s); prints datagrams/s echoed and loss
  *	socksbench bulk -t HOST:PORT [-s HOST:PORT] [-n STREAMS] [-d SECONDS]
  *		STREAMS connections write 128 KiB blocks to the sink for
  *		SECONDS; prints MB/s of bytes the sink confirmed
@@ -31,6 +35,7 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -215,7 +220,9 @@ serve(uint16_t echo_port, uint16_t sink_port)
 	struct epoll_event	 ev, evs[256];
 	pthread_t		 t;
 	char			 buf[16384];
-	int			 efd, lfd, fd, n, i, one = 1;
+	struct sockaddr_in	 sin, from;
+	socklen_t		 flen;
+	int			 efd, lfd, ufd, fd, n, i, one = 1;
 	ssize_t			 r;
 
 	raise_nofile();
@@ -230,12 +237,31 @@ serve(uint16_t echo_port, uint16_t sink_port)
 	ev.events = EPOLLIN;
 	ev.data.fd = lfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(echo_port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)) == -1 ||
+	    bind(ufd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		die("udp echo");
+	ev.data.fd = ufd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, ufd, &ev);
 	printf("serving\n");
 	fflush(stdout);
 	for (;;) {
 		n = epoll_wait(efd, evs, 256, -1);
 		for (i = 0; i < n; i++) {
 			fd = evs[i].data.fd;
+			if (fd == ufd) {
+				flen = sizeof(from);
+				while ((r = recvfrom(ufd, buf, sizeof(buf), 0,
+				    (struct sockaddr *)&from, &flen)) > 0) {
+					sendto(ufd, buf, (size_t)r, 0,
+					    (struct sockaddr *)&from, flen);
+					flen = sizeof(from);
+				}
+				continue;
+			}
 			if (fd == lfd) {
 				while ((fd = accept4(lfd, NULL, NULL,
 				    SOCK_NONBLOCK)) != -1) {
@@ -532,6 +558,75 @@ rate(int conc, double seconds)
 	return (lp.errors ? 1 : 0);
 }
 
+/* UDP: datagrams per second through an association, and loss. */
+static int
+udp(int window, double seconds)
+{
+	struct sockaddr_in	 relay = target;
+	struct pollfd		 pfd;
+	uint8_t			 req[10], reply[10], pkt[128];
+	size_t			 hl = 0;
+	double			 t0, end;
+	uint64_t		 sent = 0, got = 0, lost = 0;
+	int			 ctl = -1, u, i, inflight = 0;
+	ssize_t			 n;
+
+	if (use_gateway) {
+		/* The control connection: UDP ASSOCIATE from anywhere. */
+		if ((ctl = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+		    connect(ctl, (struct sockaddr *)&gateway,
+		    sizeof(gateway)) == -1 ||
+		    write(ctl, "\x05\x01\x00", 3) != 3 ||
+		    read_full(ctl, reply, 2) == -1)
+			die("udp: associate");
+		memcpy(req, "\x05\x03\x00\x01\0\0\0\0\0\0", 10);
+		if (write(ctl, req, 10) != 10 || read_full(ctl, reply, 10) ==
+		    -1 || reply[1] != 0)
+			die("udp: associate refused");
+		memcpy(&relay.sin_addr, reply + 4, 4);
+		memcpy(&relay.sin_port, reply + 8, 2);
+		/* Every datagram carries the target's header. */
+		memcpy(pkt, "\0\0\0\x01", 4);
+		memcpy(pkt + 4, &target.sin_addr, 4);
+		memcpy(pkt + 8, &target.sin_port, 2);
+		hl = 10;
+	}
+	if ((u = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+	    connect(u, (struct sockaddr *)&relay, sizeof(relay)) == -1)
+		die("udp: socket");
+	memset(pkt + hl, 'd', 64);
+	pfd.fd = u;
+	pfd.events = POLLIN;
+	t0 = now_s();
+	end = t0 + seconds;
+	while (now_s() < end) {
+		for (; inflight < window; inflight++, sent++)
+			if (send(u, pkt, hl + 64, 0) == -1)
+				break;
+		if (poll(&pfd, 1, 100) <= 0) {
+			/* Nothing for 100 ms: what is out there is lost. */
+			lost += (uint64_t)inflight;
+			inflight = 0;
+			continue;
+		}
+		for (i = 0; i < window; i++) {
+			n = recv(u, pkt + 64 + hl, 128 - 64 - hl, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			got++;
+			inflight--;
+		}
+	}
+	lost += (uint64_t)inflight;
+	printf("udp window=%d datagrams/s=%.0f loss=%.2f%% errors=0\n", window,
+	    (double)got / (now_s() - t0), sent ? 100.0 * (double)lost /
+	    (double)sent : 0);
+	close(u);
+	if (ctl != -1)
+		close(ctl);
+	return (0);
+}
+
 static int
 idle(int count, double hold)
 {
@@ -650,6 +745,8 @@ main(int argc, char **argv)
 		return (bulk(n, seconds));
 	if (strcmp(mode, "rate") == 0)
 		return (rate(n, seconds));
+	if (strcmp(mode, "udp") == 0)
+		return (udp(n, seconds));
 	if (strcmp(mode, "idle") == 0 && use_gateway)
 		return (idle(n, seconds));
 	fprintf(stderr, "socksbench: unknown mode %s\n", mode);

@@ -399,10 +399,12 @@ main(int argc, char **argv)
 	for (i = 0; i < (int)c->c_nlisten; i++)
 		log_info("listening on %s", c->c_listen[i].cl_text);
 	log_info("gatewayd %s ready: %d workers, max_sessions %d, auth %s%s, "
-	    "CONNECT only (BIND, UDP ASSOCIATE and SOCKS4 not built yet)",
+	    "SOCKS5 CONNECT, BIND and UDP ASSOCIATE, SOCKS4/4a %s, audit %s",
 	    SOCKSGW_VERSION, gw_nworkers, c->c_max_sessions,
 	    c->c_auth == AUTH_PAM ? "pam, service " : "none",
-	    c->c_auth == AUTH_PAM ? c->c_pam_service : "");
+	    c->c_auth == AUTH_PAM ? c->c_pam_service : "",
+	    c->c_socks4 ? "enabled" : "disabled (socks4 no)",
+	    c->c_audit_db ? c->c_audit_db : "off");
 
 	event_base_dispatch(base);
 

@@ -320,6 +320,75 @@ test_reply_build(void **state)
 }
 
 static void
+test_socks4(void **state)
+{
+	const uint8_t		 v4[] = { 4, 1, 0, 80, 192, 0, 2, 1, 'b', 'o',
+				    'b', 0 };
+	const uint8_t		 v4a[] = { 4, 2, 0x1f, 0x90, 0, 0, 0, 9, 0,
+				    'w', 'w', 'w', '.', 'x', 0 };
+	uint8_t			 toolong[8 + 300];
+	struct s4_request	 req;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&req.addr;
+	uint8_t			 out[S4_REPLY_LEN];
+
+	(void)state;
+	assert_int_equal(parse_prefixes((parse_fn)s4_parse_request, v4,
+	    sizeof(v4), &req), (int)sizeof(v4));
+	assert_int_equal(req.cmd, S4_CMD_CONNECT);
+	assert_int_equal(req.port, 80);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0xc0000201);
+	assert_string_equal(req.userid, "bob");
+	assert_string_equal(req.name, "");
+	assert_int_equal(parse_prefixes((parse_fn)s4_parse_request, v4a,
+	    sizeof(v4a), &req), (int)sizeof(v4a));
+	assert_int_equal(req.cmd, S4_CMD_BIND);
+	assert_int_equal(req.port, 8080);
+	assert_string_equal(req.userid, "");
+	assert_string_equal(req.name, "www.x");
+	assert_int_equal(s4_parse_request((const uint8_t[]){ 4, 3 }, 2, &req),
+	    S5_ERR_COMMAND);
+	assert_int_equal(s4_parse_request((const uint8_t[]){ 5 }, 1, &req),
+	    S5_ERR_VERSION);
+	memset(toolong, 'u', sizeof(toolong));
+	memcpy(toolong, v4, 8);
+	assert_int_equal(s4_parse_request(toolong, sizeof(toolong), &req),
+	    S5_ERR_TOO_LONG);
+	s4_build_reply(out, S4_GRANTED, NULL);
+	assert_memory_equal(out, ((const uint8_t[]){ 0, 0x5a, 0, 0, 0, 0, 0,
+	    0 }), 8);
+}
+
+static void
+test_udp_header(void **state)
+{
+	const uint8_t		 v4[] = { 0, 0, 0, 1, 127, 0, 0, 1, 0, 53, 'q' };
+	const uint8_t		 name[] = { 0, 0, 2, 3, 3, 'a', '.', 'b', 1, 0,
+				    'q' };
+	struct s5_udp_header	 h;
+	struct sockaddr_in	 sin;
+	uint8_t			 out[S5_REPLY_MAX];
+
+	(void)state;
+	assert_int_equal(s5_parse_udp_header(v4, sizeof(v4), &h), 10);
+	assert_int_equal(h.frag, 0);
+	assert_int_equal(h.port, 53);
+	assert_int_equal(s5_parse_udp_header(name, sizeof(name), &h), 10);
+	assert_int_equal(h.frag, 2);
+	assert_string_equal(h.name, "a.b");
+	assert_int_equal(h.port, 256);
+	assert_true(s5_parse_udp_header(v4, 9, &h) < 0);
+	assert_int_equal(s5_parse_udp_header((const uint8_t[]){ 0, 0, 0, 9,
+	    1, 2 }, 6, &h), S5_ERR_ATYP);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(53);
+	sin.sin_addr.s_addr = htonl(0x7f000001);
+	assert_int_equal(s5_build_udp_header(out, (struct sockaddr *)&sin),
+	    10);
+	assert_memory_equal(out, v4, 10);
+}
+
+static void
 test_names(void **state)
 {
 	(void)state;
@@ -344,6 +413,8 @@ main(void)
 		cmocka_unit_test(test_request_domain),
 		cmocka_unit_test(test_request_malformed),
 		cmocka_unit_test(test_reply_build),
+		cmocka_unit_test(test_socks4),
+		cmocka_unit_test(test_udp_header),
 		cmocka_unit_test(test_names),
 	};
 

@@ -77,5 +77,8 @@ int	 cmd_list(struct ctl *, struct args *);
 int	 cmd_explain(struct ctl *, struct args *);
 int	 cmd_geoip(struct ctl *, struct args *);
 int	 cmd_audit(struct ctl *, struct args *);
+int	 cmd_sessions(struct ctl *, struct args *);
+int	 cmd_reload(struct ctl *, struct args *);
+int	 cmd_stats(struct ctl *, struct args *);
 
 #endif /* ADMIN_H */

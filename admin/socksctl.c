@@ -29,6 +29,10 @@ static const struct {
 	{ "explain", cmd_explain, "explain --dst HOST:PORT [--user U] "
 	    "[--group G]... [--src IP] [--addr IP] [--cmd C] [--at TIME]" },
 	{ "geoip", cmd_geoip, "geoip lookup IP" },
+	{ "sessions", cmd_sessions, "sessions [--user U] | sessions kill ID | "
+	    "sessions kill --user U" },
+	{ "reload", cmd_reload, "reload" },
+	{ "stats", cmd_stats, "stats" },
 	{ "audit", cmd_audit, "audit list [--user U] [--since T] [--until T] "
 	    "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
 	    "[--limit N] | show ID | verify" },

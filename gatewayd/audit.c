@@ -218,6 +218,17 @@ audit_admit(void)
 	return (au.au_healthy && len < au.au_cap / 2);
 }
 
+size_t
+audit_queue_depth(void)
+{
+	size_t	 n;
+
+	pthread_mutex_lock(&au.au_lock);
+	n = au.au_len;
+	pthread_mutex_unlock(&au.au_lock);
+	return (n);
+}
+
 int
 audit_enabled(void)
 {

@@ -64,6 +64,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "resolv_conf",	CT_PATH, OFF(c_resolv_conf), 0, 0 },
 	{ "hosts_file",		CT_PATH, OFF(c_hosts_file), 0, 0 },
 	{ "control_socket",	CT_PATH, OFF(c_control_socket), 0, 0 },
+	{ "control_group",	CT_STRING, OFF(c_control_group), 0, 0 },
 	{ "user",		CT_STRING, OFF(c_user), 0, 0 },
 	{ "workers",		CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS },
 	{ "handshake_timeout",	CT_INT, OFF(c_handshake_timeout), 1, 3600 },
@@ -179,6 +180,7 @@ conf_unref(struct conf *c)
 	free(c->c_resolv_conf);
 	free(c->c_hosts_file);
 	free(c->c_control_socket);
+	free(c->c_control_group);
 	free(c->c_user);
 	free(c);
 }

@@ -37,6 +37,7 @@ static pthread_mutex_t	 gw_conf_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf	*gw_conf;	/* the running configuration */
 static struct worker	 gw_workers[GW_MAX_WORKERS];
 static pid_t		 gw_authd = -1;
+static struct control_ctx control_ctx;
 static int		 gw_nworkers;
 static int		 gw_verbose;
 
@@ -195,15 +196,6 @@ gw_drop_privileges(const struct conf *c)
 	log_info("running as %s (uid %u)", c->c_user, (unsigned)pw->pw_uid);
 }
 
-/* Keywords of the contract whose features are not built yet. */
-static void
-gw_warn_unbuilt(const struct conf *c)
-{
-	if (c->c_control_socket != NULL)
-		log_warnx("control_socket is set but the control socket is "
-		    "not built yet");
-}
-
 static void
 gw_print_errors(const char *cause)
 {
@@ -223,7 +215,8 @@ gw_listen_same(const struct conf *a, const struct conf *b)
 	return (1);
 }
 
-static void
+/* Returns NULL, or why the new configuration was refused (to free). */
+static char *
 gw_reload(void)
 {
 	struct conf	*old = gw_conf, *c;
@@ -235,9 +228,8 @@ gw_reload(void)
 	    conf_check_files(c, &cause) == -1) {
 		log_warnx("reload failed, the running configuration stays:\n%s",
 		    cause != NULL ? cause : "out of memory");
-		free(cause);
 		conf_unref(c);
-		return;
+		return (cause != NULL ? cause : strdup("out of memory"));
 	}
 	gw_conf_complete(c, gw_raise_nofile());
 	/* Sockets and threads are made once; say so rather than pretend. */
@@ -248,7 +240,6 @@ gw_reload(void)
 		log_warnx("reload: listen, workers, user and auth take effect "
 		    "only after a restart");
 	log_set_verbose(gw_verbose + c->c_log_verbose);
-	gw_warn_unbuilt(c);
 	if ((c->c_timezone == NULL) != (old->c_timezone == NULL) ||
 	    (c->c_timezone != NULL && strcmp(c->c_timezone,
 	    old->c_timezone) != 0))
@@ -261,6 +252,7 @@ gw_reload(void)
 	for (i = 0; i < gw_nworkers; i++)
 		worker_request(&gw_workers[i], WORKER_RELOAD);
 	log_info("configuration reloaded");
+	return (NULL);
 }
 
 /* From the policy watcher: every worker judges its sessions again. */
@@ -281,7 +273,7 @@ gw_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
-		gw_reload();
+		free(gw_reload());
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -364,7 +356,8 @@ main(int argc, char **argv)
 	    guard_self_init(fds, (size_t)gw_nworkers * c->c_nlisten,
 	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
-	if (gwpolicy_init(c, &cause) == -1 || audit_init(c, &cause) == -1)
+	if (gwpolicy_init(c, &cause) == -1 || audit_init(c, &cause) == -1 ||
+	    control_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < gw_nworkers; i++)
 		auth_fds[i] = -1;
@@ -374,7 +367,6 @@ main(int argc, char **argv)
 	    &cause)) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	gw_drop_privileges(c);
-	gw_warn_unbuilt(c);
 
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -393,8 +385,12 @@ main(int argc, char **argv)
 	for (i = 0; i < gw_nworkers; i++)
 		if ((errno = worker_start(&gw_workers[i])) != 0)
 			fatal("worker %d: pthread_create", i);
+	control_ctx.cx_workers = gw_workers;
+	control_ctx.cx_nworkers = gw_nworkers;
+	control_ctx.cx_reload = gw_reload;
 	if (audit_start(&cause) == -1 ||
-	    gwpolicy_watch(gw_policy_changed, &cause) == -1)
+	    gwpolicy_watch(gw_policy_changed, &cause) == -1 ||
+	    control_start(base, &control_ctx, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < (int)c->c_nlisten; i++)
 		log_info("listening on %s", c->c_listen[i].cl_text);
@@ -407,6 +403,7 @@ main(int argc, char **argv)
 	    c->c_audit_db ? c->c_audit_db : "off");
 
 	event_base_dispatch(base);
+	control_stop();
 
 	for (i = 0; i < gw_nworkers; i++)
 		worker_request(&gw_workers[i], WORKER_STOP);

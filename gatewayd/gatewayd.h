@@ -93,6 +93,7 @@ struct conf {
 	char			*c_resolv_conf;
 	char			*c_hosts_file;
 	char			*c_control_socket;
+	char			*c_control_group;
 	char			*c_user;
 	int			 c_workers;
 	int			 c_handshake_timeout;
@@ -148,6 +149,8 @@ struct worker {
 	int			 w_auth_fd;	/* to authd, or -1 */
 	struct event		*w_auth_ev;
 	struct session_list	 w_authing;	/* sessions waiting for authd */
+	char			*w_answer;	/* to the control socket */
+	int			 w_answered;
 	uint8_t			*w_scratch;	/* relay reads land here */
 	size_t			 w_scratch_len;
 	struct conf		*w_conf;	/* changed on this thread only */
@@ -162,6 +165,7 @@ struct worker {
 #define WORKER_RELOAD	0x1
 #define WORKER_STOP	0x2
 #define WORKER_POLICY	0x4	/* a new policy snapshot is in force */
+#define WORKER_CONTROL	0x8	/* answer the control socket's question */
 
 int	 worker_init(struct worker *, int, struct conf *, const int *, size_t,
 	    int, char **);
@@ -221,6 +225,8 @@ struct session {
 	uint32_t		 s_udp_foreign;	/* from strangers: dropped */
 	uint32_t		 s_udp_frag;	/* FRAG != 0: dropped */
 	uint64_t		 s_bytes[2];	/* read from side i, relayed */
+	uint64_t		 s_rate;	/* bytes/s, both ways, lately */
+	uint64_t		 s_rate_prev;
 	uint8_t			 s_client_shut;	/* refusal: SHUT_WR sent */
 	uint8_t			 s_cmd;
 	uint8_t			 s_proto;	/* 5, or 4 for SOCKS4/4a */
@@ -394,6 +400,35 @@ int	 audit_offer(const struct audit_rec *);
 int	 audit_chain_hash(void *, const unsigned char [32],
 	    const struct audit_fields *, unsigned char [32]);
 void	 session_audit(struct session *, enum audit_type, const char *);
+
+/* control.c: the control socket, and the counters it reports */
+enum gw_stat {
+	GW_STAT_SESSIONS, GW_STAT_ALLOW, GW_STAT_DENY, GW_STAT_AUTH_OK,
+	GW_STAT_AUTH_FAILED, GW_STAT_LOCKOUTS, GW_STAT_BYTES_UP,
+	GW_STAT_BYTES_DOWN, GW_STAT_DNS_FAILURES, GW_STAT_UDP_UP,
+	GW_STAT_UDP_DOWN, GW_STAT_MAX
+};
+extern _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
+#define STAT_ADD(k, n)	atomic_fetch_add_explicit(&gw_stats[k], (n), \
+			    memory_order_relaxed)
+struct control_query {
+	char			 cq_user[256];
+	uint64_t		 cq_id;
+	int			 cq_kill;
+	char			 cq_admin[64];
+	int			 cq_count;
+};
+struct control_ctx {
+	struct worker		*cx_workers;
+	int			 cx_nworkers;
+	char			*(*cx_reload)(void);
+};
+int	 control_init(const struct conf *, char **);
+int	 control_start(struct event_base *, struct control_ctx *, char **);
+void	 control_stop(void);
+void	 control_answer(struct worker *);
+const char *stat_name(int);
+size_t	 audit_queue_depth(void);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);

@@ -200,6 +200,7 @@ resolve_session_done(int result, struct evutil_addrinfo *res, void *arg)
 
 	s->s_dns = NULL;
 	if (result != 0 || res == NULL) {
+		STAT_ADD(GW_STAT_DNS_FAILURES, 1);
 		s->s_errno = 0;
 		session_refuse(s, S5_REP_HOST_UNREACHABLE,
 		    result == EVUTIL_EAI_NONAME || result == EVUTIL_EAI_NODATA ?

@@ -152,6 +152,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		s->s_over_limit = 1;
 	TAILQ_INSERT_TAIL(&w->w_sessions, s, s_entry);
 	w->w_nsessions++;
+	STAT_ADD(GW_STAT_SESSIONS, 1);
 
 	/* Relayed traffic is passed on as it comes: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -327,6 +328,9 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 	char			 peer[ADDR_STRLEN];
 	int			 i;
 
+	STAT_ADD(rep->ap_status == AUTH_OK ? GW_STAT_AUTH_OK :
+	    rep->ap_status == AUTH_LOCKED ? GW_STAT_LOCKOUTS :
+	    GW_STAT_AUTH_FAILED, 1);
 	if (rep->ap_status != AUTH_OK) {
 		log_warnx("auth: client %s user %s: %s%s%s",
 		    addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer)),
@@ -738,6 +742,12 @@ session_close(struct session *s, const char *reason)
 	if (s->s_state == S_CLOSED)
 		return;
 	session_log_close(s, reason != NULL ? reason : "closed");
+	if (s->s_cmd != 0)
+		STAT_ADD(s->s_allowed ? GW_STAT_ALLOW : GW_STAT_DENY, 1);
+	STAT_ADD(GW_STAT_BYTES_UP, s->s_bytes[SIDE_CLIENT]);
+	STAT_ADD(GW_STAT_BYTES_DOWN, s->s_bytes[SIDE_REMOTE]);
+	STAT_ADD(GW_STAT_UDP_UP, s->s_packets[SIDE_CLIENT]);
+	STAT_ADD(GW_STAT_UDP_DOWN, s->s_packets[SIDE_REMOTE]);
 	if (s->s_cmd != 0)
 		session_audit(s, s->s_audit_open ? AR_END : AR_WHOLE,
 		    reason != NULL ? reason : "closed");

@@ -194,6 +194,11 @@ worker_sweep(evutil_socket_t fd, short what, void *arg)
 		if (w->w_stopping && w->w_now >= w->w_stop_deadline)
 			session_close(s, "shutdown");
 		else if (s->s_state == S_RELAY || s->s_state == S_UDP) {
+			uint64_t total = s->s_bytes[0] + s->s_bytes[1];
+
+			/* Bytes a second over the last tick (250 ms). */
+			s->s_rate = (total - s->s_rate_prev) * 4;
+			s->s_rate_prev = total;
 			if (w->w_now - s->s_active >= idle)
 				session_timeout(s);
 		} else if (w->w_now >= s->s_deadline)
@@ -311,6 +316,8 @@ worker_wakeup(evutil_socket_t fd, short what, void *arg)
 		worker_reload(w);
 	if (req & WORKER_POLICY)
 		worker_policy(w);
+	if (req & WORKER_CONTROL)
+		control_answer(w);
 	if ((req & WORKER_STOP) && !w->w_stopping)
 		worker_stop(w);
 }
@@ -352,6 +359,7 @@ worker_free(struct worker *w)
 	if (w->w_base != NULL)
 		event_base_free(w->w_base);
 	free(w->w_scratch);
+	free(w->w_answer);
 	policy_unref(w->w_policy);
 	close(w->w_wakeup_fd[0]);
 	close(w->w_wakeup_fd[1]);

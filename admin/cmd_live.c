@@ -1,0 +1,208 @@
+/*
+ * cmd_live.c: socksctl sessions, sessions kill, reload and stats, through
+ * gatewayd's control socket. The answers are JSON; --json prints them as
+ * they come, otherwise they are shown as tables.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "gatewayd.h"
+
+/* Sends one request, returns the whole answer (to free). */
+static char *
+live_ask(struct ctl *ctl, const char *request)
+{
+	struct sockaddr_un	 sun;
+	const char		*path = ctl->ctl_conf->c_control_socket;
+	char			*buf = NULL;
+	size_t			 len = 0, cap = 0;
+	ssize_t			 n;
+	int			 fd;
+
+	if (path == NULL)
+		ctl_error("%s: no control_socket configured",
+		    ctl->ctl_conf_path);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		ctl_error("socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			ctl_error("gatewayd is not running (nothing answers at "
+			    "%s)", path);
+		ctl_error("%s: %s", path, strerror(errno));
+	}
+	if (dprintf(fd, "SOCKSGW/1 %s\n", request) < 0)
+		ctl_error("%s: %s", path, strerror(errno));
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			if ((buf = realloc(buf, cap)) == NULL)
+				ctl_error("out of memory");
+		}
+		if ((n = read(fd, buf + len, cap - len - 1)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len == 0)
+		ctl_error("gatewayd closed the control connection");
+	buf[len] = '\0';
+	if (strncmp(buf, "{\"error\": ", 10) == 0)
+		ctl_error("gatewayd: %.*s", (int)(strlen(buf) - 13), buf + 11);
+	return (buf);
+}
+
+/* The value of "key" in a flat JSON object (string or number). */
+static void
+live_field(const char *obj, const char *key, char *out, size_t len)
+{
+	char		 pat[64];
+	const char	*p;
+	size_t		 n = 0;
+
+	out[0] = '\0';
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	if ((p = strstr(obj, pat)) == NULL)
+		return;
+	p += strlen(pat);
+	if (*p == '"') {
+		for (p++; *p != '\0' && *p != '"' && n + 1 < len; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			out[n++] = *p;
+		}
+	} else
+		for (; *p != '\0' && *p != ',' && *p != '}' && n + 1 < len;
+		    p++)
+			out[n++] = *p;
+	out[n] = '\0';
+}
+
+static int
+live_sessions(struct ctl *ctl, struct args *a)
+{
+	static const char *const cols[] = { "id", "user", "client", "dst",
+	    "command", "state", "rule", "age_s", "bytes_up", "bytes_down",
+	    "rate_bps" };
+	const char	*opt, *user = NULL;
+	char		 req[300], v[11][300], *ans, *p, *end;
+	struct table	*t;
+	int		 i;
+
+	opt = args_next(a);
+	if (opt != NULL && strcmp(opt, "kill") == 0) {
+		if ((opt = args_next(a)) == NULL)
+			ctl_usage_error("sessions kill ID | --user U");
+		if (strcmp(opt, "--user") == 0)
+			snprintf(req, sizeof(req), "kill-user %s",
+			    args_value(a, opt));
+		else
+			snprintf(req, sizeof(req), "kill %llu",
+			    (unsigned long long)parse_id(opt, "session id"));
+		args_done(a);
+		ans = live_ask(ctl, req);
+		if (ctl->ctl_json)
+			printf("%s", ans);
+		else {
+			live_field(ans, "killed", v[0], sizeof(v[0]));
+			printf("%s session%s killed\n", v[0],
+			    strcmp(v[0], "1") == 0 ? "" : "s");
+		}
+		free(ans);
+		return (0);
+	}
+	if (opt != NULL) {
+		if (strcmp(opt, "--user") != 0)
+			ctl_usage_error("sessions: unknown option '%s'", opt);
+		user = args_value(a, opt);
+	}
+	args_done(a);
+	snprintf(req, sizeof(req), "sessions%s%s", user ? " " : "",
+	    user ? user : "");
+	ans = live_ask(ctl, req);
+	if (ctl->ctl_json) {
+		printf("%s", ans);
+		free(ans);
+		return (0);
+	}
+	t = table_new(11, "#id", "user", "client", "dst", "command", "state",
+	    "#rule", "age", "#up", "#down", "#rate");
+	for (p = strchr(ans, '{'); p != NULL && (p = strchr(p + 1, '{')) !=
+	    NULL; p = end) {
+		if ((end = strchr(p, '}')) == NULL)
+			break;
+		*end++ = '\0';
+		for (i = 0; i < 11; i++)
+			live_field(p, cols[i], v[i], sizeof(v[i]));
+		table_row(t, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+		    v[8], v[9], v[10]);
+	}
+	free(ans);
+	table_print(t, 0);
+	return (0);
+}
+
+int
+cmd_sessions(struct ctl *ctl, struct args *a)
+{
+	return (live_sessions(ctl, a));
+}
+
+int
+cmd_reload(struct ctl *ctl, struct args *a)
+{
+	char	*ans, err[1024];
+
+	args_done(a);
+	ans = live_ask(ctl, "reload");
+	if (ctl->ctl_json)
+		printf("%s", ans);
+	else if (strstr(ans, "\"reloaded\": true") != NULL)
+		printf("configuration reloaded\n");
+	if (strstr(ans, "\"reloaded\": true") == NULL) {
+		live_field(ans, "error", err, sizeof(err));
+		free(ans);
+		ctl_error("reload refused, the running configuration stays: "
+		    "%s", err);
+	}
+	free(ans);
+	return (0);
+}
+
+int
+cmd_stats(struct ctl *ctl, struct args *a)
+{
+	struct table	*t;
+	char		*ans, v[64];
+	int		 i;
+
+	args_done(a);
+	ans = live_ask(ctl, "stats");
+	if (ctl->ctl_json) {
+		printf("%s", ans);
+		free(ans);
+		return (0);
+	}
+	t = table_new(2, "counter", "value");
+	live_field(ans, "sessions_open", v, sizeof(v));
+	table_row(t, "sessions_open", v);
+	for (i = 0; i < GW_STAT_MAX; i++) {
+		live_field(ans, stat_name(i), v, sizeof(v));
+		table_row(t, stat_name(i), v);
+	}
+	live_field(ans, "audit_queue", v, sizeof(v));
+	table_row(t, "audit_queue", v);
+	free(ans);
+	table_print(t, 0);
+	return (0);
+}

@@ -25,6 +25,8 @@ struct ctl {
 	struct conf	*ctl_conf;
 	int		 ctl_json;
 	struct sqlite3	*ctl_db;	/* the policy database, when opened */
+	char		*ctl_cmdline;	/* for the change log */
+	char		 ctl_detail[256];	/* what changed, if more to say */
 };
 
 /* An argument list being taken apart: options may repeat. */
@@ -80,5 +82,6 @@ int	 cmd_audit(struct ctl *, struct args *);
 int	 cmd_sessions(struct ctl *, struct args *);
 int	 cmd_reload(struct ctl *, struct args *);
 int	 cmd_stats(struct ctl *, struct args *);
+int	 cmd_log(struct ctl *, struct args *);
 
 #endif /* ADMIN_H */

@@ -371,3 +371,31 @@ cmd_audit(struct ctl *ctl, struct args *a)
 	}
 	ctl_usage_error("audit %s: unknown verb", verb);
 }
+
+/* socksctl log: who changed the policy, newest first. */
+int
+cmd_log(struct ctl *ctl, struct args *a)
+{
+	struct table	*t;
+	sqlite3_stmt	*st;
+	const char	*opt;
+	char		 id[24];
+	int64_t		 limit = 100;
+
+	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--limit") != 0)
+			ctl_usage_error("log: unknown option '%s'", opt);
+		limit = parse_id(args_value(a, opt), "--limit");
+	}
+	st = sql_prepare(ctl, "SELECT id, time, os_user, command, detail FROM "
+	    "changes ORDER BY id DESC LIMIT ?1");
+	sqlite3_bind_int64(st, 1, limit);
+	t = table_new(5, "#id", "time", "os_user", "command", "detail");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(id, sizeof(id), "%lld", sqlite3_column_int64(st, 0));
+		table_row(t, id, col(st, 1), col(st, 2), col(st, 3), col(st, 4));
+	}
+	sqlite3_finalize(st);
+	table_print(t, ctl->ctl_json);
+	return (0);
+}

@@ -131,6 +131,8 @@ list_import(struct ctl *ctl, const char *name, struct args *a)
 		added += (size_t)sqlite3_changes(ctl->ctl_db);
 	}
 	sqlite3_finalize(st);
+	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "%zu entries read, "
+	    "%zu added%s", n, added, replace ? ", the others removed" : "");
 	ctl_commit(ctl);
 	if (ctl->ctl_json)
 		printf("{\"list\": \"%s\", \"read\": %zu, \"added\": %zu}\n",

@@ -191,6 +191,8 @@ rule_add(struct ctl *ctl, struct args *a)
 			ctl_sql_error(ctl, "INSERT INTO rule_conditions");
 	}
 	sqlite3_finalize(st);
+	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "rule %lld at "
+	    "position %lld", (long long)id, (long long)position);
 	ctl_commit(ctl);
 	if (ctl->ctl_json)
 		printf("{\"id\": %lld, \"position\": %lld}\n", (long long)id,

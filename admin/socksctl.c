@@ -3,6 +3,7 @@
  * shared by every command.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ static const struct {
 	    "sessions kill --user U" },
 	{ "reload", cmd_reload, "reload" },
 	{ "stats", cmd_stats, "stats" },
+	{ "log", cmd_log, "log [--limit N]" },
 	{ "audit", cmd_audit, "audit list [--user U] [--since T] [--until T] "
 	    "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
 	    "[--limit N] | show ID | verify" },
@@ -109,9 +111,36 @@ ctl_begin(struct ctl *ctl)
 		ctl_sql_error(ctl, "BEGIN IMMEDIATE");
 }
 
+/* Who is changing the policy: the OS user, and who ran sudo. */
+static void
+ctl_os_user(char *out, size_t len)
+{
+	struct passwd	*pw = getpwuid(getuid());
+	const char	*sudo = getenv("SUDO_USER");
+
+	snprintf(out, len, "%s", pw != NULL ? pw->pw_name : "?");
+	if (sudo != NULL && getuid() == 0)
+		snprintf(out + strlen(out), len - strlen(out), " (sudo by %s)",
+		    sudo);
+}
+
+/* Every change ends here: its change log row goes in the same commit. */
 void
 ctl_commit(struct ctl *ctl)
 {
+	static const char sql[] = "INSERT INTO changes (os_user, command, "
+	    "detail) VALUES (?1, ?2, ?3)";
+	sqlite3_stmt	*st;
+	char		 who[160];
+
+	ctl_os_user(who, sizeof(who));
+	st = sql_prepare(ctl, sql);
+	sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ctl->ctl_cmdline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ctl->ctl_detail, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ctl_sql_error(ctl, sql);
+	sqlite3_finalize(st);
 	if (sqlite3_exec(ctl->ctl_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		ctl_sql_error(ctl, "COMMIT");
 }
@@ -154,6 +183,25 @@ parse_id(const char *text, const char *what)
 	return ((int64_t)v);
 }
 
+/* The command as typed, for the change log (quoted where it needs it). */
+static char *
+ctl_join(int argc, char **argv)
+{
+	char	*out = NULL;
+	size_t	 len = 0;
+	FILE	*f;
+	int	 i;
+
+	if ((f = open_memstream(&out, &len)) == NULL)
+		ctl_error("out of memory");
+	fprintf(f, "socksctl");
+	for (i = 0; i < argc; i++)
+		fprintf(f, strpbrk(argv[i], " \t'\"") ? " '%s'" : " %s",
+		    argv[i]);
+	fclose(f);
+	return (out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -186,7 +234,9 @@ main(int argc, char **argv)
 	}
 	if (k == argc)
 		ctl_help(stderr, EXIT_USAGE);
-	noun = argv[k++];
+	noun = argv[k];
+	ctl.ctl_cmdline = ctl_join(argc - k, argv + k);
+	k++;
 	if (strcmp(noun, "help") == 0)
 		ctl_help(stdout, 0);
 	for (i = 0; i < sizeof(ctl_nouns) / sizeof(ctl_nouns[0]); i++)
@@ -213,5 +263,6 @@ main(int argc, char **argv)
 	if (ctl.ctl_db != NULL)
 		sqlite3_close(ctl.ctl_db);
 	conf_unref(ctl.ctl_conf);
+	free(ctl.ctl_cmdline);
 	return (rc);
 }

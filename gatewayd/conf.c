@@ -30,6 +30,7 @@ enum conf_type {
 	CT_SIZE,	/* bytes, with an optional K or M suffix */
 	CT_BOOL,	/* yes | no */
 	CT_FAILURE,	/* block | allow */
+	CT_ADDRESS,	/* one ADDR:PORT */
 };
 
 struct conf_keyword {
@@ -65,6 +66,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "hosts_file",		CT_PATH, OFF(c_hosts_file), 0, 0 },
 	{ "control_socket",	CT_PATH, OFF(c_control_socket), 0, 0 },
 	{ "control_group",	CT_STRING, OFF(c_control_group), 0, 0 },
+	{ "metrics_listen",	CT_ADDRESS, OFF(c_metrics), 0, 0 },
 	{ "user",		CT_STRING, OFF(c_user), 0, 0 },
 	{ "workers",		CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS },
 	{ "handshake_timeout",	CT_INT, OFF(c_handshake_timeout), 1, 3600 },
@@ -285,6 +287,18 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			return (-1);
 		}
 		*(size_t *)(base + kw->ck_offset) = (size_t)size;
+		break;
+	case CT_ADDRESS:
+		cl = (struct conf_listen *)(base + kw->ck_offset);
+		if (addr_parse_hostport(value, &cl->cl_ss, &cl->cl_len,
+		    &why) == -1) {
+			conf_error(ce, file, line, "%s %s: %s", kw->ck_name,
+			    value, why);
+			return (-1);
+		}
+		addr_str((struct sockaddr *)&cl->cl_ss, cl->cl_text,
+		    sizeof(cl->cl_text));
+		c->c_has_metrics = 1;
 		break;
 	case CT_FAILURE:
 		if (strcmp(value, "block") == 0 || strcmp(value, "allow") == 0)

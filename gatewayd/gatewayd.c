@@ -357,7 +357,7 @@ main(int argc, char **argv)
 	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	if (gwpolicy_init(c, &cause) == -1 || audit_init(c, &cause) == -1 ||
-	    control_init(c, &cause) == -1)
+	    control_init(c, &cause) == -1 || metrics_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < gw_nworkers; i++)
 		auth_fds[i] = -1;
@@ -390,7 +390,8 @@ main(int argc, char **argv)
 	control_ctx.cx_reload = gw_reload;
 	if (audit_start(&cause) == -1 ||
 	    gwpolicy_watch(gw_policy_changed, &cause) == -1 ||
-	    control_start(base, &control_ctx, &cause) == -1)
+	    control_start(base, &control_ctx, &cause) == -1 ||
+	    metrics_start(base, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	for (i = 0; i < (int)c->c_nlisten; i++)
 		log_info("listening on %s", c->c_listen[i].cl_text);
@@ -404,6 +405,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 	control_stop();
+	metrics_stop();
 
 	for (i = 0; i < gw_nworkers; i++)
 		worker_request(&gw_workers[i], WORKER_STOP);

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -94,6 +95,8 @@ struct conf {
 	char			*c_hosts_file;
 	char			*c_control_socket;
 	char			*c_control_group;
+	struct conf_listen	 c_metrics;	/* metrics_listen */
+	int			 c_has_metrics;
 	char			*c_user;
 	int			 c_workers;
 	int			 c_handshake_timeout;
@@ -255,6 +258,8 @@ struct session {
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
 	struct timespec		 s_auth_sent;
+	struct timespec		 s_dns_sent;
+	uint8_t			 s_timed;	/* handshake latency observed */
 	int64_t			 s_start_ms;	/* wall clock, for the audit */
 	uint8_t			 s_audit_open;	/* its start row was queued */
 	uint8_t			 s_allowed;	/* the policy said allow */
@@ -423,6 +428,19 @@ struct control_ctx {
 	int			 cx_nworkers;
 	char			*(*cx_reload)(void);
 };
+enum hist_kind { HIST_HANDSHAKE, HIST_DNS, HIST_MAX };
+#define HIST_BUCKETS	10
+struct histogram {
+	_Atomic uint64_t	 h_bucket[HIST_BUCKETS];
+	_Atomic uint64_t	 h_count;
+	_Atomic uint64_t	 h_sum_us;
+};
+void	 stat_rule(int64_t);
+void	 stat_observe(enum hist_kind, double);
+void	 stat_prometheus(FILE *, unsigned, size_t);
+int	 metrics_init(const struct conf *, char **);
+int	 metrics_start(struct event_base *, char **);
+void	 metrics_stop(void);
 int	 control_init(const struct conf *, char **);
 int	 control_start(struct event_base *, struct control_ctx *, char **);
 void	 control_stop(void);

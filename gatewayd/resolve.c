@@ -158,6 +158,7 @@ resolve_start(struct session *s)
 	w->w_now = worker_clock();
 	s->s_deadline = w->w_now +
 	    (int64_t)w->w_conf->c_connect_timeout * 1000;
+	clock_gettime(CLOCK_MONOTONIC, &s->s_dns_sent);
 	s->s_dns = resolve_lookup(w, s->s_dst_name, SOCK_STREAM,
 	    resolve_session_done, s);
 }
@@ -196,9 +197,13 @@ resolve_session_done(int result, struct evutil_addrinfo *res, void *arg)
 {
 	struct session		*s = arg;
 	struct evutil_addrinfo	*ai;
+	struct timespec		 now;
 	int			 n;
 
 	s->s_dns = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	stat_observe(HIST_DNS, (double)(now.tv_sec - s->s_dns_sent.tv_sec) *
+	    1e3 + (double)(now.tv_nsec - s->s_dns_sent.tv_nsec) / 1e6);
 	if (result != 0 || res == NULL) {
 		STAT_ADD(GW_STAT_DNS_FAILURES, 1);
 		s->s_errno = 0;

@@ -51,6 +51,7 @@ static enum step session_request(struct session *);
 static enum step session_request4(struct session *);
 static enum step session_begin(struct session *, uint8_t, const char *,
 		    const struct sockaddr_storage *, uint16_t, const char *);
+static void	session_observe_handshake(struct session *);
 static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
 		    const char *);
 static int	session_send(struct session *, const void *, size_t);
@@ -581,6 +582,7 @@ session_connected(struct session *s, const struct sockaddr *peer)
 		return;
 	}
 	session_set_state(s, S_RELAY);
+	session_observe_handshake(s);
 	session_audit(s, AR_START, NULL);
 	in = bufferevent_get_input(s->s_bev);
 	out = bufferevent_get_output(s->s_bev);
@@ -664,6 +666,21 @@ session_log_close(struct session *s, const char *reason)
 	    s->s_errno ? strerror_r(s->s_errno, ebuf, sizeof(ebuf)) : "");
 }
 
+/* Accept to relay (or to the end of a session that never relayed). */
+static void
+session_observe_handshake(struct session *s)
+{
+	struct timespec	 now;
+
+	if (s->s_timed)
+		return;
+	s->s_timed = 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	stat_observe(HIST_HANDSHAKE, (double)(now.tv_sec -
+	    s->s_started.tv_sec) * 1e3 + (double)(now.tv_nsec -
+	    s->s_started.tv_nsec) / 1e6);
+}
+
 /*
  * Queues the session's audit record: AR_START when the relay begins,
  * AR_END or AR_WHOLE at the close, AR_AUTH for a failed login (what is
@@ -742,6 +759,8 @@ session_close(struct session *s, const char *reason)
 	if (s->s_state == S_CLOSED)
 		return;
 	session_log_close(s, reason != NULL ? reason : "closed");
+	session_observe_handshake(s);
+	stat_rule(s->s_rule_id);
 	if (s->s_cmd != 0)
 		STAT_ADD(s->s_allowed ? GW_STAT_ALLOW : GW_STAT_DENY, 1);
 	STAT_ADD(GW_STAT_BYTES_UP, s->s_bytes[SIDE_CLIENT]);

@@ -2,6 +2,8 @@
  * stats.c: the counters `socksctl stats` and the metrics report, kept
  * apart so that socksctl can name them without linking the daemon.
  */
+#include <stdio.h>
+
 #include "gatewayd.h"
 
 _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
@@ -18,3 +20,117 @@ stat_name(int i)
 	return (stat_names[i]);
 }
 
+
+/* Matches per rule: a fixed table, claimed by compare-and-swap. */
+#define RULE_SLOTS	1024
+static struct {
+	_Atomic int64_t		 rs_rule;	/* 0: free */
+	_Atomic uint64_t	 rs_count;
+} rule_slots[RULE_SLOTS];
+_Atomic uint64_t	 rule_other;	/* rules past the table's room */
+
+void
+stat_rule(int64_t rule)
+{
+	size_t	 i, h = (size_t)((uint64_t)rule * 0x9e3779b97f4a7c15ULL >> 54);
+	int64_t	 expect;
+
+	if (rule == 0)
+		return;
+	for (i = 0; i < RULE_SLOTS; i++, h = (h + 1) % RULE_SLOTS) {
+		expect = 0;
+		if (rule_slots[h].rs_rule == rule ||
+		    atomic_compare_exchange_strong(&rule_slots[h].rs_rule,
+		    &expect, rule) || expect == rule) {
+			atomic_fetch_add(&rule_slots[h].rs_count, 1);
+			return;
+		}
+	}
+	atomic_fetch_add(&rule_other, 1);
+}
+
+/* Latency histograms, milliseconds (Prometheus "le" buckets). */
+static const double hist_le[HIST_BUCKETS] = {
+	0.1, 0.5, 1, 5, 10, 50, 100, 500, 1000, 5000
+};
+struct histogram	 gw_hist[HIST_MAX];
+
+void
+stat_observe(enum hist_kind k, double ms)
+{
+	int	 i;
+
+	for (i = 0; i < HIST_BUCKETS; i++)
+		if (ms <= hist_le[i])
+			atomic_fetch_add(&gw_hist[k].h_bucket[i], 1);
+	atomic_fetch_add(&gw_hist[k].h_count, 1);
+	atomic_fetch_add(&gw_hist[k].h_sum_us, (uint64_t)(ms * 1000));
+}
+
+/* Everything, in the Prometheus text format. */
+void
+stat_prometheus(FILE *f, unsigned open, size_t audit_queue)
+{
+	static const char *const hist_names[HIST_MAX] = { "handshake",
+	    "dns" };
+	size_t	 i;
+	int	 k, b;
+
+	fprintf(f, "# HELP socksgw_sessions_open Sessions open now.\n"
+	    "# TYPE socksgw_sessions_open gauge\n"
+	    "socksgw_sessions_open %u\n", open);
+	fprintf(f, "# HELP socksgw_sessions_total Sessions accepted.\n"
+	    "# TYPE socksgw_sessions_total counter\n"
+	    "socksgw_sessions_total %llu\n",
+	    (unsigned long long)gw_stats[GW_STAT_SESSIONS]);
+	fprintf(f, "# HELP socksgw_verdicts_total Requests by verdict.\n"
+	    "# TYPE socksgw_verdicts_total counter\n"
+	    "socksgw_verdicts_total{verdict=\"allow\"} %llu\n"
+	    "socksgw_verdicts_total{verdict=\"deny\"} %llu\n",
+	    (unsigned long long)gw_stats[GW_STAT_ALLOW],
+	    (unsigned long long)gw_stats[GW_STAT_DENY]);
+	fprintf(f, "# HELP socksgw_rule_decisions_total Requests decided by "
+	    "each rule.\n# TYPE socksgw_rule_decisions_total counter\n");
+	for (i = 0; i < RULE_SLOTS; i++)
+		if (rule_slots[i].rs_rule != 0)
+			fprintf(f, "socksgw_rule_decisions_total{rule=\"%lld\"} "
+			    "%llu\n", (long long)rule_slots[i].rs_rule,
+			    (unsigned long long)rule_slots[i].rs_count);
+	fprintf(f, "# HELP socksgw_auth_total Logins by result.\n"
+	    "# TYPE socksgw_auth_total counter\n"
+	    "socksgw_auth_total{result=\"ok\"} %llu\n"
+	    "socksgw_auth_total{result=\"failed\"} %llu\n"
+	    "socksgw_auth_total{result=\"locked\"} %llu\n",
+	    (unsigned long long)gw_stats[GW_STAT_AUTH_OK],
+	    (unsigned long long)gw_stats[GW_STAT_AUTH_FAILED],
+	    (unsigned long long)gw_stats[GW_STAT_LOCKOUTS]);
+	fprintf(f, "# HELP socksgw_bytes_total Bytes relayed.\n"
+	    "# TYPE socksgw_bytes_total counter\n"
+	    "socksgw_bytes_total{direction=\"up\"} %llu\n"
+	    "socksgw_bytes_total{direction=\"down\"} %llu\n",
+	    (unsigned long long)gw_stats[GW_STAT_BYTES_UP],
+	    (unsigned long long)gw_stats[GW_STAT_BYTES_DOWN]);
+	fprintf(f, "# HELP socksgw_dns_failures_total Names that did not "
+	    "resolve.\n# TYPE socksgw_dns_failures_total counter\n"
+	    "socksgw_dns_failures_total %llu\n",
+	    (unsigned long long)gw_stats[GW_STAT_DNS_FAILURES]);
+	fprintf(f, "# HELP socksgw_audit_queue Audit records waiting.\n"
+	    "# TYPE socksgw_audit_queue gauge\nsocksgw_audit_queue %zu\n",
+	    audit_queue);
+	for (k = 0; k < HIST_MAX; k++) {
+		fprintf(f, "# HELP socksgw_%s_seconds %s latency.\n"
+		    "# TYPE socksgw_%s_seconds histogram\n", hist_names[k],
+		    k == HIST_HANDSHAKE ? "Accept to relay (or refusal)" :
+		    "DNS resolution", hist_names[k]);
+		for (b = 0; b < HIST_BUCKETS; b++)
+			fprintf(f, "socksgw_%s_seconds_bucket{le=\"%g\"} %llu\n",
+			    hist_names[k], hist_le[b] / 1000,
+			    (unsigned long long)gw_hist[k].h_bucket[b]);
+		fprintf(f, "socksgw_%s_seconds_bucket{le=\"+Inf\"} %llu\n"
+		    "socksgw_%s_seconds_sum %.6f\n"
+		    "socksgw_%s_seconds_count %llu\n", hist_names[k],
+		    (unsigned long long)gw_hist[k].h_count, hist_names[k],
+		    (double)gw_hist[k].h_sum_us / 1e6, hist_names[k],
+		    (unsigned long long)gw_hist[k].h_count);
+	}
+}

@@ -83,7 +83,6 @@ metrics_start(struct event_base *base, char **cause)
 			*cause = NULL;
 		return (-1);
 	}
-	evhttp_set_allowed_methods(metrics_http, EVHTTP_REQ_GET);
 	return (0);
 }
 

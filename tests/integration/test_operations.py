@@ -1,0 +1,148 @@
+"""Operating the gateway: socksctl against a running gatewayd through the
+control socket (sessions listed and killed, reload good and broken, stats
+that count what the test did, a non-admin refused, a stopped gateway
+named), the change log, and Prometheus metrics scraped with curl."""
+import json
+import os
+import pwd
+import subprocess
+import time
+import unittest
+
+from gwtest import (EchoHandler, GatewayTestCase, SOCKSCTL, free_port,
+                    recv_exact, socks_open, wait_for)
+
+
+class OperationsTest(GatewayTestCase):
+    def setUp(self):
+        self.metrics_port = free_port()
+        self.gateway_extra = ("control_socket ctl.sock\nmetrics_listen "
+                              "127.0.0.1:%d\n" % self.metrics_port)
+        super().setUp()
+
+    def js(self, *args):
+        r = self.gw.ctl("--json", *args)
+        return json.loads(r.stdout)
+
+    def held_session(self):
+        port = self.tcp_server(EchoHandler)
+        s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", port)
+        self.assertEqual(rep, 0)
+        s.sendall(b"12345")
+        recv_exact(s, 5)
+        return s, port
+
+    def test_sessions_listed_and_killed(self):
+        s, port = self.held_session()
+        sessions = self.js("sessions")["sessions"]
+        self.assertEqual(len(sessions), 1)
+        one = sessions[0]
+        self.assertEqual(one["dst"], "127.0.0.1:%d" % port)
+        self.assertEqual((one["state"], one["command"], one["bytes_up"],
+                          one["bytes_down"]), ("relay", "connect", 5, 5))
+        self.assertTrue(one["client"].startswith("127.0.0.1:"))
+        text = self.gw.ctl("sessions").stdout
+        self.assertIn("127.0.0.1:%d" % port, text)
+        out = self.gw.ctl("sessions", "kill", str(one["id"])).stdout
+        self.assertEqual(out, "1 session killed\n")
+        self.assertEqual(s.recv(1), b"")
+        s.close()
+        wait_for(lambda: self.gw.audit("seq IS NOT NULL"), timeout=5,
+                 what="the audit record")
+        self.assertEqual(self.gw.audit()[0]["close_reason"],
+                         "killed by admin root")
+        self.assertEqual(self.js("sessions")["sessions"], [])
+
+    def test_reload_good_and_broken(self):
+        self.assertEqual(self.gw.ctl("reload").stdout,
+                         "configuration reloaded\n")
+        with open(self.gw.conf, "a") as f:
+            f.write("idle_timeout never\n")
+        r = self.gw.ctl("reload", check=False)
+        self.assertEqual(r.returncode, 1)
+        # socksctl reads the same file first, and names the line.
+        self.assertIn("gatewayd.conf:", r.stderr)
+        self.assertIn("idle_timeout never: expected a whole number",
+                      r.stderr)
+        # The gateway itself refuses it too, and keeps running.
+        import signal
+        self.gw.signal(signal.SIGHUP)
+        self.gw.wait_log("reload failed, the running configuration stays")
+        self.held_session()[0].close()
+
+    def test_stats_count_what_happened(self):
+        before = self.js("stats")
+        for _ in range(3):
+            self.held_session()[0].close()
+        s, rep, _, _ = socks_open(self.gw.addr, "192.0.2.1", 80)
+        s.close()
+        wait_for(lambda: self.js("stats")["verdict_deny"] ==
+                 before["verdict_deny"] + 1, timeout=5, what="the deny")
+        after = self.js("stats")
+        self.assertEqual(after["sessions_total"] - before["sessions_total"], 4)
+        self.assertEqual(after["verdict_allow"] - before["verdict_allow"], 3)
+        self.assertEqual(after["bytes_up"] - before["bytes_up"], 15)
+        self.assertIn("sessions_total", self.gw.ctl("stats").stdout)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to switch user")
+    def test_non_admin_refused(self):
+        user = pwd.getpwnam("daemon")
+
+        def demote():
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+        r = subprocess.run([SOCKSCTL, "-c", self.gw.conf, "stats"],
+                           capture_output=True, text=True, timeout=30,
+                           preexec_fn=demote)
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue("Permission denied" in r.stderr or
+                        "not allowed" in r.stderr, r.stderr)
+
+    def test_stopped_gateway_is_named(self):
+        self.gw.stop()
+        r = self.gw.ctl("stats", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("gatewayd is not running", r.stderr)
+
+    def test_change_log(self):
+        self.gw.ctl("group", "add", "staff")
+        self.gw.ctl("rule", "add", "deny", "--dst", "192.0.2.0/24",
+                    "--comment", "test net")
+        log = self.js("log")
+        self.assertEqual(log[0]["command"], "socksctl rule add deny --dst "
+                         "192.0.2.0/24 --comment 'test net'")
+        self.assertEqual(log[0]["detail"], "rule 2 at position 2")
+        self.assertEqual(log[0]["os_user"].split()[0],
+                         pwd.getpwuid(os.getuid()).pw_name)
+        self.assertEqual(log[1]["command"], "socksctl group add staff")
+        # A refused change leaves no trace.
+        self.gw.ctl("rule", "add", "deny", "--port", "0", check=False)
+        self.assertEqual(len(self.js("log")), len(log))
+
+    def test_metrics(self):
+        for _ in range(2):
+            self.held_session()[0].close()
+        wait_for(lambda: self.js("stats")["verdict_allow"] == 2, timeout=5,
+                 what="two sessions ended")
+        r = subprocess.run(["curl", "-sS", "--max-time", "10",
+                            "http://127.0.0.1:%d/metrics" % self.metrics_port],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = dict(line.rsplit(" ", 1) for line in r.stdout.splitlines()
+                 if line and not line.startswith("#"))
+        self.assertEqual(m["socksgw_sessions_total"], "2")
+        self.assertEqual(m['socksgw_verdicts_total{verdict="allow"}'], "2")
+        self.assertEqual(m['socksgw_rule_decisions_total{rule="1"}'], "2")
+        self.assertEqual(m['socksgw_bytes_total{direction="up"}'], "10")
+        self.assertEqual(m['socksgw_handshake_seconds_count'], "2")
+        self.assertEqual(m['socksgw_handshake_seconds_bucket{le="+Inf"}'],
+                         "2")
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w",
+                            "%{http_code}", "-X", "POST",
+                            "http://127.0.0.1:%d/metrics" % self.metrics_port],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.stdout, "405")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -83,5 +83,8 @@ int	 cmd_sessions(struct ctl *, struct args *);
 int	 cmd_reload(struct ctl *, struct args *);
 int	 cmd_stats(struct ctl *, struct args *);
 int	 cmd_log(struct ctl *, struct args *);
+struct sqlite3	*audit_db(struct ctl *);
+int64_t	 parse_when(const char *, const char *);
+int	 audit_report(struct ctl *, struct args *);
 
 #endif /* ADMIN_H */

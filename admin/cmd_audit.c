@@ -15,7 +15,7 @@
 #include "admin.h"
 #include "gatewayd.h"
 
-static sqlite3 *
+sqlite3 *
 audit_db(struct ctl *ctl)
 {
 	sqlite3		*db;
@@ -23,15 +23,15 @@ audit_db(struct ctl *ctl)
 
 	if (path == NULL)
 		ctl_error("%s: no audit_db configured", ctl->ctl_conf_path);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	    NULL) != SQLITE_OK)
 		ctl_error("%s: %s", path, sqlite3_errmsg(db));
 	sqlite3_busy_timeout(db, 5000);
 	return (db);
 }
 
 /* Milliseconds since the epoch of an ISO 8601 or relative time. */
-static int64_t
+int64_t
 parse_when(const char *opt, const char *text)
 {
 	static const char *const formats[] = {
@@ -365,6 +365,8 @@ cmd_audit(struct ctl *ctl, struct args *a)
 		args_done(a);
 		return (audit_show(ctl, parse_id(v, "record id")));
 	}
+	if (strcmp(verb, "report") == 0)
+		return (audit_report(ctl, a));
 	if (strcmp(verb, "verify") == 0) {
 		args_done(a);
 		return (audit_verify(ctl));

@@ -264,10 +264,17 @@ human_bytes(double v, char *buf, size_t len)
 	return (buf);
 }
 
-/* Horizontal bars: label, value (column vcol), of at most n rows. */
+static double
+bar_value(const struct rows *rw, size_t r, int vcol, int vcol2)
+{
+	return (strtod(cell(rw, r, vcol), NULL) + (vcol2 >= 0 ?
+	    strtod(cell(rw, r, vcol2), NULL) : 0));
+}
+
+/* Horizontal bars: label and value (column vcol, plus vcol2 if >= 0). */
 static void
-svg_hbars(const char *title, const struct rows *rw, int vcol, int bytes,
-    const char *color)
+svg_hbars(const char *title, const struct rows *rw, int vcol, int vcol2,
+    int bytes, const char *color)
 {
 	double	 max = 1, v;
 	size_t	 r, n = rw->rw_n < 10 ? rw->rw_n : 10;
@@ -275,7 +282,7 @@ svg_hbars(const char *title, const struct rows *rw, int vcol, int bytes,
 	int	 h = 30 + (int)n * 26;
 
 	for (r = 0; r < n; r++)
-		if ((v = strtod(cell(rw, r, vcol), NULL)) > max)
+		if ((v = bar_value(rw, r, vcol, vcol2)) > max)
 			max = v;
 	printf("<figure><figcaption>");
 	html_text(title);
@@ -285,7 +292,7 @@ svg_hbars(const char *title, const struct rows *rw, int vcol, int bytes,
 		printf("<text x=\"10\" y=\"20\" class=\"none\">nothing in this "
 		    "period</text>\n");
 	for (r = 0; r < n; r++) {
-		v = strtod(cell(rw, r, vcol), NULL);
+		v = bar_value(rw, r, vcol, vcol2);
 		printf("<text x=\"190\" y=\"%zu\" text-anchor=\"end\">",
 		    22 + r * 26);
 		html_text(cell(rw, r, 0));
@@ -293,7 +300,8 @@ svg_hbars(const char *title, const struct rows *rw, int vcol, int bytes,
 		    "height=\"18\" rx=\"3\" fill=\"%s\"/><text x=\"%.1f\" "
 		    "y=\"%zu\" class=\"v\">%s</text>\n", 8 + r * 26,
 		    340 * v / max, color, 206 + 340 * v / max, 22 + r * 26,
-		    bytes ? human_bytes(v, buf, sizeof(buf)) : cell(rw, r, vcol));
+		    bytes ? human_bytes(v, buf, sizeof(buf)) :
+		    (snprintf(buf, sizeof(buf), "%.0f", v), buf));
 	}
 	printf("</svg></figure>\n");
 }
@@ -417,8 +425,10 @@ print_html(struct report *r, const struct rows *main)
 	printf("</p>\n");
 	svg_timeline(&timeline);
 	printf("<div class=\"grid\">\n");
-	svg_hbars("Top users by traffic", &users, 4, 1, "#59a14f");
-	svg_hbars("Top denied destinations", &denied, 1, 0, "#e15759");
+	svg_hbars("Top users by traffic (both ways)", &users, 4, 5, 1,
+	    "#59a14f");
+	svg_hbars("Top denied destinations (requests)", &denied, 1, -1, 0,
+	    "#e15759");
 	printf("</div>\n<h2>");
 	html_text(r->r_kind);
 	printf("</h2>\n");

@@ -7,7 +7,7 @@ set -eu
 build="build-essential cmake pkg-config libevent-dev libsqlite3-dev
 	libmaxminddb-dev libpam0g-dev libssl-dev curl"
 test="libcmocka-dev python3 python3-socks libpam-wrapper
-	libmaxmind-db-writer-perl sqlite3 procps"
+	libmaxmind-db-writer-perl sqlite3 procps chromium"
 
 case "${1:-build}" in
 build)	pkgs="$build" ;;

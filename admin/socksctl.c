@@ -237,9 +237,7 @@ main(int argc, char **argv)
 	}
 	if (k == argc)
 		ctl_help(stderr, EXIT_USAGE);
-	noun = argv[k];
-	ctl.ctl_cmdline = ctl_join(argc - k, argv + k);
-	k++;
+	noun = argv[k++];
 	if (strcmp(noun, "help") == 0)
 		ctl_help(stdout, 0);
 	for (i = 0; i < sizeof(ctl_nouns) / sizeof(ctl_nouns[0]); i++)
@@ -259,6 +257,7 @@ main(int argc, char **argv)
 	if (ctl.ctl_conf->c_timezone != NULL)
 		setenv("TZ", ctl.ctl_conf->c_timezone, 1);
 	tzset();
+	ctl.ctl_cmdline = ctl_join(argc - k + 1, argv + k - 1);
 	a.a_argc = argc;
 	a.a_argv = argv;
 	a.a_i = k;

@@ -57,6 +57,15 @@ addr_str(const struct sockaddr *sa, char *buf, size_t len)
 	return (buf);
 }
 
+void
+addr_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+}
+
 /* The address alone, without port or brackets. */
 const char *
 addr_ip(const struct sockaddr_storage *ss, char *buf, size_t len)

@@ -52,10 +52,7 @@ bind_start(struct session *s)
 
 	if (bind_local_toward((struct sockaddr *)&s->s_dst, &local) == -1)
 		goto fail;
-	if (local.ss_family == AF_INET)
-		((struct sockaddr_in *)&local)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&local)->sin6_port = 0;
+	addr_set_port(&local, 0);
 	if ((fd = socket(local.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||

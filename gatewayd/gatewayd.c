@@ -104,10 +104,7 @@ gw_bind(const struct conf_listen *cl, uint16_t port, char **cause)
 	int			 fd, one = 1;
 
 	memcpy(&ss, &cl->cl_ss, sizeof(ss));
-	if (ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	addr_set_port(&ss, port);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1)

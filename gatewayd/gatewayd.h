@@ -57,6 +57,7 @@ const char *addr_ip(const struct sockaddr_storage *, char *, size_t);
 socklen_t addr_len(const struct sockaddr *);
 uint16_t addr_port(const struct sockaddr *);
 void	 addr_unmap(struct sockaddr_storage *);
+void	 addr_set_port(struct sockaddr_storage *, uint16_t);
 int	 addr_same_ip(const struct sockaddr *, const struct sockaddr *);
 int	 addr_is_wildcard(const struct sockaddr *);
 

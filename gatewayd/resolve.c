@@ -233,12 +233,7 @@ resolve_session_done(int result, struct evutil_addrinfo *res, void *arg)
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
 		memcpy(&s->s_cand[n], ai->ai_addr, ai->ai_addrlen);
-		if (ai->ai_family == AF_INET)
-			((struct sockaddr_in *)&s->s_cand[n])->sin_port =
-			    htons(s->s_dst_port);
-		else
-			((struct sockaddr_in6 *)&s->s_cand[n])->sin6_port =
-			    htons(s->s_dst_port);
+		addr_set_port(&s->s_cand[n], s->s_dst_port);
 		addr_unmap(&s->s_cand[n]);
 		n++;
 	}

@@ -111,10 +111,7 @@ udp_start(struct session *s, const struct sockaddr_storage *client)
 	if (getsockname(s->s_fd[SIDE_CLIENT], (struct sockaddr *)&local,
 	    &len) == -1)
 		goto fail;
-	if (local.ss_family == AF_INET)
-		((struct sockaddr_in *)&local)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&local)->sin6_port = 0;
+	addr_set_port(&local, 0);
 	len = sizeof(local);
 	if ((ua->ua_fd = udp_socket(local.ss_family,
 	    (struct sockaddr *)&local)) == -1 ||
@@ -133,12 +130,7 @@ udp_start(struct session *s, const struct sockaddr_storage *client)
 		uint16_t port = addr_port((struct sockaddr *)&ua->ua_client);
 
 		memcpy(&ua->ua_client, &s->s_peer, sizeof(ua->ua_client));
-		if (ua->ua_client.ss_family == AF_INET)
-			((struct sockaddr_in *)&ua->ua_client)->sin_port =
-			    htons(port);
-		else
-			((struct sockaddr_in6 *)&ua->ua_client)->sin6_port =
-			    htons(port);
+		addr_set_port(&ua->ua_client, port);
 	}
 	ua->ua_port_fixed = ua->ua_port_known =
 	    addr_port((struct sockaddr *)&ua->ua_client) != 0;
@@ -293,12 +285,7 @@ udp_name_resolved(int result, struct evutil_addrinfo *res, void *arg)
 	for (i = 0; i < un->un_nheld; i++) {
 		if (un->un_state == 1) {
 			memcpy(&sa, &un->un_addr, sizeof(sa));
-			if (sa.ss_family == AF_INET)
-				((struct sockaddr_in *)&sa)->sin_port =
-				    htons(un->un_held[i].uh_port);
-			else
-				((struct sockaddr_in6 *)&sa)->sin6_port =
-				    htons(un->un_held[i].uh_port);
+			addr_set_port(&sa, un->un_held[i].uh_port);
 			udp_send_out(un->un_assoc, (struct sockaddr *)&sa,
 			    un->un_held[i].uh_data, un->un_held[i].uh_len);
 		} else
@@ -363,10 +350,7 @@ udp_send_name(struct udp_assoc *ua, const char *name, uint16_t port,
 		return;
 	}
 	memcpy(&sa, &un->un_addr, sizeof(sa));
-	if (sa.ss_family == AF_INET)
-		((struct sockaddr_in *)&sa)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)&sa)->sin6_port = htons(port);
+	addr_set_port(&sa, port);
 	udp_send_out(ua, (struct sockaddr *)&sa, data, len);
 }
 

@@ -34,6 +34,7 @@ struct report {
 	int		 r_top;
 	int		 r_by_bytes;
 	int64_t		 r_bucket_ms;
+	int		 r_rollups;	/* the hourly tables are up to date */
 	sqlite3		*r_db;
 };
 
@@ -112,6 +113,46 @@ rows_free(struct rows *rw)
 	"ug.user_id = u.id JOIN p.groups g ON g.id = ug.group_id "	\
 	"WHERE g.name = ?4))"
 
+/* The same through the hourly rollups: a period counts whole hours. */
+#define ROLLUP_WHERE	"hour >= ?1 / 3600000 AND hour <= ?2 / 3600000 "	\
+	"AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR user IN "	\
+	"(SELECT u.name FROM p.users u JOIN p.user_groups ug ON "	\
+	"ug.user_id = u.id JOIN p.groups g ON g.id = ug.group_id "	\
+	"WHERE g.name = ?4))"
+#define ROLLUP_USER	"CASE user WHEN '' THEN '(anonymous)' ELSE user END"
+
+static const char *
+report_rollup_sql(struct report *r, const char *kind, char *sql, size_t len)
+{
+	if (strcmp(kind, "users") == 0)
+		snprintf(sql, len, "SELECT " ROLLUP_USER ", sum(sessions), "
+		    "sum(allowed), sum(denied), sum(bytes_up), sum(bytes_down) "
+		    "FROM hourly_users WHERE " ROLLUP_WHERE " GROUP BY user "
+		    "ORDER BY %s DESC, 1 LIMIT CASE WHEN ?5 > 0 THEN ?5 ELSE -1 "
+		    "END", r->r_by_bytes ? "sum(bytes_up) + sum(bytes_down)" :
+		    "sum(sessions)");
+	else if (strcmp(kind, "destinations") == 0 ||
+	    strcmp(kind, "denied-destinations") == 0)
+		snprintf(sql, len, "SELECT destination, sum(sessions), "
+		    "sum(bytes), count(DISTINCT nullif(user, '')) FROM "
+		    "hourly_destinations WHERE %s " ROLLUP_WHERE " GROUP BY 1 "
+		    "ORDER BY %s DESC, 1 LIMIT CASE WHEN ?5 > 0 THEN ?5 ELSE 10 "
+		    "END", strcmp(kind, "denied-destinations") == 0 ?
+		    "verdict = 'deny' AND" : "", r->r_by_bytes ? "3" : "2");
+	else if (strcmp(kind, "denials") == 0)
+		snprintf(sql, len, "SELECT rule_id, " ROLLUP_USER ", "
+		    "sum(denials), max(reason) FROM hourly_denials WHERE "
+		    ROLLUP_WHERE " GROUP BY rule_id, user ORDER BY 3 DESC, 1, 2 "
+		    "LIMIT CASE WHEN ?5 > 0 THEN ?5 ELSE -1 END");
+	else
+		snprintf(sql, len, "SELECT strftime('%%Y-%%m-%%dT%%H:%%MZ', "
+		    "(hour * 3600000 / ?6) * ?6 / 1000, 'unixepoch'), "
+		    "sum(sessions), sum(bytes_up), sum(bytes_down) FROM "
+		    "hourly_users WHERE " ROLLUP_WHERE " GROUP BY hour * 3600000 "
+		    "/ ?6 ORDER BY 1");
+	return (sql);
+}
+
 static void
 report_query(struct report *r, const char *kind, struct rows *rw)
 {
@@ -170,6 +211,8 @@ report_query(struct report *r, const char *kind, struct rows *rw)
 	} else
 		ctl_usage_error("audit report %s: users, destinations, denials "
 		    "or timeline", kind);
+	if (r->r_rollups)
+		report_rollup_sql(r, kind, sql, sizeof(sql));
 	rows_run(r, rw, sql);
 }
 
@@ -439,6 +482,34 @@ print_html(struct report *r, const struct rows *main)
 	rows_free(&denied);
 }
 
+/*
+ * Brings the hourly rollups up to date (gatewayd's writer keeps them close
+ * when it has time). Without write access, reports read the records.
+ */
+static int
+report_rollup(struct ctl *ctl)
+{
+	sqlite3	*db;
+	char	*cause = NULL;
+	int64_t	 n;
+
+	if (sqlite3_open_v2(ctl->ctl_conf->c_audit_db, &db,
+	    SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return (0);
+	}
+	sqlite3_busy_timeout(db, 10000);
+	n = audit_rollup(db, INT64_MAX, &cause);
+	sqlite3_close(db);
+	if (n == -1) {
+		fprintf(stderr, "socksctl: %s; reading the records instead\n",
+		    cause ? cause : "rollup failed");
+		free(cause);
+		return (0);
+	}
+	return (1);
+}
+
 int
 audit_report(struct ctl *ctl, struct args *a)
 {
@@ -501,6 +572,7 @@ audit_report(struct ctl *ctl, struct args *a)
 	    strcmp(r.r_kind, "timeline") != 0)
 		ctl_usage_error("audit report %s: users, destinations, denials "
 		    "or timeline", r.r_kind);
+	r.r_rollups = report_rollup(ctl);
 	r.r_db = audit_db(ctl);
 	/* Groups are the policy database's. */
 	snprintf(sql, sizeof(sql), "file:%s?mode=ro",

@@ -51,6 +51,8 @@
 #define AUDIT_RETRY_MS		1000
 #define AUDIT_PRUNE_STEP	500
 #define AUDIT_PRUNE_EVERY_MS	10000
+#define AUDIT_ROLLUP_STEP	20000
+#define AUDIT_ROLLUP_EVERY_MS	1000
 
 static struct {
 	pthread_mutex_t		 au_lock;
@@ -261,6 +263,91 @@ audit_push(const struct audit_rec *r)
 	if (atomic_fetch_add(&au.au_lost, 1) % 1000 == 0)
 		log_warnx("audit: queue full, records lost so far: %llu",
 		    (unsigned long long)au.au_lost);
+}
+
+/* Rollups ---------------------------------------------------------------- */
+
+/*
+ * Rolls up to max completed records (by seq) past the 'rollup' mark into
+ * the hourly tables, in one transaction. Returns how many were rolled up
+ * (0: up to date), or -1 with *cause set.
+ */
+int64_t
+audit_rollup(sqlite3 *db, int64_t max, char **cause)
+{
+	static const char *const steps[] = {
+		"INSERT INTO hourly_users SELECT start_ms / 3600000, "
+		"coalesce(user, ''), count(*), sum(verdict = 'allow'), "
+		"sum(verdict = 'deny'), sum(bytes_up), sum(bytes_down) FROM "
+		"records WHERE seq > ?1 AND seq <= ?2 GROUP BY 1, 2 "
+		"ON CONFLICT (hour, user) DO UPDATE SET "
+		"sessions = sessions + excluded.sessions, "
+		"allowed = allowed + excluded.allowed, "
+		"denied = denied + excluded.denied, "
+		"bytes_up = bytes_up + excluded.bytes_up, "
+		"bytes_down = bytes_down + excluded.bytes_down",
+		"INSERT INTO hourly_destinations SELECT start_ms / 3600000, "
+		"coalesce(dst_host, dst_addr, '-'), verdict, coalesce(user, ''), "
+		"count(*), sum(bytes_up + bytes_down) FROM records WHERE "
+		"kind = 'session' AND seq > ?1 AND seq <= ?2 GROUP BY 1, 2, 3, 4 "
+		"ON CONFLICT (hour, destination, verdict, user) DO UPDATE SET "
+		"sessions = sessions + excluded.sessions, "
+		"bytes = bytes + excluded.bytes",
+		"INSERT INTO hourly_denials SELECT start_ms / 3600000, rule_id, "
+		"coalesce(user, ''), count(*), max(reason) FROM records WHERE "
+		"verdict = 'deny' AND seq > ?1 AND seq <= ?2 GROUP BY 1, 2, 3 "
+		"ON CONFLICT (hour, rule_id, user) DO UPDATE SET "
+		"denials = denials + excluded.denials",
+	};
+	sqlite3_stmt	*st;
+	int64_t		 from = 0, top = 0, to;
+	size_t		 i;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT seq FROM chain WHERE name = "
+	    "'rollup'), (SELECT max(seq) FROM records)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		from = sqlite3_column_int64(st, 0);
+		top = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	to = top - from > max ? from + max : top;
+	if (to <= from) {
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		return (0);
+	}
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (sqlite3_prepare_v2(db, steps[i], -1, &st, NULL) !=
+		    SQLITE_OK)
+			goto fail;
+		sqlite3_bind_int64(st, 1, from);
+		sqlite3_bind_int64(st, 2, to);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			goto fail;
+		}
+		sqlite3_finalize(st);
+	}
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO chain (name, seq, "
+	    "hash) VALUES ('rollup', ?1, x'')", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, to);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return (to - from);
+fail:
+	if (asprintf(cause, "audit rollup: %s", sqlite3_errmsg(db)) < 0)
+		*cause = NULL;
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return (-1);
 }
 
 /* The writer ------------------------------------------------------------- */
@@ -497,6 +584,7 @@ audit_main(void *arg)
 	struct timespec		 ts;
 	size_t			 n = 0, i;
 	int64_t			 retry_at = 0, prune_at = 0, now;
+	int64_t			 rollup_at = 0;
 	int			 stop;
 
 	(void)arg;
@@ -543,6 +631,17 @@ audit_main(void *arg)
 		if (n == 0 && now >= prune_at) {
 			audit_prune();
 			prune_at = now + AUDIT_PRUNE_EVERY_MS;
+		}
+		/* Rollups when there is time: a bounded step a second. */
+		if (n == 0 && au.au_len < AUDIT_BATCH && now >= rollup_at) {
+			char	*cause = NULL;
+
+			if (audit_rollup(au.au_db, AUDIT_ROLLUP_STEP, &cause) ==
+			    -1) {
+				log_warnx("%s", cause ? cause : "audit rollup");
+				free(cause);
+			}
+			rollup_at = now + AUDIT_ROLLUP_EVERY_MS;
 		}
 		if (stop && n == 0)
 			break;

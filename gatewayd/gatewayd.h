@@ -403,6 +403,8 @@ int	 audit_enabled(void);
 int	 audit_admit(void);
 void	 audit_push(const struct audit_rec *);
 int	 audit_offer(const struct audit_rec *);
+struct sqlite3;
+int64_t	 audit_rollup(struct sqlite3 *, int64_t, char **);
 int	 audit_chain_hash(void *, const unsigned char [32],
 	    const struct audit_fields *, unsigned char [32]);
 void	 session_audit(struct session *, enum audit_type, const char *);

@@ -45,3 +45,37 @@ CREATE TABLE chain (
 	seq	INTEGER NOT NULL,
 	hash	BLOB NOT NULL
 ) WITHOUT ROWID;
+
+-- Hourly rollups of completed records, for reports over long periods.
+-- They are brought up to date in steps by gatewayd's writer when it has
+-- time, and by socksctl before a report; chain row 'rollup' holds the
+-- last seq rolled up. user '' is the anonymous client.
+CREATE TABLE hourly_users (
+	hour		INTEGER NOT NULL,	-- start_ms / 3600000
+	user		TEXT NOT NULL,
+	sessions	INTEGER NOT NULL,
+	allowed		INTEGER NOT NULL,
+	denied		INTEGER NOT NULL,
+	bytes_up	INTEGER NOT NULL,
+	bytes_down	INTEGER NOT NULL,
+	PRIMARY KEY (hour, user)
+) WITHOUT ROWID;
+
+CREATE TABLE hourly_destinations (
+	hour		INTEGER NOT NULL,
+	destination	TEXT NOT NULL,
+	verdict		TEXT NOT NULL,
+	user		TEXT NOT NULL,
+	sessions	INTEGER NOT NULL,
+	bytes		INTEGER NOT NULL,
+	PRIMARY KEY (hour, destination, verdict, user)
+) WITHOUT ROWID;
+
+CREATE TABLE hourly_denials (
+	hour		INTEGER NOT NULL,
+	rule_id		INTEGER NOT NULL,
+	user		TEXT NOT NULL,
+	denials		INTEGER NOT NULL,
+	reason		TEXT NOT NULL,
+	PRIMARY KEY (hour, rule_id, user)
+) WITHOUT ROWID;

@@ -252,14 +252,26 @@ gw_reload(void)
 	return (NULL);
 }
 
-/* From the policy watcher: every worker judges its sessions again. */
+/*
+ * From the policy watcher: every worker judges its sessions again. Waits
+ * (a second at most) until all of them use p, so that when the watcher
+ * says a policy is in force, it is.
+ */
 static void
-gw_policy_changed(void)
+gw_policy_changed(const struct policy *p)
 {
-	int	 i;
+	int	 i, waited;
 
 	for (i = 0; i < gw_nworkers; i++)
 		worker_request(&gw_workers[i], WORKER_POLICY);
+	for (i = 0, waited = 0; i < gw_nworkers && waited < 1000; ) {
+		if (atomic_load(&gw_workers[i].w_policy_seen) == p) {
+			i++;
+			continue;
+		}
+		usleep(1000);
+		waited++;
+	}
 }
 
 static void

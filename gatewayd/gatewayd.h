@@ -128,7 +128,7 @@ int	 guard_is_listener(const struct sockaddr *);
 struct policy;
 int	 gwpolicy_check(const struct conf *, char **);
 int	 gwpolicy_init(const struct conf *, char **);
-int	 gwpolicy_watch(void (*)(void), char **);
+int	 gwpolicy_watch(void (*)(const struct policy *), char **);
 void	 gwpolicy_reload(const struct conf *);
 void	 gwpolicy_stop(void);
 struct policy *gwpolicy_get(void);
@@ -159,6 +159,7 @@ struct worker {
 	size_t			 w_scratch_len;
 	struct conf		*w_conf;	/* changed on this thread only */
 	struct policy		*w_policy;	/* likewise */
+	_Atomic(const struct policy *) w_policy_seen;	/* for the main thread */
 	_Atomic unsigned	 w_requests;	/* WORKER_* from the main thread */
 	struct session_list	 w_sessions;
 	unsigned		 w_nsessions;

@@ -36,7 +36,7 @@ static pthread_t	 gp_thread;
 static int		 gp_running;
 static int		 gp_stop;
 static int		 gp_reload;	/* SIGHUP: compile even if unchanged */
-static void		(*gp_notify)(void);
+static void		(*gp_notify)(const struct policy *);
 
 /* The watcher thread's own state. */
 static char		*gp_path;
@@ -46,6 +46,7 @@ static sqlite3		*gp_db;
 static sqlite3_stmt	*gp_version_st;
 static int		 gp_version;
 static dev_t		 gp_dev;
+static double		 gp_compile_ms;
 static ino_t		 gp_ino;
 
 static void
@@ -161,12 +162,19 @@ gwpolicy_compile(char **cause)
 		return (NULL);
 	gp_version = gwpolicy_data_version();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	gp_compile_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	return (p);
+}
+
+/* Said once every worker judges by p: "in force" means in force. */
+static void
+gwpolicy_log_in_force(const struct policy *p)
+{
 	log_info("policy: %zu rules in force, compiled in %.0f ms, %zu KiB",
-	    policy_rule_count(p), (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, policy_memory(p) / 1024);
+	    policy_rule_count(p), gp_compile_ms, policy_memory(p) / 1024);
 	if (policy_rule_count(p) == 0)
 		log_warnx("policy: no enabled rule, every request is denied");
-	return (p);
 }
 
 static void
@@ -201,6 +209,7 @@ gwpolicy_init(const struct conf *c, char **cause)
 	    NULL)
 		return (-1);
 	gwpolicy_publish(p);
+	gwpolicy_log_in_force(p);
 	return (0);
 }
 
@@ -243,7 +252,8 @@ gwpolicy_check_change(int force)
 		return;
 	}
 	gwpolicy_publish(p);
-	gp_notify();
+	gp_notify(p);
+	gwpolicy_log_in_force(p);
 }
 
 static void *
@@ -277,7 +287,7 @@ gwpolicy_main(void *arg)
 
 /* After the privilege drop: watch for changes; notify() tells workers. */
 int
-gwpolicy_watch(void (*notify)(void), char **cause)
+gwpolicy_watch(void (*notify)(const struct policy *), char **cause)
 {
 	gp_notify = notify;
 	if ((errno = pthread_create(&gp_thread, NULL, gwpolicy_main, NULL)) !=

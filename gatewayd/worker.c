@@ -298,6 +298,7 @@ worker_policy(struct worker *w)
 	if (revoked > 0)
 		log_info("worker %d: %u sessions closed by the new policy",
 		    w->w_id, revoked);
+	atomic_store(&w->w_policy_seen, p);
 	policy_unref(old);
 }
 

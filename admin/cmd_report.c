@@ -134,8 +134,8 @@ report_rollup_sql(struct report *r, const char *kind, char *sql, size_t len)
 	else if (strcmp(kind, "destinations") == 0 ||
 	    strcmp(kind, "denied-destinations") == 0)
 		snprintf(sql, len, "SELECT destination, sum(sessions), "
-		    "sum(bytes), count(DISTINCT nullif(user, '')) FROM "
-		    "hourly_destinations WHERE %s " ROLLUP_WHERE " GROUP BY 1 "
+		    "sum(bytes) FROM hourly_destinations WHERE %s hour >= ?1 / "
+		    "3600000 AND hour <= ?2 / 3600000 GROUP BY 1 "
 		    "ORDER BY %s DESC, 1 LIMIT CASE WHEN ?5 > 0 THEN ?5 ELSE 10 "
 		    "END", strcmp(kind, "denied-destinations") == 0 ?
 		    "verdict = 'deny' AND" : "", r->r_by_bytes ? "3" : "2");
@@ -175,14 +175,13 @@ report_query(struct report *r, const char *kind, struct rows *rw)
 		    "count(*)");
 	} else if (strcmp(kind, "destinations") == 0 ||
 	    strcmp(kind, "denied-destinations") == 0) {
-		rw->rw_ncols = 4;
+		rw->rw_ncols = 3;
 		rw->rw_cols[0] = "destination";
 		rw->rw_cols[1] = "#sessions";
 		rw->rw_cols[2] = "#bytes";
-		rw->rw_cols[3] = "#users";
 		snprintf(sql, sizeof(sql), "SELECT coalesce(dst_host, dst_addr, "
-		    "'-'), count(*), sum(bytes_up + bytes_down), count(DISTINCT "
-		    "user) FROM records WHERE kind = 'session' AND %s "
+		    "'-'), count(*), sum(bytes_up + bytes_down) FROM records "
+		    "WHERE kind = 'session' AND %s "
 		    REPORT_WHERE " GROUP BY 1 ORDER BY %s DESC, 1 LIMIT CASE "
 		    "WHEN ?5 > 0 THEN ?5 ELSE 10 END",
 		    strcmp(kind, "denied-destinations") == 0 ?
@@ -211,7 +210,9 @@ report_query(struct report *r, const char *kind, struct rows *rw)
 	} else
 		ctl_usage_error("audit report %s: users, destinations, denials "
 		    "or timeline", kind);
-	if (r->r_rollups)
+	/* Destinations of one user or group: only the records know. */
+	if (r->r_rollups && !(strstr(kind, "destinations") != NULL &&
+	    (r->r_user != NULL || r->r_group != NULL)))
 		report_rollup_sql(r, kind, sql, sizeof(sql));
 	rows_run(r, rw, sql);
 }

@@ -287,10 +287,10 @@ audit_rollup(sqlite3 *db, int64_t max, char **cause)
 		"bytes_up = bytes_up + excluded.bytes_up, "
 		"bytes_down = bytes_down + excluded.bytes_down",
 		"INSERT INTO hourly_destinations SELECT start_ms / 3600000, "
-		"coalesce(dst_host, dst_addr, '-'), verdict, coalesce(user, ''), "
+		"coalesce(dst_host, dst_addr, '-'), verdict, "
 		"count(*), sum(bytes_up + bytes_down) FROM records WHERE "
-		"kind = 'session' AND seq > ?1 AND seq <= ?2 GROUP BY 1, 2, 3, 4 "
-		"ON CONFLICT (hour, destination, verdict, user) DO UPDATE SET "
+		"kind = 'session' AND seq > ?1 AND seq <= ?2 GROUP BY 1, 2, 3 "
+		"ON CONFLICT (hour, destination, verdict) DO UPDATE SET "
 		"sessions = sessions + excluded.sessions, "
 		"bytes = bytes + excluded.bytes",
 		"INSERT INTO hourly_denials SELECT start_ms / 3600000, rule_id, "

@@ -61,14 +61,15 @@ CREATE TABLE hourly_users (
 	PRIMARY KEY (hour, user)
 ) WITHOUT ROWID;
 
+-- Not per user: destinations by user would be as many rows as records;
+-- a report on one user's or group's destinations reads the records.
 CREATE TABLE hourly_destinations (
 	hour		INTEGER NOT NULL,
 	destination	TEXT NOT NULL,
 	verdict		TEXT NOT NULL,
-	user		TEXT NOT NULL,
 	sessions	INTEGER NOT NULL,
 	bytes		INTEGER NOT NULL,
-	PRIMARY KEY (hour, destination, verdict, user)
+	PRIMARY KEY (hour, destination, verdict)
 ) WITHOUT ROWID;
 
 CREATE TABLE hourly_denials (

@@ -75,6 +75,7 @@ int	 cmd_init(struct ctl *, struct args *);
 int	 cmd_rule(struct ctl *, struct args *);
 int	 cmd_user(struct ctl *, struct args *);
 int	 cmd_group(struct ctl *, struct args *);
+int	 cmd_defaults(struct ctl *, struct args *);
 int	 cmd_list(struct ctl *, struct args *);
 int	 cmd_explain(struct ctl *, struct args *);
 int	 cmd_geoip(struct ctl *, struct args *);

@@ -168,7 +168,8 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	struct explain_out	 eo;
 	struct policy		*p;
 	const char		*opt, *groups[64];
-	char			 host[256];
+	char			 host[256], from[POLICY_REASON_MAX];
+	int64_t			 max;
 	int			 have_src = 0, have_addr = 0, have_dst = 0;
 	int			 ngroups = 0;
 
@@ -228,10 +229,19 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	eo.eo_table = table_new(5, "#rule", "#position", "action", "result",
 	    "why");
 	policy_explain(p, &req, &v, explain_row, &eo);
+	max = policy_max_sessions(p, &req, from, sizeof(from));
 	if (ctl->ctl_json) {
 		printf("{\"verdict\": \"%s\", \"rule\": %lld, \"reason\": ",
 		    actions[v.action], (long long)v.rule_id);
 		json_string(v.reason);
+		printf(", \"max_sessions\": ");
+		if (max < 0)
+			printf("null");
+		else {
+			printf("{\"limit\": %lld, \"from\": ", (long long)max);
+			json_string(from);
+			printf("}");
+		}
 		printf(", \"rules\": ");
 		table_print(eo.eo_table, 1);
 		printf("}\n");
@@ -240,6 +250,11 @@ cmd_explain(struct ctl *ctl, struct args *a)
 		printf("verdict: %s (%s)%s\n", actions[v.action], v.reason,
 		    v.action == POLICY_RESOLVE ? "; pass --addr IP to check a "
 		    "resolved address" : "");
+		if (max >= 0)
+			printf("max sessions: %lld (%s)\n", (long long)max,
+			    from);
+		else if (req.user != NULL)
+			printf("max sessions: none\n");
 	}
 	policy_unref(p);
 	return (0);

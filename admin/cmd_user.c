@@ -3,6 +3,7 @@
  * they stay in PAM. A user or group that a rule names cannot be deleted
  * until no rule does.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,48 @@ struct user_opts {
 	int		 u_set_groups;
 	const char	*u_comment;
 	int		 u_enabled;	/* -1: unchanged */
+	int		 u_set_max;
+	int64_t		 u_max_sessions;	/* -1: none */
 };
+
+#define LIMIT_SESSIONS_MAX	1000000000
+
+/* A --max-sessions value: a count, or "none" (-1). */
+static int64_t
+limit_parse_sessions(const char *text)
+{
+	char		*ep;
+	long long	 v;
+
+	if (strcmp(text, "none") == 0)
+		return (-1);
+	errno = 0;
+	v = strtoll(text, &ep, 10);
+	if (text[0] < '0' || text[0] > '9' || *ep != '\0' || errno != 0 ||
+	    v > LIMIT_SESSIONS_MAX)
+		ctl_usage_error("--max-sessions '%s': expected a count from 0 "
+		    "to %d, or none", text, LIMIT_SESSIONS_MAX);
+	return ((int64_t)v);
+}
+
+/* Sets table's max_sessions for row id (-1: NULL, no limit there). */
+static void
+limit_store_sessions(struct ctl *ctl, const char *table, int64_t id,
+    int64_t max)
+{
+	sqlite3_stmt	*st;
+	char		 sql[96];
+
+	snprintf(sql, sizeof(sql), "UPDATE %s SET max_sessions = ?1 WHERE id = "
+	    "?2", table);
+	st = sql_prepare(ctl, sql);
+	if (max >= 0)
+		sqlite3_bind_int64(st, 1, max);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ctl_sql_error(ctl, sql);
+	sqlite3_finalize(st);
+}
 
 static void
 user_parse_opts(struct args *a, struct user_opts *o)
@@ -39,7 +81,11 @@ user_parse_opts(struct args *a, struct user_opts *o)
 			o->u_comment = args_value(a, opt);
 		else if (strcmp(opt, "--disabled") == 0)
 			o->u_enabled = 0;
-		else
+		else if (strcmp(opt, "--max-sessions") == 0) {
+			o->u_max_sessions = limit_parse_sessions(
+			    args_value(a, opt));
+			o->u_set_max = 1;
+		} else
 			ctl_usage_error("user: unknown option '%s'", opt);
 	}
 }
@@ -127,6 +173,8 @@ user_add(struct ctl *ctl, const char *name, struct args *a, int add)
 	}
 	if (o.u_set_groups)
 		user_set_groups(ctl, uid, &o);
+	if (o.u_set_max)
+		limit_store_sessions(ctl, "users", uid, o.u_max_sessions);
 	ctl_commit(ctl);
 	return (0);
 }
@@ -160,8 +208,17 @@ user_list(struct ctl *ctl, const char *only)
 	char		*groups, *rules;
 	int		 found = 0;
 
-	t = table_new(5, "name", "enabled", "groups", "rules", "comment");
-	st = sql_prepare(ctl, "SELECT id, name, enabled, comment FROM users "
+	t = table_new(6, "name", "enabled", "groups", "max_sessions", "rules",
+	    "comment");
+	/* The limit in force, and where it comes from when not the user. */
+	st = sql_prepare(ctl, "SELECT id, name, enabled, comment, CASE "
+	    "WHEN max_sessions IS NOT NULL THEN CAST(max_sessions AS TEXT) "
+	    "WHEN gmax IS NOT NULL THEN gmax || ' (group)' "
+	    "WHEN dmax IS NOT NULL THEN dmax || ' (default)' ELSE 'none' END "
+	    "FROM (SELECT u.*, (SELECT min(g.max_sessions) FROM user_groups ug "
+	    "JOIN groups g ON g.id = ug.group_id WHERE ug.user_id = u.id) AS "
+	    "gmax, (SELECT CAST(value AS INTEGER) FROM settings WHERE key = "
+	    "'max_sessions') AS dmax FROM users u) "
 	    "WHERE ?1 IS NULL OR name = ?1 ORDER BY name");
 	if (only != NULL)
 		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
@@ -172,7 +229,8 @@ user_list(struct ctl *ctl, const char *only)
 		    sqlite3_column_int64(st, 0));
 		table_row(t, sqlite3_column_text(st, 1),
 		    sqlite3_column_int(st, 2) ? "yes" : "no", groups,
-		    rules ? rules : "", sqlite3_column_text(st, 3));
+		    sqlite3_column_text(st, 4), rules ? rules : "",
+		    sqlite3_column_text(st, 3));
 		free(groups);
 		free(rules);
 	}
@@ -231,27 +289,31 @@ cmd_user(struct ctl *ctl, struct args *a)
 int
 cmd_group(struct ctl *ctl, struct args *a)
 {
-	const char	*verb = args_next(a), *name, *opt, *comment = "";
+	const char	*verb = args_next(a), *name, *opt, *comment = NULL;
 	struct table	*t;
 	sqlite3_stmt	*st;
-	int64_t		 gid;
+	int64_t		 gid, max = -1;
+	int		 set_max = 0;
 	char		*rules, members[24];
 
 	if (verb == NULL)
-		ctl_usage_error("group: add, del or list expected");
+		ctl_usage_error("group: add, set, del or list expected");
 	if (strcmp(verb, "list") == 0) {
 		args_done(a);
-		t = table_new(4, "name", "#members", "rules", "comment");
+		t = table_new(5, "name", "#members", "max_sessions", "rules",
+		    "comment");
 		st = sql_prepare(ctl, "SELECT g.id, g.name, (SELECT count(*) "
-		    "FROM user_groups ug WHERE ug.group_id = g.id), g.comment "
-		    "FROM groups g ORDER BY g.name");
+		    "FROM user_groups ug WHERE ug.group_id = g.id), g.comment, "
+		    "coalesce(g.max_sessions, 'none') FROM groups g ORDER BY "
+		    "g.name");
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(members, sizeof(members), "%d",
 			    sqlite3_column_int(st, 2));
 			rules = sql_rules_naming(ctl, "group_id",
 			    sqlite3_column_int64(st, 0));
 			table_row(t, sqlite3_column_text(st, 1), members,
-			    rules ? rules : "", sqlite3_column_text(st, 3));
+			    sqlite3_column_text(st, 4), rules ? rules : "",
+			    sqlite3_column_text(st, 3));
 			free(rules);
 		}
 		sqlite3_finalize(st);
@@ -262,15 +324,37 @@ cmd_group(struct ctl *ctl, struct args *a)
 		ctl_usage_error("group %s: group name expected", verb);
 	if (name[0] == '@')
 		name++;
-	if (strcmp(verb, "add") == 0) {
+	if (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0) {
 		check_name("group", name);
 		while ((opt = args_next(a)) != NULL) {
-			if (strcmp(opt, "--comment") != 0)
-				ctl_usage_error("group add: unknown option "
-				    "'%s'", opt);
-			comment = args_value(a, opt);
+			if (strcmp(opt, "--comment") == 0)
+				comment = args_value(a, opt);
+			else if (strcmp(opt, "--max-sessions") == 0) {
+				max = limit_parse_sessions(args_value(a, opt));
+				set_max = 1;
+			} else
+				ctl_usage_error("group %s: unknown option "
+				    "'%s'", verb, opt);
 		}
-		sql_add_named(ctl, "group", "groups", name, NULL, comment);
+		ctl_begin(ctl);
+		if (verb[0] == 'a' && sql_int(ctl, "SELECT id FROM groups "
+		    "WHERE name = ?1", name, 0, 0) != 0)
+			ctl_error("group %s: already exists", name);
+		if (verb[0] == 'a' || comment != NULL) {
+			st = sql_prepare(ctl, verb[0] == 'a' ? "INSERT INTO "
+			    "groups (comment, name) VALUES (?1, ?2)" :
+			    "UPDATE groups SET comment = ?1 WHERE name = ?2");
+			sqlite3_bind_text(st, 1, comment != NULL ? comment : "",
+			    -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				ctl_sql_error(ctl, "groups");
+			sqlite3_finalize(st);
+		}
+		gid = group_id(ctl, name);
+		if (set_max)
+			limit_store_sessions(ctl, "groups", gid, max);
+		ctl_commit(ctl);
 		return (0);
 	}
 	args_done(a);
@@ -281,4 +365,41 @@ cmd_group(struct ctl *ctl, struct args *a)
 		return (0);
 	}
 	ctl_usage_error("group %s: unknown verb", verb);
+}
+
+/* The limits of users that neither they nor their groups set. */
+int
+cmd_defaults(struct ctl *ctl, struct args *a)
+{
+	const char	*opt;
+	struct table	*t;
+	char		 value[24];
+	int64_t		 max;
+	int		 set = 0;
+
+	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--max-sessions") != 0)
+			ctl_usage_error("defaults: unknown option '%s'", opt);
+		max = limit_parse_sessions(args_value(a, opt));
+		set = 1;
+	}
+	if (set) {
+		ctl_begin(ctl);
+		if (max < 0)
+			sql_exec(ctl, "DELETE FROM settings WHERE key = "
+			    "'max_sessions'", NULL, 0);
+		else
+			sql_exec(ctl, "INSERT OR REPLACE INTO settings (key, "
+			    "value) VALUES ('max_sessions', CAST(?2 AS TEXT))",
+			    NULL, max);
+		ctl_commit(ctl);
+		return (0);
+	}
+	max = sql_int(ctl, "SELECT CAST(value AS INTEGER) FROM settings WHERE "
+	    "key = 'max_sessions'", NULL, 0, -1);
+	snprintf(value, sizeof(value), "%lld", (long long)max);
+	t = table_new(2, "limit", "default");
+	table_row(t, "max_sessions", max < 0 ? "none" : value);
+	table_print(t, ctl->ctl_json);
+	return (0);
 }

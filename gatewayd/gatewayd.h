@@ -259,6 +259,7 @@ struct session {
 	int			 s_ngroups;
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
+	uint8_t			 s_limit_counted; /* in its user's count */
 	struct timespec		 s_auth_sent;
 	struct timespec		 s_dns_sent;
 	uint8_t			 s_timed;	/* handshake latency observed */
@@ -451,6 +452,10 @@ void	 control_stop(void);
 void	 control_answer(struct worker *);
 const char *stat_name(int);
 size_t	 audit_queue_depth(void);
+
+/* limits.c: per-user limits on live sessions */
+int	 limits_admit(struct session *, const char **);
+void	 limits_release(struct session *);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);

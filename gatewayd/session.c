@@ -439,6 +439,8 @@ static enum step
 session_begin(struct session *s, uint8_t cmd, const char *name,
     const struct sockaddr_storage *addr, uint16_t port, const char *ident)
 {
+	const char	*why;
+
 	s->s_cmd = cmd;
 	s->s_dst_port = port;
 	if (ident != NULL && ident[0] != '\0')
@@ -446,6 +448,10 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 	if (!audit_admit()) {
 		/* audit_failure block: no session the log cannot record. */
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
+		return (STEP_STOP);
+	}
+	if (limits_admit(s, &why) == -1) {
+		session_refuse(s, S5_REP_NOT_ALLOWED, why);
 		return (STEP_STOP);
 	}
 	if (cmd == S5_CMD_UDP_ASSOCIATE) {
@@ -770,6 +776,7 @@ session_close(struct session *s, const char *reason)
 	if (s->s_cmd != 0)
 		session_audit(s, s->s_audit_open ? AR_END : AR_WHOLE,
 		    reason != NULL ? reason : "closed");
+	limits_release(s);
 	auth_forget(s);
 	resolve_cancel(s);
 	bind_cancel(s);

@@ -486,6 +486,57 @@ nomem:
 	return (compile_fail(cp, "out of memory", NULL));
 }
 
+/* Limits of users, groups and the default (schema 0003). */
+static int
+compile_limits(struct compile *cp)
+{
+	static const char users_sql[] = "SELECT u.name, u.max_sessions, "
+	    "(SELECT min(g.max_sessions) FROM user_groups ug JOIN groups g ON "
+	    "g.id = ug.group_id WHERE ug.user_id = u.id) AS gmax FROM users u "
+	    "WHERE u.max_sessions IS NOT NULL OR gmax IS NOT NULL";
+	static const char groups_sql[] = "SELECT name, max_sessions FROM "
+	    "groups WHERE max_sessions IS NOT NULL";
+	static const char default_sql[] = "SELECT CAST(value AS INTEGER) FROM "
+	    "settings WHERE key = 'max_sessions'";
+	struct policy		*p = cp->cp_p;
+	struct strmap_entry	*e;
+	sqlite3_stmt		*st;
+	const char		*sql;
+	int			 rc, users;
+
+	p->p_default_max_sessions = -1;
+	for (users = 1; users >= 0; users--) {
+		sql = users ? users_sql : groups_sql;
+		if (sqlite3_prepare_v2(cp->cp_db, sql, -1, &st, NULL) !=
+		    SQLITE_OK)
+			return (compile_sqlfail(cp, sql));
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (strmap_put(users ? &p->p_user_limits :
+			    &p->p_group_limits, (const char *)
+			    sqlite3_column_text(st, 0), &e) == -1) {
+				sqlite3_finalize(st);
+				return (compile_fail(cp, "out of memory", NULL));
+			}
+			e->se_flag = sqlite3_column_type(st, 1) == SQLITE_NULL ?
+			    -1 : sqlite3_column_int(st, 1);
+			if (users)
+				e->se_bits = sqlite3_column_type(st, 2) ==
+				    SQLITE_NULL ? -1 : sqlite3_column_int(st, 2);
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return (compile_sqlfail(cp, sql));
+	}
+	if (sqlite3_prepare_v2(cp->cp_db, default_sql, -1, &st, NULL) !=
+	    SQLITE_OK)
+		return (compile_sqlfail(cp, default_sql));
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		p->p_default_max_sessions = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    compile_sqlfail(cp, default_sql));
+}
+
 static int
 compile_cmp_u32(const void *a, const void *b)
 {
@@ -595,7 +646,8 @@ policy_compile(sqlite3 *db, const struct policy_options *opts, char **cause)
 		compile_sqlfail(&cp, "BEGIN");
 	else {
 		ok = compile_rules(&cp) == 0 && compile_conditions(&cp) == 0 &&
-		    compile_lists(&cp) == 0 && compile_users(&cp) == 0;
+		    compile_lists(&cp) == 0 && compile_users(&cp) == 0 &&
+		    compile_limits(&cp) == 0;
 		if (ok && compile_ports(&cp) == -1)
 			ok = compile_fail(&cp, "out of memory", NULL) == 0;
 		for (i = 0; ok && i < 2; i++) {
@@ -661,6 +713,8 @@ policy_unref(struct policy *p)
 	free(p->p_pool);
 	strmap_free(&p->p_users);
 	strmap_free(&p->p_groups);
+	strmap_free(&p->p_user_limits);
+	strmap_free(&p->p_group_limits);
 	for (k = 0; k < 2; k++) {
 		trie_free(&p->p_src[k]);
 		trie_free(&p->p_dst[k]);
@@ -693,6 +747,8 @@ policy_memory(const struct policy *p)
 	m += p->p_nrules * sizeof(*p->p_rules);
 	m += (p->p_users.sm_mask + 1) * sizeof(struct strmap_entry);
 	m += (p->p_groups.sm_mask + 1) * sizeof(struct strmap_entry);
+	m += (p->p_user_limits.sm_mask + 1) * sizeof(struct strmap_entry);
+	m += (p->p_group_limits.sm_mask + 1) * sizeof(struct strmap_entry);
 	for (k = 0; k < 2; k++)
 		m += px_memory(&p->p_src_px[k]) + px_memory(&p->p_dst_px[k]);
 	m += p->p_payloadcap * sizeof(struct tpayload);
@@ -710,4 +766,52 @@ policy_user_disabled(const struct policy *p, const char *user)
 
 	return (user != NULL && (e = strmap_get(&p->p_users, user)) != NULL &&
 	    e->se_flag);
+}
+
+int
+policy_has_limits(const struct policy *p)
+{
+	return (p->p_user_limits.sm_count > 0 ||
+	    p->p_group_limits.sm_count > 0 || p->p_default_max_sessions >= 0);
+}
+
+int64_t
+policy_max_sessions(const struct policy *p, const struct policy_req *req,
+    char *from, size_t fromlen)
+{
+	const struct strmap_entry	*e;
+	int64_t				 best = -1;
+	size_t				 i;
+
+	if (from != NULL && fromlen > 0)
+		from[0] = '\0';
+	if (req->user == NULL || !policy_has_limits(p))
+		return (-1);
+	e = strmap_get(&p->p_user_limits, req->user);
+	if (e != NULL && e->se_flag >= 0) {
+		if (from != NULL)
+			snprintf(from, fromlen, "user %s", req->user);
+		return (e->se_flag);
+	}
+	/* Else the strictest of its groups, database and system ones. */
+	if (e != NULL && e->se_bits >= 0) {
+		best = e->se_bits;
+		if (from != NULL)
+			snprintf(from, fromlen, "groups of user %s", req->user);
+	}
+	for (i = 0; i < req->ngroups; i++) {
+		e = strmap_get(&p->p_group_limits, req->groups[i]);
+		if (e != NULL && e->se_flag >= 0 && (best < 0 ||
+		    e->se_flag < best)) {
+			best = e->se_flag;
+			if (from != NULL)
+				snprintf(from, fromlen, "group %s",
+				    req->groups[i]);
+		}
+	}
+	if (best >= 0)
+		return (best);
+	if (p->p_default_max_sessions >= 0 && from != NULL)
+		snprintf(from, fromlen, "default");
+	return (p->p_default_max_sessions);
 }

@@ -81,6 +81,13 @@ void		 policy_unref(struct policy *);
 size_t		 policy_rule_count(const struct policy *);
 size_t		 policy_memory(const struct policy *);
 int		 policy_user_disabled(const struct policy *, const char *);
+/*
+ * How many sessions the request's user may hold at once, -1 for no limit
+ * (also for a request without a user); from names where the limit is set.
+ */
+int64_t		 policy_max_sessions(const struct policy *,
+		    const struct policy_req *, char *, size_t);
+int		 policy_has_limits(const struct policy *);
 
 /*
  * Explain: calls back once per enabled rule before the deciding one (and

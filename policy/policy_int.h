@@ -159,6 +159,14 @@ struct policy {
 
 	struct strmap	 p_users;	/* rules of the user and its groups */
 	struct strmap	 p_groups;	/* rules naming @group */
+	/*
+	 * Limits, -1 where none is set. Users: se_flag is the user's own
+	 * max_sessions, se_bits the lowest of its database groups'. Groups
+	 * (matched by name against the user's system groups too): se_flag.
+	 */
+	struct strmap	 p_user_limits;
+	struct strmap	 p_group_limits;
+	int32_t		 p_default_max_sessions;	/* -1: none */
 	struct trie	 p_src[2];	/* [0] IPv4, [1] IPv6; compile only */
 	struct trie	 p_dst[2];
 	struct prefix_index p_src_px[2];

@@ -169,6 +169,8 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	struct policy		*p;
 	const char		*opt, *groups[64];
 	char			 host[256], from[POLICY_REASON_MAX];
+	char			 rfrom[POLICY_REASON_MAX];
+	struct policy_rate	 rate;
 	int64_t			 max;
 	int			 have_src = 0, have_addr = 0, have_dst = 0;
 	int			 ngroups = 0;
@@ -230,6 +232,7 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	    "why");
 	policy_explain(p, &req, &v, explain_row, &eo);
 	max = policy_max_sessions(p, &req, from, sizeof(from));
+	policy_rate(p, &req, &rate, rfrom, sizeof(rfrom));
 	if (ctl->ctl_json) {
 		printf("{\"verdict\": \"%s\", \"rule\": %lld, \"reason\": ",
 		    actions[v.action], (long long)v.rule_id);
@@ -240,6 +243,15 @@ cmd_explain(struct ctl *ctl, struct args *a)
 		else {
 			printf("{\"limit\": %lld, \"from\": ", (long long)max);
 			json_string(from);
+			printf("}");
+		}
+		printf(", \"rate\": ");
+		if (rate.pr_milli == 0)
+			printf("null");
+		else {
+			printf("{\"per_second\": %g, \"burst\": %u, \"from\": ",
+			    rate.pr_milli / 1000.0, rate.pr_burst);
+			json_string(rfrom);
 			printf("}");
 		}
 		printf(", \"rules\": ");
@@ -255,6 +267,11 @@ cmd_explain(struct ctl *ctl, struct args *a)
 			    from);
 		else if (req.user != NULL)
 			printf("max sessions: none\n");
+		if (rate.pr_milli > 0)
+			printf("new sessions: %g a second, burst %u (%s)\n",
+			    rate.pr_milli / 1000.0, rate.pr_burst, rfrom);
+		else if (req.user != NULL)
+			printf("new sessions: no rate limit\n");
 	}
 	policy_unref(p);
 	return (0);

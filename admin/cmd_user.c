@@ -12,21 +12,29 @@
 
 #include "admin.h"
 
+/* Limits an option names; a field is set only when its option was given. */
+struct limit_opts {
+	int		 lo_set_max, lo_set_rate, lo_set_burst;
+	int64_t		 lo_max;	/* -1: none */
+	double		 lo_rate;	/* -1: none */
+	int64_t		 lo_burst;	/* -1: none */
+};
+
 struct user_opts {
+	struct limit_opts u_limits;
 	const char	*u_groups[64];
 	int		 u_ngroups;
 	int		 u_set_groups;
 	const char	*u_comment;
 	int		 u_enabled;	/* -1: unchanged */
-	int		 u_set_max;
-	int64_t		 u_max_sessions;	/* -1: none */
 };
 
 #define LIMIT_SESSIONS_MAX	1000000000
+#define LIMIT_RATE_MAX		1000000
 
-/* A --max-sessions value: a count, or "none" (-1). */
+/* A count option's value from min to max, or "none" (-1). */
 static int64_t
-limit_parse_sessions(const char *text)
+limit_parse_count(const char *opt, const char *text, int64_t min, int64_t max)
 {
 	char		*ep;
 	long long	 v;
@@ -36,29 +44,83 @@ limit_parse_sessions(const char *text)
 	errno = 0;
 	v = strtoll(text, &ep, 10);
 	if (text[0] < '0' || text[0] > '9' || *ep != '\0' || errno != 0 ||
-	    v > LIMIT_SESSIONS_MAX)
-		ctl_usage_error("--max-sessions '%s': expected a count from 0 "
-		    "to %d, or none", text, LIMIT_SESSIONS_MAX);
+	    v < min || v > max)
+		ctl_usage_error("%s '%s': expected a count from %lld to %lld, "
+		    "or none", opt, text, (long long)min, (long long)max);
 	return ((int64_t)v);
 }
 
-/* Sets table's max_sessions for row id (-1: NULL, no limit there). */
-static void
-limit_store_sessions(struct ctl *ctl, const char *table, int64_t id,
-    int64_t max)
+static int64_t
+limit_parse_sessions(const char *text)
 {
+	return (limit_parse_count("--max-sessions", text, 0,
+	    LIMIT_SESSIONS_MAX));
+}
+
+/* A --rate value: sessions a second (fractions allowed), or "none" (-1). */
+static double
+limit_parse_rate(const char *opt, const char *text)
+{
+	char	*ep;
+	double	 v;
+
+	if (strcmp(text, "none") == 0)
+		return (-1);
+	errno = 0;
+	v = strtod(text, &ep);
+	if (text[0] < '0' || text[0] > '9' || *ep != '\0' || errno != 0 ||
+	    !(v > 0) || v > LIMIT_RATE_MAX)
+		ctl_usage_error("%s '%s': expected sessions a second, above 0 "
+		    "and at most %d, or none", opt, text, LIMIT_RATE_MAX);
+	return (v);
+}
+
+/* 1 when opt is a limit option (its value consumed), else 0. */
+static int
+limit_option(struct args *a, const char *opt, struct limit_opts *lo)
+{
+	if (strcmp(opt, "--max-sessions") == 0) {
+		lo->lo_max = limit_parse_sessions(args_value(a, opt));
+		lo->lo_set_max = 1;
+	} else if (strcmp(opt, "--rate") == 0) {
+		lo->lo_rate = limit_parse_rate(opt, args_value(a, opt));
+		lo->lo_set_rate = 1;
+	} else if (strcmp(opt, "--burst") == 0) {
+		lo->lo_burst = limit_parse_count(opt, args_value(a, opt), 1,
+		    LIMIT_RATE_MAX);
+		lo->lo_set_burst = 1;
+	} else
+		return (0);
+	return (1);
+}
+
+/* Writes the limits given in lo to row id of table (users or groups). */
+static void
+limit_store(struct ctl *ctl, const char *table, int64_t id,
+    const struct limit_opts *lo)
+{
+	static const char *const cols[] = { "max_sessions", "rate", "burst" };
 	sqlite3_stmt	*st;
 	char		 sql[96];
+	int		 i, set[3] = { lo->lo_set_max, lo->lo_set_rate,
+			    lo->lo_set_burst };
 
-	snprintf(sql, sizeof(sql), "UPDATE %s SET max_sessions = ?1 WHERE id = "
-	    "?2", table);
-	st = sql_prepare(ctl, sql);
-	if (max >= 0)
-		sqlite3_bind_int64(st, 1, max);
-	sqlite3_bind_int64(st, 2, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		ctl_sql_error(ctl, sql);
-	sqlite3_finalize(st);
+	for (i = 0; i < 3; i++) {
+		if (!set[i])
+			continue;
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ?1 WHERE id = "
+		    "?2", table, cols[i]);
+		st = sql_prepare(ctl, sql);
+		if (i == 1 && lo->lo_rate > 0)
+			sqlite3_bind_double(st, 1, lo->lo_rate);
+		else if (i != 1 && (i == 0 ? lo->lo_max : lo->lo_burst) >= 0)
+			sqlite3_bind_int64(st, 1, i == 0 ? lo->lo_max :
+			    lo->lo_burst);
+		sqlite3_bind_int64(st, 2, id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			ctl_sql_error(ctl, sql);
+		sqlite3_finalize(st);
+	}
 }
 
 static void
@@ -81,11 +143,7 @@ user_parse_opts(struct args *a, struct user_opts *o)
 			o->u_comment = args_value(a, opt);
 		else if (strcmp(opt, "--disabled") == 0)
 			o->u_enabled = 0;
-		else if (strcmp(opt, "--max-sessions") == 0) {
-			o->u_max_sessions = limit_parse_sessions(
-			    args_value(a, opt));
-			o->u_set_max = 1;
-		} else
+		else if (!limit_option(a, opt, &o->u_limits))
 			ctl_usage_error("user: unknown option '%s'", opt);
 	}
 }
@@ -173,8 +231,7 @@ user_add(struct ctl *ctl, const char *name, struct args *a, int add)
 	}
 	if (o.u_set_groups)
 		user_set_groups(ctl, uid, &o);
-	if (o.u_set_max)
-		limit_store_sessions(ctl, "users", uid, o.u_max_sessions);
+	limit_store(ctl, "users", uid, &o.u_limits);
 	ctl_commit(ctl);
 	return (0);
 }
@@ -208,18 +265,27 @@ user_list(struct ctl *ctl, const char *only)
 	char		*groups, *rules;
 	int		 found = 0;
 
-	t = table_new(6, "name", "enabled", "groups", "max_sessions", "rules",
-	    "comment");
-	/* The limit in force, and where it comes from when not the user. */
+	t = table_new(7, "name", "enabled", "groups", "max_sessions", "rate",
+	    "rules", "comment");
+	/* The limits in force, and where they come from when not the user. */
 	st = sql_prepare(ctl, "SELECT id, name, enabled, comment, CASE "
 	    "WHEN max_sessions IS NOT NULL THEN CAST(max_sessions AS TEXT) "
 	    "WHEN gmax IS NOT NULL THEN gmax || ' (group)' "
-	    "WHEN dmax IS NOT NULL THEN dmax || ' (default)' ELSE 'none' END "
+	    "WHEN dmax IS NOT NULL THEN dmax || ' (default)' ELSE 'none' END, "
+	    "CASE WHEN rate IS NOT NULL THEN rate || '/s' || "
+	    "coalesce(' burst ' || burst, '') "
+	    "WHEN grate IS NOT NULL THEN grate || ' (group)' "
+	    "WHEN drate IS NOT NULL THEN drate || ' (default)' ELSE 'none' END "
 	    "FROM (SELECT u.*, (SELECT min(g.max_sessions) FROM user_groups ug "
 	    "JOIN groups g ON g.id = ug.group_id WHERE ug.user_id = u.id) AS "
 	    "gmax, (SELECT CAST(value AS INTEGER) FROM settings WHERE key = "
-	    "'max_sessions') AS dmax FROM users u) "
-	    "WHERE ?1 IS NULL OR name = ?1 ORDER BY name");
+	    "'max_sessions') AS dmax, (SELECT min(g.rate) || '/s' || "
+	    "coalesce(' burst ' || g.burst, '') FROM user_groups ug JOIN "
+	    "groups g ON g.id = ug.group_id WHERE ug.user_id = u.id AND "
+	    "g.rate IS NOT NULL) AS grate, (SELECT r.value || '/s' || "
+	    "coalesce(' burst ' || b.value, '') FROM settings r LEFT JOIN "
+	    "settings b ON b.key = 'burst' WHERE r.key = 'rate') AS drate "
+	    "FROM users u) WHERE ?1 IS NULL OR name = ?1 ORDER BY name");
 	if (only != NULL)
 		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -229,8 +295,8 @@ user_list(struct ctl *ctl, const char *only)
 		    sqlite3_column_int64(st, 0));
 		table_row(t, sqlite3_column_text(st, 1),
 		    sqlite3_column_int(st, 2) ? "yes" : "no", groups,
-		    sqlite3_column_text(st, 4), rules ? rules : "",
-		    sqlite3_column_text(st, 3));
+		    sqlite3_column_text(st, 4), sqlite3_column_text(st, 5),
+		    rules ? rules : "", sqlite3_column_text(st, 3));
 		free(groups);
 		free(rules);
 	}
@@ -292,27 +358,29 @@ cmd_group(struct ctl *ctl, struct args *a)
 	const char	*verb = args_next(a), *name, *opt, *comment = NULL;
 	struct table	*t;
 	sqlite3_stmt	*st;
-	int64_t		 gid, max = -1;
-	int		 set_max = 0;
+	struct limit_opts lo;
+	int64_t		 gid;
 	char		*rules, members[24];
 
 	if (verb == NULL)
 		ctl_usage_error("group: add, set, del or list expected");
 	if (strcmp(verb, "list") == 0) {
 		args_done(a);
-		t = table_new(5, "name", "#members", "max_sessions", "rules",
-		    "comment");
+		t = table_new(6, "name", "#members", "max_sessions", "rate",
+		    "rules", "comment");
 		st = sql_prepare(ctl, "SELECT g.id, g.name, (SELECT count(*) "
 		    "FROM user_groups ug WHERE ug.group_id = g.id), g.comment, "
-		    "coalesce(g.max_sessions, 'none') FROM groups g ORDER BY "
-		    "g.name");
+		    "coalesce(g.max_sessions, 'none'), coalesce(g.rate || '/s' "
+		    "|| coalesce(' burst ' || g.burst, ''), 'none') FROM groups g "
+		    "ORDER BY g.name");
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(members, sizeof(members), "%d",
 			    sqlite3_column_int(st, 2));
 			rules = sql_rules_naming(ctl, "group_id",
 			    sqlite3_column_int64(st, 0));
 			table_row(t, sqlite3_column_text(st, 1), members,
-			    sqlite3_column_text(st, 4), rules ? rules : "",
+			    sqlite3_column_text(st, 4),
+			    sqlite3_column_text(st, 5), rules ? rules : "",
 			    sqlite3_column_text(st, 3));
 			free(rules);
 		}
@@ -326,13 +394,11 @@ cmd_group(struct ctl *ctl, struct args *a)
 		name++;
 	if (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0) {
 		check_name("group", name);
+		memset(&lo, 0, sizeof(lo));
 		while ((opt = args_next(a)) != NULL) {
 			if (strcmp(opt, "--comment") == 0)
 				comment = args_value(a, opt);
-			else if (strcmp(opt, "--max-sessions") == 0) {
-				max = limit_parse_sessions(args_value(a, opt));
-				set_max = 1;
-			} else
+			else if (!limit_option(a, opt, &lo))
 				ctl_usage_error("group %s: unknown option "
 				    "'%s'", verb, opt);
 		}
@@ -352,8 +418,7 @@ cmd_group(struct ctl *ctl, struct args *a)
 			sqlite3_finalize(st);
 		}
 		gid = group_id(ctl, name);
-		if (set_max)
-			limit_store_sessions(ctl, "groups", gid, max);
+		limit_store(ctl, "groups", gid, &lo);
 		ctl_commit(ctl);
 		return (0);
 	}
@@ -367,39 +432,73 @@ cmd_group(struct ctl *ctl, struct args *a)
 	ctl_usage_error("group %s: unknown verb", verb);
 }
 
-/* The limits of users that neither they nor their groups set. */
+/* Writes a settings key, or deletes it for "none" (negative). */
+static void
+defaults_store(struct ctl *ctl, const char *key, double value)
+{
+	sqlite3_stmt	*st;
+
+	st = sql_prepare(ctl, value < 0 ? "DELETE FROM settings WHERE key = "
+	    "?1" : "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, "
+	    "CAST(?2 AS TEXT))");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (value >= 0 && value == (double)(int64_t)value)
+		sqlite3_bind_int64(st, 2, (int64_t)value);	/* "5", not "5.0" */
+	else if (value >= 0)
+		sqlite3_bind_double(st, 2, value);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ctl_sql_error(ctl, "settings");
+	sqlite3_finalize(st);
+}
+
+/*
+ * The limits of users that neither they nor their groups set, and the
+ * new-session rate of each client address.
+ */
 int
 cmd_defaults(struct ctl *ctl, struct args *a)
 {
+	static const char *const keys[] = { "max_sessions", "rate", "burst",
+	    "client_rate", "client_burst" };
 	const char	*opt;
 	struct table	*t;
-	char		 value[24];
-	int64_t		 max;
-	int		 set = 0;
+	sqlite3_stmt	*st;
+	double		 v[5];
+	int		 set[5] = { 0 }, i, any = 0;
 
 	while ((opt = args_next(a)) != NULL) {
-		if (strcmp(opt, "--max-sessions") != 0)
-			ctl_usage_error("defaults: unknown option '%s'", opt);
-		max = limit_parse_sessions(args_value(a, opt));
-		set = 1;
-	}
-	if (set) {
-		ctl_begin(ctl);
-		if (max < 0)
-			sql_exec(ctl, "DELETE FROM settings WHERE key = "
-			    "'max_sessions'", NULL, 0);
+		if (strcmp(opt, "--max-sessions") == 0)
+			v[i = 0] = (double)limit_parse_sessions(
+			    args_value(a, opt));
+		else if (strcmp(opt, "--rate") == 0 ||
+		    strcmp(opt, "--client-rate") == 0)
+			v[i = opt[2] == 'c' ? 3 : 1] = limit_parse_rate(opt,
+			    args_value(a, opt));
+		else if (strcmp(opt, "--burst") == 0 ||
+		    strcmp(opt, "--client-burst") == 0)
+			v[i = opt[2] == 'c' ? 4 : 2] = (double)limit_parse_count(
+			    opt, args_value(a, opt), 1, LIMIT_RATE_MAX);
 		else
-			sql_exec(ctl, "INSERT OR REPLACE INTO settings (key, "
-			    "value) VALUES ('max_sessions', CAST(?2 AS TEXT))",
-			    NULL, max);
+			ctl_usage_error("defaults: unknown option '%s'", opt);
+		set[i] = any = 1;
+	}
+	if (any) {
+		ctl_begin(ctl);
+		for (i = 0; i < 5; i++)
+			if (set[i])
+				defaults_store(ctl, keys[i], v[i]);
 		ctl_commit(ctl);
 		return (0);
 	}
-	max = sql_int(ctl, "SELECT CAST(value AS INTEGER) FROM settings WHERE "
-	    "key = 'max_sessions'", NULL, 0, -1);
-	snprintf(value, sizeof(value), "%lld", (long long)max);
 	t = table_new(2, "limit", "default");
-	table_row(t, "max_sessions", max < 0 ? "none" : value);
+	st = sql_prepare(ctl, "SELECT value FROM settings WHERE key = ?1");
+	for (i = 0; i < 5; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+		table_row(t, keys[i], sqlite3_step(st) == SQLITE_ROW ?
+		    (const char *)sqlite3_column_text(st, 0) : "none");
+	}
+	sqlite3_finalize(st);
 	table_print(t, ctl->ctl_json);
 	return (0);
 }

@@ -5,6 +5,7 @@
  * enabled rules are compiled, and only the lists those rules name.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,6 +538,82 @@ compile_limits(struct compile *cp)
 	    compile_sqlfail(cp, default_sql));
 }
 
+/* One rate row: name, rate, burst (a missing burst: the rate, at least 1). */
+static int
+compile_rate_row(struct compile *cp, struct strmap *m, sqlite3_stmt *st)
+{
+	struct strmap_entry	*e;
+	double			 rate = sqlite3_column_double(st, 1);
+
+	if (strmap_put(m, (const char *)sqlite3_column_text(st, 0), &e) == -1)
+		return (compile_fail(cp, "out of memory", NULL));
+	e->se_flag = (int32_t)(rate * 1000 + 0.5);
+	if (e->se_flag < 1)
+		e->se_flag = 1;
+	e->se_bits = sqlite3_column_type(st, 2) == SQLITE_NULL ?
+	    (rate < 1 ? 1 : (int32_t)(rate + 0.999)) : sqlite3_column_int(st, 2);
+	return (0);
+}
+
+static int
+compile_rates(struct compile *cp)
+{
+	static const struct {
+		size_t		 off;
+		const char	*sql;
+	} q[] = {
+		{ offsetof(struct policy, p_user_rates), "SELECT name, rate, "
+		    "burst FROM users WHERE rate IS NOT NULL" },
+		/*
+		 * The strictest group: the lowest rate (SQLite takes the
+		 * bare burst column from the row min() chose).
+		 */
+		{ offsetof(struct policy, p_usergroup_rates), "SELECT u.name, "
+		    "min(g.rate), g.burst FROM users u JOIN user_groups ug ON "
+		    "ug.user_id = u.id JOIN groups g ON g.id = ug.group_id "
+		    "WHERE g.rate IS NOT NULL GROUP BY u.id" },
+		{ offsetof(struct policy, p_group_rates), "SELECT name, rate, "
+		    "burst FROM groups WHERE rate IS NOT NULL" },
+		/* The defaults, as rows of the same shape. */
+		{ 0, "SELECT 'rate', CAST(r.value AS REAL), CAST(b.value AS "
+		    "INTEGER) FROM settings r LEFT JOIN settings b ON b.key = "
+		    "'burst' WHERE r.key = 'rate' UNION ALL SELECT 'client', "
+		    "CAST(r.value AS REAL), CAST(b.value AS INTEGER) FROM "
+		    "settings r LEFT JOIN settings b ON b.key = 'client_burst' "
+		    "WHERE r.key = 'client_rate'" },
+	};
+	struct policy		*p = cp->cp_p;
+	struct strmap		 defaults = { NULL, 0, 0 };
+	const struct strmap_entry *e;
+	struct strmap		*m;
+	sqlite3_stmt		*st;
+	size_t			 i;
+	int			 rc = SQLITE_DONE, ret = 0;
+
+	for (i = 0; ret == 0 && i < sizeof(q) / sizeof(q[0]); i++) {
+		m = q[i].off ? (struct strmap *)((char *)p + q[i].off) :
+		    &defaults;
+		if (sqlite3_prepare_v2(cp->cp_db, q[i].sql, -1, &st, NULL) !=
+		    SQLITE_OK)
+			return (compile_sqlfail(cp, q[i].sql));
+		while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			ret = compile_rate_row(cp, m, st);
+		sqlite3_finalize(st);
+		if (ret == 0 && rc != SQLITE_DONE)
+			ret = compile_sqlfail(cp, q[i].sql);
+	}
+	if ((e = strmap_get(&defaults, "rate")) != NULL) {
+		p->p_default_rate.pr_milli = (uint32_t)e->se_flag;
+		p->p_default_rate.pr_burst = (uint32_t)e->se_bits;
+	}
+	if ((e = strmap_get(&defaults, "client")) != NULL) {
+		p->p_client_rate.pr_milli = (uint32_t)e->se_flag;
+		p->p_client_rate.pr_burst = (uint32_t)e->se_bits;
+	}
+	strmap_free(&defaults);
+	return (ret);
+}
+
 static int
 compile_cmp_u32(const void *a, const void *b)
 {
@@ -647,7 +724,7 @@ policy_compile(sqlite3 *db, const struct policy_options *opts, char **cause)
 	else {
 		ok = compile_rules(&cp) == 0 && compile_conditions(&cp) == 0 &&
 		    compile_lists(&cp) == 0 && compile_users(&cp) == 0 &&
-		    compile_limits(&cp) == 0;
+		    compile_limits(&cp) == 0 && compile_rates(&cp) == 0;
 		if (ok && compile_ports(&cp) == -1)
 			ok = compile_fail(&cp, "out of memory", NULL) == 0;
 		for (i = 0; ok && i < 2; i++) {
@@ -715,6 +792,9 @@ policy_unref(struct policy *p)
 	strmap_free(&p->p_groups);
 	strmap_free(&p->p_user_limits);
 	strmap_free(&p->p_group_limits);
+	strmap_free(&p->p_user_rates);
+	strmap_free(&p->p_usergroup_rates);
+	strmap_free(&p->p_group_rates);
 	for (k = 0; k < 2; k++) {
 		trie_free(&p->p_src[k]);
 		trie_free(&p->p_dst[k]);
@@ -749,6 +829,9 @@ policy_memory(const struct policy *p)
 	m += (p->p_groups.sm_mask + 1) * sizeof(struct strmap_entry);
 	m += (p->p_user_limits.sm_mask + 1) * sizeof(struct strmap_entry);
 	m += (p->p_group_limits.sm_mask + 1) * sizeof(struct strmap_entry);
+	m += (p->p_user_rates.sm_mask + 1) * sizeof(struct strmap_entry);
+	m += (p->p_usergroup_rates.sm_mask + 1) * sizeof(struct strmap_entry);
+	m += (p->p_group_rates.sm_mask + 1) * sizeof(struct strmap_entry);
 	for (k = 0; k < 2; k++)
 		m += px_memory(&p->p_src_px[k]) + px_memory(&p->p_dst_px[k]);
 	m += p->p_payloadcap * sizeof(struct tpayload);
@@ -772,7 +855,9 @@ int
 policy_has_limits(const struct policy *p)
 {
 	return (p->p_user_limits.sm_count > 0 ||
-	    p->p_group_limits.sm_count > 0 || p->p_default_max_sessions >= 0);
+	    p->p_group_limits.sm_count > 0 || p->p_default_max_sessions >= 0 ||
+	    p->p_user_rates.sm_count > 0 || p->p_group_rates.sm_count > 0 ||
+	    p->p_default_rate.pr_milli > 0 || p->p_client_rate.pr_milli > 0);
 }
 
 int64_t
@@ -814,4 +899,61 @@ policy_max_sessions(const struct policy *p, const struct policy_req *req,
 	if (p->p_default_max_sessions >= 0 && from != NULL)
 		snprintf(from, fromlen, "default");
 	return (p->p_default_max_sessions);
+}
+
+static void
+rate_from_entry(const struct strmap_entry *e, struct policy_rate *out)
+{
+	out->pr_milli = (uint32_t)e->se_flag;
+	out->pr_burst = (uint32_t)e->se_bits;
+}
+
+/* The request's user's new-session rate: 0 and out zeroed for none. */
+int
+policy_rate(const struct policy *p, const struct policy_req *req,
+    struct policy_rate *out, char *from, size_t fromlen)
+{
+	const struct strmap_entry	*e;
+	size_t				 i;
+
+	memset(out, 0, sizeof(*out));
+	if (from != NULL && fromlen > 0)
+		from[0] = '\0';
+	if (req->user == NULL)
+		return (0);
+	if ((e = strmap_get(&p->p_user_rates, req->user)) != NULL) {
+		rate_from_entry(e, out);
+		if (from != NULL)
+			snprintf(from, fromlen, "user %s", req->user);
+		return (1);
+	}
+	if ((e = strmap_get(&p->p_usergroup_rates, req->user)) != NULL) {
+		rate_from_entry(e, out);
+		if (from != NULL)
+			snprintf(from, fromlen, "groups of user %s", req->user);
+	}
+	for (i = 0; i < req->ngroups; i++) {
+		e = strmap_get(&p->p_group_rates, req->groups[i]);
+		if (e != NULL && (out->pr_milli == 0 ||
+		    (uint32_t)e->se_flag < out->pr_milli)) {
+			rate_from_entry(e, out);
+			if (from != NULL)
+				snprintf(from, fromlen, "group %s",
+				    req->groups[i]);
+		}
+	}
+	if (out->pr_milli == 0 && p->p_default_rate.pr_milli > 0) {
+		*out = p->p_default_rate;
+		if (from != NULL)
+			snprintf(from, fromlen, "default");
+	}
+	return (out->pr_milli > 0);
+}
+
+/* The new-session rate of each client address: 0 for none. */
+int
+policy_client_rate(const struct policy *p, struct policy_rate *out)
+{
+	*out = p->p_client_rate;
+	return (out->pr_milli > 0);
 }

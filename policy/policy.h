@@ -88,6 +88,15 @@ int		 policy_user_disabled(const struct policy *, const char *);
 int64_t		 policy_max_sessions(const struct policy *,
 		    const struct policy_req *, char *, size_t);
 int		 policy_has_limits(const struct policy *);
+/* A new-session rate: pr_milli sessions a second x 1000, 0 for none. */
+struct policy_rate {
+	uint32_t	 pr_milli;
+	uint32_t	 pr_burst;
+};
+int		 policy_rate(const struct policy *, const struct policy_req *,
+		    struct policy_rate *, char *, size_t);
+int		 policy_client_rate(const struct policy *,
+		    struct policy_rate *);
 
 /*
  * Explain: calls back once per enabled rule before the deciding one (and

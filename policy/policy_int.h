@@ -167,6 +167,16 @@ struct policy {
 	struct strmap	 p_user_limits;
 	struct strmap	 p_group_limits;
 	int32_t		 p_default_max_sessions;	/* -1: none */
+	/*
+	 * Rates: se_flag is the rate in sessions a second x 1000, se_bits
+	 * the burst. A user's own pair, its strictest database group's, and
+	 * each group's by name.
+	 */
+	struct strmap	 p_user_rates;
+	struct strmap	 p_usergroup_rates;
+	struct strmap	 p_group_rates;
+	struct policy_rate p_default_rate;
+	struct policy_rate p_client_rate;
 	struct trie	 p_src[2];	/* [0] IPv4, [1] IPv6; compile only */
 	struct trie	 p_dst[2];
 	struct prefix_index p_src_px[2];

@@ -1,4 +1,5 @@
-"""Per-user limits on concurrent sessions, with users authenticated by the
+"""Per-user limits on concurrent sessions and new-session rates, and the
+rate per client address, with users authenticated by the
 real libpam (pam_wrapper + pam_matrix): a user's own limit, the lowest of
 its groups', the default; the session beyond the limit refused with REP 2
 and an audit record; a freed place taken again; live changes; socksctl
@@ -101,6 +102,49 @@ class SessionLimitTest(PamTestCase):
         gw.ctl("defaults", "--max-sessions", "none")
         self.assertIsNone(self.explain("bob"))
 
+    def test_rate_per_user(self):
+        gw = self.gw
+        gw.ctl("user", "set", "bob", "--max-sessions", "none", "--rate", "5",
+               "--burst", "3")
+        gw.wait_log("policy: 2 rules in force", count=2)
+        self.assertIsNone(self.explain("bob"))
+        r = json.loads(gw.ctl("--json", "explain", "--user", "bob", "--dst",
+                              "127.0.0.1:1").stdout)["rate"]
+        self.assertEqual(r, {"per_second": 5, "burst": 3, "from": "user bob"})
+        # A burst of 3, each session closed at once: the 4th is refused.
+        for _ in range(3):
+            rep, s = self.request("bob", "hunter2")
+            self.assertEqual(rep, 0)
+            s.close()
+        self.assertEqual(self.request("bob", "hunter2")[0], 2)
+        # Other users are not bob.
+        self.hold("alice", "secret", 1)
+        # Refusals take no token: one comes back within 1/5 s.
+        wait_for(lambda: self.request("bob", "hunter2")[0] == 0,
+                 what="a token for bob")
+        rows = wait_for(lambda: gw.audit("reason = 'limit: rate'"),
+                        what="an audit record")
+        self.assertEqual(rows[0]["user"], "bob")
+
+    def test_rate_per_client_address(self):
+        gw = self.gw
+        gw.ctl("defaults", "--client-rate", "0.01", "--client-burst", "4")
+        gw.wait_log("policy: 2 rules in force", count=2)
+        table = json.loads(gw.ctl("--json", "defaults").stdout)
+        self.assertIn({"limit": "client_burst", "default": "4"}, table)
+        # Whoever the user: the address has 4 sessions, then none.
+        self.hold("alice", "secret", 2)
+        self.hold("bob", "hunter2", 1)
+        for _ in range(3):
+            rep, s = self.request("alice", "secret")
+            s.close()
+            if rep != 0:
+                break
+        self.assertEqual(rep, 2)
+        gw.ctl("defaults", "--client-rate", "none")
+        gw.wait_log("policy: 2 rules in force", count=3)
+        self.hold("alice", "secret", 1)
+
     def test_zero_allows_no_session(self):
         self.gw.ctl("user", "set", "alice", "--max-sessions", "0")
         self.gw.wait_log("policy: 2 rules in force", count=2)
@@ -115,7 +159,13 @@ class SessionLimitTest(PamTestCase):
                      ("user", "set", "alice", "--max-sessions", "2000000000"),
                      ("group", "set", "nosuch", "--max-sessions", "2"),
                      ("group", "set", "staff", "--max-sessions"),
-                     ("defaults", "--max-sessions", "1.5")]:
+                     ("defaults", "--max-sessions", "1.5"),
+                     ("user", "set", "alice", "--rate", "0"),
+                     ("user", "set", "alice", "--rate", "-2"),
+                     ("user", "set", "alice", "--rate", "fast"),
+                     ("group", "set", "staff", "--burst", "0"),
+                     ("defaults", "--client-rate", "2", "--client-burst",
+                      "x")]:
             with self.subTest(args=args):
                 r = gw.ctl(*args, check=False)
                 self.assertNotEqual(r.returncode, 0)
@@ -123,6 +173,11 @@ class SessionLimitTest(PamTestCase):
         self.assertEqual(gw.ctl("--json", "user", "list").stdout, before)
         groups = json.loads(gw.ctl("--json", "group", "list").stdout)
         self.assertEqual(groups[0]["max_sessions"], "3")
+        self.assertEqual(groups[0]["rate"], "none")
+        self.assertEqual(json.loads(gw.ctl("--json", "defaults").stdout),
+                         [{"limit": k, "default": "none"} for k in
+                          ("max_sessions", "rate", "burst", "client_rate",
+                           "client_burst")])
 
 
 if __name__ == "__main__":

@@ -39,21 +39,24 @@ big_pid=""
 pam_pid=""
 aud_pid=""
 cleanup() {
+	status=$?
 	[ -n "$aud_pid" ] && kill "$aud_pid" 2>/dev/null && wait "$aud_pid" 2>/dev/null
 	[ -n "$pam_pid" ] && kill "$pam_pid" 2>/dev/null && wait "$pam_pid" 2>/dev/null
 	[ -n "$big_pid" ] && kill "$big_pid" 2>/dev/null && wait "$big_pid" 2>/dev/null
 	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
 	[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
 	rm -rf "$tmp"
+	exit "$status"	# not the status of the last wait in here
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-wait_for() {	# FILE TEXT
+wait_for() {	# FILE TEXT [COUNT]
 	i=0
-	until grep -q "$2" "$1" 2>/dev/null; do
+	until [ "$(grep -c "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ]; do
 		i=$((i + 1))
 		[ $i -gt 200 ] && { echo "$0: timed out waiting for '$2' in $1" >&2; exit 1; }
 		sleep 0.05
@@ -188,6 +191,31 @@ if [ -e "$wrapper" ]; then
 	row "conn/s, 1 client" "$(field "$none1" conn/s)" "$(field "$pam1" conn/s)"
 	row "  median latency us" "$(field "$none1" median_us)" "$(field "$pam1" median_us)"
 	row "conn/s, 32 clients" "$(field "$none32" conn/s)" "$(field "$pam32" conn/s)"
+	# Limits: set for 500 other users (live reload), then for the bench
+	# user too (high enough never to refuse), against none, same gatewayd.
+	# (One transaction, so one reload; socksctl would make 500.)
+	python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+with db:
+    db.executemany("INSERT INTO users (name, max_sessions, rate, burst) "
+                   "VALUES (?, 5, 10, 20)", [("other%d" % i,) for i in range(500)])' \
+	    "$tmp/pam/policy.db"
+	wait_for "$tmp/pam/gatewayd.log" "policy: 1 rules in force" 2
+	others=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" -a bench:bench -c 32 -d "$secs")
+	"$bin/socksctl" -c "$tmp/pam/gatewayd.conf" user add bench \
+	    --max-sessions 100000 --rate 1000000 --burst 1000000 >/dev/null
+	wait_for "$tmp/pam/gatewayd.log" "policy: 1 rules in force" 3
+	own=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" -a bench:bench -c 32 -d "$secs")
+	# And without limits again, against drift between the runs.
+	python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+with db:
+    db.execute("DELETE FROM users")' "$tmp/pam/policy.db"
+	wait_for "$tmp/pam/gatewayd.log" "policy: 1 rules in force" 4
+	again=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" -a bench:bench -c 32 -d "$secs")
+	printf '%-28s %14s %14s %8s\n' "auth pam, 32 clients" "no limits" "with limits" "ratio"
+	row "conn/s, 500 others limited" "$(field "$pam32" conn/s)" "$(field "$others" conn/s)"
+	row "conn/s, own limits too" "$(field "$again" conn/s)" "$(field "$own" conn/s)"
 	echo "PAM module alone (pambench, pam_matrix): median $(field "$module" median_us) us"
 	# Again with -v, where each login logs its round trip to authd and
 	# the time authd spent on it: the difference is what the split costs.

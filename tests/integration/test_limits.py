@@ -7,7 +7,8 @@ refusing bad values and changing nothing."""
 import json
 import unittest
 
-from gwtest import EchoHandler, recv_exact, socks_request, wait_for
+from gwtest import (EchoHandler, GatewayTestCase, recv_exact, socks_request,
+                    wait_for)
 from test_pam import SANITIZED, PamTestCase
 
 
@@ -178,6 +179,39 @@ class SessionLimitTest(PamTestCase):
                          [{"limit": k, "default": "none"} for k in
                           ("max_sessions", "rate", "burst", "client_rate",
                            "client_burst")])
+
+
+class ClientRateTest(GatewayTestCase):
+    """Without PAM (so it also runs under ASan): the rate per client address
+    holds for anonymous clients; per-user limits do not apply to them."""
+
+    def request(self, port):
+        import socket
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"\x05\x01\x00")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s.sendall(socks_request("127.0.0.1", port))
+        return recv_exact(s, 10)[1]
+
+    def test_client_rate_without_users(self):
+        gw = self.gw
+        port = self.tcp_server(EchoHandler)
+        rules = gw.log().count("rules in force")
+        gw.ctl("defaults", "--max-sessions", "0")
+        gw.wait_log("rules in force", count=rules + 1)
+        # No user, so no per-user limit: max_sessions 0 refuses nothing.
+        self.assertEqual(self.request(port), 0)
+        gw.ctl("defaults", "--client-rate", "0.01", "--client-burst", "3")
+        gw.wait_log("rules in force", count=rules + 2)
+        self.assertEqual([self.request(port) for _ in range(4)],
+                         [0, 0, 0, 2])
+        rows = wait_for(lambda: gw.audit("reason = 'limit: rate'"),
+                        what="an audit record")
+        self.assertEqual(rows[0]["verdict"], "deny")
+        gw.ctl("defaults", "--client-rate", "none")
+        gw.wait_log("rules in force", count=rules + 3)
+        self.assertEqual(self.request(port), 0)
 
 
 if __name__ == "__main__":

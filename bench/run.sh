@@ -40,13 +40,14 @@ pam_pid=""
 aud_pid=""
 cleanup() {
 	status=$?
+	set +e	# a killed server's wait returns 143: not the bench's status
 	[ -n "$aud_pid" ] && kill "$aud_pid" 2>/dev/null && wait "$aud_pid" 2>/dev/null
 	[ -n "$pam_pid" ] && kill "$pam_pid" 2>/dev/null && wait "$pam_pid" 2>/dev/null
 	[ -n "$big_pid" ] && kill "$big_pid" 2>/dev/null && wait "$big_pid" 2>/dev/null
 	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
 	[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
 	rm -rf "$tmp"
-	exit "$status"	# not the status of the last wait in here
+	exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -12,12 +12,29 @@
 
 #include "admin.h"
 
-/* Limits an option names; a field is set only when its option was given. */
+/*
+ * The limit options: the first LIMIT_NUSER are a user's or group's (and
+ * their columns); all are defaults (settings keys of the same names).
+ */
+static const struct limit_def {
+	const char	*ld_opt;
+	const char	*ld_name;
+	int		 ld_rate;	/* sessions a second, else a count */
+	int64_t		 ld_min, ld_max;
+} limit_defs[] = {
+	{ "--max-sessions", "max_sessions", 0, 0, 1000000000 },
+	{ "--rate", "rate", 1, 0, 1000000 },
+	{ "--burst", "burst", 0, 1, 1000000 },
+	{ "--client-rate", "client_rate", 1, 0, 1000000 },
+	{ "--client-burst", "client_burst", 0, 1, 1000000 },
+};
+#define LIMIT_NUSER	3
+#define LIMIT_NALL	(sizeof(limit_defs) / sizeof(limit_defs[0]))
+
+/* The limits options gave: lo_value[i] < 0 for "none". */
 struct limit_opts {
-	int		 lo_set_max, lo_set_rate, lo_set_burst;
-	int64_t		 lo_max;	/* -1: none */
-	double		 lo_rate;	/* -1: none */
-	int64_t		 lo_burst;	/* -1: none */
+	int		 lo_set[LIMIT_NALL];
+	double		 lo_value[LIMIT_NALL];
 };
 
 struct user_opts {
@@ -29,37 +46,9 @@ struct user_opts {
 	int		 u_enabled;	/* -1: unchanged */
 };
 
-#define LIMIT_SESSIONS_MAX	1000000000
-#define LIMIT_RATE_MAX		1000000
-
-/* A count option's value from min to max, or "none" (-1). */
-static int64_t
-limit_parse_count(const char *opt, const char *text, int64_t min, int64_t max)
-{
-	char		*ep;
-	long long	 v;
-
-	if (strcmp(text, "none") == 0)
-		return (-1);
-	errno = 0;
-	v = strtoll(text, &ep, 10);
-	if (text[0] < '0' || text[0] > '9' || *ep != '\0' || errno != 0 ||
-	    v < min || v > max)
-		ctl_usage_error("%s '%s': expected a count from %lld to %lld, "
-		    "or none", opt, text, (long long)min, (long long)max);
-	return ((int64_t)v);
-}
-
-static int64_t
-limit_parse_sessions(const char *text)
-{
-	return (limit_parse_count("--max-sessions", text, 0,
-	    LIMIT_SESSIONS_MAX));
-}
-
-/* A --rate value: sessions a second (fractions allowed), or "none" (-1). */
+/* An option's value: a count or a rate within its bounds, or "none" (-1). */
 static double
-limit_parse_rate(const char *opt, const char *text)
+limit_parse(const struct limit_def *ld, const char *text)
 {
 	char	*ep;
 	double	 v;
@@ -67,31 +56,46 @@ limit_parse_rate(const char *opt, const char *text)
 	if (strcmp(text, "none") == 0)
 		return (-1);
 	errno = 0;
-	v = strtod(text, &ep);
+	v = ld->ld_rate ? strtod(text, &ep) : (double)strtoll(text, &ep, 10);
 	if (text[0] < '0' || text[0] > '9' || *ep != '\0' || errno != 0 ||
-	    !(v > 0) || v > LIMIT_RATE_MAX)
-		ctl_usage_error("%s '%s': expected sessions a second, above 0 "
-		    "and at most %d, or none", opt, text, LIMIT_RATE_MAX);
+	    v < ld->ld_min || v > ld->ld_max || (ld->ld_rate && !(v > 0))) {
+		if (ld->ld_rate)
+			ctl_usage_error("%s '%s': expected sessions a second, "
+			    "above 0 and at most %lld, or none", ld->ld_opt,
+			    text, (long long)ld->ld_max);
+		ctl_usage_error("%s '%s': expected a count from %lld to %lld, "
+		    "or none", ld->ld_opt, text, (long long)ld->ld_min,
+		    (long long)ld->ld_max);
+	}
 	return (v);
 }
 
-/* 1 when opt is a limit option (its value consumed), else 0. */
+/* 1 when opt is one of the first n limit options (value consumed). */
 static int
-limit_option(struct args *a, const char *opt, struct limit_opts *lo)
+limit_option(struct args *a, const char *opt, struct limit_opts *lo,
+    size_t n)
 {
-	if (strcmp(opt, "--max-sessions") == 0) {
-		lo->lo_max = limit_parse_sessions(args_value(a, opt));
-		lo->lo_set_max = 1;
-	} else if (strcmp(opt, "--rate") == 0) {
-		lo->lo_rate = limit_parse_rate(opt, args_value(a, opt));
-		lo->lo_set_rate = 1;
-	} else if (strcmp(opt, "--burst") == 0) {
-		lo->lo_burst = limit_parse_count(opt, args_value(a, opt), 1,
-		    LIMIT_RATE_MAX);
-		lo->lo_set_burst = 1;
-	} else
-		return (0);
-	return (1);
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(opt, limit_defs[i].ld_opt) == 0) {
+			lo->lo_value[i] = limit_parse(&limit_defs[i],
+			    args_value(a, opt));
+			lo->lo_set[i] = 1;
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/* Binds a limit: NULL for none, an integer where it is one ("5", not "5.0"). */
+static void
+limit_bind(sqlite3_stmt *st, int col, double v)
+{
+	if (v >= 0 && v == (double)(int64_t)v)
+		sqlite3_bind_int64(st, col, (int64_t)v);
+	else if (v >= 0)
+		sqlite3_bind_double(st, col, v);
 }
 
 /* Writes the limits given in lo to row id of table (users or groups). */
@@ -99,23 +103,17 @@ static void
 limit_store(struct ctl *ctl, const char *table, int64_t id,
     const struct limit_opts *lo)
 {
-	static const char *const cols[] = { "max_sessions", "rate", "burst" };
 	sqlite3_stmt	*st;
 	char		 sql[96];
-	int		 i, set[3] = { lo->lo_set_max, lo->lo_set_rate,
-			    lo->lo_set_burst };
+	size_t		 i;
 
-	for (i = 0; i < 3; i++) {
-		if (!set[i])
+	for (i = 0; i < LIMIT_NUSER; i++) {
+		if (!lo->lo_set[i])
 			continue;
 		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ?1 WHERE id = "
-		    "?2", table, cols[i]);
+		    "?2", table, limit_defs[i].ld_name);
 		st = sql_prepare(ctl, sql);
-		if (i == 1 && lo->lo_rate > 0)
-			sqlite3_bind_double(st, 1, lo->lo_rate);
-		else if (i != 1 && (i == 0 ? lo->lo_max : lo->lo_burst) >= 0)
-			sqlite3_bind_int64(st, 1, i == 0 ? lo->lo_max :
-			    lo->lo_burst);
+		limit_bind(st, 1, lo->lo_value[i]);
 		sqlite3_bind_int64(st, 2, id);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			ctl_sql_error(ctl, sql);
@@ -143,7 +141,7 @@ user_parse_opts(struct args *a, struct user_opts *o)
 			o->u_comment = args_value(a, opt);
 		else if (strcmp(opt, "--disabled") == 0)
 			o->u_enabled = 0;
-		else if (!limit_option(a, opt, &o->u_limits))
+		else if (!limit_option(a, opt, &o->u_limits, LIMIT_NUSER))
 			ctl_usage_error("user: unknown option '%s'", opt);
 	}
 }
@@ -398,7 +396,7 @@ cmd_group(struct ctl *ctl, struct args *a)
 		while ((opt = args_next(a)) != NULL) {
 			if (strcmp(opt, "--comment") == 0)
 				comment = args_value(a, opt);
-			else if (!limit_option(a, opt, &lo))
+			else if (!limit_option(a, opt, &lo, LIMIT_NUSER))
 				ctl_usage_error("group %s: unknown option "
 				    "'%s'", verb, opt);
 		}
@@ -432,25 +430,6 @@ cmd_group(struct ctl *ctl, struct args *a)
 	ctl_usage_error("group %s: unknown verb", verb);
 }
 
-/* Writes a settings key, or deletes it for "none" (negative). */
-static void
-defaults_store(struct ctl *ctl, const char *key, double value)
-{
-	sqlite3_stmt	*st;
-
-	st = sql_prepare(ctl, value < 0 ? "DELETE FROM settings WHERE key = "
-	    "?1" : "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, "
-	    "CAST(?2 AS TEXT))");
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (value >= 0 && value == (double)(int64_t)value)
-		sqlite3_bind_int64(st, 2, (int64_t)value);	/* "5", not "5.0" */
-	else if (value >= 0)
-		sqlite3_bind_double(st, 2, value);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		ctl_sql_error(ctl, "settings");
-	sqlite3_finalize(st);
-}
-
 /*
  * The limits of users that neither they nor their groups set, and the
  * new-session rate of each client address.
@@ -458,45 +437,47 @@ defaults_store(struct ctl *ctl, const char *key, double value)
 int
 cmd_defaults(struct ctl *ctl, struct args *a)
 {
-	static const char *const keys[] = { "max_sessions", "rate", "burst",
-	    "client_rate", "client_burst" };
+	struct limit_opts lo;
 	const char	*opt;
 	struct table	*t;
 	sqlite3_stmt	*st;
-	double		 v[5];
-	int		 set[5] = { 0 }, i, any = 0;
+	size_t		 i;
+	int		 any = 0;
 
+	memset(&lo, 0, sizeof(lo));
 	while ((opt = args_next(a)) != NULL) {
-		if (strcmp(opt, "--max-sessions") == 0)
-			v[i = 0] = (double)limit_parse_sessions(
-			    args_value(a, opt));
-		else if (strcmp(opt, "--rate") == 0 ||
-		    strcmp(opt, "--client-rate") == 0)
-			v[i = opt[2] == 'c' ? 3 : 1] = limit_parse_rate(opt,
-			    args_value(a, opt));
-		else if (strcmp(opt, "--burst") == 0 ||
-		    strcmp(opt, "--client-burst") == 0)
-			v[i = opt[2] == 'c' ? 4 : 2] = (double)limit_parse_count(
-			    opt, args_value(a, opt), 1, LIMIT_RATE_MAX);
-		else
+		if (!limit_option(a, opt, &lo, LIMIT_NALL))
 			ctl_usage_error("defaults: unknown option '%s'", opt);
-		set[i] = any = 1;
+		any = 1;
 	}
 	if (any) {
 		ctl_begin(ctl);
-		for (i = 0; i < 5; i++)
-			if (set[i])
-				defaults_store(ctl, keys[i], v[i]);
+		for (i = 0; i < LIMIT_NALL; i++) {
+			if (!lo.lo_set[i])
+				continue;
+			/* "none": no row, so nothing is set. */
+			st = sql_prepare(ctl, lo.lo_value[i] < 0 ? "DELETE FROM "
+			    "settings WHERE key = ?1" : "INSERT OR REPLACE INTO "
+			    "settings (key, value) VALUES (?1, CAST(?2 AS TEXT))");
+			sqlite3_bind_text(st, 1, limit_defs[i].ld_name, -1,
+			    SQLITE_STATIC);
+			limit_bind(st, 2, lo.lo_value[i]);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				ctl_sql_error(ctl, "settings");
+			sqlite3_finalize(st);
+		}
 		ctl_commit(ctl);
 		return (0);
 	}
 	t = table_new(2, "limit", "default");
 	st = sql_prepare(ctl, "SELECT value FROM settings WHERE key = ?1");
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < LIMIT_NALL; i++) {
 		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
-		table_row(t, keys[i], sqlite3_step(st) == SQLITE_ROW ?
-		    (const char *)sqlite3_column_text(st, 0) : "none");
+		sqlite3_bind_text(st, 1, limit_defs[i].ld_name, -1,
+		    SQLITE_STATIC);
+		table_row(t, limit_defs[i].ld_name, sqlite3_step(st) ==
+		    SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) :
+		    "none");
 	}
 	sqlite3_finalize(st);
 	table_print(t, ctl->ctl_json);

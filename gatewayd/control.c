@@ -234,13 +234,7 @@ control_answer(struct worker *w)
 			continue;
 		}
 		addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer));
-		if (s->s_dst_name != NULL)
-			snprintf(dst, sizeof(dst), "%s:%u", s->s_dst_name,
-			    s->s_dst_port);
-		else if (s->s_dst.ss_family != 0)
-			addr_str((struct sockaddr *)&s->s_dst, dst, sizeof(dst));
-		else
-			snprintf(dst, sizeof(dst), "-");
+		session_dst_text(s, dst, sizeof(dst));
 		fprintf(f, "%s{\"id\": %llu, \"user\": ", first ? "" : ",",
 		    (unsigned long long)s->s_id);
 		control_json_file(f, s->s_authed ? s->s_user : "");

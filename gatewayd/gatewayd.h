@@ -274,6 +274,7 @@ struct session {
 void	 session_accept(struct worker *, int, const struct sockaddr *,
 	    socklen_t);
 void	 session_refuse(struct session *, uint8_t, const char *);
+void	 session_dst_text(const struct session *, char *, size_t);
 void	 session_connected(struct session *, const struct sockaddr *);
 int	 session_reply(struct session *, const void *, size_t);
 void	 session_authenticated(struct session *, const struct auth_reply *);

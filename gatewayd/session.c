@@ -651,13 +651,7 @@ session_log_close(struct session *s, const char *reason)
 	secs = (double)(now.tv_sec - s->s_started.tv_sec) +
 	    (double)(now.tv_nsec - s->s_started.tv_nsec) / 1e9;
 	addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer));
-	if (s->s_dst_name != NULL)
-		snprintf(dst, sizeof(dst), "%s:%u", s->s_dst_name,
-		    s->s_dst_port);
-	else if (s->s_dst.ss_family != 0)
-		addr_str((struct sockaddr *)&s->s_dst, dst, sizeof(dst));
-	else
-		snprintf(dst, sizeof(dst), "-");
+	session_dst_text(s, dst, sizeof(dst));
 	if (s->s_fd[SIDE_REMOTE] != -1)
 		addr_str((struct sockaddr *)&s->s_dst, via, sizeof(via));
 	else
@@ -753,6 +747,18 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 	else
 		s->s_audit_open = 1;
 	audit_push(&r);
+}
+
+/* The destination as the client asked for it, for logs and listings. */
+void
+session_dst_text(const struct session *s, char *buf, size_t len)
+{
+	if (s->s_dst_name != NULL)
+		snprintf(buf, len, "%s:%u", s->s_dst_name, s->s_dst_port);
+	else if (s->s_dst.ss_family != 0)
+		addr_str((const struct sockaddr *)&s->s_dst, buf, len);
+	else
+		snprintf(buf, len, "-");
 }
 
 /* The one close path: logs once, releases everything, frees later. */

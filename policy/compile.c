@@ -5,7 +5,6 @@
  * enabled rules are compiled, and only the lists those rules name.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,80 +537,79 @@ compile_limits(struct compile *cp)
 	    compile_sqlfail(cp, default_sql));
 }
 
-/* One rate row: name, rate, burst (a missing burst: the rate, at least 1). */
-static int
-compile_rate_row(struct compile *cp, struct strmap *m, sqlite3_stmt *st)
+/* A rate from the database (a missing burst: the rate rounded up). */
+static void
+compile_rate(sqlite3_stmt *st, int col, struct policy_rate *out)
 {
-	struct strmap_entry	*e;
-	double			 rate = sqlite3_column_double(st, 1);
+	double	 rate = sqlite3_column_double(st, col);
 
-	if (strmap_put(m, (const char *)sqlite3_column_text(st, 0), &e) == -1)
-		return (compile_fail(cp, "out of memory", NULL));
-	e->se_flag = (int32_t)(rate * 1000 + 0.5);
-	if (e->se_flag < 1)
-		e->se_flag = 1;
-	e->se_bits = sqlite3_column_type(st, 2) == SQLITE_NULL ?
-	    (rate < 1 ? 1 : (int32_t)(rate + 0.999)) : sqlite3_column_int(st, 2);
-	return (0);
+	out->pr_milli = (uint32_t)(rate * 1000 + 0.5);
+	if (out->pr_milli < 1)
+		out->pr_milli = 1;
+	out->pr_burst = sqlite3_column_type(st, col + 1) == SQLITE_NULL ?
+	    (rate < 1 ? 1 : (uint32_t)(rate + 0.999)) :
+	    (uint32_t)sqlite3_column_int(st, col + 1);
 }
 
 static int
 compile_rates(struct compile *cp)
 {
-	static const struct {
-		size_t		 off;
+	struct policy		*p = cp->cp_p;
+	const struct {
+		struct strmap	*map;
 		const char	*sql;
 	} q[] = {
-		{ offsetof(struct policy, p_user_rates), "SELECT name, rate, "
-		    "burst FROM users WHERE rate IS NOT NULL" },
+		{ &p->p_user_rates, "SELECT name, rate, burst FROM users "
+		    "WHERE rate IS NOT NULL" },
 		/*
 		 * The strictest group: the lowest rate (SQLite takes the
 		 * bare burst column from the row min() chose).
 		 */
-		{ offsetof(struct policy, p_usergroup_rates), "SELECT u.name, "
-		    "min(g.rate), g.burst FROM users u JOIN user_groups ug ON "
-		    "ug.user_id = u.id JOIN groups g ON g.id = ug.group_id "
-		    "WHERE g.rate IS NOT NULL GROUP BY u.id" },
-		{ offsetof(struct policy, p_group_rates), "SELECT name, rate, "
-		    "burst FROM groups WHERE rate IS NOT NULL" },
+		{ &p->p_usergroup_rates, "SELECT u.name, min(g.rate), g.burst "
+		    "FROM users u JOIN user_groups ug ON ug.user_id = u.id JOIN "
+		    "groups g ON g.id = ug.group_id WHERE g.rate IS NOT NULL "
+		    "GROUP BY u.id" },
+		{ &p->p_group_rates, "SELECT name, rate, burst FROM groups "
+		    "WHERE rate IS NOT NULL" },
 		/* The defaults, as rows of the same shape. */
-		{ 0, "SELECT 'rate', CAST(r.value AS REAL), CAST(b.value AS "
-		    "INTEGER) FROM settings r LEFT JOIN settings b ON b.key = "
-		    "'burst' WHERE r.key = 'rate' UNION ALL SELECT 'client', "
-		    "CAST(r.value AS REAL), CAST(b.value AS INTEGER) FROM "
-		    "settings r LEFT JOIN settings b ON b.key = 'client_burst' "
-		    "WHERE r.key = 'client_rate'" },
+		{ NULL, "SELECT 'rate', r.value, b.value FROM settings r LEFT "
+		    "JOIN settings b ON b.key = 'burst' WHERE r.key = 'rate' "
+		    "UNION ALL SELECT 'client', r.value, b.value FROM settings "
+		    "r LEFT JOIN settings b ON b.key = 'client_burst' WHERE "
+		    "r.key = 'client_rate'" },
 	};
-	struct policy		*p = cp->cp_p;
-	struct strmap		 defaults = { NULL, 0, 0 };
-	const struct strmap_entry *e;
-	struct strmap		*m;
+	struct strmap_entry	*e;
+	struct policy_rate	 r;
 	sqlite3_stmt		*st;
 	size_t			 i;
-	int			 rc = SQLITE_DONE, ret = 0;
+	int			 rc;
 
-	for (i = 0; ret == 0 && i < sizeof(q) / sizeof(q[0]); i++) {
-		m = q[i].off ? (struct strmap *)((char *)p + q[i].off) :
-		    &defaults;
+	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
 		if (sqlite3_prepare_v2(cp->cp_db, q[i].sql, -1, &st, NULL) !=
 		    SQLITE_OK)
 			return (compile_sqlfail(cp, q[i].sql));
-		while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-			ret = compile_rate_row(cp, m, st);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			compile_rate(st, 1, &r);
+			if (q[i].map == NULL) {
+				if (sqlite3_column_text(st, 0)[0] == 'r')
+					p->p_default_rate = r;
+				else
+					p->p_client_rate = r;
+				continue;
+			}
+			if (strmap_put(q[i].map, (const char *)
+			    sqlite3_column_text(st, 0), &e) == -1) {
+				sqlite3_finalize(st);
+				return (compile_fail(cp, "out of memory", NULL));
+			}
+			e->se_flag = (int32_t)r.pr_milli;
+			e->se_bits = (int32_t)r.pr_burst;
+		}
 		sqlite3_finalize(st);
-		if (ret == 0 && rc != SQLITE_DONE)
-			ret = compile_sqlfail(cp, q[i].sql);
+		if (rc != SQLITE_DONE)
+			return (compile_sqlfail(cp, q[i].sql));
 	}
-	if ((e = strmap_get(&defaults, "rate")) != NULL) {
-		p->p_default_rate.pr_milli = (uint32_t)e->se_flag;
-		p->p_default_rate.pr_burst = (uint32_t)e->se_bits;
-	}
-	if ((e = strmap_get(&defaults, "client")) != NULL) {
-		p->p_client_rate.pr_milli = (uint32_t)e->se_flag;
-		p->p_client_rate.pr_burst = (uint32_t)e->se_bits;
-	}
-	strmap_free(&defaults);
-	return (ret);
+	return (0);
 }
 
 static int

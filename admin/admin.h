@@ -85,6 +85,25 @@ int	 cmd_reload(struct ctl *, struct args *);
 int	 cmd_stats(struct ctl *, struct args *);
 int	 cmd_log(struct ctl *, struct args *);
 struct sqlite3	*audit_db(struct ctl *);
+
+/* limits_view.c */
+struct limits_view {
+	uint64_t	 lv_bandwidth;		/* own or default; 0: none */
+	char		 lv_bw_from[POLICY_REASON_MAX];
+	uint64_t	 lv_group_bandwidth;	/* shared by lv_bw_group */
+	const char	*lv_bw_group;
+	struct policy_quota lv_quota;
+	char		 lv_quota_from[POLICY_REASON_MAX];
+	time_t		 lv_period_start;
+	int64_t		 lv_used;		/* -1: unknown */
+	char		 lv_bw_text[POLICY_REASON_MAX + 64];
+	char		 lv_quota_text[64];
+	char		 lv_used_text[128];
+};
+struct policy	*ctl_policy(struct ctl *);
+struct sqlite3	*usage_db_open(struct ctl *);
+void		 limits_view(const struct policy *, const struct policy_req *,
+		    struct sqlite3 *, struct limits_view *);
 int64_t	 parse_when(const char *, const char *);
 int	 audit_report(struct ctl *, struct args *);
 

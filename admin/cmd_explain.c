@@ -143,19 +143,41 @@ explain_row(int64_t id, int pos, const char *action, int decides,
 	    "no match", why);
 }
 
-static struct policy *
-explain_policy(struct ctl *ctl)
+static void
+explain_caps_json(const struct limits_view *lv)
 {
-	struct policy_options	 opts;
-	struct policy		*p;
-	char			*cause = NULL;
-
-	memset(&opts, 0, sizeof(opts));
-	opts.geoip_db = ctl->ctl_conf->c_geoip_db;
-	opts.geoip_path = ctl->ctl_conf->c_geoip_path;
-	if ((p = policy_compile(ctl_db(ctl), &opts, &cause)) == NULL)
-		ctl_error("%s", cause ? cause : "out of memory");
-	return (p);
+	printf(", \"bandwidth\": ");
+	if (lv->lv_bandwidth == 0)
+		printf("null");
+	else {
+		printf("{\"bytes_per_second\": %llu, \"from\": ",
+		    (unsigned long long)lv->lv_bandwidth);
+		json_string(lv->lv_bw_from);
+		printf("}");
+	}
+	printf(", \"group_bandwidth\": ");
+	if (lv->lv_group_bandwidth == 0)
+		printf("null");
+	else {
+		printf("{\"bytes_per_second\": %llu, \"group\": ",
+		    (unsigned long long)lv->lv_group_bandwidth);
+		json_string(lv->lv_bw_group);
+		printf("}");
+	}
+	printf(", \"quota\": ");
+	if (lv->lv_quota.pq_period == POLICY_PERIOD_NONE) {
+		printf("null");
+		return;
+	}
+	printf("{\"bytes\": %llu, \"period\": \"%s\", \"period_start\": "
+	    "%lld, \"from\": ", (unsigned long long)lv->lv_quota.pq_bytes,
+	    policy_period_name(lv->lv_quota.pq_period),
+	    (long long)lv->lv_period_start);
+	json_string(lv->lv_quota_from);
+	if (lv->lv_used >= 0)
+		printf(", \"used\": %lld}", (long long)lv->lv_used);
+	else
+		printf(", \"used\": null}");
 }
 
 int
@@ -171,6 +193,8 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	char			 host[256], from[POLICY_REASON_MAX];
 	char			 rfrom[POLICY_REASON_MAX];
 	struct policy_rate	 rate;
+	struct limits_view	 lv;
+	sqlite3			*audit;
 	int64_t			 max;
 	int			 have_src = 0, have_addr = 0, have_dst = 0;
 	int			 ngroups = 0;
@@ -227,12 +251,15 @@ cmd_explain(struct ctl *ctl, struct args *a)
 			req.dst_addr = (struct sockaddr *)&addr;
 	}
 
-	p = explain_policy(ctl);
+	p = ctl_policy(ctl);
 	eo.eo_table = table_new(5, "#rule", "#position", "action", "result",
 	    "why");
 	policy_explain(p, &req, &v, explain_row, &eo);
 	max = policy_max_sessions(p, &req, from, sizeof(from));
 	policy_rate(p, &req, &rate, rfrom, sizeof(rfrom));
+	audit = req.user != NULL ? usage_db_open(ctl) : NULL;
+	limits_view(p, &req, audit, &lv);
+	sqlite3_close(audit);
 	if (ctl->ctl_json) {
 		printf("{\"verdict\": \"%s\", \"rule\": %lld, \"reason\": ",
 		    actions[v.action], (long long)v.rule_id);
@@ -254,6 +281,7 @@ cmd_explain(struct ctl *ctl, struct args *a)
 			json_string(rfrom);
 			printf("}");
 		}
+		explain_caps_json(&lv);
 		printf(", \"rules\": ");
 		table_print(eo.eo_table, 1);
 		printf("}\n");
@@ -272,6 +300,10 @@ cmd_explain(struct ctl *ctl, struct args *a)
 			    rate.pr_milli / 1000.0, rate.pr_burst, rfrom);
 		else if (req.user != NULL)
 			printf("new sessions: no rate limit\n");
+		if (req.user != NULL)
+			printf("bandwidth: %s\nquota: %s%s%s\n", lv.lv_bw_text,
+			    lv.lv_quota_text, lv.lv_used_text[0] ? ", used " :
+			    "", lv.lv_used_text);
 	}
 	policy_unref(p);
 	return (0);

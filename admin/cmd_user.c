@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -16,25 +17,36 @@
  * The limit options: the first LIMIT_NUSER are a user's or group's (and
  * their columns); all are defaults (settings keys of the same names).
  */
+enum limit_kind {
+	LK_COUNT,	/* an integer */
+	LK_RATE,	/* sessions a second */
+	LK_BYTES,	/* bytes a second, with units */
+	LK_QUOTA,	/* bytes/period: columns quota and quota_period */
+};
 static const struct limit_def {
 	const char	*ld_opt;
 	const char	*ld_name;
-	int		 ld_rate;	/* sessions a second, else a count */
-	int64_t		 ld_min, ld_max;
+	enum limit_kind	 ld_kind;
+	double		 ld_min, ld_max;
 } limit_defs[] = {
-	{ "--max-sessions", "max_sessions", 0, 0, 1000000000 },
-	{ "--rate", "rate", 1, 0, 1000000 },
-	{ "--burst", "burst", 0, 1, 1000000 },
-	{ "--client-rate", "client_rate", 1, 0, 1000000 },
-	{ "--client-burst", "client_burst", 0, 1, 1000000 },
+	{ "--max-sessions", "max_sessions", LK_COUNT, 0, 1000000000 },
+	{ "--rate", "rate", LK_RATE, 0, 1000000 },
+	{ "--burst", "burst", LK_COUNT, 1, 1000000 },
+	{ "--bandwidth", "bandwidth", LK_BYTES, 1024, 1099511627776.0 },
+	{ "--quota", "quota", LK_QUOTA, 0, 1125899906842624.0 },
+	{ "--client-rate", "client_rate", LK_RATE, 0, 1000000 },
+	{ "--client-burst", "client_burst", LK_COUNT, 1, 1000000 },
 };
-#define LIMIT_NUSER	3
+#define LIMIT_NUSER	5
+#define LIMIT_BANDWIDTH	3	/* indexes in limit_defs */
+#define LIMIT_QUOTA	4
 #define LIMIT_NALL	(sizeof(limit_defs) / sizeof(limit_defs[0]))
 
 /* The limits options gave: lo_value[i] < 0 for "none". */
 struct limit_opts {
 	int		 lo_set[LIMIT_NALL];
 	double		 lo_value[LIMIT_NALL];
+	const char	*lo_period[LIMIT_NALL];	/* LK_QUOTA */
 };
 
 struct user_opts {
@@ -46,27 +58,84 @@ struct user_opts {
 	int		 u_enabled;	/* -1: unchanged */
 };
 
-/* An option's value: a count or a rate within its bounds, or "none" (-1). */
-static double
-limit_parse(const struct limit_def *ld, const char *text)
+static __attribute__((noreturn)) void
+limit_usage(const struct limit_def *ld, const char *text)
 {
-	char	*ep;
-	double	 v;
+	char	 lo[16], hi[16];
+
+	policy_bytes_format((uint64_t)ld->ld_min, lo, sizeof(lo));
+	policy_bytes_format((uint64_t)ld->ld_max, hi, sizeof(hi));
+	switch (ld->ld_kind) {
+	case LK_RATE:
+		ctl_usage_error("%s '%s': expected sessions a second, above 0 "
+		    "and at most %.0f, or none", ld->ld_opt, text, ld->ld_max);
+	case LK_BYTES:
+		ctl_usage_error("%s '%s': expected bytes a second from %s to "
+		    "%s, with K, M, G or T (x1024), e.g. 10M, or none",
+		    ld->ld_opt, text, lo, hi);
+	case LK_QUOTA:
+		ctl_usage_error("%s '%s': expected BYTES/PERIOD with BYTES up "
+		    "to %s (K, M, G, T: x1024) and PERIOD hour, day, week or "
+		    "month, e.g. 5G/day, or none", ld->ld_opt, text, hi);
+	default:
+		ctl_usage_error("%s '%s': expected a count from %.0f to %.0f, "
+		    "or none", ld->ld_opt, text, ld->ld_min, ld->ld_max);
+	}
+}
+
+/* An option's value within its bounds, or "none" (-1). */
+static double
+limit_parse(const struct limit_def *ld, const char *text,
+    const char **period)
+{
+	char		 bytes[32];
+	const char	*slash;
+	uint64_t	 n;
+	char		*ep;
+	double		 v;
 
 	if (strcmp(text, "none") == 0)
 		return (-1);
 	errno = 0;
-	v = ld->ld_rate ? strtod(text, &ep) : (double)strtoll(text, &ep, 10);
-	if (text[0] < '0' || text[0] > '9' || *ep != '\0' || errno != 0 ||
-	    v < ld->ld_min || v > ld->ld_max || (ld->ld_rate && !(v > 0))) {
-		if (ld->ld_rate)
-			ctl_usage_error("%s '%s': expected sessions a second, "
-			    "above 0 and at most %lld, or none", ld->ld_opt,
-			    text, (long long)ld->ld_max);
-		ctl_usage_error("%s '%s': expected a count from %lld to %lld, "
-		    "or none", ld->ld_opt, text, (long long)ld->ld_min,
-		    (long long)ld->ld_max);
+	switch (ld->ld_kind) {
+	case LK_QUOTA:
+		if ((slash = strchr(text, '/')) == NULL ||
+		    (size_t)(slash - text) >= sizeof(bytes) ||
+		    policy_period_parse(slash + 1) == POLICY_PERIOD_NONE)
+			limit_usage(ld, text);
+		memcpy(bytes, text, (size_t)(slash - text));
+		bytes[slash - text] = '\0';
+		*period = policy_period_name(policy_period_parse(slash + 1));
+		if (policy_bytes_parse(bytes, &n) == -1)
+			limit_usage(ld, text);
+		v = (double)n;
+		break;
+	case LK_BYTES:
+		/* "10M/s" reads as it is meant. */
+		slash = strchr(text, '/');
+		if (slash != NULL && strcmp(slash, "/s") != 0)
+			limit_usage(ld, text);
+		snprintf(bytes, sizeof(bytes), "%.*s", slash ? (int)(slash -
+		    text) : (int)strlen(text), text);
+		if (policy_bytes_parse(bytes, &n) == -1)
+			limit_usage(ld, text);
+		v = (double)n;
+		break;
+	case LK_RATE:
+		v = strtod(text, &ep);
+		if (text[0] < '0' || text[0] > '9' || *ep != '\0' ||
+		    errno != 0 || !(v > 0))
+			limit_usage(ld, text);
+		break;
+	default:
+		v = (double)strtoll(text, &ep, 10);
+		if (text[0] < '0' || text[0] > '9' || *ep != '\0' ||
+		    errno != 0)
+			limit_usage(ld, text);
+		break;
 	}
+	if (v < ld->ld_min || v > ld->ld_max)
+		limit_usage(ld, text);
 	return (v);
 }
 
@@ -80,7 +149,7 @@ limit_option(struct args *a, const char *opt, struct limit_opts *lo,
 	for (i = 0; i < n; i++) {
 		if (strcmp(opt, limit_defs[i].ld_opt) == 0) {
 			lo->lo_value[i] = limit_parse(&limit_defs[i],
-			    args_value(a, opt));
+			    args_value(a, opt), &lo->lo_period[i]);
 			lo->lo_set[i] = 1;
 			return (1);
 		}
@@ -104,21 +173,54 @@ limit_store(struct ctl *ctl, const char *table, int64_t id,
     const struct limit_opts *lo)
 {
 	sqlite3_stmt	*st;
-	char		 sql[96];
+	char		 sql[128];
 	size_t		 i;
 
 	for (i = 0; i < LIMIT_NUSER; i++) {
 		if (!lo->lo_set[i])
 			continue;
-		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ?1 WHERE id = "
-		    "?2", table, limit_defs[i].ld_name);
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ?1%s WHERE id = "
+		    "?2", table, limit_defs[i].ld_name,
+		    limit_defs[i].ld_kind == LK_QUOTA ? ", quota_period = ?3" :
+		    "");
 		st = sql_prepare(ctl, sql);
 		limit_bind(st, 1, lo->lo_value[i]);
 		sqlite3_bind_int64(st, 2, id);
+		if (lo->lo_value[i] >= 0 && lo->lo_period[i] != NULL)
+			sqlite3_bind_text(st, 3, lo->lo_period[i], -1,
+			    SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			ctl_sql_error(ctl, sql);
 		sqlite3_finalize(st);
 	}
+}
+
+/*
+ * Column col of st as the option would take it ("10M", "5G/day"; a quota's
+ * period in column col + 1), or "none".
+ */
+static void
+limit_text(const struct limit_def *ld, sqlite3_stmt *st, int col, char *out,
+    size_t outlen)
+{
+	char	 n[16];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+		snprintf(out, outlen, "none");
+		return;
+	}
+	if (ld->ld_kind != LK_BYTES && ld->ld_kind != LK_QUOTA) {
+		snprintf(out, outlen, "%s", sqlite3_column_text(st, col));
+		return;
+	}
+	policy_bytes_format((uint64_t)sqlite3_column_int64(st, col), n,
+	    sizeof(n));
+	if (ld->ld_kind == LK_QUOTA)
+		snprintf(out, outlen, "%s/%s", n,
+		    sqlite3_column_text(st, col + 1) ?
+		    (const char *)sqlite3_column_text(st, col + 1) : "?");
+	else
+		snprintf(out, outlen, "%s/s", n);
 }
 
 static void
@@ -258,13 +360,22 @@ user_groups_text(struct ctl *ctl, int64_t uid)
 static int
 user_list(struct ctl *ctl, const char *only)
 {
+	struct policy_req req;
+	struct limits_view lv;
+	struct policy	*p;
 	struct table	*t;
 	sqlite3_stmt	*st;
+	sqlite3		*audit;
 	char		*groups, *rules;
 	int		 found = 0;
 
-	t = table_new(7, "name", "enabled", "groups", "max_sessions", "rate",
-	    "rules", "comment");
+	/* Caps and quotas as the engine resolves them, usage as recorded. */
+	p = ctl_policy(ctl);
+	audit = usage_db_open(ctl);
+	memset(&req, 0, sizeof(req));
+	req.now = time(NULL);
+	t = table_new(10, "name", "enabled", "groups", "max_sessions", "rate",
+	    "bandwidth", "quota", "quota_used", "rules", "comment");
 	/* The limits in force, and where they come from when not the user. */
 	st = sql_prepare(ctl, "SELECT id, name, enabled, comment, CASE "
 	    "WHEN max_sessions IS NOT NULL THEN CAST(max_sessions AS TEXT) "
@@ -291,14 +402,19 @@ user_list(struct ctl *ctl, const char *only)
 		groups = user_groups_text(ctl, sqlite3_column_int64(st, 0));
 		rules = sql_rules_naming(ctl, "user_id",
 		    sqlite3_column_int64(st, 0));
+		req.user = (const char *)sqlite3_column_text(st, 1);
+		limits_view(p, &req, audit, &lv);
 		table_row(t, sqlite3_column_text(st, 1),
 		    sqlite3_column_int(st, 2) ? "yes" : "no", groups,
 		    sqlite3_column_text(st, 4), sqlite3_column_text(st, 5),
+		    lv.lv_bw_text, lv.lv_quota_text, lv.lv_used_text,
 		    rules ? rules : "", sqlite3_column_text(st, 3));
 		free(groups);
 		free(rules);
 	}
 	sqlite3_finalize(st);
+	sqlite3_close(audit);
+	policy_unref(p);
 	if (only != NULL && !found)
 		ctl_error("user %s: no such user", only);
 	table_print(t, ctl->ctl_json);
@@ -358,28 +474,33 @@ cmd_group(struct ctl *ctl, struct args *a)
 	sqlite3_stmt	*st;
 	struct limit_opts lo;
 	int64_t		 gid;
-	char		*rules, members[24];
+	char		*rules, members[24], bw[32], quota[32];
 
 	if (verb == NULL)
 		ctl_usage_error("group: add, set, del or list expected");
 	if (strcmp(verb, "list") == 0) {
 		args_done(a);
-		t = table_new(6, "name", "#members", "max_sessions", "rate",
-		    "rules", "comment");
+		t = table_new(8, "name", "#members", "max_sessions", "rate",
+		    "bandwidth", "quota", "rules", "comment");
 		st = sql_prepare(ctl, "SELECT g.id, g.name, (SELECT count(*) "
 		    "FROM user_groups ug WHERE ug.group_id = g.id), g.comment, "
 		    "coalesce(g.max_sessions, 'none'), coalesce(g.rate || '/s' "
-		    "|| coalesce(' burst ' || g.burst, ''), 'none') FROM groups g "
+		    "|| coalesce(' burst ' || g.burst, ''), 'none'), "
+		    "g.bandwidth, g.quota, g.quota_period FROM groups g "
 		    "ORDER BY g.name");
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(members, sizeof(members), "%d",
 			    sqlite3_column_int(st, 2));
 			rules = sql_rules_naming(ctl, "group_id",
 			    sqlite3_column_int64(st, 0));
+			limit_text(&limit_defs[LIMIT_BANDWIDTH], st, 6, bw,
+			    sizeof(bw));
+			limit_text(&limit_defs[LIMIT_QUOTA], st, 7, quota,
+			    sizeof(quota));
 			table_row(t, sqlite3_column_text(st, 1), members,
 			    sqlite3_column_text(st, 4),
-			    sqlite3_column_text(st, 5), rules ? rules : "",
-			    sqlite3_column_text(st, 3));
+			    sqlite3_column_text(st, 5), bw, quota,
+			    rules ? rules : "", sqlite3_column_text(st, 3));
 			free(rules);
 		}
 		sqlite3_finalize(st);
@@ -430,6 +551,22 @@ cmd_group(struct ctl *ctl, struct args *a)
 	ctl_usage_error("group %s: unknown verb", verb);
 }
 
+/* The default quota's period, a settings key of its own; NULL: none. */
+static void
+defaults_period(struct ctl *ctl, const char *period)
+{
+	sqlite3_stmt	*st;
+
+	st = sql_prepare(ctl, period == NULL ? "DELETE FROM settings WHERE "
+	    "key = 'quota_period'" : "INSERT OR REPLACE INTO settings (key, "
+	    "value) VALUES ('quota_period', ?1)");
+	if (period != NULL)
+		sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ctl_sql_error(ctl, "settings");
+	sqlite3_finalize(st);
+}
+
 /*
  * The limits of users that neither they nor their groups set, and the
  * new-session rate of each client address.
@@ -443,6 +580,7 @@ cmd_defaults(struct ctl *ctl, struct args *a)
 	sqlite3_stmt	*st;
 	size_t		 i;
 	int		 any = 0;
+	char		 text[64];
 
 	memset(&lo, 0, sizeof(lo));
 	while ((opt = args_next(a)) != NULL) {
@@ -465,19 +603,26 @@ cmd_defaults(struct ctl *ctl, struct args *a)
 			if (sqlite3_step(st) != SQLITE_DONE)
 				ctl_sql_error(ctl, "settings");
 			sqlite3_finalize(st);
+			if (limit_defs[i].ld_kind == LK_QUOTA)
+				defaults_period(ctl, lo.lo_value[i] < 0 ? NULL :
+				    lo.lo_period[i]);
 		}
 		ctl_commit(ctl);
 		return (0);
 	}
 	t = table_new(2, "limit", "default");
-	st = sql_prepare(ctl, "SELECT value FROM settings WHERE key = ?1");
+	st = sql_prepare(ctl, "SELECT CASE WHEN key = 'quota' THEN "
+	    "CAST(value AS INTEGER) ELSE value END, (SELECT value FROM settings "
+	    "WHERE key = 'quota_period') FROM settings WHERE key = ?1");
 	for (i = 0; i < LIMIT_NALL; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, limit_defs[i].ld_name, -1,
 		    SQLITE_STATIC);
-		table_row(t, limit_defs[i].ld_name, sqlite3_step(st) ==
-		    SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) :
-		    "none");
+		if (sqlite3_step(st) == SQLITE_ROW)
+			limit_text(&limit_defs[i], st, 0, text, sizeof(text));
+		else
+			snprintf(text, sizeof(text), "none");
+		table_row(t, limit_defs[i].ld_name, text);
 	}
 	sqlite3_finalize(st);
 	table_print(t, ctl->ctl_json);

@@ -613,6 +613,17 @@ compile_rates(struct compile *cp)
 }
 
 static int
+compile_caps(struct compile *cp)
+{
+	const char	*sql;
+
+	if (caps_compile(cp->cp_p, cp->cp_db, &sql) == 0)
+		return (0);
+	return (sql ? compile_sqlfail(cp, sql) :
+	    compile_fail(cp, "out of memory", NULL));
+}
+
+static int
 compile_cmp_u32(const void *a, const void *b)
 {
 	uint32_t	 x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -696,6 +707,7 @@ policy_compile(sqlite3 *db, const struct policy_options *opts, char **cause)
 		return (NULL);
 	}
 	p->p_refs = 1;
+	p->p_default_bw = p->p_default_quota = -1;
 	for (i = 0; i < 26 * 26; i++)
 		p->p_src_country[i] = p->p_dst_country[i] = -1;
 	memset(&cp, 0, sizeof(cp));
@@ -722,7 +734,8 @@ policy_compile(sqlite3 *db, const struct policy_options *opts, char **cause)
 	else {
 		ok = compile_rules(&cp) == 0 && compile_conditions(&cp) == 0 &&
 		    compile_lists(&cp) == 0 && compile_users(&cp) == 0 &&
-		    compile_limits(&cp) == 0 && compile_rates(&cp) == 0;
+		    compile_limits(&cp) == 0 && compile_rates(&cp) == 0 &&
+		    compile_caps(&cp) == 0;
 		if (ok && compile_ports(&cp) == -1)
 			ok = compile_fail(&cp, "out of memory", NULL) == 0;
 		for (i = 0; ok && i < 2; i++) {
@@ -793,6 +806,7 @@ policy_unref(struct policy *p)
 	strmap_free(&p->p_user_rates);
 	strmap_free(&p->p_usergroup_rates);
 	strmap_free(&p->p_group_rates);
+	caps_free(p);
 	for (k = 0; k < 2; k++) {
 		trie_free(&p->p_src[k]);
 		trie_free(&p->p_dst[k]);
@@ -855,7 +869,8 @@ policy_has_limits(const struct policy *p)
 	return (p->p_user_limits.sm_count > 0 ||
 	    p->p_group_limits.sm_count > 0 || p->p_default_max_sessions >= 0 ||
 	    p->p_user_rates.sm_count > 0 || p->p_group_rates.sm_count > 0 ||
-	    p->p_default_rate.pr_milli > 0 || p->p_client_rate.pr_milli > 0);
+	    p->p_default_rate.pr_milli > 0 || p->p_client_rate.pr_milli > 0 ||
+	    caps_any(p));
 }
 
 int64_t

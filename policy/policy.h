@@ -97,6 +97,35 @@ int		 policy_rate(const struct policy *, const struct policy_req *,
 		    struct policy_rate *, char *, size_t);
 int		 policy_client_rate(const struct policy *,
 		    struct policy_rate *);
+/*
+ * Bandwidth caps in bytes a second, each direction, 0 for none: the
+ * user's own (shared by its sessions) and its group's (shared by all
+ * members' sessions; *group names it).
+ */
+uint64_t	 policy_user_bandwidth(const struct policy *,
+		    const struct policy_req *, char *, size_t);
+uint64_t	 policy_group_bandwidth(const struct policy *,
+		    const struct policy_req *, const char **);
+/* Byte quotas: bytes both ways per calendar period, counted per user. */
+enum policy_period {
+	POLICY_PERIOD_NONE,
+	POLICY_PERIOD_HOUR,
+	POLICY_PERIOD_DAY,
+	POLICY_PERIOD_WEEK,
+	POLICY_PERIOD_MONTH,
+};
+struct policy_quota {
+	uint64_t		 pq_bytes;
+	enum policy_period	 pq_period;
+};
+int		 policy_quota(const struct policy *, const struct policy_req *,
+		    struct policy_quota *, char *, size_t);
+const char	*policy_period_name(enum policy_period);
+enum policy_period policy_period_parse(const char *);
+int		 policy_period_bounds(enum policy_period, time_t, time_t *,
+		    time_t *);
+int		 policy_bytes_parse(const char *, uint64_t *);
+void		 policy_bytes_format(uint64_t, char *, size_t);
 
 /*
  * Explain: calls back once per enabled rule before the deciding one (and

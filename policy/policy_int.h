@@ -177,6 +177,19 @@ struct policy {
 	struct strmap	 p_group_rates;
 	struct policy_rate p_default_rate;
 	struct policy_rate p_client_rate;
+	/*
+	 * Bandwidth caps and quotas (caps.c): se_bits indexes the bandwidth
+	 * cap in p_caps, se_flag the quota, -1 for none. Users: their own;
+	 * usergroup: a user's strictest database group's; groups: by name.
+	 */
+	struct strmap	 p_user_caps;
+	struct strmap	 p_usergroup_caps;
+	struct strmap	 p_group_caps;
+	struct policy_cap *p_caps;
+	size_t		 p_ncaps;
+	size_t		 p_capscap;
+	int32_t		 p_default_bw;		/* -1: none */
+	int32_t		 p_default_quota;	/* -1: none */
 	struct trie	 p_src[2];	/* [0] IPv4, [1] IPv6; compile only */
 	struct trie	 p_dst[2];
 	struct prefix_index p_src_px[2];
@@ -196,6 +209,18 @@ struct policy {
 	struct sockaddr_storage *p_self;
 	size_t		 p_nself;
 };
+
+/* A bandwidth cap (bytes a second) or a quota (bytes per period). */
+struct policy_cap {
+	uint64_t	 pc_value;
+	uint8_t		 pc_period;	/* enum policy_period; quotas */
+	char		*pc_group;	/* a group's cap: its name */
+};
+
+/* caps.c */
+int	 caps_compile(struct policy *, struct sqlite3 *, const char **);
+void	 caps_free(struct policy *);
+int	 caps_any(const struct policy *);
 
 /* index.c */
 int32_t	 bits_new(struct policy *);

@@ -25,11 +25,14 @@ static const struct {
 	{ "init", cmd_init, "init" },
 	{ "rule", cmd_rule, "rule add|list|show|del|move|enable|disable ..." },
 	{ "user", cmd_user, "user add|set|list|show|del|enable|disable ... "
-	    "[--max-sessions N|none] [--rate R|none] [--burst N|none]" },
+	    "[--max-sessions N|none] [--rate R|none] [--burst N|none] "
+	    "[--bandwidth 10M|none] [--quota 5G/day|none]" },
 	{ "group", cmd_group, "group add|set|del|list ... "
-	    "[--max-sessions N|none] [--rate R|none] [--burst N|none]" },
+	    "[--max-sessions N|none] [--rate R|none] [--burst N|none] "
+	    "[--bandwidth 10M|none] [--quota 5G/day|none]" },
 	{ "defaults", cmd_defaults, "defaults [--max-sessions N|none] "
-	    "[--rate R|none] [--burst N|none] [--client-rate R|none] "
+	    "[--rate R|none] [--burst N|none] [--bandwidth B|none] "
+	    "[--quota B/PERIOD|none] [--client-rate R|none] "
 	    "[--client-burst N|none]" },
 	{ "list", cmd_list, "list create|import|show|list|del ..." },
 	{ "explain", cmd_explain, "explain --dst HOST:PORT [--user U] "

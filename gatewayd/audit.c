@@ -51,6 +51,7 @@
 #define AUDIT_RETRY_MS		1000
 #define AUDIT_PRUNE_STEP	500
 #define AUDIT_PRUNE_EVERY_MS	10000
+#define AUDIT_USAGE_EVERY_MS	1000	/* quota usage written (quota.c) */
 #define AUDIT_ROLLUP_STEP	20000
 #define AUDIT_ROLLUP_EVERY_MS	1000
 
@@ -577,6 +578,15 @@ audit_now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+static int64_t
+audit_wall_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static void *
 audit_main(void *arg)
 {
@@ -584,7 +594,7 @@ audit_main(void *arg)
 	struct timespec		 ts;
 	size_t			 n = 0, i;
 	int64_t			 retry_at = 0, prune_at = 0, now;
-	int64_t			 rollup_at = 0;
+	int64_t			 rollup_at = 0, usage_at = 0;
 	int			 stop;
 
 	(void)arg;
@@ -627,6 +637,10 @@ audit_main(void *arg)
 				au.au_healthy = 0;
 				retry_at = now + AUDIT_RETRY_MS;
 			}
+		}
+		if (now >= usage_at || stop) {
+			quota_persist(au.au_db, audit_wall_ms());
+			usage_at = now + AUDIT_USAGE_EVERY_MS;
 		}
 		if (n == 0 && now >= prune_at) {
 			audit_prune();
@@ -693,7 +707,8 @@ audit_init(const struct conf *c, char **cause)
 	    "PRAGMA cache_size = -65536",
 	    NULL, NULL, NULL) != SQLITE_OK)
 		goto sqlfail;
-	if (db_schema_migrate(au.au_db, DB_SCHEMA_AUDIT, cause) == -1)
+	if (db_schema_migrate(au.au_db, DB_SCHEMA_AUDIT, cause) == -1 ||
+	    quota_load(au.au_db, cause) == -1)
 		goto fail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "

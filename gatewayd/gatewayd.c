@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "gatewayd.h"
 
@@ -377,6 +378,14 @@ main(int argc, char **argv)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	gw_drop_privileges(c);
 
+	/*
+	 * Bandwidth pools are shared by sessions on every worker
+	 * (bandwidth.c): libevent must lock what threads share.
+	 */
+	if (evthread_use_pthreads() == -1)
+		fatalx("evthread_use_pthreads failed");
+	if (bandwidth_start(&cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	for (i = 0; i < 3; i++) {
@@ -422,6 +431,7 @@ main(int argc, char **argv)
 		worker_join(&gw_workers[i]);
 		worker_free(&gw_workers[i]);
 	}
+	bandwidth_stop();
 	/* Every session has its close record queued: write them all. */
 	audit_stop();
 	gwpolicy_stop();

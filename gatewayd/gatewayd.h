@@ -213,6 +213,9 @@ struct auth_reply;
 struct udp_assoc;
 
 struct relay;
+struct quota_user;
+struct capped_relay;
+struct bw_pool;
 
 struct session {
 	TAILQ_ENTRY(session)	 s_entry;
@@ -260,6 +263,10 @@ struct session {
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
 	uint8_t			 s_limit_counted; /* in its user's count */
+	struct quota_user	*s_quota;	/* its user's quota count */
+	struct capped_relay	*s_capped;	/* relay under a cap */
+	struct bw_pool		*s_bw[2];	/* caps: [0] user's, [1] group's */
+	uint64_t		 s_quota_grant;	/* bytes it may still relay */
 	struct timespec		 s_auth_sent;
 	struct timespec		 s_dns_sent;
 	uint8_t			 s_timed;	/* handshake latency observed */
@@ -457,6 +464,27 @@ size_t	 audit_queue_depth(void);
 /* limits.c: per-user limits on live sessions */
 int	 limits_admit(struct session *, const char **);
 void	 limits_release(struct session *);
+
+/* bandwidth.c, relay_capped.c: caps shared by sessions */
+struct bufferevent_rate_limit_group;
+int	 bandwidth_start(char **);
+void	 bandwidth_stop(void);
+int	 bandwidth_join(struct session *);
+void	 bandwidth_leave(struct session *);
+void	 bandwidth_recheck(struct session *);
+struct bufferevent_rate_limit_group *bandwidth_group(struct session *, int);
+int	 capped_start(struct session *);
+int	 capped_queue(struct session *, int, struct evbuffer *);
+void	 capped_free(struct session *);
+
+/* quota.c: byte quotas per user and period */
+struct sqlite3;
+int	 quota_admit(struct session *);
+size_t	 quota_take(struct session *, size_t);
+int	 quota_exhausted(const struct session *);
+void	 quota_release(struct session *);
+int	 quota_load(struct sqlite3 *, char **);
+void	 quota_persist(struct sqlite3 *, int64_t);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);

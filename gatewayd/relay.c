@@ -68,6 +68,13 @@ relay_start(struct session *s)
 	struct relay	*r;
 	int		 i;
 
+	/* A capped session goes through libevent's rate-limit groups. */
+	switch (bandwidth_join(s)) {
+	case -1:
+		return (-1);
+	case 1:
+		return (capped_start(s));
+	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return (-1);
 	s->s_relay = r;
@@ -95,10 +102,13 @@ relay_start(struct session *s)
 int
 relay_queue(struct session *s, int to, struct evbuffer *data)
 {
-	struct relay_dir	*d = &s->s_relay->r_dir[!to];
+	struct relay_dir	*d;
 
 	if (evbuffer_get_length(data) == 0)
 		return (0);
+	if (s->s_capped != NULL)
+		return (capped_queue(s, to, data));
+	d = &s->s_relay->r_dir[!to];
 	if (d->rd_buf == NULL && (d->rd_buf = evbuffer_new()) == NULL)
 		return (-1);
 	if (evbuffer_add_buffer(d->rd_buf, data) == -1)
@@ -114,6 +124,8 @@ relay_free(struct session *s)
 	struct relay	*r = s->s_relay;
 	int		 i;
 
+	capped_free(s);
+	bandwidth_leave(s);
 	if (r == NULL)
 		return;
 	for (i = 0; i < 2; i++) {
@@ -174,7 +186,8 @@ relay_try_splice(struct session *s, struct relay_dir *d)
 	int	 max = s->s_worker->w_conf->c_splice_max;
 	int	 cap;
 
-	if (d->rd_pipe[0] != -1 || max == 0)
+	/* A quota counts bytes as they pass: they must pass through here. */
+	if (d->rd_pipe[0] != -1 || max == 0 || s->s_quota != NULL)
 		return;
 	if (atomic_fetch_add(&relay_pipes, 1) >= max ||
 	    pipe2(d->rd_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
@@ -236,10 +249,19 @@ relay_copy_once(struct session *s, int from)
 	struct worker		*w = s->s_worker;
 	struct relay_dir	*d = &s->s_relay->r_dir[from];
 	ssize_t			 n, sent;
+	size_t			 allowed;
 
 	n = read(s->s_fd[from], w->w_scratch, w->w_scratch_len);
 	if (n <= 0)
 		return (n);
+	if ((allowed = quota_take(s, (size_t)n)) < (size_t)n) {
+		/* The quota ends inside this read: relay up to it, stop. */
+		if (allowed > 0)
+			(void)send(s->s_fd[!from], w->w_scratch, allowed,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+		s->s_bytes[from] += allowed;
+		return (-4);
+	}
 	sent = send(s->s_fd[!from], w->w_scratch, (size_t)n,
 	    MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (sent == -1) {
@@ -316,6 +338,10 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 			break;
 		if (n == -3) {
 			session_close(s, "out of memory");
+			return;
+		}
+		if (n == -4) {
+			session_close(s, "limit: quota");
 			return;
 		}
 		/* A failed read is the sender's; a failed write, the other. */

@@ -454,6 +454,10 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		session_refuse(s, S5_REP_NOT_ALLOWED, why);
 		return (STEP_STOP);
 	}
+	if (quota_admit(s) == -1) {
+		session_refuse(s, S5_REP_NOT_ALLOWED, "limit: quota");
+		return (STEP_STOP);
+	}
 	if (cmd == S5_CMD_UDP_ASSOCIATE) {
 		/* DST is where the client will send from, not a destination. */
 		struct sockaddr_storage	 any;
@@ -783,6 +787,7 @@ session_close(struct session *s, const char *reason)
 		session_audit(s, s->s_audit_open ? AR_END : AR_WHOLE,
 		    reason != NULL ? reason : "closed");
 	limits_release(s);
+	quota_release(s);
 	auth_forget(s);
 	resolve_cancel(s);
 	bind_cancel(s);

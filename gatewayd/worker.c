@@ -199,7 +199,9 @@ worker_sweep(evutil_socket_t fd, short what, void *arg)
 			/* Bytes a second over the last tick (250 ms). */
 			s->s_rate = (total - s->s_rate_prev) * 4;
 			s->s_rate_prev = total;
-			if (w->w_now - s->s_active >= idle)
+			if (quota_exhausted(s))
+				session_close(s, "limit: quota");
+			else if (w->w_now - s->s_active >= idle)
 				session_timeout(s);
 		} else if (w->w_now >= s->s_deadline)
 			session_timeout(s);
@@ -293,7 +295,8 @@ worker_policy(struct worker *w)
 		if (verdict_recheck(s, p) == -1) {
 			session_close(s, "policy-revoked");
 			revoked++;
-		}
+		} else
+			bandwidth_recheck(s);
 	}
 	if (revoked > 0)
 		log_info("worker %d: %u sessions closed by the new policy",

@@ -166,7 +166,17 @@ class SessionLimitTest(PamTestCase):
                      ("user", "set", "alice", "--rate", "fast"),
                      ("group", "set", "staff", "--burst", "0"),
                      ("defaults", "--client-rate", "2", "--client-burst",
-                      "x")]:
+                      "x"),
+                     ("user", "set", "alice", "--bandwidth", "10"),
+                     ("user", "set", "alice", "--bandwidth", "10X"),
+                     ("user", "set", "alice", "--bandwidth", "2T"),
+                     ("user", "set", "alice", "--bandwidth", "10M/h"),
+                     ("group", "set", "staff", "--bandwidth", "-1M"),
+                     ("user", "set", "alice", "--quota", "5G"),
+                     ("user", "set", "alice", "--quota", "5G/year"),
+                     ("user", "set", "alice", "--quota", "/day"),
+                     ("user", "set", "alice", "--quota", "2000T/day"),
+                     ("defaults", "--quota", "1G/fortnight")]:
             with self.subTest(args=args):
                 r = gw.ctl(*args, check=False)
                 self.assertNotEqual(r.returncode, 0)
@@ -177,8 +187,8 @@ class SessionLimitTest(PamTestCase):
         self.assertEqual(groups[0]["rate"], "none")
         self.assertEqual(json.loads(gw.ctl("--json", "defaults").stdout),
                          [{"limit": k, "default": "none"} for k in
-                          ("max_sessions", "rate", "burst", "client_rate",
-                           "client_burst")])
+                          ("max_sessions", "rate", "burst", "bandwidth",
+                           "quota", "client_rate", "client_burst")])
 
 
 class ClientRateTest(GatewayTestCase):

@@ -1,0 +1,462 @@
+/*
+ * quota.c: byte quotas per user and calendar period, counted across
+ * workers and across restarts.
+ *
+ * Counting. A user under a quota has one entry here, with a counter for
+ * each kind of period (hour, day, week, month) and where that period
+ * started, so a quota changed from 5G/day to 20G/week by a live reload
+ * finds the week's bytes already counted. Users without a quota are not
+ * counted at all: no lock, no entry.
+ *
+ * Sessions do not take the lock per read: a session takes a grant of up
+ * to QUOTA_GRANT bytes from its user's remaining quota and spends it
+ * locally; what is left of a grant goes back when the session ends. A
+ * grant is counted as used when it is taken, so the sessions of a user
+ * can never relay more than the quota together. When the quota is used
+ * up, the read that crossed it is cut at the exact byte, that session is
+ * closed with "limit: quota", the user is marked exhausted (each worker's
+ * sweep closes the user's other sessions within 250 ms) and new sessions
+ * are refused with the same reason until the period ends.
+ *
+ * Persistence. What each user relayed since the last write is added to
+ * the audit database's usage table by the audit writer thread (at least
+ * every second, and at shutdown); the rows of current periods are read
+ * back at start. Without an audit database quotas still hold, but only
+ * until a restart (logged once).
+ */
+#include <sys/queue.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "gatewayd.h"
+#include "policy.h"
+
+#define QUOTA_BUCKETS		1024
+#define QUOTA_GRANT		(256 * 1024)	/* bytes a session spends */
+#define QUOTA_NPERIODS		(POLICY_PERIOD_MONTH + 1)
+
+struct quota_count {
+	time_t		 qc_start;	/* the period counted */
+	time_t		 qc_end;
+	uint64_t	 qc_used;	/* bytes, grants included */
+	int64_t		 qc_unsaved;	/* not yet in the database */
+	time_t		 qc_carry_start; /* the last period's unsaved bytes */
+	int64_t		 qc_carry;
+};
+
+struct quota_user {
+	LIST_ENTRY(quota_user)	 qu_entry;
+	int64_t			 qu_sessions;
+	struct quota_count	 qu_count[QUOTA_NPERIODS];
+	_Atomic int		 qu_exhausted;	/* sessions are to close */
+	char			 qu_name[];
+};
+LIST_HEAD(quota_list, quota_user);
+
+static pthread_mutex_t	 quota_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct quota_list quota_users[QUOTA_BUCKETS];
+static int		 quota_persisted;	/* an audit database */
+static _Atomic int	 quota_warned;
+
+/* The wall clock quotas count by. */
+#define quota_clock	time
+
+static uint32_t
+quota_hash(const char *s)
+{
+	uint32_t	 h = 2166136261u;	/* FNV-1a */
+
+	while (*s != '\0')
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return (h % QUOTA_BUCKETS);
+}
+
+static struct quota_user *
+quota_find(const char *name, int create)
+{
+	struct quota_list	*b = &quota_users[quota_hash(name)];
+	struct quota_user	*qu;
+	size_t			 len = strlen(name);
+
+	LIST_FOREACH(qu, b, qu_entry)
+		if (strcmp(qu->qu_name, name) == 0)
+			return (qu);
+	if (!create || (qu = calloc(1, sizeof(*qu) + len + 1)) == NULL)
+		return (NULL);
+	memcpy(qu->qu_name, name, len + 1);
+	LIST_INSERT_HEAD(b, qu, qu_entry);
+	return (qu);
+}
+
+/*
+ * Bytes of a period that is over and not yet written: one period's worth
+ * is kept per kind (the writer runs every second; losing an older one
+ * means it failed for a whole period, and it says so).
+ */
+static void
+quota_carry(struct quota_user *qu, int k, time_t start, int64_t bytes)
+{
+	struct quota_count	*qc = &qu->qu_count[k];
+
+	if (qc->qc_carry != 0 && qc->qc_carry_start != start) {
+		log_warnx("quota: %lld bytes of user %s's %s from %lld were "
+		    "never written", (long long)qc->qc_carry, qu->qu_name,
+		    policy_period_name((enum policy_period)k),
+		    (long long)qc->qc_carry_start);
+		qc->qc_carry = 0;
+	}
+	qc->qc_carry_start = start;
+	qc->qc_carry += bytes;
+}
+
+/* Moves every counter to the period holding now; 1 if one rolled over. */
+static int
+quota_roll(struct quota_user *qu, time_t now)
+{
+	struct quota_count	*qc;
+	int			 k, rolled = 0;
+
+	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
+		qc = &qu->qu_count[k];
+		if (now >= qc->qc_start && now < qc->qc_end)
+			continue;
+		/* The old period's unsaved bytes are written under its key. */
+		if (qc->qc_unsaved != 0)
+			quota_carry(qu, k, qc->qc_start, qc->qc_unsaved);
+		qc->qc_unsaved = 0;
+		if (policy_period_bounds((enum policy_period)k, now,
+		    &qc->qc_start, &qc->qc_end) == -1)
+			qc->qc_start = qc->qc_end = 0;
+		qc->qc_used = 0;
+		rolled = 1;
+	}
+	return (rolled);
+}
+
+/* The user's quota under the policy in force: 0 for none. */
+static int
+quota_of(struct session *s, struct policy_quota *q)
+{
+	struct policy_req	 req;
+
+	if (s->s_user == NULL || !s->s_authed)
+		return (0);
+	memset(&req, 0, sizeof(req));
+	req.user = s->s_user;
+	req.groups = (const char *const *)s->s_groups;
+	req.ngroups = (size_t)s->s_ngroups;
+	return (policy_quota(s->s_worker->w_policy, &req, q, NULL, 0));
+}
+
+/*
+ * Admits a request under its user's quota: -1 when the quota of the
+ * current period is used up. An admitted session is counted in.
+ */
+int
+quota_admit(struct session *s)
+{
+	struct policy_quota	 q;
+	struct quota_user	*qu;
+	time_t			 now;
+	int			 ret = 0;
+
+	if (!policy_has_limits(s->s_worker->w_policy) || !quota_of(s, &q))
+		return (0);
+	if (!quota_persisted && atomic_exchange(&quota_warned, 1) == 0)
+		log_warnx("quotas are counted in memory only: without an "
+		    "audit_db their usage starts again at a restart");
+	now = quota_clock(NULL);
+	pthread_mutex_lock(&quota_lock);
+	if ((qu = quota_find(s->s_user, 1)) == NULL)
+		ret = -1;
+	else {
+		if (quota_roll(qu, now))
+			atomic_store(&qu->qu_exhausted, 0);
+		if (qu->qu_count[q.pq_period].qc_used >= q.pq_bytes)
+			ret = -1;
+		else {
+			qu->qu_sessions++;
+			s->s_quota = qu;
+		}
+	}
+	pthread_mutex_unlock(&quota_lock);
+	return (ret);
+}
+
+/*
+ * The session read n bytes: how many of them it may relay. Fewer than n
+ * means the quota is used up with those bytes.
+ */
+size_t
+quota_take(struct session *s, size_t n)
+{
+	struct quota_user	*qu = s->s_quota;
+	struct policy_quota	 q;
+	uint64_t		 left, want, grant;
+	time_t			 now;
+	int			 k;
+
+	if (qu == NULL || s->s_quota_grant >= n) {
+		if (qu != NULL)
+			s->s_quota_grant -= n;
+		return (n);
+	}
+	if (!quota_of(s, &q)) {
+		/* A reload took the quota away: the session runs free. */
+		quota_release(s);
+		return (n);
+	}
+	now = quota_clock(NULL);
+	pthread_mutex_lock(&quota_lock);
+	if (quota_roll(qu, now))
+		atomic_store(&qu->qu_exhausted, 0);
+	left = q.pq_bytes > qu->qu_count[q.pq_period].qc_used ?
+	    q.pq_bytes - qu->qu_count[q.pq_period].qc_used : 0;
+	want = n - s->s_quota_grant;
+	grant = want > QUOTA_GRANT ? want : QUOTA_GRANT;
+	if (grant > left)
+		grant = left;
+	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
+		qu->qu_count[k].qc_used += grant;
+		qu->qu_count[k].qc_unsaved += quota_persisted ?
+		    (int64_t)grant : 0;
+	}
+	if (grant < want)
+		atomic_store(&qu->qu_exhausted, 1);
+	pthread_mutex_unlock(&quota_lock);
+	s->s_quota_grant += grant;
+	if (s->s_quota_grant >= n) {
+		s->s_quota_grant -= n;
+		return (n);
+	}
+	n = (size_t)s->s_quota_grant;
+	s->s_quota_grant = 0;
+	return (n);
+}
+
+/* For the sweep: has another session used up this session's quota? */
+int
+quota_exhausted(const struct session *s)
+{
+	return (s->s_quota != NULL && atomic_load(&s->s_quota->qu_exhausted));
+}
+
+/* The session ends: the unspent grant goes back to its user. */
+void
+quota_release(struct session *s)
+{
+	struct quota_user	*qu = s->s_quota;
+	uint64_t		 back = s->s_quota_grant;
+	int			 k;
+
+	if (qu == NULL)
+		return;
+	s->s_quota = NULL;
+	s->s_quota_grant = 0;
+	pthread_mutex_lock(&quota_lock);
+	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
+		if (qu->qu_count[k].qc_used >= back)
+			qu->qu_count[k].qc_used -= back;
+		qu->qu_count[k].qc_unsaved -= quota_persisted ?
+		    (int64_t)back : 0;
+	}
+	if (back > 0)
+		atomic_store(&qu->qu_exhausted, 0);
+	qu->qu_sessions--;
+	/* The entry stays: it holds the period's count. */
+	pthread_mutex_unlock(&quota_lock);
+}
+
+/*
+ * As root at start, from the audit database: the counts of the periods
+ * now current (other rows are history for reports).
+ */
+int
+quota_load(sqlite3 *db, char **cause)
+{
+	sqlite3_stmt		*st;
+	struct quota_user	*qu;
+	struct quota_count	*qc;
+	enum policy_period	 per;
+	time_t			 now = quota_clock(NULL), start, end;
+	int			 rc;
+
+	quota_persisted = 1;
+	if (sqlite3_prepare_v2(db, "SELECT user, period, period_start, bytes "
+	    "FROM usage WHERE period_start >= ?1", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	/* No period is longer than 31 days and an hour of DST. */
+	sqlite3_bind_int64(st, 1, (int64_t)now - 32 * 86400);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		per = policy_period_parse((const char *)
+		    sqlite3_column_text(st, 1));
+		if (per == POLICY_PERIOD_NONE || policy_period_bounds(per, now,
+		    &start, &end) == -1 || sqlite3_column_int64(st, 2) != start)
+			continue;
+		if ((qu = quota_find((const char *)sqlite3_column_text(st, 0),
+		    1)) == NULL) {
+			sqlite3_finalize(st);
+			goto nomem;
+		}
+		qc = &qu->qu_count[per];
+		qc->qc_start = start;
+		qc->qc_end = end;
+		qc->qc_used = (uint64_t)sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return (0);
+fail:
+	if (asprintf(cause, "audit_db: reading quota usage: %s",
+	    sqlite3_errmsg(db)) < 0)
+		*cause = NULL;
+	return (-1);
+nomem:
+	if (asprintf(cause, "out of memory") < 0)
+		*cause = NULL;
+	return (-1);
+}
+
+struct quota_delta {
+	char			*qd_user;
+	enum policy_period	 qd_period;
+	time_t			 qd_start;
+	int64_t			 qd_bytes;
+};
+
+/* Puts bytes that could not be written back, under the lock. */
+static void
+quota_restore(const struct quota_delta *d, size_t n)
+{
+	struct quota_user	*qu;
+	struct quota_count	*qc;
+	size_t			 i;
+
+	pthread_mutex_lock(&quota_lock);
+	for (i = 0; i < n; i++) {
+		if ((qu = quota_find(d[i].qd_user, 1)) == NULL)
+			continue;
+		qc = &qu->qu_count[d[i].qd_period];
+		if (qc->qc_start == d[i].qd_start)
+			qc->qc_unsaved += d[i].qd_bytes;
+		else
+			quota_carry(qu, d[i].qd_period, d[i].qd_start,
+			    d[i].qd_bytes);
+	}
+	pthread_mutex_unlock(&quota_lock);
+}
+
+static int
+quota_delta_add(struct quota_delta **d, size_t *n, size_t *cap,
+    const char *user, int k, time_t start, int64_t bytes)
+{
+	struct quota_delta	*nd;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		if ((nd = reallocarray(*d, *cap, sizeof(**d))) == NULL)
+			return (-1);
+		*d = nd;
+	}
+	if (((*d)[*n].qd_user = strdup(user)) == NULL)
+		return (-1);
+	(*d)[*n].qd_period = (enum policy_period)k;
+	(*d)[*n].qd_start = start;
+	(*d)[*n].qd_bytes = bytes;
+	(*n)++;
+	return (0);
+}
+
+/*
+ * Takes every user's unwritten bytes, under the lock, and forgets users
+ * with nothing left to count: no session, nothing unwritten, nothing used
+ * this month (every shorter period lies inside the month).
+ */
+static size_t
+quota_collect(struct quota_delta **d)
+{
+	struct quota_user	*qu, *next;
+	struct quota_count	*qc;
+	size_t			 n = 0, cap = 0, i;
+	int			 k;
+
+	pthread_mutex_lock(&quota_lock);
+	for (i = 0; i < QUOTA_BUCKETS; i++) {
+		for (qu = LIST_FIRST(&quota_users[i]); qu != NULL; qu = next) {
+			next = LIST_NEXT(qu, qu_entry);
+			quota_roll(qu, quota_clock(NULL));
+			for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
+				qc = &qu->qu_count[k];
+				if (qc->qc_carry != 0 && quota_delta_add(d, &n,
+				    &cap, qu->qu_name, k, qc->qc_carry_start,
+				    qc->qc_carry) == 0)
+					qc->qc_carry = 0;
+				if (qc->qc_unsaved != 0 && quota_delta_add(d,
+				    &n, &cap, qu->qu_name, k, qc->qc_start,
+				    qc->qc_unsaved) == 0)
+					qc->qc_unsaved = 0;
+			}
+			qc = &qu->qu_count[POLICY_PERIOD_MONTH];
+			if (qu->qu_sessions == 0 && qc->qc_used == 0 &&
+			    qc->qc_unsaved == 0 && qc->qc_carry == 0) {
+				LIST_REMOVE(qu, qu_entry);
+				free(qu);
+			}
+		}
+	}
+	pthread_mutex_unlock(&quota_lock);
+	return (n);
+}
+
+/*
+ * From the audit writer: adds what users relayed since the last call to
+ * their usage rows, in one transaction. A failed write keeps the bytes
+ * for the next call.
+ */
+void
+quota_persist(sqlite3 *db, int64_t now_ms)
+{
+	struct quota_delta	*d = NULL;
+	sqlite3_stmt		*st = NULL;
+	size_t			 n, i;
+	int			 ok = 1;
+
+	if ((n = quota_collect(&d)) == 0) {
+		free(d);
+		return;
+	}
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO usage (user, period, "
+	    "period_start, bytes, updated_ms) VALUES (?1, ?2, ?3, max(?4, 0), "
+	    "?5) ON CONFLICT (user, period, period_start) DO UPDATE SET "
+	    "bytes = max(bytes + ?4, 0), updated_ms = ?5", -1, &st, NULL) !=
+	    SQLITE_OK)
+		ok = 0;
+	for (i = 0; ok && i < n; i++) {
+		sqlite3_bind_text(st, 1, d[i].qd_user, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, policy_period_name(d[i].qd_period),
+		    -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (int64_t)d[i].qd_start);
+		sqlite3_bind_int64(st, 4, d[i].qd_bytes);
+		sqlite3_bind_int64(st, 5, now_ms);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (!ok || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_warnx("audit: writing quota usage: %s; kept for the next "
+		    "write", sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		quota_restore(d, n);
+	}
+	for (i = 0; i < n; i++)
+		free(d[i].qd_user);
+	free(d);
+}

@@ -70,6 +70,7 @@ static struct {
 	sqlite3			*au_db;
 	sqlite3_stmt		*au_start, *au_finish, *au_insert;
 	int64_t			 au_seq;
+	uint64_t		 au_last_sid;	/* highest session id at start */
 	unsigned char		 au_hash[32];
 	int			 au_syslog_fd;
 	EVP_MD_CTX		*au_md;
@@ -745,6 +746,13 @@ audit_init(const struct conf *c, char **cause)
 			memcpy(au.au_hash, h, 32);
 	}
 	sqlite3_finalize(st);
+	/* The highest session id on record (audit_last_session_id()). */
+	if (sqlite3_prepare_v2(au.au_db, "SELECT max(session_id) FROM records",
+	    -1, &st, NULL) != SQLITE_OK)
+		goto sqlfail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		au.au_last_sid = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
 	au.au_cap = (size_t)c->c_audit_queue;
 	if ((au.au_ring = calloc(au.au_cap, sizeof(*au.au_ring))) == NULL) {
 		if (asprintf(cause, "audit: out of memory") < 0)
@@ -770,6 +778,13 @@ fail:
 	sqlite3_close(au.au_db);
 	au.au_db = NULL;
 	return (-1);
+}
+
+/* So that a clock set back cannot make session ids repeat. */
+uint64_t
+audit_last_session_id(void)
+{
+	return (au.au_last_sid);
 }
 
 int

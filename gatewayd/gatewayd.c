@@ -328,7 +328,20 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_init(gw_verbose, "gatewayd");
-	gw_next_sid = (uint64_t)time(NULL) << 24 | 1;
+	/*
+	 * Session ids key audit rows, so they must not repeat across
+	 * restarts: they count up from the start time in milliseconds
+	 * shifted by 20 bits, which leaves a million sessions per
+	 * millisecond of uptime before the next start could reach them (the
+	 * audit database also moves the start past its highest id).
+	 */
+	{
+		struct timespec	 ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gw_next_sid = ((uint64_t)ts.tv_sec * 1000 +
+		    (uint64_t)ts.tv_nsec / 1000000) << 20 | 1;
+	}
 
 	if ((c = conf_load(path, &cause)) == NULL ||
 	    conf_check_files(c, &cause) == -1) {
@@ -369,6 +382,8 @@ main(int argc, char **argv)
 	if (gwpolicy_init(c, &cause) == -1 || audit_init(c, &cause) == -1 ||
 	    control_init(c, &cause) == -1 || metrics_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
+	if (audit_last_session_id() >= gw_next_sid)
+		gw_next_sid = audit_last_session_id() + 1;
 	for (i = 0; i < gw_nworkers; i++)
 		auth_fds[i] = -1;
 	/* authd keeps root for PAM; it is forked before the drop. */

@@ -460,6 +460,7 @@ void	 control_stop(void);
 void	 control_answer(struct worker *);
 const char *stat_name(int);
 size_t	 audit_queue_depth(void);
+uint64_t audit_last_session_id(void);
 
 /* limits.c: per-user limits on live sessions */
 int	 limits_admit(struct session *, const char **);

@@ -116,6 +116,11 @@ class Gateway:
                 self.ctl("rule", "add", *rule)
         self.logpath = os.path.join(tmp.path, "gatewayd.log")
         self.logfile = open(self.logpath, "w")
+        self._launch(args, nofile, env)
+
+    def _launch(self, args, nofile, env):
+        self._how = (args, nofile, env)
+        starts = self.log().count("ready:") + 1
         def limit():
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
@@ -124,10 +129,18 @@ class Gateway:
                                      stderr=subprocess.STDOUT,
                                      preexec_fn=limit,
                                      env=dict(os.environ, **(env or {})))
-        wait_for(lambda: "ready:" in self.log() or self.proc.poll() is not None,
-                 what="gatewayd to start")
+        wait_for(lambda: self.log().count("ready:") >= starts or
+                 self.proc.poll() is not None, what="gatewayd to start")
         if self.proc.poll() is not None:
             raise AssertionError("gatewayd exited: " + self.log())
+
+    def restart(self):
+        """SIGTERM, then the same gatewayd again on the same files."""
+        code = self.stop()
+        if code != 0:
+            raise AssertionError("gatewayd exit code %d" % code)
+        self.logfile = open(self.logpath, "a")
+        self._launch(*self._how)
 
     def ctl(self, *args, check=True):
         """Runs socksctl on this gateway's configuration."""

@@ -198,13 +198,16 @@ if [ -e "$wrapper" ]; then
 	python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 with db:
-    db.executemany("INSERT INTO users (name, max_sessions, rate, burst) "
-                   "VALUES (?, 5, 10, 20)", [("other%d" % i,) for i in range(500)])' \
+    db.executemany("INSERT INTO users (name, max_sessions, rate, burst, "
+                   "bandwidth, quota, quota_period) VALUES (?, 5, 10, 20, "
+                   "1048576, 1073741824, \"day\")",
+                   [("other%d" % i,) for i in range(500)])' \
 	    "$tmp/pam/policy.db"
 	wait_for "$tmp/pam/gatewayd.log" "policy: 1 rules in force" 2
 	others=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" -a bench:bench -c 32 -d "$secs")
 	"$bin/socksctl" -c "$tmp/pam/gatewayd.conf" user add bench \
-	    --max-sessions 100000 --rate 1000000 --burst 1000000 >/dev/null
+	    --max-sessions 100000 --rate 1000000 --burst 1000000 \
+	    --quota 1000T/day >/dev/null
 	wait_for "$tmp/pam/gatewayd.log" "policy: 1 rules in force" 3
 	own=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$pam_port" -a bench:bench -c 32 -d "$secs")
 	# And without limits again, against drift between the runs.
@@ -217,6 +220,14 @@ with db:
 	printf '%-28s %14s %14s %8s\n' "auth pam, 32 clients" "no limits" "with limits" "ratio"
 	row "conn/s, 500 others limited" "$(field "$pam32" conn/s)" "$(field "$others" conn/s)"
 	row "conn/s, own limits too" "$(field "$again" conn/s)" "$(field "$own" conn/s)"
+	# A bandwidth cap: 4 uploads of the bench user share 20M (20 MiB/s),
+	# through libevent's rate-limit groups; what passes against the cap.
+	"$bin/socksctl" -c "$tmp/pam/gatewayd.conf" user add bench \
+	    --bandwidth 20M >/dev/null
+	wait_for "$tmp/pam/gatewayd.log" "policy: 1 rules in force" 5
+	capped=$("$bin/socksbench" bulk -t "127.0.0.1:$sink_port" -s "127.0.0.1:$pam_port" -a bench:bench -n 4 -d "$secs")
+	printf '%-28s %14s %14s %8s\n' "auth pam" "cap" "measured" "ratio"
+	row "bulk MB/s, 4 uploads capped" "20.97" "$(field "$capped" MB/s)"
 	echo "PAM module alone (pambench, pam_matrix): median $(field "$module" median_us) us"
 	# Again with -v, where each login logs its round trip to authd and
 	# the time authd spent on it: the difference is what the split costs.

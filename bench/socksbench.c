@@ -144,8 +144,14 @@ open_blocking(void)
 	    sizeof(target)) == -1)
 		goto fail;
 	if (use_gateway) {
-		if (write(fd, "\x05\x01\x00", 3) != 3 ||
-		    read_full(fd, reply, 2) == -1 || reply[1] != 0)
+		if (write(fd, login_len ? "\x05\x01\x02" : "\x05\x01\x00",
+		    3) != 3 || read_full(fd, reply, 2) == -1 ||
+		    reply[1] != (login_len ? 2 : 0))
+			goto fail;
+		/* RFC 1929: the status is the second byte of two. */
+		if (login_len && (write(fd, login, login_len) !=
+		    (ssize_t)login_len || read_full(fd, reply, 2) == -1 ||
+		    reply[1] != 0))
 			goto fail;
 		if (write(fd, req, socks_request(req)) != 10 ||
 		    read_full(fd, reply, 10) == -1 || reply[1] != 0)

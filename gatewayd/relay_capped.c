@@ -61,6 +61,11 @@ capped_start(struct session *s)
 		    capped_event, s);
 		bufferevent_setwatermark(cr->cr_bev[i], EV_READ, 0,
 		    s->s_worker->w_scratch_len);
+		/* As large as the raw relay's reads (libevent: 16 KiB). */
+		bufferevent_set_max_single_read(cr->cr_bev[i],
+		    s->s_worker->w_scratch_len);
+		bufferevent_set_max_single_write(cr->cr_bev[i],
+		    s->s_worker->w_scratch_len);
 		if ((g = bandwidth_group(s, i)) != NULL &&
 		    bufferevent_add_to_rate_limit_group(cr->cr_bev[i], g) == -1)
 			return (-1);

@@ -482,6 +482,7 @@ void	 capped_free(struct session *);
 struct sqlite3;
 int	 quota_admit(struct session *);
 size_t	 quota_take(struct session *, size_t);
+void	 quota_unspend(struct session *, size_t);
 int	 quota_exhausted(const struct session *);
 void	 quota_release(struct session *);
 int	 quota_load(struct sqlite3 *, char **);

@@ -241,6 +241,18 @@ quota_take(struct session *s, size_t n)
 	return (n);
 }
 
+/*
+ * Gives back n bytes quota_take() allowed but that were not relayed (a
+ * datagram relays whole or not at all): they stay the session's to spend,
+ * and go back to the user when it ends.
+ */
+void
+quota_unspend(struct session *s, size_t n)
+{
+	if (s->s_quota != NULL)
+		s->s_quota_grant += n;
+}
+
 /* For the sweep: has another session used up this session's quota? */
 int
 quota_exhausted(const struct session *s)

@@ -238,6 +238,7 @@ udp_send_out(struct udp_assoc *ua, const struct sockaddr *sa,
 	struct session	*s = ua->ua_s;
 	struct worker	*w = s->s_worker;
 	struct udp_dest	*d;
+	size_t		 fits;
 	int		 k = sa->sa_family == AF_INET6;
 
 	d = udp_dest(ua, sa);
@@ -253,6 +254,11 @@ udp_send_out(struct udp_assoc *ua, const struct sockaddr *sa,
 		if (ua->ua_out_ev[k] == NULL ||
 		    event_add(ua->ua_out_ev[k], NULL) == -1)
 			return;
+	}
+	/* Beyond the quota: dropped; the sweep closes the association. */
+	if ((fits = quota_take(s, len)) < len) {
+		quota_unspend(s, fits);
+		return;
 	}
 	if (sendto(ua->ua_out[k], data, len, 0, sa, addr_len(sa)) == -1)
 		return;		/* UDP: a lost datagram is the contract */
@@ -419,7 +425,7 @@ udp_from_remote(evutil_socket_t fd, short what, void *arg)
 	uint8_t			*buf = w->w_scratch;
 	size_t			 room = w->w_scratch_len - UDP_HEADER_MAX;
 	ssize_t			 n;
-	size_t			 hl;
+	size_t			 hl, fits;
 	int			 i, budget, known;
 
 	(void)what;
@@ -440,6 +446,10 @@ udp_from_remote(evutil_socket_t fd, short what, void *arg)
 			    addr_port((struct sockaddr *)&ua->ua_dests[i].ud_addr);
 		if (!known || !ua->ua_port_known) {
 			s->s_udp_foreign++;
+			continue;
+		}
+		if ((fits = quota_take(s, (size_t)n)) < (size_t)n) {
+			quota_unspend(s, fits);
 			continue;
 		}
 		hl = s5_build_udp_header(buf, (struct sockaddr *)&from);

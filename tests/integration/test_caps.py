@@ -233,6 +233,39 @@ class QuotaTest(CapsTestCase):
         show = json.loads(gw.ctl("--json", "user", "show", "bob").stdout)[0]
         self.assertEqual(show["quota"], "3M/week (group)")
 
+    def test_udp_datagrams_count(self):
+        import socks  # Debian's python3-socks
+        from test_protocols import udp_echo
+        gw = self.gw
+        self.change("user", "set", "alice", "--quota", "10K/hour")
+        port = udp_echo(self)
+        u = socks.socksocket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.set_proxy(socks.SOCKS5, "127.0.0.1", gw.port, username="alice",
+                    password="secret")
+        u.settimeout(1)
+        self.addCleanup(u.close)
+        # 1000 bytes out and back: 2000 a round, 10 KiB is 5 rounds and
+        # 240 bytes; the 6th datagram out no longer fits.
+        echoed = 0
+        for _ in range(8):
+            u.sendto(b"d" * 1000, ("127.0.0.1", port))
+            try:
+                u.recvfrom(2000)
+                echoed += 1
+            except socket.timeout:
+                break
+        self.assertEqual(echoed, 5)
+        rec = wait_for(lambda: gw.audit("command = 'udp' AND seq IS NOT "
+                                        "NULL"), what="the UDP record")[0]
+        self.assertEqual(rec["close_reason"], "limit: quota")
+        self.assertEqual((rec["bytes_up"], rec["bytes_down"]), (5000, 5000))
+        # What was counted is what was relayed: the 240 bytes left are
+        # not taken by the datagram that did not fit.
+        u = wait_for(lambda: (lambda u: u["quota_used"].startswith(
+            "9.77K of 10K") and u)(json.loads(gw.ctl(
+                "--json", "user", "show", "alice").stdout)[0]),
+            what="usage in user show")
+
 
 if __name__ == "__main__":
     unittest.main()

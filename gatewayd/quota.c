@@ -177,11 +177,13 @@ quota_admit(struct session *s)
 	if ((qu = quota_find(s->s_user, 1)) == NULL)
 		ret = -1;
 	else {
-		if (quota_roll(qu, now))
-			atomic_store(&qu->qu_exhausted, 0);
+		quota_roll(qu, now);
 		if (qu->qu_count[q.pq_period].qc_used >= q.pq_bytes)
 			ret = -1;
 		else {
+			/* Room again (a new period, a raised quota, grants
+			 * given back): the user's sessions may run. */
+			atomic_store(&qu->qu_exhausted, 0);
 			qu->qu_sessions++;
 			s->s_quota = qu;
 		}
@@ -279,8 +281,6 @@ quota_release(struct session *s)
 		qu->qu_count[k].qc_unsaved -= quota_persisted ?
 		    (int64_t)back : 0;
 	}
-	if (back > 0)
-		atomic_store(&qu->qu_exhausted, 0);
 	qu->qu_sessions--;
 	/* The entry stays: it holds the period's count. */
 	pthread_mutex_unlock(&quota_lock);

@@ -212,7 +212,11 @@ class QuotaTest(CapsTestCase):
         self.assertEqual(self.download("bob", "hunter2", MIB), (0, MIB))
         # A raised quota admits again, live.
         self.change("user", "set", "alice", "--quota", "2M/day")
-        self.assertEqual(self.request("alice", "secret", echo)[0], 0)
+        rep, s = self.request("alice", "secret", echo)
+        self.assertEqual(rep, 0)
+        time.sleep(0.5)  # two sweeps: the session is not closed again
+        s.sendall(b"still here")
+        self.assertEqual(recv_exact(s, 10), b"still here")
         self.assertEqual(len(rows), 1)
 
     def test_usage_survives_restart(self):

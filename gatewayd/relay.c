@@ -254,7 +254,8 @@ relay_copy_once(struct session *s, int from)
 	n = read(s->s_fd[from], w->w_scratch, w->w_scratch_len);
 	if (n <= 0)
 		return (n);
-	if ((allowed = quota_take(s, (size_t)n)) < (size_t)n) {
+	if (s->s_quota != NULL &&
+	    (allowed = quota_take(s, (size_t)n)) < (size_t)n) {
 		/* The quota ends inside this read: relay up to it, stop. */
 		if (allowed > 0)
 			(void)send(s->s_fd[!from], w->w_scratch, allowed,

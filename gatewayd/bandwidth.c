@@ -37,7 +37,8 @@
 #include "gatewayd.h"
 #include "policy.h"
 
-#define BW_TICK_MS	100
+#define BW_TICK_MS	50
+#define BW_BURST_TICKS	4
 #define BW_BUCKETS	256
 
 struct bw_pool {
@@ -77,8 +78,8 @@ bw_cfg(uint64_t rate)
 		per_tick = 1;
 	if (per_tick > EV_RATE_LIMIT_MAX)
 		per_tick = EV_RATE_LIMIT_MAX;
-	return (ev_token_bucket_cfg_new((size_t)per_tick, (size_t)per_tick,
-	    (size_t)per_tick, (size_t)per_tick, &tick));
+	return (ev_token_bucket_cfg_new((size_t)per_tick, (size_t)per_tick * BW_BURST_TICKS,
+	    (size_t)per_tick, (size_t)per_tick * BW_BURST_TICKS, &tick));
 }
 
 /* Applies rate to a pool whose cap a reload changed. */
@@ -208,29 +209,62 @@ bandwidth_leave(struct session *s)
 	pthread_mutex_unlock(&bw_lock);
 }
 
+/* Is pool bp the one kind:name? */
+static int
+bw_pool_is(const struct bw_pool *bp, char kind, const char *name)
+{
+	return (bp != NULL && name != NULL && bp->bp_key[0] == kind &&
+	    strcmp(bp->bp_key + 2, name) == 0);
+}
+
 /*
- * A new policy: a changed cap applies to the pool at once. (A cap added
- * to or taken from a user applies to its new sessions: a running session
- * keeps the relay it started with.)
+ * A new policy, for a relayed session: a changed cap applies to its pool
+ * at once; a cap added, taken away or moved to another group moves the
+ * session's bufferevents between pools, and a session relayed raw until
+ * now is switched to the capped relay (relay_repool()).
  */
 void
 bandwidth_recheck(struct session *s)
 {
 	struct policy		*p = s->s_worker->w_policy;
 	struct policy_req	 req;
-	const char		*group;
-	uint64_t		 rate[2];
-	int			 i;
+	struct bw_pool		*old[2] = { NULL, NULL };
+	const char		*name[2] = { NULL, NULL };
+	uint64_t		 rate[2] = { 0, 0 };
+	int			 i, moved = 0;
+	static const char	 kind[2] = { 'u', 'g' };
 
-	if (s->s_bw[0] == NULL && s->s_bw[1] == NULL)
+	if (s->s_state != S_RELAY || (!policy_has_limits(p) &&
+	    s->s_bw[0] == NULL && s->s_bw[1] == NULL))
 		return;
-	bw_request(s, &req);
-	rate[SIDE_CLIENT] = policy_user_bandwidth(p, &req, NULL, 0);
-	rate[SIDE_REMOTE] = policy_group_bandwidth(p, &req, &group);
+	if (s->s_authed && s->s_user != NULL) {
+		bw_request(s, &req);
+		rate[SIDE_CLIENT] = policy_user_bandwidth(p, &req, NULL, 0);
+		rate[SIDE_REMOTE] = policy_group_bandwidth(p, &req, &name[1]);
+		name[0] = s->s_user;
+	}
+	pthread_mutex_lock(&bw_lock);
+	for (i = 0; i < 2; i++) {
+		if (rate[i] > 0 && bw_pool_is(s->s_bw[i], kind[i], name[i])) {
+			bw_set_rate(s->s_bw[i], rate[i]);
+			continue;
+		}
+		if (rate[i] == 0 && s->s_bw[i] == NULL)
+			continue;
+		/* Out of memory for a new pool: the session runs uncapped. */
+		old[i] = s->s_bw[i];
+		s->s_bw[i] = rate[i] > 0 ? bw_pool_get(kind[i], name[i],
+		    rate[i]) : NULL;
+		moved = 1;
+	}
+	pthread_mutex_unlock(&bw_lock);
+	if (!moved)
+		return;
+	relay_repool(s, old);
 	pthread_mutex_lock(&bw_lock);
 	for (i = 0; i < 2; i++)
-		if (s->s_bw[i] != NULL && rate[i] > 0)
-			bw_set_rate(s->s_bw[i], rate[i]);
+		if (old[i] != NULL)
+			bw_pool_put(old[i]);
 	pthread_mutex_unlock(&bw_lock);
 }
 

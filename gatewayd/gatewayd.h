@@ -295,6 +295,7 @@ extern _Atomic int	 relay_pipes;
 int	 relay_start(struct session *);
 int	 relay_queue(struct session *, int, struct evbuffer *);
 void	 relay_free(struct session *);
+void	 relay_repool(struct session *, struct bw_pool *[2]);
 
 /* resolve.c */
 struct resolver;
@@ -477,6 +478,7 @@ struct bufferevent_rate_limit_group *bandwidth_group(struct session *, int);
 int	 capped_start(struct session *);
 int	 capped_queue(struct session *, int, struct evbuffer *);
 void	 capped_free(struct session *);
+void	 capped_repool(struct session *, struct bw_pool *[2]);
 
 /* quota.c: byte quotas per user and period */
 struct sqlite3;

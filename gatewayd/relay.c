@@ -118,14 +118,13 @@ relay_queue(struct session *s, int to, struct evbuffer *data)
 	return (event_add(s->s_relay->r_write[to], NULL));
 }
 
-void
-relay_free(struct session *s)
+/* The raw relay's own state (events, buffers, pipes). */
+static void
+relay_free_raw(struct session *s)
 {
 	struct relay	*r = s->s_relay;
 	int		 i;
 
-	capped_free(s);
-	bandwidth_leave(s);
 	if (r == NULL)
 		return;
 	for (i = 0; i < 2; i++) {
@@ -143,6 +142,57 @@ relay_free(struct session *s)
 	}
 	free(r);
 	s->s_relay = NULL;
+}
+
+void
+relay_free(struct session *s)
+{
+	capped_free(s);
+	bandwidth_leave(s);
+	relay_free_raw(s);
+}
+
+/*
+ * A reload changed the session's bandwidth pools (bandwidth_recheck()):
+ * a capped relay moves its bufferevents between groups; a raw relay that
+ * now has a cap becomes a capped relay, with what waits in either
+ * direction carried over in order. A session with a half-close or bytes
+ * in a splice pipe stays as it is: it is ending, or would lose bytes.
+ */
+void
+relay_repool(struct session *s, struct bw_pool *old[2])
+{
+	struct relay		*r = s->s_relay;
+	struct evbuffer		*waiting[2] = { NULL, NULL };
+	int			 i;
+
+	if (s->s_capped != NULL) {
+		capped_repool(s, old);
+		return;
+	}
+	if (r == NULL || (s->s_bw[0] == NULL && s->s_bw[1] == NULL))
+		return;
+	for (i = 0; i < 2; i++)
+		if (r->r_dir[i].rd_eof || r->r_dir[i].rd_shut ||
+		    r->r_dir[i].rd_piped > 0)
+			return;
+	for (i = 0; i < 2; i++) {
+		waiting[i] = r->r_dir[i].rd_buf;
+		r->r_dir[i].rd_buf = NULL;
+	}
+	relay_free_raw(s);
+	if (capped_start(s) == -1 ||
+	    (waiting[0] != NULL && capped_queue(s, SIDE_REMOTE,
+	    waiting[0]) == -1) ||
+	    (waiting[1] != NULL && capped_queue(s, SIDE_CLIENT,
+	    waiting[1]) == -1))
+		session_close(s, "out of memory");
+	else
+		log_debug("session %llu: now under a bandwidth cap",
+		    (unsigned long long)s->s_id);
+	for (i = 0; i < 2; i++)
+		if (waiting[i] != NULL)
+			evbuffer_free(waiting[i]);
 }
 
 static void

@@ -77,6 +77,27 @@ capped_start(struct session *s)
 	return (0);
 }
 
+/*
+ * The session's pools changed (bandwidth_recheck()): each bufferevent
+ * leaves the group of its old pool and joins its new one. Before the old
+ * pools go.
+ */
+void
+capped_repool(struct session *s, struct bw_pool *old[2])
+{
+	struct bufferevent_rate_limit_group	*g;
+	int					 i;
+
+	for (i = 0; i < 2; i++) {
+		if (old[i] == s->s_bw[i])
+			continue;
+		bufferevent_remove_from_rate_limit_group(s->s_capped->cr_bev[i]);
+		if ((g = bandwidth_group(s, i)) != NULL)
+			bufferevent_add_to_rate_limit_group(
+			    s->s_capped->cr_bev[i], g);
+	}
+}
+
 /* Bytes owed to side `to` from before the relay started, in order. */
 int
 capped_queue(struct session *s, int to, struct evbuffer *data)

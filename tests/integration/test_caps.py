@@ -185,6 +185,44 @@ class BandwidthTest(CapsTestCase):
         self.assertLess(time.monotonic() - start, 2.5)
 
 
+    def echo_through(self, s, data):
+        """Sends data through an echo session while reading it back; the
+        seconds it took."""
+        import threading
+        start = time.monotonic()
+        sender = threading.Thread(target=s.sendall, args=(data,))
+        sender.start()
+        got = recv_exact(s, len(data))
+        sender.join()
+        self.assertEqual(got, data)
+        return time.monotonic() - start
+
+    def test_echo_capped_from_start(self):
+        self.change("user", "set", "alice", "--bandwidth", "512K")
+        port = self.tcp_server(EchoHandler)
+        rep, s = self.request("alice", "secret", port)
+        s.settimeout(30)
+        pattern = bytes(range(256)) * 4096          # 1 MiB, not uniform
+        took = self.echo_through(s, pattern * 2)
+        self.assertNear(2 * MIB / took, 512 * 1024)
+
+    def test_cap_added_to_running_session_and_taken_away(self):
+        port = self.tcp_server(EchoHandler)
+        rep, s = self.request("alice", "secret", port)
+        self.assertEqual(rep, 0)
+        s.settimeout(30)
+        pattern = bytes(range(256)) * 4096          # 1 MiB, not uniform
+        self.assertLess(self.echo_through(s, pattern), 1)
+        # A cap added by a reload moves the running session under it.
+        self.change("user", "set", "alice", "--bandwidth", "512K")
+        took = self.echo_through(s, pattern * 2)
+        self.assertNear(2 * MIB / took, 512 * 1024)
+        self.gw.wait_log("now under a bandwidth cap", timeout=1, count=0)
+        # Taken away: the same session runs at loopback speed again.
+        self.change("user", "set", "alice", "--bandwidth", "none")
+        self.assertLess(self.echo_through(s, pattern * 2), 1)
+
+
 class QuotaTest(CapsTestCase):
     def relayed(self, user):
         """Bytes relayed for user by the completed sessions on record."""

@@ -451,10 +451,15 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		return (STEP_STOP);
 	}
 	if (limits_admit(s, &why) == -1) {
+		if (strcmp(why, "limit: sessions") == 0)
+			STAT_ADD(GW_STAT_LIMIT_SESSIONS, 1);
+		else if (strcmp(why, "limit: rate") == 0)
+			STAT_ADD(GW_STAT_LIMIT_RATE, 1);
 		session_refuse(s, S5_REP_NOT_ALLOWED, why);
 		return (STEP_STOP);
 	}
 	if (quota_admit(s) == -1) {
+		STAT_ADD(GW_STAT_LIMIT_QUOTA, 1);
 		session_refuse(s, S5_REP_NOT_ALLOWED, "limit: quota");
 		return (STEP_STOP);
 	}
@@ -779,6 +784,9 @@ session_close(struct session *s, const char *reason)
 	stat_rule(s->s_rule_id);
 	if (s->s_cmd != 0)
 		STAT_ADD(s->s_allowed ? GW_STAT_ALLOW : GW_STAT_DENY, 1);
+	if (s->s_allowed && reason != NULL &&
+	    strcmp(reason, "limit: quota") == 0)
+		STAT_ADD(GW_STAT_QUOTA_CLOSED, 1);
 	STAT_ADD(GW_STAT_BYTES_UP, s->s_bytes[SIDE_CLIENT]);
 	STAT_ADD(GW_STAT_BYTES_DOWN, s->s_bytes[SIDE_REMOTE]);
 	STAT_ADD(GW_STAT_UDP_UP, s->s_packets[SIDE_CLIENT]);

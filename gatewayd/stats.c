@@ -12,6 +12,7 @@ static const char *const stat_names[GW_STAT_MAX] = {
 	"sessions_total", "verdict_allow", "verdict_deny", "auth_ok",
 	"auth_failed", "auth_lockouts", "bytes_up", "bytes_down",
 	"dns_failures", "udp_datagrams_up", "udp_datagrams_down",
+	"limit_sessions", "limit_rate", "limit_quota", "quota_closed",
 };
 
 const char *
@@ -114,6 +115,20 @@ stat_prometheus(FILE *f, unsigned open, size_t audit_queue)
 	    "resolve.\n# TYPE socksgw_dns_failures_total counter\n"
 	    "socksgw_dns_failures_total %llu\n",
 	    (unsigned long long)gw_stats[GW_STAT_DNS_FAILURES]);
+	fprintf(f, "# HELP socksgw_limit_refusals_total Requests refused by a "
+	    "per-user or per-client limit.\n"
+	    "# TYPE socksgw_limit_refusals_total counter\n"
+	    "socksgw_limit_refusals_total{limit=\"sessions\"} %llu\n"
+	    "socksgw_limit_refusals_total{limit=\"rate\"} %llu\n"
+	    "socksgw_limit_refusals_total{limit=\"quota\"} %llu\n"
+	    "# HELP socksgw_quota_closed_total Sessions closed because their "
+	    "user's quota was used up.\n"
+	    "# TYPE socksgw_quota_closed_total counter\n"
+	    "socksgw_quota_closed_total %llu\n",
+	    (unsigned long long)gw_stats[GW_STAT_LIMIT_SESSIONS],
+	    (unsigned long long)gw_stats[GW_STAT_LIMIT_RATE],
+	    (unsigned long long)gw_stats[GW_STAT_LIMIT_QUOTA],
+	    (unsigned long long)gw_stats[GW_STAT_QUOTA_CLOSED]);
 	fprintf(f, "# HELP socksgw_audit_queue Audit records waiting.\n"
 	    "# TYPE socksgw_audit_queue gauge\nsocksgw_audit_queue %zu\n",
 	    audit_queue);

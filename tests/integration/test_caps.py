@@ -63,7 +63,8 @@ class Sink(socketserver.BaseRequestHandler):
 class CapsTestCase(PamTestCase):
     def setUp(self):
         super().setUp()
-        gw = self.gw = self.start_gateway(self.gateway_extra, rules=[])
+        gw = self.gw = self.start_gateway(
+            self.gateway_extra + "control_socket ctl.sock\n", rules=[])
         gw.ctl("group", "add", "staff")
         gw.ctl("user", "add", "alice", "--group", "staff")
         gw.ctl("user", "add", "bob", "--group", "staff")
@@ -264,6 +265,10 @@ class QuotaTest(CapsTestCase):
                               "--dst", "127.0.0.1:80").stdout)["quota"]
         self.assertEqual((r["bytes"], r["period"], r["used"]),
                          (MIB, "day", MIB))
+        # Counted for operators (socksctl stats, Prometheus).
+        stats = json.loads(gw.ctl("--json", "stats").stdout)
+        self.assertEqual((stats["limit_quota"], stats["quota_closed"]),
+                         (1, 2))  # the cut session and the idle one
         # bob's quota is his own.
         self.assertEqual(self.download("bob", "hunter2", MIB), (0, MIB))
         # A raised quota admits again, live.

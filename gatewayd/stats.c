@@ -68,6 +68,39 @@ stat_observe(enum hist_kind k, double ms)
 	atomic_fetch_add(&gw_hist[k].h_sum_us, (uint64_t)(ms * 1000));
 }
 
+/*
+ * The counters of gw_stats as Prometheus metrics: counters of one metric
+ * follow each other, the first carrying the help text, each its label.
+ */
+static const struct {
+	int		 pc_stat;
+	const char	*pc_metric;
+	const char	*pc_label;	/* NULL: the metric has none */
+	const char	*pc_help;	/* NULL: as the counter before */
+} prom_counters[] = {
+	{ GW_STAT_SESSIONS, "sessions_total", NULL, "Sessions accepted." },
+	{ GW_STAT_ALLOW, "verdicts_total", "verdict=\"allow\"",
+	    "Requests by verdict." },
+	{ GW_STAT_DENY, "verdicts_total", "verdict=\"deny\"", NULL },
+	{ GW_STAT_AUTH_OK, "auth_total", "result=\"ok\"",
+	    "Logins by result." },
+	{ GW_STAT_AUTH_FAILED, "auth_total", "result=\"failed\"", NULL },
+	{ GW_STAT_LOCKOUTS, "auth_total", "result=\"locked\"", NULL },
+	{ GW_STAT_BYTES_UP, "bytes_total", "direction=\"up\"",
+	    "Bytes relayed." },
+	{ GW_STAT_BYTES_DOWN, "bytes_total", "direction=\"down\"", NULL },
+	{ GW_STAT_DNS_FAILURES, "dns_failures_total", NULL,
+	    "Names that did not resolve." },
+	{ GW_STAT_LIMIT_SESSIONS, "limit_refusals_total",
+	    "limit=\"sessions\"",
+	    "Requests refused by a per-user or per-client limit." },
+	{ GW_STAT_LIMIT_RATE, "limit_refusals_total", "limit=\"rate\"", NULL },
+	{ GW_STAT_LIMIT_QUOTA, "limit_refusals_total", "limit=\"quota\"",
+	    NULL },
+	{ GW_STAT_QUOTA_CLOSED, "quota_closed_total", NULL,
+	    "Sessions closed because their user's quota was used up." },
+};
+
 /* Everything, in the Prometheus text format. */
 void
 stat_prometheus(FILE *f, unsigned open, size_t audit_queue)
@@ -80,16 +113,20 @@ stat_prometheus(FILE *f, unsigned open, size_t audit_queue)
 	fprintf(f, "# HELP socksgw_sessions_open Sessions open now.\n"
 	    "# TYPE socksgw_sessions_open gauge\n"
 	    "socksgw_sessions_open %u\n", open);
-	fprintf(f, "# HELP socksgw_sessions_total Sessions accepted.\n"
-	    "# TYPE socksgw_sessions_total counter\n"
-	    "socksgw_sessions_total %llu\n",
-	    (unsigned long long)gw_stats[GW_STAT_SESSIONS]);
-	fprintf(f, "# HELP socksgw_verdicts_total Requests by verdict.\n"
-	    "# TYPE socksgw_verdicts_total counter\n"
-	    "socksgw_verdicts_total{verdict=\"allow\"} %llu\n"
-	    "socksgw_verdicts_total{verdict=\"deny\"} %llu\n",
-	    (unsigned long long)gw_stats[GW_STAT_ALLOW],
-	    (unsigned long long)gw_stats[GW_STAT_DENY]);
+	for (i = 0; i < sizeof(prom_counters) / sizeof(prom_counters[0]);
+	    i++) {
+		if (prom_counters[i].pc_help != NULL)
+			fprintf(f, "# HELP socksgw_%s %s\n# TYPE socksgw_%s "
+			    "counter\n", prom_counters[i].pc_metric,
+			    prom_counters[i].pc_help,
+			    prom_counters[i].pc_metric);
+		fprintf(f, "socksgw_%s%s%s%s %llu\n",
+		    prom_counters[i].pc_metric,
+		    prom_counters[i].pc_label ? "{" : "",
+		    prom_counters[i].pc_label ? prom_counters[i].pc_label : "",
+		    prom_counters[i].pc_label ? "}" : "",
+		    (unsigned long long)gw_stats[prom_counters[i].pc_stat]);
+	}
 	fprintf(f, "# HELP socksgw_rule_decisions_total Requests decided by "
 	    "each rule.\n# TYPE socksgw_rule_decisions_total counter\n");
 	for (i = 0; i < RULE_SLOTS; i++)
@@ -97,38 +134,6 @@ stat_prometheus(FILE *f, unsigned open, size_t audit_queue)
 			fprintf(f, "socksgw_rule_decisions_total{rule=\"%lld\"} "
 			    "%llu\n", (long long)rule_slots[i].rs_rule,
 			    (unsigned long long)rule_slots[i].rs_count);
-	fprintf(f, "# HELP socksgw_auth_total Logins by result.\n"
-	    "# TYPE socksgw_auth_total counter\n"
-	    "socksgw_auth_total{result=\"ok\"} %llu\n"
-	    "socksgw_auth_total{result=\"failed\"} %llu\n"
-	    "socksgw_auth_total{result=\"locked\"} %llu\n",
-	    (unsigned long long)gw_stats[GW_STAT_AUTH_OK],
-	    (unsigned long long)gw_stats[GW_STAT_AUTH_FAILED],
-	    (unsigned long long)gw_stats[GW_STAT_LOCKOUTS]);
-	fprintf(f, "# HELP socksgw_bytes_total Bytes relayed.\n"
-	    "# TYPE socksgw_bytes_total counter\n"
-	    "socksgw_bytes_total{direction=\"up\"} %llu\n"
-	    "socksgw_bytes_total{direction=\"down\"} %llu\n",
-	    (unsigned long long)gw_stats[GW_STAT_BYTES_UP],
-	    (unsigned long long)gw_stats[GW_STAT_BYTES_DOWN]);
-	fprintf(f, "# HELP socksgw_dns_failures_total Names that did not "
-	    "resolve.\n# TYPE socksgw_dns_failures_total counter\n"
-	    "socksgw_dns_failures_total %llu\n",
-	    (unsigned long long)gw_stats[GW_STAT_DNS_FAILURES]);
-	fprintf(f, "# HELP socksgw_limit_refusals_total Requests refused by a "
-	    "per-user or per-client limit.\n"
-	    "# TYPE socksgw_limit_refusals_total counter\n"
-	    "socksgw_limit_refusals_total{limit=\"sessions\"} %llu\n"
-	    "socksgw_limit_refusals_total{limit=\"rate\"} %llu\n"
-	    "socksgw_limit_refusals_total{limit=\"quota\"} %llu\n"
-	    "# HELP socksgw_quota_closed_total Sessions closed because their "
-	    "user's quota was used up.\n"
-	    "# TYPE socksgw_quota_closed_total counter\n"
-	    "socksgw_quota_closed_total %llu\n",
-	    (unsigned long long)gw_stats[GW_STAT_LIMIT_SESSIONS],
-	    (unsigned long long)gw_stats[GW_STAT_LIMIT_RATE],
-	    (unsigned long long)gw_stats[GW_STAT_LIMIT_QUOTA],
-	    (unsigned long long)gw_stats[GW_STAT_QUOTA_CLOSED]);
 	fprintf(f, "# HELP socksgw_audit_queue Audit records waiting.\n"
 	    "# TYPE socksgw_audit_queue gauge\nsocksgw_audit_queue %zu\n",
 	    audit_queue);

@@ -468,6 +468,26 @@ audit_coalesce(struct audit_rec *batch, size_t n)
 	}
 }
 
+/*
+ * A record the database refuses for good (a constraint: a duplicate
+ * session id, a trigger an operator added): retrying it would block the
+ * log, and with audit_failure block the gateway, forever. It is left out
+ * of the chain (which stays intact) and logged with what identifies it;
+ * the rest of the batch is written. Counted with the lost records.
+ */
+static void
+audit_refused(struct audit_rec *r)
+{
+	log_warnx("audit: the database refused the record of session %llu "
+	    "(user %s, client %s, %s %s:%u, %s): %s; left out",
+	    (unsigned long long)r->ar_sid, r->ar_user[0] ? r->ar_user : "-",
+	    r->ar_client, r->ar_cmd[0] ? r->ar_cmd : "-", r->ar_dst_host,
+	    r->ar_dst_port, r->ar_allow ? "allow" : "deny",
+	    sqlite3_errmsg(au.au_db));
+	atomic_fetch_add(&au.au_lost, 1);
+	r->ar_type = AR_SKIP;
+}
+
 /* Writes one batch in one transaction; -1 (rolled back) on failure. */
 static int
 audit_write(struct audit_rec *batch, size_t n)
@@ -477,6 +497,7 @@ audit_write(struct audit_rec *batch, size_t n)
 	sqlite3_stmt		*st;
 	int64_t			 seq = au.au_seq;
 	size_t			 i;
+	int			 rc;
 
 	memcpy(prev, au.au_hash, 32);
 	audit_coalesce(batch, n);
@@ -500,9 +521,8 @@ audit_write(struct audit_rec *batch, size_t n)
 			sqlite3_bind_int64(st, 20, seq + 1);
 			sqlite3_bind_blob(st, 21, hash, 32, SQLITE_STATIC);
 		}
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto fail;
-		if (r->ar_type == AR_END && sqlite3_changes(au.au_db) == 0) {
+		if ((rc = sqlite3_step(st)) == SQLITE_DONE &&
+		    r->ar_type == AR_END && sqlite3_changes(au.au_db) == 0) {
 			/* Its start was never written (audit was down): whole. */
 			sqlite3_reset(au.au_insert);
 			sqlite3_clear_bindings(au.au_insert);
@@ -510,9 +530,14 @@ audit_write(struct audit_rec *batch, size_t n)
 			sqlite3_bind_int64(au.au_insert, 20, seq + 1);
 			sqlite3_bind_blob(au.au_insert, 21, hash, 32,
 			    SQLITE_STATIC);
-			if (sqlite3_step(au.au_insert) != SQLITE_DONE)
-				goto fail;
+			rc = sqlite3_step(au.au_insert);
 		}
+		if (rc == SQLITE_CONSTRAINT) {
+			audit_refused(r);
+			continue;
+		}
+		if (rc != SQLITE_DONE)
+			goto fail;
 		if (r->ar_type != AR_START) {
 			r->ar_seq = ++seq;
 			memcpy(prev, hash, 32);

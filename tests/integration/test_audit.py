@@ -78,6 +78,36 @@ class AuditTest(GatewayTestCase):
                           by_addr["dst_port"]), ("192.0.2.9", "192.0.2.9", 25))
         self.assertEqual((by_addr["bytes_up"], by_addr["bytes_down"]), (0, 0))
 
+    def test_record_refused_for_good_does_not_block(self):
+        """A record the database will never take (here a trigger an operator
+        added) is left out and logged; the log and the gateway go on."""
+        import sqlite3
+        con = sqlite3.connect(os.path.join(self.gw.tmp.path, "audit.db"))
+        con.execute("CREATE TRIGGER poison BEFORE INSERT ON records WHEN "
+                    "NEW.dst_port = 9 BEGIN SELECT RAISE(ABORT, 'not this "
+                    "one'); END")
+        con.commit()
+        con.close()
+        s, rep, _, _ = socks_open(self.gw.addr, "192.0.2.9", 9)
+        self.assertEqual(rep, 2)
+        s.close()
+        self.gw.wait_log("refused the record of session")
+        self.assertIn("192.0.2.9:9, deny): not this one; left out",
+                      self.gw.log())
+        # Audit still works, and so does the gateway (audit_failure block).
+        s, rep, _, _ = socks_open(self.gw.addr, "192.0.2.9", 25)
+        self.assertEqual(rep, 2)
+        s.close()
+        port = self.tcp_server(EchoHandler)
+        s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", port)
+        self.assertEqual(rep, 0)
+        s.close()
+        rows = wait_for(lambda: (lambda r: len(r) == 2 and r)(
+            self.gw.audit("end_ms IS NOT NULL")), what="the other records")
+        self.assertEqual([r["dst_port"] for r in rows], [25, port])
+        v = json.loads(self.gw.ctl("--json", "audit", "verify").stdout)
+        self.assertEqual((v["verified"], v["intact"]), (2, True))
+
     def test_sigterm_with_200_open_sessions_loses_nothing(self):
         gw = self.start_gateway("shutdown_grace 1")
         port = self.tcp_server(EchoHandler)

@@ -63,16 +63,6 @@ static struct event	*bw_keepalive;
 static pthread_t	 bw_thread;
 static int		 bw_running;
 
-static uint32_t
-bw_hash(const char *s)
-{
-	uint32_t	 h = 2166136261u;	/* FNV-1a */
-
-	while (*s != '\0')
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return (h % BW_BUCKETS);
-}
-
 static struct ev_token_bucket_cfg *
 bw_cfg(uint64_t rate)
 {
@@ -81,10 +71,11 @@ bw_cfg(uint64_t rate)
 
 	if (per_tick < 1)
 		per_tick = 1;
-	if (per_tick > EV_RATE_LIMIT_MAX)
-		per_tick = EV_RATE_LIMIT_MAX;
-	return (ev_token_bucket_cfg_new((size_t)per_tick, (size_t)per_tick * BW_BURST_TICKS,
-	    (size_t)per_tick, (size_t)per_tick * BW_BURST_TICKS, &tick));
+	if (per_tick > EV_RATE_LIMIT_MAX / BW_BURST_TICKS)
+		per_tick = EV_RATE_LIMIT_MAX / BW_BURST_TICKS;
+	return (ev_token_bucket_cfg_new((size_t)per_tick,
+	    (size_t)per_tick * BW_BURST_TICKS, (size_t)per_tick,
+	    (size_t)per_tick * BW_BURST_TICKS, &tick));
 }
 
 /* Applies rate to a pool whose cap a reload changed. */
@@ -109,7 +100,7 @@ bw_pool_get(char kind, const char *name, uint64_t rate)
 	struct bw_pool	*bp;
 	size_t		 len = strlen(name);
 
-	b = &bw_pools[(bw_hash(name) + (uint8_t)kind) % BW_BUCKETS];
+	b = &bw_pools[(gw_hash(name, len) + (uint8_t)kind) % BW_BUCKETS];
 	LIST_FOREACH(bp, b, bp_entry) {
 		if (bp->bp_key[0] == kind && strcmp(bp->bp_key + 2, name) == 0) {
 			bw_set_rate(bp, rate);

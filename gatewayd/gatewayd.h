@@ -48,6 +48,21 @@ void	fatal(const char *, ...)
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 
+/*
+ * FNV-1a over len bytes: the hash of the per-user tables (limits, quotas,
+ * bandwidth pools), which are small and keyed by short names.
+ */
+static inline uint32_t
+gw_hash(const void *p, size_t len)
+{
+	const uint8_t	*b = p;
+	uint32_t	 h = 2166136261u;
+
+	while (len-- > 0)
+		h = (h ^ *b++) * 16777619u;
+	return (h);
+}
+
 /* addr.c */
 #define ADDR_STRLEN	(INET6_ADDRSTRLEN + 8)
 int	 addr_parse_hostport(const char *, struct sockaddr_storage *,

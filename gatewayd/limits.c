@@ -59,11 +59,7 @@ static int64_t			 limits_swept_ms;
 static uint32_t
 limits_hash(const uint8_t *p, size_t len)
 {
-	uint32_t	 h = 2166136261u;	/* FNV-1a */
-
-	while (len-- > 0)
-		h = (h ^ *p++) * 16777619u;
-	return (h % LIMITS_BUCKETS);
+	return (gw_hash(p, len) % LIMITS_BUCKETS);
 }
 
 static int64_t

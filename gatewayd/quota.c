@@ -71,11 +71,7 @@ static _Atomic int	 quota_warned;
 static uint32_t
 quota_hash(const char *s)
 {
-	uint32_t	 h = 2166136261u;	/* FNV-1a */
-
-	while (*s != '\0')
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return (h % QUOTA_BUCKETS);
+	return (gw_hash(s, strlen(s)) % QUOTA_BUCKETS);
 }
 
 static struct quota_user *

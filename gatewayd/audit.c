@@ -734,7 +734,7 @@ audit_init(const struct conf *c, char **cause)
 	    NULL, NULL, NULL) != SQLITE_OK)
 		goto sqlfail;
 	if (db_schema_migrate(au.au_db, DB_SCHEMA_AUDIT, cause) == -1 ||
-	    quota_load(au.au_db, cause) == -1)
+	    quota_load(au.au_db, time(NULL), cause) == -1)
 		goto fail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "

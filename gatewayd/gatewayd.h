@@ -503,8 +503,15 @@ size_t	 quota_take(struct session *, size_t);
 void	 quota_unspend(struct session *, size_t);
 int	 quota_exhausted(const struct session *);
 void	 quota_release(struct session *);
-int	 quota_load(struct sqlite3 *, char **);
+int	 quota_load(struct sqlite3 *, time_t, char **);
 void	 quota_persist(struct sqlite3 *, int64_t);
+struct policy_quota;
+int	 quota_account_admit(const char *, const struct policy_quota *, time_t,
+	    struct quota_user **);
+uint64_t quota_account_grant(struct quota_user *, const struct policy_quota *,
+	    uint64_t, time_t);
+void	 quota_account_release(struct quota_user *, uint64_t);
+uint64_t quota_account_used(struct quota_user *, int);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);

@@ -65,8 +65,6 @@ static struct quota_list quota_users[QUOTA_BUCKETS];
 static int		 quota_persisted;	/* an audit database */
 static _Atomic int	 quota_warned;
 
-/* The wall clock quotas count by. */
-#define quota_clock	time
 
 static uint32_t
 quota_hash(const char *s)
@@ -152,36 +150,30 @@ quota_of(struct session *s, struct policy_quota *q)
 }
 
 /*
- * Admits a request under its user's quota: -1 when the quota of the
- * current period is used up. An admitted session is counted in.
+ * The accounting itself, on a user's entry at a given time, so that a test
+ * can drive it with a fixed clock (tests/unit/test_quota.c); the session
+ * functions below call it with the wall clock.
+ *
+ * Admits one more session of user under q at now: 0 with *out its entry,
+ * -1 when the quota of the current period is used up or memory is.
  */
 int
-quota_admit(struct session *s)
+quota_account_admit(const char *user, const struct policy_quota *q,
+    time_t now, struct quota_user **out)
 {
-	struct policy_quota	 q;
 	struct quota_user	*qu;
-	time_t			 now;
-	int			 ret = 0;
+	int			 ret = -1;
 
-	if (!policy_has_limits(s->s_worker->w_policy) || !quota_of(s, &q))
-		return (0);
-	if (!quota_persisted && atomic_exchange(&quota_warned, 1) == 0)
-		log_warnx("quotas are counted in memory only: without an "
-		    "audit_db their usage starts again at a restart");
-	now = quota_clock(NULL);
 	pthread_mutex_lock(&quota_lock);
-	if ((qu = quota_find(s->s_user, 1)) == NULL)
-		ret = -1;
-	else {
+	if ((qu = quota_find(user, 1)) != NULL) {
 		quota_roll(qu, now);
-		if (qu->qu_count[q.pq_period].qc_used >= q.pq_bytes)
-			ret = -1;
-		else {
+		if (qu->qu_count[q->pq_period].qc_used < q->pq_bytes) {
 			/* Room again (a new period, a raised quota, grants
 			 * given back): the user's sessions may run. */
 			atomic_store(&qu->qu_exhausted, 0);
 			qu->qu_sessions++;
-			s->s_quota = qu;
+			*out = qu;
+			ret = 0;
 		}
 	}
 	pthread_mutex_unlock(&quota_lock);
@@ -189,35 +181,23 @@ quota_admit(struct session *s)
 }
 
 /*
- * The session read n bytes: how many of them it may relay. Fewer than n
- * means the quota is used up with those bytes.
+ * Takes up to want bytes (at least QUOTA_GRANT if there is room) from the
+ * user's remaining quota at now, counted as used in every period kind: the
+ * bytes granted. Fewer than want: the quota is used up, and the user's
+ * sessions are marked to close.
  */
-size_t
-quota_take(struct session *s, size_t n)
+uint64_t
+quota_account_grant(struct quota_user *qu, const struct policy_quota *q,
+    uint64_t want, time_t now)
 {
-	struct quota_user	*qu = s->s_quota;
-	struct policy_quota	 q;
-	uint64_t		 left, want, grant;
-	time_t			 now;
-	int			 k;
+	uint64_t	 left, grant;
+	int		 k;
 
-	if (qu == NULL || s->s_quota_grant >= n) {
-		if (qu != NULL)
-			s->s_quota_grant -= n;
-		return (n);
-	}
-	if (!quota_of(s, &q)) {
-		/* A reload took the quota away: the session runs free. */
-		quota_release(s);
-		return (n);
-	}
-	now = quota_clock(NULL);
 	pthread_mutex_lock(&quota_lock);
 	if (quota_roll(qu, now))
 		atomic_store(&qu->qu_exhausted, 0);
-	left = q.pq_bytes > qu->qu_count[q.pq_period].qc_used ?
-	    q.pq_bytes - qu->qu_count[q.pq_period].qc_used : 0;
-	want = n - s->s_quota_grant;
+	left = q->pq_bytes > qu->qu_count[q->pq_period].qc_used ?
+	    q->pq_bytes - qu->qu_count[q->pq_period].qc_used : 0;
 	grant = want > QUOTA_GRANT ? want : QUOTA_GRANT;
 	if (grant > left)
 		grant = left;
@@ -229,7 +209,77 @@ quota_take(struct session *s, size_t n)
 	if (grant < want)
 		atomic_store(&qu->qu_exhausted, 1);
 	pthread_mutex_unlock(&quota_lock);
-	s->s_quota_grant += grant;
+	return (grant);
+}
+
+/* A session of the user ended with back bytes of its grant unspent. */
+void
+quota_account_release(struct quota_user *qu, uint64_t back)
+{
+	int	 k;
+
+	pthread_mutex_lock(&quota_lock);
+	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
+		if (qu->qu_count[k].qc_used >= back)
+			qu->qu_count[k].qc_used -= back;
+		qu->qu_count[k].qc_unsaved -= quota_persisted ?
+		    (int64_t)back : 0;
+	}
+	qu->qu_sessions--;
+	/* The entry stays: it holds the period's count. */
+	pthread_mutex_unlock(&quota_lock);
+}
+
+/* What the user used in the current period of kind per (for tests). */
+uint64_t
+quota_account_used(struct quota_user *qu, int per)
+{
+	uint64_t	 used;
+
+	pthread_mutex_lock(&quota_lock);
+	used = qu->qu_count[per].qc_used;
+	pthread_mutex_unlock(&quota_lock);
+	return (used);
+}
+
+/*
+ * Admits a request under its user's quota: -1 when the quota of the
+ * current period is used up. An admitted session is counted in.
+ */
+int
+quota_admit(struct session *s)
+{
+	struct policy_quota	 q;
+
+	if (!policy_has_limits(s->s_worker->w_policy) || !quota_of(s, &q))
+		return (0);
+	if (!quota_persisted && atomic_exchange(&quota_warned, 1) == 0)
+		log_warnx("quotas are counted in memory only: without an "
+		    "audit_db their usage starts again at a restart");
+	return (quota_account_admit(s->s_user, &q, time(NULL), &s->s_quota));
+}
+
+/*
+ * The session read n bytes: how many of them it may relay. Fewer than n
+ * means the quota is used up with those bytes.
+ */
+size_t
+quota_take(struct session *s, size_t n)
+{
+	struct policy_quota	 q;
+
+	if (s->s_quota == NULL || s->s_quota_grant >= n) {
+		if (s->s_quota != NULL)
+			s->s_quota_grant -= n;
+		return (n);
+	}
+	if (!quota_of(s, &q)) {
+		/* A reload took the quota away: the session runs free. */
+		quota_release(s);
+		return (n);
+	}
+	s->s_quota_grant += quota_account_grant(s->s_quota, &q,
+	    n - s->s_quota_grant, time(NULL));
 	if (s->s_quota_grant >= n) {
 		s->s_quota_grant -= n;
 		return (n);
@@ -263,23 +313,12 @@ void
 quota_release(struct session *s)
 {
 	struct quota_user	*qu = s->s_quota;
-	uint64_t		 back = s->s_quota_grant;
-	int			 k;
 
 	if (qu == NULL)
 		return;
 	s->s_quota = NULL;
+	quota_account_release(qu, s->s_quota_grant);
 	s->s_quota_grant = 0;
-	pthread_mutex_lock(&quota_lock);
-	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
-		if (qu->qu_count[k].qc_used >= back)
-			qu->qu_count[k].qc_used -= back;
-		qu->qu_count[k].qc_unsaved -= quota_persisted ?
-		    (int64_t)back : 0;
-	}
-	qu->qu_sessions--;
-	/* The entry stays: it holds the period's count. */
-	pthread_mutex_unlock(&quota_lock);
 }
 
 /*
@@ -287,13 +326,13 @@ quota_release(struct session *s)
  * now current (other rows are history for reports).
  */
 int
-quota_load(sqlite3 *db, char **cause)
+quota_load(sqlite3 *db, time_t now, char **cause)
 {
 	sqlite3_stmt		*st;
 	struct quota_user	*qu;
 	struct quota_count	*qc;
 	enum policy_period	 per;
-	time_t			 now = quota_clock(NULL), start, end;
+	time_t			 start, end;
 	int			 rc;
 
 	quota_persisted = 1;
@@ -388,7 +427,7 @@ quota_delta_add(struct quota_delta **d, size_t *n, size_t *cap,
  * this month (every shorter period lies inside the month).
  */
 static size_t
-quota_collect(struct quota_delta **d)
+quota_collect(struct quota_delta **d, time_t now)
 {
 	struct quota_user	*qu, *next;
 	struct quota_count	*qc;
@@ -399,7 +438,7 @@ quota_collect(struct quota_delta **d)
 	for (i = 0; i < QUOTA_BUCKETS; i++) {
 		for (qu = LIST_FIRST(&quota_users[i]); qu != NULL; qu = next) {
 			next = LIST_NEXT(qu, qu_entry);
-			quota_roll(qu, quota_clock(NULL));
+			quota_roll(qu, now);
 			for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
 				qc = &qu->qu_count[k];
 				if (qc->qc_carry != 0 && quota_delta_add(d, &n,
@@ -436,7 +475,7 @@ quota_persist(sqlite3 *db, int64_t now_ms)
 	size_t			 n, i;
 	int			 ok = 1;
 
-	if ((n = quota_collect(&d)) == 0) {
+	if ((n = quota_collect(&d, (time_t)(now_ms / 1000))) == 0) {
 		free(d);
 		return;
 	}

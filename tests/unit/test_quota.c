@@ -1,0 +1,185 @@
+/*
+ * Unit tests of gatewayd's quota accounting (gatewayd/quota.c) with a
+ * fixed clock, against a real SQLite audit database: a quota used up
+ * refuses, grants given back make room, the period resets on its calendar
+ * boundary in the configured time zone (a day at midnight UTC, a week at
+ * Monday 00:00 in Berlin) while longer periods keep counting, bytes of a
+ * period that ended are written under that period, and usage read back
+ * at start counts against the quota.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "gatewayd.h"
+#include "policy.h"
+
+static time_t
+utc(int y, int mo, int d, int h, int mi, int s)
+{
+	struct tm	 tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	return (timegm(&tm));
+}
+
+static sqlite3 *
+audit_db_at(time_t now)
+{
+	sqlite3	*db;
+	char	*cause = NULL;
+
+	if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
+	    db_schema_migrate(db, DB_SCHEMA_AUDIT, &cause) == -1)
+		fail_msg("audit schema: %s", cause ? cause : "?");
+	/* Also what makes the accounting keep bytes for the database. */
+	if (quota_load(db, now, &cause) == -1)
+		fail_msg("%s", cause);
+	return (db);
+}
+
+/* The usage row's bytes, -1 for no row. */
+static int64_t
+usage(sqlite3 *db, const char *user, const char *period, time_t start)
+{
+	sqlite3_stmt	*st;
+	int64_t		 n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT bytes FROM usage WHERE "
+	    "user = ?1 AND period = ?2 AND period_start = ?3", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)start);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return (n);
+}
+
+static void
+test_day_used_up_then_reset(void **state)
+{
+	struct policy_quota	 q = { 1000, POLICY_PERIOD_DAY };
+	struct quota_user	*qu, *again;
+	time_t			 late = utc(2026, 11, 27, 23, 59, 0);
+	time_t			 midnight = utc(2026, 11, 28, 0, 0, 0);
+	sqlite3			*db;
+
+	(void)state;
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	db = audit_db_at(late);
+	assert_int_equal(quota_account_admit("dana", &q, late, &qu), 0);
+	/* A grant is at least 256 KiB where there is room: all 1000 here. */
+	assert_int_equal(quota_account_grant(qu, &q, 600, late), 1000);
+	assert_int_equal(quota_account_admit("dana", &q, late, &again), -1);
+	/* The session used 600 of it: 400 go back, and admit again. */
+	quota_account_release(qu, 400);
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 600);
+	assert_int_equal(quota_account_admit("dana", &q, late, &qu), 0);
+	assert_int_equal(quota_account_grant(qu, &q, 500, late), 400);
+	quota_account_release(qu, 0);
+	assert_int_equal(quota_account_admit("dana", &q, late, &again), -1);
+	/* One second before midnight still the old day; at midnight, new. */
+	assert_int_equal(quota_account_admit("dana", &q, midnight - 1,
+	    &again), -1);
+	assert_int_equal(quota_account_admit("dana", &q, midnight, &qu), 0);
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 0);
+	/* The same week and month go on counting. */
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 1000);
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_MONTH), 1000);
+	assert_int_equal(quota_account_grant(qu, &q, 300, midnight), 1000);
+	quota_account_release(qu, 700);
+
+	/* Written: the old day under its own start, the new one apart. */
+	quota_persist(db, (int64_t)midnight * 1000 + 500);
+	assert_int_equal(usage(db, "dana", "day", utc(2026, 11, 27, 0, 0, 0)),
+	    1000);
+	assert_int_equal(usage(db, "dana", "day", midnight), 300);
+	assert_int_equal(usage(db, "dana", "hour", utc(2026, 11, 27, 23, 0,
+	    0)), 1000);
+	assert_int_equal(usage(db, "dana", "week", utc(2026, 11, 23, 0, 0, 0)),
+	    1300);
+	assert_int_equal(usage(db, "dana", "month", utc(2026, 11, 1, 0, 0, 0)),
+	    1300);
+	/* Nothing new: nothing written again. */
+	quota_persist(db, (int64_t)midnight * 1000 + 1500);
+	assert_int_equal(usage(db, "dana", "day", midnight), 300);
+	sqlite3_close(db);
+}
+
+static void
+test_week_from_monday_in_berlin(void **state)
+{
+	struct policy_quota	 q = { 100, POLICY_PERIOD_WEEK };
+	struct quota_user	*qu, *again;
+	/* Sunday 23:59:59 CET is 22:59:59 UTC; Monday begins an hour
+	 * before midnight UTC. */
+	time_t			 sunday = utc(2026, 11, 29, 22, 59, 59);
+	sqlite3			*db;
+
+	(void)state;
+	setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
+	tzset();
+	db = audit_db_at(sunday);
+	assert_int_equal(quota_account_admit("emil", &q, sunday, &qu), 0);
+	assert_int_equal(quota_account_grant(qu, &q, 150, sunday), 100);
+	quota_account_release(qu, 0);
+	assert_int_equal(quota_account_admit("emil", &q, sunday, &again), -1);
+	assert_int_equal(quota_account_admit("emil", &q, sunday + 1, &qu), 0);
+	quota_account_release(qu, 0);
+	sqlite3_close(db);
+}
+
+static void
+test_usage_read_back_counts(void **state)
+{
+	struct policy_quota	 q = { 1000, POLICY_PERIOD_DAY };
+	struct quota_user	*qu;
+	time_t			 now = utc(2026, 11, 28, 10, 0, 0);
+	sqlite3			*db;
+	char			*cause = NULL;
+
+	(void)state;
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	db = audit_db_at(now);
+	/* What an earlier run wrote: today's 900, and last week's 5000. */
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO usage (user, period, "
+	    "period_start, bytes, updated_ms) VALUES ('fritz', 'day', "
+	    "1795824000, 900, 0), ('fritz', 'week', 1794787200, 5000, 0)",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(quota_load(db, now, &cause), 0);
+	assert_int_equal(quota_account_admit("fritz", &q, now, &qu), 0);
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 900);
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 0);
+	assert_int_equal(quota_account_grant(qu, &q, 500, now), 100);
+	quota_account_release(qu, 0);
+	sqlite3_close(db);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_day_used_up_then_reset),
+		cmocka_unit_test(test_week_from_monday_in_berlin),
+		cmocka_unit_test(test_usage_read_back_counts),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -17,26 +17,12 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "fixed_clock.h"
 #include "policy_int.h"
 
 /* POSIX rules, so the test needs no tzdata. */
 #define TZ_BERLIN	"CET-1CEST,M3.5.0,M10.5.0/3"
 #define TZ_INDIA	"IST-5:30"
-
-static time_t
-utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm	 tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return (timegm(&tm));
-}
 
 static void
 in_zone(const char *tz)

@@ -282,6 +282,7 @@ struct session {
 	struct capped_relay	*s_capped;	/* relay under a cap */
 	struct bw_pool		*s_bw[2];	/* caps: [0] user's, [1] group's */
 	uint64_t		 s_quota_grant;	/* bytes it may still relay */
+	time_t			 s_quota_granted_at; /* of the last grant */
 	struct timespec		 s_auth_sent;
 	struct timespec		 s_dns_sent;
 	uint8_t			 s_timed;	/* handshake latency observed */
@@ -510,7 +511,7 @@ int	 quota_account_admit(const char *, const struct policy_quota *, time_t,
 	    struct quota_user **);
 uint64_t quota_account_grant(struct quota_user *, const struct policy_quota *,
 	    uint64_t, time_t);
-void	 quota_account_release(struct quota_user *, uint64_t);
+void	 quota_account_release(struct quota_user *, uint64_t, time_t);
 uint64_t quota_account_used(struct quota_user *, int);
 
 /* verdict.c: asking the policy about a session */

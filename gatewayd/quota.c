@@ -212,18 +212,28 @@ quota_account_grant(struct quota_user *qu, const struct policy_quota *q,
 	return (grant);
 }
 
-/* A session of the user ended with back bytes of its grant unspent. */
+/*
+ * A session of the user ended with back bytes of its grant unspent, the
+ * grant taken at granted_at: they go back to the periods that counted
+ * them, also when one has ended since (then to what is written for it).
+ */
 void
-quota_account_release(struct quota_user *qu, uint64_t back)
+quota_account_release(struct quota_user *qu, uint64_t back,
+    time_t granted_at)
 {
-	int	 k;
+	struct quota_count	*qc;
+	time_t			 start, end;
+	int			 k;
 
 	pthread_mutex_lock(&quota_lock);
-	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
-		if (qu->qu_count[k].qc_used >= back)
-			qu->qu_count[k].qc_used -= back;
-		qu->qu_count[k].qc_unsaved -= quota_persisted ?
-		    (int64_t)back : 0;
+	for (k = POLICY_PERIOD_HOUR; back > 0 && k < QUOTA_NPERIODS; k++) {
+		qc = &qu->qu_count[k];
+		if (granted_at >= qc->qc_start) {
+			qc->qc_used -= back <= qc->qc_used ? back : qc->qc_used;
+			qc->qc_unsaved -= quota_persisted ? (int64_t)back : 0;
+		} else if (quota_persisted && policy_period_bounds(
+		    (enum policy_period)k, granted_at, &start, &end) == 0)
+			quota_carry(qu, k, start, -(int64_t)back);
 	}
 	qu->qu_sessions--;
 	/* The entry stays: it holds the period's count. */
@@ -278,8 +288,9 @@ quota_take(struct session *s, size_t n)
 		quota_release(s);
 		return (n);
 	}
+	s->s_quota_granted_at = time(NULL);
 	s->s_quota_grant += quota_account_grant(s->s_quota, &q,
-	    n - s->s_quota_grant, time(NULL));
+	    n - s->s_quota_grant, s->s_quota_granted_at);
 	if (s->s_quota_grant >= n) {
 		s->s_quota_grant -= n;
 		return (n);
@@ -317,7 +328,7 @@ quota_release(struct session *s)
 	if (qu == NULL)
 		return;
 	s->s_quota = NULL;
-	quota_account_release(qu, s->s_quota_grant);
+	quota_account_release(qu, s->s_quota_grant, s->s_quota_granted_at);
 	s->s_quota_grant = 0;
 }
 

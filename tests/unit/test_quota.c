@@ -74,11 +74,11 @@ test_day_used_up_then_reset(void **state)
 	assert_int_equal(quota_account_grant(qu, &q, 600, late), 1000);
 	assert_int_equal(quota_account_admit("dana", &q, late, &again), -1);
 	/* The session used 600 of it: 400 go back, and admit again. */
-	quota_account_release(qu, 400);
+	quota_account_release(qu, 400, late);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 600);
 	assert_int_equal(quota_account_admit("dana", &q, late, &qu), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 500, late), 400);
-	quota_account_release(qu, 0);
+	quota_account_release(qu, 0, late);
 	assert_int_equal(quota_account_admit("dana", &q, late, &again), -1);
 	/* One second before midnight still the old day; at midnight, new. */
 	assert_int_equal(quota_account_admit("dana", &q, midnight - 1,
@@ -89,7 +89,7 @@ test_day_used_up_then_reset(void **state)
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 1000);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_MONTH), 1000);
 	assert_int_equal(quota_account_grant(qu, &q, 300, midnight), 1000);
-	quota_account_release(qu, 700);
+	quota_account_release(qu, 700, midnight);
 
 	/* Written: the old day under its own start, the new one apart. */
 	quota_persist(db, (int64_t)midnight * 1000 + 500);
@@ -109,6 +109,37 @@ test_day_used_up_then_reset(void **state)
 }
 
 static void
+test_grant_given_back_after_midnight(void **state)
+{
+	struct policy_quota	 q = { 1000, POLICY_PERIOD_DAY };
+	struct quota_user	*qu;
+	time_t			 late = utc(2026, 11, 27, 23, 59, 30);
+	time_t			 midnight = utc(2026, 11, 28, 0, 0, 0);
+	sqlite3			*db;
+
+	(void)state;
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	db = audit_db_at(late);
+	assert_int_equal(quota_account_admit("gus", &q, late, &qu), 0);
+	assert_int_equal(quota_account_grant(qu, &q, 10, late), 1000);
+	/* A new day begins (another session of gus sees it), then the first
+	 * ends having used 300: 700 go back to the day that counted them. */
+	assert_int_equal(quota_account_admit("gus", &q, midnight, &qu), 0);
+	quota_account_release(qu, 0, midnight);
+	quota_account_release(qu, 700, late);
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 0);
+	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 300);
+	quota_persist(db, (int64_t)midnight * 1000 + 10);
+	assert_int_equal(usage(db, "gus", "day", utc(2026, 11, 27, 0, 0, 0)),
+	    300);
+	assert_int_equal(usage(db, "gus", "day", midnight), -1);
+	assert_int_equal(usage(db, "gus", "week", utc(2026, 11, 23, 0, 0, 0)),
+	    300);
+	sqlite3_close(db);
+}
+
+static void
 test_week_from_monday_in_berlin(void **state)
 {
 	struct policy_quota	 q = { 100, POLICY_PERIOD_WEEK };
@@ -124,10 +155,10 @@ test_week_from_monday_in_berlin(void **state)
 	db = audit_db_at(sunday);
 	assert_int_equal(quota_account_admit("emil", &q, sunday, &qu), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 150, sunday), 100);
-	quota_account_release(qu, 0);
+	quota_account_release(qu, 0, sunday);
 	assert_int_equal(quota_account_admit("emil", &q, sunday, &again), -1);
 	assert_int_equal(quota_account_admit("emil", &q, sunday + 1, &qu), 0);
-	quota_account_release(qu, 0);
+	quota_account_release(qu, 0, sunday);
 	sqlite3_close(db);
 }
 
@@ -154,7 +185,7 @@ test_usage_read_back_counts(void **state)
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 900);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 500, now), 100);
-	quota_account_release(qu, 0);
+	quota_account_release(qu, 0, now);
 	sqlite3_close(db);
 }
 
@@ -163,6 +194,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_day_used_up_then_reset),
+		cmocka_unit_test(test_grant_given_back_after_midnight),
 		cmocka_unit_test(test_week_from_monday_in_berlin),
 		cmocka_unit_test(test_usage_read_back_counts),
 	};

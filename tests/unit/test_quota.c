@@ -22,12 +22,15 @@
 #include "fixed_clock.h"
 #include "policy.h"
 
+/* A fresh audit database, with the clock at now in time zone tz. */
 static sqlite3 *
-audit_db_at(time_t now)
+audit_db_at(const char *tz, time_t now)
 {
 	sqlite3	*db;
 	char	*cause = NULL;
 
+	setenv("TZ", tz, 1);
+	tzset();
 	if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
 	    db_schema_migrate(db, DB_SCHEMA_AUDIT, &cause) == -1)
 		fail_msg("audit schema: %s", cause ? cause : "?");
@@ -66,9 +69,7 @@ test_day_used_up_then_reset(void **state)
 	sqlite3			*db;
 
 	(void)state;
-	setenv("TZ", "UTC0", 1);
-	tzset();
-	db = audit_db_at(late);
+	db = audit_db_at("UTC0", late);
 	assert_int_equal(quota_account_admit("dana", &q, late, &qu), 0);
 	/* A grant is at least 256 KiB where there is room: all 1000 here. */
 	assert_int_equal(quota_account_grant(qu, &q, 600, late), 1000);
@@ -118,9 +119,7 @@ test_grant_given_back_after_midnight(void **state)
 	sqlite3			*db;
 
 	(void)state;
-	setenv("TZ", "UTC0", 1);
-	tzset();
-	db = audit_db_at(late);
+	db = audit_db_at("UTC0", late);
 	assert_int_equal(quota_account_admit("gus", &q, late, &qu), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 10, late), 1000);
 	/* A new day begins (another session of gus sees it), then the first
@@ -150,9 +149,7 @@ test_week_from_monday_in_berlin(void **state)
 	sqlite3			*db;
 
 	(void)state;
-	setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
-	tzset();
-	db = audit_db_at(sunday);
+	db = audit_db_at("CET-1CEST,M3.5.0,M10.5.0/3", sunday);
 	assert_int_equal(quota_account_admit("emil", &q, sunday, &qu), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 150, sunday), 100);
 	quota_account_release(qu, 0, sunday);
@@ -172,9 +169,7 @@ test_usage_read_back_counts(void **state)
 	char			*cause = NULL;
 
 	(void)state;
-	setenv("TZ", "UTC0", 1);
-	tzset();
-	db = audit_db_at(now);
+	db = audit_db_at("UTC0", now);
 	/* What an earlier run wrote: today's 900, and last week's 5000. */
 	assert_int_equal(sqlite3_exec(db, "INSERT INTO usage (user, period, "
 	    "period_start, bytes, updated_ms) VALUES ('fritz', 'day', "

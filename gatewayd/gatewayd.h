@@ -312,6 +312,9 @@ int	 relay_start(struct session *);
 int	 relay_queue(struct session *, int, struct evbuffer *);
 void	 relay_free(struct session *);
 void	 relay_repool(struct session *, struct bw_pool *[2]);
+void	 relay_uncount(struct session *, int, size_t);
+void	 relay_settle(struct session *);
+void	 relay_quota_end(struct session *, int64_t);
 
 /* resolve.c */
 struct resolver;
@@ -496,6 +499,9 @@ int	 capped_start(struct session *);
 int	 capped_queue(struct session *, int, struct evbuffer *);
 void	 capped_free(struct session *);
 void	 capped_repool(struct session *, struct bw_pool *[2]);
+void	 capped_quota_end(struct session *, int64_t);
+void	 capped_settle(struct session *);
+int	 capped_draining(const struct session *);
 
 /* quota.c: byte quotas per user and period */
 struct sqlite3;

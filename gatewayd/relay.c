@@ -144,6 +144,53 @@ relay_free_raw(struct session *s)
 	s->s_relay = NULL;
 }
 
+/*
+ * n bytes read from side `from` will not reach the other side after all
+ * (the session closes with them buffered): off the byte counts the audit
+ * keeps, and back to the quota that counted them.
+ */
+void
+relay_uncount(struct session *s, int from, size_t n)
+{
+	if (n > s->s_bytes[from])
+		n = (size_t)s->s_bytes[from];	/* not all were counted */
+	s->s_bytes[from] -= n;
+	quota_unspend(s, n);
+}
+
+/* The session is closing: what waits in either direction is dropped. */
+void
+relay_settle(struct session *s)
+{
+	struct relay	*r = s->s_relay;
+	int		 i;
+
+	if (s->s_capped != NULL) {
+		capped_settle(s);
+		return;
+	}
+	if (r == NULL)
+		return;
+	for (i = 0; i < 2; i++)
+		relay_uncount(s, i, r->r_dir[i].rd_piped +
+		    (r->r_dir[i].rd_buf != NULL ?
+		    evbuffer_get_length(r->r_dir[i].rd_buf) : 0));
+}
+
+/*
+ * The user's quota is used up (the sweep saw it): a capped session
+ * drains what it counted, a raw one closes (it holds at most what the
+ * receiver could not take, which is not counted: relay_settle()).
+ */
+void
+relay_quota_end(struct session *s, int64_t now)
+{
+	if (s->s_capped != NULL)
+		capped_quota_end(s, now);
+	else
+		session_close(s, "limit: quota");
+}
+
 void
 relay_free(struct session *s)
 {
@@ -306,11 +353,14 @@ relay_copy_once(struct session *s, int from)
 		return (n);
 	if (s->s_quota != NULL &&
 	    (allowed = quota_take(s, (size_t)n)) < (size_t)n) {
-		/* The quota ends inside this read: relay up to it, stop. */
-		if (allowed > 0)
-			(void)send(s->s_fd[!from], w->w_scratch, allowed,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-		s->s_bytes[from] += allowed;
+		/* The quota ends inside this read: relay up to it, stop.
+		 * What the socket does not take is not counted. */
+		sent = allowed > 0 ? send(s->s_fd[!from], w->w_scratch,
+		    allowed, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+		if (sent < 0)
+			sent = 0;
+		s->s_bytes[from] += (uint64_t)sent;
+		quota_unspend(s, allowed - (size_t)sent);
 		return (-4);
 	}
 	sent = send(s->s_fd[!from], w->w_scratch, (size_t)n,

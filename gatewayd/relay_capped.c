@@ -24,10 +24,15 @@
 
 #include "gatewayd.h"
 
+/* A quota's end waits this long at most for the last bytes to go out. */
+#define CAPPED_DRAIN_MS	5000
+
 struct capped_relay {
 	struct bufferevent	*cr_bev[2];
 	uint8_t			 cr_eof[2];	/* side i sent EOF */
 	uint8_t			 cr_shut[2];	/* EOF from side i passed on */
+	uint8_t			 cr_ending;	/* quota used up: draining */
+	int64_t			 cr_drain_until; /* ms, worker clock */
 };
 
 static void	capped_read(struct bufferevent *, void *);
@@ -142,6 +147,56 @@ capped_pass_eof(struct session *s, int from)
 		    "client closed" : "remote closed");
 }
 
+/*
+ * The user's quota is used up (by this session, or another: the sweep).
+ * Nothing more is read; what was read and counted still goes out, at the
+ * cap, for up to CAPPED_DRAIN_MS; then the session closes. Called again
+ * as outputs drain and by the sweep, until it has closed the session.
+ */
+void
+capped_quota_end(struct session *s, int64_t now)
+{
+	struct capped_relay	*cr = s->s_capped;
+	int			 i;
+
+	if (!cr->cr_ending) {
+		cr->cr_ending = 1;
+		cr->cr_drain_until = now + CAPPED_DRAIN_MS;
+		for (i = 0; i < 2; i++) {
+			bufferevent_disable(cr->cr_bev[i], EV_READ);
+			bufferevent_setwatermark(cr->cr_bev[i], EV_WRITE, 0, 0);
+		}
+	}
+	if ((evbuffer_get_length(bufferevent_get_output(cr->cr_bev[0])) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(cr->cr_bev[1])) == 0) ||
+	    now >= cr->cr_drain_until)
+		session_close(s, "limit: quota");
+}
+
+/* For the sweep: is the session draining after its quota ended? */
+int
+capped_draining(const struct session *s)
+{
+	return (s->s_capped != NULL && s->s_capped->cr_ending);
+}
+
+/*
+ * Bytes read and counted that never went out (the session is closing):
+ * taken off the session's counts and given back to its quota.
+ */
+void
+capped_settle(struct session *s)
+{
+	size_t	 n;
+	int	 i;
+
+	for (i = 0; i < 2; i++) {
+		n = evbuffer_get_length(bufferevent_get_output(
+		    s->s_capped->cr_bev[!i]));
+		relay_uncount(s, i, n);
+	}
+}
+
 static void
 capped_read(struct bufferevent *bev, void *arg)
 {
@@ -160,7 +215,10 @@ capped_read(struct bufferevent *bev, void *arg)
 	}
 	s->s_bytes[from] += allowed;
 	if (allowed < n) {
-		session_close(s, "limit: quota");
+		/* The quota ends inside this read: the rest is dropped, what
+		 * was counted goes out (at the cap), then the session ends. */
+		evbuffer_drain(in, n - allowed);
+		capped_quota_end(s, s->s_worker->w_now);
 		return;
 	}
 	/* Back-pressure: the receiver takes half before reading goes on. */
@@ -179,6 +237,10 @@ capped_write(struct bufferevent *bev, void *arg)
 	struct capped_relay	*cr = s->s_capped;
 	int			 to = capped_side(s, bev);
 
+	if (cr->cr_ending) {
+		capped_quota_end(s, s->s_worker->w_now);
+		return;
+	}
 	if (cr->cr_eof[!to]) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			capped_pass_eof(s, !to);

@@ -779,6 +779,8 @@ session_close(struct session *s, const char *reason)
 
 	if (s->s_state == S_CLOSED)
 		return;
+	/* Bytes still buffered will not be relayed: not counted as such. */
+	relay_settle(s);
 	session_log_close(s, reason != NULL ? reason : "closed");
 	session_observe_handshake(s);
 	stat_rule(s->s_rule_id);

@@ -199,8 +199,8 @@ worker_sweep(evutil_socket_t fd, short what, void *arg)
 			/* Bytes a second over the last tick (250 ms). */
 			s->s_rate = (total - s->s_rate_prev) * 4;
 			s->s_rate_prev = total;
-			if (quota_exhausted(s))
-				session_close(s, "limit: quota");
+			if (quota_exhausted(s) || capped_draining(s))
+				relay_quota_end(s, w->w_now);
 			else if (w->w_now - s->s_active >= idle)
 				session_timeout(s);
 		} else if (w->w_now >= s->s_deadline)

@@ -293,6 +293,19 @@ class QuotaTest(CapsTestCase):
         self.assertEqual(recv_exact(s, 10), b"still here")
         self.assertEqual(len(rows), 1)
 
+    def test_quota_cuts_a_capped_session_exactly(self):
+        """The capped relay (bufferevents) counts and cuts like the raw."""
+        self.change("user", "set", "alice", "--bandwidth", "2M", "--quota",
+                    "512K/day")
+        code, got = self.download("alice", "secret", 2 * MIB)
+        self.assertNotEqual(code, 0)
+        self.assertLess(got, 512 * 1024)
+        self.assertGreater(got, 512 * 1024 - 4096)
+        wait_for(lambda: self.relayed("alice") == 512 * 1024,
+                 what="512 KiB relayed in all")
+        rec = self.gw.audit("user = 'alice'")[0]
+        self.assertEqual(rec["close_reason"], "limit: quota")
+
     def test_usage_survives_restart(self):
         gw = self.gw
         self.change("group", "set", "staff", "--quota", "3M/week")

@@ -143,27 +143,28 @@ explain_row(int64_t id, int pos, const char *action, int decides,
 	    "no match", why);
 }
 
+/* ", "name": {"bytes_per_second": N, "key": "text"}, or null for 0. */
+static void
+explain_cap_json(const char *name, uint64_t rate, const char *key,
+    const char *text)
+{
+	printf(", \"%s\": ", name);
+	if (rate == 0) {
+		printf("null");
+		return;
+	}
+	printf("{\"bytes_per_second\": %llu, \"%s\": ",
+	    (unsigned long long)rate, key);
+	json_string(text);
+	printf("}");
+}
+
 static void
 explain_caps_json(const struct limits_view *lv)
 {
-	printf(", \"bandwidth\": ");
-	if (lv->lv_bandwidth == 0)
-		printf("null");
-	else {
-		printf("{\"bytes_per_second\": %llu, \"from\": ",
-		    (unsigned long long)lv->lv_bandwidth);
-		json_string(lv->lv_bw_from);
-		printf("}");
-	}
-	printf(", \"group_bandwidth\": ");
-	if (lv->lv_group_bandwidth == 0)
-		printf("null");
-	else {
-		printf("{\"bytes_per_second\": %llu, \"group\": ",
-		    (unsigned long long)lv->lv_group_bandwidth);
-		json_string(lv->lv_bw_group);
-		printf("}");
-	}
+	explain_cap_json("bandwidth", lv->lv_bandwidth, "from", lv->lv_bw_from);
+	explain_cap_json("group_bandwidth", lv->lv_group_bandwidth, "group",
+	    lv->lv_bw_group);
 	printf(", \"quota\": ");
 	if (lv->lv_quota.pq_period == POLICY_PERIOD_NONE) {
 		printf("null");

@@ -232,9 +232,14 @@ relay_repool(struct session *s, struct bw_pool *old[2])
 	    (waiting[0] != NULL && capped_queue(s, SIDE_REMOTE,
 	    waiting[0]) == -1) ||
 	    (waiting[1] != NULL && capped_queue(s, SIDE_CLIENT,
-	    waiting[1]) == -1))
+	    waiting[1]) == -1)) {
+		/* What did not move into the new relay is dropped. */
+		for (i = 0; i < 2; i++)
+			if (waiting[i] != NULL)
+				relay_uncount(s, i,
+				    evbuffer_get_length(waiting[i]));
 		session_close(s, "out of memory");
-	else
+	} else
 		log_debug("session %llu: now under a bandwidth cap",
 		    (unsigned long long)s->s_id);
 	for (i = 0; i < 2; i++)

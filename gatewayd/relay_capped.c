@@ -187,14 +187,14 @@ capped_draining(const struct session *s)
 void
 capped_settle(struct session *s)
 {
-	size_t	 n;
-	int	 i;
+	struct bufferevent	*to;
+	int			 i;
 
-	for (i = 0; i < 2; i++) {
-		n = evbuffer_get_length(bufferevent_get_output(
-		    s->s_capped->cr_bev[!i]));
-		relay_uncount(s, i, n);
-	}
+	for (i = 0; i < 2; i++)
+		/* A relay that failed to start may lack one. */
+		if ((to = s->s_capped->cr_bev[!i]) != NULL)
+			relay_uncount(s, i, evbuffer_get_length(
+			    bufferevent_get_output(to)));
 }
 
 static void

@@ -260,8 +260,10 @@ udp_send_out(struct udp_assoc *ua, const struct sockaddr *sa,
 		quota_unspend(s, fits);
 		return;
 	}
-	if (sendto(ua->ua_out[k], data, len, 0, sa, addr_len(sa)) == -1)
+	if (sendto(ua->ua_out[k], data, len, 0, sa, addr_len(sa)) == -1) {
+		quota_unspend(s, len);	/* not relayed: not counted */
 		return;		/* UDP: a lost datagram is the contract */
+	}
 	d->ud_used = 1;
 	s->s_bytes[SIDE_CLIENT] += len;
 	s->s_packets[SIDE_CLIENT]++;
@@ -457,8 +459,10 @@ udp_from_remote(evutil_socket_t fd, short what, void *arg)
 		memmove(buf + UDP_HEADER_MAX - hl, buf, hl);
 		if (sendto(ua->ua_fd, buf + UDP_HEADER_MAX - hl,
 		    hl + (size_t)n, 0, (struct sockaddr *)&ua->ua_client,
-		    addr_len((struct sockaddr *)&ua->ua_client)) == -1)
+		    addr_len((struct sockaddr *)&ua->ua_client)) == -1) {
+			quota_unspend(s, (size_t)n);
 			continue;
+		}
 		s->s_active = w->w_now;
 		s->s_bytes[SIDE_REMOTE] += (uint64_t)n;
 		s->s_packets[SIDE_REMOTE]++;

@@ -401,9 +401,12 @@ policy_bytes_parse(const char *text, uint64_t *out)
 	char		*ep;
 	double		 v, mult = 1;
 
+	/* Digits and a point only: strtod would also take 1e3 and 0x10. */
 	if (text[0] < '0' || text[0] > '9')
 		return (-1);
 	v = strtod(text, &ep);
+	if ((size_t)(ep - text) != strspn(text, "0123456789."))
+		return (-1);
 	if (*ep != '\0' && (u = strchr(units, *ep & ~0x20)) != NULL) {
 		for (mult = 1024; u > units; u--)
 			mult *= 1024;

@@ -146,7 +146,7 @@ test_bytes(void **state)
 	uint64_t	 n;
 	size_t		 i;
 	static const char *const bad[] = { "", "M", "-1M", "10X", "10MM",
-	    "10 M", "1.5.5G", "nan", "99999999999T" };
+	    "10 M", "1.5.5G", "nan", "99999999999T", "1e3", "0x10", "1e3M" };
 
 	(void)state;
 	bytes_are("0", 0);

@@ -595,21 +595,13 @@ audit_prune(void)
 	}
 }
 
+/* Milliseconds on clock id: MONOTONIC for intervals, REALTIME for rows. */
 static int64_t
-audit_now_ms(void)
+audit_clock_ms(clockid_t id)
 {
 	struct timespec	 ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-static int64_t
-audit_wall_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(id, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
@@ -647,7 +639,7 @@ audit_main(void *arg)
 		stop = au.au_stop && au.au_len == 0;
 		pthread_mutex_unlock(&au.au_lock);
 
-		now = audit_now_ms();
+		now = audit_clock_ms(CLOCK_MONOTONIC);
 		if (n > 0 && now >= retry_at) {
 			if (audit_write(batch, n) == 0) {
 				if (!au.au_healthy)
@@ -665,7 +657,7 @@ audit_main(void *arg)
 			}
 		}
 		if (now >= usage_at || stop) {
-			quota_persist(au.au_db, audit_wall_ms());
+			quota_persist(au.au_db, audit_clock_ms(CLOCK_REALTIME));
 			usage_at = now + AUDIT_USAGE_EVERY_MS;
 		}
 		if (n == 0 && now >= prune_at) {

@@ -481,6 +481,7 @@ quota_collect(struct quota_delta **d, time_t now)
 void
 quota_persist(sqlite3 *db, int64_t now_ms)
 {
+	static int		 failing;	/* the writer's thread only */
 	struct quota_delta	*d = NULL;
 	sqlite3_stmt		*st = NULL;
 	size_t			 n, i;
@@ -509,10 +510,16 @@ quota_persist(sqlite3 *db, int64_t now_ms)
 	}
 	sqlite3_finalize(st);
 	if (!ok || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		log_warnx("audit: writing quota usage: %s; kept for the next "
-		    "write", sqlite3_errmsg(db));
+		/* Said once until it works again: this runs every second. */
+		if (!failing)
+			log_warnx("audit: writing quota usage: %s; kept until "
+			    "it can be written", sqlite3_errmsg(db));
+		failing = 1;
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		quota_restore(d, n);
+	} else if (failing) {
+		log_warnx("audit: quota usage is written again");
+		failing = 0;
 	}
 	for (i = 0; i < n; i++)
 		free(d[i].qd_user);

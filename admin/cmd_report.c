@@ -222,17 +222,10 @@ report_query(struct report *r, const char *kind, struct rows *rw)
 static void
 csv_field(const char *s)
 {
-	if (strpbrk(s, ",\"\r\n") == NULL) {
-		fputs(s, stdout);
-		return;
-	}
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"')
-			putchar('"');
-		putchar(*s);
-	}
-	putchar('"');
+	char	 buf[ESC_FIELD_MAX * 2 + 4];
+
+	esc_csv(buf, sizeof(buf), s);
+	fputs(buf, stdout);
 }
 
 static void
@@ -271,10 +264,15 @@ print_rows(const struct rows *rw, enum report_format fmt)
 
 /* HTML --------------------------------------------------------------------- */
 
+/* Controls and invalid UTF-8 as in a log line, then HTML's five. */
 static void
-html_text(const char *s)
+html_text(const char *text)
 {
-	for (; *s != '\0'; s++) {
+	char		 vis[ESC_FIELD_MAX];
+	const char	*s;
+
+	esc_log(vis, sizeof(vis), text);
+	for (s = vis; *s != '\0'; s++) {
 		switch (*s) {
 		case '<':
 			fputs("&lt;", stdout);
@@ -287,6 +285,9 @@ html_text(const char *s)
 			break;
 		case '"':
 			fputs("&quot;", stdout);
+			break;
+		case '\'':
+			fputs("&#39;", stdout);
 			break;
 		default:
 			putchar(*s);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "gatewayd.h"
 
 struct table {
 	int	 t_ncols;
@@ -57,25 +58,14 @@ table_row(struct table *t, ...)
 	t->t_nrows++;
 }
 
+/* Names in the data are attacker-chosen: escaped for JSON (escape.c). */
 void
 json_string(const char *s)
 {
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	char	 buf[ESC_FIELD_MAX * 6 + 3];
 
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c == '\n')
-			printf("\\n");
-		else if (c == '\t')
-			printf("\\t");
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
+	esc_json(buf, sizeof(buf), s);
+	fputs(buf, stdout);
 }
 
 static const char *
@@ -109,6 +99,17 @@ table_print(struct table *t, int json)
 		}
 		printf("]\n");
 	} else {
+		/* No byte of the data may steer the admin's terminal. */
+		for (r = 0; r < t->t_nrows * (size_t)t->t_ncols; r++) {
+			char	 vis[ESC_FIELD_MAX];
+
+			esc_log(vis, sizeof(vis), t->t_cells[r]);
+			if (strcmp(vis, t->t_cells[r]) != 0) {
+				free(t->t_cells[r]);
+				if ((t->t_cells[r] = strdup(vis)) == NULL)
+					ctl_error("out of memory");
+			}
+		}
 		for (r = 0; r < t->t_nrows; r++)
 			for (c = 0; c < t->t_ncols && c < 32; c++) {
 				len = strlen(r == 0 ? table_key(t->t_cells[c]) :
@@ -149,6 +150,10 @@ out_kv(int json, const char *key, const char *value, int first)
 		json_string(key);
 		printf(": ");
 		json_string(value);
-	} else
-		printf("%-12s %s\n", key, value);
+	} else {
+		char	 vis[ESC_FIELD_MAX];
+
+		esc_log(vis, sizeof(vis), value);
+		printf("%-12s %s\n", key, vis);
+	}
 }

@@ -75,6 +75,8 @@ static struct {
 	int			 au_syslog_fd;
 	EVP_MD_CTX		*au_md;
 	struct sockaddr_un	 au_syslog;
+	int			 au_syslog_pen;
+	int			 au_syslog_failing;
 	char			 au_host[64];
 } au = { .au_lock = PTHREAD_MUTEX_INITIALIZER,
 	 .au_cond = PTHREAD_COND_INITIALIZER, .au_healthy = 1,
@@ -402,10 +404,18 @@ audit_bind(sqlite3_stmt *st, const struct audit_rec *r)
 	sqlite3_bind_int64(st, 26, r->ar_udp_denied);
 }
 
+/*
+ * One RFC 5424 message per record. Every text field is attacker-chosen or
+ * carries attacker-chosen text: each is escaped for structured data
+ * (section 6.3.3: '"', '\\' and ']'), and the free-text MSG as a log
+ * line, so no name can close the SD element and forge a parameter.
+ */
 static void
 audit_syslog(const struct audit_rec *r, int64_t seq)
 {
-	char		 line[2048], ts[40];
+	char		 line[4096], ts[40];
+	char		 user[768], cmd[32], dst[768], via[160], client[160];
+	char		 close_[300], reason[600];
 	struct tm	 tm;
 	time_t		 t = (time_t)(r->ar_end_ms / 1000);
 	int		 n;
@@ -414,25 +424,41 @@ audit_syslog(const struct audit_rec *r, int64_t seq)
 		return;
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	esc_sd(user, sizeof(user), r->ar_user[0] ? r->ar_user : "-");
+	esc_sd(client, sizeof(client), r->ar_client);
+	esc_sd(cmd, sizeof(cmd), r->ar_cmd[0] ? r->ar_cmd : "-");
+	esc_sd(dst, sizeof(dst), r->ar_dst_host[0] ? r->ar_dst_host : "-");
+	esc_sd(via, sizeof(via), r->ar_dst_addr[0] ? r->ar_dst_addr : "-");
+	esc_sd(close_, sizeof(close_), r->ar_close);
+	esc_log(reason, sizeof(reason), r->ar_reason);
 	/* RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG. */
 	n = snprintf(line, sizeof(line), "<%d>1 %s.%03dZ %s gatewayd %d %s "
-	    "[socksgw@32473 seq=\"%lld\" sid=\"%llu\" user=\"%s\" "
+	    "[socksgw@%d seq=\"%lld\" sid=\"%llu\" user=\"%s\" "
 	    "client=\"%s\" cmd=\"%s\" dst=\"%s\" via=\"%s\" port=\"%u\" "
 	    "verdict=\"%s\" rule=\"%lld\" up=\"%llu\" down=\"%llu\" "
 	    "close=\"%s\"] %s", 16 * 8 + (r->ar_allow ? 6 : 4), ts,
 	    (int)(r->ar_end_ms % 1000), au.au_host, (int)getpid(),
-	    r->ar_type == AR_AUTH ? "auth" : "session", (long long)seq,
-	    (unsigned long long)r->ar_sid, r->ar_user[0] ? r->ar_user : "-",
-	    r->ar_client, r->ar_cmd[0] ? r->ar_cmd : "-",
-	    r->ar_dst_host[0] ? r->ar_dst_host : "-",
-	    r->ar_dst_addr[0] ? r->ar_dst_addr : "-", r->ar_dst_port,
-	    r->ar_allow ? "allow" : "deny", (long long)r->ar_rule,
-	    (unsigned long long)r->ar_up, (unsigned long long)r->ar_down,
-	    r->ar_close, r->ar_reason);
-	if (n > 0)
-		sendto(au.au_syslog_fd, line, (size_t)n < sizeof(line) ?
-		    (size_t)n : sizeof(line) - 1, MSG_DONTWAIT,
-		    (struct sockaddr *)&au.au_syslog, sizeof(au.au_syslog));
+	    r->ar_type == AR_AUTH ? "auth" : "session", au.au_syslog_pen,
+	    (long long)seq, (unsigned long long)r->ar_sid, user, client, cmd,
+	    dst, via, r->ar_dst_port, r->ar_allow ? "allow" : "deny",
+	    (long long)r->ar_rule, (unsigned long long)r->ar_up,
+	    (unsigned long long)r->ar_down, close_, reason);
+	if (n <= 0)
+		return;
+	if (sendto(au.au_syslog_fd, line, (size_t)n < sizeof(line) ?
+	    (size_t)n : sizeof(line) - 1, MSG_DONTWAIT,
+	    (struct sockaddr *)&au.au_syslog, sizeof(au.au_syslog)) == -1) {
+		/* Counted always; said once until a send works again. */
+		STAT_ADD(GW_STAT_SYSLOG_FAILED, 1);
+		if (!au.au_syslog_failing)
+			log_warn("audit_syslog %s: records not sent",
+			    au.au_syslog.sun_path);
+		au.au_syslog_failing = 1;
+	} else if (au.au_syslog_failing) {
+		log_info("audit_syslog %s: sending again",
+		    au.au_syslog.sun_path);
+		au.au_syslog_failing = 0;
+	}
 }
 
 /*
@@ -784,6 +810,7 @@ audit_init(const struct conf *c, char **cause)
 		    "%s", c->c_audit_syslog_socket ? c->c_audit_syslog_socket :
 		    "/dev/log");
 		au.au_syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		au.au_syslog_pen = c->c_audit_syslog_pen;
 		gethostname(au.au_host, sizeof(au.au_host) - 1);
 	}
 	return (0);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 #include "gatewayd.h"
 
 static void	auth_reply_cb(evutil_socket_t, short, void *);
+
+static _Atomic int	 auth_gone_said;
 
 void
 auth_channel_init(struct worker *w)
@@ -107,9 +110,14 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		break;
 	}
-	/* authd is gone: nobody can log in until gatewayd restarts. */
-	log_warnx("worker %d: authd is gone; PAM logins fail until a restart",
-	    w->w_id);
+	/*
+	 * authd is gone: every login is refused from now on (the method
+	 * offered stays username/password, session.c). Said once for the
+	 * process, as an error; each refusal is counted.
+	 */
+	if (atomic_exchange(&auth_gone_said, 1) == 0)
+		log_errorx("authd is gone: every login is refused until "
+		    "gatewayd is restarted");
 	event_free(w->w_auth_ev);
 	w->w_auth_ev = NULL;
 	close(w->w_auth_fd);

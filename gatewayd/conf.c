@@ -60,6 +60,7 @@ static const struct conf_keyword conf_keywords[] = {
 	    36500 },
 	{ "audit_syslog",	CT_BOOL, OFF(c_audit_syslog), 0, 0 },
 	{ "audit_syslog_socket", CT_PATH, OFF(c_audit_syslog_socket), 0, 0 },
+	{ "audit_syslog_pen",	CT_INT, OFF(c_audit_syslog_pen), 1, INT_MAX },
 	{ "geoip_country_path",	CT_TEXT, OFF(c_geoip_path), 0, 0 },
 	{ "timezone",		CT_STRING, OFF(c_timezone), 0, 0 },
 	{ "resolv_conf",	CT_PATH, OFF(c_resolv_conf), 0, 0 },
@@ -221,7 +222,7 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 	const char	*why;
 	long		 n;
 	char		*ep;
-	unsigned long long size;
+	unsigned long long size, mult;
 
 	switch (kw->ck_type) {
 	case CT_LISTEN:
@@ -271,14 +272,20 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		break;
 	case CT_SIZE:
 		errno = 0;
+		mult = 1;
 		size = strtoull(value, &ep, 10);
 		if (ep != value && (*ep == 'K' || *ep == 'k') && ep[1] == '\0')
-			size *= 1024;
+			mult = 1024;
 		else if (ep != value && (*ep == 'M' || *ep == 'm') &&
 		    ep[1] == '\0')
-			size *= 1024 * 1024;
+			mult = 1024 * 1024;
 		else if (ep == value || *ep != '\0')
 			size = 0;
+		/* 17592186044417M must not wrap around to 1M. */
+		if (size > ULLONG_MAX / mult || !isdigit((unsigned char)value[0]))
+			size = 0;
+		else
+			size *= mult;
 		if (errno != 0 || size < (unsigned long long)kw->ck_min ||
 		    size > (unsigned long long)kw->ck_max) {
 			conf_error(ce, file, line, "%s %s: expected a size from "
@@ -338,7 +345,7 @@ conf_find_keyword(const char *name)
 /* Parses one line in place; blank and comment lines are fine. */
 static void
 conf_line(struct conf *c, char *text, const char *file, int line,
-    unsigned char *seen, struct conf_errors *ce)
+    int *seen, struct conf_errors *ce)
 {
 	const struct conf_keyword *kw;
 	char		*p, *key, *value, *end;
@@ -382,7 +389,7 @@ conf_line(struct conf *c, char *text, const char *file, int line,
 	}
 	/* A bad value does not count: the line that fixes it is no twin. */
 	if (conf_set(c, kw, value, file, line, ce) == 0)
-		seen[idx] = 1;
+		seen[idx] = line;
 }
 
 /*
@@ -393,7 +400,7 @@ struct conf *
 conf_load(const char *path, char **cause)
 {
 	struct conf_errors	 ce = { NULL, 0, 0 };
-	unsigned char		 seen[sizeof(conf_keywords) /
+	int			 seen[sizeof(conf_keywords) /
 				    sizeof(conf_keywords[0])] = { 0 };
 	struct conf		*c;
 	const char		*why;
@@ -422,6 +429,16 @@ conf_load(const char *path, char **cause)
 		conf_error(&ce, path, 0, "read error: %s", strerror(errno));
 	free(line);
 	fclose(f);
+
+	/*
+	 * RFC 5424's SD-ID names the operator's own enterprise number; a
+	 * made-up or documentation number (32473) would make every record's
+	 * structured data claim someone else's namespace.
+	 */
+	if (c->c_audit_syslog && c->c_audit_syslog_pen == 0)
+		conf_error(&ce, path, seen[conf_find_keyword("audit_syslog") -
+		    conf_keywords], "audit_syslog yes needs audit_syslog_pen "
+		    "(your organisation's IANA private enterprise number)");
 
 	/* The policy database lives beside the configuration by default. */
 	if (c->c_policy_db == NULL)

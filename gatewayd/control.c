@@ -184,16 +184,10 @@ control_ask(struct worker *workers, int n, struct control_query *q,
 static void
 control_json_file(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
+	char	 buf[ESC_FIELD_MAX * 6 + 3];
+
+	esc_json(buf, sizeof(buf), s);
+	fputs(buf, f);
 }
 
 /* On a worker's thread: answers the question in cs.cs_query. */
@@ -296,16 +290,9 @@ control_reply(struct control_client *cc, struct evbuffer *out)
 static void
 control_json_string(struct evbuffer *out, const char *s)
 {
-	evbuffer_add(out, "\"", 1);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			evbuffer_add_printf(out, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			evbuffer_add_printf(out, "\\u%04x", (unsigned char)*s);
-		else
-			evbuffer_add(out, s, 1);
-	}
-	evbuffer_add(out, "\"", 1);
+	char	 buf[ESC_FIELD_MAX * 6 + 3];
+
+	evbuffer_add(out, buf, esc_json(buf, sizeof(buf), s));
 }
 
 static void

@@ -34,6 +34,13 @@ struct evbuffer;
 /* A name resolves to at most this many candidates; the rest are ignored. */
 #define GW_MAX_CANDIDATES	16
 
+/* escape.c: attacker-chosen text for one sink each */
+#define ESC_FIELD_MAX	2048	/* longest escaped field a sink writes */
+size_t	esc_log(char *, size_t, const char *);
+size_t	esc_sd(char *, size_t, const char *);
+size_t	esc_json(char *, size_t, const char *);
+size_t	esc_csv(char *, size_t, const char *);
+
 /* log.c */
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void	log_init(int verbose, const char *ident);
@@ -41,6 +48,7 @@ void	log_set_verbose(int);
 int	log_debug_enabled(void);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_errorx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	fatal(const char *, ...)
@@ -104,6 +112,7 @@ struct conf {
 	int			 c_audit_retention_days;
 	int			 c_audit_syslog;
 	char			*c_audit_syslog_socket;
+	int			 c_audit_syslog_pen;
 	char			*c_geoip_db;
 	char			*c_geoip_path;	/* "country iso_code" */
 	char			*c_timezone;
@@ -445,7 +454,8 @@ enum gw_stat {
 	GW_STAT_AUTH_FAILED, GW_STAT_LOCKOUTS, GW_STAT_BYTES_UP,
 	GW_STAT_BYTES_DOWN, GW_STAT_DNS_FAILURES, GW_STAT_UDP_UP,
 	GW_STAT_UDP_DOWN, GW_STAT_LIMIT_SESSIONS, GW_STAT_LIMIT_RATE,
-	GW_STAT_LIMIT_QUOTA, GW_STAT_QUOTA_CLOSED, GW_STAT_MAX
+	GW_STAT_LIMIT_QUOTA, GW_STAT_QUOTA_CLOSED, GW_STAT_AUTHD_DOWN,
+	GW_STAT_SYSLOG_FAILED, GW_STAT_MAX
 };
 extern _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
 #define STAT_ADD(k, n)	atomic_fetch_add_explicit(&gw_stats[k], (n), \

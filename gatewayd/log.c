@@ -46,7 +46,7 @@ log_vwrite(enum log_level level, const char *suffix, const char *fmt,
     va_list ap)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
-	char		 line[2048];
+	char		 line[2048], msg[2048];
 	struct timeval	 tv;
 	struct tm	 tm;
 	size_t		 n;
@@ -59,15 +59,20 @@ log_vwrite(enum log_level level, const char *suffix, const char *fmt,
 	    (long)tv.tv_usec / 1000, log_ident, names[level]);
 	if (r > 0)
 		n += (size_t)r;
+	/*
+	 * The message holds attacker-chosen text (user names, idents,
+	 * destination names): it is escaped here, at the sink, so that no
+	 * byte of it can end the line or forge another one.
+	 */
 	if (n < sizeof(line)) {
-		r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		r = vsnprintf(msg, sizeof(msg), fmt, ap);
 		if (r > 0)
-			n += (size_t)r;
+			n += esc_log(line + n, sizeof(line) - n, msg);
 	}
-	if (suffix != NULL && n < sizeof(line)) {
-		r = snprintf(line + n, sizeof(line) - n, ": %s", suffix);
-		if (r > 0)
-			n += (size_t)r;
+	if (suffix != NULL && n + 2 < sizeof(line)) {
+		line[n++] = ':';
+		line[n++] = ' ';
+		n += esc_log(line + n, sizeof(line) - n, suffix);
 	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
@@ -98,6 +103,16 @@ log_warnx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	log_vwrite(LOG_LVL_WARN, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_errorx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_ERR, NULL, fmt, ap);
 	va_end(ap);
 }
 

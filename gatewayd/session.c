@@ -266,9 +266,13 @@ session_greeting(struct session *s)
 	}
 	evbuffer_drain(in, (size_t)r);
 
-	/* With authd running, username/password is the only method. */
-	reply[1] = s5_select_method(&g, s->s_worker->w_auth_fd != -1 ?
-	    S5_METHOD_USERPASS : S5_METHOD_NONE);
+	/*
+	 * The method comes from the configuration alone: with `auth pam`
+	 * username/password is the only one, whether authd is up or not (a
+	 * dead authd refuses every login; it never opens the gateway).
+	 */
+	reply[1] = s5_select_method(&g, s->s_worker->w_conf->c_auth ==
+	    AUTH_PAM ? S5_METHOD_USERPASS : S5_METHOD_NONE);
 	if (reply[1] == S5_METHOD_UNACCEPTABLE) {
 		session_refuse_bytes(s, reply, sizeof(reply),
 		    "no acceptable authentication method");
@@ -311,6 +315,7 @@ session_auth(struct session *s)
 	evbuffer_drain(in, (size_t)r);
 	if (auth_submit(s, &up) == -1) {
 		explicit_bzero(&up, sizeof(up));
+		STAT_ADD(GW_STAT_AUTHD_DOWN, 1);
 		session_refuse_bytes(s, failure, sizeof(failure),
 		    "auth: authd unavailable");
 		return (STEP_STOP);

@@ -13,6 +13,7 @@ static const char *const stat_names[GW_STAT_MAX] = {
 	"auth_failed", "auth_lockouts", "bytes_up", "bytes_down",
 	"dns_failures", "udp_datagrams_up", "udp_datagrams_down",
 	"limit_sessions", "limit_rate", "limit_quota", "quota_closed",
+	"auth_authd_down", "audit_syslog_failed",
 };
 
 const char *
@@ -86,6 +87,7 @@ static const struct {
 	    "Logins by result." },
 	{ GW_STAT_AUTH_FAILED, "auth_total", "result=\"failed\"", NULL },
 	{ GW_STAT_LOCKOUTS, "auth_total", "result=\"locked\"", NULL },
+	{ GW_STAT_AUTHD_DOWN, "auth_total", "result=\"authd_down\"", NULL },
 	{ GW_STAT_BYTES_UP, "bytes_total", "direction=\"up\"",
 	    "Bytes relayed." },
 	{ GW_STAT_BYTES_DOWN, "bytes_total", "direction=\"down\"", NULL },
@@ -99,6 +101,8 @@ static const struct {
 	    NULL },
 	{ GW_STAT_QUOTA_CLOSED, "quota_closed_total", NULL,
 	    "Sessions closed because their user's quota was used up." },
+	{ GW_STAT_SYSLOG_FAILED, "audit_syslog_failed_total", NULL,
+	    "Audit records that could not be sent to syslog." },
 };
 
 /* Everything, in the Prometheus text format. */

@@ -222,8 +222,8 @@ class AuditTest(GatewayTestCase):
         sock.bind(path)
         os.chmod(path, 0o666)
         self.addCleanup(sock.close)
-        gw = self.start_gateway("audit_syslog yes\naudit_syslog_socket %s"
-                                % path)
+        gw = self.start_gateway("audit_syslog yes\naudit_syslog_pen 64999\n"
+                                "audit_syslog_socket %s" % path)
         port = self.tcp_server(EchoHandler)
         s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
         s.close()
@@ -231,7 +231,7 @@ class AuditTest(GatewayTestCase):
         line = sock.recv(4096).decode()
         self.assertRegex(line, r"^<1[34]\d>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
                          r"\.\d{3}Z \S+ gatewayd \d+ session "
-                         r"\[socksgw@32473 seq=\"1\" sid=\"\d+\" user=\"-\" "
+                         r"\[socksgw@64999 seq=\"1\" sid=\"\d+\" user=\"-\" "
                          r"client=\"127.0.0.1\" cmd=\"connect\" "
                          r"dst=\"127.0.0.1\" via=\"127.0.0.1\" port=\"%d\" "
                          r"verdict=\"allow\" rule=\"1\"" % port)

@@ -103,6 +103,7 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 		n = recv(fd, &rep, sizeof(rep), MSG_DONTWAIT);
 		if (n == (ssize_t)sizeof(rep)) {
 			rep.ap_msg[sizeof(rep.ap_msg) - 1] = '\0';
+			rep.ap_user[sizeof(rep.ap_user) - 1] = '\0';
 			auth_deliver(w, &rep);
 			continue;
 		}

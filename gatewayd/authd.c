@@ -9,12 +9,18 @@
  * socketpair: one auth_request in, one auth_reply out, keyed by session id.
  * auth_workers threads take requests and run PAM.
  *
- * Before PAM is asked, failures are counted per client address and per
- * user name: past auth_fail_limit within auth_fail_window seconds, further
- * attempts are refused for auth_lockout seconds without calling PAM. An
- * optional cache (auth_cache_ttl) remembers successful checks as a salted
- * SHA-256 of the user and password, never the password. Passwords are
- * wiped as soon as they are checked.
+ * Logins do not go to PAM in the order they come: authq.c queues them,
+ * counts failures per (user, client prefix), per client prefix and per
+ * user, locks out, delays, and hands a free PAM thread the login whose
+ * client has the cleanest record. The main thread of authd reads the
+ * channels into that queue; the PAM threads take from it. An optional
+ * cache (auth_cache_ttl) remembers successful checks as a salted SHA-256
+ * of the user and password, never the password. Passwords are wiped as
+ * soon as they are checked, and when a login leaves the queue unchecked.
+ *
+ * After PAM succeeds, the name PAM ended with (PAM_USER) is the user: a
+ * case-insensitive backend (sssd, AD) lets "ALICE" log in as "alice",
+ * and the policy, the limits and the audit must see "alice".
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -41,7 +47,6 @@
 
 #include "gatewayd.h"
 
-#define AUTHD_TRACK_MAX		4096	/* failure records kept */
 #define AUTHD_CACHE_MAX		1024
 
 struct authd_channels {
@@ -49,27 +54,22 @@ struct authd_channels {
 	int			 ac_n;
 };
 
-struct authd_fail {
-	char			 f_key[ADDR_STRLEN > 258 ? ADDR_STRLEN : 258];
-	time_t			 f_first;	/* window start */
-	int			 f_count;
-	time_t			 f_locked_until;
-};
-
 struct authd_cached {
 	char			 c_user[256];
+	char			 c_canon[256];
 	unsigned char		 c_digest[32];
 	time_t			 c_expires;
 };
 
 static struct {
 	const char		*a_service;
-	int			 a_fail_limit;
-	int			 a_fail_window;
 	int			 a_lockout;
 	int			 a_cache_ttl;
-	pthread_mutex_t		 a_lock;	/* channels, failures, cache */
-	struct authd_fail	 a_fails[AUTHD_TRACK_MAX];
+	pthread_mutex_t		 a_lock;	/* channels, queue, cache */
+	pthread_cond_t		 a_cond;	/* the queue may have work */
+	int			 a_stop;
+	struct authq		*a_q;
+	struct authd_channels	*a_ch;
 	struct authd_cached	 a_cache[AUTHD_CACHE_MAX];
 	unsigned char		 a_salt[32];
 } authd;
@@ -85,7 +85,7 @@ auth_status_str(enum auth_status st)
 	case AUTH_REFUSED:
 		return ("account refused");
 	case AUTH_LOCKED:
-		return ("locked out after repeated failures");
+		return ("locked out");
 	default:
 		return ("authentication error");
 	}
@@ -130,57 +130,6 @@ fail:
 	return (PAM_CONV_ERR);
 }
 
-static struct authd_fail *
-authd_fail_find(const char *key, int create, time_t now)
-{
-	struct authd_fail	*f, *oldest = NULL;
-	size_t			 i;
-
-	for (i = 0; i < AUTHD_TRACK_MAX; i++) {
-		f = &authd.a_fails[i];
-		if (f->f_key[0] != '\0' && strcmp(f->f_key, key) == 0)
-			return (f);
-		/* A free slot, or the one whose news is oldest. */
-		if (oldest == NULL || f->f_key[0] == '\0' ||
-		    (oldest->f_key[0] != '\0' && f->f_first < oldest->f_first &&
-		    f->f_locked_until < now))
-			oldest = f;
-	}
-	if (!create)
-		return (NULL);
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->f_key, sizeof(oldest->f_key), "%s", key);
-	oldest->f_first = now;
-	return (oldest);
-}
-
-static int
-authd_locked(const char *key, time_t now)
-{
-	struct authd_fail	*f = authd_fail_find(key, 0, now);
-
-	return (f != NULL && f->f_locked_until > now);
-}
-
-/* Counts a failure; returns 1 when it starts a lock-out. */
-static int
-authd_fail_count(const char *key, time_t now)
-{
-	struct authd_fail	*f = authd_fail_find(key, 1, now);
-
-	if (now - f->f_first >= authd.a_fail_window) {
-		f->f_first = now;
-		f->f_count = 0;
-	}
-	if (++f->f_count >= authd.a_fail_limit && f->f_locked_until <= now) {
-		f->f_locked_until = now + authd.a_lockout;
-		f->f_count = 0;
-		f->f_first = now;
-		return (1);
-	}
-	return (0);
-}
-
 static void
 authd_digest(const struct auth_request *req, unsigned char out[32])
 {
@@ -202,7 +151,7 @@ authd_digest(const struct auth_request *req, unsigned char out[32])
 /* Under a_lock: whether a recent success with this password is cached. */
 static int
 authd_cache_hit(const struct auth_request *req, const unsigned char *d,
-    time_t now)
+    time_t now, char *canon, size_t len)
 {
 	size_t	 i;
 
@@ -210,15 +159,17 @@ authd_cache_hit(const struct auth_request *req, const unsigned char *d,
 		struct authd_cached *c = &authd.a_cache[i];
 
 		if (c->c_expires > now && strcmp(c->c_user, req->ar_user) ==
-		    0 && CRYPTO_memcmp(c->c_digest, d, 32) == 0)
+		    0 && CRYPTO_memcmp(c->c_digest, d, 32) == 0) {
+			snprintf(canon, len, "%s", c->c_canon);
 			return (1);
+		}
 	}
 	return (0);
 }
 
 static void
-authd_cache_put(const struct auth_request *req, const unsigned char *d,
-    time_t now)
+authd_cache_put(const struct auth_request *req, const char *canon,
+    const unsigned char *d, time_t now)
 {
 	struct authd_cached	*slot = &authd.a_cache[0];
 	size_t			 i;
@@ -232,6 +183,7 @@ authd_cache_put(const struct auth_request *req, const unsigned char *d,
 			slot = &authd.a_cache[i];
 	}
 	snprintf(slot->c_user, sizeof(slot->c_user), "%s", req->ar_user);
+	snprintf(slot->c_canon, sizeof(slot->c_canon), "%s", canon);
 	memcpy(slot->c_digest, d, 32);
 	slot->c_expires = now + authd.a_cache_ttl;
 }
@@ -275,36 +227,29 @@ authd_note(struct auth_reply *rep, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Asks PAM (or the cache); rep gets the answer and the canonical name. */
 static void
 authd_check(struct auth_request *req, struct auth_reply *rep)
 {
 	pam_handle_t	*pamh = NULL;
 	struct pam_conv	 conv = { authd_conv, req };
+	const void	*item;
 	unsigned char	 digest[32];
-	char		 userkey[260];
 	time_t		 now = time(NULL);
-	int		 rc, cached = 0, locked;
+	int		 rc, cached = 0;
 
-	memset(rep, 0, sizeof(*rep));
-	rep->ap_sid = req->ar_sid;
-	snprintf(userkey, sizeof(userkey), "u:%s", req->ar_user);
-
-	pthread_mutex_lock(&authd.a_lock);
-	locked = authd_locked(req->ar_client, now) ||
-	    authd_locked(userkey, now);
-	if (!locked && authd.a_cache_ttl > 0) {
+	memset(digest, 0, sizeof(digest));
+	if (authd.a_cache_ttl > 0) {
 		authd_digest(req, digest);
-		cached = authd_cache_hit(req, digest, now);
-	}
-	pthread_mutex_unlock(&authd.a_lock);
-	if (locked) {
-		rep->ap_status = AUTH_LOCKED;
-		goto done;
+		pthread_mutex_lock(&authd.a_lock);
+		cached = authd_cache_hit(req, digest, now, rep->ap_user,
+		    sizeof(rep->ap_user));
+		pthread_mutex_unlock(&authd.a_lock);
 	}
 	if (cached) {
 		rep->ap_status = AUTH_OK;
 		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "cached");
-		authd_groups(req->ar_user, rep);
+		authd_groups(rep->ap_user, rep);
 		goto done;
 	}
 	if (req->ar_user[0] == '\0' || req->ar_pass[0] == '\0') {
@@ -330,57 +275,152 @@ authd_check(struct auth_request *req, struct auth_reply *rep)
 			rep->ap_status = AUTH_REFUSED;
 			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
 			    pam_strerror(pamh, rc));
-		} else
+		} else if (pam_get_item(pamh, PAM_USER, &item) !=
+		    PAM_SUCCESS || item == NULL || ((const char *)item)[0] ==
+		    '\0' || strlen(item) >= sizeof(rep->ap_user)) {
+			/* No name to hold the session under: no login. */
+			rep->ap_status = AUTH_ERROR;
+			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "PAM left "
+			    "no usable user name");
+		} else {
 			rep->ap_status = AUTH_OK;
+			snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
+			    (const char *)item);
+		}
 		pam_end(pamh, rc);
 	}
-	if (rep->ap_status == AUTH_OK)
-		authd_groups(req->ar_user, rep);
-
-	pthread_mutex_lock(&authd.a_lock);
-	if (rep->ap_status == AUTH_FAILED || rep->ap_status == AUTH_REFUSED) {
-		if (authd_fail_count(req->ar_client, now))
-			authd_note(rep, "client locked out for %ds",
-			    authd.a_lockout);
-		if (authd_fail_count(userkey, now))
-			authd_note(rep, "user locked out for %ds",
-			    authd.a_lockout);
-	} else if (rep->ap_status == AUTH_OK && authd.a_cache_ttl > 0)
-		authd_cache_put(req, digest, now);
-	pthread_mutex_unlock(&authd.a_lock);
+	if (rep->ap_status == AUTH_OK) {
+		authd_groups(rep->ap_user, rep);
+		if (authd.a_cache_ttl > 0) {
+			pthread_mutex_lock(&authd.a_lock);
+			authd_cache_put(req, rep->ap_user, digest, now);
+			pthread_mutex_unlock(&authd.a_lock);
+		}
+	}
 done:
 	explicit_bzero(req->ar_pass, sizeof(req->ar_pass));
 	explicit_bzero(digest, sizeof(digest));
 }
 
+static int64_t
+authd_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void
+authd_reply(int channel, const struct auth_reply *rep)
+{
+	int	 fd;
+
+	pthread_mutex_lock(&authd.a_lock);
+	fd = authd.a_ch->ac_fds[channel];
+	pthread_mutex_unlock(&authd.a_lock);
+	/* One message per send: concurrent replies never mix. */
+	if (fd != -1 && send(fd, rep, sizeof(*rep), MSG_NOSIGNAL) == -1 &&
+	    errno != EPIPE)
+		log_warn("authd: send");
+}
+
 /*
- * Every PAM thread waits on every channel and takes what comes: a request
- * goes from the proxy worker straight to a PAM thread, with no dispatcher
- * in between (one thread wake-up less per login). SOCK_SEQPACKET hands
- * each message to exactly one reader, whole.
+ * A PAM thread: takes what the queue gives, asks PAM (or answers a locked
+ * or expired login at once), tells the queue, replies on the login's
+ * channel.
  */
 static void *
 authd_worker(void *arg)
 {
-	struct authd_channels	*ch = arg;
+	struct authq_item		*it;
+	const struct auth_request	*r;
+	struct auth_request		 req;
+	struct auth_reply		 rep;
+	struct timespec			 t0, t1, until;
+	int64_t				 wait;
+	int				 what = AUTHQ_NONE, channel, locked;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&authd.a_lock);
+		while (!authd.a_stop && (what = authq_next(authd.a_q,
+		    authd_now_ms(), &it, &wait)) == AUTHQ_NONE) {
+			if (wait < 0)
+				pthread_cond_wait(&authd.a_cond, &authd.a_lock);
+			else {
+				clock_gettime(CLOCK_MONOTONIC, &until);
+				until.tv_sec += wait / 1000;
+				until.tv_nsec += (wait % 1000) * 1000000;
+				if (until.tv_nsec >= 1000000000) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&authd.a_cond,
+				    &authd.a_lock, &until);
+			}
+		}
+		pthread_mutex_unlock(&authd.a_lock);
+		if (authd.a_stop)
+			return (NULL);
+
+		r = authq_request(it, &channel);
+		memset(&rep, 0, sizeof(rep));
+		rep.ap_sid = r->ar_sid;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (what == AUTHQ_RUN) {
+			req = *r;
+			authd_check(&req, &rep);
+			explicit_bzero(&req, sizeof(req));
+		} else if (what == AUTHQ_LOCKED)
+			rep.ap_status = AUTH_LOCKED;
+		else {
+			rep.ap_status = AUTH_ERROR;
+			snprintf(rep.ap_msg, sizeof(rep.ap_msg), "waited too "
+			    "long for a PAM thread");
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		rep.ap_usec = (uint32_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000);
+
+		pthread_mutex_lock(&authd.a_lock);
+		authq_done(authd.a_q, it, what == AUTHQ_RUN,
+		    (enum auth_status)rep.ap_status, authd_now_ms(), &locked);
+		/* An answer can let waiting logins go. */
+		pthread_cond_broadcast(&authd.a_cond);
+		pthread_mutex_unlock(&authd.a_lock);
+		if (locked & AUTHQ_LOCK_PAIR)
+			authd_note(&rep, "user locked out for %ds from this "
+			    "client", authd.a_lockout);
+		if (locked & AUTHQ_LOCK_PREFIX)
+			authd_note(&rep, "client locked out for %ds",
+			    authd.a_lockout);
+		authd_reply(channel, &rep);
+	}
+}
+
+/*
+ * The main thread of authd: reads every channel into the queue. A login
+ * the queue cannot take is refused at once (fail closed).
+ */
+static void
+authd_intake(struct authd_channels *ch)
+{
 	struct pollfd		 pfd[GW_MAX_WORKERS];
 	struct auth_request	 req;
 	struct auth_reply	 rep;
-	struct timespec		 t0, t1;
 	ssize_t			 n;
-	int			 i, k, open;
+	int			 i, open, r;
 
 	for (;;) {
-		pthread_mutex_lock(&authd.a_lock);
 		for (i = open = 0; i < ch->ac_n; i++) {
 			pfd[i].fd = ch->ac_fds[i];
 			pfd[i].events = POLLIN;
 			pfd[i].revents = 0;
 			open += ch->ac_fds[i] != -1;
 		}
-		pthread_mutex_unlock(&authd.a_lock);
 		if (open == 0)
-			return (NULL);
+			return;
 		if (poll(pfd, (nfds_t)ch->ac_n, -1) == -1) {
 			if (errno == EINTR)
 				continue;
@@ -391,13 +431,11 @@ authd_worker(void *arg)
 				continue;
 			n = recv(pfd[i].fd, &req, sizeof(req), MSG_DONTWAIT);
 			if (n == -1 && (errno == EAGAIN || errno == EINTR))
-				continue;	/* another thread took it */
+				continue;
 			if (n != (ssize_t)sizeof(req)) {
 				/* EOF or a broken message: that worker is gone. */
 				pthread_mutex_lock(&authd.a_lock);
-				for (k = 0; k < ch->ac_n; k++)
-					if (ch->ac_fds[k] == pfd[i].fd)
-						ch->ac_fds[k] = -1;
+				ch->ac_fds[i] = -1;
 				pthread_mutex_unlock(&authd.a_lock);
 				shutdown(pfd[i].fd, SHUT_RDWR);
 				continue;
@@ -405,15 +443,21 @@ authd_worker(void *arg)
 			req.ar_user[sizeof(req.ar_user) - 1] = '\0';
 			req.ar_pass[sizeof(req.ar_pass) - 1] = '\0';
 			req.ar_client[sizeof(req.ar_client) - 1] = '\0';
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			authd_check(&req, &rep);
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			rep.ap_usec = (uint32_t)((t1.tv_sec - t0.tv_sec) *
-			    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
-			/* One message per send: concurrent replies never mix. */
-			if (send(pfd[i].fd, &rep, sizeof(rep), MSG_NOSIGNAL) ==
-			    -1 && errno != EPIPE)
-				log_warn("authd: send");
+			pthread_mutex_lock(&authd.a_lock);
+			r = authq_push(authd.a_q, &req, i, authd_now_ms());
+			if (r == AUTHQ_QUEUED)
+				pthread_cond_signal(&authd.a_cond);
+			pthread_mutex_unlock(&authd.a_lock);
+			if (r != AUTHQ_QUEUED) {
+				memset(&rep, 0, sizeof(rep));
+				rep.ap_sid = req.ar_sid;
+				rep.ap_status = AUTH_ERROR;
+				snprintf(rep.ap_msg, sizeof(rep.ap_msg), "authd "
+				    "is full: %zu logins waiting",
+				    authq_pending(authd.a_q));
+				authd_reply(i, &rep);
+			}
+			explicit_bzero(&req, sizeof(req));
 		}
 	}
 }
@@ -470,10 +514,26 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 		close(closefds[k]);
 	memset(&authd, 0, sizeof(authd));
 	authd.a_service = c->c_pam_service;
-	authd.a_fail_limit = c->c_auth_fail_limit;
-	authd.a_fail_window = c->c_auth_fail_window;
 	authd.a_lockout = c->c_auth_lockout;
 	authd.a_cache_ttl = c->c_auth_cache_ttl;
+	{
+		struct authq_limits	 lim;
+		pthread_condattr_t	 ca;
+
+		memset(&lim, 0, sizeof(lim));
+		lim.al_pair_limit = c->c_auth_fail_limit;
+		lim.al_prefix_limit = c->c_auth_client_fail_limit;
+		lim.al_window = c->c_auth_fail_window;
+		lim.al_lockout = c->c_auth_lockout;
+		lim.al_inflight = c->c_auth_client_inflight;
+		lim.al_prefix6 = c->c_auth_ipv6_prefix;
+		lim.al_expire = c->c_handshake_timeout;
+		if ((authd.a_q = authq_new(&lim)) == NULL)
+			fatalx("authd: out of memory");
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&authd.a_cond, &ca);
+	}
 	pthread_mutex_init(&authd.a_lock, NULL);
 	if (getrandom(authd.a_salt, sizeof(authd.a_salt), 0) !=
 	    (ssize_t)sizeof(authd.a_salt))
@@ -481,10 +541,16 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 	for (i = 0; i < nworkers; i++)
 		ch.ac_fds[i] = fds[i];
 	ch.ac_n = nworkers;
+	authd.a_ch = &ch;
 	for (i = 0; i < c->c_auth_workers && i < 64; i++)
-		if (pthread_create(&t[i], NULL, authd_worker, &ch) != 0)
+		if (pthread_create(&t[i], NULL, authd_worker, NULL) != 0)
 			fatalx("authd: cannot start its workers");
 	/* Done when every worker's channel is closed. */
+	authd_intake(&ch);
+	pthread_mutex_lock(&authd.a_lock);
+	authd.a_stop = 1;
+	pthread_cond_broadcast(&authd.a_cond);
+	pthread_mutex_unlock(&authd.a_lock);
 	while (--i >= 0)
 		pthread_join(t[i], NULL);
 	_exit(0);

@@ -47,7 +47,11 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "auth",		CT_AUTH, OFF(c_auth), 0, 0 },
 	{ "pam_service",	CT_STRING, OFF(c_pam_service), 0, 0 },
 	{ "auth_workers",	CT_INT, OFF(c_auth_workers), 1, 64 },
-	{ "auth_fail_limit",	CT_INT, OFF(c_auth_fail_limit), 1, 1000000 },
+	{ "auth_fail_limit",	CT_INT, OFF(c_auth_fail_limit), 0, 1000000 },
+	{ "auth_client_fail_limit", CT_INT, OFF(c_auth_client_fail_limit), 1,
+	    1000000 },
+	{ "auth_client_inflight", CT_INT, OFF(c_auth_client_inflight), 1, 64 },
+	{ "auth_ipv6_prefix",	CT_INT, OFF(c_auth_ipv6_prefix), 32, 128 },
 	{ "auth_fail_window",	CT_INT, OFF(c_auth_fail_window), 1, 86400 },
 	{ "auth_lockout",	CT_INT, OFF(c_auth_lockout), 1, 7 * 86400 },
 	{ "auth_cache_ttl",	CT_INT, OFF(c_auth_cache_ttl), 0, 86400 },
@@ -140,6 +144,9 @@ conf_default(void)
 	c->c_pam_service = conf_xstrdup("socksgw");
 	c->c_auth_workers = 4;
 	c->c_auth_fail_limit = 5;
+	c->c_auth_client_fail_limit = 50;
+	c->c_auth_client_inflight = 2;
+	c->c_auth_ipv6_prefix = 64;
 	c->c_auth_fail_window = 60;
 	c->c_auth_lockout = 300;
 	c->c_auth_cache_ttl = 0;

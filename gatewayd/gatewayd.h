@@ -104,6 +104,9 @@ struct conf {
 	int			 c_auth_fail_limit;	/* failures ... */
 	int			 c_auth_fail_window;	/* ... within seconds */
 	int			 c_auth_lockout;	/* then refused, seconds */
+	int			 c_auth_client_fail_limit; /* per client prefix */
+	int			 c_auth_client_inflight;	/* in PAM at once */
+	int			 c_auth_ipv6_prefix;	/* a client is this /N */
 	int			 c_auth_cache_ttl;	/* 0: no cache */
 	char			*c_policy_db;
 	char			*c_audit_db;
@@ -365,9 +368,44 @@ struct auth_reply {
 	uint32_t		 ap_usec;	/* time authd spent on it */
 	char			 ap_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
 	char			 ap_msg[128];
+	char			 ap_user[256];	/* PAM_USER: the canonical name */
 };
 pid_t	 authd_start(const struct conf *, int *, int, const int *, size_t,
 	    char **);
+
+/* authq.c: lock-out and the queue in front of authd's PAM threads */
+#define AUTHQ_KEYS_MAX		262144	/* counters kept at most */
+#define AUTHQ_PENDING_MAX	4096	/* logins waiting at most */
+#define AUTHQ_KEY_MAX		336
+#define AUTHQ_DELAY_BASE	250	/* ms: a user's first delay */
+#define AUTHQ_DELAY_MAX		8000	/* ms */
+enum { AUTHQ_QUEUED, AUTHQ_BUSY, AUTHQ_RUN, AUTHQ_LOCKED, AUTHQ_EXPIRED,
+	AUTHQ_NONE };
+#define AUTHQ_LOCK_PAIR		0x1
+#define AUTHQ_LOCK_PREFIX	0x2
+struct authq_limits {
+	int		 al_pair_limit;		/* 0: no lock-out */
+	int		 al_prefix_limit;
+	int		 al_window;		/* seconds */
+	int		 al_lockout;		/* seconds */
+	int		 al_inflight;		/* per prefix, in PAM at once */
+	int		 al_prefix6;		/* IPv6 client prefix length */
+	int		 al_expire;		/* seconds a login may wait */
+};
+struct authq;
+struct authq_item;
+struct authq	*authq_new(const struct authq_limits *);
+void		 authq_free(struct authq *);
+void		 authq_prefix(const char *, int, char *, size_t);
+int		 authq_push(struct authq *, const struct auth_request *, int,
+		    int64_t);
+int		 authq_next(struct authq *, int64_t, struct authq_item **,
+		    int64_t *);
+void		 authq_done(struct authq *, struct authq_item *, int,
+		    enum auth_status, int64_t, int *);
+const struct auth_request *authq_request(const struct authq_item *, int *);
+size_t		 authq_pending(const struct authq *);
+size_t		 authq_keys(const struct authq *);
 const char *auth_status_str(enum auth_status);
 void	 auth_channel_init(struct worker *);
 int	 auth_submit(struct session *, const struct s5_userpass *);
@@ -532,12 +570,13 @@ uint64_t quota_account_used(struct quota_user *, int);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);
-int	 verdict_name_quiet(struct session *);
+int	 verdict_udp(struct session *, const char *,
+	    const struct sockaddr *, uint16_t);
 int	 verdict_address(struct session *, const struct sockaddr *);
 int	 verdict_recheck(struct session *, struct policy *);
 
 /* udp.c */
-int	 udp_start(struct session *, const struct sockaddr_storage *);
+int	 udp_start(struct session *, uint16_t);
 void	 udp_free(struct session *);
 void	 udp_policy_changed(struct session *);
 

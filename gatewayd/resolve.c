@@ -54,9 +54,15 @@ resolver_new(struct event_base *base, const struct conf *c, char **cause)
 		return (NULL);
 	}
 	rv->rv_base = base;
-	/* The hosts file is ours to name, not resolv.conf's default. */
-	r = evdns_base_resolv_conf_parse(rv->rv_dns,
-	    DNS_OPTIONS_ALL & ~DNS_OPTION_HOSTSFILE, c->c_resolv_conf);
+	/*
+	 * The hosts file is ours to name, not resolv.conf's default. The
+	 * search list is never taken: a client's name is absolute, and the
+	 * name resolved must be exactly the name the policy judged (with
+	 * `search blocked.example`, "intranet" would become
+	 * "intranet.blocked.example" after the policy judged "intranet").
+	 */
+	r = evdns_base_resolv_conf_parse(rv->rv_dns, DNS_OPTIONS_ALL &
+	    ~(DNS_OPTION_HOSTSFILE | DNS_OPTION_SEARCH), c->c_resolv_conf);
 	if (r != 0 && r != 6) {		/* 6: no nameserver, see below */
 		if (asprintf(cause, "resolv_conf %s: cannot be read (evdns "
 		    "error %d)", c->c_resolv_conf, r) < 0)
@@ -66,6 +72,7 @@ resolver_new(struct event_base *base, const struct conf *c, char **cause)
 	if (r == 6)
 		log_warnx("resolv_conf %s names no nameserver; using "
 		    "127.0.0.1", c->c_resolv_conf);
+	evdns_base_search_clear(rv->rv_dns);
 	if (evdns_base_load_hosts(rv->rv_dns, c->c_hosts_file) != 0) {
 		if (asprintf(cause, "hosts_file %s: cannot be read",
 		    c->c_hosts_file) < 0)

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <stdio.h>
@@ -51,6 +52,8 @@ static enum step session_request(struct session *);
 static enum step session_request4(struct session *);
 static enum step session_begin(struct session *, uint8_t, const char *,
 		    const struct sockaddr_storage *, uint16_t, const char *);
+static enum step session_udp(struct session *, const char *,
+		    const struct sockaddr_storage *);
 static void	session_observe_handshake(struct session *);
 static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
 		    const char *);
@@ -213,7 +216,8 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_EOF) {
 		if (s->s_state == S_REPLYING)
 			session_close(s, s->s_refusal);
-		else if (s->s_state == S_UDP)
+		else if (s->s_state == S_UDP || s->s_state == S_RESOLVING ||
+		    s->s_state == S_CONNECTING || s->s_state == S_BINDING)
 			session_close(s, "client closed");
 		else
 			session_close(s, "client closed during handshake");
@@ -356,6 +360,24 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 		    "auth: failed");
 		return;
 	}
+	/*
+	 * The name PAM ended with is the user from now on: policy, limits,
+	 * quotas, caps, `user disable`, the audit and the logs see
+	 * "alice" when a case-insensitive backend let "ALICE" in.
+	 */
+	if (rep->ap_user[0] != '\0' && strcmp(rep->ap_user, s->s_user) != 0) {
+		char	*canon;
+
+		if ((canon = strdup(rep->ap_user)) == NULL) {
+			session_refuse_bytes(s, failure, sizeof(failure),
+			    "out of memory");
+			return;
+		}
+		log_debug("session %llu: user %s is %s for PAM",
+		    (unsigned long long)s->s_id, s->s_user, canon);
+		free(s->s_user);
+		s->s_user = canon;
+	}
 	if (rep->ap_ngroups > 0 && (s->s_groups = calloc(rep->ap_ngroups,
 	    sizeof(*s->s_groups))) != NULL) {
 		for (i = 0; i < rep->ap_ngroups; i++)
@@ -468,20 +490,8 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		session_refuse(s, S5_REP_NOT_ALLOWED, "limit: quota");
 		return (STEP_STOP);
 	}
-	if (cmd == S5_CMD_UDP_ASSOCIATE) {
-		/* DST is where the client will send from, not a destination. */
-		struct sockaddr_storage	 any;
-
-		if (s->s_over_limit) {
-			session_refuse(s, S5_REP_GENERAL_FAILURE,
-			    "max_sessions reached");
-			return (STEP_STOP);
-		}
-		memset(&any, 0, sizeof(any));
-		any.ss_family = s->s_peer.ss_family;
-		udp_start(s, name != NULL ? &any : addr);
-		return (STEP_STOP);
-	}
+	if (cmd == S5_CMD_UDP_ASSOCIATE)
+		return (session_udp(s, name, addr));
 	if (name != NULL) {
 		if ((s->s_dst_name = strdup(name)) == NULL) {
 			session_refuse(s, S5_REP_GENERAL_FAILURE,
@@ -508,6 +518,67 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 	s->s_cand = &s->s_dst;
 	s->s_ncand = 1;
 	connect_next(s);
+	return (STEP_STOP);
+}
+
+/*
+ * UDP ASSOCIATE: DST is where the client will send from, not where to.
+ * Only the TCP client's own host may send into the association, so DST
+ * must be a wildcard (a client behind a NAT may not know its address) or
+ * that host; anything else would let a third host use the relay.
+ */
+static enum step
+session_udp(struct session *s, const char *name,
+    const struct sockaddr_storage *addr)
+{
+	struct sockaddr_storage	 from;
+
+	if (s->s_over_limit) {
+		session_refuse(s, S5_REP_GENERAL_FAILURE,
+		    "max_sessions reached");
+		return (STEP_STOP);
+	}
+	memcpy(&from, addr, sizeof(from));
+	if (name != NULL) {
+		/*
+		 * Some clients (python3-socks) send the wildcard as the
+		 * name "0": a name counts only when it is a numeric
+		 * address. Nothing is looked up.
+		 */
+		struct sockaddr_in	*sin = (struct sockaddr_in *)&from;
+		struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&from;
+
+		memset(&from, 0, sizeof(from));
+		if (inet_aton(name, &sin->sin_addr) == 1)
+			sin->sin_family = AF_INET;
+		else if (inet_pton(AF_INET6, name, &sin6->sin6_addr) == 1)
+			sin6->sin6_family = AF_INET6;
+		else {
+			if ((s->s_dst_name = strdup(name)) == NULL) {
+				session_refuse(s, S5_REP_GENERAL_FAILURE,
+				    "out of memory");
+				return (STEP_STOP);
+			}
+			session_refuse(s, S5_REP_NOT_ALLOWED, "udp: the "
+			    "client address must be a wildcard or the "
+			    "client's own");
+			return (STEP_STOP);
+		}
+	}
+	addr_set_port(&from, s->s_dst_port);
+	addr_unmap(&from);
+	if (!addr_is_wildcard((struct sockaddr *)&from) &&
+	    !addr_same_ip((struct sockaddr *)&from,
+	    (struct sockaddr *)&s->s_peer)) {
+		memcpy(&s->s_dst, &from, sizeof(s->s_dst));
+		session_refuse(s, S5_REP_NOT_ALLOWED, "udp: the client "
+		    "address must be a wildcard or the client's own");
+		return (STEP_STOP);
+	}
+	/* Granted: each destination is judged on its own (udp.c). */
+	s->s_allowed = 1;
+	s->s_reason = strdup("udp association: each destination judged");
+	udp_start(s, addr_port((struct sockaddr *)&from));
 	return (STEP_STOP);
 }
 
@@ -747,7 +818,8 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 	r.ar_allow = s->s_allowed;
 	r.ar_rule = s->s_rule_id;
 	snprintf(r.ar_reason, sizeof(r.ar_reason), "%s", s->s_reason ?
-	    s->s_reason : s->s_refusal ? s->s_refusal : "");
+	    s->s_reason : s->s_refusal ? s->s_refusal : what != NULL ? what :
+	    "");
 	r.ar_up = s->s_bytes[SIDE_CLIENT];
 	r.ar_down = s->s_bytes[SIDE_REMOTE];
 	r.ar_packets[0] = s->s_packets[SIDE_CLIENT];

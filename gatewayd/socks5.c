@@ -77,18 +77,36 @@ s5_parse_userpass(const uint8_t *buf, size_t len, struct s5_userpass *up)
 	return ((int)(3 + ulen + plen));
 }
 
+/*
+ * A host name that the policy and the resolver read alike: dot-separated
+ * labels of 1 to 63 letters, digits, '-' or '_', 253 bytes at most, and
+ * at most one trailing dot. Anything else (an empty label, "a..", a
+ * control byte, a quote or a bracket) could be read one way by the rule
+ * matcher and another by a resolver, a log or a report: it is refused.
+ */
 static int
 s5_valid_name(const uint8_t *name, size_t len)
 {
-	size_t	 i;
+	size_t	 i, label = 0;
 
-	if (len == 0)
+	if (len > 0 && name[len - 1] == '.')
+		len--;			/* the root: "example.org." */
+	if (len == 0 || len > 253)
 		return (0);
 	for (i = 0; i < len; i++) {
-		if (name[i] <= 0x20 || name[i] == 0x7f)
+		if (name[i] == '.') {
+			if (label == 0)
+				return (0);
+			label = 0;
+			continue;
+		}
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '-' ||
+		    name[i] == '_') || ++label > 63)
 			return (0);
 	}
-	return (1);
+	return (label > 0);
 }
 
 int

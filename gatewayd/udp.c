@@ -7,13 +7,23 @@
  * destinations; so a datagram's direction is known from the socket it
  * arrives on. Datagrams to the relay are taken only from the client's
  * address (and port, if the client named one); FRAG != 0 is dropped and
- * counted. Each destination is judged by the policy (command udp) once
- * and the verdict cached for the association; a name is judged by name,
- * resolved asynchronously (datagrams waiting for it are held, a few per
- * name), and its addresses cached. Replies are taken only from
- * destinations the client sent to, and wrapped in a header naming their
- * source. The association ends with its TCP control connection, or after
- * idle_timeout without a datagram.
+ * counted. Each destination is judged on its own by the policy (command
+ * udp) and the verdict cached for the association: a bare address with
+ * no name, an address reached through a name with that name and nothing
+ * else (the cache is keyed by both), so one allowed name never opens
+ * other addresses. A name is judged by name first, resolved
+ * asynchronously (datagrams waiting for it are held, a few per name),
+ * and its address judged with it when the answer comes. Replies are
+ * taken only from destinations the client sent to, and wrapped in a
+ * header naming their source. The association ends with its TCP control
+ * connection, or after idle_timeout without a datagram.
+ *
+ * Datagrams are taken only from the TCP client's own host: the host the
+ * client names in its request must be a wildcard or that host (session.c),
+ * and with port 0 the first datagram from that host claims the port.
+ * Hosts behind one NAT share an address, so another of them can still
+ * send into an association whose port is not yet claimed, or spoof the
+ * claimed port; as with any SOCKS gateway, only the address is checked.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -38,6 +48,7 @@
 
 struct udp_dest {
 	struct sockaddr_storage	 ud_addr;	/* with port */
+	uint32_t		 ud_name;	/* un_id, 0 for a bare address */
 	uint8_t			 ud_allowed;
 	uint8_t			 ud_used;	/* the client sent to it */
 };
@@ -50,6 +61,7 @@ struct udp_held {
 
 struct udp_name {
 	char			 un_name[256];
+	uint32_t		 un_id;		/* never reused in ua */
 	struct dns_ticket	*un_dns;	/* while looking it up */
 	struct udp_assoc	*un_assoc;
 	struct sockaddr_storage	 un_addr;	/* first address */
@@ -71,11 +83,14 @@ struct udp_assoc {
 	int			 ua_ndests;
 	struct udp_name		*ua_names[UDP_NAMES_MAX];
 	int			 ua_nnames;
+	uint32_t		 ua_next_name;
 };
 
 static void	udp_from_client(evutil_socket_t, short, void *);
 static void	udp_name_free(struct udp_name *);
 static void	udp_from_remote(evutil_socket_t, short, void *);
+static void	udp_send_out(struct udp_assoc *, const struct udp_name *,
+		    const struct sockaddr *, const uint8_t *, size_t);
 
 static int
 udp_socket(int family, const struct sockaddr *bindto)
@@ -94,7 +109,7 @@ udp_socket(int family, const struct sockaddr *bindto)
 
 /* Starts the association for s; replies with the relay's address. */
 int
-udp_start(struct session *s, const struct sockaddr_storage *client)
+udp_start(struct session *s, uint16_t client_port)
 {
 	struct worker		*w = s->s_worker;
 	struct udp_assoc	*ua;
@@ -121,19 +136,13 @@ udp_start(struct session *s, const struct sockaddr_storage *client)
 	    udp_from_client, ua)) == NULL || event_add(ua->ua_ev, NULL) == -1)
 		goto fail;
 	/*
-	 * The client's address: as it named it, or the TCP peer's when it
-	 * sent 0.0.0.0 (it may not know its own address behind a NAT).
+	 * Datagrams come from the TCP peer's host (session.c allowed only a
+	 * wildcard or that host), from the port the client named, or with
+	 * port 0 from the port of its first datagram.
 	 */
-	memcpy(&ua->ua_client, client, sizeof(ua->ua_client));
-	addr_unmap(&ua->ua_client);
-	if (addr_is_wildcard((struct sockaddr *)&ua->ua_client)) {
-		uint16_t port = addr_port((struct sockaddr *)&ua->ua_client);
-
-		memcpy(&ua->ua_client, &s->s_peer, sizeof(ua->ua_client));
-		addr_set_port(&ua->ua_client, port);
-	}
-	ua->ua_port_fixed = ua->ua_port_known =
-	    addr_port((struct sockaddr *)&ua->ua_client) != 0;
+	memcpy(&ua->ua_client, &s->s_peer, sizeof(ua->ua_client));
+	addr_set_port(&ua->ua_client, client_port);
+	ua->ua_port_fixed = ua->ua_port_known = client_port != 0;
 	addr_unmap(&local);
 	if (session_reply(s, reply, s5_build_reply(reply, S5_REP_SUCCEEDED,
 	    (struct sockaddr *)&local)) == -1)
@@ -145,6 +154,9 @@ udp_start(struct session *s, const struct sockaddr_storage *client)
 	return (0);
 fail:
 	s->s_errno = errno;
+	s->s_allowed = 0;
+	free(s->s_reason);
+	s->s_reason = NULL;
 	udp_free(s);
 	session_refuse(s, S5_REP_GENERAL_FAILURE, "udp associate");
 	return (-1);
@@ -201,17 +213,23 @@ udp_policy_changed(struct session *s)
 	ua->ua_nnames = 0;
 }
 
-/* The cached verdict for sa (with port), judged now if need be. */
+/*
+ * The cached verdict for sa (with port) reached through un (NULL: a bare
+ * address), judged now if need be, with un's name and no other.
+ */
 static struct udp_dest *
-udp_dest(struct udp_assoc *ua, const struct sockaddr *sa)
+udp_dest(struct udp_assoc *ua, const struct udp_name *un,
+    const struct sockaddr *sa)
 {
 	struct session	*s = ua->ua_s;
 	struct udp_dest	*d;
-	int		 i;
+	uint32_t	 id = un != NULL ? un->un_id : 0;
+	int		 i, seen = 0;
 
 	for (i = 0; i < ua->ua_ndests; i++) {
 		d = &ua->ua_dests[i];
-		if (addr_same_ip((struct sockaddr *)&d->ud_addr, sa) &&
+		if (d->ud_name == id &&
+		    addr_same_ip((struct sockaddr *)&d->ud_addr, sa) &&
 		    addr_port((struct sockaddr *)&d->ud_addr) == addr_port(sa))
 			return (d);
 	}
@@ -221,19 +239,26 @@ udp_dest(struct udp_assoc *ua, const struct sockaddr *sa)
 		    sizeof(ua->ua_dests[0]) * (UDP_DESTS_MAX - 1));
 		ua->ua_ndests--;
 	}
+	for (i = 0; i < ua->ua_ndests; i++)
+		seen |= ua->ua_dests[i].ud_allowed &&
+		    addr_same_ip((struct sockaddr *)&ua->ua_dests[i].ud_addr,
+		    sa) && addr_port((struct sockaddr *)&ua->ua_dests[i].ud_addr)
+		    == addr_port(sa);
 	d = &ua->ua_dests[ua->ua_ndests++];
 	memset(d, 0, sizeof(*d));
 	memcpy(&d->ud_addr, sa, addr_len(sa));
-	s->s_dst_port = addr_port(sa);
-	d->ud_allowed = !guard_is_listener(sa) && verdict_address(s, sa);
-	if (d->ud_allowed)
+	d->ud_name = id;
+	d->ud_allowed = !guard_is_listener(sa) && verdict_udp(s,
+	    un != NULL ? un->un_name : NULL, sa, addr_port(sa)) == 0;
+	/* Distinct destinations: one address reached by two names is one. */
+	if (d->ud_allowed && !seen)
 		s->s_udp_dests++;
 	return (d);
 }
 
 static void
-udp_send_out(struct udp_assoc *ua, const struct sockaddr *sa,
-    const uint8_t *data, size_t len)
+udp_send_out(struct udp_assoc *ua, const struct udp_name *un,
+    const struct sockaddr *sa, const uint8_t *data, size_t len)
 {
 	struct session	*s = ua->ua_s;
 	struct worker	*w = s->s_worker;
@@ -241,7 +266,7 @@ udp_send_out(struct udp_assoc *ua, const struct sockaddr *sa,
 	size_t		 fits;
 	int		 k = sa->sa_family == AF_INET6;
 
-	d = udp_dest(ua, sa);
+	d = udp_dest(ua, un, sa);
 	if (!d->ud_allowed) {
 		s->s_udp_denied++;
 		return;
@@ -267,7 +292,14 @@ udp_send_out(struct udp_assoc *ua, const struct sockaddr *sa,
 	d->ud_used = 1;
 	s->s_bytes[SIDE_CLIENT] += len;
 	s->s_packets[SIDE_CLIENT]++;
+	/* The record names the latest destination, by its own name. */
 	memcpy(&s->s_dst, sa, addr_len(sa));
+	s->s_dst_port = addr_port(sa);
+	if (un == NULL || s->s_dst_name == NULL ||
+	    strcmp(s->s_dst_name, un->un_name) != 0) {
+		free(s->s_dst_name);
+		s->s_dst_name = un != NULL ? strdup(un->un_name) : NULL;
+	}
 }
 
 static void
@@ -294,7 +326,7 @@ udp_name_resolved(int result, struct evutil_addrinfo *res, void *arg)
 		if (un->un_state == 1) {
 			memcpy(&sa, &un->un_addr, sizeof(sa));
 			addr_set_port(&sa, un->un_held[i].uh_port);
-			udp_send_out(un->un_assoc, (struct sockaddr *)&sa,
+			udp_send_out(un->un_assoc, un, (struct sockaddr *)&sa,
 			    un->un_held[i].uh_data, un->un_held[i].uh_len);
 		} else
 			un->un_assoc->ua_s->s_udp_denied++;
@@ -328,12 +360,10 @@ udp_send_name(struct udp_assoc *ua, const char *name, uint16_t port,
 			return;
 		snprintf(un->un_name, sizeof(un->un_name), "%s", name);
 		un->un_assoc = ua;
+		un->un_id = ++ua->ua_next_name;
 		ua->ua_names[ua->ua_nnames++] = un;
 		/* Denied by name: never looked up. */
-		free(s->s_dst_name);
-		s->s_dst_name = strdup(name);
-		s->s_dst_port = port;
-		if (verdict_name_quiet(s) == -1) {
+		if (verdict_udp(s, name, NULL, port) == -1) {
 			un->un_state = -1;
 			s->s_udp_denied++;
 			return;
@@ -359,7 +389,7 @@ udp_send_name(struct udp_assoc *ua, const char *name, uint16_t port,
 	}
 	memcpy(&sa, &un->un_addr, sizeof(sa));
 	addr_set_port(&sa, port);
-	udp_send_out(ua, (struct sockaddr *)&sa, data, len);
+	udp_send_out(ua, un, (struct sockaddr *)&sa, data, len);
 }
 
 static void
@@ -411,8 +441,8 @@ udp_from_client(evutil_socket_t fd, short what, void *arg)
 		}
 		memcpy(&dst, &h.addr, sizeof(dst));
 		addr_unmap(&dst);
-		udp_send_out(ua, (struct sockaddr *)&dst, w->w_scratch + hl,
-		    (size_t)n - (size_t)hl);
+		udp_send_out(ua, NULL, (struct sockaddr *)&dst,
+		    w->w_scratch + hl, (size_t)n - (size_t)hl);
 	}
 }
 

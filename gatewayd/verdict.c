@@ -41,10 +41,15 @@ verdict_keep(struct session *s, struct policy *p,
 		policy_unref(s->s_policy);
 		s->s_policy = p;
 	}
-	s->s_rule_id = v->rule_id;
+	/*
+	 * "Resolve, then judge each address" is no verdict yet: a session
+	 * that ends before one (DNS failed, the client left) is recorded
+	 * with rule 0 and what happened, never as denied by an allow rule.
+	 */
+	s->s_rule_id = v->action == POLICY_RESOLVE ? 0 : v->rule_id;
 	s->s_allowed = v->action == POLICY_ALLOW;
 	free(s->s_reason);
-	s->s_reason = strdup(v->reason);
+	s->s_reason = v->action == POLICY_RESOLVE ? NULL : strdup(v->reason);
 	if (v->action == POLICY_DENY)
 		s->s_refusal = s->s_reason != NULL ? s->s_reason :
 		    "denied by policy";
@@ -66,16 +71,24 @@ verdict_name(struct session *s)
 	return (-1);
 }
 
-/* The same, without refusing: UDP judges each datagram's name. */
+/*
+ * One UDP destination, judged on its own: by name alone (sa NULL), or an
+ * address with the name it was reached through (NULL for a bare one).
+ * The association's own verdict is left alone: it was granted, and its
+ * record counts what each destination got. 0 when the datagram may go
+ * (or the name be looked up), -1 when it is dropped.
+ */
 int
-verdict_name_quiet(struct session *s)
+verdict_udp(struct session *s, const char *name, const struct sockaddr *sa,
+    uint16_t port)
 {
 	struct policy_req	 req;
 	struct policy_verdict	 v;
 
-	verdict_request(s, NULL, &req);
+	verdict_request(s, sa, &req);
+	req.dst_name = name;
+	req.dst_port = port;
 	policy_decide(s->s_worker->w_policy, &req, &v);
-	verdict_keep(s, s->s_worker->w_policy, &v);
 	return (v.action == POLICY_DENY ? -1 : 0);
 }
 

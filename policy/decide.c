@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -364,12 +365,61 @@ eval_decide(struct eval *e, struct policy_verdict *v)
 		(e).e_acc = buf + (PK_NDIM + 1) * (p)->p_words;	\
 	} while (0)
 
+/*
+ * An IPv6 destination that carries IPv4 addresses (NAT64, 6to4, Teredo,
+ * IPv4-compatible; value.c) is refused when any address it carries is
+ * special or denied, and when a rule naming its IPv6 range denies it
+ * (`deny --dst 2002::/16` holds); otherwise it gets the verdict of the
+ * IPv4 address it carries (Teredo: its client). So rules written for
+ * IPv4 hold on a DNS64 network, and the two can never disagree.
+ * e holds the IPv6 evaluation, r its deciding rule, v its verdict.
+ */
+static void
+eval_fold(struct eval *e, long r, struct policy_verdict *v)
+{
+	const struct policy	*p = e->e_p;
+	struct policy_req	 req4 = *e->e_req;
+	struct policy_verdict	 w;
+	struct sockaddr_in	 sin;
+	uint8_t			 a[16], v4[2][4];
+	const char		*form;
+	char			 text[INET_ADDRSTRLEN];
+	int			 fam, n, k;
+
+	if (e->e_phase1 || e->e_req->dst_addr == NULL ||
+	    pv_sockaddr_bytes(e->e_req->dst_addr, a, &fam) == -1 ||
+	    fam != AF_INET6 || (n = pv_embedded_v4(a, v4, &form)) == 0)
+		return;
+	/* Denied as IPv6: special, or by a rule that names its range. */
+	if (v->action == POLICY_DENY && (r == -1 ? e->e_special_name != NULL :
+	    !bit_is_set(bits_at(p, p->p_wild[PK_DST]), r)))
+		return;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(e->e_req->dst_port);
+	req4.dst_addr = (const struct sockaddr *)&sin;
+	for (k = 0; k < n; k++) {
+		memcpy(&sin.sin_addr, v4[k], 4);
+		policy_decide(p, &req4, &w);
+		inet_ntop(AF_INET, v4[k], text, sizeof(text));
+		v->action = w.action;
+		v->rule_id = w.rule_id;
+		snprintf(v->reason, sizeof(v->reason), "%s carries %s: %.150s",
+		    form, text, w.reason);
+		if (w.action == POLICY_DENY)
+			return;
+	}
+}
+
 void
 policy_decide(const struct policy *p, const struct policy_req *req,
     struct policy_verdict *v)
 {
+	long	 r;
+
 	EVAL_SETUP(e, p, req, buf);
-	eval_decide(&e, v);
+	r = eval_decide(&e, v);
+	eval_fold(&e, r, v);
 }
 
 /* explain ---------------------------------------------------------------- */
@@ -490,6 +540,7 @@ policy_explain(const struct policy *p, const struct policy_req *req,
 
 	EVAL_SETUP(e, p, req, buf);
 	r = eval_decide(&e, v);
+	eval_fold(&e, r, v);
 	if (policy_user_disabled(p, req->user))
 		return;
 	last = r == -1 ? (long)p->p_nrules - 1 : r;

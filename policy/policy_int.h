@@ -250,6 +250,7 @@ int	 pv_time_match(const struct pv_time *, const struct tm *);
 int	 pv_port_parse(const char *, uint16_t *, uint16_t *, const char **);
 int	 pv_sockaddr_bytes(const struct sockaddr *, uint8_t *, int *);
 int	 pv_cidr_special(const struct pv_cidr *);
+int	 pv_embedded_v4(const uint8_t *, uint8_t [2][4], const char **);
 int	 pv_country_index(const char *);
 
 /* geoip.c */

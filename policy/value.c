@@ -18,6 +18,8 @@
 
 #include "policy_int.h"
 
+static int	pv_prefix_match(const uint8_t *, const uint8_t *, int);
+
 static const char *const pv_day_names[7] = {
 	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
 };
@@ -32,11 +34,79 @@ static const struct {
 	{ "169.254.0.0/16", "link-local" },
 	{ "224.0.0.0/4", "multicast" },
 	{ "240.0.0.0/4", "reserved" },
+	{ "100.64.0.0/10", "shared-address (CGNAT)" },
+	{ "192.0.0.0/24", "IETF protocol assignments" },
+	{ "198.18.0.0/15", "benchmarking" },
 	{ "::/128", "unspecified" },
 	{ "::1/128", "loopback" },
 	{ "fe80::/10", "link-local" },
+	{ "fec0::/10", "site-local" },
 	{ "ff00::/8", "multicast" },
+	{ "64:ff9b:1::/48", "local-use NAT64" },
+	{ "fd00:ec2::254/128", "cloud metadata" },
 };
+
+/*
+ * IPv6 forms that carry IPv4 addresses, and where: a destination in one
+ * is judged by the IPv4 addresses it carries too (decide.c), so that
+ * `deny --dst 10.0.0.0/8` also holds for 64:ff9b::a00:1 on a DNS64
+ * network. IPv4-mapped addresses are folded to IPv4 before anything else.
+ */
+static const struct {
+	uint8_t		 ev_prefix[4];
+	int		 ev_len;		/* bits of the prefix */
+	uint8_t		 ev_at[2][4];		/* byte offsets, one per address */
+	int		 ev_n;
+	uint8_t		 ev_xor;		/* Teredo obfuscates the client */
+	const char	*ev_name;
+} pv_embedding[] = {
+	{ { 0x00, 0x64, 0xff, 0x9b }, 32, { { 12, 13, 14, 15 } }, 1, 0,
+	    "NAT64" },
+	{ { 0x00, 0x64, 0xff, 0x9b }, 48, { { 6, 7, 9, 10 } }, 1, 0,
+	    "local-use NAT64" },
+	{ { 0x20, 0x02 }, 16, { { 2, 3, 4, 5 } }, 1, 0, "6to4" },
+	{ { 0x20, 0x01, 0x00, 0x00 }, 32, { { 4, 5, 6, 7 },
+	    { 12, 13, 14, 15 } }, 2, 0xff, "Teredo" },
+	{ { 0 }, 96, { { 12, 13, 14, 15 } }, 1, 0, "IPv4-compatible" },
+};
+
+/*
+ * The IPv4 addresses the IPv6 address b carries (as 4-byte groups in
+ * out), how many (0 to 2), and the form's name.
+ */
+int
+pv_embedded_v4(const uint8_t *b, uint8_t out[2][4], const char **form)
+{
+	static const uint8_t	 zero[16];
+	size_t			 i;
+	int			 k, j;
+
+	for (i = 0; i < sizeof(pv_embedding) / sizeof(pv_embedding[0]); i++) {
+		/* The local-use NAT64 prefix is 64:ff9b:1::/48. */
+		if (pv_embedding[i].ev_len == 48 && (b[4] != 0 || b[5] != 1))
+			continue;
+		if (pv_embedding[i].ev_len == 96) {
+			/* :: and ::1 are IPv6's own, not IPv4-compatible. */
+			if (memcmp(b, zero, 15) == 0 && b[15] <= 1)
+				continue;
+			if (memcmp(b, zero, 12) != 0)
+				continue;
+		} else if (!pv_prefix_match(b, pv_embedding[i].ev_prefix,
+		    pv_embedding[i].ev_len > 32 ? 32 : pv_embedding[i].ev_len))
+			continue;
+		if (pv_embedding[i].ev_len == 32 &&
+		    pv_embedding[i].ev_prefix[0] == 0x00 &&
+		    memcmp(b + 4, zero, 8) != 0)
+			continue;	/* 64:ff9b::/96: bytes 4-11 are zero */
+		for (k = 0; k < pv_embedding[i].ev_n; k++)
+			for (j = 0; j < 4; j++)
+				out[k][j] = b[pv_embedding[i].ev_at[k][j]] ^
+				    (k == 1 ? pv_embedding[i].ev_xor : 0);
+		*form = pv_embedding[i].ev_name;
+		return (pv_embedding[i].ev_n);
+	}
+	return (0);
+}
 
 /* ::ffff:a.b.c.d, on bytes of any alignment. */
 static int

@@ -2,12 +2,14 @@
  * dnsstub: a DNS server on 127.0.0.1 for the tests, built on libevent's
  * evdns server API, so that gatewayd never asks the machine's resolver.
  *
- *	dnsstub [-t SECONDS] [-l LOGFILE] NAME=ADDR ... [drop=NAME ...]
+ *	dnsstub [-t SECONDS] [-l LOGFILE] [slow:]NAME=ADDR ... [drop=NAME ...]
  *
  * Prints the UDP port it listens on, then answers A and AAAA queries for
  * the names given (a name may be given several times), NXDOMAIN for any
  * other name, and nothing at all for names given as drop=NAME (a server
- * that never answers). Every question asked is appended to LOGFILE, so a
+ * that never answers); a name given as slow:NAME=ADDR is answered after
+ * a second (a lookup still in flight while the client goes on). Every
+ * question asked is appended to LOGFILE, so a
  * test can tell which names were looked up. Exits after SECONDS (default 300) so that a test
  * that dies cannot leave it running.
  */
@@ -29,8 +31,19 @@
 struct entry {
 	char		 name[256];
 	int		 family;	/* 0: drop */
+	int		 slow;
 	unsigned char	 addr[16];
 };
+
+static struct event_base *base;
+
+static void
+answer_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evdns_server_request_respond(arg, 0);
+}
 
 static struct entry	*entries;
 static size_t		 nentries;
@@ -41,7 +54,7 @@ answer(struct evdns_server_request *req, void *arg)
 {
 	struct evdns_server_question	*q;
 	size_t				 i;
-	int				 j, found = 0, drop = 0;
+	int				 j, found = 0, drop = 0, slow = 0;
 
 	(void)arg;
 	for (j = 0; j < req->nquestions; j++) {
@@ -54,6 +67,7 @@ answer(struct evdns_server_request *req, void *arg)
 			if (strcasecmp(entries[i].name, q->name) != 0)
 				continue;
 			found = 1;
+			slow |= entries[i].slow;
 			if (entries[i].family == 0)
 				drop = 1;
 			else if (entries[i].family == AF_INET &&
@@ -70,13 +84,19 @@ answer(struct evdns_server_request *req, void *arg)
 		evdns_server_request_drop(req);
 		return;
 	}
+	if (slow) {
+		struct timeval	 second = { 1, 0 };
+
+		event_base_once(base, -1, EV_TIMEOUT, answer_later, req,
+		    &second);
+		return;
+	}
 	evdns_server_request_respond(req, found ? 0 : DNS_ERR_NOTEXIST);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct event_base	*base;
 	struct sockaddr_in	 sin;
 	struct timeval		 limit = { 300, 0 };
 	socklen_t		 len = sizeof(sin);
@@ -107,6 +127,10 @@ main(int argc, char **argv)
 		if (strncmp(argv[optind], "drop=", 5) == 0) {
 			snprintf(e->name, sizeof(e->name), "%s", eq + 1);
 			continue;
+		}
+		if (strncmp(argv[optind], "slow:", 5) == 0) {
+			e->slow = 1;
+			argv[optind] += 5;
 		}
 		snprintf(e->name, sizeof(e->name), "%.*s",
 		    (int)(eq - argv[optind]), argv[optind]);

@@ -92,7 +92,7 @@ class Gateway:
 
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
                  rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None,
-                 env=None, audit=True):
+                 env=None, audit=True, resolv_extra=""):
         # Each gateway has a folder of its own: configuration, policy, log.
         self.tmp = tmp = tmp.subdir()
         self.port = free_port()
@@ -102,7 +102,8 @@ class Gateway:
         if os.geteuid() == 0:
             lines.append("user nobody")
         nameserver = "nameserver 127.0.0.1:%d\n" % dns.port if dns else ""
-        lines.append("resolv_conf %s" % tmp.write("resolv.conf", nameserver))
+        lines.append("resolv_conf %s" % tmp.write("resolv.conf", nameserver +
+                                                  resolv_extra))
         lines.append("hosts_file %s" % tmp.write(
             "hosts", hosts if hosts is not None else
             "127.0.0.1 localhost\n::1 localhost\n"))

@@ -12,8 +12,26 @@ import time
 import unittest
 
 from gwtest import (EchoHandler, GatewayTestCase, TempDir, recv_exact,
-                    socks_open, socks_request, wait_for)
+                    read_reply, socks_open, socks_request, wait_for)
 from test_pam import PamTestCase
+from test_protocols import udp_echo, udp_header
+
+# "The internet": documentation addresses on the loopback interface of a
+# network namespace of this test's own, so that a destination can be an
+# ordinary one (no special range, not the gateway's own) while nothing
+# leaves the machine.
+INTERNET = ("192.0.2.1", "198.51.100.1", "203.0.113.1")
+
+
+def setUpModule():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.geteuid() != 0 or libc.unshare(0x40000000) != 0:   # CLONE_NEWNET
+        raise unittest.SkipTest("needs root to make a network namespace")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    for a in INTERNET:
+        subprocess.run(["ip", "addr", "add", a + "/32", "dev", "lo"],
+                       check=True)
 
 
 def authd_pid(gw):
@@ -60,6 +78,124 @@ class AuthdGoneTest(PamTestCase):
                  timeout=5, what="auth_authd_down to count 4 refusals")
         self.assertEqual(self.gw.log().count("authd is gone"), 1)
         self.assertRegex(self.gw.log(), r"error: authd is gone")
+
+
+PAM_CANON = os.environ.get("PAM_CANON", "build/tests/helpers/pam_canon.so")
+
+
+class CanonicalUserTest(PamTestCase):
+    gateway_extra = "auth pam\npam_service socksgw-canon\n"
+
+    def make_pam(self):
+        path = super().make_pam()
+        from test_pam import MATRIX
+        passdb = os.path.join(path, "passdb-canon")
+        with open(passdb, "w") as f:
+            f.write("alice:secret:socksgw-canon\nbob:hunter2:socksgw-canon\n")
+        with open(os.path.join(path, "socksgw-canon"), "w") as f:
+            f.write("auth required %s\nauth required %s passdb=%s\n"
+                    "account required %s passdb=%s\n"
+                    % (os.path.abspath(PAM_CANON), MATRIX, passdb, MATRIX,
+                       passdb))
+        return path
+
+    def start_gateway(self, extra="", **kw):
+        kw.setdefault("rules", ())
+        gw = super().start_gateway(extra, **kw)
+        gw.ctl("user", "add", "alice")
+        gw.ctl("rule", "add", "deny", "--user", "alice")
+        gw.ctl("rule", "add", "allow", "--dst", "127.0.0.0/8")
+        gw.wait_log("policy: 2 rules in force")
+        return gw
+
+    def test_policy_sees_the_name_pam_ended_with(self):
+        # Old main: "ALICE" logged in (PAM lowered it) and escaped the
+        # rule for alice: the policy saw the name as sent.
+        port = self.tcp_server(EchoHandler)
+        status, s = self.login("ALICE", "secret")
+        self.assertEqual(status, 0)
+        s.sendall(socks_request("127.0.0.1", port))
+        self.assertEqual(recv_exact(s, 10)[1], 2)
+        s.close()
+        status, s = self.login("Bob", "hunter2")
+        self.assertEqual(status, 0)
+        s.sendall(socks_request("127.0.0.1", port))
+        self.assertEqual(recv_exact(s, 10)[1], 0)
+        s.close()
+        wait_for(lambda: len(self.gw.audit("seq IS NOT NULL")) == 2,
+                 timeout=5, what="2 records")
+        self.assertEqual([r["user"] for r in self.gw.audit()],
+                         ["alice", "bob"])
+        self.gw.wait_log("user=bob client=")
+        self.assertNotIn("user=Bob", self.gw.log())
+
+
+class LockoutTest(PamTestCase):
+    gateway_extra = "auth pam\nauth_fail_limit 3\nauth_lockout 60\n"
+
+    def login_from(self, source, user, password):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.bind((source, 0))
+        s.connect(self.gw.addr)
+        s.sendall(b"\x05\x01\x02")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x02")
+        u, p = user.encode(), password.encode()
+        s.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
+        status = recv_exact(s, 2)[1]
+        s.close()
+        return status
+
+    def test_one_nat_address_is_not_locked_out_for_everyone(self):
+        # Old main: three typos from one address locked everyone behind
+        # it out; a user was locked out from everywhere.
+        for _ in range(3):
+            self.assertEqual(self.login_from("127.0.0.1", "bob", "x"), 1)
+        self.assertEqual(self.login_from("127.0.0.1", "bob", "hunter2"), 1)
+        self.assertEqual(self.login_from("127.0.0.1", "alice", "secret"), 0)
+        self.assertEqual(self.login_from("127.0.0.2", "bob", "hunter2"), 0)
+        wait_for(lambda: self.gw.audit("reason LIKE 'locked out%'"),
+                 timeout=5, what="the locked-out record")
+        rows = self.gw.audit("kind = 'auth'")
+        self.assertEqual([r["reason"].split(":")[0] for r in rows],
+                         ["authentication failed"] * 3 + ["locked out"])
+
+
+class StarvationTest(PamTestCase):
+    gateway_extra = ("auth pam\npam_service socksgw-slow\nauth_workers 8\n"
+                     "handshake_timeout 60\n")
+
+    def test_failing_clients_cannot_starve_a_clean_one(self):
+        # Old main: PAM threads took logins in arrival order, so 40 bad
+        # logins pending made a good one wait about five round trips.
+        import threading
+        sources = ["127.0.1.%d" % i for i in range(1, 41)]
+        login = LockoutTest.login_from
+
+        def bad(src, results):
+            results.append(login(self, src, "nobody-" + src, "wrong"))
+        # A first round gives these clients their record.
+        for rnd in range(2):
+            results = []
+            threads = [threading.Thread(target=bad, args=(src, results))
+                       for src in sources]
+            for t in threads:
+                t.start()
+            if rnd == 0:
+                for t in threads:
+                    t.join(timeout=60)
+                self.assertEqual(results, [1] * 40)
+        # 40 bad logins pending now; a clean client comes.
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        self.assertEqual(login(self, "127.0.2.1", "dave", "quick"), 0)
+        took = time.monotonic() - t0
+        for t in threads:
+            t.join(timeout=60)
+        print("\nclean login answered in %.2f s behind 40 failing ones"
+              % took)
+        # Two PAM round trips of 2 s, and some room.
+        self.assertLess(took, 4.8)
 
 
 class EscapingPamTest(PamTestCase):
@@ -157,6 +293,143 @@ class EscapingPamTest(PamTestCase):
     def gw_socksctl(self):
         from gwtest import SOCKSCTL
         return SOCKSCTL
+
+
+class UdpJudgedAloneTest(GatewayTestCase):
+    dns_entries = ("a.allowed.example=192.0.2.1",
+                   "slow:c.neutral.example=198.51.100.1")
+
+    def start_gateway(self, extra="", **kw):
+        kw.setdefault("rules", (
+            ("allow", "--cmd", "udp", "--dst", "*.allowed.example"),
+            # An address rule: names it cannot deny are looked up.
+            ("deny", "--cmd", "udp", "--dst", "10.0.0.0/8")))
+        return super().start_gateway(extra, **kw)
+
+    def associate(self):
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x00")
+        recv_exact(s, 2)
+        s.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
+        rep, _, port = read_reply(s)
+        self.assertEqual(rep, 0)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(0.5)
+        self.addCleanup(u.close)
+        return s, u, port
+
+    def echoed(self, u, rport, dst, port, data):
+        u.sendto(udp_header(dst, port) + data, ("127.0.0.1", rport))
+        try:
+            got = u.recv(4096)
+        except socket.timeout:
+            return False
+        return got.endswith(data)
+
+    def record(self):
+        wait_for(lambda: self.gw.audit("command = 'udp' AND seq IS NOT "
+                                       "NULL"), timeout=5,
+                 what="the UDP record")
+        return self.gw.audit("command = 'udp'")[0]
+
+    def test_an_allowed_name_opens_no_other_address(self):
+        # Old main: after one datagram to a.allowed.example, every bare
+        # address was judged with that name, and allowed.
+        p1 = udp_echo(self, host=INTERNET[0])
+        p2 = udp_echo(self, host=INTERNET[1])
+        ctl, u, rport = self.associate()
+        self.assertTrue(self.echoed(u, rport, "a.allowed.example", p1, b"1"))
+        self.assertFalse(self.echoed(u, rport, INTERNET[1], p2, b"2"))
+        self.assertFalse(self.echoed(u, rport, INTERNET[0], p1, b"3"))
+        self.assertTrue(self.echoed(u, rport, "a.allowed.example", p1, b"4"))
+        ctl.close()
+        rec = self.record()
+        self.assertEqual((rec["verdict"], rec["rule_id"]), ("allow", 0))
+        self.assertEqual((rec["udp_destinations"], rec["udp_denied"],
+                          rec["packets_up"]), (1, 2, 2))
+
+    def test_a_name_in_flight_is_judged_with_its_own_name(self):
+        # Old main: c.neutral.example's answer came after a datagram to
+        # a.allowed.example and was judged with that name: allowed.
+        p1 = udp_echo(self, host=INTERNET[0])
+        p2 = udp_echo(self, host=INTERNET[1])
+        ctl, u, rport = self.associate()
+        u.sendto(udp_header("c.neutral.example", p2) + b"slow",
+                 ("127.0.0.1", rport))
+        self.assertTrue(self.echoed(u, rport, "a.allowed.example", p1, b"x"))
+        u.settimeout(2.5)
+        with self.assertRaises(socket.timeout):
+            u.recv(4096)
+        ctl.close()
+        rec = self.record()
+        self.assertEqual((rec["udp_destinations"], rec["udp_denied"]), (1, 1))
+        self.assertEqual(rec["dst_host"], "a.allowed.example")
+
+    def test_client_address_must_be_the_clients_own(self):
+        # Old main: any host named in the request could send into the
+        # association.
+        for claim in (b"\x01" + socket.inet_aton(INTERNET[2]),
+                      b"\x03\x0ball.example"):
+            s = socket.create_connection(self.gw.addr, timeout=10)
+            s.sendall(b"\x05\x01\x00")
+            recv_exact(s, 2)
+            s.sendall(b"\x05\x03\x00" + claim + b"\x00\x35")
+            self.assertEqual(read_reply(s)[0], 2)
+            s.close()
+        for claim in ("0.0.0.0", "127.0.0.1"):
+            s = socket.create_connection(self.gw.addr, timeout=10)
+            s.sendall(b"\x05\x01\x00")
+            recv_exact(s, 2)
+            s.sendall(b"\x05\x03\x00\x01" + socket.inet_aton(claim) +
+                      b"\x00\x00")
+            self.assertEqual(read_reply(s)[0], 0)
+            s.close()
+        wait_for(lambda: len(self.gw.audit("command = 'udp' AND seq IS NOT "
+                                           "NULL")) == 4, timeout=5,
+                 what="4 UDP records")
+        recs = self.gw.audit("command = 'udp'")
+        self.assertEqual([r["verdict"] for r in recs],
+                         ["deny", "deny", "allow", "allow"])
+        self.assertIn("client address", recs[0]["reason"])
+
+
+class ExactNameTest(GatewayTestCase):
+    dns_entries = ("intranet.blocked.example=192.0.2.1",
+                   "a.blocked.example=192.0.2.1", "www.ok.example=192.0.2.1")
+
+    def start_gateway(self, extra="", **kw):
+        kw.setdefault("resolv_extra", "search blocked.example\n"
+                      "options ndots:5\n")
+        kw.setdefault("rules", (
+            ("deny", "--dst", "*.blocked.example"),
+            ("allow", "--dst", "intranet", "--dst", "www.ok.example",
+             "--dst", "192.0.2.0/24")))
+        return super().start_gateway(extra, **kw)
+
+    def test_no_search_list(self):
+        # Old main: "intranet" was judged, then "intranet.blocked.example"
+        # resolved (resolv.conf's search list) and connected to.
+        port = self.tcp_server(EchoHandler, host=INTERNET[0])
+        s, rep, _, _ = socks_open(self.gw.addr, "www.ok.example", port)
+        self.assertEqual(rep, 0)
+        s.close()
+        s, rep, _, _ = socks_open(self.gw.addr, "intranet", port)
+        self.assertEqual(rep, 4)
+        s.close()
+        self.assertNotIn("blocked.example", self.dns.queries())
+
+    def test_two_trailing_dots_are_malformed(self):
+        # Old main: "a.blocked.example.." passed the rule for
+        # *.blocked.example and was resolved.
+        port = self.tcp_server(EchoHandler, host=INTERNET[0])
+        s, rep, _, _ = socks_open(self.gw.addr, "a.blocked.example.", port)
+        self.assertEqual(rep, 2)
+        s.close()
+        for name in ("a.blocked.example..", "a..blocked.example"):
+            s, rep, _, _ = socks_open(self.gw.addr, name, port)
+            self.assertEqual(rep, 1)
+            s.close()
+        self.assertNotIn("blocked.example", self.dns.queries())
 
 
 class ConfigurationTest(GatewayTestCase):

@@ -204,7 +204,7 @@ class PamTest(PamTestCase):
         status, s = self.login("bob", "hunter2")
         self.assertEqual(status, 1)
         s.close()
-        self.gw.wait_log("locked out after repeated failures")
+        self.gw.wait_log("user bob: locked out")
         time.sleep(2.2)
         status, s = self.login("bob", "hunter2")
         self.assertEqual(status, 0)

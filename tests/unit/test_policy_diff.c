@@ -65,8 +65,9 @@ static const char *const cmds[] = { "connect", "bind", "udp" };
 static const char *const times[] = { "Mon-Fri 08:00-18:00",
 	"Sat,Sun 00:00-24:00", "Fri-Mon 22:00-06:00", "Wed 12:00-13:00" };
 static const char *const specials[] = { "0.0.0.0/8", "127.0.0.0/8",
-	"169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128",
-	"fe80::/10", "ff00::/8" };
+	"169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "100.64.0.0/10",
+	"192.0.0.0/24", "198.18.0.0/15", "::/128", "::1/128", "fe80::/10",
+	"fec0::/10", "ff00::/8", "64:ff9b:1::/48", "fd00:ec2::254/128" };
 static const char *const self_addr = "192.0.2.254";
 
 /* Lists: fixed contents; rules pick among them. */

@@ -230,14 +230,65 @@ test_request_domain(void **state)
 	assert_string_equal(req.name, "example.org");
 	assert_int_equal(req.port, 80);
 
-	memcpy(longest, (const uint8_t[]){ 5, 1, 0, 3, 255 }, 5);
-	memset(longest + 5, 'a', 255);
+	/* The longest name: 253 bytes in labels of 63, and the root. */
+	memcpy(longest, (const uint8_t[]){ 5, 1, 0, 3, 254 }, 5);
+	memset(longest + 5, 'a', 254);
+	longest[5 + 63] = longest[5 + 127] = longest[5 + 191] = '.';
+	longest[5 + 253] = '.';
+	longest[259] = 0xff;
 	longest[260] = 0xff;
-	longest[261] = 0xff;
-	assert_int_equal(parse_prefixes(request_fn, longest, sizeof(longest),
-	    &req), S5_REQUEST_MAX);
-	assert_int_equal(strlen(req.name), 255);
+	assert_int_equal(parse_prefixes(request_fn, longest, 261, &req), 261);
+	assert_int_equal(strlen(req.name), 254);
 	assert_int_equal(req.port, 65535);
+}
+
+/*
+ * Names the policy and a resolver could read differently are refused:
+ * the old codec took "a.blocked.example.." (two trailing dots), which
+ * the matcher and the resolver disagree about.
+ */
+static void
+test_request_names(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 ok;
+	} names[] = {
+		{ "example.org", 1 }, { "example.org.", 1 }, { "_dmarc.x-y.z", 1 },
+		{ "intranet", 1 }, { "1.2.3.4", 1 },
+		{ "a.blocked.example..", 0 }, { "a..b", 0 }, { ".a", 0 },
+		{ ".", 0 }, { "..", 0 }, { "a b", 0 }, { "a\"b", 0 },
+		{ "a]b", 0 }, { "caf\xc3\xa9.example", 0 }, { "a/b", 0 },
+		{ "a:80", 0 }, { "a%2e", 0 }, { "*.example", 0 },
+	};
+	uint8_t			 msg[S5_REQUEST_MAX];
+	struct s5_request	 req;
+	size_t			 i, n;
+	char			 label[80];
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		n = strlen(names[i].name);
+		memcpy(msg, (const uint8_t[]){ 5, 1, 0, 3, (uint8_t)n }, 5);
+		memcpy(msg + 5, names[i].name, n);
+		msg[5 + n] = 0;
+		msg[6 + n] = 80;
+		assert_int_equal(s5_parse_request(msg, n + 7, &req),
+		    names[i].ok ? (int)n + 7 : S5_ERR_DOMAIN);
+	}
+	/* A label of 64 bytes, a name of 254 without the root. */
+	memset(label, 'a', 64);
+	memcpy(msg, (const uint8_t[]){ 5, 1, 0, 3, 64 }, 5);
+	memcpy(msg + 5, label, 64);
+	msg[69] = 0;
+	msg[70] = 80;
+	assert_int_equal(s5_parse_request(msg, 71, &req), S5_ERR_DOMAIN);
+	memcpy(msg, (const uint8_t[]){ 5, 1, 0, 3, 254 }, 5);
+	memset(msg + 5, 'a', 254);
+	msg[5 + 63] = msg[5 + 127] = msg[5 + 191] = '.';
+	msg[259] = 0;
+	msg[260] = 80;
+	assert_int_equal(s5_parse_request(msg, 261, &req), S5_ERR_DOMAIN);
 }
 
 static void
@@ -412,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_request_ipv6),
 		cmocka_unit_test(test_request_domain),
 		cmocka_unit_test(test_request_malformed),
+		cmocka_unit_test(test_request_names),
 		cmocka_unit_test(test_reply_build),
 		cmocka_unit_test(test_socks4),
 		cmocka_unit_test(test_udp_header),

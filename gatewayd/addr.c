@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,4 +198,57 @@ addr_parse_hostport(const char *text, struct sockaddr_storage *ss,
 	else
 		sin->sin_port = htons((uint16_t)port);
 	return (0);
+}
+
+/* "192.0.2.0/24", "2001:db8::/32" or an address alone: 0, or -1. */
+int
+addr_cidr_parse(const char *text, struct addr_cidr *c)
+{
+	char		 host[INET6_ADDRSTRLEN + 1];
+	const char	*slash = strchr(text, '/');
+	size_t		 hlen = slash ? (size_t)(slash - text) : strlen(text);
+	char		*ep;
+	long		 len;
+	int		 max;
+
+	memset(c, 0, sizeof(*c));
+	if (hlen == 0 || hlen >= sizeof(host))
+		return (-1);
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, c->ac_addr) == 1) {
+		c->ac_family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, c->ac_addr) == 1) {
+		c->ac_family = AF_INET6;
+		max = 128;
+	} else
+		return (-1);
+	len = max;
+	if (slash != NULL) {
+		errno = 0;
+		len = strtol(slash + 1, &ep, 10);
+		if (slash[1] == '\0' || !isdigit((unsigned char)slash[1]) ||
+		    *ep != '\0' || errno != 0 || len < 0 || len > max)
+			return (-1);
+	}
+	c->ac_len = (int)len;
+	return (0);
+}
+
+int
+addr_in_cidr(const struct sockaddr *sa, const struct addr_cidr *c)
+{
+	const uint8_t	*a;
+	int		 full = c->ac_len / 8, rest = c->ac_len % 8;
+
+	if (sa->sa_family != c->ac_family)
+		return (0);
+	a = sa->sa_family == AF_INET ?
+	    (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (memcmp(a, c->ac_addr, (size_t)full) != 0)
+		return (0);
+	return (rest == 0 || ((a[full] ^ c->ac_addr[full]) &
+	    (0xff << (8 - rest))) == 0);
 }

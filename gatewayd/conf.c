@@ -31,6 +31,7 @@ enum conf_type {
 	CT_BOOL,	/* yes | no */
 	CT_FAILURE,	/* block | allow */
 	CT_ADDRESS,	/* one ADDR:PORT */
+	CT_CIDRS,	/* CIDR... (metrics_allow) */
 };
 
 struct conf_keyword {
@@ -72,6 +73,9 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "control_socket",	CT_PATH, OFF(c_control_socket), 0, 0 },
 	{ "control_group",	CT_STRING, OFF(c_control_group), 0, 0 },
 	{ "metrics_listen",	CT_ADDRESS, OFF(c_metrics), 0, 0 },
+	{ "metrics_allow",	CT_CIDRS, OFF(c_metrics_allow), 0, 0 },
+	{ "handshake_per_client", CT_INT, OFF(c_handshake_per_client), 0,
+	    10000000 },
 	{ "user",		CT_STRING, OFF(c_user), 0, 0 },
 	{ "workers",		CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS },
 	{ "handshake_timeout",	CT_INT, OFF(c_handshake_timeout), 1, 3600 },
@@ -314,6 +318,29 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		    sizeof(cl->cl_text));
 		c->c_has_metrics = 1;
 		break;
+	case CT_CIDRS: {
+		char	*copy = conf_xstrdup(value), *tok, *save = NULL;
+
+		for (tok = strtok_r(copy, " \t", &save); tok != NULL;
+		    tok = strtok_r(NULL, " \t", &save)) {
+			if (c->c_metrics_nallow == GW_MAX_LISTEN) {
+				conf_error(ce, file, line, "%s: at most %d "
+				    "ranges", kw->ck_name, GW_MAX_LISTEN);
+				free(copy);
+				return (-1);
+			}
+			if (addr_cidr_parse(tok, &c->c_metrics_allow[
+			    c->c_metrics_nallow]) == -1) {
+				conf_error(ce, file, line, "%s %s: expected an "
+				    "address or ADDR/LEN", kw->ck_name, tok);
+				free(copy);
+				return (-1);
+			}
+			c->c_metrics_nallow++;
+		}
+		free(copy);
+		break;
+	}
 	case CT_FAILURE:
 		if (strcmp(value, "block") == 0 || strcmp(value, "allow") == 0)
 			*(int *)(base + kw->ck_offset) = value[0] == 'b';
@@ -384,7 +411,7 @@ conf_line(struct conf *c, char *text, const char *file, int line,
 		return;
 	}
 	if (kw->ck_type != CT_PATH && kw->ck_type != CT_TEXT &&
-	    strpbrk(value, " \t") != NULL) {
+	    kw->ck_type != CT_CIDRS && strpbrk(value, " \t") != NULL) {
 		conf_error(ce, file, line, "%s: one value expected, got '%s'",
 		    key, value);
 		return;

@@ -36,6 +36,8 @@
 #include "gatewayd.h"
 
 #define CONTROL_LINE_MAX	512
+#define CONTROL_CLIENTS_MAX	16
+#define CONTROL_TIMEOUT_S	5
 
 static struct {
 	struct evconnlistener	*cs_listener;
@@ -213,6 +215,9 @@ control_answer(struct worker *w)
 		return;
 	for (s = TAILQ_FIRST(&w->w_sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, s_entry);
+		/* A kill always names a session or a user, never "all". */
+		if (q.cq_kill && q.cq_id == 0 && q.cq_user[0] == '\0')
+			break;
 		if (q.cq_user[0] != '\0' && (!s->s_authed ||
 		    strcmp(s->s_user, q.cq_user) != 0))
 			continue;
@@ -260,23 +265,31 @@ struct control_client {
 	struct control_ctx	*cc_ctx;
 };
 
-static void
-control_done(struct bufferevent *bev, void *arg)
-{
-	struct control_client	*cc = arg;
+static int	 control_clients;	/* main thread only */
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-		return;
-	bufferevent_free(bev);
+static void
+control_client_free(struct control_client *cc)
+{
+	bufferevent_free(cc->cc_bev);
 	free(cc);
+	control_clients--;
 }
 
 static void
+control_done(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	control_client_free(arg);
+}
+
+/* EOF, an error, a timeout, or a line too long: the client goes. */
+static void
 control_event(struct bufferevent *bev, short what, void *arg)
 {
+	(void)bev;
 	(void)what;
-	bufferevent_free(bev);
-	free(arg);
+	control_client_free(arg);
 }
 
 static void
@@ -303,7 +316,9 @@ control_read(struct bufferevent *bev, void *arg)
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer		*out;
 	struct control_query	 q;
-	char			*line, *verb, *argp, *save = NULL, *cause;
+	struct control_cmd	 cmd;
+	const char		*why;
+	char			*line, *cause;
 	size_t			 n;
 	int			 i;
 
@@ -318,34 +333,37 @@ control_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	memset(&q, 0, sizeof(q));
-	verb = strtok_r(line, " ", &save);
-	if (verb == NULL || strcmp(verb, "SOCKSGW/1") != 0) {
-		evbuffer_add_printf(out, "{\"error\": \"protocol SOCKSGW/1 "
-		    "expected\"}\n");
+	if (control_parse(line, n, &cmd, &why) == -1) {
+		evbuffer_add_printf(out, "{\"error\": ");
+		control_json_string(out, why);
+		evbuffer_add_printf(out, "}\n");
 		goto reply;
 	}
-	verb = strtok_r(NULL, " ", &save);
-	argp = strtok_r(NULL, " ", &save);
-	if (verb != NULL && strcmp(verb, "sessions") == 0) {
-		if (argp != NULL)
-			snprintf(q.cq_user, sizeof(q.cq_user), "%s", argp);
+	switch (cmd.cc_verb) {
+	case CV_SESSIONS:
+		snprintf(q.cq_user, sizeof(q.cq_user), "%s", cmd.cc_user);
 		evbuffer_add_printf(out, "{\"sessions\": [");
 		control_ask(ctx->cx_workers, ctx->cx_nworkers, &q, out);
 		evbuffer_add_printf(out, "]}\n");
-	} else if (verb != NULL && (strcmp(verb, "kill") == 0 ||
-	    strcmp(verb, "kill-user") == 0) && argp != NULL) {
+		break;
+	case CV_KILL:
+	case CV_KILL_USER:
 		q.cq_kill = 1;
 		control_peer_name(bufferevent_getfd(bev), q.cq_admin,
 		    sizeof(q.cq_admin));
-		if (verb[4] == '-')
-			snprintf(q.cq_user, sizeof(q.cq_user), "%s", argp);
-		else
-			q.cq_id = strtoull(argp, NULL, 10);
+		snprintf(q.cq_user, sizeof(q.cq_user), "%s", cmd.cc_user);
+		q.cq_id = cmd.cc_id;
 		control_ask(ctx->cx_workers, ctx->cx_nworkers, &q, out);
 		evbuffer_add_printf(out, "{\"killed\": %d}\n", q.cq_count);
-		log_info("control: %s %s: %d sessions killed by %s", verb, argp,
-		    q.cq_count, q.cq_admin);
-	} else if (verb != NULL && strcmp(verb, "reload") == 0) {
+		if (cmd.cc_verb == CV_KILL)
+			log_info("control: kill %llu: %d sessions killed by %s",
+			    (unsigned long long)cmd.cc_id, q.cq_count,
+			    q.cq_admin);
+		else
+			log_info("control: kill-user %s: %d sessions killed by "
+			    "%s", cmd.cc_user, q.cq_count, q.cq_admin);
+		break;
+	case CV_RELOAD:
 		cause = ctx->cx_reload();
 		if (cause == NULL)
 			evbuffer_add_printf(out, "{\"reloaded\": true}\n");
@@ -356,7 +374,8 @@ control_read(struct bufferevent *bev, void *arg)
 			evbuffer_add_printf(out, "}\n");
 			free(cause);
 		}
-	} else if (verb != NULL && strcmp(verb, "stats") == 0) {
+		break;
+	case CV_STATS:
 		evbuffer_add_printf(out, "{\"sessions_open\": %u",
 		    (unsigned)gw_nsessions);
 		for (i = 0; i < GW_STAT_MAX; i++)
@@ -364,8 +383,8 @@ control_read(struct bufferevent *bev, void *arg)
 			    stat_name(i), (unsigned long long)gw_stats[i]);
 		evbuffer_add_printf(out, ", \"audit_queue\": %zu}\n",
 		    audit_queue_depth());
-	} else
-		evbuffer_add_printf(out, "{\"error\": \"unknown request\"}\n");
+		break;
+	}
 reply:
 	free(line);
 	control_reply(cc, out);
@@ -375,13 +394,16 @@ static void
 control_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
+	static const struct timeval	 timeout = { CONTROL_TIMEOUT_S, 0 };
 	struct control_client	*cc;
 	struct evbuffer		*out;
 
 	(void)l;
 	(void)sa;
 	(void)len;
-	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
+	/* Bounded: a stuck admin script cannot hold every descriptor. */
+	if (control_clients >= CONTROL_CLIENTS_MAX ||
+	    (cc = calloc(1, sizeof(*cc))) == NULL) {
 		close(fd);
 		return;
 	}
@@ -392,6 +414,9 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 		free(cc);
 		return;
 	}
+	control_clients++;
+	/* A partial line, or a reader that never reads, times out. */
+	bufferevent_set_timeouts(cc->cc_bev, &timeout, &timeout);
 	if (!control_allowed(fd)) {
 		if ((out = evbuffer_new()) != NULL) {
 			evbuffer_add_printf(out, "{\"error\": \"not allowed: "

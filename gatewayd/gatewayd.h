@@ -73,6 +73,13 @@ gw_hash(const void *p, size_t len)
 
 /* addr.c */
 #define ADDR_STRLEN	(INET6_ADDRSTRLEN + 8)
+struct addr_cidr {
+	uint8_t		 ac_addr[16];
+	int		 ac_family;
+	int		 ac_len;
+};
+int	 addr_cidr_parse(const char *, struct addr_cidr *);
+int	 addr_in_cidr(const struct sockaddr *, const struct addr_cidr *);
 int	 addr_parse_hostport(const char *, struct sockaddr_storage *,
 	    socklen_t *, const char **);
 const char *addr_str(const struct sockaddr *, char *, size_t);
@@ -125,6 +132,9 @@ struct conf {
 	char			*c_control_group;
 	struct conf_listen	 c_metrics;	/* metrics_listen */
 	int			 c_has_metrics;
+	struct addr_cidr	 c_metrics_allow[GW_MAX_LISTEN];
+	size_t			 c_metrics_nallow;
+	int			 c_handshake_per_client;	/* 0: auto */
 	char			*c_user;
 	int			 c_workers;
 	int			 c_handshake_timeout;
@@ -267,6 +277,7 @@ struct session {
 	uint8_t			 s_proto;	/* 5, or 4 for SOCKS4/4a */
 	uint8_t			 s_rep;		/* reply to send on failure */
 	uint8_t			 s_over_limit;
+	uint8_t			 s_pending;	/* counted in pending.c */
 	uint8_t			 s_first_eof;	/* 1 + the side that ended */
 	struct dns_ticket	*s_dns;
 	struct event		*s_connect_ev;	/* connect, or bind's accept */
@@ -493,11 +504,21 @@ enum gw_stat {
 	GW_STAT_BYTES_DOWN, GW_STAT_DNS_FAILURES, GW_STAT_UDP_UP,
 	GW_STAT_UDP_DOWN, GW_STAT_LIMIT_SESSIONS, GW_STAT_LIMIT_RATE,
 	GW_STAT_LIMIT_QUOTA, GW_STAT_QUOTA_CLOSED, GW_STAT_AUTHD_DOWN,
-	GW_STAT_SYSLOG_FAILED, GW_STAT_MAX
+	GW_STAT_SYSLOG_FAILED, GW_STAT_METRICS_REFUSED,
+	GW_STAT_LIMIT_HANDSHAKES, GW_STAT_MAX
 };
 extern _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
 #define STAT_ADD(k, n)	atomic_fetch_add_explicit(&gw_stats[k], (n), \
 			    memory_order_relaxed)
+enum control_verb { CV_SESSIONS, CV_KILL, CV_KILL_USER, CV_RELOAD,
+	CV_STATS };
+struct control_cmd {
+	enum control_verb	 cc_verb;
+	uint64_t		 cc_id;
+	char			 cc_user[256];
+};
+int	 control_parse(const char *, size_t, struct control_cmd *,
+	    const char **);
 struct control_query {
 	char			 cq_user[256];
 	uint64_t		 cq_id;
@@ -530,6 +551,11 @@ void	 control_answer(struct worker *);
 const char *stat_name(int);
 size_t	 audit_queue_depth(void);
 uint64_t audit_last_session_id(void);
+
+/* pending.c: sockets still in their handshake, per client */
+int	 pending_enter(const struct sockaddr_storage *, unsigned);
+void	 pending_leave(const struct sockaddr_storage *);
+unsigned handshake_cap(const struct conf *);
 
 /* limits.c: per-user limits on live sessions */
 int	 limits_admit(struct session *, const char **);

@@ -54,6 +54,8 @@ static enum step session_begin(struct session *, uint8_t, const char *,
 		    const struct sockaddr_storage *, uint16_t, const char *);
 static enum step session_udp(struct session *, const char *,
 		    const struct sockaddr_storage *);
+static void	session_request_done(struct session *);
+static void	session_wipe_input(struct session *);
 static void	session_observe_handshake(struct session *);
 static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
 		    const char *);
@@ -116,11 +118,22 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct session	*s;
+	struct sockaddr_storage peer;
 	int		 one = 1;
 	unsigned	 open;
 
+	/* A host may hold only so many sockets that have said nothing. */
+	memset(&peer, 0, sizeof(peer));
+	memcpy(&peer, sa, salen < sizeof(peer) ? salen : sizeof(peer));
+	addr_unmap(&peer);
+	if (pending_enter(&peer, handshake_cap(w->w_conf)) == -1) {
+		STAT_ADD(GW_STAT_LIMIT_HANDSHAKES, 1);
+		close(fd);
+		return;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("session: calloc");
+		pending_leave(&peer);
 		close(fd);
 		return;
 	}
@@ -128,10 +141,12 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	s->s_bev = bufferevent_socket_new(w->w_base, fd, 0);
 	if (s->s_bev == NULL) {
 		log_warnx("session: bufferevent_socket_new failed");
+		pending_leave(&peer);
 		close(fd);
 		free(s);
 		return;
 	}
+	s->s_pending = 1;
 	s->s_worker = w;
 	s->s_id = atomic_fetch_add(&gw_next_sid, 1);
 	s->s_fd[SIDE_CLIENT] = fd;
@@ -176,6 +191,7 @@ session_client_read(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 	enum step	 step;
 
+	(void)bev;
 	do {
 		switch (s->s_state) {
 		case S_GREETING:
@@ -191,8 +207,7 @@ session_client_read(struct bufferevent *bev, void *arg)
 		case S_REPLYING:
 			/* UDP's control connection carries nothing; lingering:
 			 * what the client still sends is dropped. */
-			evbuffer_drain(bufferevent_get_input(bev),
-			    evbuffer_get_length(bufferevent_get_input(bev)));
+			session_wipe_input(s);
 			step = STEP_WAIT;
 			break;
 		default:
@@ -461,6 +476,41 @@ session_request(struct session *s)
 	    req.name : NULL, &req.addr, req.port, NULL));
 }
 
+/*
+ * Drops what the client sent and has not been used, wiped first: in the
+ * handshake it can hold a password (an RFC 1929 message cut short, or
+ * one sent before a refusal), which must not outlive the session in
+ * freed memory.
+ */
+static void
+session_wipe_input(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->s_bev);
+	struct evbuffer_iovec v[8];
+	size_t		 len = evbuffer_get_length(in);
+	int		 i, n;
+
+	if (len == 0)
+		return;
+	if (s->s_state <= S_REQUEST || s->s_state == S_REPLYING) {
+		/* In place, chain by chain: a pullup would copy it. */
+		n = evbuffer_peek(in, -1, NULL, v, 8);
+		for (i = 0; i < n && i < 8; i++)
+			explicit_bzero(v[i].iov_base, v[i].iov_len);
+	}
+	evbuffer_drain(in, len);
+}
+
+/* The request is in (or the session ends): no longer a silent socket. */
+static void
+session_request_done(struct session *s)
+{
+	if (!s->s_pending)
+		return;
+	s->s_pending = 0;
+	pending_leave(&s->s_peer);
+}
+
 /* A parsed request, SOCKS5 or 4: admission, policy, then DNS or connect. */
 static enum step
 session_begin(struct session *s, uint8_t cmd, const char *name,
@@ -470,6 +520,7 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 
 	s->s_cmd = cmd;
 	s->s_dst_port = port;
+	session_request_done(s);
 	if (ident != NULL && ident[0] != '\0')
 		s->s_ident = strdup(ident);
 	if (!audit_admit()) {
@@ -856,6 +907,7 @@ session_close(struct session *s, const char *reason)
 
 	if (s->s_state == S_CLOSED)
 		return;
+	session_request_done(s);
 	/* Bytes still buffered will not be relayed: not counted as such. */
 	relay_settle(s);
 	session_log_close(s, reason != NULL ? reason : "closed");
@@ -880,6 +932,7 @@ session_close(struct session *s, const char *reason)
 	bind_cancel(s);
 	connect_cancel(s);
 	if (s->s_bev != NULL) {
+		session_wipe_input(s);
 		bufferevent_free(s->s_bev);
 		s->s_bev = NULL;
 	}

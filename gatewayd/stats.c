@@ -13,7 +13,8 @@ static const char *const stat_names[GW_STAT_MAX] = {
 	"auth_failed", "auth_lockouts", "bytes_up", "bytes_down",
 	"dns_failures", "udp_datagrams_up", "udp_datagrams_down",
 	"limit_sessions", "limit_rate", "limit_quota", "quota_closed",
-	"auth_authd_down", "audit_syslog_failed",
+	"auth_authd_down", "audit_syslog_failed", "metrics_refused",
+	"limit_handshakes",
 };
 
 const char *
@@ -99,10 +100,14 @@ static const struct {
 	{ GW_STAT_LIMIT_RATE, "limit_refusals_total", "limit=\"rate\"", NULL },
 	{ GW_STAT_LIMIT_QUOTA, "limit_refusals_total", "limit=\"quota\"",
 	    NULL },
+	{ GW_STAT_LIMIT_HANDSHAKES, "limit_refusals_total",
+	    "limit=\"handshakes\"", NULL },
 	{ GW_STAT_QUOTA_CLOSED, "quota_closed_total", NULL,
 	    "Sessions closed because their user's quota was used up." },
 	{ GW_STAT_SYSLOG_FAILED, "audit_syslog_failed_total", NULL,
 	    "Audit records that could not be sent to syslog." },
+	{ GW_STAT_METRICS_REFUSED, "metrics_refused_total", NULL,
+	    "Metrics connections refused (metrics_allow, or too many)." },
 };
 
 /* Everything, in the Prometheus text format. */

@@ -198,6 +198,41 @@ class StarvationTest(PamTestCase):
         self.assertLess(took, 4.8)
 
 
+def memory_holds(pid, needle):
+    """Whether any readable mapping of pid holds needle (as root)."""
+    with open("/proc/%d/maps" % pid) as maps:
+        regions = [l.split() for l in maps]
+    with open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for r in regions:
+            lo, hi = (int(x, 16) for x in r[0].split("-"))
+            if not r[1].startswith("r") or len(r) > 5 and \
+                    r[5].startswith("[v"):
+                continue
+            try:
+                mem.seek(lo)
+                if needle in mem.read(hi - lo):
+                    return True
+            except (OSError, OverflowError, ValueError):
+                continue
+    return False
+
+
+class PasswordWipeTest(PamTestCase):
+    @unittest.skipUnless(os.geteuid() == 0, "reads another process's memory")
+    def test_a_cut_short_password_does_not_outlive_the_session(self):
+        # Old main: the bytes of an RFC 1929 message cut short stayed in
+        # freed memory after the close.
+        secret = b"Zq7-" + os.urandom(6).hex().encode() + b"-kept"
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x02")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x02")
+        s.sendall(b"\x01\x05alice\x40" + secret)    # 64 announced
+        time.sleep(0.3)
+        s.close()
+        self.gw.wait_log("client closed during handshake")
+        self.assertFalse(memory_holds(self.gw.proc.pid, secret))
+
+
 class EscapingPamTest(PamTestCase):
     gateway_extra = ("auth pam\ncontrol_socket control.sock\n")
 
@@ -430,6 +465,201 @@ class ExactNameTest(GatewayTestCase):
             self.assertEqual(rep, 1)
             s.close()
         self.assertNotIn("blocked.example", self.dns.queries())
+
+
+class ExhaustionTest(GatewayTestCase):
+    def setUp(self):
+        from gwtest import free_port
+        self.metrics_port = free_port()
+        self.gateway_extra = ("control_socket ctl.sock\nmax_sessions 96\n"
+                              "metrics_listen 127.0.0.1:%d\n"
+                              % self.metrics_port)
+        super().setUp()
+
+    def test_silent_sockets_cannot_fill_max_sessions(self):
+        # Old main: 100 sockets that said nothing filled max_sessions 96
+        # and every other client was refused.
+        port = self.tcp_server(EchoHandler)
+        silent = []
+        for _ in range(100):
+            c = socket.socket()
+            c.settimeout(5)
+            c.connect(self.gw.addr)
+            silent.append(c)
+        self.addCleanup(lambda: [c.close() for c in silent])
+        # An eighth of max_sessions stay open; the rest are closed at once.
+        closed = 0
+        for c in silent:
+            c.settimeout(0.2)
+            try:
+                closed += c.recv(1) == b""
+            except socket.timeout:
+                pass
+        self.assertEqual(closed, 100 - 12)
+        s = socket.socket()
+        s.settimeout(10)
+        s.bind(("127.0.0.2", 0))
+        s.connect(self.gw.addr)
+        s.sendall(b"\x05\x01\x00")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s.sendall(socks_request("127.0.0.1", port))
+        self.assertEqual(read_reply(s)[0], 0)
+        s.close()
+        self.assertGreaterEqual(stats(self.gw)["limit_handshakes"], 88)
+
+    def test_metrics_cannot_hurt_socks_service(self):
+        # Old main: one endless header line took 90 MB and a CPU; 250 idle
+        # connections used up the descriptors.
+        port = self.tcp_server(EchoHandler)
+        m = socket.create_connection(("127.0.0.1", self.metrics_port),
+                                     timeout=10)
+        m.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: ")
+        try:
+            for _ in range(200):
+                m.sendall(b"a" * 4096)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        head = m.recv(4096)
+        self.assertTrue(head.startswith(b"HTTP/1.1 431"), head)
+        m.close()
+        idle = []
+        for _ in range(250):
+            c = socket.socket()
+            c.settimeout(5)
+            c.connect(("127.0.0.1", self.metrics_port))
+            idle.append(c)
+        self.addCleanup(lambda: [c.close() for c in idle])
+        s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", port)
+        self.assertEqual(rep, 0)
+        s.close()
+        for c in idle:
+            c.close()
+        def scrape():
+            r = subprocess.run(["curl", "-sS", "--max-time", "5",
+                                "http://127.0.0.1:%d/metrics"
+                                % self.metrics_port],
+                               capture_output=True, text=True, timeout=10)
+            return r.returncode == 0 and "socksgw_metrics_refused_total" \
+                in r.stdout and r.stdout
+        text = wait_for(scrape, timeout=10, what="metrics to answer")
+        refused = int(re.search(r"^socksgw_metrics_refused_total (\d+)",
+                                text, re.M).group(1))
+        # At most 16 are served at once (a few more as the first time out).
+        self.assertGreaterEqual(refused, 200)
+
+    def test_metrics_allow(self):
+        gw = self.start_gateway("metrics_listen 127.0.0.1:%d\n"
+                                "metrics_allow 10.0.0.0/8 ::1\n"
+                                % self.free_metrics())
+        r = subprocess.run(["curl", "-sS", "--max-time", "5",
+                            "http://127.0.0.1:%d/metrics" % self.other],
+                           capture_output=True, timeout=10)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.stdout, b"")
+
+    def free_metrics(self):
+        from gwtest import free_port
+        self.other = free_port()
+        return self.other
+
+    def control(self, line, wait=True):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(10)
+        c.connect(os.path.join(self.gw.tmp.path, "ctl.sock"))
+        if line:
+            c.sendall(line)
+        if not wait:
+            return c
+        out = b""
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        c.close()
+        return json.loads(out)
+
+    def test_control_is_strict_and_bounded(self):
+        # Old main: "kill abc" and "kill 0" killed every session; partial
+        # lines and idle clients were held for good.
+        port = self.tcp_server(EchoHandler)
+        s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", port)
+        self.assertEqual(rep, 0)
+        for line, error in ((b"kill abc", "decimal"),
+                            (b"kill 0", "names no session"),
+                            (b"kill -1", "decimal"),
+                            (b"kill 1 2", "one argument"),
+                            (b"kill 99999999999999999999", "decimal"),
+                            (b"kill", "needs a session id"),
+                            (b"kill-user", "needs a user name"),
+                            (b"stats now", "no argument"),
+                            (b"frobnicate", "unknown request")):
+            answer = self.control(b"SOCKSGW/1 " + line + b"\n")
+            self.assertIn(error, answer.get("error", ""), line)
+        self.assertEqual(len(self.control(b"SOCKSGW/1 sessions\n")
+                             ["sessions"]), 1)
+        s.sendall(b"still here")
+        self.assertEqual(recv_exact(s, 10), b"still here")
+        s.close()
+        # A partial line times out; clients are bounded.
+        partial = self.control(b"SOCKSGW/1 sta", wait=False)
+        t0 = time.monotonic()
+        self.assertEqual(partial.recv(100), b"")
+        self.assertLess(time.monotonic() - t0, 8)
+        idle = []
+        for _ in range(20):
+            idle.append(self.control(b"", wait=False))
+            time.sleep(0.05)    # the listen backlog is 16
+        time.sleep(0.3)
+        closed = 0
+        for c in idle:
+            c.settimeout(0.2)
+            try:
+                closed += c.recv(1) == b""
+            except socket.timeout:
+                pass
+            c.close()
+        self.assertEqual(closed, 20 - 16)
+
+
+class TruthfulRecordsTest(GatewayTestCase):
+    gateway_extra = "control_socket ctl.sock\n"
+
+    def test_records_say_what_happened_and_stats_agree(self):
+        # Old main: a client that left while its name was being looked up
+        # was recorded as denied by the rule that allowed the name.
+        self.gw.ctl("rule", "add", "allow", "--dst", "*.test.example",
+                    "--position", "1")
+        self.gw.wait_log("policy: 2 rules in force")
+        port = self.tcp_server(EchoHandler)
+        s, rep, _, _ = socks_open(self.gw.addr, "www.test.example", port)
+        self.assertEqual(rep, 0)
+        s.close()
+        s, rep, _, _ = socks_open(self.gw.addr, "192.0.2.9", 80)
+        self.assertEqual(rep, 2)
+        s.close()
+        s, rep, _, _ = socks_open(self.gw.addr, "nx.test.example", 80)
+        self.assertEqual(rep, 4)
+        s.close()
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x00")
+        recv_exact(s, 2)
+        s.sendall(socks_request("slow.test.example", 80))
+        time.sleep(0.5)
+        s.close()
+        wait_for(lambda: len(self.gw.audit("seq IS NOT NULL")) == 4,
+                 timeout=10, what="4 records")
+        rows = {r["dst_host"]: r for r in self.gw.audit()}
+        gone = rows["slow.test.example"]
+        self.assertEqual((gone["verdict"], gone["rule_id"],
+                          gone["close_reason"]), ("deny", 0, "client closed"))
+        self.assertEqual(rows["nx.test.example"]["rule_id"], 0)
+        self.assertEqual(rows["nx.test.example"]["reason"],
+                         "DNS: no such name")
+        st = stats(self.gw)
+        verdicts = [r["verdict"] for r in rows.values()]
+        self.assertEqual((st["verdict_allow"], st["verdict_deny"]),
+                         (verdicts.count("allow"), verdicts.count("deny")))
 
 
 class ConfigurationTest(GatewayTestCase):

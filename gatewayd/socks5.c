@@ -68,6 +68,13 @@ s5_parse_userpass(const uint8_t *buf, size_t len, struct s5_userpass *up)
 	plen = buf[2 + ulen];
 	if (len < 3 + ulen + plen)
 		return (0);
+	/*
+	 * A NUL would cut the name PAM sees short of the name sent
+	 * ("alice\0x" is not "alice"): such a message is malformed.
+	 */
+	if (memchr(buf + 2, '\0', ulen) != NULL ||
+	    memchr(buf + 3 + ulen, '\0', plen) != NULL)
+		return (S5_ERR_CREDENTIALS);
 	up->ulen = (uint8_t)ulen;
 	up->plen = (uint8_t)plen;
 	memcpy(up->user, buf + 2, ulen);
@@ -246,6 +253,8 @@ s5_strerror(int err)
 		return ("malformed domain name");
 	case S5_ERR_TOO_LONG:
 		return ("field longer than 255 bytes");
+	case S5_ERR_CREDENTIALS:
+		return ("NUL byte in user name or password");
 	default:
 		return ("malformed message");
 	}

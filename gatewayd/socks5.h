@@ -55,6 +55,8 @@ enum s5_error {
 	S5_ERR_ATYP = -5,	/* ATYP is not 1, 3 or 4 */
 	S5_ERR_DOMAIN = -6,	/* empty name, or a NUL or control byte */
 	S5_ERR_TOO_LONG = -7,	/* SOCKS4: a field without its NUL */
+	S5_ERR_CREDENTIALS = -8,	/* RFC 1929: a NUL in user or password */
+	S5_ERR_MIN = S5_ERR_CREDENTIALS
 };
 
 struct s5_greeting {

@@ -23,3 +23,10 @@ fi
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo $opts >/dev/null
 cmake --build "$dir" -j"$(nproc)"
 ctest --test-dir "$dir" --output-on-failure -j2 --timeout 600
+
+# The sanitizer run also fuzzes each parser for a bounded time (clang,
+# libFuzzer, ASan+UBSan): the codec, the configuration, the policy's
+# values and the control protocol.
+if [ "${1:-}" = "--sanitize" ]; then
+	sh tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
+fi

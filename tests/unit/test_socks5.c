@@ -242,6 +242,22 @@ test_request_domain(void **state)
 	assert_int_equal(req.port, 65535);
 }
 
+/* A NUL would make PAM see another name than the one sent. */
+static void
+test_userpass_nul(void **state)
+{
+	static const uint8_t	 user[] = { 1, 7, 'a', 'l', 'i', 'c', 'e', 0,
+				    'x', 2, 'p', 'w' };
+	static const uint8_t	 pass[] = { 1, 1, 'a', 3, 'p', 0, 'w' };
+	struct s5_userpass	 up;
+
+	(void)state;
+	assert_int_equal(s5_parse_userpass(user, sizeof(user), &up),
+	    S5_ERR_CREDENTIALS);
+	assert_int_equal(s5_parse_userpass(pass, sizeof(pass), &up),
+	    S5_ERR_CREDENTIALS);
+}
+
 /*
  * Names the policy and a resolver could read differently are refused:
  * the old codec took "a.blocked.example.." (two trailing dots), which
@@ -464,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_request_domain),
 		cmocka_unit_test(test_request_malformed),
 		cmocka_unit_test(test_request_names),
+		cmocka_unit_test(test_userpass_nul),
 		cmocka_unit_test(test_reply_build),
 		cmocka_unit_test(test_socks4),
 		cmocka_unit_test(test_udp_header),

@@ -374,8 +374,9 @@ eval_decide(struct eval *e, struct policy_verdict *v)
  * IPv4 hold on a DNS64 network, and the two can never disagree.
  * e holds the IPv6 evaluation, r its deciding rule, v its verdict.
  */
-static void
-eval_fold(struct eval *e, long r, struct policy_verdict *v)
+static int
+eval_fold(struct eval *e, long r, struct policy_verdict *v,
+    struct sockaddr_in *decided)
 {
 	const struct policy	*p = e->e_p;
 	struct policy_req	 req4 = *e->e_req;
@@ -389,11 +390,11 @@ eval_fold(struct eval *e, long r, struct policy_verdict *v)
 	if (e->e_phase1 || e->e_req->dst_addr == NULL ||
 	    pv_sockaddr_bytes(e->e_req->dst_addr, a, &fam) == -1 ||
 	    fam != AF_INET6 || (n = pv_embedded_v4(a, v4, &form)) == 0)
-		return;
+		return (0);
 	/* Denied as IPv6: special, or by a rule that names its range. */
 	if (v->action == POLICY_DENY && (r == -1 ? e->e_special_name != NULL :
 	    !bit_is_set(bits_at(p, p->p_wild[PK_DST]), r)))
-		return;
+		return (0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(e->e_req->dst_port);
@@ -406,9 +407,12 @@ eval_fold(struct eval *e, long r, struct policy_verdict *v)
 		v->rule_id = w.rule_id;
 		snprintf(v->reason, sizeof(v->reason), "%s carries %s: %.150s",
 		    form, text, w.reason);
+		if (decided != NULL)
+			*decided = sin;
 		if (w.action == POLICY_DENY)
-			return;
+			break;
 	}
+	return (1);
 }
 
 void
@@ -419,7 +423,7 @@ policy_decide(const struct policy *p, const struct policy_req *req,
 
 	EVAL_SETUP(e, p, req, buf);
 	r = eval_decide(&e, v);
-	eval_fold(&e, r, v);
+	eval_fold(&e, r, v, NULL);
 }
 
 /* explain ---------------------------------------------------------------- */
@@ -535,12 +539,21 @@ void
 policy_explain(const struct policy *p, const struct policy_req *req,
     struct policy_verdict *v, policy_explain_cb *cb, void *arg)
 {
-	char	 why[1024];
-	long	 r, last, i;
+	struct sockaddr_in	 carried;
+	char			 why[1024];
+	long			 r, last, i;
 
 	EVAL_SETUP(e, p, req, buf);
 	r = eval_decide(&e, v);
-	eval_fold(&e, r, v);
+	if (eval_fold(&e, r, v, &carried)) {
+		/* The rules as they judged the IPv4 address that decided. */
+		struct policy_req	 req4 = *req;
+		struct policy_verdict	 w;
+
+		req4.dst_addr = (const struct sockaddr *)&carried;
+		policy_explain(p, &req4, &w, cb, arg);
+		return;
+	}
 	if (policy_user_disabled(p, req->user))
 		return;
 	last = r == -1 ? (long)p->p_nrules - 1 : r;

@@ -662,6 +662,33 @@ class TruthfulRecordsTest(GatewayTestCase):
                          (verdicts.count("allow"), verdicts.count("deny")))
 
 
+class EmbeddedIpv4Test(GatewayTestCase):
+    def start_gateway(self, extra="", **kw):
+        kw.setdefault("rules", (("deny", "--dst", "10.0.0.0/8"),
+                                ("allow", "--port", "443")))
+        return super().start_gateway(extra, **kw)
+
+    def test_explain_shows_the_folding(self):
+        # Old main: 64:ff9b::a00:1 was allowed by rule 2 (DNS64 reached
+        # 10.0.0.1 past "deny --dst 10.0.0.0/8").
+        out = json.loads(self.gw.ctl("--json", "explain", "--src",
+                                     "192.0.2.5", "--dst",
+                                     "[64:ff9b::a00:1]:443").stdout)
+        self.assertEqual((out["verdict"], out["rule"]), ("deny", 1))
+        self.assertIn("NAT64 carries 10.0.0.1", out["reason"])
+        self.assertEqual(out["rules"][0]["result"], "decides")
+        # The gateway refuses it too, before any connect.
+        s, rep, _, _ = socks_open(self.gw.addr, "64:ff9b::a00:1", 443)
+        self.assertEqual(rep, 2)
+        s.close()
+        # 100.100.100.200 (CGNAT, a metadata service) is special.
+        out = json.loads(self.gw.ctl("--json", "explain", "--src",
+                                     "192.0.2.5", "--dst",
+                                     "100.100.100.200:443").stdout)
+        self.assertEqual(out["verdict"], "deny")
+        self.assertIn("shared-address", out["reason"])
+
+
 class ConfigurationTest(GatewayTestCase):
     def check(self, text):
         tmp = self.tmp.subdir()

@@ -252,3 +252,15 @@ addr_in_cidr(const struct sockaddr *sa, const struct addr_cidr *c)
 	return (rest == 0 || ((a[full] ^ c->ac_addr[full]) &
 	    (0xff << (8 - rest))) == 0);
 }
+
+int
+addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr)
+		    >> 24) == 127);
+	if (sa->sa_family == AF_INET6)
+		return (IN6_IS_ADDR_LOOPBACK(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr));
+	return (0);
+}

@@ -48,11 +48,11 @@ auth_submit(struct session *s, const struct s5_userpass *up)
 		return (-1);
 	memset(&req, 0, sizeof(req));
 	req.ar_sid = s->s_id;
-	addr_str((struct sockaddr *)&s->s_peer, req.ar_client,
-	    sizeof(req.ar_client));
-	/* The port is noise for counting failures per client. */
-	if (strrchr(req.ar_client, ':') != NULL)
-		*strrchr(req.ar_client, ':') = '\0';
+	/*
+	 * The bare address ("2001:db8::10", never "[2001:db8::10]"): authd
+	 * counts failures by its prefix and hands it to PAM as PAM_RHOST.
+	 */
+	addr_ip(&s->s_peer, req.ar_client, sizeof(req.ar_client));
 	memcpy(req.ar_user, up->user, (size_t)up->ulen + 1);
 	memcpy(req.ar_pass, up->pass, (size_t)up->plen + 1);
 	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
@@ -102,6 +102,8 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 	for (;;) {
 		n = recv(fd, &rep, sizeof(rep), MSG_DONTWAIT);
 		if (n == (ssize_t)sizeof(rep)) {
+			if (rep.ap_status > AUTH_BUSY)	/* not authd's to say */
+				rep.ap_status = AUTH_ERROR;
 			rep.ap_msg[sizeof(rep.ap_msg) - 1] = '\0';
 			rep.ap_user[sizeof(rep.ap_user) - 1] = '\0';
 			auth_deliver(w, &rep);
@@ -124,7 +126,7 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 	close(w->w_auth_fd);
 	w->w_auth_fd = -1;
 	memset(&rep, 0, sizeof(rep));
-	rep.ap_status = AUTH_ERROR;
+	rep.ap_status = AUTH_GONE;
 	snprintf(rep.ap_msg, sizeof(rep.ap_msg), "authd is gone");
 	while ((s = TAILQ_FIRST(&w->w_authing)) != NULL) {
 		rep.ap_sid = s->s_id;

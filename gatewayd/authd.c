@@ -86,6 +86,10 @@ auth_status_str(enum auth_status st)
 		return ("account refused");
 	case AUTH_LOCKED:
 		return ("locked out");
+	case AUTH_BUSY:
+		return ("authd busy");
+	case AUTH_GONE:
+		return ("authd unavailable");
 	default:
 		return ("authentication error");
 	}
@@ -375,7 +379,7 @@ authd_worker(void *arg)
 		} else if (what == AUTHQ_LOCKED)
 			rep.ap_status = AUTH_LOCKED;
 		else {
-			rep.ap_status = AUTH_ERROR;
+			rep.ap_status = AUTH_BUSY;
 			snprintf(rep.ap_msg, sizeof(rep.ap_msg), "waited too "
 			    "long for a PAM thread");
 		}
@@ -409,8 +413,9 @@ authd_intake(struct authd_channels *ch)
 	struct pollfd		 pfd[GW_MAX_WORKERS];
 	struct auth_request	 req;
 	struct auth_reply	 rep;
+	struct authq_item	*evicted;
 	ssize_t			 n;
-	int			 i, open, r;
+	int			 i, open, r, locked;
 
 	for (;;) {
 		for (i = open = 0; i < ch->ac_n; i++) {
@@ -444,17 +449,34 @@ authd_intake(struct authd_channels *ch)
 			req.ar_pass[sizeof(req.ar_pass) - 1] = '\0';
 			req.ar_client[sizeof(req.ar_client) - 1] = '\0';
 			pthread_mutex_lock(&authd.a_lock);
-			r = authq_push(authd.a_q, &req, i, authd_now_ms());
+			r = authq_push(authd.a_q, &req, i, authd_now_ms(),
+			    &evicted);
 			if (r == AUTHQ_QUEUED)
 				pthread_cond_signal(&authd.a_cond);
+			if (evicted != NULL) {
+				/* Its place went to a client holding fewer. */
+				const struct auth_request *er;
+				int	 ech;
+
+				er = authq_request(evicted, &ech);
+				memset(&rep, 0, sizeof(rep));
+				rep.ap_sid = er->ar_sid;
+				authq_done(authd.a_q, evicted, 0, AUTH_BUSY,
+				    authd_now_ms(), &locked);
+				pthread_mutex_unlock(&authd.a_lock);
+				rep.ap_status = AUTH_BUSY;
+				snprintf(rep.ap_msg, sizeof(rep.ap_msg),
+				    "its client holds the most waiting logins");
+				authd_reply(ech, &rep);
+				pthread_mutex_lock(&authd.a_lock);
+			}
 			pthread_mutex_unlock(&authd.a_lock);
 			if (r != AUTHQ_QUEUED) {
 				memset(&rep, 0, sizeof(rep));
 				rep.ap_sid = req.ar_sid;
-				rep.ap_status = AUTH_ERROR;
-				snprintf(rep.ap_msg, sizeof(rep.ap_msg), "authd "
-				    "is full: %zu logins waiting",
-				    authq_pending(authd.a_q));
+				rep.ap_status = AUTH_BUSY;
+				snprintf(rep.ap_msg, sizeof(rep.ap_msg), "no "
+				    "room in authd's queue for this client");
 				authd_reply(i, &rep);
 			}
 			explicit_bzero(&req, sizeof(req));
@@ -474,6 +496,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 	size_t		 k;
 	int		 pair[GW_MAX_WORKERS][2], i;
 	static struct authd_channels ch;
+	int		 sndbuf = 4 * 1024 * 1024;
 	pthread_t	 t[64];
 	pid_t		 pid;
 
@@ -485,6 +508,15 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 				*cause = NULL;
 			return (-1);
 		}
+		/*
+		 * Room for a burst of logins in flight (authd reads them into
+		 * its queue at once); as root, past wmem_max.
+		 */
+		for (k = 0; k < 2; k++)
+			if (setsockopt(pair[i][k], SOL_SOCKET, SO_SNDBUFFORCE,
+			    &sndbuf, sizeof(sndbuf)) == -1)
+				setsockopt(pair[i][k], SOL_SOCKET, SO_SNDBUF,
+				    &sndbuf, sizeof(sndbuf));
 	}
 	if ((pid = fork()) == -1) {
 		if (asprintf(cause, "authd: fork: %s", strerror(errno)) < 0)
@@ -526,6 +558,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 		lim.al_window = c->c_auth_fail_window;
 		lim.al_lockout = c->c_auth_lockout;
 		lim.al_inflight = c->c_auth_client_inflight;
+		lim.al_queue = c->c_auth_client_queue;
 		lim.al_prefix6 = c->c_auth_ipv6_prefix;
 		lim.al_expire = c->c_handshake_timeout;
 		if ((authd.a_q = authq_new(&lim)) == NULL)

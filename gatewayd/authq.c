@@ -25,11 +25,14 @@
  * when the table is full is refused (fail closed) rather than forget a
  * lock-out.
  *
- * The queue: at most AUTHQ_PENDING_MAX logins wait; one prefix has at
- * most auth_client_inflight logins in PAM at once, the rest wait. A free
- * PAM thread takes the waiting login whose client prefix has the fewest
- * recent failures (the oldest among equals), so logins from many failing
- * addresses cannot starve a client with a clean record.
+ * The queue: at most AUTHQ_PENDING_MAX logins wait, at most
+ * auth_client_queue of one client prefix; one prefix has at most
+ * auth_client_inflight logins in PAM at once, the rest wait. When the
+ * queue is full, a newcomer takes the place of the newest login of the
+ * prefix that holds the most, so a few addresses cannot keep everyone
+ * else out. A free PAM thread takes the waiting login whose client
+ * prefix has the fewest recent failures (the oldest among equals), so
+ * logins from many failing addresses cannot starve a clean client.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -55,6 +58,7 @@ struct authq_key {
 	int64_t			 k_last_fail_ms;
 	uint32_t		 k_fails;	/* in the window */
 	uint32_t		 k_held;	/* logins waiting or in PAM */
+	uint32_t		 k_queued;	/* logins waiting */
 	uint32_t		 k_running;	/* logins in PAM */
 	uint8_t			 k_kind;
 	char			 k_name[];	/* kind, then text */
@@ -87,6 +91,8 @@ authq_hash(const char *s)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
 	return (h);
 }
+
+static void	authq_unlink(struct authq *, struct authq_item **);
 
 struct authq *
 authq_new(const struct authq_limits *lim)
@@ -243,21 +249,24 @@ authq_prefix(const char *client, int prefix6, char *out, size_t len)
 
 /*
  * Queues a login from channel. Returns AUTHQ_QUEUED, or AUTHQ_BUSY when
- * the queue or the table is full (the caller refuses it: fail closed).
- * The request is copied; the caller wipes its own copy.
+ * its client has too many waiting, or the queue is full of logins of
+ * clients that hold fewer, or the table is full (the caller refuses it:
+ * fail closed). A login pushed out to make room is left in *evicted (the
+ * caller answers it and hands it to authq_done()). The request is
+ * copied; the caller wipes its own copy.
  */
 int
 authq_push(struct authq *q, const struct auth_request *req, int channel,
-    int64_t now)
+    int64_t now, struct authq_item **evicted)
 {
-	struct authq_item	*it;
+	struct authq_item	*it, **ip, **newest = NULL;
+	struct authq_key	*most = NULL;
 	char			 prefix[64], user[256];
 	char			 pair[sizeof(prefix) + 1 + sizeof(user)];
 	size_t			 i;
 
+	*evicted = NULL;
 	authq_sweep(q, now, 16);
-	if (q->q_pending >= AUTHQ_PENDING_MAX)
-		return (AUTHQ_BUSY);
 	/* Names differing in case count as one (sssd, AD). */
 	for (i = 0; req->ar_user[i] != '\0' && i < sizeof(user) - 1; i++)
 		user[i] = (char)tolower((unsigned char)req->ar_user[i]);
@@ -269,9 +278,27 @@ authq_push(struct authq *q, const struct auth_request *req, int channel,
 		return (AUTHQ_BUSY);
 	if ((it->i_keys[0] = authq_key(q, AQ_PAIR, pair)) == NULL ||
 	    (it->i_keys[1] = authq_key(q, AQ_PREFIX, prefix)) == NULL ||
-	    (it->i_keys[2] = authq_key(q, AQ_USER, user)) == NULL) {
+	    (it->i_keys[2] = authq_key(q, AQ_USER, user)) == NULL ||
+	    it->i_keys[1]->k_queued >= (uint32_t)q->q_lim.al_queue) {
 		free(it);
 		return (AUTHQ_BUSY);
+	}
+	if (q->q_pending >= AUTHQ_PENDING_MAX) {
+		/* The newest login of the client that holds the most. */
+		for (ip = &q->q_head; *ip != NULL; ip = &(*ip)->i_next)
+			if (most == NULL ||
+			    (*ip)->i_keys[1]->k_queued > most->k_queued)
+				most = (*ip)->i_keys[1];
+		for (ip = &q->q_head; *ip != NULL; ip = &(*ip)->i_next)
+			if ((*ip)->i_keys[1] == most)
+				newest = ip;
+		if (most == NULL || newest == NULL ||
+		    most->k_queued <= it->i_keys[1]->k_queued + 1) {
+			free(it);
+			return (AUTHQ_BUSY);
+		}
+		*evicted = *newest;
+		authq_unlink(q, newest);
 	}
 	it->i_req = *req;
 	it->i_channel = channel;
@@ -279,6 +306,7 @@ authq_push(struct authq *q, const struct auth_request *req, int channel,
 	/* Waiting logins keep their keys alive (not swept). */
 	for (i = 0; i < 3; i++)
 		it->i_keys[i]->k_held++;
+	it->i_keys[1]->k_queued++;
 	*q->q_tail = it;
 	q->q_tail = &it->i_next;
 	q->q_pending++;
@@ -317,6 +345,7 @@ authq_unlink(struct authq *q, struct authq_item **ip)
 	if (q->q_tail == &it->i_next)
 		q->q_tail = ip;
 	q->q_pending--;
+	it->i_keys[1]->k_queued--;
 }
 
 /*

@@ -52,6 +52,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "auth_client_fail_limit", CT_INT, OFF(c_auth_client_fail_limit), 1,
 	    1000000 },
 	{ "auth_client_inflight", CT_INT, OFF(c_auth_client_inflight), 1, 64 },
+	{ "auth_client_queue",	CT_INT, OFF(c_auth_client_queue), 1, 4096 },
 	{ "auth_ipv6_prefix",	CT_INT, OFF(c_auth_ipv6_prefix), 32, 128 },
 	{ "auth_fail_window",	CT_INT, OFF(c_auth_fail_window), 1, 86400 },
 	{ "auth_lockout",	CT_INT, OFF(c_auth_lockout), 1, 7 * 86400 },
@@ -150,6 +151,7 @@ conf_default(void)
 	c->c_auth_fail_limit = 5;
 	c->c_auth_client_fail_limit = 50;
 	c->c_auth_client_inflight = 2;
+	c->c_auth_client_queue = 64;
 	c->c_auth_ipv6_prefix = 64;
 	c->c_auth_fail_window = 60;
 	c->c_auth_lockout = 300;
@@ -473,6 +475,15 @@ conf_load(const char *path, char **cause)
 		conf_error(&ce, path, seen[conf_find_keyword("audit_syslog") -
 		    conf_keywords], "audit_syslog yes needs audit_syslog_pen "
 		    "(your organisation's IANA private enterprise number)");
+
+	/*
+	 * SOCKS4 carries no password: beside `auth pam` it would be a way
+	 * in without authentication for every rule that names no user.
+	 */
+	if (c->c_socks4 && c->c_auth == AUTH_PAM)
+		conf_error(&ce, path, seen[conf_find_keyword("socks4") -
+		    conf_keywords], "socks4 yes cannot go with auth pam: SOCKS4 "
+		    "clients carry no password and would not be authenticated");
 
 	/* The policy database lives beside the configuration by default. */
 	if (c->c_policy_db == NULL)

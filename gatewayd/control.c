@@ -263,6 +263,7 @@ control_answer(struct worker *w)
 struct control_client {
 	struct bufferevent	*cc_bev;
 	struct control_ctx	*cc_ctx;
+	struct event		*cc_deadline;	/* from accept, not idle time */
 };
 
 static int	 control_clients;	/* main thread only */
@@ -270,9 +271,19 @@ static int	 control_clients;	/* main thread only */
 static void
 control_client_free(struct control_client *cc)
 {
+	if (cc->cc_deadline != NULL)
+		event_free(cc->cc_deadline);
 	bufferevent_free(cc->cc_bev);
 	free(cc);
 	control_clients--;
+}
+
+static void
+control_expired(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	control_client_free(arg);
 }
 
 static void
@@ -295,6 +306,11 @@ control_event(struct bufferevent *bev, short what, void *arg)
 static void
 control_reply(struct control_client *cc, struct evbuffer *out)
 {
+	static const struct timeval	 timeout = { CONTROL_TIMEOUT_S, 0 };
+
+	/* A slow answer (a reload) still gets its time to be read. */
+	if (cc->cc_deadline != NULL)
+		evtimer_add(cc->cc_deadline, &timeout);
 	bufferevent_setcb(cc->cc_bev, NULL, control_done, control_event, cc);
 	bufferevent_write_buffer(cc->cc_bev, out);
 	evbuffer_free(out);
@@ -415,8 +431,16 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	control_clients++;
-	/* A partial line, or a reader that never reads, times out. */
-	bufferevent_set_timeouts(cc->cc_bev, &timeout, &timeout);
+	/*
+	 * A partial line, a trickled one, or a reader that never reads: the
+	 * client has CONTROL_TIMEOUT_S from its accept, whatever it does.
+	 */
+	if ((cc->cc_deadline = evtimer_new(evconnlistener_get_base(
+	    cs.cs_listener), control_expired, cc)) == NULL ||
+	    evtimer_add(cc->cc_deadline, &timeout) == -1) {
+		control_client_free(cc);
+		return;
+	}
 	if (!control_allowed(fd)) {
 		if ((out = evbuffer_new()) != NULL) {
 			evbuffer_add_printf(out, "{\"error\": \"not allowed: "

@@ -80,6 +80,7 @@ struct addr_cidr {
 };
 int	 addr_cidr_parse(const char *, struct addr_cidr *);
 int	 addr_in_cidr(const struct sockaddr *, const struct addr_cidr *);
+int	 addr_is_loopback(const struct sockaddr *);
 int	 addr_parse_hostport(const char *, struct sockaddr_storage *,
 	    socklen_t *, const char **);
 const char *addr_str(const struct sockaddr *, char *, size_t);
@@ -113,6 +114,7 @@ struct conf {
 	int			 c_auth_lockout;	/* then refused, seconds */
 	int			 c_auth_client_fail_limit; /* per client prefix */
 	int			 c_auth_client_inflight;	/* in PAM at once */
+	int			 c_auth_client_queue;	/* waiting at most */
 	int			 c_auth_ipv6_prefix;	/* a client is this /N */
 	int			 c_auth_cache_ttl;	/* 0: no cache */
 	char			*c_policy_db;
@@ -320,6 +322,7 @@ struct session {
 void	 session_accept(struct worker *, int, const struct sockaddr *,
 	    socklen_t);
 void	 session_refuse(struct session *, uint8_t, const char *);
+void	 session_active(struct session *);
 void	 session_dst_text(const struct session *, char *, size_t);
 void	 session_connected(struct session *, const struct sockaddr *);
 int	 session_reply(struct session *, const void *, size_t);
@@ -365,6 +368,8 @@ enum auth_status {
 	AUTH_REFUSED,		/* account disallowed by the account stack */
 	AUTH_LOCKED,		/* too many failures: not asked to PAM */
 	AUTH_ERROR,		/* PAM or authd broke */
+	AUTH_BUSY,		/* authd's queue had no room, or it expired */
+	AUTH_GONE,		/* the proxy's own: authd is not there */
 };
 struct auth_request {
 	uint64_t		 ar_sid;
@@ -400,6 +405,7 @@ struct authq_limits {
 	int		 al_window;		/* seconds */
 	int		 al_lockout;		/* seconds */
 	int		 al_inflight;		/* per prefix, in PAM at once */
+	int		 al_queue;		/* per prefix, waiting */
 	int		 al_prefix6;		/* IPv6 client prefix length */
 	int		 al_expire;		/* seconds a login may wait */
 };
@@ -409,7 +415,7 @@ struct authq	*authq_new(const struct authq_limits *);
 void		 authq_free(struct authq *);
 void		 authq_prefix(const char *, int, char *, size_t);
 int		 authq_push(struct authq *, const struct auth_request *, int,
-		    int64_t);
+		    int64_t, struct authq_item **);
 int		 authq_next(struct authq *, int64_t, struct authq_item **,
 		    int64_t *);
 void		 authq_done(struct authq *, struct authq_item *, int,
@@ -505,7 +511,7 @@ enum gw_stat {
 	GW_STAT_UDP_DOWN, GW_STAT_LIMIT_SESSIONS, GW_STAT_LIMIT_RATE,
 	GW_STAT_LIMIT_QUOTA, GW_STAT_QUOTA_CLOSED, GW_STAT_AUTHD_DOWN,
 	GW_STAT_SYSLOG_FAILED, GW_STAT_METRICS_REFUSED,
-	GW_STAT_LIMIT_HANDSHAKES, GW_STAT_MAX
+	GW_STAT_LIMIT_HANDSHAKES, GW_STAT_AUTH_BUSY, GW_STAT_MAX
 };
 extern _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
 #define STAT_ADD(k, n)	atomic_fetch_add_explicit(&gw_stats[k], (n), \
@@ -600,6 +606,7 @@ int	 verdict_udp(struct session *, const char *,
 	    const struct sockaddr *, uint16_t);
 int	 verdict_address(struct session *, const struct sockaddr *);
 int	 verdict_recheck(struct session *, struct policy *);
+int	 verdict_udp_association(struct session *, struct policy *);
 
 /* udp.c */
 int	 udp_start(struct session *, uint16_t);

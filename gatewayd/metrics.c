@@ -7,8 +7,9 @@
  * responder of its own rather than evhttp: libevent 2.1's evhttp has no
  * bound on connections, and it is the bound that keeps the endpoint from
  * taking the SOCKS service's descriptors. Connections come only from
- * metrics_allow (when given), at most METRICS_CLIENTS_MAX at once; the
- * request head is bounded in size and every connection in time.
+ * metrics_allow (loopback when not given), at most METRICS_CLIENTS_MAX
+ * at once; the request head is bounded in size, and every connection
+ * lives at most METRICS_TIMEOUT_S from its accept, however it trickles.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include "gatewayd.h"
@@ -31,6 +33,7 @@
 
 struct metrics_client {
 	struct bufferevent	*mc_bev;
+	struct event		*mc_deadline;	/* from accept, not idle time */
 };
 
 static int			 metrics_fd = -1;
@@ -140,9 +143,20 @@ metrics_read(struct bufferevent *bev, void *arg)
 static void
 metrics_client_free(struct metrics_client *mc)
 {
+	if (mc->mc_deadline != NULL)
+		event_free(mc->mc_deadline);
 	bufferevent_free(mc->mc_bev);
 	free(mc);
 	metrics_clients--;
+}
+
+/* A client that trickles its request a byte at a time goes all the same. */
+static void
+metrics_expired(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	metrics_client_free(arg);
 }
 
 static void
@@ -180,9 +194,13 @@ metrics_accept(struct evconnlistener *l, evutil_socket_t fd,
 	memcpy(&peer, sa, (size_t)salen < sizeof(peer) ? (size_t)salen :
 	    sizeof(peer));
 	addr_unmap(&peer);
-	ok = metrics_nallow == 0;
-	for (i = 0; i < metrics_nallow && !ok; i++)
-		ok = addr_in_cidr((struct sockaddr *)&peer, &metrics_allow[i]);
+	/* Without metrics_allow, this machine only (secure by default). */
+	if (metrics_nallow == 0)
+		ok = addr_is_loopback((struct sockaddr *)&peer);
+	else
+		for (i = 0, ok = 0; i < metrics_nallow && !ok; i++)
+			ok = addr_in_cidr((struct sockaddr *)&peer,
+			    &metrics_allow[i]);
 	if (!ok || metrics_clients >= METRICS_CLIENTS_MAX ||
 	    (mc = calloc(1, sizeof(*mc))) == NULL) {
 		STAT_ADD(GW_STAT_METRICS_REFUSED, 1);
@@ -196,6 +214,12 @@ metrics_accept(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	metrics_clients++;
+	if ((mc->mc_deadline = evtimer_new(evconnlistener_get_base(l),
+	    metrics_expired, mc)) == NULL ||
+	    evtimer_add(mc->mc_deadline, &timeout) == -1) {
+		metrics_client_free(mc);
+		return;
+	}
 	bufferevent_setcb(mc->mc_bev, metrics_read, NULL, metrics_event, mc);
 	bufferevent_setwatermark(mc->mc_bev, EV_READ, 0, METRICS_HEAD_MAX);
 	bufferevent_set_timeouts(mc->mc_bev, &timeout, &timeout);

@@ -54,7 +54,6 @@ static enum step session_begin(struct session *, uint8_t, const char *,
 		    const struct sockaddr_storage *, uint16_t, const char *);
 static enum step session_udp(struct session *, const char *,
 		    const struct sockaddr_storage *);
-static void	session_request_done(struct session *);
 static void	session_wipe_input(struct session *);
 static void	session_observe_handshake(struct session *);
 static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
@@ -312,16 +311,22 @@ session_auth(struct session *s)
 {
 	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
 	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
+	struct evbuffer_iovec	 v[8];
 	struct s5_userpass	 up;
-	size_t			 len = evbuffer_get_length(in);
-	uint8_t			*buf;
-	int			 r;
+	size_t			 len = evbuffer_get_length(in), left;
+	uint8_t			 buf[S5_USERPASS_MAX];
+	int			 r, i, n;
 
+	/*
+	 * Copied out, not pulled up: a pullup would move the password into
+	 * a new chain and free the old ones unwiped.
+	 */
 	if (len > S5_USERPASS_MAX)
 		len = S5_USERPASS_MAX;
-	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
+	if (evbuffer_copyout(in, buf, len) != (ssize_t)len)
 		return (STEP_WAIT);
 	r = s5_parse_userpass(buf, len, &up);
+	explicit_bzero(buf, sizeof(buf));
 	if (r == 0)
 		return (STEP_WAIT);
 	if (r < 0) {
@@ -330,13 +335,25 @@ session_auth(struct session *s)
 		return (STEP_STOP);
 	}
 	/* The password leaves no copy behind in the input buffer. */
-	explicit_bzero(buf, (size_t)r);
+	n = evbuffer_peek(in, r, NULL, v, 8);
+	for (i = 0, left = (size_t)r; i < n && i < 8 && left > 0; i++) {
+		explicit_bzero(v[i].iov_base, v[i].iov_len < left ?
+		    v[i].iov_len : left);
+		left -= v[i].iov_len < left ? v[i].iov_len : left;
+	}
 	evbuffer_drain(in, (size_t)r);
 	if (auth_submit(s, &up) == -1) {
+		/* authd gone, or its channel full for now: refused either way. */
 		explicit_bzero(&up, sizeof(up));
-		STAT_ADD(GW_STAT_AUTHD_DOWN, 1);
-		session_refuse_bytes(s, failure, sizeof(failure),
-		    "auth: authd unavailable");
+		if (s->s_worker->w_auth_fd == -1) {
+			STAT_ADD(GW_STAT_AUTHD_DOWN, 1);
+			session_refuse_bytes(s, failure, sizeof(failure),
+			    "auth: authd unavailable");
+		} else {
+			STAT_ADD(GW_STAT_AUTH_BUSY, 1);
+			session_refuse_bytes(s, failure, sizeof(failure),
+			    "auth: authd busy");
+		}
 		return (STEP_STOP);
 	}
 	explicit_bzero(&up, sizeof(up));
@@ -355,6 +372,8 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 
 	STAT_ADD(rep->ap_status == AUTH_OK ? GW_STAT_AUTH_OK :
 	    rep->ap_status == AUTH_LOCKED ? GW_STAT_LOCKOUTS :
+	    rep->ap_status == AUTH_BUSY ? GW_STAT_AUTH_BUSY :
+	    rep->ap_status == AUTH_GONE ? GW_STAT_AUTHD_DOWN :
 	    GW_STAT_AUTH_FAILED, 1);
 	if (rep->ap_status != AUTH_OK) {
 		log_warnx("auth: client %s user %s: %s%s%s",
@@ -371,6 +390,8 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 		}
 		session_refuse_bytes(s, failure, sizeof(failure),
 		    rep->ap_status == AUTH_LOCKED ? "auth: locked out" :
+		    rep->ap_status == AUTH_BUSY ? "auth: authd busy" :
+		    rep->ap_status == AUTH_GONE ? "auth: authd unavailable" :
 		    rep->ap_status == AUTH_ERROR ? "auth: error" :
 		    "auth: failed");
 		return;
@@ -501,9 +522,14 @@ session_wipe_input(struct session *s)
 	evbuffer_drain(in, len);
 }
 
-/* The request is in (or the session ends): no longer a silent socket. */
-static void
-session_request_done(struct session *s)
+/*
+ * The session relays (or ends): it no longer counts as one of its
+ * client's silent sockets. Until then it does, whether it is in its
+ * handshake, resolving, connecting, waiting for a BIND peer, or a UDP
+ * association without a datagram yet.
+ */
+void
+session_active(struct session *s)
 {
 	if (!s->s_pending)
 		return;
@@ -520,7 +546,6 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 
 	s->s_cmd = cmd;
 	s->s_dst_port = port;
-	session_request_done(s);
 	if (ident != NULL && ident[0] != '\0')
 		s->s_ident = strdup(ident);
 	if (!audit_admit()) {
@@ -626,9 +651,14 @@ session_udp(struct session *s, const char *name,
 		    "address must be a wildcard or the client's own");
 		return (STEP_STOP);
 	}
-	/* Granted: each destination is judged on its own (udp.c). */
-	s->s_allowed = 1;
-	s->s_reason = strdup("udp association: each destination judged");
+	/*
+	 * Granted when some rule could let the datagrams through; each
+	 * destination is then judged on its own (udp.c).
+	 */
+	if (verdict_udp_association(s, s->s_worker->w_policy) == -1) {
+		session_refuse(s, S5_REP_NOT_ALLOWED, s->s_refusal);
+		return (STEP_STOP);
+	}
 	udp_start(s, addr_port((struct sockaddr *)&from));
 	return (STEP_STOP);
 }
@@ -724,6 +754,7 @@ session_connected(struct session *s, const struct sockaddr *peer)
 		return;
 	}
 	session_set_state(s, S_RELAY);
+	session_active(s);
 	session_observe_handshake(s);
 	session_audit(s, AR_START, NULL);
 	in = bufferevent_get_input(s->s_bev);
@@ -907,7 +938,7 @@ session_close(struct session *s, const char *reason)
 
 	if (s->s_state == S_CLOSED)
 		return;
-	session_request_done(s);
+	session_active(s);
 	/* Bytes still buffered will not be relayed: not counted as such. */
 	relay_settle(s);
 	session_log_close(s, reason != NULL ? reason : "closed");

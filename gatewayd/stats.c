@@ -14,7 +14,7 @@ static const char *const stat_names[GW_STAT_MAX] = {
 	"dns_failures", "udp_datagrams_up", "udp_datagrams_down",
 	"limit_sessions", "limit_rate", "limit_quota", "quota_closed",
 	"auth_authd_down", "audit_syslog_failed", "metrics_refused",
-	"limit_handshakes",
+	"limit_handshakes", "auth_busy",
 };
 
 const char *
@@ -89,6 +89,7 @@ static const struct {
 	{ GW_STAT_AUTH_FAILED, "auth_total", "result=\"failed\"", NULL },
 	{ GW_STAT_LOCKOUTS, "auth_total", "result=\"locked\"", NULL },
 	{ GW_STAT_AUTHD_DOWN, "auth_total", "result=\"authd_down\"", NULL },
+	{ GW_STAT_AUTH_BUSY, "auth_total", "result=\"busy\"", NULL },
 	{ GW_STAT_BYTES_UP, "bytes_total", "direction=\"up\"",
 	    "Bytes relayed." },
 	{ GW_STAT_BYTES_DOWN, "bytes_total", "direction=\"down\"", NULL },

@@ -425,6 +425,7 @@ udp_from_client(evutil_socket_t fd, short what, void *arg)
 			ua->ua_port_known = 1;
 		}
 		s->s_active = w->w_now;
+		session_active(s);
 		hl = s5_parse_udp_header(w->w_scratch, (size_t)n, &h);
 		if (hl <= 0) {
 			s->s_udp_denied++;

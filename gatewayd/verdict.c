@@ -92,6 +92,25 @@ verdict_udp(struct session *s, const char *name, const struct sockaddr *sa,
 	return (v.action == POLICY_DENY ? -1 : 0);
 }
 
+/*
+ * UDP ASSOCIATE names no destination: granted when some allow rule could
+ * let the user's datagrams through (each destination is judged later);
+ * -1, refused, when no rule could or a rule denies whatever the
+ * destination (a disabled user, a client denied everything).
+ */
+int
+verdict_udp_association(struct session *s, struct policy *p)
+{
+	struct policy_req	 req;
+	struct policy_verdict	 v;
+
+	verdict_request(s, NULL, &req);
+	req.dst_name = NULL;
+	policy_decide_any_dst(p, &req, &v);
+	verdict_keep(s, p, &v);
+	return (v.action == POLICY_ALLOW ? 0 : -1);
+}
+
 /* Whether the session may connect to sa (its name, if any, included). */
 int
 verdict_address(struct session *s, const struct sockaddr *sa)
@@ -119,7 +138,7 @@ verdict_recheck(struct session *s, struct policy *p)
 	switch (s->s_state) {
 	case S_UDP:
 		udp_policy_changed(s);
-		return (0);
+		return (verdict_udp_association(s, p));
 	case S_RESOLVING:
 		verdict_request(s, NULL, &req);
 		break;

@@ -426,6 +426,68 @@ policy_decide(const struct policy *p, const struct policy_req *req,
 	eval_fold(&e, r, v, NULL);
 }
 
+/*
+ * A request that names no destination yet (UDP ASSOCIATE): ALLOW when an
+ * allow rule matching the user, client, command and time comes before
+ * any deny rule that holds whatever the destination and port; DENY
+ * otherwise. Each destination is then judged on its own.
+ */
+void
+policy_decide_any_dst(const struct policy *p, const struct policy_req *req,
+    struct policy_verdict *v)
+{
+	struct policy_req	 any = *req;
+	const uint64_t		*dw, *cw, *pw;
+	uint64_t		 w;
+	size_t			 i;
+	long			 r;
+
+	any.dst_name = NULL;
+	any.dst_addr = NULL;
+	{
+		EVAL_SETUP(e, p, &any, buf);
+		memset(v, 0, sizeof(*v));
+		v->action = POLICY_DENY;
+		if (policy_user_disabled(p, req->user)) {
+			snprintf(v->reason, sizeof(v->reason), "user %s is "
+			    "disabled", req->user);
+			return;
+		}
+		eval_dims(&e);
+		dw = bits_at(p, p->p_wild[PK_DST]);
+		cw = bits_at(p, p->p_wild[PK_DST_COUNTRY]);
+		pw = bits_at(p, p->p_wild[PK_PORT]);
+		for (i = 0; i < e.e_words; i++) {
+			w = e.e_dim[PK_CMD][i] & e.e_dim[PK_USER][i] &
+			    e.e_dim[PK_SRC][i] & e.e_dim[PK_SRC_COUNTRY][i];
+			for (; w != 0; w &= w - 1) {
+				r = (long)(i * 64 + (size_t)__builtin_ctzll(w));
+				if (!eval_time_ok(&e, &p->p_rules[r]))
+					continue;
+				if (p->p_rules[r].pr_allow) {
+					v->action = POLICY_ALLOW;
+					v->rule_id = p->p_rules[r].pr_id;
+					snprintf(v->reason, sizeof(v->reason),
+					    "rule %lld may allow it; each "
+					    "destination is judged",
+					    (long long)v->rule_id);
+					return;
+				}
+				if (bit_is_set(dw, r) && bit_is_set(cw, r) &&
+				    bit_is_set(pw, r)) {
+					v->rule_id = p->p_rules[r].pr_id;
+					snprintf(v->reason, sizeof(v->reason),
+					    "rule %lld denies",
+					    (long long)v->rule_id);
+					return;
+				}
+			}
+		}
+		snprintf(v->reason, sizeof(v->reason), "no rule could allow it: "
+		    "default deny");
+	}
+}
+
 /* explain ---------------------------------------------------------------- */
 
 static void

@@ -76,6 +76,8 @@ struct policy	*policy_compile(struct sqlite3 *,
 		    const struct policy_options *, char **);
 void		 policy_decide(const struct policy *, const struct policy_req *,
 		    struct policy_verdict *);
+void		 policy_decide_any_dst(const struct policy *,
+		    const struct policy_req *, struct policy_verdict *);
 void		 policy_ref(struct policy *);
 void		 policy_unref(struct policy *);
 size_t		 policy_rule_count(const struct policy *);

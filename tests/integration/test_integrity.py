@@ -21,6 +21,8 @@ from test_protocols import udp_echo, udp_header
 # ordinary one (no special range, not the gateway's own) while nothing
 # leaves the machine.
 INTERNET = ("192.0.2.1", "198.51.100.1", "203.0.113.1")
+# Clients: two in one /64, one in the next.
+IPV6_CLIENTS = ("2001:db8:1:2::10", "2001:db8:1:2::11", "2001:db8:1:3::10")
 
 
 def setUpModule():
@@ -32,6 +34,9 @@ def setUpModule():
     for a in INTERNET:
         subprocess.run(["ip", "addr", "add", a + "/32", "dev", "lo"],
                        check=True)
+    for a in IPV6_CLIENTS:
+        subprocess.run(["ip", "-6", "addr", "add", a + "/128", "dev", "lo",
+                        "nodad"], check=True)
 
 
 def authd_pid(gw):
@@ -133,11 +138,14 @@ class CanonicalUserTest(PamTestCase):
 class LockoutTest(PamTestCase):
     gateway_extra = "auth pam\nauth_fail_limit 3\nauth_lockout 60\n"
 
-    def login_from(self, source, user, password):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def login_from(self, source, user, password, gw=None):
+        gw = gw or self.gw
+        v6 = ":" in source
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET,
+                          socket.SOCK_STREAM)
         s.settimeout(20)
         s.bind((source, 0))
-        s.connect(self.gw.addr)
+        s.connect(("::1", gw.port) if v6 else gw.addr)
         s.sendall(b"\x05\x01\x02")
         self.assertEqual(recv_exact(s, 2), b"\x05\x02")
         u, p = user.encode(), password.encode()
@@ -159,6 +167,22 @@ class LockoutTest(PamTestCase):
         rows = self.gw.audit("kind = 'auth'")
         self.assertEqual([r["reason"].split(":")[0] for r in rows],
                          ["authentication failed"] * 3 + ["locked out"])
+
+
+    def test_ipv6_client_is_its_prefix(self):
+        # Old main: every IPv6 address was a client of its own (and the
+        # first version of this fix still keyed "[addr]" by /128).
+        from gwtest import free_port
+        port = free_port(socket.AF_INET6)
+        gw = self.start_gateway(self.gateway_extra,
+                                listen=["[::1]:%d" % port])
+        gw.port = port
+        a, b, c = IPV6_CLIENTS
+        for _ in range(3):
+            self.assertEqual(self.login_from(a, "bob", "x", gw), 1)
+        self.assertEqual(self.login_from(b, "bob", "hunter2", gw), 1)
+        self.assertEqual(self.login_from(c, "bob", "hunter2", gw), 0)
+        gw.wait_log("user bob: locked out")
 
 
 class StarvationTest(PamTestCase):
@@ -379,7 +403,7 @@ class UdpJudgedAloneTest(GatewayTestCase):
         self.assertTrue(self.echoed(u, rport, "a.allowed.example", p1, b"4"))
         ctl.close()
         rec = self.record()
-        self.assertEqual((rec["verdict"], rec["rule_id"]), ("allow", 0))
+        self.assertEqual((rec["verdict"], rec["rule_id"]), ("allow", 1))
         self.assertEqual((rec["udp_destinations"], rec["udp_denied"],
                           rec["packets_up"]), (1, 2, 2))
 
@@ -426,6 +450,27 @@ class UdpJudgedAloneTest(GatewayTestCase):
         self.assertEqual([r["verdict"] for r in recs],
                          ["deny", "deny", "allow", "allow"])
         self.assertIn("client address", recs[0]["reason"])
+
+
+class UdpAdmissionTest(GatewayTestCase):
+    def start_gateway(self, extra="", **kw):
+        kw.setdefault("rules", (("allow", "--cmd", "connect"),))
+        return super().start_gateway(extra, **kw)
+
+    def test_an_association_no_rule_could_use_is_refused(self):
+        # Old main (and the first version of this fix): granted without
+        # asking the policy, audited as allow.
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x00")
+        recv_exact(s, 2)
+        s.sendall(b"\x05\x03\x00\x01" + bytes(6))
+        self.assertEqual(read_reply(s)[0], 2)
+        s.close()
+        wait_for(lambda: self.gw.audit("command = 'udp' AND seq IS NOT NULL"),
+                 timeout=5, what="the UDP record")
+        rec = self.gw.audit("command = 'udp'")[0]
+        self.assertEqual((rec["verdict"], rec["rule_id"]), ("deny", 0))
+        self.assertIn("no rule could allow it", rec["reason"])
 
 
 class ExactNameTest(GatewayTestCase):
@@ -547,6 +592,53 @@ class ExhaustionTest(GatewayTestCase):
         # At most 16 are served at once (a few more as the first time out).
         self.assertGreaterEqual(refused, 200)
 
+    def test_metrics_trickle_cannot_hold_a_slot(self):
+        # The first version of this fix timed out idle time only: a byte
+        # every 3 s held a slot for hours.
+        m = socket.create_connection(("127.0.0.1", self.metrics_port),
+                                     timeout=20)
+        t0 = time.monotonic()
+        closed = False
+        for _ in range(6):
+            try:
+                m.sendall(b"G")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(1.5)
+        if not closed:
+            self.assertEqual(m.recv(100), b"")
+        self.assertLess(time.monotonic() - t0, 8)
+        m.close()
+
+    def test_silent_udp_associations_cannot_fill_max_sessions(self):
+        # The first version of this fix let a socket go once its request
+        # was in: UDP associations without a datagram filled it.
+        port = self.tcp_server(EchoHandler)
+        held = []
+        for _ in range(40):
+            c = socket.create_connection(self.gw.addr, timeout=5)
+            c.sendall(b"\x05\x01\x00\x05\x03\x00\x01" + bytes(6))
+            held.append(c)
+        self.addCleanup(lambda: [c.close() for c in held])
+        granted = 0
+        for c in held:
+            try:
+                granted += recv_exact(c, 2) == b"\x05\x00" and \
+                    read_reply(c)[0] == 0
+            except (EOFError, OSError):
+                pass
+        self.assertEqual(granted, 12)
+        s = socket.socket()
+        s.settimeout(10)
+        s.bind(("127.0.0.2", 0))
+        s.connect(self.gw.addr)
+        s.sendall(b"\x05\x01\x00")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s.sendall(socks_request("127.0.0.1", port))
+        self.assertEqual(read_reply(s)[0], 0)
+        s.close()
+
     def test_metrics_allow(self):
         gw = self.start_gateway("metrics_listen 127.0.0.1:%d\n"
                                 "metrics_allow 10.0.0.0/8 ::1\n"
@@ -556,6 +648,15 @@ class ExhaustionTest(GatewayTestCase):
                            capture_output=True, timeout=10)
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(r.stdout, b"")
+        # Without metrics_allow, only this machine may scrape.
+        gw = self.start_gateway("metrics_listen 192.0.2.1:%d\n"
+                                % self.free_metrics())
+        for src, ok in (("127.0.0.1", True), ("198.51.100.1", False)):
+            r = subprocess.run(["curl", "-sS", "--max-time", "5",
+                                "--interface", src,
+                                "http://192.0.2.1:%d/metrics" % self.other],
+                               capture_output=True, timeout=10)
+            self.assertEqual(r.returncode == 0, ok, (src, r.stderr))
 
     def free_metrics(self):
         from gwtest import free_port
@@ -704,6 +805,14 @@ class ConfigurationTest(GatewayTestCase):
         self.assertRegex(r.stderr, r"gatewayd.conf:1: relay_buffer "
                          r"17592186044417M: expected a size")
         self.assertEqual(self.check("relay_buffer 1M\n").returncode, 0)
+
+    def test_socks4_cannot_bypass_authentication(self):
+        # Old main: with auth pam and socks4 yes, SOCKS4 clients were
+        # served without a login by every rule naming no user.
+        r = self.check("auth pam\nsocks4 yes\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("gatewayd.conf:2: socks4 yes cannot go with auth pam",
+                      r.stderr)
 
     def test_syslog_needs_an_enterprise_number(self):
         # Old main: every record claimed socksgw@32473 (documentation).

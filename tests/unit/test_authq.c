@@ -18,9 +18,20 @@
 
 static const struct authq_limits defaults = {
 	.al_pair_limit = 5, .al_prefix_limit = 50, .al_window = 60,
-	.al_lockout = 300, .al_inflight = 2, .al_prefix6 = 64,
-	.al_expire = 10,
+	.al_lockout = 300, .al_inflight = 2, .al_queue = 64,
+	.al_prefix6 = 64, .al_expire = 10,
 };
+
+/* Queues r; nothing is pushed out. */
+static int
+push(struct authq *q, const struct auth_request *r, int channel, int64_t now)
+{
+	struct authq_item	*evicted;
+	int			 what = authq_push(q, r, channel, now, &evicted);
+
+	assert_null(evicted);
+	return (what);
+}
 
 static struct auth_request
 login(const char *user, const char *client)
@@ -44,7 +55,7 @@ attempt(struct authq *q, const char *user, const char *client,
 	int64_t			 wait;
 	int			 what, dummy;
 
-	assert_int_equal(authq_push(q, &r, 0, now), AUTHQ_QUEUED);
+	assert_int_equal(push(q, &r, 0, now), AUTHQ_QUEUED);
 	what = authq_next(q, now, &it, &wait);
 	if (what == AUTHQ_NONE)
 		return (what);
@@ -155,14 +166,14 @@ test_user_delay(void **state)
 	}
 	/* Past the pair limit across prefixes: 250 ms, then doubling. */
 	r = login("dave", "198.51.100.7");
-	assert_int_equal(authq_push(q, &r, 0, now), AUTHQ_QUEUED);
+	assert_int_equal(push(q, &r, 0, now), AUTHQ_QUEUED);
 	assert_int_equal(authq_next(q, now, &it, &wait), AUTHQ_NONE);
 	assert_int_equal(wait, 250);
 	assert_int_equal(authq_next(q, now + 250, &it, &wait), AUTHQ_RUN);
 	authq_done(q, it, 1, AUTH_FAILED, now + 250, &locks);
 	assert_int_equal(locks, 0);
 	r = login("dave", "198.51.100.7");
-	assert_int_equal(authq_push(q, &r, 0, now + 250), AUTHQ_QUEUED);
+	assert_int_equal(push(q, &r, 0, now + 250), AUTHQ_QUEUED);
 	assert_int_equal(authq_next(q, now + 250, &it, &wait), AUTHQ_NONE);
 	assert_int_equal(wait, 500);
 	assert_int_equal(authq_next(q, now + 750, &it, &wait), AUTHQ_RUN);
@@ -185,7 +196,7 @@ test_inflight_given_back(void **state)
 	lim.al_inflight = 8;
 	q = authq_new(&lim);
 	for (i = 0; i < 10; i++)
-		assert_int_equal(authq_push(q, &r, 0, 1000), AUTHQ_QUEUED);
+		assert_int_equal(push(q, &r, 0, 1000), AUTHQ_QUEUED);
 	while (done < 10) {
 		/* No more than the limit in PAM at once... */
 		for (n = 0; authq_next(q, 1000, &it[n], &wait) == AUTHQ_RUN;
@@ -221,10 +232,10 @@ test_clean_client_first(void **state)
 		snprintf(client, sizeof(client), "10.0.0.%d", i + 1);
 		attempt(q, "x", client, AUTH_FAILED, 1000, NULL);
 		r = login("x", client);
-		assert_int_equal(authq_push(q, &r, 1, 1001), AUTHQ_QUEUED);
+		assert_int_equal(push(q, &r, 1, 1001), AUTHQ_QUEUED);
 	}
 	r = login("alice", "192.0.2.77");
-	assert_int_equal(authq_push(q, &r, 2, 1002), AUTHQ_QUEUED);
+	assert_int_equal(push(q, &r, 2, 1002), AUTHQ_QUEUED);
 	assert_int_equal(authq_next(q, 1003, &it, &wait), AUTHQ_RUN);
 	assert_string_equal(authq_request(it, &channel)->ar_user, "alice");
 	assert_int_equal(channel, 2);
@@ -254,6 +265,41 @@ test_lockout_off(void **state)
 	authq_free(q);
 }
 
+/*
+ * A few clients cannot keep everyone else out of the queue: one client
+ * waits with at most al_queue logins, and when the queue is full a
+ * newcomer takes the place of the newest login of the biggest holder.
+ */
+static void
+test_queue_share(void **state)
+{
+	struct authq		*q = authq_new(&defaults);
+	struct auth_request	 r;
+	struct authq_item	*evicted;
+	char			 client[64];
+	int			 i, k, channel, locks;
+
+	(void)state;
+	for (k = 0; k < 64; k++) {
+		snprintf(client, sizeof(client), "10.1.0.%d", k + 1);
+		r = login("x", client);
+		for (i = 0; i < 64; i++)
+			assert_int_equal(push(q, &r, k, 1000), AUTHQ_QUEUED);
+		/* Its share is full. */
+		assert_int_equal(authq_push(q, &r, k, 1000, &evicted),
+		    AUTHQ_BUSY);
+		assert_null(evicted);
+	}
+	assert_int_equal(authq_pending(q), 4096);
+	r = login("alice", "192.0.2.77");
+	assert_int_equal(authq_push(q, &r, 99, 1001, &evicted), AUTHQ_QUEUED);
+	assert_non_null(evicted);
+	assert_int_equal(authq_request(evicted, &channel)->ar_user[0], 'x');
+	authq_done(q, evicted, 0, AUTH_BUSY, 1001, &locks);
+	assert_int_equal(authq_pending(q), 4096);
+	authq_free(q);
+}
+
 static void
 test_prefix_text(void **state)
 {
@@ -279,6 +325,7 @@ main(void)
 		cmocka_unit_test(test_inflight_given_back),
 		cmocka_unit_test(test_clean_client_first),
 		cmocka_unit_test(test_lockout_off),
+		cmocka_unit_test(test_queue_share),
 		cmocka_unit_test(test_prefix_text),
 	};
 

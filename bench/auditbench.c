@@ -22,7 +22,6 @@
 #include "policy.h"
 
 _Atomic unsigned	 gw_nsessions;
-_Atomic uint64_t	 gw_next_sid;
 
 static double
 now_s(void)

@@ -60,6 +60,10 @@ static struct {
 	pthread_cond_t		 au_cond;
 	struct audit_rec	*au_ring;
 	size_t			 au_cap, au_head, au_len;
+	size_t			 au_reserved;	/* close records owed */
+	size_t			 au_wake;	/* queue fill that wakes the writer */
+	uint64_t		 au_summarised;	/* not written one by one */
+	int64_t			 au_summary_from;	/* Unix ms */
 	int			 au_stop;
 	pthread_t		 au_thread;
 	int			 au_running;
@@ -81,6 +85,14 @@ static struct {
 } au = { .au_lock = PTHREAD_MUTEX_INITIALIZER,
 	 .au_cond = PTHREAD_COND_INITIALIZER, .au_healthy = 1,
 	 .au_syslog_fd = -1 };
+
+static int64_t	audit_clock_ms(clockid_t);
+
+/*
+ * Session ids, shared with session.c: gatewayd.c sets the first past the
+ * highest on record, so ids never repeat in the log (summary rows too).
+ */
+_Atomic uint64_t	 gw_next_sid;
 
 /* The chain ------------------------------------------------------------- */
 
@@ -209,19 +221,28 @@ audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
 
 /* The queue -------------------------------------------------------------- */
 
-/* Whether a new session may start (audit_failure block). */
+/*
+ * Whether a new session may start. With audit_failure block, admission
+ * reserves a place in the queue for the session's close record, so that
+ * record can always be queued: nothing that was admitted goes unrecorded,
+ * at any audit_queue. max_sessions is kept within the queue (conf.c), so
+ * the reserve is never what refuses a session; an unhealthy writer is.
+ */
 int
-audit_admit(void)
+audit_admit(struct session *s)
 {
-	size_t	 len;
+	int	 ok;
 
 	if (au.au_ring == NULL || !au.au_block)
 		return (1);
 	pthread_mutex_lock(&au.au_lock);
-	len = au.au_len;
+	ok = au.au_healthy && au.au_len + au.au_reserved < au.au_cap;
+	if (ok) {
+		au.au_reserved++;
+		s->s_audit_reserved = 1;
+	}
 	pthread_mutex_unlock(&au.au_lock);
-	/* Room is kept for the close records of the sessions now open. */
-	return (au.au_healthy && len < au.au_cap / 2);
+	return (ok);
 }
 
 size_t
@@ -241,32 +262,104 @@ audit_enabled(void)
 	return (au.au_ring != NULL);
 }
 
-/* Queues r if there is room: 0, or -1 when the queue is full. */
-int
-audit_offer(const struct audit_rec *r)
+/* Under au_lock: appends r; wakes the writer once the queue fills. */
+static void
+audit_append(const struct audit_rec *r)
 {
-	pthread_mutex_lock(&au.au_lock);
-	if (au.au_len == au.au_cap) {
-		pthread_mutex_unlock(&au.au_lock);
-		return (-1);
-	}
 	au.au_ring[(au.au_head + au.au_len) % au.au_cap] = *r;
-	if (++au.au_len == AUDIT_BATCH)
+	if (++au.au_len >= au.au_wake)
 		pthread_cond_signal(&au.au_cond);
-	pthread_mutex_unlock(&au.au_lock);
-	return (0);
 }
 
+/*
+ * Queues r: with reserved, in the place its session's admission kept
+ * (always room); otherwise only where no reserved place is needed, or it
+ * is counted for a summary row (audit_failure block) or as lost (allow).
+ * Refusals and failed logins so never take a close record's place.
+ */
 void
-audit_push(const struct audit_rec *r)
+audit_push(const struct audit_rec *r, int reserved)
 {
-	if (au.au_ring == NULL || audit_offer(r) == 0)
+	pthread_mutex_lock(&au.au_lock);
+	if (reserved && au.au_reserved > 0) {
+		au.au_reserved--;
+		audit_append(r);
+		pthread_mutex_unlock(&au.au_lock);
 		return;
-	/* Only with audit_failure allow can it come to this: admission keeps
-	 * room for the close records of open sessions otherwise. */
+	}
+	if (au.au_len + au.au_reserved < au.au_cap) {
+		audit_append(r);
+		pthread_mutex_unlock(&au.au_lock);
+		return;
+	}
+	if (au.au_block) {
+		if (au.au_summarised++ == 0)
+			au.au_summary_from = r->ar_end_ms;
+		pthread_mutex_unlock(&au.au_lock);
+		return;
+	}
+	pthread_mutex_unlock(&au.au_lock);
 	if (atomic_fetch_add(&au.au_lost, 1) % 1000 == 0)
 		log_warnx("audit: queue full, records lost so far: %llu",
 		    (unsigned long long)au.au_lost);
+}
+
+/* Queues r if there is room beyond the reserve: 0, or -1 (the bench). */
+int
+audit_offer(const struct audit_rec *r)
+{
+	int	 ok;
+
+	pthread_mutex_lock(&au.au_lock);
+	if ((ok = au.au_len + au.au_reserved < au.au_cap))
+		audit_append(r);
+	pthread_mutex_unlock(&au.au_lock);
+	return (ok ? 0 : -1);
+}
+
+/* A session that was admitted but writes no close record gives it back. */
+void
+audit_release(struct session *s)
+{
+	if (!s->s_audit_reserved)
+		return;
+	s->s_audit_reserved = 0;
+	pthread_mutex_lock(&au.au_lock);
+	au.au_reserved--;
+	pthread_mutex_unlock(&au.au_lock);
+}
+
+/*
+ * The records that found no room one by one (refusals, failed logins
+ * while the queue was full) become one row, so the log says how many and
+ * when: kind session, verdict deny, close reason "summary".
+ */
+static int
+audit_summary(struct audit_rec *r)
+{
+	uint64_t	 n;
+	int64_t		 from;
+
+	pthread_mutex_lock(&au.au_lock);
+	n = au.au_summarised;
+	from = au.au_summary_from;
+	au.au_summarised = 0;
+	pthread_mutex_unlock(&au.au_lock);
+	if (n == 0)
+		return (0);
+	memset(r, 0, sizeof(*r));
+	r->ar_type = AR_WHOLE;
+	r->ar_sid = atomic_fetch_add(&gw_next_sid, 1);
+	r->ar_start_ms = from;
+	r->ar_end_ms = audit_clock_ms(CLOCK_REALTIME);
+	r->ar_proto = 5;
+	snprintf(r->ar_client, sizeof(r->ar_client), "-");
+	snprintf(r->ar_reason, sizeof(r->ar_reason), "%llu refusals and "
+	    "failed logins not written one by one: the audit queue was full",
+	    (unsigned long long)n);
+	snprintf(r->ar_close, sizeof(r->ar_close), "summary");
+	log_warnx("audit: %s", r->ar_reason);
+	return (1);
 }
 
 /* Rollups ---------------------------------------------------------------- */
@@ -631,6 +724,82 @@ audit_clock_ms(clockid_t id)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+static void
+audit_text(sqlite3_stmt *st, int col, char *out, size_t len)
+{
+	const unsigned char	*t = sqlite3_column_text(st, col);
+
+	snprintf(out, len, "%s", t != NULL ? (const char *)t : "");
+}
+
+/*
+ * Rows a crash left open (a relayed session's start, never completed)
+ * are closed at the next start, as what they are: "gateway restarted",
+ * with the time of that start, and chained like any completed row.
+ */
+static void
+audit_close_orphans(struct audit_rec *batch)
+{
+	sqlite3_stmt	*st;
+	int64_t		 now = audit_clock_ms(CLOCK_REALTIME), total = 0;
+	size_t		 n;
+
+	for (;;) {
+		if (sqlite3_prepare_v2(au.au_db, "SELECT kind, session_id, "
+		    "start_ms, user, client_addr, client_port, command, "
+		    "dst_host, dst_addr, dst_port, dst_country, verdict, "
+		    "rule_id, reason, bytes_up, bytes_down, protocol, ident, "
+		    "packets_up, packets_down, udp_destinations, udp_denied "
+		    "FROM records WHERE seq IS NULL ORDER BY id LIMIT 4096",
+		    -1, &st, NULL) != SQLITE_OK)
+			return;
+		for (n = 0; n < AUDIT_BATCH && sqlite3_step(st) == SQLITE_ROW;
+		    n++) {
+			struct audit_rec	*r = &batch[n];
+
+			memset(r, 0, sizeof(*r));
+			r->ar_type = AR_END;
+			r->ar_sid = (uint64_t)sqlite3_column_int64(st, 1);
+			r->ar_start_ms = sqlite3_column_int64(st, 2);
+			r->ar_end_ms = now;
+			audit_text(st, 3, r->ar_user, sizeof(r->ar_user));
+			audit_text(st, 4, r->ar_client, sizeof(r->ar_client));
+			r->ar_client_port = (uint16_t)sqlite3_column_int(st, 5);
+			audit_text(st, 6, r->ar_cmd, sizeof(r->ar_cmd));
+			audit_text(st, 7, r->ar_dst_host,
+			    sizeof(r->ar_dst_host));
+			audit_text(st, 8, r->ar_dst_addr,
+			    sizeof(r->ar_dst_addr));
+			r->ar_dst_port = (uint16_t)sqlite3_column_int(st, 9);
+			audit_text(st, 10, r->ar_country, sizeof(r->ar_country));
+			r->ar_allow = strcmp((const char *)
+			    sqlite3_column_text(st, 11), "allow") == 0;
+			r->ar_rule = sqlite3_column_int64(st, 12);
+			audit_text(st, 13, r->ar_reason, sizeof(r->ar_reason));
+			r->ar_up = (uint64_t)sqlite3_column_int64(st, 14);
+			r->ar_down = (uint64_t)sqlite3_column_int64(st, 15);
+			r->ar_proto = strcmp((const char *)
+			    sqlite3_column_text(st, 16), "socks4") == 0 ? 4 : 5;
+			audit_text(st, 17, r->ar_ident, sizeof(r->ar_ident));
+			r->ar_packets[0] = (uint64_t)sqlite3_column_int64(st,
+			    18);
+			r->ar_packets[1] = (uint64_t)sqlite3_column_int64(st,
+			    19);
+			r->ar_udp_dests = (uint32_t)sqlite3_column_int(st, 20);
+			r->ar_udp_denied = (uint32_t)sqlite3_column_int(st, 21);
+			snprintf(r->ar_close, sizeof(r->ar_close),
+			    "gateway restarted");
+		}
+		sqlite3_finalize(st);
+		if (n == 0 || audit_write(batch, n) == -1)
+			break;
+		total += (int64_t)n;
+	}
+	if (total > 0)
+		log_warnx("audit: %lld sessions left open by the last run "
+		    "closed as \"gateway restarted\"", (long long)total);
+}
+
 static void *
 audit_main(void *arg)
 {
@@ -645,9 +814,10 @@ audit_main(void *arg)
 	if ((batch = calloc(AUDIT_BATCH, sizeof(*batch))) == NULL ||
 	    (au.au_md = EVP_MD_CTX_new()) == NULL)
 		fatalx("audit: out of memory");
+	audit_close_orphans(batch);
 	for (;;) {
 		pthread_mutex_lock(&au.au_lock);
-		if (au.au_len < AUDIT_BATCH && !au.au_stop) {
+		if (au.au_len < au.au_wake && !au.au_stop) {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += AUDIT_INTERVAL_MS * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
@@ -664,6 +834,9 @@ audit_main(void *arg)
 		}
 		stop = au.au_stop && au.au_len == 0;
 		pthread_mutex_unlock(&au.au_lock);
+		/* Room in the batch: the summary of what found none before. */
+		if (n < AUDIT_BATCH && au.au_healthy && audit_summary(&batch[n]))
+			n++;
 
 		now = audit_clock_ms(CLOCK_MONOTONIC);
 		if (n > 0 && now >= retry_at) {
@@ -797,6 +970,9 @@ audit_init(const struct conf *c, char **cause)
 		au.au_last_sid = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	au.au_cap = (size_t)c->c_audit_queue;
+	au.au_wake = au.au_cap / 4 < AUDIT_BATCH ? au.au_cap / 4 : AUDIT_BATCH;
+	if (au.au_wake == 0)
+		au.au_wake = 1;
 	if ((au.au_ring = calloc(au.au_cap, sizeof(*au.au_ring))) == NULL) {
 		if (asprintf(cause, "audit: out of memory") < 0)
 			*cause = NULL;

@@ -201,6 +201,13 @@ conf_unref(struct conf *c)
 	free(c);
 }
 
+/* The sessions whose close records audit_queue can hold in reserve. */
+int
+conf_audit_sessions(const struct conf *c)
+{
+	return (c->c_audit_queue / 4 * 3);
+}
+
 static char *
 conf_resolve_path(const char *confpath, const char *value)
 {
@@ -475,6 +482,19 @@ conf_load(const char *path, char **cause)
 		conf_error(&ce, path, seen[conf_find_keyword("audit_syslog") -
 		    conf_keywords], "audit_syslog yes needs audit_syslog_pen "
 		    "(your organisation's IANA private enterprise number)");
+
+	/*
+	 * audit_failure block reserves a close record's place in the audit
+	 * queue for every session: the queue must hold them all, and room
+	 * to spare for refusals and start records.
+	 */
+	if (c->c_audit_db != NULL && c->c_audit_block &&
+	    c->c_max_sessions > conf_audit_sessions(c))
+		conf_error(&ce, path, seen[conf_find_keyword("max_sessions") -
+		    conf_keywords], "max_sessions %d is more than audit_queue "
+		    "%d can record (%d): raise audit_queue to at least %d",
+		    c->c_max_sessions, c->c_audit_queue,
+		    conf_audit_sessions(c), c->c_max_sessions / 3 * 4 + 4);
 
 	/*
 	 * SOCKS4 carries no password: beside `auth pam` it would be a way

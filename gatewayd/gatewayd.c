@@ -32,7 +32,6 @@
 
 _Atomic unsigned	 gw_nsessions;
 /* Session ids: unique across restarts too, as the audit log needs. */
-_Atomic uint64_t	 gw_next_sid;
 
 static pthread_mutex_t	 gw_conf_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf	*gw_conf;	/* the running configuration */
@@ -90,6 +89,10 @@ gw_conf_complete(struct conf *c, rlim_t nofile)
 		spare = GW_FD_RESERVE + 2 * (rlim_t)c->c_splice_max;
 		c->c_max_sessions = nofile > spare + 2 ?
 		    (int)((nofile - spare) / 2) : 1;
+		/* No more than the audit queue keeps close records for. */
+		if (c->c_audit_db != NULL && c->c_audit_block &&
+		    c->c_max_sessions > conf_audit_sessions(c))
+			c->c_max_sessions = conf_audit_sessions(c);
 	}
 	if (c->c_workers == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -152,6 +152,7 @@ struct conf {
 };
 
 struct conf	*conf_load(const char *, char **);
+int		 conf_audit_sessions(const struct conf *);
 struct conf	*conf_default(void);
 void		 conf_ref(struct conf *);
 void		 conf_unref(struct conf *);
@@ -280,6 +281,7 @@ struct session {
 	uint8_t			 s_rep;		/* reply to send on failure */
 	uint8_t			 s_over_limit;
 	uint8_t			 s_pending;	/* counted in pending.c */
+	uint8_t			 s_audit_reserved; /* a close record's place */
 	uint8_t			 s_first_eof;	/* 1 + the side that ended */
 	struct dns_ticket	*s_dns;
 	struct event		*s_connect_ev;	/* connect, or bind's accept */
@@ -494,8 +496,9 @@ int	 audit_init(const struct conf *, char **);
 int	 audit_start(char **);
 void	 audit_stop(void);
 int	 audit_enabled(void);
-int	 audit_admit(void);
-void	 audit_push(const struct audit_rec *);
+int	 audit_admit(struct session *);
+void	 audit_push(const struct audit_rec *, int);
+void	 audit_release(struct session *);
 int	 audit_offer(const struct audit_rec *);
 struct sqlite3;
 int64_t	 audit_rollup(struct sqlite3 *, int64_t, char **);

@@ -548,7 +548,7 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 	s->s_dst_port = port;
 	if (ident != NULL && ident[0] != '\0')
 		s->s_ident = strdup(ident);
-	if (!audit_admit()) {
+	if (!audit_admit(s)) {
 		/* audit_failure block: no session the log cannot record. */
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
 		return (STEP_STOP);
@@ -880,7 +880,7 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 		r.ar_allow = 0;
 		snprintf(r.ar_reason, sizeof(r.ar_reason), "%s", what);
 		snprintf(r.ar_close, sizeof(r.ar_close), "auth failed");
-		audit_push(&r);
+		audit_push(&r, 0);
 		return;
 	}
 	snprintf(r.ar_cmd, sizeof(r.ar_cmd), "%s", s5_cmd_str(s->s_cmd));
@@ -914,7 +914,10 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 		    strerror_r(s->s_errno, ebuf, sizeof(ebuf)) : "");
 	else
 		s->s_audit_open = 1;
-	audit_push(&r);
+	/* The close record takes the place its admission reserved. */
+	audit_push(&r, type != AR_START && s->s_audit_reserved);
+	if (type != AR_START)
+		s->s_audit_reserved = 0;
 }
 
 /* The destination as the client asked for it, for logs and listings. */
@@ -956,6 +959,7 @@ session_close(struct session *s, const char *reason)
 	if (s->s_cmd != 0)
 		session_audit(s, s->s_audit_open ? AR_END : AR_WHOLE,
 		    reason != NULL ? reason : "closed");
+	audit_release(s);
 	limits_release(s);
 	quota_release(s);
 	auth_forget(s);

@@ -154,7 +154,8 @@ class Gateway:
     def audit(self, where="1", *params):
         """Rows of the audit database (a dict each)."""
         import sqlite3
-        con = sqlite3.connect(os.path.join(self.tmp.path, "audit.db"))
+        con = sqlite3.connect(getattr(self, "audit_path", None) or
+                              os.path.join(self.tmp.path, "audit.db"))
         con.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in con.execute(

@@ -22,7 +22,6 @@
 
 /* The guard's callers link these from gatewayd.c and worker.c. */
 _Atomic unsigned	 gw_nsessions;
-_Atomic uint64_t	 gw_next_sid;
 
 static char	 tmpdir[] = "/tmp/socksgw-conf-XXXXXX";
 

@@ -2,6 +2,8 @@
  * socksctl.c: command line, configuration, database access and errors
  * shared by every command.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -226,6 +228,8 @@ main(int argc, char **argv)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.ctl_conf_path = CTL_DEFAULT_CONF;
 	log_init(0, "socksctl");
+	/* The databases it creates are nobody else's to read. */
+	umask(027);
 	/* --json may stand anywhere; -c only before the noun. */
 	for (k = n = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--json") == 0)

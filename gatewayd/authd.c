@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
@@ -489,11 +490,45 @@ authd_intake(struct authd_channels *ch)
  * keeps the other ends. Called as root, before the privilege drop;
  * closefds are the descriptors the child must not keep (the listeners).
  */
-pid_t
-authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
-    size_t nclose, char **cause)
+/*
+ * In the child: every descriptor but stdin, stdout, stderr and keep[] is
+ * closed, whatever the parent had open (a test lists what is left).
+ */
+static void
+authd_close_all_but(const int *keep, int nkeep)
 {
-	size_t		 k;
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd, i, self, *open_fds = NULL, n = 0, cap = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		fatal("authd: /proc/self/fd");
+	self = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = atoi(de->d_name);
+		if (fd <= 2 || fd == self)
+			continue;
+		for (i = 0; i < nkeep && keep[i] != fd; i++)
+			;
+		if (i < nkeep)
+			continue;
+		if (n == cap && (open_fds = reallocarray(open_fds,
+		    (size_t)(cap = cap ? cap * 2 : 64), sizeof(int))) == NULL)
+			fatalx("authd: out of memory");
+		open_fds[n++] = fd;
+	}
+	closedir(d);
+	for (i = 0; i < n; i++)
+		close(open_fds[i]);
+	free(open_fds);
+}
+
+pid_t
+authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
+{
+	int		 k;
 	int		 pair[GW_MAX_WORKERS][2], i;
 	static struct authd_channels ch;
 	int		 sndbuf = 4 * 1024 * 1024;
@@ -541,9 +576,8 @@ authd_start(const struct conf *c, int *fds, int nworkers, const int *closefds,
 		close(pair[i][0]);
 		fds[i] = pair[i][1];
 	}
-	/* No network socket here. */
-	for (k = 0; k < nclose; k++)
-		close(closefds[k]);
+	/* No network socket, no database, no lock: its channels only. */
+	authd_close_all_but(fds, nworkers);
 	memset(&authd, 0, sizeof(authd));
 	authd.a_service = c->c_pam_service;
 	authd.a_lockout = c->c_auth_lockout;

@@ -72,6 +72,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "resolv_conf",	CT_PATH, OFF(c_resolv_conf), 0, 0 },
 	{ "hosts_file",		CT_PATH, OFF(c_hosts_file), 0, 0 },
 	{ "control_socket",	CT_PATH, OFF(c_control_socket), 0, 0 },
+	{ "runtime_dir",	CT_PATH, OFF(c_runtime_dir), 0, 0 },
 	{ "control_group",	CT_STRING, OFF(c_control_group), 0, 0 },
 	{ "metrics_listen",	CT_ADDRESS, OFF(c_metrics), 0, 0 },
 	{ "metrics_allow",	CT_CIDRS, OFF(c_metrics_allow), 0, 0 },
@@ -102,6 +103,12 @@ struct conf_errors {
 static void	conf_error(struct conf_errors *, const char *, int,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * Set when an allocation failed during conf_load() (called on one thread
+ * at a time: the main thread, or socksctl).
+ */
+static int	 conf_oom;
+
 static void
 conf_error(struct conf_errors *ce, const char *file, int line,
     const char *fmt, ...)
@@ -120,20 +127,23 @@ conf_error(struct conf_errors *ce, const char *file, int line,
 	else
 		n = asprintf(&text, "%s%s%s: %s", ce->ce_text ? ce->ce_text :
 		    "", ce->ce_text ? "\n" : "", file, msg);
-	if (n < 0)
-		fatalx("out of memory");
+	ce->ce_count++;
+	if (n < 0) {
+		conf_oom = 1;
+		return;
+	}
 	free(ce->ce_text);
 	ce->ce_text = text;
-	ce->ce_count++;
 }
 
+/* NULL when memory runs out: the whole load then fails, never the daemon. */
 static char *
 conf_xstrdup(const char *s)
 {
 	char	*d;
 
 	if ((d = strdup(s)) == NULL)
-		fatalx("out of memory");
+		conf_oom = 1;
 	return (d);
 }
 
@@ -142,8 +152,10 @@ conf_default(void)
 {
 	struct conf	*c;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		fatalx("out of memory");
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		conf_oom = 1;
+		return (NULL);
+	}
 	c->c_refs = 1;
 	c->c_auth = AUTH_NONE;
 	c->c_pam_service = conf_xstrdup("socksgw");
@@ -197,6 +209,7 @@ conf_unref(struct conf *c)
 	free(c->c_hosts_file);
 	free(c->c_control_socket);
 	free(c->c_control_group);
+	free(c->c_runtime_dir);
 	free(c->c_user);
 	free(c);
 }
@@ -217,8 +230,10 @@ conf_resolve_path(const char *confpath, const char *value)
 	if (value[0] == '/' || (slash = strrchr(confpath, '/')) == NULL)
 		return (conf_xstrdup(value));
 	if (asprintf(&out, "%.*s/%s", (int)(slash - confpath), confpath,
-	    value) < 0)
-		fatalx("out of memory");
+	    value) < 0) {
+		conf_oom = 1;
+		return (NULL);
+	}
 	return (out);
 }
 
@@ -329,6 +344,9 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		break;
 	case CT_CIDRS: {
 		char	*copy = conf_xstrdup(value), *tok, *save = NULL;
+
+		if (copy == NULL)
+			return (-1);
 
 		for (tok = strtok_r(copy, " \t", &save); tok != NULL;
 		    tok = strtok_r(NULL, " \t", &save)) {
@@ -455,10 +473,15 @@ conf_load(const char *path, char **cause)
 
 	if ((f = fopen(path, "r")) == NULL) {
 		if (asprintf(cause, "%s: %s", path, strerror(errno)) < 0)
-			fatalx("out of memory");
+			*cause = NULL;
 		return (NULL);
 	}
-	c = conf_default();
+	conf_oom = 0;
+	if ((c = conf_default()) == NULL) {
+		fclose(f);
+		*cause = NULL;		/* the caller says "out of memory" */
+		return (NULL);
+	}
 	c->c_path = conf_xstrdup(path);
 	while ((n = getline(&line, &cap, f)) != -1) {
 		lineno++;
@@ -516,6 +539,16 @@ conf_load(const char *path, char **cause)
 		    c->c_listen[0].cl_text, sizeof(c->c_listen[0].cl_text));
 		c->c_nlisten = 1;
 	}
+	/*
+	 * Out of memory somewhere: this configuration is refused like a bad
+	 * one (a reload keeps the running one); never a fatal error.
+	 */
+	if (conf_oom) {
+		conf_unref(c);
+		free(ce.ce_text);
+		*cause = strdup("out of memory reading the configuration");
+		return (NULL);
+	}
 	if (ce.ce_count > 0) {
 		conf_unref(c);
 		*cause = ce.ce_text;
@@ -539,7 +572,7 @@ conf_check_files(const struct conf *c, char **cause)
 		if (paths[i] != NULL && access(paths[i], R_OK) == -1) {
 			if (asprintf(cause, "%s: %s %s: %s", c->c_path,
 			    names[i], paths[i], strerror(errno)) < 0)
-				fatalx("out of memory");
+				*cause = NULL;
 			return (-1);
 		}
 	}

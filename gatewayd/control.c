@@ -59,7 +59,9 @@ int
 control_init(const struct conf *c, char **cause)
 {
 	struct sockaddr_un	 sun;
+	struct stat		 st;
 	struct group		*gr;
+	mode_t			 mask;
 	int			 fd;
 
 	if (c->c_control_socket == NULL)
@@ -83,11 +85,33 @@ control_init(const struct conf *c, char **cause)
 		cs.cs_gid = gr->gr_gid;
 		cs.cs_has_gid = 1;
 	}
-	unlink(sun.sun_path);	/* a stale socket of an earlier run */
+	/*
+	 * gatewayd holds its configuration's runtime lock (runtime.c), so
+	 * a socket at the path is a stale one of an earlier run: removed,
+	 * but never anything else. The socket is created with its mode
+	 * (umask) and its group set without following a link (lchown), so
+	 * a folder others can write gives them no path race to win.
+	 */
+	if (lstat(sun.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			if (asprintf(cause, "control_socket %s: exists and is "
+			    "not a socket", c->c_control_socket) < 0)
+				*cause = NULL;
+			return (-1);
+		}
+		unlink(sun.sun_path);
+	}
+	mask = umask(0117);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(sun.sun_path, 0660) == -1 ||
-	    (cs.cs_has_gid && chown(sun.sun_path, (uid_t)-1, cs.cs_gid) ==
+	    0)) == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(mask);
+		if (asprintf(cause, "control_socket %s: %s",
+		    c->c_control_socket, strerror(errno)) < 0)
+			*cause = NULL;
+		return (-1);
+	}
+	umask(mask);
+	if ((cs.cs_has_gid && lchown(sun.sun_path, (uid_t)-1, cs.cs_gid) ==
 	    -1) || listen(fd, 16) == -1) {
 		if (asprintf(cause, "control_socket %s: %s",
 		    c->c_control_socket, strerror(errno)) < 0)

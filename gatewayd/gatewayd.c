@@ -5,6 +5,7 @@
  * touches network input.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -331,6 +332,8 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_init(gw_verbose, "gatewayd");
+	/* Databases, the WAL, the lock: nothing for other accounts. */
+	umask(027);
 	/*
 	 * Session ids key audit rows, so they must not repeat across
 	 * restarts: they count up from the start time in milliseconds
@@ -370,10 +373,23 @@ main(int argc, char **argv)
 	}
 	log_set_verbose(gw_verbose + c->c_log_verbose);
 	signal(SIGPIPE, SIG_IGN);
+	/* First: a second instance touches nothing of the running one. */
+	if (runtime_lock(c, &cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	nofile = gw_raise_nofile();
 	gw_conf_complete(c, nofile);
 	gw_conf = c;
 	gw_nworkers = c->c_workers;
+	for (i = 0; i < gw_nworkers; i++)
+		auth_fds[i] = -1;
+	/*
+	 * authd keeps root for PAM: it is forked before anything else is
+	 * opened (listeners, databases, sockets) and keeps only its
+	 * channels.
+	 */
+	if (c->c_auth == AUTH_PAM && (gw_authd = authd_start(c, auth_fds,
+	    gw_nworkers, &cause)) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 
 	fds = calloc((size_t)gw_nworkers * c->c_nlisten, sizeof(*fds));
 	if (fds == NULL)
@@ -387,13 +403,6 @@ main(int argc, char **argv)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	if (audit_last_session_id() >= gw_next_sid)
 		gw_next_sid = audit_last_session_id() + 1;
-	for (i = 0; i < gw_nworkers; i++)
-		auth_fds[i] = -1;
-	/* authd keeps root for PAM; it is forked before the drop. */
-	if (c->c_auth == AUTH_PAM && (gw_authd = authd_start(c, auth_fds,
-	    gw_nworkers, fds, (size_t)gw_nworkers * c->c_nlisten,
-	    &cause)) == -1)
-		fatalx("%s", cause != NULL ? cause : "out of memory");
 	gw_drop_privileges(c);
 
 	/*

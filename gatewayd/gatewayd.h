@@ -29,6 +29,7 @@ struct bufferevent;
 struct evbuffer;
 
 #define GW_DEFAULT_CONF		"/etc/socksgw/gatewayd.conf"
+#define GW_RUNTIME_DIR		"/run/socksgw"
 #define GW_MAX_LISTEN		64
 #define GW_MAX_WORKERS		64
 /* A name resolves to at most this many candidates; the rest are ignored. */
@@ -137,6 +138,7 @@ struct conf {
 	struct addr_cidr	 c_metrics_allow[GW_MAX_LISTEN];
 	size_t			 c_metrics_nallow;
 	int			 c_handshake_per_client;	/* 0: auto */
+	char			*c_runtime_dir;
 	char			*c_user;
 	int			 c_workers;
 	int			 c_handshake_timeout;
@@ -388,8 +390,7 @@ struct auth_reply {
 	char			 ap_msg[128];
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
 };
-pid_t	 authd_start(const struct conf *, int *, int, const int *, size_t,
-	    char **);
+pid_t	 authd_start(const struct conf *, int *, int, char **);
 
 /* authq.c: lock-out and the queue in front of authd's PAM threads */
 #define AUTHQ_KEYS_MAX		262144	/* counters kept at most */
@@ -560,6 +561,11 @@ void	 control_answer(struct worker *);
 const char *stat_name(int);
 size_t	 audit_queue_depth(void);
 uint64_t audit_last_session_id(void);
+
+/* runtime.c: the runtime folder and the one-instance lock */
+const char *runtime_dir(const struct conf *, char *, size_t);
+int	 runtime_lock(const struct conf *, char **);
+int	 runtime_lock_fd_get(void);
 
 /* pending.c: sockets still in their handshake, per client */
 int	 pending_enter(const struct sockaddr_storage *, unsigned);

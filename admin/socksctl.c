@@ -47,9 +47,9 @@ static const struct {
 	{ "log", cmd_log, "log [--limit N]" },
 	{ "audit", cmd_audit, "audit list [--user U] [--since T] [--until T] "
 	    "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
-	    "[--limit N] | show ID | verify | report users|destinations|"
-	    "denials|timeline [--since T] [--until T] [--user U] [--group G] "
-	    "[--top N] [--by sessions|bytes] [--bucket hour|day] "
+	    "[--limit N] | show ID | verify [--pubkey FILE] "
+	    "[--checkpoints FILE] | report users|destinations|denials|timeline "
+	    "[--since T] [--until T] [--user U] [--group G] [--top N] [--by sessions|bytes] [--bucket hour|day] "
 	    "[--format table|csv|json|html]" },
 };
 

@@ -32,6 +32,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@
 #define AUDIT_USAGE_EVERY_MS	1000	/* quota usage written (quota.c) */
 #define AUDIT_ROLLUP_STEP	20000
 #define AUDIT_ROLLUP_EVERY_MS	1000
+#define AUDIT_CHECKPOINT_RECORDS 10000	/* a signed checkpoint at least */
+#define AUDIT_CHECKPOINT_MS	60000	/* ... this often */
 
 static struct {
 	pthread_mutex_t		 au_lock;
@@ -79,6 +82,9 @@ static struct {
 	int			 au_syslog_fd;
 	EVP_MD_CTX		*au_md;
 	struct sockaddr_un	 au_syslog;
+	EVP_PKEY		*au_key;	/* signs checkpoints */
+	int64_t			 au_cp_seq;	/* the last signed head */
+	int64_t			 au_cp_at;	/* monotonic ms */
 	int			 au_syslog_pen;
 	int			 au_syslog_failing;
 	char			 au_host[64];
@@ -677,14 +683,98 @@ fail:
 	return (-1);
 }
 
-/* Removes the oldest completed records, a step at a time. */
+/*
+ * Signs cp and stores it (in the caller's transaction, if one is open);
+ * also to syslog. 0, or -1.
+ */
+static int
+audit_sign(struct checkpoint *cp)
+{
+	unsigned char	 sig[EVIDENCE_SIG_LEN];
+	sqlite3_stmt	*st;
+	char		 line[512], ts[40], hex[65], sighex[129];
+	struct tm	 tm;
+	time_t		 t;
+	int		 rc, n;
+
+	if (evidence_sign(au.au_key, cp, sig) == -1) {
+		log_warnx("audit: cannot sign the %s at %lld", cp->cp_kind,
+		    (long long)cp->cp_seq);
+		return (-1);
+	}
+	if (sqlite3_prepare_v2(au.au_db, "INSERT INTO checkpoints (kind, seq, "
+	    "hash, time_ms, signature) VALUES (?1, ?2, ?3, ?4, ?5)", -1, &st,
+	    NULL) != SQLITE_OK)
+		return (-1);
+	sqlite3_bind_text(st, 1, cp->cp_kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, cp->cp_seq);
+	sqlite3_bind_blob(st, 3, cp->cp_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, cp->cp_time_ms);
+	sqlite3_bind_blob(st, 5, sig, sizeof(sig), SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return (-1);
+	/* A copy off the machine is what makes deleting the newest seen. */
+	if (au.au_syslog_fd != -1) {
+		t = (time_t)(cp->cp_time_ms / 1000);
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		evidence_hex(cp->cp_hash, 32, hex);
+		evidence_hex(sig, sizeof(sig), sighex);
+		n = snprintf(line, sizeof(line), "<%d>1 %s.%03dZ %s gatewayd %d "
+		    "checkpoint [socksgw@%d kind=\"%s\" seq=\"%lld\" "
+		    "hash=\"%s\" time_ms=\"%lld\" sig=\"%s\"]", 16 * 8 + 5, ts,
+		    (int)(cp->cp_time_ms % 1000), au.au_host, (int)getpid(),
+		    au.au_syslog_pen, cp->cp_kind, (long long)cp->cp_seq, hex,
+		    (long long)cp->cp_time_ms, sighex);
+		if (n > 0 && (size_t)n < sizeof(line) && sendto(au.au_syslog_fd,
+		    line, (size_t)n, MSG_DONTWAIT,
+		    (struct sockaddr *)&au.au_syslog, sizeof(au.au_syslog)) ==
+		    -1)
+			STAT_ADD(GW_STAT_SYSLOG_FAILED, 1);
+	}
+	return (0);
+}
+
+/* Signs the chain's head if it moved: 10,000 records, 60 s, or now. */
+static void
+audit_checkpoint(int64_t now, int force)
+{
+	struct checkpoint	 cp;
+
+	if (au.au_key == NULL || au.au_seq <= au.au_cp_seq || (!force &&
+	    au.au_seq - au.au_cp_seq < AUDIT_CHECKPOINT_RECORDS &&
+	    now - au.au_cp_at < AUDIT_CHECKPOINT_MS))
+		return;
+	memset(&cp, 0, sizeof(cp));
+	cp.cp_kind = "checkpoint";
+	cp.cp_seq = au.au_seq;
+	memcpy(cp.cp_hash, au.au_hash, 32);
+	cp.cp_time_ms = audit_clock_ms(CLOCK_REALTIME);
+	if (audit_sign(&cp) == -1) {
+		log_warnx("audit: checkpoint at %lld not stored: %s",
+		    (long long)cp.cp_seq, sqlite3_errmsg(au.au_db));
+		return;
+	}
+	au.au_cp_seq = au.au_seq;
+	au.au_cp_at = now;
+}
+
+/*
+ * Removes the oldest completed records, a step at a time. The chain's
+ * last removed link becomes its anchor, and the cut is signed (a prune
+ * record), so an anchor set by anyone else shows in verify.
+ */
 static void
 audit_prune(void)
 {
-	sqlite3_stmt	*st;
-	int64_t		 cutoff, upto = 0;
-	char		*err = NULL;
-	char		 sql[512];
+	struct checkpoint	 cp;
+	sqlite3_stmt		*st;
+	int64_t			 cutoff, upto = 0;
+	char			*err = NULL;
+	char			 sql[512];
+	int			 ok;
 
 	if (au.au_retention_days <= 0)
 		return;
@@ -701,14 +791,32 @@ audit_prune(void)
 	sqlite3_finalize(st);
 	if (upto == 0)
 		return;
+	memset(&cp, 0, sizeof(cp));
+	cp.cp_kind = "prune";
+	cp.cp_seq = upto;
+	cp.cp_time_ms = audit_clock_ms(CLOCK_REALTIME);
+	if (sqlite3_prepare_v2(au.au_db, "SELECT hash FROM records WHERE seq = "
+	    "?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, upto);
+	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) ==
+	    32;
+	if (ok)
+		memcpy(cp.cp_hash, sqlite3_column_blob(st, 0), 32);
+	sqlite3_finalize(st);
+	if (!ok)
+		return;
 	/* Only a prefix of the chain goes, and its last hash stays. */
-	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; "
-	    "INSERT OR REPLACE INTO chain (name, seq, hash) SELECT 'anchor', "
-	    "seq, hash FROM records WHERE seq = %lld; "
-	    "DELETE FROM records WHERE seq <= %lld AND seq IS NOT NULL; "
-	    "COMMIT;", (long long)upto, (long long)upto);
-	if (sqlite3_exec(au.au_db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("audit: pruning: %s", err);
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO chain (name, seq, "
+	    "hash) SELECT 'anchor', seq, hash FROM records WHERE seq = %lld; "
+	    "DELETE FROM records WHERE seq <= %lld AND seq IS NOT NULL;",
+	    (long long)upto, (long long)upto);
+	if (sqlite3_exec(au.au_db, "BEGIN IMMEDIATE", NULL, NULL, &err) !=
+	    SQLITE_OK || (au.au_key != NULL && audit_sign(&cp) == -1) ||
+	    sqlite3_exec(au.au_db, sql, NULL, NULL, &err) != SQLITE_OK ||
+	    sqlite3_exec(au.au_db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("audit: pruning: %s", err != NULL ? err :
+		    sqlite3_errmsg(au.au_db));
 		sqlite3_free(err);
 		sqlite3_exec(au.au_db, "ROLLBACK", NULL, NULL, NULL);
 	}
@@ -814,6 +922,7 @@ audit_main(void *arg)
 	if ((batch = calloc(AUDIT_BATCH, sizeof(*batch))) == NULL ||
 	    (au.au_md = EVP_MD_CTX_new()) == NULL)
 		fatalx("audit: out of memory");
+	au.au_cp_at = audit_clock_ms(CLOCK_MONOTONIC);
 	audit_close_orphans(batch);
 	for (;;) {
 		pthread_mutex_lock(&au.au_lock);
@@ -845,6 +954,7 @@ audit_main(void *arg)
 					log_warnx("audit: writing works again");
 				au.au_healthy = 1;
 				n = 0;
+				audit_checkpoint(now, 0);
 			} else {
 				if (au.au_healthy)
 					log_warnx("audit: cannot write records; "
@@ -874,6 +984,8 @@ audit_main(void *arg)
 			}
 			rollup_at = now + AUDIT_ROLLUP_EVERY_MS;
 		}
+		if (n == 0)
+			audit_checkpoint(now, stop);
 		if (stop && n == 0)
 			break;
 		if (stop && now < retry_at) {
@@ -962,6 +1074,26 @@ audit_init(const struct conf *c, char **cause)
 			memcpy(au.au_hash, h, 32);
 	}
 	sqlite3_finalize(st);
+	/*
+	 * The signing key, read (or made) as root before the privilege drop:
+	 * the proxy's account holds it in memory only, and audit.key is
+	 * readable by root alone.
+	 */
+	{
+		char	 keypath[PATH_MAX], pubpath[PATH_MAX];
+
+		evidence_paths(c->c_audit_db, keypath, pubpath,
+		    sizeof(keypath));
+		if ((au.au_key = evidence_key(keypath, pubpath, cause)) ==
+		    NULL)
+			goto fail;
+	}
+	if (sqlite3_prepare_v2(au.au_db, "SELECT max(seq) FROM checkpoints "
+	    "WHERE kind = 'checkpoint'", -1, &st, NULL) != SQLITE_OK)
+		goto sqlfail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		au.au_cp_seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
 	/* The highest session id on record (audit_last_session_id()). */
 	if (sqlite3_prepare_v2(au.au_db, "SELECT max(session_id) FROM records",
 	    -1, &st, NULL) != SQLITE_OK)
@@ -1046,5 +1178,7 @@ audit_stop(void)
 	au.au_ring = NULL;
 	if (au.au_syslog_fd != -1)
 		close(au.au_syslog_fd);
+	EVP_PKEY_free(au.au_key);
+	au.au_key = NULL;
 	au.au_syslog_fd = -1;
 }

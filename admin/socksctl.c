@@ -49,7 +49,8 @@ static const struct {
 	    "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
 	    "[--limit N] | show ID | verify [--pubkey FILE] "
 	    "[--checkpoints FILE] | report users|destinations|denials|timeline "
-	    "[--since T] [--until T] [--user U] [--group G] [--top N] [--by sessions|bytes] [--bucket hour|day] "
+	    "[--since T] [--until T] [--user U] [--group G] [--top N] "
+	    "[--by sessions|bytes] [--bucket hour|day] "
 	    "[--format table|csv|json|html]" },
 };
 

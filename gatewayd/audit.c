@@ -832,6 +832,15 @@ audit_clock_ms(clockid_t id)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+static const char	*audit_orphans_why = "gateway restarted";
+
+/* What closes the rows the last run left open (a restarted proxy). */
+void
+audit_orphan_reason(const char *why)
+{
+	audit_orphans_why = why;
+}
+
 static void
 audit_text(sqlite3_stmt *st, int col, char *out, size_t len)
 {
@@ -895,8 +904,8 @@ audit_close_orphans(struct audit_rec *batch)
 			    19);
 			r->ar_udp_dests = (uint32_t)sqlite3_column_int(st, 20);
 			r->ar_udp_denied = (uint32_t)sqlite3_column_int(st, 21);
-			snprintf(r->ar_close, sizeof(r->ar_close),
-			    "gateway restarted");
+			snprintf(r->ar_close, sizeof(r->ar_close), "%s",
+			    audit_orphans_why);
 		}
 		sqlite3_finalize(st);
 		if (n == 0 || audit_write(batch, n) == -1)
@@ -905,7 +914,7 @@ audit_close_orphans(struct audit_rec *batch)
 	}
 	if (total > 0)
 		log_warnx("audit: %lld sessions left open by the last run "
-		    "closed as \"gateway restarted\"", (long long)total);
+		    "closed as \"%s\"", (long long)total, audit_orphans_why);
 }
 
 static void *

@@ -23,10 +23,9 @@ static void	auth_reply_cb(evutil_socket_t, short, void *);
 
 static _Atomic int	 auth_gone_said;
 
-void
-auth_channel_init(struct worker *w)
+static void
+auth_channel_open(struct worker *w)
 {
-	TAILQ_INIT(&w->w_authing);
 	if (w->w_auth_fd == -1)
 		return;
 	if (fcntl(w->w_auth_fd, F_SETFL, O_NONBLOCK) == -1 ||
@@ -34,6 +33,31 @@ auth_channel_init(struct worker *w)
 	    EV_READ | EV_PERSIST, auth_reply_cb, w)) == NULL ||
 	    event_add(w->w_auth_ev, NULL) == -1)
 		fatalx("worker %d: cannot listen to authd", w->w_id);
+}
+
+void
+auth_channel_init(struct worker *w)
+{
+	TAILQ_INIT(&w->w_authing);
+	auth_channel_open(w);
+}
+
+/*
+ * On the worker's thread: the parent restarted authd and this is the new
+ * channel. Logins work again; the next death is said again.
+ */
+void
+auth_channel_replace(struct worker *w, int fd)
+{
+	if (w->w_auth_ev != NULL) {
+		event_free(w->w_auth_ev);
+		w->w_auth_ev = NULL;
+	}
+	if (w->w_auth_fd != -1)
+		close(w->w_auth_fd);
+	w->w_auth_fd = fd;
+	auth_channel_open(w);
+	atomic_store(&auth_gone_said, 0);
 }
 
 /* Sends the pair to authd; -1 if it cannot take it now. */
@@ -119,8 +143,8 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 	 * process, as an error; each refusal is counted.
 	 */
 	if (atomic_exchange(&auth_gone_said, 1) == 0)
-		log_errorx("authd is gone: every login is refused until "
-		    "gatewayd is restarted");
+		log_errorx("authd is gone: every login is refused until it "
+		    "is back");
 	event_free(w->w_auth_ev);
 	w->w_auth_ev = NULL;
 	close(w->w_auth_fd);

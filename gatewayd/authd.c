@@ -569,6 +569,13 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 	/* The child: PAM only. It ends with its parent. */
 	log_init(log_debug_enabled(), "gatewayd[authd]");
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	prctl(PR_SET_NAME, "socksgw-authd", 0, 0, 0);
+	{
+		sigset_t	 none;	/* the parent blocks what it supervises */
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);

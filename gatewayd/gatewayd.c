@@ -1,8 +1,11 @@
 /*
- * gatewayd.c: the main thread. It reads the configuration, binds the
- * listening sockets, drops root, starts the workers and then only handles
- * signals: SIGHUP reloads, SIGTERM and SIGINT stop gracefully. It never
- * touches network input.
+ * gatewayd.c: main() reads the configuration, takes the runtime lock and
+ * hands over to the privileged parent (parent.c), which forks authd and
+ * the proxy. gw_proxy_main() is the proxy: it binds the listening sockets,
+ * opens the databases, drops root, starts the workers, and its main
+ * thread then handles signals (SIGHUP reloads, SIGTERM and SIGINT stop
+ * gracefully) and the parent's messages (a restarted authd's channels).
+ * The main thread never touches network input.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -37,8 +40,9 @@ _Atomic unsigned	 gw_nsessions;
 static pthread_mutex_t	 gw_conf_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf	*gw_conf;	/* the running configuration */
 static struct worker	 gw_workers[GW_MAX_WORKERS];
-static pid_t		 gw_authd = -1;
 static struct control_ctx control_ctx;
+
+static proxy_main_fn	 gw_proxy_main;
 static int		 gw_nworkers;
 static int		 gw_verbose;
 
@@ -302,13 +306,9 @@ int
 main(int argc, char **argv)
 {
 	const char		*path = GW_DEFAULT_CONF;
-	struct event_base	*base;
-	struct event		*sigs[3];
-	static const int	 signos[3] = { SIGHUP, SIGTERM, SIGINT };
 	struct conf		*c;
 	char			*cause = NULL;
-	int			*fds, auth_fds[GW_MAX_WORKERS];
-	int			 ch, check_only = 0, i, status;
+	int			 ch, check_only = 0;
 	rlim_t			 nofile;
 
 	while ((ch = getopt(argc, argv, "c:nvV")) != -1) {
@@ -372,7 +372,6 @@ main(int argc, char **argv)
 		return (0);
 	}
 	log_set_verbose(gw_verbose + c->c_log_verbose);
-	signal(SIGPIPE, SIG_IGN);
 	/* First: a second instance touches nothing of the running one. */
 	if (runtime_lock(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
@@ -380,17 +379,71 @@ main(int argc, char **argv)
 	gw_conf_complete(c, nofile);
 	gw_conf = c;
 	gw_nworkers = c->c_workers;
-	for (i = 0; i < gw_nworkers; i++)
-		auth_fds[i] = -1;
-	/*
-	 * authd keeps root for PAM: it is forked before anything else is
-	 * opened (listeners, databases, sockets) and keeps only its
-	 * channels.
-	 */
-	if (c->c_auth == AUTH_PAM && (gw_authd = authd_start(c, auth_fds,
-	    gw_nworkers, &cause)) == -1)
-		fatalx("%s", cause != NULL ? cause : "out of memory");
+	return (parent_run(c, gw_nworkers, gw_proxy_main));
+}
 
+/* Messages from the parent: a restarted authd's channels, one a worker. */
+static void
+gw_parent_msg(evutil_socket_t fd, short what, void *arg)
+{
+	char		 buf[CMSG_SPACE(sizeof(int) * GW_MAX_WORKERS)];
+	char		 tag[16];
+	struct iovec	 iov = { tag, sizeof(tag) };
+	struct msghdr	 msg;
+	struct cmsghdr	*cm;
+	int		 fds[GW_MAX_WORKERS], n = 0, i;
+	ssize_t		 got;
+
+	(void)what;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = buf;
+	msg.msg_controllen = sizeof(buf);
+	if ((got = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) <= 0) {
+		if (got == 0) {		/* the parent is gone: so are we */
+			log_warnx("the parent process is gone: stopping");
+			event_base_loopbreak(arg);
+		}
+		return;
+	}
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type ==
+		    SCM_RIGHTS && n == 0) {
+			n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (n > GW_MAX_WORKERS)
+				n = GW_MAX_WORKERS;
+			memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)n);
+		}
+	if ((size_t)got < sizeof(PARENT_MSG_AUTHD) || memcmp(tag,
+	    PARENT_MSG_AUTHD, sizeof(PARENT_MSG_AUTHD)) != 0 ||
+	    n != gw_nworkers) {
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		worker_set_authd(&gw_workers[i], fds[i]);
+	log_info("authd is back: logins are checked again");
+}
+
+/*
+ * The proxy: everything network-facing. auth_fds are authd's channels
+ * (one a worker, -1 without auth pam), ctl the channel to the parent.
+ */
+static int
+gw_proxy_main(struct conf *c, int *auth_fds, int ctl, int restarted)
+{
+	struct event_base	*base;
+	struct event		*sigs[3], *parent_ev;
+	static const int	 signos[3] = { SIGHUP, SIGTERM, SIGINT };
+	char			*cause = NULL;
+	int			*fds;
+	int			 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (restarted)
+		audit_orphan_reason("proxy restarted");
 	fds = calloc((size_t)gw_nworkers * c->c_nlisten, sizeof(*fds));
 	if (fds == NULL)
 		fatalx("out of memory");
@@ -420,6 +473,9 @@ main(int argc, char **argv)
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot handle signal %d", signos[i]);
 	}
+	if ((parent_ev = event_new(base, ctl, EV_READ | EV_PERSIST,
+	    gw_parent_msg, base)) == NULL || event_add(parent_ev, NULL) == -1)
+		fatalx("cannot listen to the parent");
 	for (i = 0; i < gw_nworkers; i++) {
 		if (worker_init(&gw_workers[i], i, c,
 		    fds + (size_t)i * c->c_nlisten, c->c_nlisten, auth_fds[i],
@@ -447,6 +503,9 @@ main(int argc, char **argv)
 	    c->c_auth == AUTH_PAM ? c->c_pam_service : "",
 	    c->c_socks4 ? "enabled" : "disabled (socks4 no)",
 	    c->c_audit_db ? c->c_audit_db : "off");
+	if (send(ctl, PARENT_MSG_READY, sizeof(PARENT_MSG_READY),
+	    MSG_NOSIGNAL) == -1)
+		log_warn("cannot tell the parent");
 
 	event_base_dispatch(base);
 	control_stop();
@@ -462,11 +521,10 @@ main(int argc, char **argv)
 	/* Every session has its close record queued: write them all. */
 	audit_stop();
 	gwpolicy_stop();
-	/* The channels are closed: authd finishes and exits. */
-	if (gw_authd != -1 && waitpid(gw_authd, &status, 0) == -1)
-		log_warn("waitpid authd");
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
+	event_free(parent_ev);
+	close(ctl);
 	event_base_free(base);
 	guard_self_free();
 	log_info("stopped");

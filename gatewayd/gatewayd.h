@@ -214,6 +214,7 @@ struct worker {
 	struct session_list	 w_closed;
 	int			 w_wakeup_fd[2];
 	int			 w_auth_fd;	/* to authd, or -1 */
+	_Atomic int		 w_auth_next;	/* a new one (WORKER_AUTHD) */
 	struct event		*w_auth_ev;
 	struct session_list	 w_authing;	/* sessions waiting for authd */
 	char			*w_answer;	/* to the control socket */
@@ -234,11 +235,13 @@ struct worker {
 #define WORKER_STOP	0x2
 #define WORKER_POLICY	0x4	/* a new policy snapshot is in force */
 #define WORKER_CONTROL	0x8	/* answer the control socket's question */
+#define WORKER_AUTHD	0x10	/* a restarted authd's channel: w_auth_next */
 
 int	 worker_init(struct worker *, int, struct conf *, const int *, size_t,
 	    int, char **);
 int	 worker_start(struct worker *);
 void	 worker_request(struct worker *, unsigned);
+void	 worker_set_authd(struct worker *, int);
 void	 worker_join(struct worker *);
 void	 worker_free(struct worker *);
 int64_t	 worker_clock(void);
@@ -449,6 +452,7 @@ size_t		 authq_pending(const struct authq *);
 size_t		 authq_keys(const struct authq *);
 const char *auth_status_str(enum auth_status);
 void	 auth_channel_init(struct worker *);
+void	 auth_channel_replace(struct worker *, int);
 int	 auth_submit(struct session *, const struct s5_userpass *);
 void	 auth_forget(struct session *);
 
@@ -515,6 +519,7 @@ struct audit_fields {
 	int64_t			 af_udp_denied;
 };
 int	 audit_init(const struct conf *, char **);
+void	 audit_orphan_reason(const char *);
 int	 audit_start(char **);
 void	 audit_stop(void);
 int	 audit_enabled(void);
@@ -582,6 +587,12 @@ void	 control_answer(struct worker *);
 const char *stat_name(int);
 size_t	 audit_queue_depth(void);
 uint64_t audit_last_session_id(void);
+
+/* parent.c: the privileged parent, supervising authd and the proxy */
+#define PARENT_MSG_READY	"ready"
+#define PARENT_MSG_AUTHD	"authd"
+typedef int	 proxy_main_fn(struct conf *, int *, int, int);
+int	 parent_run(struct conf *, int, proxy_main_fn *);
 
 /* runtime.c: the runtime folder and the one-instance lock */
 const char *runtime_dir(const struct conf *, char *, size_t);

@@ -58,6 +58,7 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 	conf_ref(c);
 	w->w_policy = gwpolicy_get();
 	w->w_auth_fd = auth_fd;
+	w->w_auth_next = -1;
 	TAILQ_INIT(&w->w_sessions);
 	TAILQ_INIT(&w->w_closed);
 	w->w_now = worker_clock();
@@ -322,8 +323,21 @@ worker_wakeup(evutil_socket_t fd, short what, void *arg)
 		worker_policy(w);
 	if (req & WORKER_CONTROL)
 		control_answer(w);
+	if (req & WORKER_AUTHD)
+		auth_channel_replace(w, atomic_exchange(&w->w_auth_next, -1));
 	if ((req & WORKER_STOP) && !w->w_stopping)
 		worker_stop(w);
+}
+
+/* From the main thread: authd was restarted, fd is this worker's channel. */
+void
+worker_set_authd(struct worker *w, int fd)
+{
+	int	 old = atomic_exchange(&w->w_auth_next, fd);
+
+	if (old != -1)
+		close(old);	/* a restart the worker has not seen yet */
+	worker_request(w, WORKER_AUTHD);
 }
 
 /* After the thread has ended: everything the worker still holds. */

@@ -163,6 +163,35 @@ class Gateway:
         finally:
             con.close()
 
+    def child(self, comm):
+        """The pid of the parent's child named comm (socksgw-proxy,
+        socksgw-authd), or None."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid,
+                                                      self.proc.pid)) as f:
+                pids = [int(x) for x in f.read().split()]
+        except OSError:
+            return None
+        for pid in pids:
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == comm:
+                        return pid
+            except OSError:
+                continue
+        return None
+
+    @property
+    def proxy_pid(self):
+        """The proxy: everything network-facing (the parent's child)."""
+        return wait_for(lambda: self.child("socksgw-proxy"), timeout=10,
+                        what="the proxy process")
+
+    @property
+    def authd_pid(self):
+        return wait_for(lambda: self.child("socksgw-authd"), timeout=10,
+                        what="the authd process")
+
     @property
     def addr(self):
         return ("127.0.0.1", self.port)

@@ -40,10 +40,7 @@ def setUpModule():
 
 
 def authd_pid(gw):
-    with open("/proc/%d/task/%d/children" % (gw.proc.pid, gw.proc.pid)) as f:
-        children = [int(x) for x in f.read().split()]
-    assert len(children) == 1, children
-    return children[0]
+    return gw.authd_pid
 
 
 def stats(gw):
@@ -58,6 +55,11 @@ class AuthdGoneTest(PamTestCase):
         # "05 00" and was relayed as an anonymous user.
         port = self.tcp_server(EchoHandler)
         pid = authd_pid(self.gw)
+        # The parent would start authd again at once: held still, it
+        # cannot, and the gateway is without authd for as long as this
+        # test needs.
+        os.kill(self.gw.proc.pid, signal.SIGSTOP)
+        self.addCleanup(os.kill, self.gw.proc.pid, signal.SIGCONT)
         os.kill(pid, signal.SIGKILL)
         self.gw.wait_log("authd is gone")
         s = socket.create_connection(self.gw.addr, timeout=10)
@@ -83,6 +85,14 @@ class AuthdGoneTest(PamTestCase):
                  timeout=5, what="auth_authd_down to count 4 refusals")
         self.assertEqual(self.gw.log().count("authd is gone"), 1)
         self.assertRegex(self.gw.log(), r"error: authd is gone")
+        # Let go, the parent starts authd again: logins work within 2 s.
+        os.kill(self.gw.proc.pid, signal.SIGCONT)
+        t0 = time.monotonic()
+        self.gw.wait_log("authd is back", timeout=5)
+        status, c = self.login("alice", "secret")
+        self.assertEqual(status, 0)
+        c.close()
+        self.assertLess(time.monotonic() - t0, 2.0)
 
 
 PAM_CANON = os.environ.get("PAM_CANON", "build/tests/helpers/pam_canon.so")
@@ -254,7 +264,7 @@ class PasswordWipeTest(PamTestCase):
         time.sleep(0.3)
         s.close()
         self.gw.wait_log("client closed during handshake")
-        self.assertFalse(memory_holds(self.gw.proc.pid, secret))
+        self.assertFalse(memory_holds(self.gw.proxy_pid, secret))
 
 
 class EscapingPamTest(PamTestCase):

@@ -131,7 +131,7 @@ class LifecycleTest(GatewayTestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_runs_without_root(self):
-        with open("/proc/%d/status" % self.gw.proc.pid) as f:
+        with open("/proc/%d/status" % self.gw.proxy_pid) as f:
             ids = {l.split(":")[0]: l.split()[1:] for l in f
                    if l.startswith(("Uid:", "Gid:", "NoNewPrivs:"))}
         nobody = 65534
@@ -148,7 +148,7 @@ class DescriptorTest(GatewayTestCase):
                                      workers=1, nofile=64, **kw)
 
     def test_accept_pauses_when_out_of_descriptors(self):
-        pid = self.gw.proc.pid
+        pid = self.gw.proxy_pid
         clients = []
         for _ in range(80):
             c = socket.socket()

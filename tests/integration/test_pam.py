@@ -241,15 +241,17 @@ class PamTest(PamTestCase):
         pid = self.gw.proc.pid
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
             children = [int(x) for x in f.read().split()]
-        self.assertEqual(len(children), 1)
+        # The parent supervises two children: authd and the proxy.
+        self.assertEqual(sorted(children), sorted([self.gw.authd_pid,
+                                                   self.gw.proxy_pid]))
 
         def uid(p):
             with open("/proc/%d/status" % p) as f:
                 for line in f:
                     if line.startswith("Uid:"):
                         return int(line.split()[1])
-        self.assertEqual(uid(children[0]), 0)
-        self.assertNotEqual(uid(pid), 0)
+        self.assertEqual(uid(self.gw.authd_pid), 0)
+        self.assertNotEqual(uid(self.gw.proxy_pid), 0)
 
 
 class SlowPamTest(PamTestCase):

@@ -78,10 +78,7 @@ class AuthdDescriptorsTest(PamTestCase):
     def test_authd_holds_its_channels_only(self):
         # Old main: authd was forked after the metrics listener, the
         # control socket and both databases were open, and kept them.
-        with open("/proc/%d/task/%d/children" % (self.gw.proc.pid,
-                                                 self.gw.proc.pid)) as f:
-            authd = int(f.read().split()[0])
-        fds = socket_inodes(authd)
+        fds = socket_inodes(self.gw.authd_pid)
         extra = [(fd, link) for fd, link in fds if fd > 2]
         self.assertEqual(len(extra), 2, fds)     # one channel a worker
         tcp = set()

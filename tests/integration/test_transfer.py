@@ -113,12 +113,12 @@ class TransferTest(GatewayTestCase):
         s.close()
 
     def test_back_pressure_bounds_memory(self):
-        before = vm_rss_kb(self.gw.proc.pid)
+        before = vm_rss_kb(self.gw.proxy_pid)
         s = self.proxied(self.tcp_server(SourceHandler))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         # Read nothing for a while: the source keeps pushing 50 MB.
         time.sleep(1.5)
-        during = vm_rss_kb(self.gw.proc.pid)
+        during = vm_rss_kb(self.gw.proxy_pid)
         # relay_buffer (256 KiB) per direction, plus allocator slack;
         # without back-pressure this would be close to 50 MB.
         self.assertLess(during - before, 8 * 1024,

@@ -1,0 +1,285 @@
+/*
+ * parent.c: the privileged parent (relayd/OpenSSH style). It reads no
+ * network input and opens no database: it holds the configuration and the
+ * runtime lock, forks authd and the proxy, passes signals on, and
+ * restarts a child that dies.
+ *
+ * DESIGN. Children are supervised through a signalfd (SIGCHLD, and the
+ * signals passed on) and a SOCK_SEQPACKET channel to the proxy: the proxy
+ * says "ready" there once it serves, and receives a restarted authd's
+ * channels there (SCM_RIGHTS), one per worker. A child that dies is
+ * started again at once, but never twice within a second (a module that
+ * crashes at each start does not spin). While authd is down, logins fail
+ * closed (the proxy's side); when the proxy dies, authd goes too (its
+ * channels were the proxy's) and both start again, and the new proxy
+ * closes the audit rows the old one left open ("proxy restarted"). A
+ * proxy that dies before its first "ready" (a bad listener, a refused
+ * privilege drop) ends the gateway with its status.
+ */
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gatewayd.h"
+
+#define PARENT_RESTART_MS	1000	/* no child started twice within */
+
+static struct {
+	struct conf	*pa_conf;
+	int		 pa_nworkers;
+	proxy_main_fn	*pa_proxy_main;
+	pid_t		 pa_authd, pa_proxy;
+	int64_t		 pa_authd_started, pa_proxy_started;
+	int		 pa_ctl;		/* to the proxy */
+	int		 pa_ready;		/* the proxy has served */
+	int		 pa_stopping;
+	int		 pa_status;		/* the proxy's, when it ended */
+	int		 pa_auth_fds[GW_MAX_WORKERS];
+} pa = { .pa_authd = -1, .pa_proxy = -1, .pa_ctl = -1 };
+
+static int64_t
+parent_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Waits until at least PARENT_RESTART_MS have passed since *started. */
+static void
+parent_throttle(int64_t started)
+{
+	int64_t	 wait = started + PARENT_RESTART_MS - parent_now_ms();
+
+	if (started != 0 && wait > 0)
+		usleep((useconds_t)wait * 1000);
+}
+
+/* Forks authd; its channels' other ends are left in pa_auth_fds. */
+static int
+parent_start_authd(void)
+{
+	char	*cause = NULL;
+	int	 i;
+
+	for (i = 0; i < pa.pa_nworkers; i++)
+		pa.pa_auth_fds[i] = -1;
+	if (pa.pa_conf->c_auth != AUTH_PAM)
+		return (0);
+	parent_throttle(pa.pa_authd_started);
+	pa.pa_authd_started = parent_now_ms();
+	if ((pa.pa_authd = authd_start(pa.pa_conf, pa.pa_auth_fds,
+	    pa.pa_nworkers, &cause)) == -1) {
+		log_warnx("%s", cause != NULL ? cause : "authd: cannot start");
+		free(cause);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+parent_close_auth_fds(void)
+{
+	int	 i;
+
+	for (i = 0; i < pa.pa_nworkers; i++)
+		if (pa.pa_auth_fds[i] != -1) {
+			close(pa.pa_auth_fds[i]);
+			pa.pa_auth_fds[i] = -1;
+		}
+}
+
+/* Hands a restarted authd's channels to the running proxy. */
+static void
+parent_send_authd(void)
+{
+	char		 buf[CMSG_SPACE(sizeof(int) * GW_MAX_WORKERS)];
+	const char	 tag[] = PARENT_MSG_AUTHD;
+	struct msghdr	 msg;
+	struct cmsghdr	*cm;
+	struct iovec	 iov = { (void *)tag, sizeof(tag) };
+
+	memset(&msg, 0, sizeof(msg));
+	memset(buf, 0, sizeof(buf));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)pa.pa_nworkers);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)pa.pa_nworkers);
+	memcpy(CMSG_DATA(cm), pa.pa_auth_fds,
+	    sizeof(int) * (size_t)pa.pa_nworkers);
+	if (sendmsg(pa.pa_ctl, &msg, MSG_NOSIGNAL) == -1)
+		log_warn("parent: cannot hand authd's channels to the proxy");
+	parent_close_auth_fds();
+}
+
+/* Forks the proxy with authd's channels and its end of the channel. */
+static int
+parent_start_proxy(int restarted)
+{
+	sigset_t	 none;
+	int		 ctl[2];
+
+	parent_throttle(pa.pa_proxy_started);
+	pa.pa_proxy_started = parent_now_ms();
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == -1) {
+		log_warn("parent: socketpair");
+		return (-1);
+	}
+	if ((pa.pa_proxy = fork()) == -1) {
+		log_warn("parent: fork");
+		close(ctl[0]);
+		close(ctl[1]);
+		return (-1);
+	}
+	if (pa.pa_proxy == 0) {
+		close(ctl[0]);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		prctl(PR_SET_NAME, "socksgw-proxy", 0, 0, 0);
+		log_init(log_debug_enabled(), "gatewayd");
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		_exit(pa.pa_proxy_main(pa.pa_conf, pa.pa_auth_fds, ctl[1],
+		    restarted));
+	}
+	close(ctl[1]);
+	parent_close_auth_fds();
+	if (pa.pa_ctl != -1)
+		close(pa.pa_ctl);
+	pa.pa_ctl = ctl[0];
+	pa.pa_ready = 0;
+	return (0);
+}
+
+static void
+parent_child_died(pid_t pid, int status)
+{
+	char	 how[64];
+
+	if (WIFEXITED(status))
+		snprintf(how, sizeof(how), "exited with %d",
+		    WEXITSTATUS(status));
+	else
+		snprintf(how, sizeof(how), "was killed by signal %d",
+		    WTERMSIG(status));
+	if (pid == pa.pa_authd) {
+		pa.pa_authd = -1;
+		if (pa.pa_stopping || pa.pa_proxy == -1)
+			return;
+		log_errorx("authd (pid %ld) %s: starting it again",
+		    (long)pid, how);
+		if (parent_start_authd() == 0 && pa.pa_authd != -1) {
+			parent_send_authd();
+			log_info("authd restarted (pid %ld)",
+			    (long)pa.pa_authd);
+		}
+		return;
+	}
+	if (pid != pa.pa_proxy)
+		return;
+	pa.pa_proxy = -1;
+	pa.pa_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	if (pa.pa_stopping || !pa.pa_ready)
+		return;		/* the loop ends the gateway */
+	log_errorx("proxy (pid %ld) %s: starting it again", (long)pid, how);
+	/* authd's channels were the proxy's: it goes, and comes again. */
+	if (pa.pa_authd != -1) {
+		kill(pa.pa_authd, SIGTERM);
+		waitpid(pa.pa_authd, NULL, 0);
+		pa.pa_authd = -1;
+	}
+	if (parent_start_authd() == -1 || parent_start_proxy(1) == -1) {
+		pa.pa_status = 1;
+		pa.pa_stopping = 1;
+	}
+}
+
+/*
+ * Runs the gateway: forks authd and the proxy, then supervises. Returns
+ * the exit status (the proxy's, when it stops).
+ */
+int
+parent_run(struct conf *c, int nworkers, proxy_main_fn *proxy_main)
+{
+	struct signalfd_siginfo	 si;
+	struct pollfd		 pfd[2];
+	sigset_t		 set;
+	char			 msg[16];
+	pid_t			 pid;
+	ssize_t			 n;
+	int			 sfd, status;
+
+	pa.pa_conf = c;
+	pa.pa_nworkers = nworkers;
+	pa.pa_proxy_main = proxy_main;
+	log_init(log_debug_enabled(), "gatewayd[parent]");
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
+		fatal("parent: signalfd");
+	if (parent_start_authd() == -1 || parent_start_proxy(0) == -1)
+		return (1);
+	for (;;) {
+		pfd[0].fd = sfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = pa.pa_ctl;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("parent: poll");
+		}
+		if (pfd[1].revents & POLLIN) {
+			n = recv(pa.pa_ctl, msg, sizeof(msg), MSG_DONTWAIT);
+			if (n > 0 && strncmp(msg, PARENT_MSG_READY,
+			    (size_t)n) == 0)
+				pa.pa_ready = 1;
+		}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+				parent_child_died(pid, status);
+			break;
+		case SIGHUP:
+			if (pa.pa_proxy != -1)
+				kill(pa.pa_proxy, SIGHUP);
+			break;
+		default:	/* SIGTERM, SIGINT: the proxy stops, then all */
+			pa.pa_stopping = 1;
+			if (pa.pa_proxy != -1)
+				kill(pa.pa_proxy, (int)si.ssi_signo);
+			break;
+		}
+		if (pa.pa_proxy == -1 && (pa.pa_stopping || !pa.pa_ready))
+			break;
+	}
+	if (pa.pa_authd != -1) {
+		kill(pa.pa_authd, SIGTERM);
+		waitpid(pa.pa_authd, NULL, 0);
+	}
+	close(sfd);
+	return (pa.pa_status);
+}

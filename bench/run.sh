@@ -66,6 +66,11 @@ wait_for() {	# FILE TEXT [COUNT]
 rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
+proxy_of() {	# the proxy process of the gatewayd with pid $1
+	for c in $(cat "/proc/$1/task/$1/children"); do
+		[ "$(cat "/proc/$c/comm")" = socksgw-proxy ] && echo "$c"
+	done
+}
 
 echo_port=$(free_port)
 sink_port=$(free_port)
@@ -125,13 +130,14 @@ echo "  datagrams lost: direct $(field "$d" loss), through gatewayd $(field "$p"
 # Idle memory: RSS of gatewayd with idle_count proxied connections open,
 # against its RSS before (after the load above, so its allocator is warm).
 sleep 1
-before=$(rss_kb "$gw_pid")
+proxy_pid=$(proxy_of "$gw_pid")
+before=$(rss_kb "$proxy_pid")
 "$bin/socksbench" idle -t "127.0.0.1:$echo_port" -s "$gw" -c "$idle_count" \
     -d 4 >"$tmp/idle.log" 2>&1 &
 idle_pid=$!
 wait_for "$tmp/idle.log" "idle established"
 sleep 1
-during=$(rss_kb "$gw_pid")
+during=$(rss_kb "$proxy_pid")
 wait "$idle_pid" || true
 cat "$tmp/idle.log" | sed 's/^/# /'
 echo "idle connections: $idle_count, gatewayd RSS $before KiB -> $during KiB," \

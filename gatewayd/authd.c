@@ -12,8 +12,9 @@
  * Logins do not go to PAM in the order they come: authq.c queues them,
  * counts failures per (user, client prefix), per client prefix and per
  * user, locks out, delays, and hands a free PAM thread the login whose
- * client has the cleanest record. The main thread of authd reads the
- * channels into that queue; the PAM threads take from it. An optional
+ * client has the cleanest record. Idle PAM threads read the channels into
+ * that queue themselves, so an idle authd costs a login no extra
+ * hand-off. An optional
  * cache (auth_cache_ttl) remembers successful checks as a salted SHA-256
  * of the user and password, never the password. Passwords are wiped as
  * soon as they are checked, and when a login leaves the queue unchecked.
@@ -30,6 +31,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pthread.h>
@@ -67,7 +69,7 @@ static struct {
 	int			 a_lockout;
 	int			 a_cache_ttl;
 	pthread_mutex_t		 a_lock;	/* channels, queue, cache */
-	pthread_cond_t		 a_cond;	/* the queue may have work */
+	int			 a_wake[2];	/* the queue may have work */
 	int			 a_stop;
 	struct authq		*a_q;
 	struct authd_channels	*a_ch;
@@ -330,44 +332,153 @@ authd_reply(int channel, const struct auth_reply *rep)
 		log_warn("authd: send");
 }
 
+/* Lets one thread waiting in poll() look at the queue again. */
+static void
+authd_wake(void)
+{
+	const char	 byte = 0;
+
+	if (write(authd.a_wake[1], &byte, 1) == -1 && errno != EAGAIN)
+		log_warn("authd: wake");
+}
+
+/* Queues one login read from channel i; refuses it if there is no room. */
+static void
+authd_queue(struct auth_request *req, int i)
+{
+	struct auth_reply	 rep;
+	struct authq_item	*evicted;
+	const struct auth_request *er;
+	int			 r, locked, ech = -1;
+
+	req->ar_user[sizeof(req->ar_user) - 1] = '\0';
+	req->ar_pass[sizeof(req->ar_pass) - 1] = '\0';
+	req->ar_client[sizeof(req->ar_client) - 1] = '\0';
+	memset(&rep, 0, sizeof(rep));
+	pthread_mutex_lock(&authd.a_lock);
+	r = authq_push(authd.a_q, req, i, authd_now_ms(), &evicted);
+	if (evicted != NULL) {
+		/* Its place went to a client holding fewer. */
+		er = authq_request(evicted, &ech);
+		rep.ap_sid = er->ar_sid;
+		authq_done(authd.a_q, evicted, 0, AUTH_BUSY, authd_now_ms(),
+		    &locked);
+	}
+	pthread_mutex_unlock(&authd.a_lock);
+	if (evicted != NULL) {
+		rep.ap_status = AUTH_BUSY;
+		snprintf(rep.ap_msg, sizeof(rep.ap_msg), "its client holds "
+		    "the most waiting logins");
+		authd_reply(ech, &rep);
+	}
+	if (r != AUTHQ_QUEUED) {
+		memset(&rep, 0, sizeof(rep));
+		rep.ap_sid = req->ar_sid;
+		rep.ap_status = AUTH_BUSY;
+		snprintf(rep.ap_msg, sizeof(rep.ap_msg), "no room in authd's "
+		    "queue for this client");
+		authd_reply(i, &rep);
+	}
+	explicit_bzero(req, sizeof(*req));
+}
+
+/* Reads every login waiting on the channels poll found readable. */
+static void
+authd_take(struct authd_channels *ch, const struct pollfd *pfd)
+{
+	struct auth_request	 req;
+	ssize_t			 n;
+	int			 i, k;
+
+	for (i = 0; i < ch->ac_n; i++) {
+		if (pfd[i].fd == -1 || pfd[i].revents == 0)
+			continue;
+		/* Until empty (bounded): the queue decides, not the socket. */
+		for (k = 0; k < AUTHQ_PENDING_MAX; k++) {
+			n = recv(pfd[i].fd, &req, sizeof(req), MSG_DONTWAIT);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (n != (ssize_t)sizeof(req)) {
+				/* EOF or a broken message: the worker is gone. */
+				pthread_mutex_lock(&authd.a_lock);
+				if (ch->ac_fds[i] == pfd[i].fd) {
+					ch->ac_fds[i] = -1;
+					shutdown(pfd[i].fd, SHUT_RDWR);
+				}
+				pthread_mutex_unlock(&authd.a_lock);
+				break;
+			}
+			authd_queue(&req, i);
+		}
+	}
+}
+
 /*
- * A PAM thread: takes what the queue gives, asks PAM (or answers a locked
- * or expired login at once), tells the queue, replies on the login's
- * channel.
+ * A PAM thread. Every idle thread waits on every channel (and on the wake
+ * pipe), so a login that finds the queue empty goes straight to the
+ * thread that read it, with no hand-off in between; what it reads goes
+ * through the queue all the same, which decides what runs next: a login
+ * to ask PAM, one to refuse at once (locked out, or waited too long), or
+ * nothing yet. Ends when every channel is closed.
  */
 static void *
 authd_worker(void *arg)
 {
+	struct authd_channels		*ch = arg;
+	struct pollfd			 pfd[GW_MAX_WORKERS + 1];
 	struct authq_item		*it;
 	const struct auth_request	*r;
 	struct auth_request		 req;
 	struct auth_reply		 rep;
-	struct timespec			 t0, t1, until;
+	struct timespec			 t0, t1;
 	int64_t				 wait;
-	int				 what = AUTHQ_NONE, channel, locked;
+	int				 what, channel, locked, i, open;
+	char				 byte;
 
-	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&authd.a_lock);
-		while (!authd.a_stop && (what = authq_next(authd.a_q,
-		    authd_now_ms(), &it, &wait)) == AUTHQ_NONE) {
-			if (wait < 0)
-				pthread_cond_wait(&authd.a_cond, &authd.a_lock);
-			else {
-				clock_gettime(CLOCK_MONOTONIC, &until);
-				until.tv_sec += wait / 1000;
-				until.tv_nsec += (wait % 1000) * 1000000;
-				if (until.tv_nsec >= 1000000000) {
-					until.tv_sec++;
-					until.tv_nsec -= 1000000000;
-				}
-				pthread_cond_timedwait(&authd.a_cond,
-				    &authd.a_lock, &until);
-			}
+		for (i = open = 0; i < ch->ac_n; i++) {
+			pfd[i].fd = ch->ac_fds[i];
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+			open += ch->ac_fds[i] != -1;
+		}
+		pthread_mutex_unlock(&authd.a_lock);
+		/*
+		 * What has come waits in the queue, not in the sockets: the
+		 * queue can only choose among the logins it holds.
+		 */
+		if (poll(pfd, (nfds_t)ch->ac_n, 0) > 0)
+			authd_take(ch, pfd);
+		pthread_mutex_lock(&authd.a_lock);
+		what = authd.a_stop ? AUTHQ_NONE : authq_next(authd.a_q,
+		    authd_now_ms(), &it, &wait);
+		for (i = 0; i < ch->ac_n; i++)
+			pfd[i].revents = 0;
+		if (open == 0 && !authd.a_stop) {
+			authd.a_stop = 1;	/* the proxy is gone */
+			for (i = 0; i < 64; i++)
+				authd_wake();
 		}
 		pthread_mutex_unlock(&authd.a_lock);
 		if (authd.a_stop)
 			return (NULL);
+		if (what == AUTHQ_NONE) {
+			pfd[ch->ac_n].fd = authd.a_wake[0];
+			pfd[ch->ac_n].events = POLLIN;
+			pfd[ch->ac_n].revents = 0;
+			if (poll(pfd, (nfds_t)ch->ac_n + 1, (int)wait) == -1) {
+				if (errno == EINTR)
+					continue;
+				fatal("authd: poll");
+			}
+			if (pfd[ch->ac_n].revents != 0 &&
+			    read(authd.a_wake[0], &byte, 1) == -1 &&
+			    errno != EAGAIN)
+				fatal("authd: wake");
+			authd_take(ch, pfd);
+			continue;
+		}
 
 		r = authq_request(it, &channel);
 		memset(&rep, 0, sizeof(rep));
@@ -391,9 +502,10 @@ authd_worker(void *arg)
 		pthread_mutex_lock(&authd.a_lock);
 		authq_done(authd.a_q, it, what == AUTHQ_RUN,
 		    (enum auth_status)rep.ap_status, authd_now_ms(), &locked);
-		/* An answer can let waiting logins go. */
-		pthread_cond_broadcast(&authd.a_cond);
 		pthread_mutex_unlock(&authd.a_lock);
+		/* An answer can let a waiting login go: one sleeper looks. */
+		if (authq_pending(authd.a_q) > 0)
+			authd_wake();
 		if (locked & AUTHQ_LOCK_PAIR)
 			authd_note(&rep, "user locked out for %ds from this "
 			    "client", authd.a_lockout);
@@ -404,92 +516,6 @@ authd_worker(void *arg)
 	}
 }
 
-/*
- * The main thread of authd: reads every channel into the queue. A login
- * the queue cannot take is refused at once (fail closed).
- */
-static void
-authd_intake(struct authd_channels *ch)
-{
-	struct pollfd		 pfd[GW_MAX_WORKERS];
-	struct auth_request	 req;
-	struct auth_reply	 rep;
-	struct authq_item	*evicted;
-	ssize_t			 n;
-	int			 i, open, r, locked;
-
-	for (;;) {
-		for (i = open = 0; i < ch->ac_n; i++) {
-			pfd[i].fd = ch->ac_fds[i];
-			pfd[i].events = POLLIN;
-			pfd[i].revents = 0;
-			open += ch->ac_fds[i] != -1;
-		}
-		if (open == 0)
-			return;
-		if (poll(pfd, (nfds_t)ch->ac_n, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("authd: poll");
-		}
-		for (i = 0; i < ch->ac_n; i++) {
-			if (pfd[i].fd == -1 || pfd[i].revents == 0)
-				continue;
-			n = recv(pfd[i].fd, &req, sizeof(req), MSG_DONTWAIT);
-			if (n == -1 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			if (n != (ssize_t)sizeof(req)) {
-				/* EOF or a broken message: that worker is gone. */
-				pthread_mutex_lock(&authd.a_lock);
-				ch->ac_fds[i] = -1;
-				pthread_mutex_unlock(&authd.a_lock);
-				shutdown(pfd[i].fd, SHUT_RDWR);
-				continue;
-			}
-			req.ar_user[sizeof(req.ar_user) - 1] = '\0';
-			req.ar_pass[sizeof(req.ar_pass) - 1] = '\0';
-			req.ar_client[sizeof(req.ar_client) - 1] = '\0';
-			pthread_mutex_lock(&authd.a_lock);
-			r = authq_push(authd.a_q, &req, i, authd_now_ms(),
-			    &evicted);
-			if (r == AUTHQ_QUEUED)
-				pthread_cond_signal(&authd.a_cond);
-			if (evicted != NULL) {
-				/* Its place went to a client holding fewer. */
-				const struct auth_request *er;
-				int	 ech;
-
-				er = authq_request(evicted, &ech);
-				memset(&rep, 0, sizeof(rep));
-				rep.ap_sid = er->ar_sid;
-				authq_done(authd.a_q, evicted, 0, AUTH_BUSY,
-				    authd_now_ms(), &locked);
-				pthread_mutex_unlock(&authd.a_lock);
-				rep.ap_status = AUTH_BUSY;
-				snprintf(rep.ap_msg, sizeof(rep.ap_msg),
-				    "its client holds the most waiting logins");
-				authd_reply(ech, &rep);
-				pthread_mutex_lock(&authd.a_lock);
-			}
-			pthread_mutex_unlock(&authd.a_lock);
-			if (r != AUTHQ_QUEUED) {
-				memset(&rep, 0, sizeof(rep));
-				rep.ap_sid = req.ar_sid;
-				rep.ap_status = AUTH_BUSY;
-				snprintf(rep.ap_msg, sizeof(rep.ap_msg), "no "
-				    "room in authd's queue for this client");
-				authd_reply(i, &rep);
-			}
-			explicit_bzero(&req, sizeof(req));
-		}
-	}
-}
-
-/*
- * Forks authd. fds[i] becomes worker i's end of its channel; the child
- * keeps the other ends. Called as root, before the privilege drop;
- * closefds are the descriptors the child must not keep (the listeners).
- */
 /*
  * In the child: every descriptor but stdin, stdout, stderr and keep[] is
  * closed, whatever the parent had open (a test lists what is left).
@@ -591,7 +617,6 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 	authd.a_cache_ttl = c->c_auth_cache_ttl;
 	{
 		struct authq_limits	 lim;
-		pthread_condattr_t	 ca;
 
 		memset(&lim, 0, sizeof(lim));
 		lim.al_pair_limit = c->c_auth_fail_limit;
@@ -604,9 +629,8 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 		lim.al_expire = c->c_handshake_timeout;
 		if ((authd.a_q = authq_new(&lim)) == NULL)
 			fatalx("authd: out of memory");
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&authd.a_cond, &ca);
+		if (pipe2(authd.a_wake, O_NONBLOCK | O_CLOEXEC) == -1)
+			fatal("authd: pipe");
 	}
 	pthread_mutex_init(&authd.a_lock, NULL);
 	if (getrandom(authd.a_salt, sizeof(authd.a_salt), 0) !=
@@ -617,14 +641,9 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 	ch.ac_n = nworkers;
 	authd.a_ch = &ch;
 	for (i = 0; i < c->c_auth_workers && i < 64; i++)
-		if (pthread_create(&t[i], NULL, authd_worker, NULL) != 0)
+		if (pthread_create(&t[i], NULL, authd_worker, &ch) != 0)
 			fatalx("authd: cannot start its workers");
 	/* Done when every worker's channel is closed. */
-	authd_intake(&ch);
-	pthread_mutex_lock(&authd.a_lock);
-	authd.a_stop = 1;
-	pthread_cond_broadcast(&authd.a_cond);
-	pthread_mutex_unlock(&authd.a_lock);
 	while (--i >= 0)
 		pthread_join(t[i], NULL);
 	_exit(0);

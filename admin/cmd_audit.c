@@ -271,13 +271,9 @@ audit_verify_chain(sqlite3 *db, int64_t *verified)
 		memcpy(prev, sqlite3_column_blob(st, 1), 32);
 	}
 	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(db, "SELECT id, kind, session_id, start_ms, "
-	    "end_ms, user, client_addr, client_port, command, dst_host, "
-	    "dst_addr, dst_port, dst_country, verdict, rule_id, reason, "
-	    "bytes_up, bytes_down, close_reason, seq, hash, protocol, ident, "
-	    "packets_up, packets_down, udp_destinations, udp_denied "
-	    "FROM records WHERE "
-	    "seq IS NOT NULL OR end_ms IS NOT NULL ORDER BY seq IS NULL, seq",
+	if (sqlite3_prepare_v2(db, "SELECT " AUDIT_ROW_COLUMNS " FROM records "
+	    "WHERE seq IS NOT NULL OR end_ms IS NOT NULL ORDER BY seq IS NULL, "
+	    "seq",
 	    -1, &st, NULL) != SQLITE_OK)
 		ctl_error("%s", sqlite3_errmsg(db));
 	while (!bad && sqlite3_step(st) == SQLITE_ROW) {
@@ -299,32 +295,7 @@ audit_verify_chain(sqlite3 *db, int64_t *verified)
 			bad = 1;
 			break;
 		}
-		f.af_seq = seq;
-		f.af_kind = (const char *)sqlite3_column_text(st, 1);
-		f.af_session_id = sqlite3_column_int64(st, 2);
-		f.af_start_ms = sqlite3_column_int64(st, 3);
-		f.af_end_ms = sqlite3_column_int64(st, 4);
-		f.af_user = (const char *)sqlite3_column_text(st, 5);
-		f.af_client_addr = (const char *)sqlite3_column_text(st, 6);
-		f.af_client_port = sqlite3_column_int64(st, 7);
-		f.af_command = (const char *)sqlite3_column_text(st, 8);
-		f.af_dst_host = (const char *)sqlite3_column_text(st, 9);
-		f.af_dst_addr = (const char *)sqlite3_column_text(st, 10);
-		f.af_dst_port = sqlite3_column_type(st, 11) == SQLITE_NULL ?
-		    -1 : sqlite3_column_int64(st, 11);
-		f.af_dst_country = (const char *)sqlite3_column_text(st, 12);
-		f.af_verdict = (const char *)sqlite3_column_text(st, 13);
-		f.af_rule_id = sqlite3_column_int64(st, 14);
-		f.af_reason = (const char *)sqlite3_column_text(st, 15);
-		f.af_bytes_up = sqlite3_column_int64(st, 16);
-		f.af_bytes_down = sqlite3_column_int64(st, 17);
-		f.af_close_reason = (const char *)sqlite3_column_text(st, 18);
-		f.af_protocol = (const char *)sqlite3_column_text(st, 21);
-		f.af_ident = (const char *)sqlite3_column_text(st, 22);
-		f.af_packets_up = sqlite3_column_int64(st, 23);
-		f.af_packets_down = sqlite3_column_int64(st, 24);
-		f.af_udp_dests = sqlite3_column_int64(st, 25);
-		f.af_udp_denied = sqlite3_column_int64(st, 26);
+		audit_fields_row(st, &f);
 		if (audit_chain_hash(NULL, prev, &f, h) == -1)
 			ctl_error("SHA-256 failed");
 		if (sqlite3_column_bytes(st, 20) != 32 ||
@@ -484,7 +455,7 @@ audit_verify(struct ctl *ctl, struct args *a)
 	sqlite3_stmt		*st;
 	sqlite3			*db;
 	EVP_PKEY		*key;
-	int64_t			 n = 0, points = 0, outside = 0;
+	int64_t			 n = 0, points = 0, outside = 0, restarted = 0;
 	int64_t			 anchor_seq = 0, pruned = 0;
 	int			 bad, have_anchor = 0, signed_anchor = 0;
 
@@ -566,6 +537,27 @@ audit_verify(struct ctl *ctl, struct args *a)
 	}
 	if (!bad && ext != NULL)
 		bad = audit_verify_external(db, key, ext, pruned, &outside);
+	/*
+	 * Rows a restart completed from a crashed run's open rows: their
+	 * fields are what the database held then, which no signature from
+	 * before the crash covers. Said, not failed.
+	 */
+	if (!bad && sqlite3_prepare_v2(db, "SELECT count(*) FROM records WHERE "
+	    "close_reason IN ('gateway restarted', 'proxy restarted')", -1,
+	    &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			restarted = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (!bad && restarted > 0 && !ctl->ctl_json)
+		printf("note: %lld records were completed at a restart from "
+		    "the open rows a crashed run left; their fields are as the "
+		    "database held them then, covered by no earlier "
+		    "signature\n", (long long)restarted);
+	if (!bad && pub == NULL && !ctl->ctl_json)
+		printf("note: the public key beside the database was used; "
+		    "whoever can write there can replace it: pin a copy with "
+		    "--pubkey\n");
 done:
 	EVP_PKEY_free(key);
 	sqlite3_close(db);
@@ -574,8 +566,10 @@ done:
 	if (ctl->ctl_json)
 		printf("{\"verified\": %lld, \"checkpoints\": %lld, "
 		    "\"external_checkpoints\": %lld, \"key\": \"%s\", "
+		    "\"completed_at_restart\": %lld, \"pinned_key\": %s, "
 		    "\"intact\": true}\n", (long long)n, (long long)points,
-		    (long long)outside, fp);
+		    (long long)outside, fp, (long long)restarted,
+		    pub != NULL ? "true" : "false");
 	else
 		printf("%lld records verified, %lld signed checkpoints (key %s)"
 		    "%s: the chain is intact\n", (long long)n, (long long)points,

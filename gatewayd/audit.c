@@ -225,6 +225,42 @@ audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
 	f->af_udp_denied = r->ar_udp_denied;
 }
 
+/*
+ * A completed row as AUDIT_ROW_COLUMNS selects it, as its hash covers it
+ * (socksctl audit verify and the writer's own check before pruning).
+ */
+void
+audit_fields_row(sqlite3_stmt *st, struct audit_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->af_seq = sqlite3_column_int64(st, 19);
+	f->af_kind = (const char *)sqlite3_column_text(st, 1);
+	f->af_session_id = sqlite3_column_int64(st, 2);
+	f->af_start_ms = sqlite3_column_int64(st, 3);
+	f->af_end_ms = sqlite3_column_int64(st, 4);
+	f->af_user = (const char *)sqlite3_column_text(st, 5);
+	f->af_client_addr = (const char *)sqlite3_column_text(st, 6);
+	f->af_client_port = sqlite3_column_int64(st, 7);
+	f->af_command = (const char *)sqlite3_column_text(st, 8);
+	f->af_dst_host = (const char *)sqlite3_column_text(st, 9);
+	f->af_dst_addr = (const char *)sqlite3_column_text(st, 10);
+	f->af_dst_port = sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(st, 11);
+	f->af_dst_country = (const char *)sqlite3_column_text(st, 12);
+	f->af_verdict = (const char *)sqlite3_column_text(st, 13);
+	f->af_rule_id = sqlite3_column_int64(st, 14);
+	f->af_reason = (const char *)sqlite3_column_text(st, 15);
+	f->af_bytes_up = sqlite3_column_int64(st, 16);
+	f->af_bytes_down = sqlite3_column_int64(st, 17);
+	f->af_close_reason = (const char *)sqlite3_column_text(st, 18);
+	f->af_protocol = (const char *)sqlite3_column_text(st, 21);
+	f->af_ident = (const char *)sqlite3_column_text(st, 22);
+	f->af_packets_up = sqlite3_column_int64(st, 23);
+	f->af_packets_down = sqlite3_column_int64(st, 24);
+	f->af_udp_dests = sqlite3_column_int64(st, 25);
+	f->af_udp_denied = sqlite3_column_int64(st, 26);
+}
+
 /* The queue -------------------------------------------------------------- */
 
 /*
@@ -242,10 +278,11 @@ audit_admit(struct session *s)
 	if (au.au_ring == NULL || !au.au_block)
 		return (1);
 	pthread_mutex_lock(&au.au_lock);
-	ok = au.au_healthy && au.au_len + au.au_reserved < au.au_cap;
+	ok = au.au_healthy && au.au_len + au.au_reserved + 1 < au.au_cap;
 	if (ok) {
-		au.au_reserved++;
-		s->s_audit_reserved = 1;
+		/* Its start record (a relayed session) and its close. */
+		au.au_reserved += 2;
+		s->s_audit_reserved = 2;
 	}
 	pthread_mutex_unlock(&au.au_lock);
 	return (ok);
@@ -288,7 +325,7 @@ audit_push(const struct audit_rec *r, int reserved)
 {
 	pthread_mutex_lock(&au.au_lock);
 	if (reserved && au.au_reserved > 0) {
-		au.au_reserved--;
+		au.au_reserved--;		/* one of the session's places */
 		audit_append(r);
 		pthread_mutex_unlock(&au.au_lock);
 		return;
@@ -329,10 +366,10 @@ audit_release(struct session *s)
 {
 	if (!s->s_audit_reserved)
 		return;
-	s->s_audit_reserved = 0;
 	pthread_mutex_lock(&au.au_lock);
-	au.au_reserved--;
+	au.au_reserved -= s->s_audit_reserved;
 	pthread_mutex_unlock(&au.au_lock);
+	s->s_audit_reserved = 0;
 }
 
 /*
@@ -362,7 +399,7 @@ audit_summary(struct audit_rec *r)
 	snprintf(r->ar_client, sizeof(r->ar_client), "-");
 	snprintf(r->ar_reason, sizeof(r->ar_reason), "%llu refusals and "
 	    "failed logins not written one by one: the audit queue was full",
-	    (unsigned long long)n);
+	    (unsigned long long)n);	/* only those have no place kept */
 	snprintf(r->ar_close, sizeof(r->ar_close), "summary");
 	log_warnx("audit: %s", r->ar_reason);
 	return (1);
@@ -762,6 +799,97 @@ audit_checkpoint(int64_t now, int force)
 }
 
 /*
+ * Where pruning may cut: the newest checkpoint this key signed within the
+ * next AUDIT_PRUNE_STEP records, below every record younger than cutoff,
+ * and only when the chain recomputed from the anchor reaches exactly the
+ * hash that checkpoint signed. So the writer never signs a cut over rows
+ * someone edited, backdated or rewrote: it signs only what it had signed
+ * already. Returns the place (cp gets the prune record), or 0.
+ */
+static int64_t
+audit_prune_point(int64_t cutoff, struct checkpoint *cp)
+{
+	struct audit_fields	 f;
+	struct checkpoint	 point;
+	unsigned char		 prev[32], h[32];
+	sqlite3_stmt		*st;
+	int64_t			 base = 0, young = INT64_MAX, expect, upto = 0;
+	int			 ok = 1;
+
+	memset(prev, 0, sizeof(prev));
+	if (sqlite3_prepare_v2(au.au_db, "SELECT seq, hash FROM chain WHERE "
+	    "name = 'anchor'", -1, &st, NULL) != SQLITE_OK)
+		return (0);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) ==
+	    32) {
+		base = sqlite3_column_int64(st, 0);
+		memcpy(prev, sqlite3_column_blob(st, 1), 32);
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(au.au_db, "SELECT min(seq) FROM records WHERE "
+	    "seq IS NOT NULL AND end_ms >= ?1", -1, &st, NULL) != SQLITE_OK)
+		return (0);
+	sqlite3_bind_int64(st, 1, cutoff);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) !=
+	    SQLITE_NULL)
+		young = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	/* The newest checkpoint in reach whose signature holds. */
+	memset(&point, 0, sizeof(point));
+	if (sqlite3_prepare_v2(au.au_db, "SELECT seq, hash, time_ms, signature "
+	    "FROM checkpoints WHERE kind = 'checkpoint' AND seq > ?1 AND "
+	    "seq <= ?2 AND seq < ?3 ORDER BY seq DESC", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return (0);
+	sqlite3_bind_int64(st, 1, base);
+	sqlite3_bind_int64(st, 2, base + AUDIT_PRUNE_STEP);
+	sqlite3_bind_int64(st, 3, young);
+	while (upto == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 1) != 32)
+			continue;
+		point.cp_kind = "checkpoint";
+		point.cp_seq = sqlite3_column_int64(st, 0);
+		point.cp_time_ms = sqlite3_column_int64(st, 2);
+		memcpy(point.cp_hash, sqlite3_column_blob(st, 1), 32);
+		if (evidence_verify(au.au_key, &point,
+		    sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st,
+		    3)))
+			upto = point.cp_seq;
+	}
+	sqlite3_finalize(st);
+	if (upto == 0)
+		return (0);
+	/* The chain from the anchor must reach that signed hash. */
+	if (sqlite3_prepare_v2(au.au_db, "SELECT " AUDIT_ROW_COLUMNS " FROM "
+	    "records WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", -1, &st,
+	    NULL) != SQLITE_OK)
+		return (0);
+	sqlite3_bind_int64(st, 1, base);
+	sqlite3_bind_int64(st, 2, upto);
+	for (expect = base + 1; ok && sqlite3_step(st) == SQLITE_ROW;
+	    expect++) {
+		audit_fields_row(st, &f);
+		ok = f.af_seq == expect && audit_chain_hash(au.au_md, prev, &f,
+		    h) == 0 && sqlite3_column_bytes(st, 20) == 32 &&
+		    memcmp(h, sqlite3_column_blob(st, 20), 32) == 0;
+		memcpy(prev, h, 32);
+	}
+	sqlite3_finalize(st);
+	if (!ok || expect != upto + 1 || memcmp(prev, point.cp_hash, 32) != 0) {
+		log_errorx("audit: the chain does not reach the checkpoint "
+		    "signed at %lld: records were altered; not pruning",
+		    (long long)upto);
+		return (0);
+	}
+	memset(cp, 0, sizeof(*cp));
+	cp->cp_kind = "prune";
+	cp->cp_seq = upto;
+	memcpy(cp->cp_hash, point.cp_hash, 32);
+	cp->cp_time_ms = audit_clock_ms(CLOCK_REALTIME);
+	return (upto);
+}
+
+/*
  * Removes the oldest completed records, a step at a time. The chain's
  * last removed link becomes its anchor, and the cut is signed (a prune
  * record), so an anchor set by anyone else shows in verify.
@@ -770,41 +898,15 @@ static void
 audit_prune(void)
 {
 	struct checkpoint	 cp;
-	sqlite3_stmt		*st;
 	int64_t			 cutoff, upto = 0;
 	char			*err = NULL;
 	char			 sql[512];
-	int			 ok;
 
-	if (au.au_retention_days <= 0)
+	if (au.au_retention_days <= 0 || au.au_key == NULL)
 		return;
 	cutoff = (int64_t)time(NULL) * 1000 -
 	    (int64_t)au.au_retention_days * 86400000;
-	snprintf(sql, sizeof(sql), "SELECT max(seq) FROM (SELECT seq FROM "
-	    "records WHERE seq IS NOT NULL AND seq <= (SELECT min(seq) FROM "
-	    "records WHERE seq IS NOT NULL) + %d AND end_ms < %lld ORDER BY "
-	    "seq)", AUDIT_PRUNE_STEP, (long long)cutoff);
-	if (sqlite3_prepare_v2(au.au_db, sql, -1, &st, NULL) != SQLITE_OK)
-		return;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		upto = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (upto == 0)
-		return;
-	memset(&cp, 0, sizeof(cp));
-	cp.cp_kind = "prune";
-	cp.cp_seq = upto;
-	cp.cp_time_ms = audit_clock_ms(CLOCK_REALTIME);
-	if (sqlite3_prepare_v2(au.au_db, "SELECT hash FROM records WHERE seq = "
-	    "?1", -1, &st, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_int64(st, 1, upto);
-	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) ==
-	    32;
-	if (ok)
-		memcpy(cp.cp_hash, sqlite3_column_blob(st, 0), 32);
-	sqlite3_finalize(st);
-	if (!ok)
+	if ((upto = audit_prune_point(cutoff, &cp)) <= 0)
 		return;
 	/* Only a prefix of the chain goes, and its last hash stays. */
 	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO chain (name, seq, "
@@ -933,6 +1035,8 @@ audit_main(void *arg)
 		fatalx("audit: out of memory");
 	au.au_cp_at = audit_clock_ms(CLOCK_MONOTONIC);
 	audit_close_orphans(batch);
+	/* Where this run starts from is signed before anything else. */
+	audit_checkpoint(au.au_cp_at, 1);
 	for (;;) {
 		pthread_mutex_lock(&au.au_lock);
 		if (au.au_len < au.au_wake && !au.au_stop) {
@@ -1091,18 +1195,38 @@ audit_init(const struct conf *c, char **cause)
 	{
 		char	 keypath[PATH_MAX], pubpath[PATH_MAX];
 
+		int	 signed_before = 0;
+
 		evidence_paths(c->c_audit_db, keypath, pubpath,
 		    sizeof(keypath));
+		if (sqlite3_prepare_v2(au.au_db, "SELECT count(*) FROM "
+		    "checkpoints", -1, &st, NULL) != SQLITE_OK)
+			goto sqlfail;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			signed_before = sqlite3_column_int64(st, 0) > 0;
+		sqlite3_finalize(st);
+		/*
+		 * A log signed before but no key now: a new key would let a
+		 * rewritten log verify under it. Fail closed.
+		 */
+		if (signed_before && access(keypath, F_OK) == -1) {
+			if (asprintf(cause, "audit: %s is missing but %s holds "
+			    "signed checkpoints: restore the key, or move the "
+			    "log away to start a new one", keypath,
+			    c->c_audit_db) < 0)
+				*cause = NULL;
+			goto fail;
+		}
 		if ((au.au_key = evidence_key(keypath, pubpath, cause)) ==
 		    NULL)
 			goto fail;
 	}
-	if (sqlite3_prepare_v2(au.au_db, "SELECT max(seq) FROM checkpoints "
-	    "WHERE kind = 'checkpoint'", -1, &st, NULL) != SQLITE_OK)
-		goto sqlfail;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		au.au_cp_seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	/*
+	 * Nothing in the database says where the last checkpoint was (a
+	 * planted row could stop all signing): the head is signed again as
+	 * soon as the writer runs.
+	 */
+	au.au_cp_seq = 0;
 	/* The highest session id on record (audit_last_session_id()). */
 	if (sqlite3_prepare_v2(au.au_db, "SELECT max(session_id) FROM records",
 	    -1, &st, NULL) != SQLITE_OK)

@@ -20,6 +20,7 @@
 #include "gatewayd.h"
 
 static void	auth_reply_cb(evutil_socket_t, short, void *);
+static void	auth_deliver(struct worker *, const struct auth_reply *);
 
 static _Atomic int	 auth_gone_said;
 
@@ -49,6 +50,19 @@ auth_channel_init(struct worker *w)
 void
 auth_channel_replace(struct worker *w, int fd)
 {
+	struct auth_reply	 rep;
+	struct session		*s;
+
+	if (fd == -1)
+		return;		/* a second wake-up for one channel */
+	/* Logins sent to the old authd will never be answered: refused. */
+	memset(&rep, 0, sizeof(rep));
+	rep.ap_status = AUTH_GONE;
+	snprintf(rep.ap_msg, sizeof(rep.ap_msg), "authd was restarted");
+	while ((s = TAILQ_FIRST(&w->w_authing)) != NULL) {
+		rep.ap_sid = s->s_id;
+		auth_deliver(w, &rep);
+	}
 	if (w->w_auth_ev != NULL) {
 		event_free(w->w_auth_ev);
 		w->w_auth_ev = NULL;

@@ -504,7 +504,10 @@ authd_worker(void *arg)
 		    (enum auth_status)rep.ap_status, authd_now_ms(), &locked);
 		pthread_mutex_unlock(&authd.a_lock);
 		/* An answer can let a waiting login go: one sleeper looks. */
-		if (authq_pending(authd.a_q) > 0)
+		pthread_mutex_lock(&authd.a_lock);
+		i = authq_pending(authd.a_q) > 0;
+		pthread_mutex_unlock(&authd.a_lock);
+		if (i)
 			authd_wake();
 		if (locked & AUTHQ_LOCK_PAIR)
 			authd_note(&rep, "user locked out for %ds from this "

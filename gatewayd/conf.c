@@ -168,7 +168,7 @@ conf_default(void)
 	c->c_auth_fail_window = 60;
 	c->c_auth_lockout = 300;
 	c->c_auth_cache_ttl = 0;
-	c->c_audit_queue = 16384;
+	c->c_audit_queue = 32768;
 	c->c_audit_block = 1;
 	c->c_audit_retention_days = 0;	/* keep everything */
 	c->c_resolv_conf = conf_xstrdup("/etc/resolv.conf");
@@ -214,11 +214,14 @@ conf_unref(struct conf *c)
 	free(c);
 }
 
-/* The sessions whose close records audit_queue can hold in reserve. */
+/*
+ * The sessions whose start and close records audit_queue can hold in
+ * reserve (two places each), with a quarter of it left for the rest.
+ */
 int
 conf_audit_sessions(const struct conf *c)
 {
-	return (c->c_audit_queue / 4 * 3);
+	return (c->c_audit_queue / 8 * 3);
 }
 
 static char *
@@ -517,7 +520,7 @@ conf_load(const char *path, char **cause)
 		    conf_keywords], "max_sessions %d is more than audit_queue "
 		    "%d can record (%d): raise audit_queue to at least %d",
 		    c->c_max_sessions, c->c_audit_queue,
-		    conf_audit_sessions(c), c->c_max_sessions / 3 * 4 + 4);
+		    conf_audit_sessions(c), c->c_max_sessions / 3 * 8 + 8);
 
 	/*
 	 * SOCKS4 carries no password: beside `auth pam` it would be a way

@@ -335,6 +335,19 @@ main(int argc, char **argv)
 	/* Databases, the WAL, the lock: nothing for other accounts. */
 	umask(027);
 	/*
+	 * Until there is someone to handle them (the parent's signalfd, the
+	 * proxy's handlers), SIGHUP and friends wait rather than kill.
+	 */
+	{
+		sigset_t	 set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
+	/*
 	 * Session ids key audit rows, so they must not repeat across
 	 * restarts: they count up from the start time in milliseconds
 	 * shifted by 20 bits, which leaves a million sessions per
@@ -476,6 +489,15 @@ gw_proxy_main(struct conf *c, int *auth_fds, int ctl, int restarted)
 	if ((parent_ev = event_new(base, ctl, EV_READ | EV_PERSIST,
 	    gw_parent_msg, base)) == NULL || event_add(parent_ev, NULL) == -1)
 		fatalx("cannot listen to the parent");
+	/* The handlers are in place: signals that waited come now. */
+	{
+		sigset_t	 set;
+
+		sigemptyset(&set);
+		for (i = 0; i < 3; i++)
+			sigaddset(&set, signos[i]);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+	}
 	for (i = 0; i < gw_nworkers; i++) {
 		if (worker_init(&gw_workers[i], i, c,
 		    fds + (size_t)i * c->c_nlisten, c->c_nlisten, auth_fds[i],

@@ -532,6 +532,14 @@ int64_t	 audit_rollup(struct sqlite3 *, int64_t, char **);
 int	 audit_chain_hash(void *, const unsigned char [32],
 	    const struct audit_fields *, unsigned char [32]);
 void	 session_audit(struct session *, enum audit_type, const char *);
+/* A completed row's columns as the chain covers them (seq 19, hash 20). */
+#define AUDIT_ROW_COLUMNS "id, kind, session_id, start_ms, end_ms, user, " \
+	"client_addr, client_port, command, dst_host, dst_addr, dst_port, " \
+	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, " \
+	"close_reason, seq, hash, protocol, ident, packets_up, packets_down, " \
+	"udp_destinations, udp_denied"
+struct sqlite3_stmt;
+void	 audit_fields_row(struct sqlite3_stmt *, struct audit_fields *);
 
 /* control.c: the control socket, and the counters it reports */
 enum gw_stat {
@@ -597,7 +605,7 @@ int	 parent_run(struct conf *, int, proxy_main_fn *);
 /* runtime.c: the runtime folder and the one-instance lock */
 const char *runtime_dir(const struct conf *, char *, size_t);
 int	 runtime_lock(const struct conf *, char **);
-int	 runtime_lock_fd_get(void);
+void	 runtime_lock_close(void);
 
 /* pending.c: sockets still in their handshake, per client */
 int	 pending_enter(const struct sockaddr_storage *, unsigned);

@@ -42,11 +42,12 @@ static struct {
 	pid_t		 pa_authd, pa_proxy;
 	int64_t		 pa_authd_started, pa_proxy_started;
 	int		 pa_ctl;		/* to the proxy */
+	int		 pa_sfd;		/* signalfd */
 	int		 pa_ready;		/* the proxy has served */
 	int		 pa_stopping;
 	int		 pa_status;		/* the proxy's, when it ended */
 	int		 pa_auth_fds[GW_MAX_WORKERS];
-} pa = { .pa_authd = -1, .pa_proxy = -1, .pa_ctl = -1 };
+} pa = { .pa_authd = -1, .pa_proxy = -1, .pa_ctl = -1, .pa_sfd = -1 };
 
 static int64_t
 parent_now_ms(void)
@@ -148,12 +149,23 @@ parent_start_proxy(int restarted)
 		return (-1);
 	}
 	if (pa.pa_proxy == 0) {
+		/* Nothing of the parent's: its channel, signalfd, lock. */
 		close(ctl[0]);
+		if (pa.pa_ctl != -1)
+			close(pa.pa_ctl);
+		close(pa.pa_sfd);
+		runtime_lock_close();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		prctl(PR_SET_NAME, "socksgw-proxy", 0, 0, 0);
 		log_init(log_debug_enabled(), "gatewayd");
+		/*
+		 * SIGHUP, SIGTERM and SIGINT stay blocked until the proxy's
+		 * handlers are in place (gatewayd.c): one that comes while it
+		 * starts waits, instead of killing it.
+		 */
 		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		sigaddset(&none, SIGCHLD);
+		sigprocmask(SIG_UNBLOCK, &none, NULL);
 		_exit(pa.pa_proxy_main(pa.pa_conf, pa.pa_auth_fds, ctl[1],
 		    restarted));
 	}
@@ -194,6 +206,9 @@ parent_child_died(pid_t pid, int status)
 		return;
 	pa.pa_proxy = -1;
 	pa.pa_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	if (!pa.pa_stopping && !pa.pa_ready)
+		log_errorx("proxy (pid %ld) %s before it served: stopping",
+		    (long)pid, how);
 	if (pa.pa_stopping || !pa.pa_ready)
 		return;		/* the loop ends the gateway */
 	log_errorx("proxy (pid %ld) %s: starting it again", (long)pid, how);
@@ -236,6 +251,7 @@ parent_run(struct conf *c, int nworkers, proxy_main_fn *proxy_main)
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
 	    (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
 		fatal("parent: signalfd");
+	pa.pa_sfd = sfd;
 	if (parent_start_authd() == -1 || parent_start_proxy(0) == -1)
 		return (1);
 	for (;;) {

@@ -41,6 +41,28 @@ runtime_dir(const struct conf *c, char *buf, size_t len)
 	return (buf);
 }
 
+/* The real path of path, which may not exist yet (its folder does). */
+static void
+runtime_lock_key(const char *path, char *out, size_t len)
+{
+	char		 dir[PATH_MAX], real[PATH_MAX];
+	const char	*slash;
+
+	if (realpath(path, real) != NULL) {
+		snprintf(out, len, "%s", real);
+		return;
+	}
+	if ((slash = strrchr(path, '/')) == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+		slash = path - 1;
+	} else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (realpath(dir[0] != '\0' ? dir : "/", real) == NULL)
+		snprintf(out, len, "%s", path);
+	else if ((size_t)snprintf(out, len, "%s/%s", real, slash + 1) >= len)
+		snprintf(out, len, "%s", path);	/* too long: as written */
+}
+
 int
 runtime_lock(const struct conf *c, char **cause)
 {
@@ -50,8 +72,15 @@ runtime_lock(const struct conf *c, char **cause)
 	int		 dfd, fd, n;
 	ssize_t		 got;
 
-	if (realpath(c->c_path, real) == NULL)
-		snprintf(real, sizeof(real), "%s", c->c_path);
+	/*
+	 * What must not have two writers names the lock: the audit database
+	 * (two writers would fork its chain), else the control socket, else
+	 * the configuration file. A copy of the configuration is no way
+	 * around it.
+	 */
+	runtime_lock_key(c->c_audit_db != NULL ? c->c_audit_db :
+	    c->c_control_socket != NULL ? c->c_control_socket : c->c_path,
+	    real, sizeof(real));
 	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) == -1 &&
 	    errno != EEXIST)
 		goto fail;
@@ -95,9 +124,14 @@ fail:
 	return (-1);
 }
 
-/* The lock's descriptor (a child that keeps nothing closes it). */
-int
-runtime_lock_fd_get(void)
+/*
+ * In a child: its copy of the lock goes (the parent holds the lock; a
+ * child with a copy could release it for everyone).
+ */
+void
+runtime_lock_close(void)
 {
-	return (runtime_lock_fd);
+	if (runtime_lock_fd != -1)
+		close(runtime_lock_fd);
+	runtime_lock_fd = -1;
 }

@@ -914,10 +914,10 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 		    strerror_r(s->s_errno, ebuf, sizeof(ebuf)) : "");
 	else
 		s->s_audit_open = 1;
-	/* The close record takes the place its admission reserved. */
-	audit_push(&r, type != AR_START && s->s_audit_reserved);
-	if (type != AR_START)
-		s->s_audit_reserved = 0;
+	/* Start and close take the places the admission kept for them. */
+	audit_push(&r, s->s_audit_reserved > 0);
+	if (s->s_audit_reserved > 0)
+		s->s_audit_reserved--;
 }
 
 /* The destination as the client asked for it, for logs and listings. */

@@ -16,6 +16,8 @@ import stat
 
 from gwtest import EchoHandler, GatewayTestCase, socks_open, wait_for
 
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
 FIELDS = ("seq", "kind", "session_id", "start_ms", "end_ms", "user",
           "client_addr", "client_port", "command", "dst_host", "dst_addr",
           "dst_port", "dst_country", "verdict", "rule_id", "reason",
@@ -175,45 +177,88 @@ class EvidenceTest(GatewayTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("missing from the database", r.stderr)
 
-    def test_pruning_is_signed(self):
-        gw = self.start_gateway("audit_retention_days 1\n")
+    def relaunch(self, extra="", env=None):
+        """The same gateway (its files) again, its configuration added to,
+        its clock offset by libfaketime when env says so."""
         self.gw.stop()
-        self.gw = gw
+        if extra:
+            with open(self.gw.conf, "a") as f:
+                f.write(extra)
+        self.gw.logfile = open(self.gw.logpath, "a")
+        args, nofile, old_env = self.gw._how
+        self.gw._launch(args, nofile, env)
+
+    def test_pruning_is_signed(self):
+        # Records from three days ago, checkpointed then; a run today
+        # prunes them up to that checkpoint and signs the cut.
+        self.relaunch("audit_retention_days 1\n", {
+            "LD_PRELOAD": FAKETIME, "FAKETIME": "-3d",
+            "DONT_FAKE_MONOTONIC": "1"})
+        self.sessions(3)
+        self.relaunch()
         self.sessions(5)
-        con = sqlite3.connect(os.path.join(gw.tmp.path, "audit.db"))
-        ends = con.execute("SELECT count(*) FROM records").fetchone()[0]
-        con.close()
-        self.assertEqual(ends, 5)
-        gw.stop()
-        # Backdate two records (and re-sign nothing): the next run prunes
-        # them, signing the cut. The chain is checked from the anchor.
-        def backdate(con):
-            rows = [dict(r) for r in con.execute(
-                "SELECT * FROM records ORDER BY seq")]
-            prev = bytes(32)
-            for r in rows:
-                if r["seq"] <= 2:
-                    r["end_ms"] = r["start_ms"] = 1000
-                r["hash"] = chain_hash(prev, r)
-                prev = r["hash"]
-                con.execute("UPDATE records SET start_ms = ?, end_ms = ?, "
-                            "hash = ? WHERE id = ?", (r["start_ms"],
-                                                      r["end_ms"], r["hash"],
-                                                      r["id"]))
-            con.execute("DELETE FROM checkpoints")
-        db = os.path.join(gw.tmp.path, "audit.db")
-        con = sqlite3.connect(db)
-        con.row_factory = sqlite3.Row
-        backdate(con)
-        con.commit()
-        con.close()
-        gw.restart()
-        wait_for(lambda: len(gw.audit()) == 3, timeout=20,
-                 what="2 records pruned")
-        gw.stop()
+        # The 3 old ones go (up to the checkpoint of their run), 5 stay.
+        wait_for(lambda: len(self.gw.audit()) == 5, timeout=20,
+                 what="3 records pruned")
+        self.assertEqual(min(r["seq"] for r in self.gw.audit()), 4)
+        self.gw.stop()
         r = self.verify()
         self.assertEqual(r.returncode, 0, r.stderr)
-        con = sqlite3.connect(db)
+        con = sqlite3.connect(os.path.join(self.gw.tmp.path, "audit.db"))
         kinds = [k for (k,) in con.execute("SELECT kind FROM checkpoints")]
         con.close()
         self.assertIn("prune", kinds)
+
+    def test_backdated_rows_are_not_pruned(self):
+        # The review's attack: mark rows old (no hash touched) and let the
+        # writer prune and sign them away. It recomputes the chain to a
+        # checkpoint it signed first, and refuses.
+        self.sessions(2)
+        self.relaunch()
+        self.sessions(4)
+        self.gw.stop()
+        db = os.path.join(self.gw.tmp.path, "audit.db")
+        con = sqlite3.connect(db)
+        con.execute("UPDATE records SET end_ms = 1 WHERE seq <= 2")
+        con.commit()
+        con.close()
+        before = len(self.gw.audit("seq IS NOT NULL"))
+        self.relaunch("audit_retention_days 1\n")
+        self.gw.wait_log("records were altered; not pruning", timeout=20)
+        self.gw.stop()
+        self.assertEqual(len(self.gw.audit("seq IS NOT NULL")), before)
+        self.assertEqual(self.verify().returncode, 1)
+
+    def test_a_planted_checkpoint_does_not_stop_signing(self):
+        # The review's attack: a checkpoint row far ahead made the writer
+        # believe the head was signed.
+        self.sessions(2)
+        self.gw.stop()
+        db = os.path.join(self.gw.tmp.path, "audit.db")
+        con = sqlite3.connect(db)
+        con.execute("INSERT INTO checkpoints (kind, seq, hash, time_ms, "
+                    "signature) VALUES ('checkpoint', 9000000000000000000, "
+                    "zeroblob(32), 0, zeroblob(64))")
+        con.commit()
+        con.close()
+        self.gw.restart()
+        self.sessions(5)
+        self.gw.stop()
+        con = sqlite3.connect(db)
+        signed = con.execute("SELECT max(seq) FROM checkpoints WHERE "
+                             "seq < 1000").fetchone()[0]
+        head = con.execute("SELECT max(seq) FROM records").fetchone()[0]
+        con.close()
+        self.assertGreater(head, 2)
+        self.assertEqual(signed, head)
+
+    def test_a_lost_key_is_not_replaced_silently(self):
+        self.sessions(1)
+        self.gw.stop()
+        os.unlink(os.path.join(self.gw.tmp.path, "audit.key"))
+        from gwtest import GATEWAYD
+        import subprocess
+        r = subprocess.run([GATEWAYD, "-c", self.gw.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("audit.key is missing but", r.stderr)

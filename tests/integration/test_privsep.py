@@ -42,6 +42,16 @@ class FilesTest(GatewayTestCase):
         st = json.loads(self.gw.ctl("--json", "stats").stdout)
         self.assertIn("sessions_open", st)
 
+    def test_a_copy_of_the_configuration_is_no_way_around(self):
+        # The review: a copied configuration took another lock and a
+        # second writer forked the audit chain.
+        copy = self.gw.tmp.write("copy.conf", open(self.gw.conf).read())
+        r = subprocess.run([GATEWAYD, "-c", copy], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("another gatewayd (pid %d)" % self.gw.proc.pid,
+                      r.stderr)
+
     def test_a_stale_control_path_is_never_followed(self):
         # Something else at the control socket's path is an error, never
         # removed or followed.

@@ -42,6 +42,21 @@ pending_key(const struct sockaddr_storage *ss, uint8_t key[16])
 	}
 }
 
+/* Under pending_lock: peer's entry, or NULL; *head its bucket. */
+static struct pending_client *
+pending_find(const struct sockaddr_storage *peer, uint8_t key[16],
+    struct pending_list **head)
+{
+	struct pending_client	*pc;
+
+	pending_key(peer, key);
+	*head = &pending_clients[gw_hash(key, 16) % PENDING_BUCKETS];
+	LIST_FOREACH(pc, *head, pc_entry)
+		if (memcmp(pc->pc_key, key, 16) == 0)
+			return (pc);
+	return (NULL);
+}
+
 /* Counts one more for peer: 0, or -1 when it holds cap already. */
 int
 pending_enter(const struct sockaddr_storage *peer, unsigned cap)
@@ -51,13 +66,8 @@ pending_enter(const struct sockaddr_storage *peer, unsigned cap)
 	uint8_t			 key[16];
 	int			 r = 0;
 
-	pending_key(peer, key);
-	head = &pending_clients[gw_hash(key, 16) % PENDING_BUCKETS];
 	pthread_mutex_lock(&pending_lock);
-	LIST_FOREACH(pc, head, pc_entry)
-		if (memcmp(pc->pc_key, key, 16) == 0)
-			break;
-	if (pc == NULL) {
+	if ((pc = pending_find(peer, key, &head)) == NULL) {
 		if ((pc = calloc(1, sizeof(*pc))) == NULL)
 			r = -1;		/* fail closed */
 		else {
@@ -80,13 +90,9 @@ pending_leave(const struct sockaddr_storage *peer)
 	struct pending_list	*head;
 	uint8_t			 key[16];
 
-	pending_key(peer, key);
-	head = &pending_clients[gw_hash(key, 16) % PENDING_BUCKETS];
 	pthread_mutex_lock(&pending_lock);
-	LIST_FOREACH(pc, head, pc_entry)
-		if (memcmp(pc->pc_key, key, 16) == 0)
-			break;
-	if (pc != NULL && --pc->pc_count == 0) {
+	if ((pc = pending_find(peer, key, &head)) != NULL &&
+	    --pc->pc_count == 0) {
 		LIST_REMOVE(pc, pc_entry);
 		free(pc);
 	}

@@ -554,6 +554,16 @@ authd_close_all_but(const int *keep, int nkeep)
 	free(open_fds);
 }
 
+/* A start that failed leaves no descriptor behind (the parent retries). */
+static void
+authd_close_pairs(int pair[][2], int n)
+{
+	while (n-- > 0) {
+		close(pair[n][0]);
+		close(pair[n][1]);
+	}
+}
+
 pid_t
 authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 {
@@ -570,6 +580,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 			if (asprintf(cause, "authd: socketpair: %s",
 			    strerror(errno)) < 0)
 				*cause = NULL;
+			authd_close_pairs(pair, i);
 			return (-1);
 		}
 		/*
@@ -585,6 +596,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 	if ((pid = fork()) == -1) {
 		if (asprintf(cause, "authd: fork: %s", strerror(errno)) < 0)
 			*cause = NULL;
+		authd_close_pairs(pair, nworkers);
 		return (-1);
 	}
 	if (pid > 0) {

@@ -20,6 +20,8 @@
 
 #include "gatewayd.h"
 
+#define CONF_ZONEINFO	"/usr/share/zoneinfo"
+
 enum conf_type {
 	CT_LISTEN,	/* repeatable ADDR:PORT */
 	CT_AUTH,	/* none | pam */
@@ -212,6 +214,29 @@ conf_unref(struct conf *c)
 	free(c->c_runtime_dir);
 	free(c->c_user);
 	free(c);
+}
+
+/* Whether name is a zone of the system's time zone database. */
+static int
+conf_zone_ok(const char *name)
+{
+	char	 path[PATH_MAX], magic[4];
+	FILE	*f;
+	size_t	 i;
+	int	 ok;
+
+	if (name[0] == '\0' || name[0] == '/' || strstr(name, "..") != NULL)
+		return (0);
+	for (i = 0; name[i] != '\0'; i++)
+		if (!isalnum((unsigned char)name[i]) &&
+		    strchr("/_+-", name[i]) == NULL)
+			return (0);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", CONF_ZONEINFO,
+	    name) >= sizeof(path) || (f = fopen(path, "r")) == NULL)
+		return (0);
+	ok = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
+	fclose(f);
+	return (ok);
 }
 
 /*
@@ -521,6 +546,15 @@ conf_load(const char *path, char **cause)
 		    "%d can record (%d): raise audit_queue to at least %d",
 		    c->c_max_sessions, c->c_audit_queue,
 		    conf_audit_sessions(c), c->c_max_sessions / 3 * 8 + 8);
+
+	/*
+	 * A zone name the C library does not know silently means UTC, so
+	 * every time window would run hours off: it must name a zone file.
+	 */
+	if (c->c_timezone != NULL && !conf_zone_ok(c->c_timezone))
+		conf_error(&ce, path, seen[conf_find_keyword("timezone") -
+		    conf_keywords], "timezone %s: no such zone in %s (e.g. "
+		    "Europe/Paris, UTC)", c->c_timezone, CONF_ZONEINFO);
 
 	/*
 	 * SOCKS4 carries no password: beside `auth pam` it would be a way

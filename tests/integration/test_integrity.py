@@ -824,6 +824,18 @@ class ConfigurationTest(GatewayTestCase):
         self.assertIn("gatewayd.conf:2: socks4 yes cannot go with auth pam",
                       r.stderr)
 
+    def test_an_unknown_timezone_is_an_error(self):
+        # Issue 16: "Europe/Pariss" was taken, and time windows ran in UTC.
+        r = self.check("# zone\ntimezone Europe/Pariss\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("gatewayd.conf:2: timezone Europe/Pariss: no such "
+                      "zone", r.stderr)
+        for bad in ("../../etc/passwd", "/etc/localtime"):
+            self.assertEqual(self.check("timezone %s\n" % bad).returncode,
+                             1, bad)
+        self.assertEqual(self.check("timezone Europe/Paris\n").returncode,
+                         0)
+
     def test_syslog_needs_an_enterprise_number(self):
         # Old main: every record claimed socksgw@32473 (documentation).
         r = self.check("# audit\naudit_syslog yes\n")

@@ -47,7 +47,17 @@ evidence_hex(const unsigned char *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* HEX of exactly 2n digits into b: 0, or -1. */
+static int
+evidence_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+/* HEX (lower case) of exactly 2n digits into b: 0, or -1. */
 int
 evidence_unhex(const char *hex, unsigned char *b, size_t n)
 {
@@ -57,11 +67,8 @@ evidence_unhex(const char *hex, unsigned char *b, size_t n)
 	if (strlen(hex) != 2 * n)
 		return (-1);
 	for (i = 0; i < n; i++) {
-		hi = hex[2 * i] >= 'a' ? hex[2 * i] - 'a' + 10 :
-		    hex[2 * i] - '0';
-		lo = hex[2 * i + 1] >= 'a' ? hex[2 * i + 1] - 'a' + 10 :
-		    hex[2 * i + 1] - '0';
-		if (hi < 0 || hi > 15 || lo < 0 || lo > 15)
+		if ((hi = evidence_digit(hex[2 * i])) == -1 ||
+		    (lo = evidence_digit(hex[2 * i + 1])) == -1)
 			return (-1);
 		b[i] = (unsigned char)(hi << 4 | lo);
 	}

@@ -3,12 +3,15 @@
  *
  *	auditbench write DB [RECORDS]
  *		pushes RECORDS (default 1,000,000) complete session records
- *		through gatewayd's own writer thread (queue, batches, hash
- *		chain) into DB, and prints records per second
+ *		through gatewayd's own path (the proxy's queue and shipper,
+ *		the channel, an auditd process: batches, hash chain) into DB,
+ *		and prints records per second
  *	auditbench gen DB [RECORDS]
  *		writes RECORDS (default 10,000,000) records straight into DB,
  *		over 30 days and 5,000 users, for timing socksctl's queries
  */
+#include <sys/wait.h>
+
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "gatewayd.h"
+#include "auditd.h"
 #include "policy.h"
 
 _Atomic unsigned	 gw_nsessions;
@@ -40,10 +44,14 @@ write_bench(const char *path, long n)
 	char		*cause = NULL;
 	double		 t0, t1;
 	long		 i;
+	pid_t		 pid;
+	int		 fd;
 
 	unlink(path);
 	c->c_audit_db = strdup(path);
-	if (audit_init(c, &cause) == -1 || audit_start(&cause) == -1) {
+	if ((pid = auditd_start(c, &fd, &cause)) == -1 ||
+	    auditd_wait_ready(fd, &cause) == -1 ||
+	    audit_init(c, fd, 0, &cause) == -1 || audit_start(&cause) == -1) {
 		fprintf(stderr, "auditbench: %s\n", cause);
 		return (1);
 	}
@@ -74,6 +82,7 @@ write_bench(const char *path, long n)
 			usleep(200);
 	}
 	audit_stop();		/* returns when every record is committed */
+	waitpid(pid, NULL, 0);
 	t1 = now_s();
 	printf("audit writer: %ld records in %.2f s: %.0f records/s\n", n,
 	    t1 - t0, (double)n / (t1 - t0));

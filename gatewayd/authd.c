@@ -519,41 +519,6 @@ authd_worker(void *arg)
 	}
 }
 
-/*
- * In the child: every descriptor but stdin, stdout, stderr and keep[] is
- * closed, whatever the parent had open (a test lists what is left).
- */
-static void
-authd_close_all_but(const int *keep, int nkeep)
-{
-	DIR		*d;
-	struct dirent	*de;
-	int		 fd, i, self, *open_fds = NULL, n = 0, cap = 0;
-
-	if ((d = opendir("/proc/self/fd")) == NULL)
-		fatal("authd: /proc/self/fd");
-	self = dirfd(d);
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		fd = atoi(de->d_name);
-		if (fd <= 2 || fd == self)
-			continue;
-		for (i = 0; i < nkeep && keep[i] != fd; i++)
-			;
-		if (i < nkeep)
-			continue;
-		if (n == cap && (open_fds = reallocarray(open_fds,
-		    (size_t)(cap = cap ? cap * 2 : 64), sizeof(int))) == NULL)
-			fatalx("authd: out of memory");
-		open_fds[n++] = fd;
-	}
-	closedir(d);
-	for (i = 0; i < n; i++)
-		close(open_fds[i]);
-	free(open_fds);
-}
-
 /* A start that failed leaves no descriptor behind (the parent retries). */
 static void
 authd_close_pairs(int pair[][2], int n)
@@ -625,7 +590,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 		fds[i] = pair[i][1];
 	}
 	/* No network socket, no database, no lock: its channels only. */
-	authd_close_all_but(fds, nworkers);
+	privsep_close_all_but(fds, nworkers);
 	memset(&authd, 0, sizeof(authd));
 	authd.a_service = c->c_pam_service;
 	authd.a_lockout = c->c_auth_lockout;

@@ -61,6 +61,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "auth_cache_ttl",	CT_INT, OFF(c_auth_cache_ttl), 0, 86400 },
 	{ "policy_db",		CT_PATH, OFF(c_policy_db), 0, 0 },
 	{ "audit_db",		CT_PATH, OFF(c_audit_db), 0, 0 },
+	{ "audit_user",		CT_STRING, OFF(c_audit_user), 0, 0 },
 	{ "geoip_db",		CT_PATH, OFF(c_geoip_db), 0, 0 },
 	{ "audit_queue",	CT_INT, OFF(c_audit_queue), 64, 10000000 },
 	{ "audit_failure",	CT_FAILURE, OFF(c_audit_block), 0, 0 },
@@ -213,6 +214,7 @@ conf_unref(struct conf *c)
 	free(c->c_control_group);
 	free(c->c_runtime_dir);
 	free(c->c_user);
+	free(c->c_audit_user);
 	free(c);
 }
 
@@ -533,6 +535,18 @@ conf_load(const char *path, char **cause)
 		conf_error(&ce, path, seen[conf_find_keyword("audit_syslog") -
 		    conf_keywords], "audit_syslog yes needs audit_syslog_pen "
 		    "(your organisation's IANA private enterprise number)");
+
+	/*
+	 * auditd's account is what keeps the proxy's (which parses hostile
+	 * traffic) from writing the log: one account for both would undo it.
+	 */
+	if (c->c_user != NULL && strcmp(c->c_user, c->c_audit_user != NULL ?
+	    c->c_audit_user : GW_AUDIT_USER) == 0)
+		conf_error(&ce, path, seen[conf_find_keyword(c->c_audit_user !=
+		    NULL ? "audit_user" : "user") - conf_keywords],
+		    "audit_user and user are both %s: auditd needs an account "
+		    "of its own, or the proxy could rewrite the audit log",
+		    c->c_user);
 
 	/*
 	 * audit_failure block reserves a close record's place in the audit

@@ -171,37 +171,6 @@ gw_bind_all(const struct conf *c, int nworkers, int *fds, char **cause)
 	return (0);
 }
 
-/* Leaves root for good; every failure is fatal (relayd proc.c). */
-static void
-gw_drop_privileges(const struct conf *c)
-{
-	struct passwd	*pw;
-
-	if (geteuid() != 0) {
-		if (c->c_user != NULL && ((pw = getpwnam(c->c_user)) == NULL ||
-		    pw->pw_uid != geteuid()))
-			log_warnx("not started as root: 'user %s' ignored",
-			    c->c_user);
-		return;
-	}
-	if (c->c_user == NULL)
-		fatalx("%s: refusing to run as root without 'user'",
-		    c->c_path);
-	if ((pw = getpwnam(c->c_user)) == NULL)
-		fatalx("%s: user %s: no such user", c->c_path, c->c_user);
-	if (pw->pw_uid == 0)
-		fatalx("%s: user %s: must not be root", c->c_path, c->c_user);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot drop privileges to %s", c->c_user);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
-	if (getuid() == 0 || geteuid() == 0 || setuid(0) != -1)
-		fatalx("still root after dropping privileges");
-	log_info("running as %s (uid %u)", c->c_user, (unsigned)pw->pw_uid);
-}
-
 static void
 gw_print_errors(const char *cause)
 {
@@ -395,7 +364,10 @@ main(int argc, char **argv)
 	return (parent_run(c, gw_nworkers, gw_proxy_main));
 }
 
-/* Messages from the parent: a restarted authd's channels, one a worker. */
+/*
+ * Messages from the parent: a restarted authd's channels (one a worker),
+ * or a restarted auditd's channel.
+ */
 static void
 gw_parent_msg(evutil_socket_t fd, short what, void *arg)
 {
@@ -428,24 +400,31 @@ gw_parent_msg(evutil_socket_t fd, short what, void *arg)
 				n = GW_MAX_WORKERS;
 			memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)n);
 		}
-	if ((size_t)got < sizeof(PARENT_MSG_AUTHD) || memcmp(tag,
-	    PARENT_MSG_AUTHD, sizeof(PARENT_MSG_AUTHD)) != 0 ||
-	    n != gw_nworkers) {
+	if ((size_t)got == sizeof(PARENT_MSG_AUTHD) && memcmp(tag,
+	    PARENT_MSG_AUTHD, sizeof(PARENT_MSG_AUTHD)) == 0 &&
+	    n == gw_nworkers) {
 		for (i = 0; i < n; i++)
-			close(fds[i]);
+			worker_set_authd(&gw_workers[i], fds[i]);
+		log_info("authd is back: logins are checked again");
+		return;
+	}
+	if ((size_t)got == sizeof(PARENT_MSG_AUDITD) && memcmp(tag,
+	    PARENT_MSG_AUDITD, sizeof(PARENT_MSG_AUDITD)) == 0 && n == 1) {
+		audit_channel(fds[0]);
 		return;
 	}
 	for (i = 0; i < n; i++)
-		worker_set_authd(&gw_workers[i], fds[i]);
-	log_info("authd is back: logins are checked again");
+		close(fds[i]);
 }
 
 /*
  * The proxy: everything network-facing. auth_fds are authd's channels
- * (one a worker, -1 without auth pam), ctl the channel to the parent.
+ * (one a worker, -1 without auth pam), audit_fd auditd's (-1 without
+ * audit_db), ctl the channel to the parent.
  */
 static int
-gw_proxy_main(struct conf *c, int *auth_fds, int ctl, int restarted)
+gw_proxy_main(struct conf *c, int *auth_fds, int audit_fd, int ctl,
+    int restarted)
 {
 	struct event_base	*base;
 	struct event		*sigs[3], *parent_ev;
@@ -455,8 +434,6 @@ gw_proxy_main(struct conf *c, int *auth_fds, int ctl, int restarted)
 	int			 i;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (restarted)
-		audit_orphan_reason("proxy restarted");
 	fds = calloc((size_t)gw_nworkers * c->c_nlisten, sizeof(*fds));
 	if (fds == NULL)
 		fatalx("out of memory");
@@ -464,12 +441,13 @@ gw_proxy_main(struct conf *c, int *auth_fds, int ctl, int restarted)
 	    guard_self_init(fds, (size_t)gw_nworkers * c->c_nlisten,
 	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
-	if (gwpolicy_init(c, &cause) == -1 || audit_init(c, &cause) == -1 ||
-	    control_init(c, &cause) == -1 || metrics_init(c, &cause) == -1)
+	if (gwpolicy_init(c, &cause) == -1 || control_init(c, &cause) == -1 ||
+	    metrics_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
-	if (audit_last_session_id() >= gw_next_sid)
-		gw_next_sid = audit_last_session_id() + 1;
-	gw_drop_privileges(c);
+	privsep_drop(c->c_path, "user", c->c_user);
+	/* auditd's hello: quota counts and session ids before any session. */
+	if (audit_init(c, audit_fd, restarted, &cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 
 	/*
 	 * Bandwidth pools are shared by sessions on every worker

@@ -30,6 +30,7 @@ struct evbuffer;
 
 #define GW_DEFAULT_CONF		"/etc/socksgw/gatewayd.conf"
 #define GW_RUNTIME_DIR		"/run/socksgw"
+#define GW_AUDIT_USER		"socksgw-audit"	/* audit_user's default */
 #define GW_MAX_LISTEN		64
 #define GW_MAX_WORKERS		64
 /* A name resolves to at most this many candidates; the rest are ignored. */
@@ -141,6 +142,7 @@ struct conf {
 	int			 c_auth_cache_ttl;	/* 0: no cache */
 	char			*c_policy_db;
 	char			*c_audit_db;
+	char			*c_audit_user;		/* auditd's account */
 	int			 c_audit_queue;
 	int			 c_audit_block;		/* audit_failure block */
 	int			 c_audit_retention_days;
@@ -518,8 +520,8 @@ struct audit_fields {
 	int64_t			 af_udp_dests;
 	int64_t			 af_udp_denied;
 };
-int	 audit_init(const struct conf *, char **);
-void	 audit_orphan_reason(const char *);
+int	 audit_init(const struct conf *, int, int, char **);
+void	 audit_channel(int);
 int	 audit_start(char **);
 void	 audit_stop(void);
 int	 audit_enabled(void);
@@ -540,6 +542,8 @@ void	 session_audit(struct session *, enum audit_type, const char *);
 	"udp_destinations, udp_denied"
 struct sqlite3_stmt;
 void	 audit_fields_row(struct sqlite3_stmt *, struct audit_fields *);
+void	 audit_fields_of(const struct audit_rec *, int64_t,
+	    struct audit_fields *);
 
 /* control.c: the control socket, and the counters it reports */
 enum gw_stat {
@@ -594,16 +598,19 @@ void	 control_stop(void);
 void	 control_answer(struct worker *);
 const char *stat_name(int);
 size_t	 audit_queue_depth(void);
-uint64_t audit_last_session_id(void);
 
 /* parent.c: the privileged parent, supervising authd and the proxy */
 #define PARENT_MSG_READY	"ready"
 #define PARENT_MSG_AUTHD	"authd"
-typedef int	 proxy_main_fn(struct conf *, int *, int, int);
+#define PARENT_MSG_AUDITD	"auditd"
+typedef int	 proxy_main_fn(struct conf *, int *, int, int, int);
 int	 parent_run(struct conf *, int, proxy_main_fn *);
 
 /* runtime.c: the runtime folder and the one-instance lock */
 const char *runtime_dir(const struct conf *, char *, size_t);
+/* privsep.c: what a child of the parent gives up */
+void	 privsep_close_all_but(const int *, int);
+void	 privsep_drop(const char *, const char *, const char *);
 int	 runtime_lock(const struct conf *, char **);
 void	 runtime_lock_close(void);
 
@@ -639,8 +646,11 @@ size_t	 quota_take(struct session *, size_t);
 void	 quota_unspend(struct session *, size_t);
 int	 quota_exhausted(const struct session *);
 void	 quota_release(struct session *);
-int	 quota_load(struct sqlite3 *, time_t, char **);
-void	 quota_persist(struct sqlite3 *, int64_t);
+struct am_usage;
+void	 quota_persisted_on(void);
+void	 quota_load_row(const struct am_usage *, time_t);
+size_t	 quota_collect_usage(struct am_usage **, time_t);
+void	 quota_give_back(const struct am_usage *, size_t);
 struct policy_quota;
 int	 quota_account_admit(const char *, const struct policy_quota *, time_t,
 	    struct quota_user **);

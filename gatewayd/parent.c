@@ -1,7 +1,7 @@
 /*
  * parent.c: the privileged parent (relayd/OpenSSH style). It reads no
  * network input and opens no database: it holds the configuration and the
- * runtime lock, forks authd and the proxy, passes signals on, and
+ * runtime lock, forks authd, auditd and the proxy, passes signals on, and
  * restarts a child that dies.
  *
  * DESIGN. Children are supervised through a signalfd (SIGCHLD, and the
@@ -10,11 +10,15 @@
  * channels there (SCM_RIGHTS), one per worker. A child that dies is
  * started again at once, but never twice within a second (a module that
  * crashes at each start does not spin). While authd is down, logins fail
- * closed (the proxy's side); when the proxy dies, authd goes too (its
- * channels were the proxy's) and both start again, and the new proxy
- * closes the audit rows the old one left open ("proxy restarted"). A
- * proxy that dies before its first "ready" (a bad listener, a refused
- * privilege drop) ends the gateway with its status.
+ * closed (the proxy's side). A new auditd's channel is handed to the
+ * proxy the same way, once auditd says it is ready; the proxy resends
+ * what the old one had not committed. When the proxy dies, authd is
+ * stopped and auditd ends by itself (its channel closed), and all three
+ * start again; the new auditd closes the audit rows the old proxy left
+ * open ("proxy restarted"). A child whose restart fails is tried again
+ * every second. A proxy or auditd that fails at the first start (a bad
+ * listener, a refused privilege drop, an unreadable audit.db) ends the
+ * gateway with an error.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -32,6 +36,7 @@
 #include <unistd.h>
 
 #include "gatewayd.h"
+#include "auditd.h"
 
 #define PARENT_RESTART_MS	1000	/* no child started twice within */
 
@@ -39,15 +44,19 @@ static struct {
 	struct conf	*pa_conf;
 	int		 pa_nworkers;
 	proxy_main_fn	*pa_proxy_main;
-	pid_t		 pa_authd, pa_proxy;
-	int64_t		 pa_authd_started, pa_proxy_started;
+	pid_t		 pa_authd, pa_auditd, pa_proxy;
+	int64_t		 pa_authd_started, pa_auditd_started;
+	int64_t		 pa_proxy_started;
+	int64_t		 pa_retry_at;	/* a failed restart, again */
+	int		 pa_audit_fd;	/* auditd's channel, to hand on */
 	int		 pa_ctl;		/* to the proxy */
 	int		 pa_sfd;		/* signalfd */
 	int		 pa_ready;		/* the proxy has served */
 	int		 pa_stopping;
 	int		 pa_status;		/* the proxy's, when it ended */
 	int		 pa_auth_fds[GW_MAX_WORKERS];
-} pa = { .pa_authd = -1, .pa_proxy = -1, .pa_ctl = -1, .pa_sfd = -1 };
+} pa = { .pa_authd = -1, .pa_auditd = -1, .pa_proxy = -1, .pa_ctl = -1,
+	 .pa_sfd = -1, .pa_audit_fd = -1 };
 
 static int64_t
 parent_now_ms(void)
@@ -102,31 +111,79 @@ parent_close_auth_fds(void)
 		}
 }
 
-/* Hands a restarted authd's channels to the running proxy. */
+/* Hands descriptors to the running proxy, under a tag. */
 static void
-parent_send_authd(void)
+parent_send_fds(const char *tag, size_t taglen, const int *fds, int n)
 {
 	char		 buf[CMSG_SPACE(sizeof(int) * GW_MAX_WORKERS)];
-	const char	 tag[] = PARENT_MSG_AUTHD;
 	struct msghdr	 msg;
 	struct cmsghdr	*cm;
-	struct iovec	 iov = { (void *)tag, sizeof(tag) };
+	struct iovec	 iov = { (void *)(uintptr_t)tag, taglen };
 
 	memset(&msg, 0, sizeof(msg));
 	memset(buf, 0, sizeof(buf));
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
 	msg.msg_control = buf;
-	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)pa.pa_nworkers);
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
 	cm = CMSG_FIRSTHDR(&msg);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)pa.pa_nworkers);
-	memcpy(CMSG_DATA(cm), pa.pa_auth_fds,
-	    sizeof(int) * (size_t)pa.pa_nworkers);
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
 	if (sendmsg(pa.pa_ctl, &msg, MSG_NOSIGNAL) == -1)
-		log_warn("parent: cannot hand authd's channels to the proxy");
+		log_warn("parent: cannot hand %s's channels to the proxy", tag);
+}
+
+/* Hands a restarted authd's channels to the running proxy. */
+static void
+parent_send_authd(void)
+{
+	parent_send_fds(PARENT_MSG_AUTHD, sizeof(PARENT_MSG_AUTHD),
+	    pa.pa_auth_fds, pa.pa_nworkers);
 	parent_close_auth_fds();
+}
+
+/*
+ * Forks auditd (with audit_db) and waits until it has the database open:
+ * its channel's other end is left in pa_audit_fd. 0, or -1.
+ */
+static int
+parent_start_auditd(void)
+{
+	char	*cause = NULL;
+	int	 fd;
+
+	if (pa.pa_conf->c_audit_db == NULL)
+		return (0);
+	parent_throttle(pa.pa_auditd_started);
+	pa.pa_auditd_started = parent_now_ms();
+	if ((pa.pa_auditd = auditd_start(pa.pa_conf, &fd, &cause)) == -1) {
+		log_warnx("%s", cause != NULL ? cause : "auditd: cannot start");
+		free(cause);
+		return (-1);
+	}
+	if (auditd_wait_ready(fd, &cause) == -1) {
+		log_warnx("%s", cause != NULL ? cause : "auditd: not ready");
+		free(cause);
+		close(fd);
+		waitpid(pa.pa_auditd, NULL, 0);
+		pa.pa_auditd = -1;
+		return (-1);
+	}
+	if (pa.pa_audit_fd != -1)
+		close(pa.pa_audit_fd);
+	pa.pa_audit_fd = fd;
+	return (0);
+}
+
+static void
+parent_send_auditd(void)
+{
+	parent_send_fds(PARENT_MSG_AUDITD, sizeof(PARENT_MSG_AUDITD),
+	    &pa.pa_audit_fd, 1);
+	close(pa.pa_audit_fd);
+	pa.pa_audit_fd = -1;
 }
 
 /* Forks the proxy with authd's channels and its end of the channel. */
@@ -166,16 +223,56 @@ parent_start_proxy(int restarted)
 		sigemptyset(&none);
 		sigaddset(&none, SIGCHLD);
 		sigprocmask(SIG_UNBLOCK, &none, NULL);
-		_exit(pa.pa_proxy_main(pa.pa_conf, pa.pa_auth_fds, ctl[1],
-		    restarted));
+		_exit(pa.pa_proxy_main(pa.pa_conf, pa.pa_auth_fds,
+		    pa.pa_audit_fd, ctl[1], restarted));
 	}
 	close(ctl[1]);
 	parent_close_auth_fds();
+	if (pa.pa_audit_fd != -1)
+		close(pa.pa_audit_fd);
+	pa.pa_audit_fd = -1;
 	if (pa.pa_ctl != -1)
 		close(pa.pa_ctl);
 	pa.pa_ctl = ctl[0];
 	pa.pa_ready = 0;
 	return (0);
+}
+
+/* Starts authd or auditd again for the running proxy; else retries. */
+static void
+parent_restart(int which_auditd)
+{
+	int	 ok;
+
+	if (which_auditd)
+		ok = parent_start_auditd() == 0 && pa.pa_audit_fd != -1;
+	else
+		ok = parent_start_authd() == 0 && pa.pa_authd != -1;
+	if (!ok) {
+		log_errorx("%s could not be started: trying again in a second",
+		    which_auditd ? "auditd" : "authd");
+		pa.pa_retry_at = parent_now_ms() + PARENT_RESTART_MS;
+		return;
+	}
+	if (which_auditd)
+		parent_send_auditd();
+	else
+		parent_send_authd();
+	log_info("%s restarted (pid %ld)", which_auditd ? "auditd" : "authd",
+	    (long)(which_auditd ? pa.pa_auditd : pa.pa_authd));
+}
+
+/* A failed restart, tried again. */
+static void
+parent_retry(void)
+{
+	pa.pa_retry_at = 0;
+	if (pa.pa_stopping || pa.pa_proxy == -1)
+		return;
+	if (pa.pa_conf->c_auth == AUTH_PAM && pa.pa_authd == -1)
+		parent_restart(0);
+	if (pa.pa_conf->c_audit_db != NULL && pa.pa_auditd == -1)
+		parent_restart(1);
 }
 
 static void
@@ -189,17 +286,23 @@ parent_child_died(pid_t pid, int status)
 	else
 		snprintf(how, sizeof(how), "was killed by signal %d",
 		    WTERMSIG(status));
-	if (pid == pa.pa_authd) {
-		pa.pa_authd = -1;
-		if (pa.pa_stopping || pa.pa_proxy == -1)
+	if (pid == pa.pa_authd || pid == pa.pa_auditd) {
+		int	 is_auditd = pid == pa.pa_auditd;
+
+		if (is_auditd)
+			pa.pa_auditd = -1;
+		else
+			pa.pa_authd = -1;
+		/*
+		 * auditd ends with status 0 when its proxy closed the channel:
+		 * the proxy is stopping or gone, and starts it with itself.
+		 */
+		if (pa.pa_stopping || pa.pa_proxy == -1 || (is_auditd &&
+		    WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			return;
-		log_errorx("authd (pid %ld) %s: starting it again",
-		    (long)pid, how);
-		if (parent_start_authd() == 0 && pa.pa_authd != -1) {
-			parent_send_authd();
-			log_info("authd restarted (pid %ld)",
-			    (long)pa.pa_authd);
-		}
+		log_errorx("%s (pid %ld) %s: starting it again", is_auditd ?
+		    "auditd" : "authd", (long)pid, how);
+		parent_restart(is_auditd);
 		return;
 	}
 	if (pid != pa.pa_proxy)
@@ -218,7 +321,13 @@ parent_child_died(pid_t pid, int status)
 		waitpid(pa.pa_authd, NULL, 0);
 		pa.pa_authd = -1;
 	}
-	if (parent_start_authd() == -1 || parent_start_proxy(1) == -1) {
+	/* auditd writes what it has and ends: its channel has closed. */
+	if (pa.pa_auditd != -1) {
+		waitpid(pa.pa_auditd, NULL, 0);
+		pa.pa_auditd = -1;
+	}
+	if (parent_start_authd() == -1 || parent_start_auditd() == -1 ||
+	    parent_start_proxy(1) == -1) {
 		pa.pa_status = 1;
 		pa.pa_stopping = 1;
 	}
@@ -252,18 +361,23 @@ parent_run(struct conf *c, int nworkers, proxy_main_fn *proxy_main)
 	    (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
 		fatal("parent: signalfd");
 	pa.pa_sfd = sfd;
-	if (parent_start_authd() == -1 || parent_start_proxy(0) == -1)
+	if (parent_start_authd() == -1 || parent_start_auditd() == -1 ||
+	    parent_start_proxy(0) == -1)
 		return (1);
 	for (;;) {
 		pfd[0].fd = sfd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = pa.pa_ctl;
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, -1) == -1) {
+		if (poll(pfd, 2, pa.pa_retry_at == 0 ? -1 : (int)(
+		    pa.pa_retry_at > parent_now_ms() ? pa.pa_retry_at -
+		    parent_now_ms() : 0)) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("parent: poll");
 		}
+		if (pa.pa_retry_at != 0 && parent_now_ms() >= pa.pa_retry_at)
+			parent_retry();
 		if (pfd[1].revents & POLLIN) {
 			n = recv(pa.pa_ctl, msg, sizeof(msg), MSG_DONTWAIT);
 			if (n > 0 && strncmp(msg, PARENT_MSG_READY,
@@ -296,6 +410,9 @@ parent_run(struct conf *c, int nworkers, proxy_main_fn *proxy_main)
 		kill(pa.pa_authd, SIGTERM);
 		waitpid(pa.pa_authd, NULL, 0);
 	}
+	/* auditd signs the head and ends once the proxy's channel closed. */
+	if (pa.pa_auditd != -1)
+		waitpid(pa.pa_auditd, NULL, 0);
 	close(sfd);
 	return (pa.pa_status);
 }

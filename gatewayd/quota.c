@@ -18,10 +18,10 @@
  * sweep closes the user's other sessions within 250 ms) and new sessions
  * are refused with the same reason until the period ends.
  *
- * Persistence. What each user relayed since the last write is added to
- * the audit database's usage table by the audit writer thread (at least
- * every second, and at shutdown); the rows of current periods are read
- * back at start. Without an audit database quotas still hold, but only
+ * Persistence. What each user relayed since the last write is handed to
+ * auditd by the audit shipper (audit.c, at least every second, and at
+ * shutdown), which adds it to audit.db's usage table; the rows of
+ * current periods come back from auditd when a proxy starts. Without an audit database quotas still hold, but only
  * until a restart (logged once).
  */
 #include <sys/queue.h>
@@ -33,9 +33,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "gatewayd.h"
+#include "audit_proto.h"
 #include "policy.h"
 
 #define QUOTA_BUCKETS		1024
@@ -332,66 +331,45 @@ quota_release(struct session *s)
 	s->s_quota_grant = 0;
 }
 
-/*
- * As root at start, from the audit database: the counts of the periods
- * now current (other rows are history for reports).
- */
-int
-quota_load(sqlite3 *db, time_t now, char **cause)
+/* Usage is kept in audit.db (through auditd): counts survive restarts. */
+void
+quota_persisted_on(void)
 {
-	sqlite3_stmt		*st;
+	quota_persisted = 1;
+}
+
+/*
+ * At start, from auditd: one user's count of a period, kept if that
+ * period is the one now current (other rows are history for reports).
+ */
+void
+quota_load_row(const struct am_usage *u, time_t now)
+{
 	struct quota_user	*qu;
 	struct quota_count	*qc;
-	enum policy_period	 per;
+	enum policy_period	 per = (enum policy_period)u->au_period;
 	time_t			 start, end;
-	int			 rc;
 
-	quota_persisted = 1;
-	if (sqlite3_prepare_v2(db, "SELECT user, period, period_start, bytes "
-	    "FROM usage WHERE period_start >= ?1", -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	/* No period is longer than 31 days and an hour of DST. */
-	sqlite3_bind_int64(st, 1, (int64_t)now - 32 * 86400);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		per = policy_period_parse((const char *)
-		    sqlite3_column_text(st, 1));
-		if (per == POLICY_PERIOD_NONE || policy_period_bounds(per, now,
-		    &start, &end) == -1 || sqlite3_column_int64(st, 2) != start)
-			continue;
-		if ((qu = quota_find((const char *)sqlite3_column_text(st, 0),
-		    1)) == NULL) {
-			sqlite3_finalize(st);
-			goto nomem;
-		}
+	if (per <= POLICY_PERIOD_NONE || per > POLICY_PERIOD_MONTH ||
+	    u->au_bytes < 0 || policy_period_bounds(per, now, &start, &end) ==
+	    -1 || u->au_start != (int64_t)start)
+		return;
+	pthread_mutex_lock(&quota_lock);
+	if ((qu = quota_find(u->au_user, 1)) != NULL) {
 		qc = &qu->qu_count[per];
 		qc->qc_start = start;
 		qc->qc_end = end;
-		qc->qc_used = (uint64_t)sqlite3_column_int64(st, 3);
+		qc->qc_used += (uint64_t)u->au_bytes;
 	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE)
-		return (0);
-fail:
-	if (asprintf(cause, "audit_db: reading quota usage: %s",
-	    sqlite3_errmsg(db)) < 0)
-		*cause = NULL;
-	return (-1);
-nomem:
-	if (asprintf(cause, "out of memory") < 0)
-		*cause = NULL;
-	return (-1);
+	pthread_mutex_unlock(&quota_lock);
+	if (qu == NULL)
+		log_warnx("quota: out of memory loading %s's usage",
+		    u->au_user);
 }
 
-struct quota_delta {
-	char			*qd_user;
-	enum policy_period	 qd_period;
-	time_t			 qd_start;
-	int64_t			 qd_bytes;
-};
-
-/* Puts bytes that could not be written back, under the lock. */
-static void
-quota_restore(const struct quota_delta *d, size_t n)
+/* Puts bytes that could not be handed over back, under the lock. */
+void
+quota_give_back(const struct am_usage *d, size_t n)
 {
 	struct quota_user	*qu;
 	struct quota_count	*qc;
@@ -399,52 +377,56 @@ quota_restore(const struct quota_delta *d, size_t n)
 
 	pthread_mutex_lock(&quota_lock);
 	for (i = 0; i < n; i++) {
-		if ((qu = quota_find(d[i].qd_user, 1)) == NULL)
+		if ((qu = quota_find(d[i].au_user, 1)) == NULL)
 			continue;
-		qc = &qu->qu_count[d[i].qd_period];
-		if (qc->qc_start == d[i].qd_start)
-			qc->qc_unsaved += d[i].qd_bytes;
+		qc = &qu->qu_count[d[i].au_period];
+		if (qc->qc_start == (time_t)d[i].au_start)
+			qc->qc_unsaved += d[i].au_bytes;
 		else
-			quota_carry(qu, d[i].qd_period, d[i].qd_start,
-			    d[i].qd_bytes);
+			quota_carry(qu, d[i].au_period, (time_t)d[i].au_start,
+			    d[i].au_bytes);
 	}
 	pthread_mutex_unlock(&quota_lock);
 }
 
 static int
-quota_delta_add(struct quota_delta **d, size_t *n, size_t *cap,
+quota_delta_add(struct am_usage **d, size_t *n, size_t *cap,
     const char *user, int k, time_t start, int64_t bytes)
 {
-	struct quota_delta	*nd;
+	struct am_usage	*nd;
 
+	if (strlen(user) >= sizeof((*d)->au_user))
+		return (-1);		/* RFC 1929 names are shorter */
 	if (*n == *cap) {
 		*cap = *cap ? *cap * 2 : 64;
 		if ((nd = reallocarray(*d, *cap, sizeof(**d))) == NULL)
 			return (-1);
 		*d = nd;
 	}
-	if (((*d)[*n].qd_user = strdup(user)) == NULL)
-		return (-1);
-	(*d)[*n].qd_period = (enum policy_period)k;
-	(*d)[*n].qd_start = start;
-	(*d)[*n].qd_bytes = bytes;
+	memset(&(*d)[*n], 0, sizeof(**d));
+	memcpy((*d)[*n].au_user, user, strlen(user));
+	(*d)[*n].au_period = (uint8_t)k;
+	(*d)[*n].au_start = (int64_t)start;
+	(*d)[*n].au_bytes = bytes;
 	(*n)++;
 	return (0);
 }
 
 /*
- * Takes every user's unwritten bytes, under the lock, and forgets users
- * with nothing left to count: no session, nothing unwritten, nothing used
- * this month (every shorter period lies inside the month).
+ * From the audit shipper: takes every user's bytes not yet handed to
+ * auditd, under the lock, and forgets users with nothing left to count:
+ * no session, nothing unwritten, nothing used this month (every shorter
+ * period lies inside the month). Returns how many deltas are in *d.
  */
-static size_t
-quota_collect(struct quota_delta **d, time_t now)
+size_t
+quota_collect_usage(struct am_usage **d, time_t now)
 {
 	struct quota_user	*qu, *next;
 	struct quota_count	*qc;
 	size_t			 n = 0, cap = 0, i;
 	int			 k;
 
+	*d = NULL;
 	pthread_mutex_lock(&quota_lock);
 	for (i = 0; i < QUOTA_BUCKETS; i++) {
 		for (qu = LIST_FIRST(&quota_users[i]); qu != NULL; qu = next) {
@@ -471,57 +453,4 @@ quota_collect(struct quota_delta **d, time_t now)
 	}
 	pthread_mutex_unlock(&quota_lock);
 	return (n);
-}
-
-/*
- * From the audit writer: adds what users relayed since the last call to
- * their usage rows, in one transaction. A failed write keeps the bytes
- * for the next call.
- */
-void
-quota_persist(sqlite3 *db, int64_t now_ms)
-{
-	static int		 failing;	/* the writer's thread only */
-	struct quota_delta	*d = NULL;
-	sqlite3_stmt		*st = NULL;
-	size_t			 n, i;
-	int			 ok = 1;
-
-	if ((n = quota_collect(&d, (time_t)(now_ms / 1000))) == 0) {
-		free(d);
-		return;
-	}
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO usage (user, period, "
-	    "period_start, bytes, updated_ms) VALUES (?1, ?2, ?3, max(?4, 0), "
-	    "?5) ON CONFLICT (user, period, period_start) DO UPDATE SET "
-	    "bytes = max(bytes + ?4, 0), updated_ms = ?5", -1, &st, NULL) !=
-	    SQLITE_OK)
-		ok = 0;
-	for (i = 0; ok && i < n; i++) {
-		sqlite3_bind_text(st, 1, d[i].qd_user, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, policy_period_name(d[i].qd_period),
-		    -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (int64_t)d[i].qd_start);
-		sqlite3_bind_int64(st, 4, d[i].qd_bytes);
-		sqlite3_bind_int64(st, 5, now_ms);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-		sqlite3_reset(st);
-	}
-	sqlite3_finalize(st);
-	if (!ok || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		/* Said once until it works again: this runs every second. */
-		if (!failing)
-			log_warnx("audit: writing quota usage: %s; kept until "
-			    "it can be written", sqlite3_errmsg(db));
-		failing = 1;
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		quota_restore(d, n);
-	} else if (failing) {
-		log_warnx("audit: quota usage is written again");
-		failing = 0;
-	}
-	for (i = 0; i < n; i++)
-		free(d[i].qd_user);
-	free(d);
 }

@@ -16,6 +16,14 @@ test)	pkgs="$build $test" ;;
 *)	echo "usage: $0 [build|test]" >&2; exit 2 ;;
 esac
 
+# auditd's account (audit_user's default): the only one that writes the
+# audit log, apart from the proxy's. The Debian package makes it too.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd socksgw-audit >/dev/null; then
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin --comment "socksgw audit writer" \
+	    socksgw-audit
+fi
+
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -6,6 +6,7 @@ Nothing here sends traffic anywhere but 127.0.0.1 and ::1.
 """
 import hashlib
 import os
+import sys
 import resource
 import shutil
 import signal
@@ -193,6 +194,11 @@ class Gateway:
                         what="the authd process")
 
     @property
+    def auditd_pid(self):
+        return wait_for(lambda: self.child("socksgw-auditd"), timeout=10,
+                        what="the auditd process")
+
+    @property
     def addr(self):
         return ("127.0.0.1", self.port)
 
@@ -217,6 +223,8 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+                sys.stderr.write("gatewayd did not stop; its log:\n" +
+                                 self.log()[-4000:])
                 raise
         self.logfile.close()
         return self.proc.returncode

@@ -7,6 +7,7 @@ does not slow other sessions, and authd keeping root while the proxy
 does not."""
 import http.server
 import os
+import pwd
 import socket
 import struct
 import subprocess
@@ -241,8 +242,9 @@ class PamTest(PamTestCase):
         pid = self.gw.proc.pid
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
             children = [int(x) for x in f.read().split()]
-        # The parent supervises two children: authd and the proxy.
+        # The parent supervises three children: authd, auditd, the proxy.
         self.assertEqual(sorted(children), sorted([self.gw.authd_pid,
+                                                   self.gw.auditd_pid,
                                                    self.gw.proxy_pid]))
 
         def uid(p):
@@ -252,6 +254,10 @@ class PamTest(PamTestCase):
                         return int(line.split()[1])
         self.assertEqual(uid(self.gw.authd_pid), 0)
         self.assertNotEqual(uid(self.gw.proxy_pid), 0)
+        # auditd has an account of its own: the proxy's cannot write the log.
+        self.assertEqual(uid(self.gw.auditd_pid),
+                         pwd.getpwnam("socksgw-audit").pw_uid)
+        self.assertNotEqual(uid(self.gw.auditd_pid), uid(self.gw.proxy_pid))
 
 
 class SlowPamTest(PamTestCase):

@@ -1,6 +1,7 @@
 /*
  * Unit tests of gatewayd's quota accounting (gatewayd/quota.c) with a
- * fixed clock, against a real SQLite audit database: a quota used up
+ * fixed clock, against a real SQLite audit database written by auditd's
+ * own store (gatewayd/audit_store.c): a quota used up
  * refuses, grants given back make room, the period resets on its calendar
  * boundary in the configured time zone (a day at midnight UTC, a week at
  * Monday 00:00 in Berlin) while longer periods keep counting, bytes of a
@@ -18,26 +19,71 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include "gatewayd.h"
+#include "audit_proto.h"
+#include "auditd.h"
 #include "fixed_clock.h"
 #include "policy.h"
 
-/* A fresh audit database, with the clock at now in time zone tz. */
+static char	 dir[] = "/tmp/test_quota.XXXXXX";
+
+static int
+load_row(const struct am_usage *u, void *arg)
+{
+	quota_load_row(u, *(time_t *)arg);
+	return (0);
+}
+
+/*
+ * A fresh audit database opened by auditd's store, with the clock at now
+ * in time zone tz; returns a connection of the test's own to read it.
+ */
 static sqlite3 *
 audit_db_at(const char *tz, time_t now)
 {
-	sqlite3	*db;
-	char	*cause = NULL;
+	struct conf	*c = conf_default();
+	sqlite3		*db;
+	char		*cause = NULL, path[64];
 
 	setenv("TZ", tz, 1);
 	tzset();
-	if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
-	    db_schema_migrate(db, DB_SCHEMA_AUDIT, &cause) == -1)
-		fail_msg("audit schema: %s", cause ? cause : "?");
+	snprintf(path, sizeof(path), "%s/audit.db", dir);
+	unlink(path);
+	c->c_audit_db = strdup(path);
+	if (store_open(c, &cause) == -1)
+		fail_msg("audit store: %s", cause ? cause : "?");
+	conf_unref(c);
 	/* Also what makes the accounting keep bytes for the database. */
-	if (quota_load(db, now, &cause) == -1)
-		fail_msg("%s", cause);
+	quota_persisted_on();
+	if (store_usage_rows((int64_t)now, load_row, &now) == -1)
+		fail_msg("reading usage");
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		fail_msg("%s", path);
 	return (db);
+}
+
+/* As the proxy's shipper and auditd do it: deltas, written. */
+static void
+quota_persist(sqlite3 *db, int64_t now_ms)
+{
+	static uint64_t	 seq;
+	struct am_usage	*d;
+	size_t		 n;
+
+	(void)db;
+	n = quota_collect_usage(&d, (time_t)(now_ms / 1000));
+	if (n > 0)
+		assert_int_equal(store_usage(d, n, ++seq, now_ms), 0);
+	free(d);
+}
+
+static void
+audit_db_done(sqlite3 *db)
+{
+	sqlite3_close(db);
+	store_close();
 }
 
 /* The usage row's bytes, -1 for no row. */
@@ -106,7 +152,7 @@ test_day_used_up_then_reset(void **state)
 	/* Nothing new: nothing written again. */
 	quota_persist(db, (int64_t)midnight * 1000 + 1500);
 	assert_int_equal(usage(db, "dana", "day", midnight), 300);
-	sqlite3_close(db);
+	audit_db_done(db);
 }
 
 static void
@@ -135,7 +181,7 @@ test_grant_given_back_after_midnight(void **state)
 	assert_int_equal(usage(db, "gus", "day", midnight), -1);
 	assert_int_equal(usage(db, "gus", "week", utc(2026, 11, 23, 0, 0, 0)),
 	    300);
-	sqlite3_close(db);
+	audit_db_done(db);
 }
 
 static void
@@ -156,7 +202,7 @@ test_week_from_monday_in_berlin(void **state)
 	assert_int_equal(quota_account_admit("emil", &q, sunday, &again), -1);
 	assert_int_equal(quota_account_admit("emil", &q, sunday + 1, &qu), 0);
 	quota_account_release(qu, 0, sunday);
-	sqlite3_close(db);
+	audit_db_done(db);
 }
 
 static void
@@ -166,7 +212,6 @@ test_usage_read_back_counts(void **state)
 	struct quota_user	*qu;
 	time_t			 now = utc(2026, 11, 28, 10, 0, 0);
 	sqlite3			*db;
-	char			*cause = NULL;
 
 	(void)state;
 	db = audit_db_at("UTC0", now);
@@ -175,13 +220,13 @@ test_usage_read_back_counts(void **state)
 	    "period_start, bytes, updated_ms) VALUES ('fritz', 'day', "
 	    "1795824000, 900, 0), ('fritz', 'week', 1794787200, 5000, 0)",
 	    NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(quota_load(db, now, &cause), 0);
+	store_usage_rows((int64_t)now, load_row, &now);
 	assert_int_equal(quota_account_admit("fritz", &q, now, &qu), 0);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 900);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 500, now), 100);
 	quota_account_release(qu, 0, now);
-	sqlite3_close(db);
+	audit_db_done(db);
 }
 
 int
@@ -194,5 +239,14 @@ main(void)
 		cmocka_unit_test(test_usage_read_back_counts),
 	};
 
-	return (cmocka_run_group_tests(tests, NULL, NULL));
+	char	 cmd[64];
+	int	 rc;
+
+	if (mkdtemp(dir) == NULL)
+		return (1);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		rc = 1;
+	return (rc);
 }

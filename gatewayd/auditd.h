@@ -1,0 +1,50 @@
+/*
+ * auditd.h: the audit process's modules. auditd is the only process that
+ * writes audit.db; the proxy reaches it through audit_proto.h.
+ */
+#ifndef AUDITD_H
+#define AUDITD_H
+
+#include <stdint.h>
+
+struct conf;
+struct audit_rec;
+struct am_usage;
+struct checkpoint;
+
+/* auditd.c: the process */
+pid_t	 auditd_start(const struct conf *, int *, char **);
+int	 auditd_wait_ready(int, char **);
+
+/* audit_store.c: the database, the chain's head, checkpoints, pruning */
+#define AUDIT_BATCH	4096	/* records in one transaction at most */
+struct store_intake {
+	uint64_t	 si_gen;	/* the proxy run it counts */
+	uint64_t	 si_records;	/* its last rseq committed */
+	uint64_t	 si_usage;	/* its last usage batch committed */
+	uint64_t	 si_produced;	/* its last rseq it said it had */
+};
+int	 store_open(const struct conf *, char **);
+void	 store_close(void);
+int	 store_intake(struct store_intake *);
+void	 store_new_generation(uint64_t, const char *);
+int	 store_write(struct audit_rec *, size_t, uint64_t, uint64_t);
+int	 store_usage(const struct am_usage *, size_t, uint64_t, int64_t);
+int	 store_usage_rows(int64_t, int (*)(const struct am_usage *, void *),
+	    void *);
+uint64_t store_last_sid(void);
+uint64_t store_refused(void);
+void	 store_checkpoint(int64_t, int);
+void	 store_prune(void);
+void	 store_rollup(void);
+int64_t	 store_clock_ms(int);
+
+/* audit_syslog.c: a copy of every completed record and checkpoint */
+void	 audit_syslog_open(const struct conf *);
+void	 audit_syslog_close(void);
+void	 audit_syslog_record(const struct audit_rec *, int64_t);
+void	 audit_syslog_checkpoint(const struct checkpoint *,
+	    const unsigned char *);
+uint64_t audit_syslog_failed(void);
+
+#endif

@@ -277,7 +277,7 @@ main(int argc, char **argv)
 	const char		*path = GW_DEFAULT_CONF;
 	struct conf		*c;
 	char			*cause = NULL;
-	int			 ch, check_only = 0;
+	int			 ch, check_only = 0, metrics_fd, *listen_fds;
 	rlim_t			 nofile;
 
 	while ((ch = getopt(argc, argv, "c:nvV")) != -1) {
@@ -361,7 +361,14 @@ main(int argc, char **argv)
 	gw_conf_complete(c, nofile);
 	gw_conf = c;
 	gw_nworkers = c->c_workers;
-	return (parent_run(c, gw_nworkers, gw_proxy_main));
+	/* As root, once: every proxy the parent starts serves these. */
+	if ((listen_fds = calloc((size_t)gw_nworkers * c->c_nlisten,
+	    sizeof(*listen_fds))) == NULL ||
+	    gw_bind_all(c, gw_nworkers, listen_fds, &cause) == -1 ||
+	    ((metrics_fd = metrics_bind(c, &cause)) == -1 && cause != NULL))
+		fatalx("%s", cause != NULL ? cause : "out of memory");
+	return (parent_run(c, gw_nworkers, listen_fds, metrics_fd,
+	    gw_proxy_main));
 }
 
 /*
@@ -418,13 +425,11 @@ gw_parent_msg(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The proxy: everything network-facing. auth_fds are authd's channels
- * (one a worker, -1 without auth pam), audit_fd auditd's (-1 without
- * audit_db), ctl the channel to the parent.
+ * The proxy: everything network-facing, on the listeners the parent
+ * bound, with authd's and auditd's channels (struct proxy_args).
  */
 static int
-gw_proxy_main(struct conf *c, int *auth_fds, int audit_fd, int ctl,
-    int restarted)
+gw_proxy_main(struct conf *c, struct proxy_args *px)
 {
 	struct event_base	*base;
 	struct event		*sigs[3], *parent_ev;
@@ -434,19 +439,16 @@ gw_proxy_main(struct conf *c, int *auth_fds, int audit_fd, int ctl,
 	int			 i;
 
 	signal(SIGPIPE, SIG_IGN);
-	fds = calloc((size_t)gw_nworkers * c->c_nlisten, sizeof(*fds));
-	if (fds == NULL)
-		fatalx("out of memory");
-	if (gw_bind_all(c, gw_nworkers, fds, &cause) == -1 ||
-	    guard_self_init(fds, (size_t)gw_nworkers * c->c_nlisten,
+	fds = px->px_listen;
+	if (guard_self_init(fds, (size_t)gw_nworkers * c->c_nlisten,
 	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
-	if (gwpolicy_init(c, &cause) == -1 || control_init(c, &cause) == -1 ||
-	    metrics_init(c, &cause) == -1)
+	metrics_init(c, px->px_metrics);
+	if (gwpolicy_init(c, &cause) == -1 || control_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	privsep_drop(c->c_path, "user", c->c_user);
 	/* auditd's hello: quota counts and session ids before any session. */
-	if (audit_init(c, audit_fd, restarted, &cause) == -1)
+	if (audit_init(c, px->px_audit, px->px_restarted, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 
 	/*
@@ -464,7 +466,7 @@ gw_proxy_main(struct conf *c, int *auth_fds, int audit_fd, int ctl,
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot handle signal %d", signos[i]);
 	}
-	if ((parent_ev = event_new(base, ctl, EV_READ | EV_PERSIST,
+	if ((parent_ev = event_new(base, px->px_ctl, EV_READ | EV_PERSIST,
 	    gw_parent_msg, base)) == NULL || event_add(parent_ev, NULL) == -1)
 		fatalx("cannot listen to the parent");
 	/* The handlers are in place: signals that waited come now. */
@@ -478,11 +480,10 @@ gw_proxy_main(struct conf *c, int *auth_fds, int audit_fd, int ctl,
 	}
 	for (i = 0; i < gw_nworkers; i++) {
 		if (worker_init(&gw_workers[i], i, c,
-		    fds + (size_t)i * c->c_nlisten, c->c_nlisten, auth_fds[i],
+		    fds + (size_t)i * c->c_nlisten, c->c_nlisten, px->px_auth[i],
 		    &cause) == -1)
 			fatalx("%s", cause != NULL ? cause : "out of memory");
 	}
-	free(fds);
 	for (i = 0; i < gw_nworkers; i++)
 		if ((errno = worker_start(&gw_workers[i])) != 0)
 			fatal("worker %d: pthread_create", i);
@@ -503,7 +504,7 @@ gw_proxy_main(struct conf *c, int *auth_fds, int audit_fd, int ctl,
 	    c->c_auth == AUTH_PAM ? c->c_pam_service : "",
 	    c->c_socks4 ? "enabled" : "disabled (socks4 no)",
 	    c->c_audit_db ? c->c_audit_db : "off");
-	if (send(ctl, PARENT_MSG_READY, sizeof(PARENT_MSG_READY),
+	if (send(px->px_ctl, PARENT_MSG_READY, sizeof(PARENT_MSG_READY),
 	    MSG_NOSIGNAL) == -1)
 		log_warn("cannot tell the parent");
 
@@ -524,7 +525,7 @@ gw_proxy_main(struct conf *c, int *auth_fds, int audit_fd, int ctl,
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(parent_ev);
-	close(ctl);
+	close(px->px_ctl);
 	event_base_free(base);
 	guard_self_free();
 	log_info("stopped");

@@ -589,7 +589,8 @@ struct histogram {
 void	 stat_rule(int64_t);
 void	 stat_observe(enum hist_kind, double);
 void	 stat_prometheus(FILE *, unsigned, size_t);
-int	 metrics_init(const struct conf *, char **);
+int	 metrics_bind(const struct conf *, char **);
+void	 metrics_init(const struct conf *, int);
 int	 metrics_start(struct event_base *, char **);
 void	 metrics_stop(void);
 int	 control_init(const struct conf *, char **);
@@ -603,8 +604,17 @@ size_t	 audit_queue_depth(void);
 #define PARENT_MSG_READY	"ready"
 #define PARENT_MSG_AUTHD	"authd"
 #define PARENT_MSG_AUDITD	"auditd"
-typedef int	 proxy_main_fn(struct conf *, int *, int, int, int);
-int	 parent_run(struct conf *, int, proxy_main_fn *);
+/* What the parent hands each proxy it starts. */
+struct proxy_args {
+	int		*px_listen;	/* [worker][listen], bound as root */
+	int		 px_metrics;	/* metrics_listen's, or -1 */
+	int		*px_auth;	/* authd's channels, one a worker */
+	int		 px_audit;	/* auditd's channel, or -1 */
+	int		 px_ctl;	/* to the parent */
+	int		 px_restarted;
+};
+typedef int	 proxy_main_fn(struct conf *, struct proxy_args *);
+int	 parent_run(struct conf *, int, int *, int, proxy_main_fn *);
 
 /* runtime.c: the runtime folder and the one-instance lock */
 const char *runtime_dir(const struct conf *, char *, size_t);

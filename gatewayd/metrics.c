@@ -45,27 +45,40 @@ static size_t			 metrics_nallow;
 static void	metrics_flushed(struct bufferevent *, void *);
 static void	metrics_event(struct bufferevent *, short, void *);
 
+/*
+ * In the parent, as root: the listener (metrics_listen), kept across
+ * proxy restarts. Its descriptor, -1 with *cause, or -1 without metrics.
+ */
 int
-metrics_init(const struct conf *c, char **cause)
+metrics_bind(const struct conf *c, char **cause)
 {
-	int	 one = 1;
+	int	 fd, one = 1;
 
+	*cause = NULL;
 	if (!c->c_has_metrics)
-		return (0);
-	memcpy(metrics_allow, c->c_metrics_allow, sizeof(metrics_allow));
-	metrics_nallow = c->c_metrics_nallow;
-	if ((metrics_fd = socket(c->c_metrics.cl_ss.ss_family, SOCK_STREAM |
+		return (-1);
+	if ((fd = socket(c->c_metrics.cl_ss.ss_family, SOCK_STREAM |
 	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
-	    setsockopt(metrics_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-	    sizeof(one)) == -1 ||
-	    bind(metrics_fd, (const struct sockaddr *)&c->c_metrics.cl_ss,
-	    c->c_metrics.cl_len) == -1 || listen(metrics_fd, 16) == -1) {
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)&c->c_metrics.cl_ss,
+	    c->c_metrics.cl_len) == -1 || listen(fd, 16) == -1) {
 		if (asprintf(cause, "metrics_listen %s: %s",
 		    c->c_metrics.cl_text, strerror(errno)) < 0)
 			*cause = NULL;
+		if (fd != -1)
+			close(fd);
 		return (-1);
 	}
-	return (0);
+	return (fd);
+}
+
+/* In the proxy: the parent's listener, fd (-1: none). */
+void
+metrics_init(const struct conf *c, int fd)
+{
+	memcpy(metrics_allow, c->c_metrics_allow, sizeof(metrics_allow));
+	metrics_nallow = c->c_metrics_nallow;
+	metrics_fd = fd;
 }
 
 /* The whole report, as one HTTP/1.1 response that closes. */

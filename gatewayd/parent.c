@@ -44,6 +44,8 @@ static struct {
 	struct conf	*pa_conf;
 	int		 pa_nworkers;
 	proxy_main_fn	*pa_proxy_main;
+	int		*pa_listen;	/* the listeners, bound once */
+	int		 pa_metrics;
 	pid_t		 pa_authd, pa_auditd, pa_proxy;
 	int64_t		 pa_authd_started, pa_auditd_started;
 	int64_t		 pa_proxy_started;
@@ -223,8 +225,17 @@ parent_start_proxy(int restarted)
 		sigemptyset(&none);
 		sigaddset(&none, SIGCHLD);
 		sigprocmask(SIG_UNBLOCK, &none, NULL);
-		_exit(pa.pa_proxy_main(pa.pa_conf, pa.pa_auth_fds,
-		    pa.pa_audit_fd, ctl[1], restarted));
+		{
+			struct proxy_args	 px;
+
+			px.px_listen = pa.pa_listen;
+			px.px_metrics = pa.pa_metrics;
+			px.px_auth = pa.pa_auth_fds;
+			px.px_audit = pa.pa_audit_fd;
+			px.px_ctl = ctl[1];
+			px.px_restarted = restarted;
+			_exit(pa.pa_proxy_main(pa.pa_conf, &px));
+		}
 	}
 	close(ctl[1]);
 	parent_close_auth_fds();
@@ -236,6 +247,22 @@ parent_start_proxy(int restarted)
 	pa.pa_ctl = ctl[0];
 	pa.pa_ready = 0;
 	return (0);
+}
+
+static void
+parent_close_listeners(void)
+{
+	size_t	 i, n = (size_t)pa.pa_nworkers * pa.pa_conf->c_nlisten;
+
+	if (pa.pa_listen == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		close(pa.pa_listen[i]);
+	free(pa.pa_listen);
+	pa.pa_listen = NULL;
+	if (pa.pa_metrics != -1)
+		close(pa.pa_metrics);
+	pa.pa_metrics = -1;
 }
 
 /* Starts authd or auditd again for the running proxy; else retries. */
@@ -334,11 +361,16 @@ parent_child_died(pid_t pid, int status)
 }
 
 /*
- * Runs the gateway: forks authd and the proxy, then supervises. Returns
- * the exit status (the proxy's, when it stops).
+ * Runs the gateway: forks authd, auditd and the proxy, then supervises.
+ * The listeners (listen_fds, [worker][listen], and metrics_fd) were bound
+ * as root before, and stay open here across proxy restarts: no port is
+ * ever free for another process to take, and connections that arrive
+ * while a proxy starts again wait in the backlog. Returns the exit status
+ * (the proxy's, when it stops).
  */
 int
-parent_run(struct conf *c, int nworkers, proxy_main_fn *proxy_main)
+parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
+    proxy_main_fn *proxy_main)
 {
 	struct signalfd_siginfo	 si;
 	struct pollfd		 pfd[2];
@@ -351,6 +383,8 @@ parent_run(struct conf *c, int nworkers, proxy_main_fn *proxy_main)
 	pa.pa_conf = c;
 	pa.pa_nworkers = nworkers;
 	pa.pa_proxy_main = proxy_main;
+	pa.pa_listen = listen_fds;
+	pa.pa_metrics = metrics_fd;
 	log_init(log_debug_enabled(), "gatewayd[parent]");
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -399,6 +433,8 @@ parent_run(struct conf *c, int nworkers, proxy_main_fn *proxy_main)
 			break;
 		default:	/* SIGTERM, SIGINT: the proxy stops, then all */
 			pa.pa_stopping = 1;
+			/* New clients are refused now, not queued. */
+			parent_close_listeners();
 			if (pa.pa_proxy != -1)
 				kill(pa.pa_proxy, (int)si.ssi_signo);
 			break;

@@ -224,6 +224,37 @@ class ProxyKillTest(GatewayTestCase):
         self.assertEqual(gw.ctl("audit", "verify").returncode, 0)
 
 
+class ListenerTest(GatewayTestCase):
+    def test_the_port_stays_the_gateways_while_the_proxy_restarts(self):
+        # Old main: the proxy bound the listeners itself, so between its
+        # death and the next proxy's start the port was free for any
+        # local process to take, and clients were refused.
+        gw = self.gw
+        port = self.tcp_server(EchoHandler)
+        parent = gw.proc.pid
+        os.kill(parent, signal.SIGSTOP)        # no restart for now
+        self.addCleanup(os.kill, parent, signal.SIGCONT)
+        proxy = gw.proxy_pid
+        os.kill(proxy, signal.SIGKILL)
+        wait_for(lambda: open("/proc/%d/stat" % proxy).read().split()[2]
+                 == "Z", what="the proxy dead")
+        squatter = socket.socket()
+        with self.assertRaises(OSError):
+            squatter.bind(gw.addr)
+        squatter.close()
+        # A client that comes now waits in the backlog, and is served.
+        s = socket.create_connection(gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x00")
+        os.kill(parent, signal.SIGCONT)
+        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s.sendall(b"\x05\x01\x00\x01\x7f\x00\x00\x01" +
+                  port.to_bytes(2, "big"))
+        self.assertEqual(recv_exact(s, 10)[:2], b"\x05\x00")
+        s.sendall(b"ping")
+        self.assertEqual(recv_exact(s, 4), b"ping")
+        s.close()
+
+
 class AuthdKillTest(PamTestCase):
     def login(self, user, password):
         s = socket.create_connection(self.gw.addr, timeout=5)

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "gatewayd.h"
+#include "chan.h"
 
 static void	auth_reply_cb(evutil_socket_t, short, void *);
 static void	auth_deliver(struct worker *, const struct auth_reply *);
@@ -94,9 +95,10 @@ auth_submit(struct session *s, const struct s5_userpass *up)
 	memcpy(req.ar_user, up->user, (size_t)up->ulen + 1);
 	memcpy(req.ar_pass, up->pass, (size_t)up->plen + 1);
 	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
-	n = send(w->w_auth_fd, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+	n = chan_send(w->w_auth_fd, AUTH_MSG_PASSWORD, s->s_id, &req,
+	    sizeof(req), MSG_DONTWAIT);
 	explicit_bzero(&req, sizeof(req));
-	if (n != (ssize_t)sizeof(req))
+	if (n == -1)
 		return (-1);
 	if ((s->s_user = strdup(up->user)) == NULL)
 		return (-1);
@@ -133,13 +135,15 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker		*w = arg;
 	struct auth_reply	 rep;
+	struct chan_hdr		 hdr;
 	struct session		*s;
 	ssize_t			 n;
 
 	(void)what;
 	for (;;) {
-		n = recv(fd, &rep, sizeof(rep), MSG_DONTWAIT);
-		if (n == (ssize_t)sizeof(rep)) {
+		n = chan_recv(fd, &hdr, &rep, sizeof(rep), MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(rep) && hdr.ch_type ==
+		    AUTH_MSG_RESULT && hdr.ch_sid == rep.ap_sid) {
 			if (rep.ap_status > AUTH_BUSY)	/* not authd's to say */
 				rep.ap_status = AUTH_ERROR;
 			rep.ap_msg[sizeof(rep.ap_msg) - 1] = '\0';

@@ -49,6 +49,7 @@
 #include <security/pam_appl.h>
 
 #include "gatewayd.h"
+#include "chan.h"
 
 #define AUTHD_CACHE_MAX		1024
 
@@ -327,8 +328,8 @@ authd_reply(int channel, const struct auth_reply *rep)
 	fd = authd.a_ch->ac_fds[channel];
 	pthread_mutex_unlock(&authd.a_lock);
 	/* One message per send: concurrent replies never mix. */
-	if (fd != -1 && send(fd, rep, sizeof(*rep), MSG_NOSIGNAL) == -1 &&
-	    errno != EPIPE)
+	if (fd != -1 && chan_send(fd, AUTH_MSG_RESULT, rep->ap_sid, rep,
+	    sizeof(*rep), 0) == -1 && errno != EPIPE)
 		log_warn("authd: send");
 }
 
@@ -387,6 +388,7 @@ static void
 authd_take(struct authd_channels *ch, const struct pollfd *pfd)
 {
 	struct auth_request	 req;
+	struct chan_hdr		 hdr;
 	ssize_t			 n;
 	int			 i, k;
 
@@ -395,10 +397,12 @@ authd_take(struct authd_channels *ch, const struct pollfd *pfd)
 			continue;
 		/* Until empty (bounded): the queue decides, not the socket. */
 		for (k = 0; k < AUTHQ_PENDING_MAX; k++) {
-			n = recv(pfd[i].fd, &req, sizeof(req), MSG_DONTWAIT);
-			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			n = chan_recv(pfd[i].fd, &hdr, &req, sizeof(req),
+			    MSG_DONTWAIT);
+			if (n == -1 && errno == EAGAIN)
 				break;
-			if (n != (ssize_t)sizeof(req)) {
+			if (n != (ssize_t)sizeof(req) || hdr.ch_type !=
+			    AUTH_MSG_PASSWORD || hdr.ch_sid != req.ar_sid) {
 				/* EOF or a broken message: the worker is gone. */
 				pthread_mutex_lock(&authd.a_lock);
 				if (ch->ac_fds[i] == pfd[i].fd) {

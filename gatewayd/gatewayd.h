@@ -401,6 +401,15 @@ enum auth_status {
 	AUTH_BUSY,		/* authd's queue had no room, or it expired */
 	AUTH_GONE,		/* the proxy's own: authd is not there */
 };
+/*
+ * The channel between a worker and authd carries typed messages (chan.h):
+ * a method with several round trips (GSSAPI, Negotiate) is more types
+ * under the same session id.
+ */
+enum auth_msg {
+	AUTH_MSG_PASSWORD = 1,	/* worker -> authd: struct auth_request */
+	AUTH_MSG_RESULT,	/* authd -> worker: struct auth_reply */
+};
 struct auth_request {
 	uint64_t		 ar_sid;
 	char			 ar_client[ADDR_STRLEN];

@@ -47,7 +47,7 @@
 #define AUDIT_WAKE_MAX		4096	/* records that wake the shipper */
 #define AUDIT_INTERVAL_MS	200	/* ... and at least this often */
 #define AUDIT_USAGE_EVERY_MS	1000
-#define AUDIT_WELCOME_MS	60000	/* a new auditd's answer, at most */
+#define AUDIT_WELCOME_MS	10000	/* a new auditd's answer, at most */
 #define AUDIT_STOP_MS		30000	/* at stop, without progress */
 
 /*
@@ -75,10 +75,12 @@ static struct {
 	int			 au_efd;	/* wakes the shipper */
 	pthread_t		 au_thread;
 	int			 au_running;
+	_Atomic int		 au_done;	/* the shipper has ended */
 	/* The shipper's own. */
 	int			 au_fd;
 	uint64_t		 au_gen;
-	uint64_t		 au_last_sid;
+	int			 au_welcomed;	/* once: quota counts, ids */
+	int			 au_restarted;	/* by the parent */
 	uint64_t		 au_seen_refused, au_seen_syslog;
 	struct am_usage		*au_usage;	/* unacknowledged bytes */
 	size_t			 au_nusage, au_usage_cap;
@@ -86,6 +88,8 @@ static struct {
 	uint64_t		 au_useq;	/* their batch number */
 } au = { .au_lock = PTHREAD_MUTEX_INITIALIZER, .au_next_fd = -1,
 	 .au_efd = -1, .au_fd = -1 };
+
+static int	 audit_send_usage(int);
 
 static int64_t
 audit_clock_ms(clockid_t id)
@@ -310,12 +314,15 @@ audit_committed(uint64_t rseq, uint64_t useq)
 }
 
 /*
- * Says hello on a new channel and waits for the welcome: a new proxy
- * first gets its users' quota counts. 0, or -1 (the channel is no good).
+ * Says hello on a new channel and waits for the welcome: the first one
+ * of a proxy run brings its users' quota counts and where session ids
+ * go on from. 0, or -1 (the channel is no good).
  */
 static int
-audit_hello(int fd, int is_new, int restarted, char **cause)
+audit_hello(int fd, int restarted, char **cause)
 {
+	int			 is_new = !au.au_welcomed;
+	uint64_t		 next;
 	struct am_hello		 h;
 	struct am_welcome	 w;
 	struct am_usage		 u;
@@ -357,8 +364,14 @@ audit_hello(int fd, int is_new, int restarted, char **cause)
 		memcpy(&w, &buf, sizeof(w));
 		break;
 	}
-	if (is_new)
-		au.au_last_sid = w.aw_last_sid;
+	if (is_new) {
+		/* Above every id on record (auditd refuses the others). */
+		next = atomic_load(&gw_next_sid);
+		while (next <= w.aw_last_sid && !atomic_compare_exchange_weak(
+		    &gw_next_sid, &next, w.aw_last_sid + 1))
+			;
+		au.au_welcomed = 1;
+	}
 	audit_committed(w.aw_records, w.aw_usage);
 	pthread_mutex_lock(&au.au_lock);
 	au.au_sent = 0;
@@ -384,14 +397,20 @@ audit_read_acks(void)
 
 	for (;;) {
 		if ((n = chan_recv(au.au_fd, &hdr, &a, sizeof(a),
-		    MSG_DONTWAIT)) == -1)
+		    MSG_DONTWAIT)) == -1) {
+			if (errno == ECONNRESET)
+				continue;	/* said once; read on */
 			return (errno == EAGAIN ? 0 : -1);
+		}
 		if (hdr.ch_type != AM_ACK || (size_t)n != sizeof(a)) {
 			errno = EBADMSG;
 			return (-1);
 		}
 		audit_committed(a.ak_records, a.ak_usage);
 		audit_counters(&a);
+		/* The next batch of quota bytes without waiting a second. */
+		if (audit_send_usage(0) == -1)
+			return (-1);
 		if (au.au_healthy != a.ak_healthy)
 			log_warnx("audit: %s", a.ak_healthy ?
 			    "auditd writes again" : au.au_block ?
@@ -444,46 +463,61 @@ audit_send_records(void)
 	}
 }
 
-/* Takes users' quota bytes, and sends the first batch not in flight. */
+/*
+ * Sends quota bytes: the next batch of what was taken, else (collect, and
+ * all before acknowledged) what users relayed since. Taking only when
+ * the last take is acknowledged keeps this bounded: bytes not taken wait
+ * in quota.c's counters, one per user and period. 0, or -1.
+ */
 static int
 audit_send_usage(int collect)
 {
-	struct am_usage		*got = NULL, *nu;
 	struct am_usage_hdr	 h;
-	size_t			 n, k;
+	size_t			 k;
 	static unsigned char	 m[sizeof(h) + AM_USAGE_MAX *
 	    sizeof(struct am_usage)];
 
-	if (collect && (n = quota_collect_usage(&got, time(NULL))) > 0) {
-		if (au.au_nusage + n > au.au_usage_cap) {
-			if ((nu = reallocarray(au.au_usage, au.au_nusage + n,
-			    sizeof(*nu))) == NULL) {
-				quota_give_back(got, n);
-				free(got);
-				return (0);
-			}
-			au.au_usage = nu;
-			au.au_usage_cap = au.au_nusage + n;
-		}
-		memcpy(au.au_usage + au.au_nusage, got, n * sizeof(*got));
-		au.au_nusage += n;
-		free(got);
-	}
-	if (au.au_fd == -1 || au.au_usage_inflight > 0 || au.au_nusage == 0)
+	if (au.au_fd == -1 || !au.au_welcomed || au.au_usage_inflight > 0)
 		return (0);
+	if (au.au_nusage == 0) {
+		if (!collect)
+			return (0);
+		free(au.au_usage);
+		au.au_usage = NULL;
+		au.au_nusage = quota_collect_usage(&au.au_usage, time(NULL));
+		if (au.au_nusage == 0)
+			return (0);
+	}
 	k = au.au_nusage < AM_USAGE_MAX ? au.au_nusage : AM_USAGE_MAX;
 	memset(&h, 0, sizeof(h));
-	h.uh_seq = ++au.au_useq;
+	h.uh_seq = au.au_useq + 1;
 	h.uh_n = (uint32_t)k;
 	memcpy(m, &h, sizeof(h));
 	memcpy(m + sizeof(h), au.au_usage, k * sizeof(*au.au_usage));
 	if (chan_send(au.au_fd, AM_USAGE, 0, m, sizeof(h) + k *
-	    sizeof(*au.au_usage), MSG_DONTWAIT) == -1) {
-		au.au_useq--;
+	    sizeof(*au.au_usage), MSG_DONTWAIT) == -1)
 		return (errno == EAGAIN ? 0 : -1);
-	}
+	au.au_useq++;
 	au.au_usage_inflight = k;
 	return (0);
+}
+
+/* A new channel from the parent: hello, and what it did not commit. */
+static void
+audit_take_channel(int fd)
+{
+	char	*cause = NULL;
+
+	audit_channel_lost("replaced");
+	au.au_fd = fd;
+	if (audit_hello(fd, au.au_restarted, &cause) == -1) {
+		log_warnx("%s", cause != NULL ? cause : "audit: no welcome");
+		free(cause);
+		close(fd);
+		au.au_fd = -1;
+		return;
+	}
+	log_info("audit: auditd is there: records are written");
 }
 
 static void *
@@ -493,35 +527,17 @@ audit_main(void *arg)
 	uint64_t	 drain;
 	int64_t		 now, usage_at = 0, progress_at = 0;
 	size_t		 left, was = 0;
-	char		*cause = NULL;
 	int		 fd, full = 0, stop;
 
 	(void)arg;
 	for (;;) {
-		if ((fd = atomic_exchange(&au.au_next_fd, -1)) != -1) {
-			audit_channel_lost("replaced");
-			au.au_fd = fd;
-			if (audit_hello(fd, 0, 0, &cause) == -1) {
-				log_warnx("%s", cause != NULL ? cause :
-				    "audit: no welcome");
-				free(cause);
-				cause = NULL;
-				close(fd);
-				au.au_fd = -1;
-			} else
-				log_info("audit: auditd is back");
-		}
+		if ((fd = atomic_exchange(&au.au_next_fd, -1)) != -1)
+			audit_take_channel(fd);
 		now = audit_clock_ms(CLOCK_MONOTONIC);
 		pthread_mutex_lock(&au.au_lock);
 		stop = au.au_stop;
 		left = au.au_len;
 		pthread_mutex_unlock(&au.au_lock);
-		if (stop && au.au_fd == -1) {
-			if (left > 0 || au.au_nusage > 0)
-				log_warnx("audit: auditd is gone at shutdown: "
-				    "%zu records not written", left);
-			break;
-		}
 		if (now >= usage_at || stop) {
 			if (audit_send_usage(1) == -1)
 				audit_channel_lost(strerror(errno));
@@ -531,15 +547,21 @@ audit_main(void *arg)
 			audit_summary();
 		if (au.au_fd != -1 && (full = audit_send_records()) == -1)
 			audit_channel_lost(strerror(errno));
-		if (stop && left == 0 && au.au_nusage == 0)
+		if (stop && left == 0 && au.au_nusage == 0 &&
+		    quota_unsaved() == 0)
 			break;
 		if (stop) {
+			/*
+			 * Waits for auditd (a new one, if it died) while it
+			 * takes records; gives up after AUDIT_STOP_MS of none.
+			 */
 			if (left != was || progress_at == 0)
 				progress_at = now;
 			was = left;
 			if (now - progress_at > AUDIT_STOP_MS) {
-				log_warnx("audit: auditd took nothing for %d s "
-				    "at shutdown: %zu records not written",
+				log_warnx("audit: %s for %d s at shutdown: %zu "
+				    "records not written", au.au_fd == -1 ?
+				    "no auditd" : "auditd took nothing",
 				    AUDIT_STOP_MS / 1000, left);
 				break;
 			}
@@ -561,6 +583,7 @@ audit_main(void *arg)
 	if (au.au_fd != -1)
 		close(au.au_fd);
 	au.au_fd = -1;
+	au.au_done = 1;
 	return (NULL);
 }
 
@@ -568,13 +591,17 @@ audit_main(void *arg)
 
 /*
  * Before the workers start: the queue, and the first hello to auditd on
- * fd, which brings the users' quota counts and the highest session id
- * on record. restarted: the proxy was started again by the parent.
+ * fd (-1: none yet; the parent is starting one), which brings the users'
+ * quota counts and where session ids go on from. restarted: the parent
+ * started this proxy again. Until auditd welcomes it, the log is
+ * unavailable: with audit_failure block, sessions are refused.
  */
 int
 audit_init(const struct conf *c, int fd, int restarted, char **cause)
 {
-	if (c->c_audit_db == NULL || fd == -1)
+	char	*why = NULL;
+
+	if (c->c_audit_db == NULL)
 		return (0);
 	au.au_cap = (size_t)c->c_audit_queue;
 	au.au_wake = au.au_cap / 4 < AUDIT_WAKE_MAX ? au.au_cap / 4 :
@@ -583,6 +610,7 @@ audit_init(const struct conf *c, int fd, int restarted, char **cause)
 		au.au_wake = 1;
 	au.au_block = c->c_audit_block;
 	au.au_head_rseq = 1;
+	au.au_restarted = restarted;
 	if ((au.au_ring = calloc(au.au_cap, sizeof(*au.au_ring))) == NULL ||
 	    (au.au_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		if (asprintf(cause, "audit: %s", strerror(errno)) < 0)
@@ -594,11 +622,20 @@ audit_init(const struct conf *c, int fd, int restarted, char **cause)
 			fatal("getrandom");
 	au.au_gen &= INT64_MAX;		/* an SQLite integer */
 	quota_persisted_on();
+	if (fd == -1) {
+		log_warnx("audit: no auditd yet: %s until there is",
+		    au.au_block ? "sessions are refused" : "records are kept");
+		return (0);
+	}
 	au.au_fd = fd;
-	if (audit_hello(fd, 1, restarted, cause) == -1)
-		return (-1);
-	if (au.au_last_sid >= gw_next_sid)
-		gw_next_sid = au.au_last_sid + 1;
+	if (audit_hello(fd, restarted, &why) == -1) {
+		log_warnx("%s; %s until a new one is there", why != NULL ? why :
+		    "audit: no welcome", au.au_block ? "sessions are refused" :
+		    "records are kept");
+		free(why);
+		close(fd);
+		au.au_fd = -1;
+	}
 	return (0);
 }
 
@@ -632,15 +669,33 @@ audit_start(char **cause)
 	return (0);
 }
 
-/* After the workers have stopped: hands over what is queued, then ends. */
+/*
+ * After the workers have stopped: the shipper hands over what is queued
+ * and ends. The caller may hand it new channels meanwhile (audit_channel)
+ * until audit_stopped() says so, then calls audit_stop().
+ */
+void
+audit_stop_begin(void)
+{
+	if (!au.au_running)
+		return;
+	pthread_mutex_lock(&au.au_lock);
+	au.au_stop = 1;
+	pthread_mutex_unlock(&au.au_lock);
+	audit_kick();
+}
+
+int
+audit_stopped(void)
+{
+	return (!au.au_running || au.au_done);
+}
+
 void
 audit_stop(void)
 {
+	audit_stop_begin();
 	if (au.au_running) {
-		pthread_mutex_lock(&au.au_lock);
-		au.au_stop = 1;
-		pthread_mutex_unlock(&au.au_lock);
-		audit_kick();
 		pthread_join(au.au_thread, NULL);
 		au.au_running = 0;
 	}

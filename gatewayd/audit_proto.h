@@ -66,7 +66,7 @@ struct am_usage_hdr {
 	uint64_t	 uh_seq;
 	uint32_t	 uh_n;
 };
-#define AM_USAGE_MAX	128
+#define AM_USAGE_MAX	512
 
 struct am_ack {
 	uint64_t	 ak_records;

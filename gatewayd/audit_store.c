@@ -48,7 +48,6 @@ static struct {
 	sqlite3_stmt		*sa_start, *sa_finish, *sa_insert, *sa_intake;
 	int64_t			 sa_seq;	/* the chain's head */
 	unsigned char		 sa_hash[32];
-	uint64_t		 sa_last_sid;	/* highest session id at start */
 	uint64_t		 sa_refused;	/* records the database refused */
 	EVP_MD_CTX		*sa_md;
 	EVP_PKEY		*sa_key;	/* signs checkpoints */
@@ -449,12 +448,13 @@ audit_text(sqlite3_stmt *st, int col, char *out, size_t len)
  * are closed at the next start, as what they are: "gateway restarted",
  * with the time of that start, and chained like any completed row.
  */
-static void
+static int
 store_close_orphans(struct audit_rec *batch, const char *why)
 {
 	sqlite3_stmt	*st;
 	int64_t		 now = store_clock_ms(CLOCK_REALTIME), total = 0;
 	size_t		 n;
+	int		 rc = 0;
 
 	for (;;) {
 		if (sqlite3_prepare_v2(sa.sa_db, "SELECT kind, session_id, "
@@ -464,7 +464,7 @@ store_close_orphans(struct audit_rec *batch, const char *why)
 		    "packets_up, packets_down, udp_destinations, udp_denied "
 		    "FROM records WHERE seq IS NULL ORDER BY id LIMIT 4096",
 		    -1, &st, NULL) != SQLITE_OK)
-			return;
+			return (-1);
 		for (n = 0; n < AUDIT_BATCH && sqlite3_step(st) == SQLITE_ROW;
 		    n++) {
 			struct audit_rec	*r = &batch[n];
@@ -503,13 +503,18 @@ store_close_orphans(struct audit_rec *batch, const char *why)
 			    why);
 		}
 		sqlite3_finalize(st);
-		if (n == 0 || store_write(batch, n, 0, 0) == -1)
+		if (n == 0)
 			break;
+		if (store_write(batch, n, 0, 0) == -1) {
+			rc = -1;
+			break;
+		}
 		total += (int64_t)n;
 	}
 	if (total > 0)
 		log_warnx("audit: %lld sessions left open by the last run "
 		    "closed as \"%s\"", (long long)total, why);
+	return (rc);
 }
 
 
@@ -560,8 +565,13 @@ store_open(const struct conf *c, char **cause)
 	if (sqlite3_prepare_v2(sa.sa_db, sql, -1, &sa.sa_insert, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
-	/* The fields a start row already has are in the hash as sent now. */
-	if (sqlite3_prepare_v2(sa.sa_db, "UPDATE records SET end_ms = ?4, "
+	/*
+	 * The close sets every column the hash covers, the start row's too:
+	 * what is stored is what was hashed, whatever a START said before.
+	 */
+	if (sqlite3_prepare_v2(sa.sa_db, "UPDATE records SET start_ms = ?3, "
+	    "user = ?5, client_addr = ?6, client_port = ?7, command = ?8, "
+	    "end_ms = ?4, "
 	    "dst_addr = ?10, dst_country = ?12, verdict = ?13, rule_id = ?14, "
 	    "reason = ?15, bytes_up = ?16, bytes_down = ?17, close_reason = "
 	    "?18, seq = ?20, hash = ?21, protocol = ?19, ident = ?22, "
@@ -623,24 +633,19 @@ store_open(const struct conf *c, char **cause)
 	 * soon as the writer runs.
 	 */
 	sa.sa_cp_seq = 0;
-	/* The highest session id on record: the proxy counts on from it. */
-	if (sqlite3_prepare_v2(sa.sa_db, "SELECT max(session_id) FROM records",
-	    -1, &st, NULL) != SQLITE_OK)
-		goto sqlfail;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		sa.sa_last_sid = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(sa.sa_db, "INSERT OR REPLACE INTO intake (id, "
-	    "proxy_gen, records, usage, produced) VALUES (1, ?1, ?2, ?3, ?4)",
-	    -1, &sa.sa_intake, NULL) != SQLITE_OK ||
+	    "proxy_gen, records, usage, produced, sid_floor) VALUES (1, ?1, "
+	    "?2, ?3, ?4, ?5)", -1, &sa.sa_intake, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(sa.sa_db, "SELECT proxy_gen, records, usage, "
-	    "produced FROM intake WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
+	    "produced, sid_floor FROM intake WHERE id = 1", -1, &st, NULL) !=
+	    SQLITE_OK)
 		goto sqlfail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		sa.sa_in.si_gen = (uint64_t)sqlite3_column_int64(st, 0);
 		sa.sa_in.si_records = (uint64_t)sqlite3_column_int64(st, 1);
 		sa.sa_in.si_usage = (uint64_t)sqlite3_column_int64(st, 2);
 		sa.sa_in.si_produced = (uint64_t)sqlite3_column_int64(st, 3);
+		sa.sa_in.si_sid_floor = (uint64_t)sqlite3_column_int64(st, 4);
 	}
 	sqlite3_finalize(st);
 	if ((sa.sa_md = EVP_MD_CTX_new()) == NULL)
@@ -676,15 +681,15 @@ store_close(void)
 }
 
 uint64_t
-store_last_sid(void)
-{
-	return (sa.sa_last_sid);
-}
-
-uint64_t
 store_refused(void)
 {
 	return (sa.sa_refused);
+}
+
+void
+store_count_refused(uint64_t n)
+{
+	sa.sa_refused += n;
 }
 
 /* Where the proxy's numbering stands, as committed. */
@@ -704,45 +709,70 @@ store_intake_set(uint64_t records, uint64_t usage, uint64_t produced)
 	sqlite3_bind_int64(sa.sa_intake, 2, (int64_t)records);
 	sqlite3_bind_int64(sa.sa_intake, 3, (int64_t)usage);
 	sqlite3_bind_int64(sa.sa_intake, 4, (int64_t)produced);
+	sqlite3_bind_int64(sa.sa_intake, 5, (int64_t)sa.sa_in.si_sid_floor);
 	return (sqlite3_step(sa.sa_intake) == SQLITE_DONE ? 0 : -1);
+}
+
+/* The highest session id on record (ids are below 2^63: see auditd.c). */
+static uint64_t
+store_max_sid(void)
+{
+	sqlite3_stmt	*st;
+	int64_t		 max = 0;
+
+	if (sqlite3_prepare_v2(sa.sa_db, "SELECT max(session_id) FROM records",
+	    -1, &st, NULL) != SQLITE_OK)
+		return (0);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		max = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return (max > 0 ? (uint64_t)max : 0);
 }
 
 /*
  * A proxy run auditd has not seen: the last run's open rows are closed
  * (why: "gateway restarted" or "proxy restarted"; NULL: a live run whose
  * start was never recorded), what it said it had but never handed over
- * is counted, and the numbering starts again.
+ * is counted, and the numbering starts again, with the run's session ids
+ * above every id on record. 0, or -1 (nothing moved: the caller ends,
+ * and the next auditd tries again).
  */
-void
+int
 store_new_generation(uint64_t gen, const char *why)
 {
 	struct audit_rec	*batch;
-	uint64_t		 lost;
+	uint64_t		 lost = 0;
+	int			 ok = 1;
 
 	if (why != NULL && sa.sa_in.si_gen != 0 && sa.sa_in.si_produced >
-	    sa.sa_in.si_records) {
+	    sa.sa_in.si_records)
 		lost = sa.sa_in.si_produced - sa.sa_in.si_records;
+	if (why != NULL) {
+		if ((batch = calloc(AUDIT_BATCH, sizeof(*batch))) == NULL)
+			fatalx("auditd: out of memory");
+		ok = store_close_orphans(batch, why) == 0;
+		free(batch);
+	}
+	if (!ok)
+		return (-1);
+	sa.sa_in.si_gen = gen;
+	sa.sa_in.si_records = sa.sa_in.si_usage = sa.sa_in.si_produced = 0;
+	sa.sa_in.si_sid_floor = store_max_sid();
+	if (sqlite3_exec(sa.sa_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK || store_intake_set(0, 0, 0) == -1 ||
+	    sqlite3_exec(sa.sa_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_warnx("audit: recording the new proxy run: %s",
+		    sqlite3_errmsg(sa.sa_db));
+		sqlite3_exec(sa.sa_db, "ROLLBACK", NULL, NULL, NULL);
+		return (-1);
+	}
+	if (lost > 0) {
 		log_warnx("audit: the last proxy run ended with at least %llu "
 		    "records it had not handed over: lost",
 		    (unsigned long long)lost);
 		sa.sa_refused += lost;
 	}
-	if (why != NULL) {
-		if ((batch = calloc(AUDIT_BATCH, sizeof(*batch))) == NULL)
-			fatalx("auditd: out of memory");
-		store_close_orphans(batch, why);
-		free(batch);
-	}
-	sa.sa_in.si_gen = gen;
-	sa.sa_in.si_records = sa.sa_in.si_usage = sa.sa_in.si_produced = 0;
-	if (sqlite3_exec(sa.sa_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK || store_intake_set(0, 0, 0) == -1 ||
-	    sqlite3_exec(sa.sa_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		/* Only a resend after a crash would need it: said, not fatal. */
-		log_warnx("audit: recording the new proxy run: %s",
-		    sqlite3_errmsg(sa.sa_db));
-		sqlite3_exec(sa.sa_db, "ROLLBACK", NULL, NULL, NULL);
-	}
+	return (0);
 }
 
 /*
@@ -794,8 +824,8 @@ store_usage(const struct am_usage *u, size_t n, uint64_t useq, int64_t now_ms)
 }
 
 /*
- * The usage rows of periods that may still be current (no period is
- * longer than 31 days and an hour of DST), for a new proxy's counters.
+ * The usage rows of the periods current at now (on the calendar of
+ * `timezone`, which auditd has too), for a new proxy's counters.
  */
 int
 store_usage_rows(int64_t now, int (*fn)(const struct am_usage *, void *),
@@ -804,29 +834,39 @@ store_usage_rows(int64_t now, int (*fn)(const struct am_usage *, void *),
 	struct am_usage	 u;
 	sqlite3_stmt	*st;
 	const char	*user;
-	int		 rc;
+	time_t		 start, end;
+	int		 per, rc = SQLITE_DONE;
 
-	if (sqlite3_prepare_v2(sa.sa_db, "SELECT user, period, period_start, "
-	    "bytes FROM usage WHERE period_start >= ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(sa.sa_db, "SELECT user, bytes FROM usage WHERE "
+	    "period = ?1 AND period_start = ?2", -1, &st, NULL) != SQLITE_OK)
 		return (-1);
-	sqlite3_bind_int64(st, 1, now - 32 * 86400);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(&u, 0, sizeof(u));
-		user = (const char *)sqlite3_column_text(st, 0);
-		u.au_period = (uint8_t)policy_period_parse((const char *)
-		    sqlite3_column_text(st, 1));
-		if (user == NULL || strlen(user) >= sizeof(u.au_user) ||
-		    u.au_period == POLICY_PERIOD_NONE)
+	for (per = POLICY_PERIOD_HOUR; per <= POLICY_PERIOD_MONTH; per++) {
+		if (policy_period_bounds((enum policy_period)per, (time_t)now,
+		    &start, &end) == -1)
 			continue;
-		memcpy(u.au_user, user, strlen(user));
-		u.au_start = sqlite3_column_int64(st, 2);
-		u.au_bytes = sqlite3_column_int64(st, 3);
-		if (fn(&u, arg) == -1)
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, policy_period_name((enum policy_period)
+		    per), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (int64_t)start);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			memset(&u, 0, sizeof(u));
+			user = (const char *)sqlite3_column_text(st, 0);
+			if (user == NULL || strlen(user) >= sizeof(u.au_user))
+				continue;
+			memcpy(u.au_user, user, strlen(user));
+			u.au_period = (uint8_t)per;
+			u.au_start = (int64_t)start;
+			u.au_bytes = sqlite3_column_int64(st, 1);
+			if (fn(&u, arg) == -1) {
+				sqlite3_finalize(st);
+				return (-1);
+			}
+		}
+		if (rc != SQLITE_DONE)
 			break;
 	}
 	sqlite3_finalize(st);
-	return (rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1);
+	return (rc == SQLITE_DONE ? 0 : -1);
 }
 
 /* Rollups when there is time: a bounded step. */

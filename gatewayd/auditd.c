@@ -100,12 +100,13 @@ auditd_hello(const struct am_hello *h)
 	struct am_welcome	 w;
 
 	store_intake(&in);
-	if (h->ah_new && in.si_gen != h->ah_gen)
-		store_new_generation(h->ah_gen, h->ah_restarted ?
-		    "proxy restarted" : "gateway restarted");
-	else if (in.si_gen != h->ah_gen)
-		/* Its run was never recorded (that write failed): from 0. */
-		store_new_generation(h->ah_gen, NULL);
+	if (in.si_gen != h->ah_gen && store_new_generation(h->ah_gen,
+	    h->ah_new ? (h->ah_restarted ? "proxy restarted" :
+	    "gateway restarted") : NULL) == -1) {
+		/* The next auditd tries again: the proxy says hello anew. */
+		log_warnx("auditd: cannot wind up the last proxy run; ending");
+		return (-1);
+	}
 	store_intake(&in);
 	ad.ad_hello = 1;
 	ad.ad_received = ad.ad_committed = in.si_records;
@@ -115,7 +116,7 @@ auditd_hello(const struct am_hello *h)
 	    auditd_usage_row, NULL) == -1)
 		return (-1);
 	memset(&w, 0, sizeof(w));
-	w.aw_last_sid = store_last_sid();
+	w.aw_last_sid = in.si_sid_floor;
 	w.aw_records = in.si_records;
 	w.aw_usage = in.si_usage;
 	w.aw_healthy = 1;
@@ -151,6 +152,24 @@ auditd_clean(struct audit_rec *r)
 	return (0);
 }
 
+/*
+ * Session ids are the proxy's, and a hostile one could plant an id that
+ * makes the next runs wrap past 2^63 or collide: this run's ids must lie
+ * above every id on record when it began, and below a year ahead of now
+ * in the proxy's numbering (start time in ms, shifted by 20 bits).
+ */
+static int
+auditd_sid_ok(uint64_t sid)
+{
+	struct store_intake	 in;
+	uint64_t		 ceiling;
+
+	store_intake(&in);
+	ceiling = (uint64_t)(store_clock_ms(CLOCK_REALTIME) +
+	    366LL * 86400000) << 20;
+	return (sid > in.si_sid_floor && sid < ceiling);
+}
+
 static int
 auditd_records(const unsigned char *p, size_t len)
 {
@@ -174,8 +193,15 @@ auditd_records(const unsigned char *p, size_t len)
 		memcpy(r, p + sizeof(m) + (size_t)i * sizeof(*r), sizeof(*r));
 		if (auditd_clean(r) == -1)
 			return (-1);
-		ad.ad_n++;
 		ad.ad_received = rseq;
+		if (!auditd_sid_ok(r->ar_sid)) {
+			log_warnx("audit: session id %llu from the proxy is "
+			    "outside this run's range; record left out",
+			    (unsigned long long)r->ar_sid);
+			store_count_refused(1);
+			continue;
+		}
+		ad.ad_n++;
 	}
 	if (m.ar_produced > ad.ad_produced)
 		ad.ad_produced = m.ar_produced;
@@ -225,6 +251,12 @@ auditd_read(void)
 		    MSG_DONTWAIT)) == -1) {
 			if (errno == EAGAIN)
 				return;
+			/*
+			 * The proxy closed with an acknowledgement unread: said
+			 * once; what it sent before is still to be read.
+			 */
+			if (errno == ECONNRESET)
+				continue;
 			if (errno != 0) {
 				log_warnx("auditd: the channel: %s",
 				    strerror(errno));
@@ -369,7 +401,7 @@ pid_t
 auditd_start(const struct conf *c, int *fd, char **cause)
 {
 	char		*why = NULL;
-	int		 pair[2];
+	int		 pair[2], keep[2];
 	pid_t		 pid;
 	sigset_t	 none;
 
@@ -407,8 +439,14 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 	close(pair[0]);
 	ad.ad_fd = pair[1];
 	ad.ad_block = c->c_audit_block;
-	/* No network socket, no policy, no lock: its channel only. */
-	privsep_close_all_but(&ad.ad_fd, 1);
+	/*
+	 * No network socket, no policy: its channel, and the runtime lock
+	 * (held, never used), so that no second gatewayd starts a second
+	 * writer before this one has ended.
+	 */
+	keep[0] = ad.ad_fd;
+	keep[1] = runtime_lock_descriptor();
+	privsep_close_all_but(keep, 2);
 	if (store_open(c, &why) == -1) {
 		log_warnx("%s", why != NULL ? why : "auditd: out of memory");
 		_exit(1);

@@ -23,17 +23,18 @@ struct store_intake {
 	uint64_t	 si_records;	/* its last rseq committed */
 	uint64_t	 si_usage;	/* its last usage batch committed */
 	uint64_t	 si_produced;	/* its last rseq it said it had */
+	uint64_t	 si_sid_floor;	/* its session ids are above this */
 };
 int	 store_open(const struct conf *, char **);
 void	 store_close(void);
 int	 store_intake(struct store_intake *);
-void	 store_new_generation(uint64_t, const char *);
+int	 store_new_generation(uint64_t, const char *);
 int	 store_write(struct audit_rec *, size_t, uint64_t, uint64_t);
 int	 store_usage(const struct am_usage *, size_t, uint64_t, int64_t);
 int	 store_usage_rows(int64_t, int (*)(const struct am_usage *, void *),
 	    void *);
-uint64_t store_last_sid(void);
 uint64_t store_refused(void);
+void	 store_count_refused(uint64_t);
 void	 store_checkpoint(int64_t, int);
 void	 store_prune(void);
 void	 store_rollup(void);

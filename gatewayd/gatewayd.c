@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -338,6 +339,15 @@ main(int argc, char **argv)
 		conf_unref(c);
 		return (1);
 	}
+	if (geteuid() == 0 && c->c_audit_db != NULL && privsep_same_account(
+	    c->c_user, c->c_audit_user != NULL ? c->c_audit_user :
+	    GW_AUDIT_USER)) {
+		fprintf(stderr, "%s: user and audit_user are one account (uid): "
+		    "auditd needs an account of its own, or the proxy could "
+		    "rewrite the audit log\n", c->c_path);
+		conf_unref(c);
+		return (1);
+	}
 	/* Time windows are local time there; set before any thread. */
 	if (c->c_timezone != NULL)
 		setenv("TZ", c->c_timezone, 1);
@@ -372,11 +382,11 @@ main(int argc, char **argv)
 }
 
 /*
- * Messages from the parent: a restarted authd's channels (one a worker),
- * or a restarted auditd's channel.
+ * A message from the parent: a restarted authd's channels (one a worker),
+ * or a restarted auditd's channel. -1 when the parent is gone.
  */
-static void
-gw_parent_msg(evutil_socket_t fd, short what, void *arg)
+static int
+gw_parent_recv(int fd)
 {
 	char		 buf[CMSG_SPACE(sizeof(int) * GW_MAX_WORKERS)];
 	char		 tag[16];
@@ -386,19 +396,13 @@ gw_parent_msg(evutil_socket_t fd, short what, void *arg)
 	int		 fds[GW_MAX_WORKERS], n = 0, i;
 	ssize_t		 got;
 
-	(void)what;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
 	msg.msg_control = buf;
 	msg.msg_controllen = sizeof(buf);
-	if ((got = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) <= 0) {
-		if (got == 0) {		/* the parent is gone: so are we */
-			log_warnx("the parent process is gone: stopping");
-			event_base_loopbreak(arg);
-		}
-		return;
-	}
+	if ((got = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) <= 0)
+		return (got == 0 ? -1 : 0);
 	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type ==
 		    SCM_RIGHTS && n == 0) {
@@ -413,15 +417,48 @@ gw_parent_msg(evutil_socket_t fd, short what, void *arg)
 		for (i = 0; i < n; i++)
 			worker_set_authd(&gw_workers[i], fds[i]);
 		log_info("authd is back: logins are checked again");
-		return;
+		return (0);
 	}
 	if ((size_t)got == sizeof(PARENT_MSG_AUDITD) && memcmp(tag,
 	    PARENT_MSG_AUDITD, sizeof(PARENT_MSG_AUDITD)) == 0 && n == 1) {
 		audit_channel(fds[0]);
-		return;
+		return (0);
 	}
 	for (i = 0; i < n; i++)
 		close(fds[i]);
+	return (0);
+}
+
+static void
+gw_parent_msg(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	if (gw_parent_recv(fd) == -1) {	/* the parent is gone: so are we */
+		log_warnx("the parent process is gone: stopping");
+		event_base_loopbreak(arg);
+	}
+}
+
+/*
+ * Every session has its close record queued: the shipper hands them all
+ * to auditd, and if auditd dies meanwhile, the parent's new one comes
+ * here (the event loop has ended).
+ */
+static void
+gw_audit_drain(int ctl)
+{
+	struct pollfd	 pfd = { .fd = ctl, .events = POLLIN };
+	int		 parent = 1;
+
+	audit_stop_begin();
+	while (!audit_stopped()) {
+		if (parent && poll(&pfd, 1, 100) > 0 && gw_parent_recv(ctl) ==
+		    -1)
+			parent = 0;
+		if (!parent)
+			usleep(100000);
+	}
+	audit_stop();
 }
 
 /*
@@ -519,8 +556,7 @@ gw_proxy_main(struct conf *c, struct proxy_args *px)
 		worker_free(&gw_workers[i]);
 	}
 	bandwidth_stop();
-	/* Every session has its close record queued: write them all. */
-	audit_stop();
+	gw_audit_drain(px->px_ctl);
 	gwpolicy_stop();
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);

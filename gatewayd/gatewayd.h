@@ -532,6 +532,8 @@ struct audit_fields {
 int	 audit_init(const struct conf *, int, int, char **);
 void	 audit_channel(int);
 int	 audit_start(char **);
+void	 audit_stop_begin(void);
+int	 audit_stopped(void);
 void	 audit_stop(void);
 int	 audit_enabled(void);
 int	 audit_admit(struct session *);
@@ -630,8 +632,10 @@ const char *runtime_dir(const struct conf *, char *, size_t);
 /* privsep.c: what a child of the parent gives up */
 void	 privsep_close_all_but(const int *, int);
 void	 privsep_drop(const char *, const char *, const char *);
+int	 privsep_same_account(const char *, const char *);
 int	 runtime_lock(const struct conf *, char **);
 void	 runtime_lock_close(void);
+int	 runtime_lock_descriptor(void);
 
 /* pending.c: sockets still in their handshake, per client */
 int	 pending_enter(const struct sockaddr_storage *, unsigned);
@@ -669,7 +673,7 @@ struct am_usage;
 void	 quota_persisted_on(void);
 void	 quota_load_row(const struct am_usage *, time_t);
 size_t	 quota_collect_usage(struct am_usage **, time_t);
-void	 quota_give_back(const struct am_usage *, size_t);
+int	 quota_unsaved(void);
 struct policy_quota;
 int	 quota_account_admit(const char *, const struct policy_quota *, time_t,
 	    struct quota_user **);

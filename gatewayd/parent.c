@@ -289,14 +289,18 @@ parent_restart(int which_auditd)
 	    (long)(which_auditd ? pa.pa_auditd : pa.pa_authd));
 }
 
-/* A failed restart, tried again. */
+/*
+ * A failed restart, tried again. auditd also while the proxy stops: it
+ * hands over its last records then.
+ */
 static void
 parent_retry(void)
 {
 	pa.pa_retry_at = 0;
-	if (pa.pa_stopping || pa.pa_proxy == -1)
+	if (pa.pa_proxy == -1)
 		return;
-	if (pa.pa_conf->c_auth == AUTH_PAM && pa.pa_authd == -1)
+	if (!pa.pa_stopping && pa.pa_conf->c_auth == AUTH_PAM &&
+	    pa.pa_authd == -1)
 		parent_restart(0);
 	if (pa.pa_conf->c_audit_db != NULL && pa.pa_auditd == -1)
 		parent_restart(1);
@@ -321,11 +325,11 @@ parent_child_died(pid_t pid, int status)
 		else
 			pa.pa_authd = -1;
 		/*
-		 * auditd ends with status 0 when its proxy closed the channel:
-		 * the proxy is stopping or gone, and starts it with itself.
+		 * A dead proxy's children start with the next proxy (the
+		 * proxy's death is handled first, parent_reap). A stopping
+		 * proxy still needs auditd for its last records.
 		 */
-		if (pa.pa_stopping || pa.pa_proxy == -1 || (is_auditd &&
-		    WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		if (pa.pa_proxy == -1 || (pa.pa_stopping && !is_auditd))
 			return;
 		log_errorx("%s (pid %ld) %s: starting it again", is_auditd ?
 		    "auditd" : "authd", (long)pid, how);
@@ -353,11 +357,42 @@ parent_child_died(pid_t pid, int status)
 		waitpid(pa.pa_auditd, NULL, 0);
 		pa.pa_auditd = -1;
 	}
-	if (parent_start_authd() == -1 || parent_start_auditd() == -1 ||
-	    parent_start_proxy(1) == -1) {
+	if (parent_start_authd() == -1)
+		pa.pa_retry_at = parent_now_ms() + PARENT_RESTART_MS;
+	/* Without auditd the proxy refuses sessions until one is there. */
+	if (parent_start_auditd() == -1)
+		pa.pa_retry_at = parent_now_ms() + PARENT_RESTART_MS;
+	if (parent_start_proxy(1) == -1) {
 		pa.pa_status = 1;
 		pa.pa_stopping = 1;
 	}
+}
+
+/*
+ * Reaps every child that ended. The proxy first: when it died, so did
+ * its auditd's channel, and that auditd must not be started again for
+ * the dead proxy, only with the next.
+ */
+static void
+parent_reap(void)
+{
+	pid_t	 pids[8];
+	int	 status[8], n, i;
+
+	do {
+		n = 0;
+		while (n < 8 && (pids[n] = waitpid(-1, &status[n],
+		    WNOHANG)) > 0)
+			n++;
+		for (i = 0; i < n; i++)
+			if (pids[i] == pa.pa_proxy) {
+				parent_child_died(pids[i], status[i]);
+				pids[i] = -1;
+			}
+		for (i = 0; i < n; i++)
+			if (pids[i] != -1)
+				parent_child_died(pids[i], status[i]);
+	} while (n == 8);
 }
 
 /*
@@ -376,9 +411,8 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 	struct pollfd		 pfd[2];
 	sigset_t		 set;
 	char			 msg[16];
-	pid_t			 pid;
 	ssize_t			 n;
-	int			 sfd, status;
+	int			 sfd;
 
 	pa.pa_conf = c;
 	pa.pa_nworkers = nworkers;
@@ -424,8 +458,7 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 			continue;
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-				parent_child_died(pid, status);
+			parent_reap();
 			break;
 		case SIGHUP:
 			if (pa.pa_proxy != -1)

@@ -50,6 +50,23 @@ privsep_close_all_but(const int *keep, int nkeep)
 }
 
 /*
+ * Whether accounts a and b are one account under two names (one uid):
+ * auditd's and the proxy's must not be. Names that do not resolve are
+ * left to privsep_drop to refuse.
+ */
+int
+privsep_same_account(const char *a, const char *b)
+{
+	struct passwd	*pw;
+	uid_t		 uid;
+
+	if (a == NULL || b == NULL || (pw = getpwnam(a)) == NULL)
+		return (0);
+	uid = pw->pw_uid;
+	return ((pw = getpwnam(b)) != NULL && pw->pw_uid == uid);
+}
+
+/*
  * Leaves root for user, named by keyword in the configuration at path;
  * every failure is fatal (relayd proc.c). Not started as root: nothing
  * to drop, and a user other than the one running is said to be ignored.

@@ -367,26 +367,22 @@ quota_load_row(const struct am_usage *u, time_t now)
 		    u->au_user);
 }
 
-/* Puts bytes that could not be handed over back, under the lock. */
-void
-quota_give_back(const struct am_usage *d, size_t n)
+/* Whether any user has bytes not yet taken for auditd (at shutdown). */
+int
+quota_unsaved(void)
 {
 	struct quota_user	*qu;
-	struct quota_count	*qc;
 	size_t			 i;
+	int			 k, any = 0;
 
 	pthread_mutex_lock(&quota_lock);
-	for (i = 0; i < n; i++) {
-		if ((qu = quota_find(d[i].au_user, 1)) == NULL)
-			continue;
-		qc = &qu->qu_count[d[i].au_period];
-		if (qc->qc_start == (time_t)d[i].au_start)
-			qc->qc_unsaved += d[i].au_bytes;
-		else
-			quota_carry(qu, d[i].au_period, (time_t)d[i].au_start,
-			    d[i].au_bytes);
-	}
+	for (i = 0; i < QUOTA_BUCKETS && !any; i++)
+		LIST_FOREACH(qu, &quota_users[i], qu_entry)
+			for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++)
+				any |= qu->qu_count[k].qc_unsaved != 0 ||
+				    qu->qu_count[k].qc_carry != 0;
 	pthread_mutex_unlock(&quota_lock);
+	return (any);
 }
 
 static int

@@ -128,6 +128,17 @@ fail:
  * In a child: its copy of the lock goes (the parent holds the lock; a
  * child with a copy could release it for everyone).
  */
+/*
+ * The lock's descriptor, for auditd to keep: the lock holds until the
+ * last writer of the audit log has ended, so no second instance can
+ * start a second writer while an orphaned auditd still writes.
+ */
+int
+runtime_lock_descriptor(void)
+{
+	return (runtime_lock_fd);
+}
+
 void
 runtime_lock_close(void)
 {

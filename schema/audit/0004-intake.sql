@@ -8,5 +8,6 @@ CREATE TABLE intake (
 	proxy_gen	INTEGER NOT NULL,	-- the proxy run (random)
 	records		INTEGER NOT NULL,	-- its last record committed
 	usage		INTEGER NOT NULL,	-- its last usage batch committed
-	produced	INTEGER NOT NULL	-- its last record it said it had
+	produced	INTEGER NOT NULL,	-- its last record it said it had
+	sid_floor	INTEGER NOT NULL	-- its session ids are above this
 );

@@ -120,11 +120,13 @@ class AuditdKillTest(GatewayTestCase):
         sockets = [l for fd, l in fds if fd > 2 and l.startswith("socket:")]
         files = sorted(os.path.basename(l) for fd, l in fds if fd > 2 and
                        l.startswith("/"))
-        # Its channel to the proxy; audit.db, its WAL and its shm.
+        # Its channel to the proxy; audit.db, its WAL and its shm; the
+        # runtime lock (held so no second gatewayd starts a second writer).
         self.assertEqual(len(sockets), 1, fds)
         self.assertNotIn(sockets[0][8:-1], tcp)
-        self.assertEqual(files, ["audit.db", "audit.db-shm", "audit.db-wal"],
-                         fds)
+        self.assertEqual([f for f in files if not f.endswith(".lock")],
+                         ["audit.db", "audit.db-shm", "audit.db-wal"], fds)
+        self.assertEqual(len(files), 4, fds)
         # The proxy holds no descriptor of audit.db.
         for fd, link in socket_inodes(gw.proxy_pid):
             self.assertFalse(link.startswith(gw.tmp.path + "/audit.db"),
@@ -222,6 +224,58 @@ class ProxyKillTest(GatewayTestCase):
         self.assertGreaterEqual(len(closed), len(held))
         self.assertEqual([r for r in rows if r["seq"] is None], [])
         self.assertEqual(gw.ctl("audit", "verify").returncode, 0)
+
+
+class AuditdRestartTest(GatewayTestCase):
+    gateway_extra = "audit_failure block\ncontrol_socket ctl.sock\n"
+
+    def test_auditd_killed_while_the_gateway_stops_loses_nothing(self):
+        # Review: auditd killed right after SIGTERM left the sessions'
+        # close records unwritten ("auditd is gone at shutdown").
+        gw = self.gw
+        port = self.tcp_server(EchoHandler)
+        held = []
+        for _ in range(10):
+            s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
+            self.assertEqual(rep, 0)
+            held.append(s)
+        wait_for(lambda: len(gw.audit("seq IS NULL")) == 10,
+                 what="10 open rows")
+        auditd = gw.auditd_pid
+        gw.signal(signal.SIGTERM)
+        gw.wait_log("waiting up to")
+        os.kill(auditd, signal.SIGKILL)
+        for s in held:
+            s.close()
+        self.assertEqual(gw.stop(timeout=60), 0)
+        self.assertEqual(gw.audit("seq IS NULL"), [])
+        self.assertEqual(len(gw.audit("verdict = 'allow'")), 10)
+        self.assertNotIn("not written", gw.log())
+
+    def test_auditd_killed_while_the_proxy_restarts(self):
+        # Review: a new auditd that died before it was ready while the
+        # proxy restarted ended the whole gateway.
+        gw = self.gw
+        port = self.tcp_server(EchoHandler)
+        old = gw.auditd_pid
+        os.kill(gw.proxy_pid, signal.SIGKILL)
+        new = wait_for(lambda: (lambda p: p if p and p != old else None)(
+            gw.child("socksgw-auditd")), timeout=10, interval=0.001,
+            what="the new auditd")
+        os.kill(new, signal.SIGKILL)
+        back = wait_for(lambda: served(gw.addr, port, _Sink()),
+                        timeout=10, what="service back")
+        self.assertTrue(back)
+        self.assertIsNone(gw.proc.poll(), "the whole gateway ended")
+        self.assertEqual(gw.stop(), 0)
+        self.assertEqual(gw.ctl("audit", "verify").returncode, 0)
+
+
+class _Sink:
+    """Where served() notes an admitted session, when nobody counts."""
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.admitted = []
 
 
 class ListenerTest(GatewayTestCase):

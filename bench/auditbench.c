@@ -7,8 +7,10 @@
  *		the channel, an auditd process: batches, hash chain) into DB,
  *		and prints records per second
  *	auditbench gen DB [RECORDS]
- *		writes RECORDS (default 10,000,000) records straight into DB,
- *		over 30 days and 5,000 users, for timing socksctl's queries
+ *		writes RECORDS (default 10,000,000) records into DB with
+ *		auditd's own store (a real chain, signed checkpoints, the
+ *		rollups), over the last 30 days and 5,000 users: for timing
+ *		socksctl's queries, and for soaks that start from a large log
  */
 #include <sys/wait.h>
 
@@ -63,9 +65,17 @@ write_bench(const char *path, long n)
 	snprintf(r.ar_cmd, sizeof(r.ar_cmd), "connect");
 	snprintf(r.ar_reason, sizeof(r.ar_reason), "rule 42 allows");
 	snprintf(r.ar_close, sizeof(r.ar_close), "client closed");
+	{
+		struct timespec	 ts;	/* as gatewayd.c starts them */
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (gw_next_sid < ((uint64_t)ts.tv_sec * 1000 << 20))
+			gw_next_sid = (uint64_t)ts.tv_sec * 1000 << 20;
+	}
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
-		r.ar_sid = (uint64_t)i + 1;
+		/* As the proxy numbers them: above every id on record. */
+		r.ar_sid = atomic_fetch_add(&gw_next_sid, 1);
 		r.ar_start_ms = 1795771679000 + i;
 		r.ar_end_ms = r.ar_start_ms + 20;
 		r.ar_client_port = (uint16_t)(1024 + i % 60000);
@@ -93,56 +103,74 @@ write_bench(const char *path, long n)
 static int
 gen(const char *path, long n)
 {
-	sqlite3		*db;
-	sqlite3_stmt	*st;
-	char		*cause = NULL, user[32], host[64];
-	int64_t		 now = (int64_t)time(NULL) * 1000;
-	double		 t0 = now_s();
-	long		 i;
+	static struct audit_rec	 batch[4096];
+	struct conf		*c = conf_default();
+	sqlite3			*db;
+	char			*cause = NULL;
+	int64_t			 now = (int64_t)time(NULL) * 1000, rolled;
+	double			 t0 = now_s();
+	long			 i;
+	size_t			 k = 0;
 
 	unlink(path);
-	if (sqlite3_open(path, &db) != SQLITE_OK ||
-	    db_schema_migrate(db, DB_SCHEMA_AUDIT, &cause) == -1) {
-		fprintf(stderr, "auditbench: %s\n", cause ? cause :
-		    sqlite3_errmsg(db));
+	c->c_audit_db = strdup(path);
+	if (store_open(c, &cause) == -1) {
+		fprintf(stderr, "auditbench: %s\n", cause ? cause : "?");
 		return (1);
 	}
-	sqlite3_exec(db, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
-	    "BEGIN", NULL, NULL, NULL);
-	sqlite3_prepare_v2(db, "INSERT INTO records (kind, session_id, start_ms, "
-	    "end_ms, user, client_addr, client_port, command, dst_host, "
-	    "dst_addr, dst_port, verdict, rule_id, reason, bytes_up, "
-	    "bytes_down, close_reason, seq, hash) VALUES ('session', ?1, ?2, "
-	    "?3, ?4, '10.1.2.3', 40000, 'connect', ?5, '192.0.2.1', 443, ?6, "
-	    "?7, 'rule', ?8, ?9, 'client closed', ?1, zeroblob(32))", -1, &st,
-	    NULL);
+	/*
+	 * Written by auditd's own store (audit_store.c): a real chain, signed
+	 * checkpoints every 10,000 records with the key beside DB, the pages
+	 * and indexes auditd makes, so a soak can go on from it and prune it.
+	 */
 	for (i = 0; i < n; i++) {
 		/* 30 days back to now, in order. */
 		int64_t	 start = now - 30LL * 86400000 + i * (30LL * 86400000 /
 		    n);
+		struct audit_rec *r = &batch[k++];
 
-		snprintf(user, sizeof(user), "user%ld", (i * 7919) % 5000);
-		snprintf(host, sizeof(host), "www%ld.example.com", i % 997);
-		sqlite3_bind_int64(st, 1, i + 1);
-		sqlite3_bind_int64(st, 2, start);
-		sqlite3_bind_int64(st, 3, start + 1500);
-		sqlite3_bind_text(st, 4, user, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 5, host, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 6, i % 10 ? "allow" : "deny", -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, i % 10 ? 1 + i % 50 : 0);
-		sqlite3_bind_int64(st, 8, i % 100000);
-		sqlite3_bind_int64(st, 9, i % 1000000);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			fprintf(stderr, "auditbench: %s\n", sqlite3_errmsg(db));
-			return (1);
+		memset(r, 0, sizeof(*r));
+		r->ar_type = AR_WHOLE;
+		r->ar_sid = (uint64_t)i + 1;
+		r->ar_start_ms = start;
+		r->ar_end_ms = start + 1500;
+		r->ar_proto = 5;
+		snprintf(r->ar_user, sizeof(r->ar_user), "user%ld",
+		    (i * 7919) % 5000);
+		snprintf(r->ar_client, sizeof(r->ar_client), "10.1.2.3");
+		r->ar_client_port = 40000;
+		snprintf(r->ar_cmd, sizeof(r->ar_cmd), "connect");
+		snprintf(r->ar_dst_host, sizeof(r->ar_dst_host),
+		    "www%ld.example.com", i % 997);
+		snprintf(r->ar_dst_addr, sizeof(r->ar_dst_addr), "192.0.2.1");
+		r->ar_dst_port = 443;
+		r->ar_allow = i % 10 != 0;
+		r->ar_rule = i % 10 ? 1 + i % 50 : 0;
+		snprintf(r->ar_reason, sizeof(r->ar_reason), "rule");
+		r->ar_up = (uint64_t)(i % 100000);
+		r->ar_down = (uint64_t)(i % 1000000);
+		snprintf(r->ar_close, sizeof(r->ar_close), "client closed");
+		if (k == sizeof(batch) / sizeof(batch[0]) || i == n - 1) {
+			if (store_write(batch, k, 0, 0) == -1) {
+				fprintf(stderr, "auditbench: writing failed\n");
+				return (1);
+			}
+			store_checkpoint(store_clock_ms(CLOCK_MONOTONIC), 0);
+			k = 0;
 		}
-		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "COMMIT; PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+	store_checkpoint(store_clock_ms(CLOCK_MONOTONIC), 1);
+	store_close();
+	/* The hourly rollups the reports read, all at once. */
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    (rolled = audit_rollup(db, INT64_MAX, &cause)) == -1) {
+		fprintf(stderr, "auditbench: %s\n", cause ? cause : "rollup");
+		return (1);
+	}
 	sqlite3_close(db);
-	printf("generated %s: %ld records in %.0f s\n", path, n, now_s() - t0);
+	conf_unref(c);
+	printf("generated %s: %ld records in %.0f s (%lld rolled up)\n", path,
+	    n, now_s() - t0, (long long)rolled);
 	return (0);
 }
 

@@ -39,7 +39,6 @@
 #include "policy.h"
 
 #define AUDIT_PRUNE_STEP	500
-#define AUDIT_ROLLUP_STEP	20000
 #define AUDIT_CHECKPOINT_RECORDS 10000	/* a signed checkpoint at least */
 #define AUDIT_CHECKPOINT_MS	60000	/* ... this often */
 
@@ -545,13 +544,19 @@ store_open(const struct conf *c, char **cause)
 	 * gatewayd (the kill -9 bound), and is synced at checkpoints.
 	 */
 	/* Larger pages: fewer splits in the indexes, fewer WAL frames. */
+	/*
+	 * Checkpoints are audit_maint.c's thread's, never the writer's: the
+	 * WAL starts again once one has caught up, and is cut back to 64 MiB.
+	 */
 	if (sqlite3_exec(sa.sa_db, "PRAGMA page_size = 16384; "
 	    "PRAGMA journal_mode = WAL; "
-	    "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 8192; "
+	    "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; "
+	    "PRAGMA journal_size_limit = 67108864; "
 	    "PRAGMA cache_size = -65536",
 	    NULL, NULL, NULL) != SQLITE_OK)
 		goto sqlfail;
-	if (db_schema_migrate(sa.sa_db, DB_SCHEMA_AUDIT, cause) == -1)
+	if (db_schema_migrate(sa.sa_db, DB_SCHEMA_AUDIT, cause) == -1 ||
+	    wal_open(sa.sa_db, c->c_audit_db, cause) == -1)
 		goto fail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
@@ -667,6 +672,7 @@ fail:
 void
 store_close(void)
 {
+	wal_stop();
 	sqlite3_finalize(sa.sa_start);
 	sqlite3_finalize(sa.sa_insert);
 	sqlite3_finalize(sa.sa_finish);
@@ -867,16 +873,4 @@ store_usage_rows(int64_t now, int (*fn)(const struct am_usage *, void *),
 	}
 	sqlite3_finalize(st);
 	return (rc == SQLITE_DONE ? 0 : -1);
-}
-
-/* Rollups when there is time: a bounded step. */
-void
-store_rollup(void)
-{
-	char	*cause = NULL;
-
-	if (audit_rollup(sa.sa_db, AUDIT_ROLLUP_STEP, &cause) == -1) {
-		log_warnx("%s", cause ? cause : "audit rollup");
-		free(cause);
-	}
 }

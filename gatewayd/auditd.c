@@ -42,7 +42,6 @@
 #define AUDITD_INTERVAL_MS	200
 #define AUDITD_RETRY_MS		1000
 #define AUDITD_PRUNE_EVERY_MS	10000
-#define AUDITD_ROLLUP_EVERY_MS	1000
 #define AUDITD_LAST_TRY_MS	30000	/* writing, once the proxy is gone */
 #define AUDITD_BUFSIZE		(4 * 1024 * 1024)
 
@@ -61,6 +60,7 @@ static struct {
 	int			 ad_usage_due;
 	int			 ad_healthy, ad_ack_due;
 	int			 ad_block;	/* audit_failure block */
+	uint64_t		 ad_bad_sids;	/* records left out for them */
 } ad;
 
 static union {
@@ -195,9 +195,14 @@ auditd_records(const unsigned char *p, size_t len)
 			return (-1);
 		ad.ad_received = rseq;
 		if (!auditd_sid_ok(r->ar_sid)) {
-			log_warnx("audit: session id %llu from the proxy is "
-			    "outside this run's range; record left out",
-			    (unsigned long long)r->ar_sid);
+			/* Said at 1, 2, 4, 8...: a hostile proxy floods nothing. */
+			ad.ad_bad_sids++;
+			if ((ad.ad_bad_sids & (ad.ad_bad_sids - 1)) == 0)
+				log_warnx("audit: %llu records with session ids "
+				    "outside this proxy run's range (the last "
+				    "%llu) left out", (unsigned long long)
+				    ad.ad_bad_sids, (unsigned long long)
+				    r->ar_sid);
 			store_count_refused(1);
 			continue;
 		}
@@ -345,10 +350,11 @@ static int
 auditd_loop(void)
 {
 	struct pollfd	 pfd;
-	int64_t		 now, retry_at = 0, prune_at = 0, rollup_at = 0;
+	int64_t		 now, retry_at = 0, prune_at = 0;
 	int64_t		 given_up = 0;
 
-	if ((ad.ad_batch = calloc(AUDIT_BATCH, sizeof(*ad.ad_batch))) == NULL)
+	if ((ad.ad_batch = calloc(AUDIT_BATCH, sizeof(*ad.ad_batch))) == NULL ||
+	    wal_start() == -1)
 		fatalx("auditd: out of memory");
 	ad.ad_healthy = 1;
 	/* Where this run starts from is signed before anything else. */
@@ -366,10 +372,6 @@ auditd_loop(void)
 		if (ad.ad_n == 0 && now >= prune_at) {
 			store_prune();
 			prune_at = now + AUDITD_PRUNE_EVERY_MS;
-		}
-		if (ad.ad_n == 0 && now >= rollup_at) {
-			store_rollup();
-			rollup_at = now + AUDITD_ROLLUP_EVERY_MS;
 		}
 		if (ad.ad_n == 0)
 			store_checkpoint(now, 0);

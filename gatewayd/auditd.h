@@ -37,8 +37,13 @@ uint64_t store_refused(void);
 void	 store_count_refused(uint64_t);
 void	 store_checkpoint(int64_t, int);
 void	 store_prune(void);
-void	 store_rollup(void);
 int64_t	 store_clock_ms(int);
+
+/* audit_maint.c: WAL checkpoints and rollups, off the write path */
+struct sqlite3;
+int	 wal_open(struct sqlite3 *, const char *, char **);
+int	 wal_start(void);
+void	 wal_stop(void);
 
 /* audit_syslog.c: a copy of every completed record and checkpoint */
 void	 audit_syslog_open(const struct conf *);

@@ -550,6 +550,7 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		s->s_ident = strdup(ident);
 	if (!audit_admit(s)) {
 		/* audit_failure block: no session the log cannot record. */
+		STAT_ADD(GW_STAT_AUDIT_REFUSED, 1);
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
 		return (STEP_STOP);
 	}

@@ -14,7 +14,7 @@ static const char *const stat_names[GW_STAT_MAX] = {
 	"dns_failures", "udp_datagrams_up", "udp_datagrams_down",
 	"limit_sessions", "limit_rate", "limit_quota", "quota_closed",
 	"auth_authd_down", "audit_syslog_failed", "metrics_refused",
-	"limit_handshakes", "auth_busy",
+	"limit_handshakes", "auth_busy", "audit_refusals",
 };
 
 const char *
@@ -109,6 +109,9 @@ static const struct {
 	    "Audit records that could not be sent to syslog." },
 	{ GW_STAT_METRICS_REFUSED, "metrics_refused_total", NULL,
 	    "Metrics connections refused (metrics_allow, or too many)." },
+	{ GW_STAT_AUDIT_REFUSED, "audit_refusals_total", NULL,
+	    "Requests refused because the audit log could not take them "
+	    "(audit_failure block)." },
 };
 
 /* Everything, in the Prometheus text format. */

@@ -120,13 +120,15 @@ class AuditdKillTest(GatewayTestCase):
         sockets = [l for fd, l in fds if fd > 2 and l.startswith("socket:")]
         files = sorted(os.path.basename(l) for fd, l in fds if fd > 2 and
                        l.startswith("/"))
-        # Its channel to the proxy; audit.db, its WAL and its shm; the
-        # runtime lock (held so no second gatewayd starts a second writer).
+        # Its channel to the proxy; audit.db (the writer's connection and
+        # the checkpointer's), its WAL and its shm; the runtime lock (held
+        # so no second gatewayd starts a second writer).
         self.assertEqual(len(sockets), 1, fds)
         self.assertNotIn(sockets[0][8:-1], tcp)
         self.assertEqual([f for f in files if not f.endswith(".lock")],
-                         ["audit.db", "audit.db-shm", "audit.db-wal"], fds)
-        self.assertEqual(len(files), 4, fds)
+                         ["audit.db", "audit.db", "audit.db-shm",
+                          "audit.db-wal"], fds)
+        self.assertEqual(len(files), 5, fds)
         # The proxy holds no descriptor of audit.db.
         for fd, link in socket_inodes(gw.proxy_pid):
             self.assertFalse(link.startswith(gw.tmp.path + "/audit.db"),

@@ -84,6 +84,20 @@ wal_open(sqlite3 *writer, const char *path, char **cause)
 	}
 	/* A rollup step waits for a batch at most; checkpoints for nobody. */
 	sqlite3_busy_timeout(wa.wa_db, 500);
+	/*
+	 * A read now, as root: SQLite opens the -wal and -shm files at a
+	 * connection's first read, and after the privilege drop it could
+	 * open them read-only only (they are root's).
+	 */
+	if (sqlite3_exec(wa.wa_db, "SELECT count(*) FROM chain", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		if (asprintf(cause, "audit_db %s: %s", path,
+		    sqlite3_errmsg(wa.wa_db)) < 0)
+			*cause = NULL;
+		sqlite3_close(wa.wa_db);
+		wa.wa_db = NULL;
+		return (-1);
+	}
 	sqlite3_wal_hook(writer, wal_hook, NULL);
 	return (0);
 }

@@ -127,12 +127,29 @@ class AuditdKillTest(GatewayTestCase):
         self.assertNotIn(sockets[0][8:-1], tcp)
         self.assertEqual([f for f in files if not f.endswith(".lock")],
                          ["audit.db", "audit.db", "audit.db-shm",
-                          "audit.db-wal"], fds)
-        self.assertEqual(len(files), 5, fds)
+                          "audit.db-wal", "audit.db-wal"], fds)
+        self.assertEqual(len(files), 6, fds)
         # The proxy holds no descriptor of audit.db.
         for fd, link in socket_inodes(gw.proxy_pid):
             self.assertFalse(link.startswith(gw.tmp.path + "/audit.db"),
                              link)
+        # Both of auditd's connections write after the privilege drop:
+        # records (the writer), rollups (the housekeeping thread).
+        port = self.tcp_server(EchoHandler)
+        s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
+        s.close()
+
+        def rolled_up():
+            import sqlite3
+            con = sqlite3.connect(os.path.join(gw.tmp.path, "audit.db"))
+            try:
+                return con.execute("SELECT count(*) FROM hourly_users"
+                                   ).fetchone()[0] > 0
+            finally:
+                con.close()
+        wait_for(rolled_up, timeout=10, what="a rollup")
+        self.assertEqual([l for l in gw.log().splitlines() if "warn: audit"
+                          in l and "signing key created" not in l], [])
 
     def test_sigkill_of_auditd_under_load_loses_nothing(self):
         gw = self.gw

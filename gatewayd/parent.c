@@ -327,9 +327,11 @@ parent_child_died(pid_t pid, int status)
 		/*
 		 * A dead proxy's children start with the next proxy (the
 		 * proxy's death is handled first, parent_reap). A stopping
-		 * proxy still needs auditd for its last records.
+		 * proxy still needs auditd for its last records, unless
+		 * auditd ended cleanly: the proxy had handed them all over.
 		 */
-		if (pa.pa_proxy == -1 || (pa.pa_stopping && !is_auditd))
+		if (pa.pa_proxy == -1 || (pa.pa_stopping && (!is_auditd ||
+		    (WIFEXITED(status) && WEXITSTATUS(status) == 0))))
 			return;
 		log_errorx("%s (pid %ld) %s: starting it again", is_auditd ?
 		    "auditd" : "authd", (long)pid, how);

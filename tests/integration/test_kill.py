@@ -74,6 +74,20 @@ class Load:
             t.join(timeout=30)
 
 
+class KillTestCase(GatewayTestCase):
+    gateway_extra = "audit_failure block\ncontrol_socket ctl.sock\n"
+
+    def hold(self, n):
+        """An echo server's port, and n sessions held open through it."""
+        port = self.tcp_server(EchoHandler)
+        held = []
+        for _ in range(n):
+            s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", port)
+            self.assertEqual(rep, 0)
+            held.append(s)
+        return port, held
+
+
 def served(gw_addr, port, load):
     try:
         s, rep, _, _ = socks_open(gw_addr, "127.0.0.1", port, timeout=2)
@@ -99,8 +113,7 @@ def back_within(gw_addr, port, t0, load):
     return time.monotonic() - t0
 
 
-class AuditdKillTest(GatewayTestCase):
-    gateway_extra = "audit_failure block\ncontrol_socket ctl.sock\n"
+class AuditdKillTest(KillTestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, "auditd's account needs root")
     def test_auditd_runs_as_its_own_account_with_its_channel_only(self):
@@ -153,12 +166,7 @@ class AuditdKillTest(GatewayTestCase):
 
     def test_sigkill_of_auditd_under_load_loses_nothing(self):
         gw = self.gw
-        port = self.tcp_server(EchoHandler)
-        held = []
-        for _ in range(10):
-            s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
-            self.assertEqual(rep, 0)
-            held.append(s)
+        port, held = self.hold(10)
         load = Load(gw.addr, port)
         try:
             time.sleep(1.5)
@@ -195,17 +203,11 @@ class AuditdKillTest(GatewayTestCase):
         self.assertEqual(gw.ctl("audit", "verify").returncode, 0)
 
 
-class ProxyKillTest(GatewayTestCase):
-    gateway_extra = "audit_failure block\ncontrol_socket ctl.sock\n"
+class ProxyKillTest(KillTestCase):
 
     def test_sigkill_of_the_proxy_under_load(self):
         gw = self.gw
-        port = self.tcp_server(EchoHandler)
-        held = []
-        for _ in range(10):
-            s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
-            self.assertEqual(rep, 0)
-            held.append(s)
+        port, held = self.hold(10)
         load = Load(gw.addr, port)
         try:
             time.sleep(1.5)
@@ -245,19 +247,13 @@ class ProxyKillTest(GatewayTestCase):
         self.assertEqual(gw.ctl("audit", "verify").returncode, 0)
 
 
-class AuditdRestartTest(GatewayTestCase):
-    gateway_extra = "audit_failure block\ncontrol_socket ctl.sock\n"
+class AuditdRestartTest(KillTestCase):
 
     def test_auditd_killed_while_the_gateway_stops_loses_nothing(self):
         # Review: auditd killed right after SIGTERM left the sessions'
         # close records unwritten ("auditd is gone at shutdown").
         gw = self.gw
-        port = self.tcp_server(EchoHandler)
-        held = []
-        for _ in range(10):
-            s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
-            self.assertEqual(rep, 0)
-            held.append(s)
+        port, held = self.hold(10)
         wait_for(lambda: len(gw.audit("seq IS NULL")) == 10,
                  what="10 open rows")
         auditd = gw.auditd_pid

@@ -178,6 +178,13 @@ gw_print_errors(const char *cause)
 	fprintf(stderr, "%s\n", cause);
 }
 
+/* Whether two optional strings of a configuration differ. */
+static int
+gw_differs(const char *a, const char *b)
+{
+	return ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0));
+}
+
 static int
 gw_listen_same(const struct conf *a, const struct conf *b)
 {
@@ -210,16 +217,23 @@ gw_reload(void)
 	gw_conf_complete(c, gw_raise_nofile());
 	/* Sockets and threads are made once; say so rather than pretend. */
 	if (!gw_listen_same(old, c) || c->c_workers != old->c_workers ||
-	    c->c_auth != old->c_auth ||
-	    (c->c_user == NULL) != (old->c_user == NULL) ||
-	    (c->c_user != NULL && strcmp(c->c_user, old->c_user) != 0))
+	    c->c_auth != old->c_auth || gw_differs(c->c_user, old->c_user))
 		log_warnx("reload: listen, workers, user and auth take effect "
 		    "only after a restart");
 	log_set_verbose(gw_verbose + c->c_log_verbose);
-	if ((c->c_timezone == NULL) != (old->c_timezone == NULL) ||
-	    (c->c_timezone != NULL && strcmp(c->c_timezone,
-	    old->c_timezone) != 0))
+	if (gw_differs(c->c_timezone, old->c_timezone))
 		log_warnx("reload: timezone takes effect only after a restart");
+	/* auditd and the audit queue are made once too. */
+	if (gw_differs(c->c_audit_db, old->c_audit_db) ||
+	    gw_differs(c->c_audit_user, old->c_audit_user) ||
+	    gw_differs(c->c_audit_syslog_socket, old->c_audit_syslog_socket) ||
+	    c->c_audit_queue != old->c_audit_queue ||
+	    c->c_audit_block != old->c_audit_block ||
+	    c->c_audit_retention_days != old->c_audit_retention_days ||
+	    c->c_audit_syslog != old->c_audit_syslog ||
+	    c->c_audit_syslog_pen != old->c_audit_syslog_pen)
+		log_warnx("reload: the audit_ keywords take effect only after a "
+		    "restart");
 	gwpolicy_reload(c);
 	pthread_mutex_lock(&gw_conf_lock);
 	gw_conf = c;

@@ -86,6 +86,15 @@ class LifecycleTest(GatewayTestCase):
         s.close()
         self.gw.wait_log("reason=idle timeout")
 
+    def test_sighup_says_audit_keywords_wait_for_a_restart(self):
+        # auditd and the queue are made once: a reload says so, and the
+        # gateway keeps its audit log.
+        self.rewrite_conf("audit_retention_days 30")
+        self.gw.signal(signal.SIGHUP)
+        self.gw.wait_log("configuration reloaded")
+        self.assertIn("the audit_ keywords take effect only after a restart",
+                      self.gw.log())
+
     def test_sighup_broken_config_keeps_running(self):
         s, port = self.echo_session()
         self.rewrite_conf("handshake_timeout soon")

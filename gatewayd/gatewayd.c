@@ -399,6 +399,8 @@ main(int argc, char **argv)
  * A message from the parent: a restarted authd's channels (one a worker),
  * or a restarted auditd's channel. -1 when the parent is gone.
  */
+static int	 gw_workers_gone;	/* the proxy is stopping */
+
 static int
 gw_parent_recv(int fd)
 {
@@ -427,7 +429,7 @@ gw_parent_recv(int fd)
 		}
 	if ((size_t)got == sizeof(PARENT_MSG_AUTHD) && memcmp(tag,
 	    PARENT_MSG_AUTHD, sizeof(PARENT_MSG_AUTHD)) == 0 &&
-	    n == gw_nworkers) {
+	    n == gw_nworkers && !gw_workers_gone) {
 		for (i = 0; i < n; i++)
 			worker_set_authd(&gw_workers[i], fds[i]);
 		log_info("authd is back: logins are checked again");
@@ -569,6 +571,8 @@ gw_proxy_main(struct conf *c, struct proxy_args *px)
 		worker_join(&gw_workers[i]);
 		worker_free(&gw_workers[i]);
 	}
+	/* A restarted authd's channels that come now are closed, not used. */
+	gw_workers_gone = 1;
 	bandwidth_stop();
 	gw_audit_drain(px->px_ctl);
 	gwpolicy_stop();

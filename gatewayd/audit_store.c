@@ -38,7 +38,12 @@
 #include "audit_proto.h"
 #include "policy.h"
 
-#define AUDIT_PRUNE_STEP	500
+/*
+ * A prune step reaches the next signed checkpoint: they are at most
+ * 10,000 records and a batch apart. (At 500 a step, as before, a busy
+ * log had no checkpoint in reach and was never pruned.)
+ */
+#define AUDIT_PRUNE_STEP	20000
 #define AUDIT_CHECKPOINT_RECORDS 10000	/* a signed checkpoint at least */
 #define AUDIT_CHECKPOINT_MS	60000	/* ... this often */
 
@@ -390,11 +395,12 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 }
 
 /*
- * Removes the oldest completed records, a step at a time. The chain's
+ * Removes the oldest completed records, a step at a time: 1 when it
+ * removed some (the caller comes back soon), else 0. The chain's
  * last removed link becomes its anchor, and the cut is signed (a prune
  * record), so an anchor set by anyone else shows in verify.
  */
-void
+int
 store_prune(void)
 {
 	struct checkpoint	 cp;
@@ -403,11 +409,11 @@ store_prune(void)
 	char			 sql[512];
 
 	if (sa.sa_retention_days <= 0 || sa.sa_key == NULL)
-		return;
+		return (0);
 	cutoff = (int64_t)time(NULL) * 1000 -
 	    (int64_t)sa.sa_retention_days * 86400000;
 	if ((upto = store_prune_point(cutoff, &cp)) <= 0)
-		return;
+		return (0);
 	/* Only a prefix of the chain goes, and its last hash stays. */
 	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO chain (name, seq, "
 	    "hash) SELECT 'anchor', seq, hash FROM records WHERE seq = %lld; "
@@ -421,7 +427,9 @@ store_prune(void)
 		    sqlite3_errmsg(sa.sa_db));
 		sqlite3_free(err);
 		sqlite3_exec(sa.sa_db, "ROLLBACK", NULL, NULL, NULL);
+		return (0);
 	}
+	return (1);
 }
 
 /* Milliseconds on clock id: MONOTONIC for intervals, REALTIME for rows. */

@@ -42,6 +42,7 @@
 #define AUDITD_INTERVAL_MS	200
 #define AUDITD_RETRY_MS		1000
 #define AUDITD_PRUNE_EVERY_MS	10000
+#define AUDITD_PRUNE_AGAIN_MS	200	/* while a step removed records */
 #define AUDITD_LAST_TRY_MS	30000	/* writing, once the proxy is gone */
 #define AUDITD_BUFSIZE		(4 * 1024 * 1024)
 
@@ -370,8 +371,9 @@ auditd_loop(void)
 		now = store_clock_ms(CLOCK_MONOTONIC);
 		auditd_write(now, &retry_at);
 		if (ad.ad_n == 0 && now >= prune_at) {
-			store_prune();
-			prune_at = now + AUDITD_PRUNE_EVERY_MS;
+			/* Steps back to back while there is a backlog. */
+			prune_at = now + (store_prune() ? AUDITD_PRUNE_AGAIN_MS :
+			    AUDITD_PRUNE_EVERY_MS);
 		}
 		if (ad.ad_n == 0)
 			store_checkpoint(now, 0);

@@ -36,7 +36,7 @@ int	 store_usage_rows(int64_t, int (*)(const struct am_usage *, void *),
 uint64_t store_refused(void);
 void	 store_count_refused(uint64_t);
 void	 store_checkpoint(int64_t, int);
-void	 store_prune(void);
+int	 store_prune(void);
 int64_t	 store_clock_ms(int);
 
 /* audit_maint.c: WAL checkpoints and rollups, off the write path */

@@ -45,7 +45,7 @@ now_ms(void)
 
 /* A fresh database and an auditd on it; *fd is the proxy's end. */
 static pid_t
-auditd_on_fresh_db(int *fd)
+auditd_on_fresh_db_kept(int *fd, int retention_days)
 {
 	struct conf	*c = conf_default();
 	char		*cause = NULL;
@@ -53,11 +53,18 @@ auditd_on_fresh_db(int *fd)
 
 	snprintf(db, sizeof(db), "%s/audit%d.db", dir, ++runs);
 	c->c_audit_db = strdup(db);
+	c->c_audit_retention_days = retention_days;
 	if ((pid = auditd_start(c, fd, &cause)) == -1 ||
 	    auditd_wait_ready(*fd, &cause) == -1)
 		fail_msg("auditd: %s", cause ? cause : "?");
 	conf_unref(c);
 	return (pid);
+}
+
+static pid_t
+auditd_on_fresh_db(int *fd)
+{
+	return (auditd_on_fresh_db_kept(fd, 0));
 }
 
 /* Another auditd on the same database. */
@@ -343,6 +350,43 @@ test_quota_bytes_keep_up_with_many_users(void **state)
 	conf_unref(c);
 }
 
+/*
+ * A busy log is pruned: checkpoints are 10,000 records apart, and a step
+ * of 500 records (as before) never reached one, so nothing was removed.
+ */
+static void
+test_a_busy_log_is_pruned(void **state)
+{
+	static struct audit_rec	 b[AM_RECORDS_MAX];
+	struct am_welcome	 w;
+	uint64_t		 sid, rseq = 1;
+	int64_t			 old = now_ms() - 3 * 86400000LL, left = -1;
+	int			 fd, k, j, t;
+	pid_t			 pid;
+
+	(void)state;
+	pid = auditd_on_fresh_db_kept(&fd, 1);
+	w = hello(fd, 404);
+	sid = w.aw_last_sid + 1;
+	/* 25,000 records three days old: two checkpoints among them. */
+	for (k = 0; k < 25000 / AM_RECORDS_MAX; k++) {
+		for (j = 0; j < AM_RECORDS_MAX; j++) {
+			record(&b[j], AR_WHOLE, sid++, "old");
+			b[j].ar_start_ms = old;
+			b[j].ar_end_ms = old + 5;
+		}
+		send_records(fd, b, AM_RECORDS_MAX, rseq);
+		rseq += AM_RECORDS_MAX;
+		if (k % 64 == 63)
+			wait_ack(fd, rseq - 1);
+	}
+	wait_ack(fd, rseq - 1);
+	for (t = 0; t < 150 && (left = count("1")) >= 20000; t++)
+		usleep(100000);
+	assert_int_equal(end(fd, pid), 0);
+	assert_true(left < 20000);
+}
+
 int
 main(void)
 {
@@ -351,6 +395,7 @@ main(void)
 		cmocka_unit_test(test_a_planted_session_id_is_left_out),
 		cmocka_unit_test(test_records_sent_before_a_reset_are_written),
 		cmocka_unit_test(test_quota_bytes_keep_up_with_many_users),
+		cmocka_unit_test(test_a_busy_log_is_pruned),
 	};
 	char	 cmd[64];
 	int	 rc;

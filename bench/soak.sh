@@ -61,7 +61,7 @@ wait_for() {	# FILE TEXT
 	i=0
 	until grep -q "$2" "$1" 2>/dev/null; do
 		i=$((i + 1))
-		[ $i -gt 600 ] && { echo "$0: timed out waiting for '$2' in $1" >&2; exit 1; }
+		[ $i -gt 3000 ] && { echo "$0: timed out waiting for '$2' in $1" >&2; exit 1; }
 		sleep 0.1
 	done
 }
@@ -91,6 +91,11 @@ wait_for "$tmp/serve.log" serving
 if [ -n "$prefill" ]; then
 	echo "# copying $prefill ($(du -h "$prefill" | cut -f1))"
 	cp "$prefill" "$tmp/audit.db"
+	# Its signing key: a log with signed checkpoints needs it.
+	for k in audit.key audit.pub; do
+		[ -f "$(dirname "$prefill")/$k" ] &&
+		    cp -p "$(dirname "$prefill")/$k" "$tmp/$k"
+	done
 fi
 chmod -R a+rX "$tmp"
 "$bin/gatewayd" -c "$tmp/gatewayd.conf" >"$tmp/gatewayd.log" 2>&1 &

@@ -742,8 +742,8 @@ main(int argc, char **argv)
 			return (2);
 		}
 	}
-	if (target.sin_family == 0 || n < 1 || seconds <= 0 || seconds > 600) {
-		fprintf(stderr, "socksbench: -t is required; -d 0 to 600\n");
+	if (target.sin_family == 0 || n < 1 || seconds <= 0 || seconds > 7200) {
+		fprintf(stderr, "socksbench: -t is required; -d 0 to 7200\n");
 		return (2);
 	}
 	raise_nofile();

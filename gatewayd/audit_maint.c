@@ -19,9 +19,13 @@
  * Rollups ran in the writer's loop too, 20,000 records a step: on a
  * large database one step took the better part of a second, and the
  * writer fell to under 2,000 records/s while a backlog lasted. Here they
- * run in small steps (MAINT_ROLLUP_STEP records, a few milliseconds of
- * the write lock each) whenever there is a backlog, and the writer only
- * ever waits for one such step.
+ * run in small steps (MAINT_ROLLUP_STEP records) whenever there is a
+ * backlog and the writer has nothing waiting. SQLite's lock is no fair
+ * queue (a waiting writer sleeps, and a step taken back to back wins it
+ * again: the first soak on a large log starved the writer that way), so
+ * the writer and this thread take turns on maint_turn: the writer says
+ * when it has a batch (maint_writer_wants), and waits for one step at
+ * most.
  */
 #include <sys/stat.h>
 
@@ -49,7 +53,10 @@ static struct {
 	pthread_cond_t	 wa_cond;
 	int		 wa_stop, wa_running;
 	int64_t		 wa_slowest_ms;
+	pthread_mutex_t	 wa_turn;	/* the write lock, fairly */
+	_Atomic int	 wa_writer_wants;
 } wa = { .wa_lock = PTHREAD_MUTEX_INITIALIZER,
+	 .wa_turn = PTHREAD_MUTEX_INITIALIZER,
 	 .wa_cond = PTHREAD_COND_INITIALIZER };
 
 /*
@@ -84,6 +91,8 @@ wal_open(sqlite3 *writer, const char *path, char **cause)
 	}
 	/* A rollup step waits for a batch at most; checkpoints for nobody. */
 	sqlite3_busy_timeout(wa.wa_db, 500);
+	/* Rollups read the hourly tables' pages again and again. */
+	sqlite3_exec(wa.wa_db, "PRAGMA cache_size = -16384", NULL, NULL, NULL);
 	/*
 	 * A read now, as root: SQLite opens the -wal and -shm files at a
 	 * connection's first read, and after the privilege drop it could
@@ -139,8 +148,17 @@ wal_main(void *arg)
 			    (long long)took, done, logged);
 		if (took > wa.wa_slowest_ms)
 			wa.wa_slowest_ms = took;
-		if ((rolled = audit_rollup(wa.wa_db, MAINT_ROLLUP_STEP,
-		    &cause)) == -1) {
+		/* The writer's batch first; then one step. */
+		rolled = 0;
+		if (wa.wa_writer_wants) {
+			usleep(1000);
+			pthread_mutex_lock(&wa.wa_lock);
+			continue;
+		}
+		pthread_mutex_lock(&wa.wa_turn);
+		rolled = audit_rollup(wa.wa_db, MAINT_ROLLUP_STEP, &cause);
+		pthread_mutex_unlock(&wa.wa_turn);
+		if (rolled == -1) {
 			/* Busy (the writer): tried again; anything else said. */
 			if (sqlite3_errcode(wa.wa_db) != SQLITE_BUSY)
 				log_warnx("%s", cause ? cause : "audit rollup");
@@ -163,6 +181,21 @@ wal_start(void)
 		return (-1);
 	wa.wa_running = 1;
 	return (0);
+}
+
+/* The writer's turn on the write lock: after one rollup step at most. */
+void
+maint_writer_begin(void)
+{
+	wa.wa_writer_wants = 1;
+	pthread_mutex_lock(&wa.wa_turn);
+}
+
+void
+maint_writer_end(void)
+{
+	pthread_mutex_unlock(&wa.wa_turn);
+	wa.wa_writer_wants = 0;
 }
 
 /* Stops the thread; the writer's close checkpoints what is left. */

@@ -311,8 +311,10 @@ auditd_write(int64_t now, int64_t *retry_at)
 {
 	int	 was = ad.ad_healthy;
 
-	if (now < *retry_at)
-		return;
+	if (now < *retry_at || (ad.ad_n == 0 && !ad.ad_usage_due))
+		goto ack;
+	/* Its turn on the write lock: a rollup step gives way (maint). */
+	maint_writer_begin();
 	if (ad.ad_n > 0) {
 		if (store_write(ad.ad_batch, ad.ad_n, ad.ad_received,
 		    ad.ad_produced) == 0) {
@@ -333,6 +335,7 @@ auditd_write(int64_t now, int64_t *retry_at)
 		} else
 			ad.ad_healthy = 0;
 	}
+	maint_writer_end();
 	if (was && !ad.ad_healthy)
 		log_warnx("audit: cannot write records; %s until it can",
 		    ad.ad_block ? "new sessions are refused" :
@@ -343,6 +346,7 @@ auditd_write(int64_t now, int64_t *retry_at)
 		*retry_at = now + AUDITD_RETRY_MS;
 	if (was != ad.ad_healthy)
 		ad.ad_ack_due = 1;
+ack:
 	if (ad.ad_ack_due && ad.ad_hello && !ad.ad_eof)
 		auditd_ack();
 }
@@ -372,8 +376,10 @@ auditd_loop(void)
 		auditd_write(now, &retry_at);
 		if (ad.ad_n == 0 && now >= prune_at) {
 			/* Steps back to back while there is a backlog. */
+			maint_writer_begin();
 			prune_at = now + (store_prune() ? AUDITD_PRUNE_AGAIN_MS :
 			    AUDITD_PRUNE_EVERY_MS);
+			maint_writer_end();
 		}
 		if (ad.ad_n == 0)
 			store_checkpoint(now, 0);

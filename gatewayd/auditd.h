@@ -44,6 +44,8 @@ struct sqlite3;
 int	 wal_open(struct sqlite3 *, const char *, char **);
 int	 wal_start(void);
 void	 wal_stop(void);
+void	 maint_writer_begin(void);
+void	 maint_writer_end(void);
 
 /* audit_syslog.c: a copy of every completed record and checkpoint */
 void	 audit_syslog_open(const struct conf *);

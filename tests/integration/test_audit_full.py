@@ -28,7 +28,7 @@ class AuditFullTest(GatewayTestCase):
     def setUp(self):
         self.disk = TempDir()
         self.addCleanup(self.disk.cleanup)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0755",
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m,mode=0755",
                         "tmpfs", self.disk.path], check=True)
         self.addCleanup(subprocess.run, ["umount", "-l", self.disk.path])
         self.gateway_extra = ("audit_queue 1000\naudit_failure block\n"

@@ -159,16 +159,15 @@ auditd_clean(struct audit_rec *r)
  * above every id on record when it began, and below a year ahead of now
  * in the proxy's numbering (start time in ms, shifted by 20 bits).
  */
-static int
-auditd_sid_ok(uint64_t sid)
+static void
+auditd_sid_range(uint64_t *floor, uint64_t *ceiling)
 {
 	struct store_intake	 in;
-	uint64_t		 ceiling;
 
 	store_intake(&in);
-	ceiling = (uint64_t)(store_clock_ms(CLOCK_REALTIME) +
+	*floor = in.si_sid_floor;
+	*ceiling = (uint64_t)(store_clock_ms(CLOCK_REALTIME) +
 	    366LL * 86400000) << 20;
-	return (sid > in.si_sid_floor && sid < ceiling);
 }
 
 static int
@@ -176,7 +175,7 @@ auditd_records(const unsigned char *p, size_t len)
 {
 	struct am_records	 m;
 	struct audit_rec	*r;
-	uint64_t		 rseq;
+	uint64_t		 rseq, floor, ceiling;
 	uint32_t		 i;
 
 	if (len < sizeof(m))
@@ -186,6 +185,7 @@ auditd_records(const unsigned char *p, size_t len)
 	    (size_t)m.ar_n * sizeof(*r) || m.ar_first == 0 ||
 	    m.ar_first > ad.ad_received + 1)
 		return (-1);		/* a gap: records would be lost */
+	auditd_sid_range(&floor, &ceiling);
 	for (i = 0; i < m.ar_n; i++) {
 		rseq = m.ar_first + i;
 		if (rseq <= ad.ad_received)
@@ -195,7 +195,7 @@ auditd_records(const unsigned char *p, size_t len)
 		if (auditd_clean(r) == -1)
 			return (-1);
 		ad.ad_received = rseq;
-		if (!auditd_sid_ok(r->ar_sid)) {
+		if (r->ar_sid <= floor || r->ar_sid >= ceiling) {
 			/* Said at 1, 2, 4, 8...: a hostile proxy floods nothing. */
 			ad.ad_bad_sids++;
 			if ((ad.ad_bad_sids & (ad.ad_bad_sids - 1)) == 0)
@@ -311,6 +311,15 @@ auditd_write(int64_t now, int64_t *retry_at)
 {
 	int	 was = ad.ad_healthy;
 
+	/*
+	 * Records left out for good (their session ids) are done with too:
+	 * unacknowledged, the proxy would hold them, and refuse sessions,
+	 * for ever. Resent after a restart, they are left out again.
+	 */
+	if (ad.ad_n == 0 && ad.ad_received > ad.ad_committed) {
+		ad.ad_committed = ad.ad_received;
+		ad.ad_ack_due = 1;
+	}
 	if (now < *retry_at || (ad.ad_n == 0 && !ad.ad_usage_due))
 		goto ack;
 	/* Its turn on the write lock: a rollup step gives way (maint). */

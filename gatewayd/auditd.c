@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "gatewayd.h"
+#include "notify.h"
 #include "audit_proto.h"
 #include "auditd.h"
 #include "chan.h"
@@ -460,6 +461,7 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 
 	log_init(log_debug_enabled(), "gatewayd[auditd]");
 	prctl(PR_SET_NAME, "socksgw-auditd", 0, 0, 0);
+	notify_forget();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGHUP, SIG_IGN);

@@ -49,6 +49,7 @@
 #include <security/pam_appl.h>
 
 #include "gatewayd.h"
+#include "notify.h"
 #include "chan.h"
 
 #define AUTHD_CACHE_MAX		1024
@@ -580,6 +581,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 	log_init(log_debug_enabled(), "gatewayd[authd]");
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	prctl(PR_SET_NAME, "socksgw-authd", 0, 0, 0);
+	notify_forget();
 	{
 		sigset_t	 none;	/* the parent blocks what it supervises */
 

@@ -88,11 +88,13 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "bind_timeout",	CT_INT, OFF(c_bind_timeout), 1, 86400 },
 	{ "idle_timeout",	CT_INT, OFF(c_idle_timeout), 1, 7 * 86400 },
 	{ "shutdown_grace",	CT_INT, OFF(c_shutdown_grace), 0, 86400 },
-	{ "max_sessions",	CT_INT, OFF(c_max_sessions), 1, 10000000 },
+	{ "max_sessions",	CT_INT, OFF(c_max_sessions), 1,
+	    GW_MAX_SESSIONS },
 	{ "relay_buffer",	CT_SIZE, OFF(c_relay_buffer), 4096,
 	    64 * 1024 * 1024 },
 	{ "splice_max",		CT_INT, OFF(c_splice_max), 0, 100000 },
 	{ "log_verbose",	CT_BOOL, OFF(c_log_verbose), 0, 0 },
+	{ "log_sessions",	CT_BOOL, OFF(c_log_sessions), 0, 0 },
 	{ "socks4",		CT_BOOL, OFF(c_socks4), 0, 0 },
 };
 #undef OFF
@@ -181,6 +183,7 @@ conf_default(void)
 	c->c_connect_timeout = 10;
 	c->c_bind_timeout = 60;
 	c->c_idle_timeout = 300;
+	c->c_log_sessions = 1;
 	c->c_shutdown_grace = 30;
 	c->c_max_sessions = 0;		/* derived from the descriptor limit */
 	c->c_relay_buffer = 256 * 1024;

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,34 @@ gw_policy_changed(const struct policy *p)
 	}
 }
 
+static int	 gw_parent_fd = -1;	/* the proxy's channel to the parent */
+
+/* A word to the parent, which passes it on to systemd (notify.c). */
+static void
+gw_tell_parent(const char *fmt, ...)
+{
+	char	 msg[32];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(msg) && send(gw_parent_fd, msg,
+	    (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == -1 && errno != EAGAIN)
+		log_warn("cannot tell the parent");
+}
+
+/* Every few seconds, the sessions open, for systemctl status. */
+static void
+gw_report_sessions(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	gw_tell_parent(PARENT_MSG_SESSIONS " %u", (unsigned)gw_nsessions);
+}
+
 static void
 gw_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -276,6 +305,7 @@ gw_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		free(gw_reload());
+		gw_tell_parent(PARENT_MSG_RELOADED);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -485,7 +515,8 @@ static int
 gw_proxy_main(struct conf *c, struct proxy_args *px)
 {
 	struct event_base	*base;
-	struct event		*sigs[3], *parent_ev;
+	struct event		*sigs[3], *parent_ev, *status_ev;
+	struct timeval		 status_every = { 5, 0 };
 	static const int	 signos[3] = { SIGHUP, SIGTERM, SIGINT };
 	char			*cause = NULL;
 	int			*fds;
@@ -557,9 +588,11 @@ gw_proxy_main(struct conf *c, struct proxy_args *px)
 	    c->c_auth == AUTH_PAM ? c->c_pam_service : "",
 	    c->c_socks4 ? "enabled" : "disabled (socks4 no)",
 	    c->c_audit_db ? c->c_audit_db : "off");
-	if (send(px->px_ctl, PARENT_MSG_READY, sizeof(PARENT_MSG_READY),
-	    MSG_NOSIGNAL) == -1)
-		log_warn("cannot tell the parent");
+	gw_parent_fd = px->px_ctl;
+	gw_tell_parent(PARENT_MSG_READY);
+	if ((status_ev = event_new(base, -1, EV_PERSIST, gw_report_sessions,
+	    NULL)) == NULL || event_add(status_ev, &status_every) == -1)
+		fatalx("cannot report sessions to the parent");
 
 	event_base_dispatch(base);
 	control_stop();
@@ -579,6 +612,7 @@ gw_proxy_main(struct conf *c, struct proxy_args *px)
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(parent_ev);
+	event_free(status_ev);
 	close(px->px_ctl);
 	event_base_free(base);
 	guard_self_free();

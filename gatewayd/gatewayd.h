@@ -30,6 +30,7 @@ struct evbuffer;
 
 #define GW_DEFAULT_CONF		"/etc/socksgw/gatewayd.conf"
 #define GW_RUNTIME_DIR		"/run/socksgw"
+#define GW_MAX_SESSIONS		10000000	/* max_sessions at most */
 #define GW_AUDIT_USER		"socksgw-audit"	/* audit_user's default */
 #define GW_MAX_LISTEN		64
 #define GW_MAX_WORKERS		64
@@ -173,6 +174,7 @@ struct conf {
 	size_t			 c_relay_buffer;
 	int			 c_splice_max;
 	int			 c_log_verbose;
+	int			 c_log_sessions;	/* a line per close */
 	int			 c_socks4;
 };
 
@@ -614,6 +616,8 @@ size_t	 audit_queue_depth(void);
 
 /* parent.c: the privileged parent, supervising authd and the proxy */
 #define PARENT_MSG_READY	"ready"
+#define PARENT_MSG_RELOADED	"reloaded"	/* after a SIGHUP */
+#define PARENT_MSG_SESSIONS	"sessions"	/* "sessions N": open now */
 #define PARENT_MSG_AUTHD	"authd"
 #define PARENT_MSG_AUDITD	"auditd"
 /* What the parent hands each proxy it starts. */

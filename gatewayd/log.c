@@ -1,7 +1,13 @@
 /*
  * log.c: one line per event on stderr, written with a single write(2) so
  * that lines from different worker threads never interleave.
+ *
+ * When stderr is the journal (systemd sets JOURNAL_STREAM to its device
+ * and inode), each line starts with its syslog priority as "<N>" and no
+ * time stamp: journald keeps the priority (journalctl -p warning) and
+ * stamps the line itself.
  */
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <errno.h>
@@ -17,6 +23,23 @@
 
 static _Atomic int	 log_verbose;
 static const char	*log_ident = "gatewayd";
+static int		 log_journal;	/* stderr is journald's stream */
+
+/* Whether stderr is the stream that JOURNAL_STREAM ("DEV:INO") names. */
+static int
+log_to_journal(void)
+{
+	const char		*js = getenv("JOURNAL_STREAM");
+	unsigned long long	 dev, ino;
+	struct stat		 st;
+	char			 end;
+
+	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return (0);
+	return ((unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino);
+}
 
 static void	log_vwrite(enum log_level, const char *, const char *,
 		    va_list) __attribute__((format(printf, 3, 0)));
@@ -27,6 +50,7 @@ log_init(int verbose, const char *ident)
 	log_verbose = verbose;
 	if (ident != NULL)
 		log_ident = ident;
+	log_journal = log_to_journal();
 }
 
 void
@@ -46,19 +70,26 @@ log_vwrite(enum log_level level, const char *suffix, const char *fmt,
     va_list ap)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
+	static const char priorities[] = { '3', '4', '6', '7' };
 	char		 line[2048], msg[2048];
 	struct timeval	 tv;
 	struct tm	 tm;
 	size_t		 n;
 	int		 r;
 
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: %s: ",
-	    (long)tv.tv_usec / 1000, log_ident, names[level]);
-	if (r > 0)
-		n += (size_t)r;
+	if (log_journal) {
+		r = snprintf(line, sizeof(line), "<%c>%s: %s: ",
+		    priorities[level], log_ident, names[level]);
+		n = r > 0 ? (size_t)r : 0;
+	} else {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+		r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: %s: ",
+		    (long)tv.tv_usec / 1000, log_ident, names[level]);
+		if (r > 0)
+			n += (size_t)r;
+	}
 	/*
 	 * The message holds attacker-chosen text (user names, idents,
 	 * destination names): it is escaped here, at the sink, so that no

@@ -37,6 +37,7 @@
 
 #include "gatewayd.h"
 #include "auditd.h"
+#include "notify.h"
 
 #define PARENT_RESTART_MS	1000	/* no child started twice within */
 
@@ -216,6 +217,7 @@ parent_start_proxy(int restarted)
 		runtime_lock_close();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		prctl(PR_SET_NAME, "socksgw-proxy", 0, 0, 0);
+		notify_forget();
 		log_init(log_debug_enabled(), "gatewayd");
 		/*
 		 * SIGHUP, SIGTERM and SIGINT stay blocked until the proxy's
@@ -398,6 +400,32 @@ parent_reap(void)
 }
 
 /*
+ * What the proxy says on its channel: that it serves, that it has read
+ * the configuration again (SIGHUP), and how many sessions are open. The
+ * proxy parses hostile traffic, so its words are checked, and only the
+ * parent's own text reaches systemd.
+ */
+static void
+parent_proxy_said(const char *msg)
+{
+	unsigned long	 v;
+	char		*ep;
+
+	if (strcmp(msg, PARENT_MSG_READY) == 0) {
+		pa.pa_ready = 1;
+		notify_ready();
+	} else if (strcmp(msg, PARENT_MSG_RELOADED) == 0)
+		notify_ready();
+	else if (strncmp(msg, PARENT_MSG_SESSIONS " ",
+	    sizeof(PARENT_MSG_SESSIONS)) == 0) {
+		errno = 0;
+		v = strtoul(msg + sizeof(PARENT_MSG_SESSIONS), &ep, 10);
+		if (*ep == '\0' && errno == 0 && v <= GW_MAX_SESSIONS)
+			notify_status((unsigned)v);
+	}
+}
+
+/*
  * Runs the gateway: forks authd, auditd and the proxy, then supervises.
  * The listeners (listen_fds, [worker][listen], and metrics_fd) were bound
  * as root before, and stay open here across proxy restarts: no port is
@@ -412,7 +440,7 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 	struct signalfd_siginfo	 si;
 	struct pollfd		 pfd[2];
 	sigset_t		 set;
-	char			 msg[16];
+	char			 msg[32];
 	ssize_t			 n;
 	int			 sfd;
 
@@ -448,11 +476,11 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 		}
 		if (pa.pa_retry_at != 0 && parent_now_ms() >= pa.pa_retry_at)
 			parent_retry();
-		if (pfd[1].revents & POLLIN) {
-			n = recv(pa.pa_ctl, msg, sizeof(msg), MSG_DONTWAIT);
-			if (n > 0 && strncmp(msg, PARENT_MSG_READY,
-			    (size_t)n) == 0)
-				pa.pa_ready = 1;
+		if (pfd[1].revents & POLLIN &&
+		    (n = recv(pa.pa_ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT)) >
+		    0) {
+			msg[n] = '\0';
+			parent_proxy_said(msg);
 		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
@@ -463,10 +491,14 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 			parent_reap();
 			break;
 		case SIGHUP:
-			if (pa.pa_proxy != -1)
+			if (pa.pa_proxy != -1 && pa.pa_ready) {
+				notify_reloading();
 				kill(pa.pa_proxy, SIGHUP);
+			}
 			break;
 		default:	/* SIGTERM, SIGINT: the proxy stops, then all */
+			if (!pa.pa_stopping)
+				notify_stopping();
 			pa.pa_stopping = 1;
 			/* New clients are refused now, not queued. */
 			parent_close_listeners();

@@ -945,7 +945,9 @@ session_close(struct session *s, const char *reason)
 	session_active(s);
 	/* Bytes still buffered will not be relayed: not counted as such. */
 	relay_settle(s);
-	session_log_close(s, reason != NULL ? reason : "closed");
+	/* The audit log has the same; journald need not hold it twice. */
+	if (w->w_conf->c_log_sessions)
+		session_log_close(s, reason != NULL ? reason : "closed");
 	session_observe_handshake(s);
 	stat_rule(s->s_rule_id);
 	if (s->s_cmd != 0)

@@ -11,6 +11,7 @@
 #define ADMIN_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "policy.h"
@@ -49,6 +50,10 @@ const char *args_next(struct args *);
 const char *args_value(struct args *, const char *);
 void	 args_done(struct args *);
 int64_t	 parse_id(const char *, const char *);
+
+/* help.c */
+void	 help_usage(FILE *, const char *);
+int	 help_verb(FILE *, const char *, const char *);
 
 /* sql.c */
 struct sqlite3_stmt;

@@ -22,49 +22,43 @@
 static const struct {
 	const char	*name;
 	int		(*fn)(struct ctl *, struct args *);
-	const char	*usage;
 } ctl_nouns[] = {
-	{ "init", cmd_init, "init" },
-	{ "rule", cmd_rule, "rule add|list|show|del|move|enable|disable ..." },
-	{ "user", cmd_user, "user add|set|list|show|del|enable|disable ... "
-	    "[--max-sessions N|none] [--rate R|none] [--burst N|none] "
-	    "[--bandwidth 10M|none] [--quota 5G/day|none]" },
-	{ "group", cmd_group, "group add|set|del|list ... "
-	    "[--max-sessions N|none] [--rate R|none] [--burst N|none] "
-	    "[--bandwidth 10M|none] [--quota 5G/day|none]" },
-	{ "defaults", cmd_defaults, "defaults [--max-sessions N|none] "
-	    "[--rate R|none] [--burst N|none] [--bandwidth B|none] "
-	    "[--quota B/PERIOD|none] [--client-rate R|none] "
-	    "[--client-burst N|none]" },
-	{ "list", cmd_list, "list create|import|show|list|del ..." },
-	{ "explain", cmd_explain, "explain --dst HOST:PORT [--user U] "
-	    "[--group G]... [--src IP] [--addr IP] [--cmd C] [--at TIME]" },
-	{ "geoip", cmd_geoip, "geoip lookup IP" },
-	{ "sessions", cmd_sessions, "sessions [--user U] | sessions kill ID | "
-	    "sessions kill --user U" },
-	{ "reload", cmd_reload, "reload" },
-	{ "stats", cmd_stats, "stats" },
-	{ "log", cmd_log, "log [--limit N]" },
-	{ "audit", cmd_audit, "audit list [--user U] [--since T] [--until T] "
-	    "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
-	    "[--limit N] | show ID | verify [--pubkey FILE] "
-	    "[--checkpoints FILE] | report users|destinations|denials|timeline "
-	    "[--since T] [--until T] [--user U] [--group G] [--top N] "
-	    "[--by sessions|bytes] [--bucket hour|day] "
-	    "[--format table|csv|json|html]" },
+	{ "init", cmd_init },
+	{ "rule", cmd_rule },
+	{ "user", cmd_user },
+	{ "group", cmd_group },
+	{ "defaults", cmd_defaults },
+	{ "list", cmd_list },
+	{ "explain", cmd_explain },
+	{ "geoip", cmd_geoip },
+	{ "sessions", cmd_sessions },
+	{ "reload", cmd_reload },
+	{ "stats", cmd_stats },
+	{ "log", cmd_log },
+	{ "audit", cmd_audit },
 };
 
 static void __attribute__((noreturn))
 ctl_help(FILE *f, int code)
 {
-	size_t	 i;
-
-	fprintf(f, "usage: socksctl [-c FILE] [--json] NOUN VERB [ARGS]\n\n");
-	for (i = 0; i < sizeof(ctl_nouns) / sizeof(ctl_nouns[0]); i++)
-		fprintf(f, "  socksctl %s\n", ctl_nouns[i].usage);
-	fprintf(f, "\nThe configuration (default %s) names the databases.\n",
-	    CTL_DEFAULT_CONF);
+	fprintf(f, "usage: socksctl [-c FILE] [--json] NOUN VERB [ARGS]\n"
+	    "       socksctl NOUN [VERB] --help | socksctl --version\n\n");
+	help_usage(f, NULL);
+	fprintf(f, "\nThe configuration (default %s) names the databases. "
+	    "man socksctl says more.\n", CTL_DEFAULT_CONF);
 	exit(code);
+}
+
+/* Whether a (the words after the noun) asks for help: VERB --help. */
+static int
+ctl_wants_help(int argc, char **argv, int k)
+{
+	int	 i;
+
+	for (i = k; i < argc && i < k + 2; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return (1);
+	return (argc > k && strcmp(argv[argc - 1], "--help") == 0);
 }
 
 void
@@ -245,6 +239,11 @@ main(int argc, char **argv)
 		else if (strcmp(argv[k], "-h") == 0 ||
 		    strcmp(argv[k], "--help") == 0)
 			ctl_help(stdout, 0);
+		else if (strcmp(argv[k], "-V") == 0 ||
+		    strcmp(argv[k], "--version") == 0) {
+			printf("socksctl %s\n", SOCKSGW_VERSION);
+			return (0);
+		}
 		else
 			ctl_usage_error("unknown option '%s'", argv[k]);
 	}
@@ -258,9 +257,10 @@ main(int argc, char **argv)
 			break;
 	if (i == sizeof(ctl_nouns) / sizeof(ctl_nouns[0]))
 		ctl_usage_error("unknown command '%s'", noun);
-	if (k < argc && (strcmp(argv[k], "--help") == 0 ||
-	    strcmp(argv[k], "-h") == 0)) {
-		printf("usage: socksctl %s\n", ctl_nouns[i].usage);
+	if (ctl_wants_help(argc, argv, k)) {
+		if (help_verb(stdout, noun, k < argc && argv[k][0] != '-' ?
+		    argv[k] : NULL) == -1)
+			ctl_usage_error("%s %s: unknown verb", noun, argv[k]);
 		return (0);
 	}
 	if ((ctl.ctl_conf = conf_load(ctl.ctl_conf_path, &cause)) == NULL) {

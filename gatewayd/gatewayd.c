@@ -16,6 +16,7 @@
 
 #include <netinet/in.h>
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -49,11 +50,24 @@ static int		 gw_nworkers;
 static int		 gw_verbose;
 
 static void __attribute__((noreturn))
-usage(void)
+usage(FILE *f, int code)
 {
-	fprintf(stderr, "usage: gatewayd [-nvV] [-c FILE]\n");
-	exit(2);
+	fprintf(f, "usage: gatewayd [-nvV] [-c FILE]\n"
+	    "  -c FILE    the configuration (default %s)\n"
+	    "  -n         check the configuration and the files it names, "
+	    "then exit\n"
+	    "  -v         debug logging (more -v, more detail)\n"
+	    "  -V         print the version\n"
+	    "  --help     this text; man gatewayd and man gatewayd.conf say "
+	    "more\n", GW_DEFAULT_CONF);
+	exit(code);
 }
+
+static const struct option gw_long_options[] = {
+	{ "help",	no_argument,	NULL,	'h' },
+	{ "version",	no_argument,	NULL,	'V' },
+	{ NULL,		0,		NULL,	0 },
+};
 
 /* A new reference to the running configuration; any thread. */
 struct conf *
@@ -325,7 +339,8 @@ main(int argc, char **argv)
 	int			 ch, check_only = 0, metrics_fd, *listen_fds;
 	rlim_t			 nofile;
 
-	while ((ch = getopt(argc, argv, "c:nvV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:hnvV", gw_long_options,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -339,12 +354,14 @@ main(int argc, char **argv)
 		case 'V':
 			printf("gatewayd %s\n", SOCKSGW_VERSION);
 			return (0);
+		case 'h':
+			usage(stdout, 0);
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 	log_init(gw_verbose, "gatewayd");
 	/* Databases, the WAL, the lock: nothing for other accounts. */
 	umask(027);

@@ -180,8 +180,24 @@ class SocksctlTest(unittest.TestCase):
 
     def test_help_and_missing_database(self):
         self.assertIn("usage: socksctl", self.ok("help"))
-        self.assertIn("usage: socksctl rule", self.ok("rule", "--help"))
+        self.assertIn("socksctl rule list", self.ok("rule", "--help"))
+        self.assertRegex(self.ok("--version"), r"^socksctl \d+\.\d+")
         conf = self.tmp.write("other.conf", "policy_db nowhere.db\n")
+        # A verb's help names its options, wherever --help stands, and
+        # needs no database.
+        for argv in (["rule", "add", "--help"],
+                     ["rule", "add", "allow", "--port", "80", "--help"]):
+            r = subprocess.run([SOCKSCTL, "-c", conf] + argv,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("usage: socksctl rule add allow|deny", r.stdout)
+            self.assertIn("--src-country CC", r.stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.path,
+                                                     "nowhere.db")))
+        r = subprocess.run([SOCKSCTL, "-c", conf, "rule", "frob", "--help"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("rule frob: unknown verb", r.stderr)
         r = subprocess.run([SOCKSCTL, "-c", conf, "rule", "list"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 1)

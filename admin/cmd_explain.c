@@ -310,17 +310,75 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	return (0);
 }
 
+/*
+ * The attribution that the country data's license asks for: the file
+ * ATTRIBUTION beside geoip_db (socksgw-geoip-update writes it), first
+ * line. Empty when there is none.
+ */
+static void
+geoip_attribution(const char *db, char *out, size_t len)
+{
+	const char	*slash = strrchr(db, '/');
+	char		 path[4096];
+	FILE		*f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%.*sATTRIBUTION", slash ?
+	    (int)(slash - db + 1) : 0, db);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(out, (int)len, f) == NULL)
+		out[0] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	fclose(f);
+}
+
+/*
+ * geoip check FILE [--path P]: whether FILE is a country database that
+ * gatewayd would use with this configuration's geoip_country_path (or
+ * P); what socksgw-geoip-update asks before it replaces geoip_db.
+ */
+static int
+geoip_check(struct ctl *ctl, struct args *a)
+{
+	struct policy_geoip	*g;
+	const char		*file = args_next(a), *opt;
+	const char		*path = ctl->ctl_conf->c_geoip_path;
+	char			*cause = NULL;
+
+	if (file == NULL)
+		ctl_usage_error("geoip check FILE [--path P]");
+	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--path") != 0)
+			ctl_usage_error("geoip check: unknown option '%s'", opt);
+		path = args_value(a, opt);
+	}
+	if ((g = policy_geoip_open(file, path, &cause)) == NULL)
+		ctl_error("%s", cause ? cause : "out of memory");
+	policy_geoip_close(g);
+	if (!ctl->ctl_json)
+		printf("%s: country codes found\n", file);
+	else {
+		printf("{\"file\": ");
+		json_string(file);
+		printf(", \"ok\": true}\n");
+	}
+	return (0);
+}
+
 int
 cmd_geoip(struct ctl *ctl, struct args *a)
 {
 	struct policy_geoip	*g;
 	struct sockaddr_storage	 ss;
 	const char		*verb = args_next(a), *ip;
-	char			 cc[3], *cause = NULL;
+	char			 cc[3], attribution[512], *cause = NULL;
 
+	if (verb != NULL && strcmp(verb, "check") == 0)
+		return (geoip_check(ctl, a));
 	if (verb == NULL || strcmp(verb, "lookup") != 0 ||
 	    (ip = args_next(a)) == NULL)
-		ctl_usage_error("geoip lookup IP");
+		ctl_usage_error("geoip lookup IP | geoip check FILE");
 	args_done(a);
 	parse_ip("geoip lookup", ip, &ss);
 	if (ctl->ctl_conf->c_geoip_db == NULL)
@@ -330,15 +388,28 @@ cmd_geoip(struct ctl *ctl, struct args *a)
 	    ctl->ctl_conf->c_geoip_path, &cause)) == NULL)
 		ctl_error("%s", cause ? cause : "out of memory");
 	policy_geoip_lookup(g, (struct sockaddr *)&ss, cc);
+	geoip_attribution(ctl->ctl_conf->c_geoip_db, attribution,
+	    sizeof(attribution));
 	if (ctl->ctl_json) {
 		printf("{\"ip\": \"%s\", \"country\": ", ip);
 		if (cc[0])
 			json_string(cc);
 		else
 			printf("null");
+		if (attribution[0]) {
+			printf(", \"attribution\": ");
+			json_string(attribution);
+		}
 		printf("}\n");
-	} else
+	} else {
 		printf("%s %s\n", ip, cc[0] ? cc : "unknown");
+		if (attribution[0]) {
+			char	 vis[sizeof(attribution) * 4];
+
+			esc_log(vis, sizeof(vis), attribution);
+			printf("country data: %s\n", vis);
+		}
+	}
 	policy_geoip_close(g);
 	return (0);
 }

@@ -75,7 +75,9 @@ static const struct help helps[] = {
 	  "Says what the policy decides for a request, which rule decides "
 	  "and why each rule before it did not match." },
 	{ "geoip", "lookup", "IP", "Says the country of an address in "
-	  "geoip_db." },
+	  "geoip_db, and whose data it is." },
+	{ "geoip", "check", "FILE [--path P]", "Checks that FILE is a "
+	  "country database with codes at geoip_country_path (or P)." },
 	{ "sessions", NULL, "[--user U] | kill ID | kill --user U",
 	  "Lists the sessions open now, or closes some (control socket)." },
 	{ "reload", NULL, "", "Makes gatewayd read its configuration "

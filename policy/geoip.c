@@ -22,6 +22,66 @@ struct policy_geoip {
 	const char	*g_path[GEOIP_PATH_MAX + 1];
 };
 
+/* How far the country-path probe looks: records, and nodes to find them. */
+#define GEOIP_PROBE_RECORDS	64
+#define GEOIP_PROBE_NODES	65536
+
+/*
+ * Whether the country path names a country in the file's own records: a
+ * file whose codes are elsewhere (a GeoLite2 file with ip-location-db's
+ * path) would open and then never match a --country rule. The search tree
+ * is walked depth first, left first, to its first data records; no fixed
+ * public address is looked up, so that small test files are judged too.
+ * Returns -1 with *cause set.
+ */
+static int
+geoip_probe(struct policy_geoip *g, const char *file, const char *path,
+    char **cause)
+{
+	struct { uint32_t node; } stack[2 * 128 + 2];
+	MMDB_search_node_s	 sn;
+	MMDB_entry_data_s	 data;
+	MMDB_entry_s		 entries[2];
+	uint8_t			 types[2];
+	uint32_t		 nodes = 0, records = 0, next[2];
+	size_t			 sp = 0, i;
+
+	stack[sp++].node = 0;
+	while (sp > 0 && records < GEOIP_PROBE_RECORDS &&
+	    nodes++ < GEOIP_PROBE_NODES) {
+		if (MMDB_read_node(&g->g_db, stack[--sp].node, &sn) !=
+		    MMDB_SUCCESS)
+			break;
+		types[0] = sn.left_record_type;
+		types[1] = sn.right_record_type;
+		entries[0] = sn.left_record_entry;
+		entries[1] = sn.right_record_entry;
+		next[0] = (uint32_t)sn.left_record;
+		next[1] = (uint32_t)sn.right_record;
+		for (i = 0; i < 2; i++) {
+			if (types[i] != MMDB_RECORD_TYPE_DATA)
+				continue;
+			records++;
+			if (MMDB_aget_value(&entries[i], &data, g->g_path) ==
+			    MMDB_SUCCESS && data.has_data && data.type ==
+			    MMDB_DATA_TYPE_UTF8_STRING && data.data_size == 2)
+				return (0);
+		}
+		/* Right pushed first: the left subtree is walked first. */
+		for (i = 2; i-- > 0; )
+			if (types[i] == MMDB_RECORD_TYPE_SEARCH_NODE &&
+			    sp < sizeof(stack) / sizeof(stack[0]))
+				stack[sp++].node = next[i];
+	}
+	if (asprintf(cause, "geoip_db %s: %s (geoip_country_path is \"%s\"; "
+	    "MaxMind GeoIP2/GeoLite2 files keep it at \"country iso_code\", "
+	    "ip-location-db files at \"country_code\")", file, records == 0 ?
+	    "no data records found" : "no country code where "
+	    "geoip_country_path says, in the first records", path) < 0)
+		*cause = NULL;
+	return (-1);
+}
+
 struct policy_geoip *
 policy_geoip_open(const char *file, const char *path, char **cause)
 {
@@ -54,6 +114,11 @@ policy_geoip_open(const char *file, const char *path, char **cause)
 		    MMDB_strerror(rc), rc == MMDB_IO_ERROR ? ": " : "",
 		    rc == MMDB_IO_ERROR ? strerror(errno) : "") < 0)
 			*cause = NULL;
+		goto fail;
+	}
+	if (geoip_probe(g, file, path ? path : POLICY_GEOIP_PATH_DEFAULT,
+	    cause) == -1) {
+		MMDB_close(&g->g_db);
 		goto fail;
 	}
 	return (g);

@@ -124,6 +124,32 @@ class PolicyTest(GatewayTestCase):
         t.close()
         gw.wait_log("reason=policy-revoked")
 
+    def test_geoip_country_path_is_probed(self):
+        # A file whose codes are not where geoip_country_path says is an
+        # error for -n, at start and in socksctl, not a silent "unknown".
+        mmdb = os.path.join(self.tmp.path, "maxmind.mmdb")
+        subprocess.run(["perl", MAKE_MMDB, mmdb, "maxmind"], check=True)
+        with open(self.gw.conf, "a") as f:
+            f.write("geoip_db %s\ngeoip_country_path country_code\n" % mmdb)
+        r = subprocess.run([os.environ["GATEWAYD"], "-c", self.gw.conf, "-n"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no country code where geoip_country_path says",
+                      r.stderr)
+        r = self.gw.ctl("geoip", "lookup", "192.0.2.1", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('"country iso_code"', r.stderr)
+        # The check the update script makes: with the right path, it passes.
+        r = self.gw.ctl("geoip", "check", mmdb, check=False)
+        self.assertEqual(r.returncode, 1)
+        r = self.gw.ctl("geoip", "check", mmdb, "--path", "country iso_code")
+        self.assertIn("country codes found", r.stdout)
+        empty = os.path.join(self.tmp.path, "empty.mmdb")
+        with open(empty, "wb") as f:
+            f.write(b"not a database")
+        r = self.gw.ctl("geoip", "check", empty, check=False)
+        self.assertEqual(r.returncode, 1)
+
     def test_database_newer_than_the_build_is_refused(self):
         db = os.path.join(self.gw.tmp.path, "policy.db")
         con = sqlite3.connect(db)

@@ -6,10 +6,14 @@ set -eu
 cd "$(dirname "$0")/.."
 
 sh packaging/install-deps.sh build
-sh packaging/fetch-geoip.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
     >/dev/null
 cmake --build build -j"$(nproc)" --target gatewayd socksctl
+# The country database, with curl, the way the package's weekly timer
+# fetches it (once: a later run keeps the file it has).
+[ -s packaging/geoip/country.mmdb ] ||
+	SOCKSCTL=build/bin/socksctl sh packaging/socksgw-geoip-update \
+	    -c packaging/gatewayd.conf -d packaging/geoip --no-reload
 
 # The default policy: clients on this machine may reach web ports anywhere
 # (but loopback and the other special-purpose ranges). Everything else is

@@ -136,6 +136,13 @@ audit_admit(struct session *s)
 	return (ok);
 }
 
+/* Records that audit_failure allow let go unwritten, since the start. */
+uint64_t
+audit_records_lost(void)
+{
+	return (atomic_load(&au.au_lost));
+}
+
 size_t
 audit_queue_depth(void)
 {

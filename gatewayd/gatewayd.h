@@ -602,7 +602,8 @@ struct histogram {
 };
 void	 stat_rule(int64_t);
 void	 stat_observe(enum hist_kind, double);
-void	 stat_prometheus(FILE *, unsigned, size_t);
+void	 stat_prometheus(FILE *, unsigned, size_t, uint64_t);
+void	 procstat_prometheus(FILE *);
 int	 metrics_bind(const struct conf *, char **);
 void	 metrics_init(const struct conf *, int);
 int	 metrics_start(struct event_base *, char **);
@@ -613,6 +614,7 @@ void	 control_stop(void);
 void	 control_answer(struct worker *);
 const char *stat_name(int);
 size_t	 audit_queue_depth(void);
+uint64_t audit_records_lost(void);
 
 /* parent.c: the privileged parent, supervising authd and the proxy */
 #define PARENT_MSG_READY	"ready"

@@ -147,7 +147,9 @@ metrics_read(struct bufferevent *bev, void *arg)
 		metrics_error(mc, 500, "Internal Server Error");
 		return;
 	}
-	stat_prometheus(f, (unsigned)gw_nsessions, audit_queue_depth());
+	stat_prometheus(f, (unsigned)gw_nsessions, audit_queue_depth(),
+	    audit_records_lost());
+	procstat_prometheus(f);
 	fclose(f);
 	metrics_respond(mc, 200, "OK", text, len);
 	free(text);

@@ -116,7 +116,8 @@ static const struct {
 
 /* Everything, in the Prometheus text format. */
 void
-stat_prometheus(FILE *f, unsigned open, size_t audit_queue)
+stat_prometheus(FILE *f, unsigned open, size_t audit_queue,
+    uint64_t audit_lost)
 {
 	static const char *const hist_names[HIST_MAX] = { "handshake",
 	    "dns" };
@@ -150,6 +151,11 @@ stat_prometheus(FILE *f, unsigned open, size_t audit_queue)
 	fprintf(f, "# HELP socksgw_audit_queue Audit records waiting.\n"
 	    "# TYPE socksgw_audit_queue gauge\nsocksgw_audit_queue %zu\n",
 	    audit_queue);
+	fprintf(f, "# HELP socksgw_audit_records_lost_total Audit records not "
+	    "written (audit_failure allow).\n"
+	    "# TYPE socksgw_audit_records_lost_total counter\n"
+	    "socksgw_audit_records_lost_total %llu\n",
+	    (unsigned long long)audit_lost);
 	for (k = 0; k < HIST_MAX; k++) {
 		fprintf(f, "# HELP socksgw_%s_seconds %s latency.\n"
 		    "# TYPE socksgw_%s_seconds histogram\n", hist_names[k],

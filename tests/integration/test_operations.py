@@ -5,6 +5,7 @@ named), the change log, and Prometheus metrics scraped with curl."""
 import json
 import os
 import pwd
+import re
 import subprocess
 import time
 import unittest
@@ -137,6 +138,21 @@ class OperationsTest(GatewayTestCase):
         self.assertEqual(m['socksgw_handshake_seconds_count'], "2")
         self.assertEqual(m['socksgw_handshake_seconds_bucket{le="+Inf"}'],
                          "2")
+        self.assertEqual(m['socksgw_audit_records_lost_total'], "0")
+        self.assertRegex(r.stdout, r'socksgw_build_info\{version="[0-9.]+"\} 1')
+        # The process metrics are the proxy's (it serves /metrics).
+        proxy = self.gw.proxy_pid
+        # (the scrape's own connection was open while it was counted)
+        self.assertAlmostEqual(int(m["process_open_fds"]),
+                               len(os.listdir("/proc/%d/fd" % proxy)),
+                               delta=1)
+        with open("/proc/%d/status" % proxy) as f:
+            rss_kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        self.assertLess(abs(int(m["process_resident_memory_bytes"]) -
+                            rss_kib * 1024), 4 << 20)
+        self.assertLess(abs(float(m["process_start_time_seconds"]) -
+                            time.time()), 600)
+        self.assertGreaterEqual(float(m["process_cpu_seconds_total"]), 0)
         r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w",
                             "%{http_code}", "-X", "POST",
                             "http://127.0.0.1:%d/metrics" % self.metrics_port],

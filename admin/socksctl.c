@@ -103,8 +103,10 @@ ctl_db(struct ctl *ctl)
 	if (ctl->ctl_db != NULL)
 		return (ctl->ctl_db);
 	if (access(ctl->ctl_conf->c_policy_db, F_OK) == -1)
-		ctl_error("%s: %s (run socksctl init)",
-		    ctl->ctl_conf->c_policy_db, strerror(errno));
+		ctl_error("%s: %s%s", ctl->ctl_conf->c_policy_db,
+		    strerror(errno), errno == ENOENT ? " (run socksctl init)" :
+		    errno == EACCES ? " (root and the control_group's members "
+		    "may change the policy)" : "");
 	ctl->ctl_db = policy_db_open(ctl->ctl_conf->c_policy_db, 0, &cause);
 	if (ctl->ctl_db == NULL)
 		ctl_error("%s", cause ? cause : "out of memory");

@@ -1,0 +1,180 @@
+"""socksgw-geoip-update against a registry of the test's own on loopback:
+a good release is checked, put in place and read by the running gateway;
+a file with no country codes where the configuration says, a tarball whose
+SHA-512 is not the registry's, a tarball from another host and a registry
+that is down all leave the database in place and exit 1."""
+import base64
+import hashlib
+import http.server
+import io
+import json
+import os
+import subprocess
+import tarfile
+import threading
+
+from gwtest import (GatewayTestCase, EchoHandler, SOCKSCTL, socks_open,
+                    wait_for)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAKE_MMDB = os.path.join(HERE, "..", "helpers", "make-mmdb.pl")
+SCRIPT = os.path.join(HERE, "..", "..", "packaging", "socksgw-geoip-update")
+PACKAGE = "@test/geo-mmdb"
+
+
+def mmdb(path, layout, *nets):
+    subprocess.run(["perl", MAKE_MMDB, path, layout] + list(nets), check=True)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def npm_tarball(mmdb_bytes):
+    """An npm package: package/geo.mmdb and the license text."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in (("package/geo.mmdb", mmdb_bytes),
+                           ("package/NRO_LICENSE", b"CC BY 4.0 (test)\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+class Registry:
+    """GET /PACKAGE/latest and the tarball it names, on loopback."""
+
+    def __init__(self):
+        self.files = {}
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = registry.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def publish(self, version, tgz, integrity=None, tarball_url=None):
+        path = "/%s/-/geo-mmdb-%s.tgz" % (PACKAGE, version)
+        self.files[path] = tgz
+        integrity = integrity or "sha512-" + base64.b64encode(
+            hashlib.sha512(tgz).digest()).decode()
+        self.files["/%s/latest" % PACKAGE] = json.dumps({
+            "name": PACKAGE, "version": version, "description": "a, b {c}",
+            "dist": {"integrity": integrity, "shasum": "0" * 40,
+                     "tarball": tarball_url or self.url + path}}).encode()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class GeoipUpdateTest(GatewayTestCase):
+    gateway_extra = "control_socket ctl.sock"
+
+    def setUp(self):
+        super().setUp()
+        self.stop_gateway(self.gw)
+        self.dir = os.path.join(self.tmp.path, "geoip")
+        os.mkdir(self.dir)
+        self.db = os.path.join(self.dir, "country.mmdb")
+        mmdb(self.db, "ipdb", "127.0.0.0/8=AQ")
+        self.gw = self.start_gateway(
+            "control_socket ctl.sock\ngeoip_db %s\n"
+            "geoip_country_path country_code" % self.db,
+            rules=[("allow", "--country", "AQ", "--dst", "127.0.0.0/8")])
+        self.registry = Registry()
+        self.addCleanup(self.registry.stop)
+
+    def update(self):
+        env = dict(os.environ, GEOIP_NPM_REGISTRY=self.registry.url,
+                   GEOIP_NPM_PACKAGE=PACKAGE, SOCKSCTL=SOCKSCTL)
+        return subprocess.run(["sh", SCRIPT, "-c", self.gw.conf, "-d",
+                               self.dir], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    def reaches_loopback(self):
+        port = self.tcp_server(EchoHandler)
+        s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", port)
+        s.close()
+        return rep == 0
+
+    def digest(self):
+        with open(self.db, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    def test_new_release_is_checked_installed_and_read(self):
+        self.assertTrue(self.reaches_loopback())
+        new = mmdb(os.path.join(self.tmp.path, "new.mmdb"), "ipdb",
+                   "127.0.0.0/8=BV")
+        self.registry.publish("2.3.2026120101", npm_tarball(new))
+        r = self.update()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("gatewayd reads it again", r.stderr)
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), new)
+        with open(os.path.join(self.dir, "VERSION")) as f:
+            self.assertEqual(f.read().strip(), "2.3.2026120101")
+        with open(os.path.join(self.dir, "LICENSE")) as f:
+            self.assertIn("CC BY 4.0", f.read())
+        r = self.gw.ctl("geoip", "lookup", "127.0.0.1")
+        self.assertIn("127.0.0.1 BV", r.stdout)
+        self.assertIn("country data: ip-location-db geo-whois-asn-country "
+                      "2.3.2026120101, CC BY 4.0", r.stdout)
+        # The running gateway judges by the new file: AQ is gone.
+        wait_for(lambda: not self.reaches_loopback(), timeout=5,
+                 what="the new countries in force")
+
+    def refused(self, why):
+        before = self.digest()
+        r = self.update()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(why, r.stderr)
+        self.assertIn("the database in place is kept", r.stderr)
+        self.assertEqual(self.digest(), before)
+        self.assertFalse([n for n in os.listdir(self.dir)
+                          if n.startswith(".")])
+        self.assertTrue(self.reaches_loopback())
+
+    def test_file_without_country_codes_there_is_refused(self):
+        # A GeoLite2-style file, while the configuration says country_code.
+        bad = mmdb(os.path.join(self.tmp.path, "mm.mmdb"), "maxmind",
+                   "127.0.0.0/8=BV")
+        self.registry.publish("2.3.2026120102", npm_tarball(bad))
+        self.refused("the new file failed the country check")
+
+    def test_garbage_is_refused(self):
+        self.registry.publish("2.3.2026120103",
+                              npm_tarball(b"\x00not a database" * 100))
+        self.refused("the new file failed the country check")
+
+    def test_checksum_mismatch_is_refused(self):
+        good = mmdb(os.path.join(self.tmp.path, "g.mmdb"), "ipdb")
+        self.registry.publish("2.3.2026120104", npm_tarball(good),
+                              integrity="sha512-" + base64.b64encode(
+                                  b"x" * 64).decode())
+        self.refused("SHA-512 mismatch")
+
+    def test_tarball_elsewhere_is_refused(self):
+        good = mmdb(os.path.join(self.tmp.path, "g.mmdb"), "ipdb")
+        self.registry.publish("2.3.2026120105", npm_tarball(good),
+                              tarball_url="http://127.0.0.2:9/x.tgz")
+        self.refused("the tarball is not on")
+
+    def test_registry_down_is_refused(self):
+        self.registry.stop()
+        self.refused("cannot fetch")

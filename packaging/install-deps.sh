@@ -8,7 +8,8 @@ build="build-essential cmake pkg-config libevent-dev libsqlite3-dev
 	libmaxminddb-dev libpam0g-dev libssl-dev libsystemd-dev curl"
 test="libcmocka-dev python3 python3-socks libpam-wrapper
 	libmaxmind-db-writer-perl sqlite3 procps chromium iproute2
-	clang libclang-rt-14-dev faketime libfaketime"
+	clang libclang-rt-14-dev faketime libfaketime
+	debhelper dpkg-dev fakeroot lintian systemd man-db git"
 
 case "${1:-build}" in
 build)	pkgs="$build" ;;

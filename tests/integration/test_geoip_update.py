@@ -28,8 +28,9 @@ def mmdb(path, layout, *nets):
         return f.read()
 
 
-def npm_tarball(mmdb_bytes):
-    """An npm package: package/geo.mmdb and the license text."""
+def npm_tarball(mmdb_bytes, extra=()):
+    """An npm package: package/geo.mmdb and the license text, then any
+    extra TarInfo members (links, names outside)."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
         for name, data in (("package/geo.mmdb", mmdb_bytes),
@@ -37,6 +38,8 @@ def npm_tarball(mmdb_bytes):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+        for info in extra:
+            tar.addfile(info, io.BytesIO(b"x" * info.size))
     return out.getvalue()
 
 
@@ -174,6 +177,18 @@ class GeoipUpdateTest(GatewayTestCase):
         self.registry.publish("2.3.2026120105", npm_tarball(good),
                               tarball_url="http://127.0.0.2:9/x.tgz")
         self.refused("the tarball is not on")
+
+    def test_links_and_names_outside_are_refused(self):
+        good = mmdb(os.path.join(self.tmp.path, "g.mmdb"), "ipdb")
+        link = tarfile.TarInfo("package/geo2.mmdb")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        self.registry.publish("2.3.2026120106", npm_tarball(good, [link]))
+        self.refused("holds links or devices")
+        outside = tarfile.TarInfo("package/../../escaped")
+        outside.size = 1
+        self.registry.publish("2.3.2026120107", npm_tarball(good, [outside]))
+        self.refused("names files outside itself")
 
     def test_registry_down_is_refused(self):
         self.registry.stop()

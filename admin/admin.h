@@ -51,6 +51,9 @@ const char *args_value(struct args *, const char *);
 void	 args_done(struct args *);
 int64_t	 parse_id(const char *, const char *);
 
+/* cmd_explain.c */
+void	 geoip_attribution(const char *, char *, size_t);
+
 /* help.c */
 void	 help_usage(FILE *, const char *);
 int	 help_verb(FILE *, const char *, const char *);

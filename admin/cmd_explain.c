@@ -315,22 +315,28 @@ cmd_explain(struct ctl *ctl, struct args *a)
  * ATTRIBUTION beside geoip_db (socksgw-geoip-update writes it), first
  * line. Empty when there is none.
  */
-static void
+void
 geoip_attribution(const char *db, char *out, size_t len)
 {
-	const char	*slash = strrchr(db, '/');
+	const char	*slash;
 	char		 path[4096];
 	FILE		*f;
 
 	out[0] = '\0';
+	if (db == NULL)
+		return;
+	slash = strrchr(db, '/');
 	snprintf(path, sizeof(path), "%.*sATTRIBUTION", slash ?
 	    (int)(slash - db + 1) : 0, db);
 	if ((f = fopen(path, "r")) == NULL)
 		return;
-	if (fgets(out, (int)len, f) == NULL)
-		out[0] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
+	if (fgets(path, (int)sizeof(path) < (int)len ? (int)sizeof(path) :
+	    (int)len, f) == NULL)
+		path[0] = '\0';
 	fclose(f);
+	path[strcspn(path, "\r\n")] = '\0';
+	/* No byte of it may steer a terminal: printable text only. */
+	esc_log(out, len, path);
 }
 
 /*
@@ -403,12 +409,8 @@ cmd_geoip(struct ctl *ctl, struct args *a)
 		printf("}\n");
 	} else {
 		printf("%s %s\n", ip, cc[0] ? cc : "unknown");
-		if (attribution[0]) {
-			char	 vis[sizeof(attribution) * 4];
-
-			esc_log(vis, sizeof(vis), attribution);
-			printf("country data: %s\n", vis);
-		}
+		if (attribution[0])
+			printf("country data: %s\n", attribution);
 	}
 	policy_geoip_close(g);
 	return (0);

@@ -11,9 +11,11 @@
  * self-contained HTML page whose SVG charts (traffic over time, top users,
  * top denied destinations) need nothing from the network.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -31,6 +33,7 @@ struct report {
 	int64_t		 r_since, r_until;
 	const char	*r_user;
 	const char	*r_group;
+	char		 r_attribution[512];	/* of the country data */
 	int		 r_top;
 	int		 r_by_bytes;
 	int64_t		 r_bucket_ms;
@@ -478,6 +481,11 @@ print_html(struct report *r, const struct rows *main)
 	html_text(r->r_kind);
 	printf("</h2>\n");
 	html_table(main);
+	if (r->r_attribution[0]) {
+		printf("<footer><p class=\"sub\">Country data: ");
+		html_text(r->r_attribution);
+		printf("</p></footer>\n");
+	}
 	printf("</body></html>\n");
 	rows_free(&timeline);
 	rows_free(&users);
@@ -576,9 +584,19 @@ audit_report(struct ctl *ctl, struct args *a)
 		    "or timeline", r.r_kind);
 	r.r_rollups = report_rollup(ctl);
 	r.r_db = audit_db(ctl);
-	/* Groups are the policy database's. */
-	snprintf(sql, sizeof(sql), "file:%s?mode=ro",
-	    ctl->ctl_conf->c_policy_db);
+	/*
+	 * Groups are the policy database's. An auditor who may not read it
+	 * (the package's socksgw-auditors) gets every report but --group,
+	 * through empty stand-ins for its tables.
+	 */
+	if (access(ctl->ctl_conf->c_policy_db, R_OK) == -1) {
+		if (r.r_group != NULL)
+			ctl_error("--group needs the policy database: %s: %s",
+			    ctl->ctl_conf->c_policy_db, strerror(errno));
+		snprintf(sql, sizeof(sql), ":memory:");
+	} else
+		snprintf(sql, sizeof(sql), "file:%s?mode=ro",
+		    ctl->ctl_conf->c_policy_db);
 	if (sqlite3_prepare_v2(r.r_db, "ATTACH DATABASE ?1 AS p", -1, &st,
 	    NULL) != SQLITE_OK)
 		ctl_error("%s", sqlite3_errmsg(r.r_db));
@@ -587,11 +605,22 @@ audit_report(struct ctl *ctl, struct args *a)
 		ctl_error("%s: %s", ctl->ctl_conf->c_policy_db,
 		    sqlite3_errmsg(r.r_db));
 	sqlite3_finalize(st);
+	if (strcmp(sql, ":memory:") == 0 && sqlite3_exec(r.r_db,
+	    "CREATE TABLE p.users (id INTEGER, name TEXT); "
+	    "CREATE TABLE p.groups (id INTEGER, name TEXT); "
+	    "CREATE TABLE p.user_groups (user_id INTEGER, group_id INTEGER)",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		ctl_error("%s", sqlite3_errmsg(r.r_db));
 	report_query(&r, r.r_kind, &rw);
+	/* The country data's license asks for its attribution. */
+	geoip_attribution(ctl->ctl_conf->c_geoip_db, r.r_attribution,
+	    sizeof(r.r_attribution));
 	if (fmt == FMT_HTML)
 		print_html(&r, &rw);
 	else
 		print_rows(&rw, fmt);
+	if (fmt == FMT_TABLE && r.r_attribution[0])
+		printf("\ncountry data: %s\n", r.r_attribution);
 	rows_free(&rw);
 	sqlite3_close(r.r_db);
 	return (0);

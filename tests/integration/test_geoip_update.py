@@ -138,6 +138,14 @@ class GeoipUpdateTest(GatewayTestCase):
         self.assertIn("127.0.0.1 BV", r.stdout)
         self.assertIn("country data: ip-location-db geo-whois-asn-country "
                       "2.3.2026120101, CC BY 4.0", r.stdout)
+        # Reports carry the attribution the data's license asks for.
+        r = self.gw.ctl("audit", "report", "users")
+        self.assertIn("country data: ip-location-db", r.stdout)
+        r = self.gw.ctl("audit", "report", "users", "--format", "html")
+        self.assertIn("<footer><p class=\"sub\">Country data: ip-location-db",
+                      r.stdout)
+        r = self.gw.ctl("audit", "report", "users", "--format", "csv")
+        self.assertNotIn("country data", r.stdout.lower())
         # The running gateway judges by the new file: AQ is gone.
         wait_for(lambda: not self.reaches_loopback(), timeout=5,
                  what="the new countries in force")
@@ -152,6 +160,15 @@ class GeoipUpdateTest(GatewayTestCase):
         self.assertFalse([n for n in os.listdir(self.dir)
                           if n.startswith(".")])
         self.assertTrue(self.reaches_loopback())
+
+    def test_attribution_cannot_steer_a_terminal(self):
+        with open(os.path.join(self.dir, "ATTRIBUTION"), "w") as f:
+            f.write("data \x1b]0;owned\x07 by \x1b[2J someone\n")
+        r = self.gw.ctl("geoip", "lookup", "127.0.0.1")
+        self.assertNotIn("\x1b", r.stdout)
+        self.assertIn("country data: data \\x1b]0;owned", r.stdout)
+        r = self.gw.ctl("audit", "report", "users")
+        self.assertNotIn("\x1b", r.stdout)
 
     def test_file_without_country_codes_there_is_refused(self):
         # A GeoLite2-style file, while the configuration says country_code.

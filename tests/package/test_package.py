@@ -282,6 +282,13 @@ class PackageTest(unittest.TestCase):
             return r.returncode == 0 and '"allow"' in r.stdout and \
                 '"deny"' in r.stdout
         wait_for(audited, timeout=10, what="the auditor's audit list")
+        # Reports too, though auditors may not read the policy (groups).
+        r = self.as_user("sgwt-auditor", "audit", "report", "users")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.as_user("sgwt-auditor", "audit", "report", "users",
+                         "--group", "staff")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--group needs the policy database", r.stderr)
 
     def owners_and_modes(self):
         def mode(path):

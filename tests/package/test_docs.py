@@ -174,6 +174,34 @@ class CompletionTest(unittest.TestCase):
                                            "add", "deny", "--dst", "@"),
                              ["@games"])
 
+    def test_names_are_never_run(self):
+        # Any admin writes names; whoever presses Tab (root) must not run
+        # them. compgen -W would expand $(...) in a name a second time.
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            conf = os.path.join(d, "c.conf")
+            proof = os.path.join(d, "ran")
+            with open(conf, "w") as f:
+                f.write("policy_db %s/p.db\n" % d)
+            evil = "x$(touch${IFS}%s)" % proof
+            for argv in (["init"], ["user", "add", evil],
+                         ["group", "add", evil + "g"],
+                         ["list", "create", evil + "l", "--type", "domain"]):
+                subprocess.run([SOCKSCTL, "-c", conf] + argv, check=True,
+                               capture_output=True, timeout=30)
+            got = []
+            for words in (("user", "show", ""),
+                          ("rule", "add", "allow", "--user", ""),
+                          ("rule", "add", "allow", "--user", "@"),
+                          ("rule", "add", "allow", "--group", ""),
+                          ("rule", "add", "deny", "--dst", "@"),
+                          ("list", "show", "")):
+                got += self.complete("socksctl", "-c", conf, *words)
+            self.assertFalse(os.path.exists(proof))
+            self.assertIn(evil, got)
+            self.assertIn("@" + evil + "g", got)
+            self.assertIn("@" + evil + "l", got)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

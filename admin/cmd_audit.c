@@ -25,9 +25,10 @@ audit_db(struct ctl *ctl)
 
 	if (path == NULL)
 		ctl_error("%s: no audit_db configured", ctl->ctl_conf_path);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+	    SQLITE_OPEN_NOFOLLOW,
 	    NULL) != SQLITE_OK)
-		ctl_error("%s: %s", path, sqlite3_errmsg(db));
+		ctl_error("%s: %s", path, policy_db_errmsg(path, db));
 	sqlite3_busy_timeout(db, 5000);
 	return (db);
 }

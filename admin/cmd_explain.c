@@ -34,12 +34,15 @@ cmd_init(struct ctl *ctl, struct args *a)
 	before = policy_db_version(db);
 	sqlite3_close(db);
 	if (ctl->ctl_conf->c_audit_db != NULL) {
-		if (sqlite3_open(ctl->ctl_conf->c_audit_db, &db) != SQLITE_OK ||
+		if (sqlite3_open_v2(ctl->ctl_conf->c_audit_db, &db,
+		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL,
 		    NULL) != SQLITE_OK ||
 		    db_schema_migrate(db, DB_SCHEMA_AUDIT, &cause) == -1)
 			ctl_error("%s: %s", ctl->ctl_conf->c_audit_db,
-			    cause ? cause : sqlite3_errmsg(db));
+			    cause ? cause : policy_db_errmsg(
+			    ctl->ctl_conf->c_audit_db, db));
 		audit = policy_db_version(db);
 		sqlite3_close(db);
 	}

@@ -504,7 +504,7 @@ report_rollup(struct ctl *ctl)
 	int64_t	 n;
 
 	if (sqlite3_open_v2(ctl->ctl_conf->c_audit_db, &db,
-	    SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		return (0);
 	}

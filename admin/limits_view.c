@@ -37,7 +37,8 @@ usage_db_open(struct ctl *ctl)
 	sqlite3		*db;
 	const char	*path = ctl->ctl_conf->c_audit_db;
 
-	if (path == NULL || sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	if (path == NULL || sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOFOLLOW,
 	    NULL) != SQLITE_OK)
 		return (NULL);
 	sqlite3_busy_timeout(db, 5000);

@@ -40,6 +40,7 @@
 
 #include "gatewayd.h"
 #include "auditd.h"
+#include "policy.h"
 
 #define WAL_EVERY_MS	200	/* between checkpoints with nothing to do */
 #define WAL_SLOW_MS	2000	/* a checkpoint this long is said */
@@ -81,9 +82,9 @@ int
 wal_open(sqlite3 *writer, const char *path, char **cause)
 {
 	if (sqlite3_open_v2(path, &wa.wa_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		if (asprintf(cause, "audit_db %s: %s", path, wa.wa_db ?
-		    sqlite3_errmsg(wa.wa_db) : "out of memory") < 0)
+	    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		if (asprintf(cause, "audit_db %s: %s", path,
+		    policy_db_errmsg(path, wa.wa_db)) < 0)
 			*cause = NULL;
 		sqlite3_close(wa.wa_db);
 		wa.wa_db = NULL;

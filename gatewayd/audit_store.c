@@ -544,7 +544,8 @@ store_open(const struct conf *c, char **cause)
 	if (c->c_audit_db == NULL)
 		return (0);
 	if (sqlite3_open_v2(c->c_audit_db, &sa.sa_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+	    NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_busy_timeout(sa.sa_db, 2000);
 	/*
@@ -669,7 +670,7 @@ store_open(const struct conf *c, char **cause)
 	return (0);
 sqlfail:
 	if (asprintf(cause, "audit_db %s: %s", c->c_audit_db,
-	    sa.sa_db ? sqlite3_errmsg(sa.sa_db) : "out of memory") < 0)
+	    policy_db_errmsg(c->c_audit_db, sa.sa_db)) < 0)
 		*cause = NULL;
 fail:
 	sqlite3_close(sa.sa_db);

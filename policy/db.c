@@ -7,6 +7,8 @@
  * database at the last good version. A database newer than this build is
  * refused rather than misread.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +104,24 @@ db_schema_migrate(sqlite3 *db, enum db_schema which, char **cause)
 }
 
 /*
+ * Why a database did not open. Every database is opened without
+ * following a symbolic link (SQLITE_OPEN_NOFOLLOW): their folders are
+ * writable by admins (policy) or written by a less trusted account, and
+ * root (socksctl init in the package's postinst, gatewayd before its
+ * privilege drop) must not be led to create or change another file.
+ */
+const char *
+policy_db_errmsg(const char *path, struct sqlite3 *db)
+{
+	struct stat	 st;
+
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return ("a symbolic link: refused, so that no one can lead a "
+		    "process running as root to another file");
+	return (db != NULL ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/*
  * Opens the policy database. POLICY_DB_CREATE creates it if absent and
  * migrates it; otherwise a database that is not at this build's version
  * is an error (gatewayd reads, it never changes the schema under socksctl).
@@ -116,10 +136,10 @@ policy_db_open(const char *path, int flags, char **cause)
 	    SQLITE_OPEN_READWRITE;
 	if (flags & POLICY_DB_CREATE)
 		oflags |= SQLITE_OPEN_CREATE;
-	if (sqlite3_open_v2(path, &db, oflags | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		if (asprintf(cause, "%s: %s", path, db ? sqlite3_errmsg(db) :
-		    "out of memory") < 0)
+	if (sqlite3_open_v2(path, &db, oflags | SQLITE_OPEN_NOMUTEX |
+	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		if (asprintf(cause, "%s: %s", path, policy_db_errmsg(path,
+		    db)) < 0)
 			*cause = NULL;
 		sqlite3_close(db);
 		return (NULL);

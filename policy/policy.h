@@ -153,6 +153,7 @@ const char	*policy_geoip_lookup(const struct policy_geoip *,
 #define POLICY_DB_CREATE	0x2
 struct sqlite3	*policy_db_open(const char *, int, char **);
 int		 policy_db_version(struct sqlite3 *);
+const char	*policy_db_errmsg(const char *, struct sqlite3 *);
 int		 policy_db_latest(void);
 int		 policy_db_migrate(struct sqlite3 *, char **);
 /* The same for any of the embedded schemas (the audit log's too). */

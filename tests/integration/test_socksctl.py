@@ -178,6 +178,27 @@ class SocksctlTest(unittest.TestCase):
         self.assertIn("verdict: deny", text)
         self.assertIn("user bob is not @staff", text)
 
+    def test_symbolic_links_are_not_followed(self):
+        # An admin (who may write the policy folder) must not lead root's
+        # socksctl init or gatewayd to create or change another file.
+        for kw in ("policy_db", "audit_db"):
+            d = self.tmp.subdir()
+            target = os.path.join(d.path, "elsewhere")
+            os.symlink(target, os.path.join(d.path, kw + ".db"))
+            conf = d.write("c.conf", "policy_db %s\naudit_db %s\n" % (
+                os.path.join(d.path, "policy_db.db") if kw == "policy_db"
+                else os.path.join(d.path, "p.db"),
+                os.path.join(d.path, "audit_db.db") if kw == "audit_db"
+                else os.path.join(d.path, "a.db")))
+            r = subprocess.run([SOCKSCTL, "-c", conf, "init"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, kw)
+            self.assertIn("a symbolic link: refused", r.stderr)
+            self.assertFalse(os.path.exists(target), kw)
+            subprocess.run([os.environ["GATEWAYD"], "-c", conf, "-n"],
+                           capture_output=True, text=True, timeout=30)
+            self.assertFalse(os.path.exists(target), kw)
+
     def test_help_and_missing_database(self):
         self.assertIn("usage: socksctl", self.ok("help"))
         self.assertIn("socksctl rule list", self.ok("rule", "--help"))

@@ -316,7 +316,7 @@ cmd_explain(struct ctl *ctl, struct args *a)
 /*
  * The attribution that the country data's license asks for: the file
  * ATTRIBUTION beside geoip_db (socksgw-geoip-update writes it), first
- * line. Empty when there is none.
+ * line, as it is (each sink escapes it). Empty when there is none.
  */
 void
 geoip_attribution(const char *db, char *out, size_t len)
@@ -333,13 +333,23 @@ geoip_attribution(const char *db, char *out, size_t len)
 	    (int)(slash - db + 1) : 0, db);
 	if ((f = fopen(path, "r")) == NULL)
 		return;
-	if (fgets(path, (int)sizeof(path) < (int)len ? (int)sizeof(path) :
-	    (int)len, f) == NULL)
-		path[0] = '\0';
+	if (fgets(out, (int)len, f) == NULL)
+		out[0] = '\0';
 	fclose(f);
-	path[strcspn(path, "\r\n")] = '\0';
-	/* No byte of it may steer a terminal: printable text only. */
-	esc_log(out, len, path);
+	out[strcspn(out, "\r\n")] = '\0';
+}
+
+/*
+ * The attribution for a terminal: no byte of it may steer one (a static
+ * buffer: one use per printf).
+ */
+const char *
+attribution_text(const char *raw)
+{
+	static char	 vis[2048];
+
+	esc_log(vis, sizeof(vis), raw);
+	return (vis);
 }
 
 /*
@@ -375,6 +385,69 @@ geoip_check(struct ctl *ctl, struct args *a)
 	return (0);
 }
 
+/* The first line of FILE beside geoip_db (VERSION), escaped; or "". */
+static void
+geoip_beside(const char *db, const char *name, char *out, size_t len)
+{
+	const char	*slash = strrchr(db, '/');
+	char		 path[4096], line[256];
+	FILE		*f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%.*s%s", slash ? (int)(slash - db + 1) :
+	    0, db, name);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		esc_log(out, len, line);
+	}
+	fclose(f);
+}
+
+/*
+ * geoip show: which country data the configuration uses (what
+ * socksgw-geoip-update reads to know where and how to check).
+ */
+static int
+geoip_show(struct ctl *ctl, struct args *a)
+{
+	const char	*db = ctl->ctl_conf->c_geoip_db;
+	const char	*path = ctl->ctl_conf->c_geoip_path != NULL ?
+			    ctl->ctl_conf->c_geoip_path :
+			    POLICY_GEOIP_PATH_DEFAULT;
+	char		 version[256], attribution[512];
+
+	args_done(a);
+	version[0] = attribution[0] = '\0';
+	if (db != NULL) {
+		geoip_beside(db, "VERSION", version, sizeof(version));
+		geoip_attribution(db, attribution, sizeof(attribution));
+	}
+	if (ctl->ctl_json) {
+		printf("{\"geoip_db\": ");
+		if (db != NULL)
+			json_string(db);
+		else
+			printf("null");
+		printf(", \"geoip_country_path\": ");
+		json_string(path);
+		printf(", \"version\": ");
+		json_string(version);
+		printf(", \"attribution\": ");
+		json_string(attribution);
+		printf("}\n");
+		return (0);
+	}
+	printf("geoip_db: %s\ngeoip_country_path: %s\n", db != NULL ? db :
+	    "(none: --country and --src-country rules never match)", path);
+	if (version[0])
+		printf("version: %s\n", version);
+	if (attribution[0])
+		printf("country data: %s\n", attribution_text(attribution));
+	return (0);
+}
+
 int
 cmd_geoip(struct ctl *ctl, struct args *a)
 {
@@ -385,9 +458,11 @@ cmd_geoip(struct ctl *ctl, struct args *a)
 
 	if (verb != NULL && strcmp(verb, "check") == 0)
 		return (geoip_check(ctl, a));
+	if (verb != NULL && strcmp(verb, "show") == 0)
+		return (geoip_show(ctl, a));
 	if (verb == NULL || strcmp(verb, "lookup") != 0 ||
 	    (ip = args_next(a)) == NULL)
-		ctl_usage_error("geoip lookup IP | geoip check FILE");
+		ctl_usage_error("geoip lookup IP | check FILE | show");
 	args_done(a);
 	parse_ip("geoip lookup", ip, &ss);
 	if (ctl->ctl_conf->c_geoip_db == NULL)
@@ -413,7 +488,8 @@ cmd_geoip(struct ctl *ctl, struct args *a)
 	} else {
 		printf("%s %s\n", ip, cc[0] ? cc : "unknown");
 		if (attribution[0])
-			printf("country data: %s\n", attribution);
+			printf("country data: %s\n", attribution_text(
+			    attribution));
 	}
 	policy_geoip_close(g);
 	return (0);

@@ -78,6 +78,8 @@ static const struct help helps[] = {
 	  "geoip_db, and whose data it is." },
 	{ "geoip", "check", "FILE [--path P]", "Checks that FILE is a "
 	  "country database with codes at geoip_country_path (or P)." },
+	{ "geoip", "show", "", "Says which country database the "
+	  "configuration uses, its version and whose data it is." },
 	{ "sessions", NULL, "[--user U] | kill ID | kill --user U",
 	  "Lists the sessions open now, or closes some (control socket)." },
 	{ "reload", NULL, "", "Makes gatewayd read its configuration "

@@ -43,6 +43,65 @@ def npm_tarball(mmdb_bytes, extra=()):
     return out.getvalue()
 
 
+class MaxMind:
+    """MaxMind's download endpoint: GeoLite2-Country and its SHA-256, for
+    one account and key (HTTP basic authentication)."""
+
+    def __init__(self, tgz, account="42", key="k3y\\\"x"):
+        self.auth = "Basic " + base64.b64encode(
+            ("%s:%s" % (account, key)).encode()).decode()
+        self.tgz = tgz
+        self.account, self.key = account, key
+        mm = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.headers.get("Authorization") != mm.auth:
+                    self.send_error(401)
+                    return
+                if self.path == "/download?suffix=tar.gz":
+                    body = mm.tgz
+                elif self.path == "/download?suffix=tar.gz.sha256":
+                    body = ("%s  GeoLite2-Country_20261201.tar.gz\n" %
+                            hashlib.sha256(mm.tgz).hexdigest()).encode()
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.url = "http://127.0.0.1:%d/download" % self.server.server_port
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def maxmind_tarball(mmdb_bytes):
+    """GeoLite2-Country_DATE/GeoLite2-Country.mmdb, owned by uid 1000 as
+    MaxMind's are not root's."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in (
+                ("GeoLite2-Country_20261201/GeoLite2-Country.mmdb",
+                 mmdb_bytes),
+                ("GeoLite2-Country_20261201/LICENSE.txt", b"EULA\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.uid = info.gid = 1000
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
 class Registry:
     """GET /PACKAGE/latest and the tarball it names, on loopback."""
 
@@ -103,12 +162,13 @@ class GeoipUpdateTest(GatewayTestCase):
         self.registry = Registry()
         self.addCleanup(self.registry.stop)
 
-    def update(self):
+    def update(self, *args, conf=None, env=None):
         env = dict(os.environ, GEOIP_NPM_REGISTRY=self.registry.url,
-                   GEOIP_NPM_PACKAGE=PACKAGE, SOCKSCTL=SOCKSCTL)
-        return subprocess.run(["sh", SCRIPT, "-c", self.gw.conf, "-d",
-                               self.dir], env=env, capture_output=True,
-                              text=True, timeout=60)
+                   GEOIP_NPM_PACKAGE=PACKAGE, SOCKSCTL=SOCKSCTL,
+                   **(env or {}))
+        return subprocess.run(["sh", SCRIPT, "-c", conf or self.gw.conf] +
+                              list(args or ("-d", self.dir)), env=env,
+                              capture_output=True, text=True, timeout=60)
 
     def reaches_loopback(self):
         port = self.tcp_server(EchoHandler)
@@ -176,6 +236,85 @@ class GeoipUpdateTest(GatewayTestCase):
                    "127.0.0.0/8=BV")
         self.registry.publish("2.3.2026120102", npm_tarball(bad))
         self.refused("the new file failed the country check")
+
+    def test_checked_with_the_configurations_path(self):
+        # A good ip-location-db file, but the configuration says
+        # "country iso_code": gatewayd would refuse it, so it stays out.
+        conf = self.tmp.write("iso.conf", "geoip_db %s\ngeoip_country_path "
+                              "country iso_code\n" % self.db)
+        good = mmdb(os.path.join(self.tmp.path, "g.mmdb"), "ipdb")
+        self.registry.publish("2.3.2026120108", npm_tarball(good))
+        before = self.digest()
+        r = self.update("--no-reload", conf=conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('geoip_country_path in %s is "country iso_code"; this '
+                      'source keeps the codes at "country_code"' % conf,
+                      r.stderr)
+        self.assertEqual(self.digest(), before)
+
+    def test_unconfigured(self):
+        # Without geoip_db: --if-configured (the timer) fetches nothing;
+        # by hand, the file goes to -d, checked at the source's path.
+        conf = self.tmp.write("none.conf", "")
+        good = mmdb(os.path.join(self.tmp.path, "g.mmdb"), "ipdb")
+        self.registry.publish("2.3.2026120109", npm_tarball(good))
+        out = os.path.join(self.tmp.path, "fresh")
+        r = self.update("-d", out, "--if-configured", conf=conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("names no geoip_db: nothing to fetch", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        r = self.update("-d", out, "--no-reload", conf=conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(out, "country.mmdb"), "rb") as f:
+            self.assertEqual(f.read(), good)
+        self.assertEqual(os.stat(os.path.join(out, "country.mmdb")).st_mode
+                         & 0o777, 0o644)
+
+    def test_reload_refused_is_a_failure(self):
+        # socksctl can read the configuration, gatewayd refuses it (a
+        # missing resolv_conf): the timer must not look green.
+        good = mmdb(os.path.join(self.tmp.path, "g.mmdb"), "ipdb",
+                    "127.0.0.0/8=AQ")
+        self.registry.publish("2.3.2026120110", npm_tarball(good))
+        with open(self.gw.conf, "a") as f:
+            f.write("resolv_conf /nonexistent/resolv.conf\n")
+        with open(self.gw.conf) as f:
+            text = f.read()
+        with open(self.gw.conf, "w") as f:
+            f.write("\n".join(l for l in text.split("\n")
+                              if not l.startswith("resolv_conf ") or
+                              "nonexistent" in l) + "\n")
+        r = self.update()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("gatewayd refused to reload", r.stderr)
+
+    def test_maxmind_with_an_account(self):
+        conf = self.tmp.write("mm.conf", "geoip_db %s\ngeoip_country_path "
+                              "country iso_code\ncontrol_socket %s\n" % (
+                                  self.db, os.path.join(self.gw.tmp.path,
+                                                        "ctl.sock")))
+        new = mmdb(os.path.join(self.tmp.path, "mm.mmdb"), "maxmind",
+                   "127.0.0.0/8=BV")
+        mm = MaxMind(maxmind_tarball(new))
+        self.addCleanup(mm.stop)
+        env = {"MAXMIND_ACCOUNT_ID": mm.account,
+               "MAXMIND_LICENSE_KEY": mm.key,
+               "MAXMIND_DOWNLOAD_URL": mm.url}
+        r = self.update("--no-reload", conf=conf, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), new)
+        with open(os.path.join(self.dir, "VERSION")) as f:
+            self.assertEqual(f.read().strip(), "20261201")
+        with open(os.path.join(self.dir, "ATTRIBUTION")) as f:
+            self.assertIn("GeoLite2 data created by MaxMind", f.read())
+        # A wrong key: nothing changes.
+        before = self.digest()
+        env["MAXMIND_LICENSE_KEY"] = "wrong"
+        r = self.update("--no-reload", conf=conf, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot fetch", r.stderr)
+        self.assertEqual(self.digest(), before)
 
     def test_garbage_is_refused(self):
         self.registry.publish("2.3.2026120103",

@@ -49,7 +49,11 @@ ctl_help(FILE *f, int code)
 	exit(code);
 }
 
-/* Whether a (the words after the noun) asks for help: VERB --help. */
+/*
+ * Whether the words after the noun ask for help: NOUN --help or NOUN VERB
+ * --help. Not further on, where --help may be an option's value
+ * (user add bob --comment --help adds bob).
+ */
 static int
 ctl_wants_help(int argc, char **argv, int k)
 {
@@ -58,7 +62,7 @@ ctl_wants_help(int argc, char **argv, int k)
 	for (i = k; i < argc && i < k + 2; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return (1);
-	return (argc > k && strcmp(argv[argc - 1], "--help") == 0);
+	return (0);
 }
 
 void

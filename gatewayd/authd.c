@@ -558,10 +558,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 		 * its queue at once); as root, past wmem_max.
 		 */
 		for (k = 0; k < 2; k++)
-			if (setsockopt(pair[i][k], SOL_SOCKET, SO_SNDBUFFORCE,
-			    &sndbuf, sizeof(sndbuf)) == -1)
-				setsockopt(pair[i][k], SOL_SOCKET, SO_SNDBUF,
-				    &sndbuf, sizeof(sndbuf));
+			chan_bufsize(pair[i][k], sndbuf);
 	}
 	if ((pid = fork()) == -1) {
 		if (asprintf(cause, "authd: fork: %s", strerror(errno)) < 0)

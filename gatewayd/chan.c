@@ -10,14 +10,36 @@
 #include <errno.h>
 #include <string.h>
 
+#include "gatewayd.h"
 #include "chan.h"
 
+/*
+ * Room for a burst of messages. As root with CAP_NET_ADMIN, past
+ * net.core.wmem_max; without it (the systemd unit's bounding set leaves
+ * it out) the kernel's limit holds, and a small one is said once, with
+ * the setting that lifts it, since bursts of logins or audit records
+ * would meet a full channel sooner than designed.
+ */
 void
 chan_bufsize(int fd, int bytes)
 {
+	static int	 warned;
+	int		 got;
+	socklen_t	 len = sizeof(got);
+
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes,
-	    sizeof(bytes)) == -1)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	    sizeof(bytes)) == 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	/* The kernel reports twice what it grants (its bookkeeping). */
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 &&
+	    got / 2 < bytes / 2 && !warned) {
+		warned = 1;
+		log_warnx("channel buffers are %d KiB, not %d (no CAP_NET_ADMIN "
+		    "to pass net.core.wmem_max): sysctl net.core.wmem_max=%d "
+		    "gives bursts of logins and audit records room",
+		    got / 2 / 1024, bytes / 1024, bytes);
+	}
 }
 
 int

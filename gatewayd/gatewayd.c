@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -187,11 +188,6 @@ gw_bind_all(const struct conf *c, int nworkers, int *fds, char **cause)
 	return (0);
 }
 
-static void
-gw_print_errors(const char *cause)
-{
-	fprintf(stderr, "%s\n", cause);
-}
 
 /* Whether two optional strings of a configuration differ. */
 static int
@@ -314,12 +310,15 @@ static void
 gw_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base	*base = arg;
+	char			*cause;
 
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
-		free(gw_reload());
-		gw_tell_parent(PARENT_MSG_RELOADED);
+		cause = gw_reload();
+		gw_tell_parent(cause == NULL ? PARENT_MSG_RELOADED :
+		    PARENT_MSG_REFUSED);
+		free(cause);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -395,7 +394,7 @@ main(int argc, char **argv)
 
 	if ((c = conf_load(path, &cause)) == NULL ||
 	    conf_check_files(c, &cause) == -1) {
-		gw_print_errors(cause != NULL ? cause : "out of memory");
+		log_plain_errors(cause != NULL ? cause : "out of memory");
 		free(cause);
 		conf_unref(c);
 		return (1);
@@ -403,9 +402,12 @@ main(int argc, char **argv)
 	if (geteuid() == 0 && c->c_audit_db != NULL && privsep_same_account(
 	    c->c_user, c->c_audit_user != NULL ? c->c_audit_user :
 	    GW_AUDIT_USER)) {
-		fprintf(stderr, "%s: user and audit_user are one account (uid): "
-		    "auditd needs an account of its own, or the proxy could "
-		    "rewrite the audit log\n", c->c_path);
+		char	 msg[PATH_MAX + 160];
+
+		snprintf(msg, sizeof(msg), "%s: user and audit_user are one "
+		    "account (uid): auditd needs an account of its own, or the "
+		    "proxy could rewrite the audit log", c->c_path);
+		log_plain_errors(msg);
 		conf_unref(c);
 		return (1);
 	}
@@ -414,7 +416,7 @@ main(int argc, char **argv)
 		setenv("TZ", c->c_timezone, 1);
 	tzset();
 	if (check_only && gwpolicy_check(c, &cause) == -1) {
-		gw_print_errors(cause != NULL ? cause : "out of memory");
+		log_plain_errors(cause != NULL ? cause : "out of memory");
 		free(cause);
 		conf_unref(c);
 		return (1);

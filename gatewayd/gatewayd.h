@@ -68,6 +68,7 @@ void	 evidence_paths(const char *, char *, char *, size_t);
 /* log.c */
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void	log_init(int verbose, const char *ident);
+void	log_plain_errors(const char *);
 void	log_set_verbose(int);
 int	log_debug_enabled(void);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -619,6 +620,7 @@ uint64_t audit_records_lost(void);
 /* parent.c: the privileged parent, supervising authd and the proxy */
 #define PARENT_MSG_READY	"ready"
 #define PARENT_MSG_RELOADED	"reloaded"	/* after a SIGHUP */
+#define PARENT_MSG_REFUSED	"reload-refused"	/* the same, refused */
 #define PARENT_MSG_SESSIONS	"sessions"	/* "sessions N": open now */
 #define PARENT_MSG_AUTHD	"authd"
 #define PARENT_MSG_AUDITD	"auditd"

@@ -113,6 +113,27 @@ log_vwrite(enum log_level level, const char *suffix, const char *fmt,
 		return;
 }
 
+/*
+ * Lines meant for a person as they are (FILE:LINE: message, what -n and a
+ * refused start print), as errors: in the journal each gets its "<3>", so
+ * that journalctl -p err shows why the unit failed.
+ */
+void
+log_plain_errors(const char *text)
+{
+	const char	*nl;
+	size_t		 n;
+
+	while (*text != '\0') {
+		n = (nl = strchr(text, '\n')) != NULL ? (size_t)(nl - text) :
+		    strlen(text);
+		fprintf(stderr, "%s%.*s\n", log_journal ? "<3>" : "", (int)n,
+		    text);
+		text += n + (nl != NULL);
+	}
+	fflush(stderr);
+}
+
 void
 log_warn(const char *fmt, ...)
 {

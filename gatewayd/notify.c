@@ -2,7 +2,8 @@
  * notify.c: the service manager's view of the gateway, through
  * sd_notify(3): READY=1 once the proxy serves, RELOADING=1 from SIGHUP
  * until the proxy has read the configuration again, STOPPING=1, and a
- * STATUS line with the sessions open.
+ * STATUS line with the sessions open (at most once a second, not while
+ * stopping).
  *
  * Only the parent speaks (the unit says NotifyAccess=main): its children
  * forget $NOTIFY_SOCKET as they start, so a proxy taken over by a client
@@ -12,6 +13,7 @@
  * every call does nothing.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -34,6 +36,13 @@ notify_ready(void)
 }
 
 void
+notify_reload_refused(void)
+{
+	notify("READY=1\nSTATUS=reload refused, the running configuration "
+	    "stays; %u sessions open", notify_sessions);
+}
+
+void
 notify_reloading(void)
 {
 	notify("RELOADING=1\nSTATUS=reloading the configuration");
@@ -49,8 +58,14 @@ notify_stopping(void)
 void
 notify_status(unsigned sessions)
 {
-	if (sessions == notify_sessions)
+	static struct timespec	 last;
+	struct timespec		 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (sessions == notify_sessions || (now.tv_sec - last.tv_sec) * 1000 +
+	    (now.tv_nsec - last.tv_nsec) / 1000000 < 1000)
 		return;
+	last = now;
 	notify_sessions = sessions;
 	notify("STATUS=serving, %u sessions open", sessions);
 }

@@ -6,6 +6,7 @@
 
 void	 notify_ready(void);
 void	 notify_reloading(void);
+void	 notify_reload_refused(void);
 void	 notify_stopping(void);
 void	 notify_status(unsigned);
 void	 notify_forget(void);

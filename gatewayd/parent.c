@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -55,6 +56,8 @@ static struct {
 	int		 pa_ctl;		/* to the proxy */
 	int		 pa_sfd;		/* signalfd */
 	int		 pa_ready;		/* the proxy has served */
+	int		 pa_ctl_eof;		/* its channel closed */
+	int		 pa_reloading;		/* a SIGHUP passed on */
 	int		 pa_stopping;
 	int		 pa_status;		/* the proxy's, when it ended */
 	int		 pa_auth_fds[GW_MAX_WORKERS];
@@ -247,7 +250,9 @@ parent_start_proxy(int restarted)
 	if (pa.pa_ctl != -1)
 		close(pa.pa_ctl);
 	pa.pa_ctl = ctl[0];
+	pa.pa_ctl_eof = 0;
 	pa.pa_ready = 0;
+	pa.pa_reloading = 0;
 	return (0);
 }
 
@@ -411,16 +416,26 @@ parent_proxy_said(const char *msg)
 	unsigned long	 v;
 	char		*ep;
 
-	if (strcmp(msg, PARENT_MSG_READY) == 0) {
+	if (strcmp(msg, PARENT_MSG_READY) == 0 && !pa.pa_ready) {
 		pa.pa_ready = 1;
-		notify_ready();
-	} else if (strcmp(msg, PARENT_MSG_RELOADED) == 0)
-		notify_ready();
-	else if (strncmp(msg, PARENT_MSG_SESSIONS " ",
-	    sizeof(PARENT_MSG_SESSIONS)) == 0) {
+		if (!pa.pa_stopping)
+			notify_ready();
+	} else if ((strcmp(msg, PARENT_MSG_RELOADED) == 0 ||
+	    strcmp(msg, PARENT_MSG_REFUSED) == 0) && pa.pa_reloading) {
+		/* Only as the answer to a SIGHUP the parent passed on. */
+		pa.pa_reloading = 0;
+		if (pa.pa_stopping)
+			return;
+		if (strcmp(msg, PARENT_MSG_RELOADED) == 0)
+			notify_ready();
+		else
+			notify_reload_refused();
+	} else if (strncmp(msg, PARENT_MSG_SESSIONS " ",
+	    sizeof(PARENT_MSG_SESSIONS)) == 0 && !pa.pa_stopping) {
 		errno = 0;
 		v = strtoul(msg + sizeof(PARENT_MSG_SESSIONS), &ep, 10);
-		if (*ep == '\0' && errno == 0 && v <= GW_MAX_SESSIONS)
+		if (isdigit((unsigned char)msg[sizeof(PARENT_MSG_SESSIONS)]) &&
+		    *ep == '\0' && errno == 0 && v <= GW_MAX_SESSIONS)
 			notify_status((unsigned)v);
 	}
 }
@@ -465,7 +480,8 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 	for (;;) {
 		pfd[0].fd = sfd;
 		pfd[0].events = POLLIN;
-		pfd[1].fd = pa.pa_ctl;
+		/* A closed channel is read no more (poll would not wait). */
+		pfd[1].fd = pa.pa_ctl_eof ? -1 : pa.pa_ctl;
 		pfd[1].events = POLLIN;
 		if (poll(pfd, 2, pa.pa_retry_at == 0 ? -1 : (int)(
 		    pa.pa_retry_at > parent_now_ms() ? pa.pa_retry_at -
@@ -476,11 +492,14 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 		}
 		if (pa.pa_retry_at != 0 && parent_now_ms() >= pa.pa_retry_at)
 			parent_retry();
-		if (pfd[1].revents & POLLIN &&
-		    (n = recv(pa.pa_ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT)) >
-		    0) {
-			msg[n] = '\0';
-			parent_proxy_said(msg);
+		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = recv(pa.pa_ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+			if (n > 0) {
+				msg[n] = '\0';
+				parent_proxy_said(msg);
+			} else if (n == 0 || (errno != EAGAIN &&
+			    errno != EINTR))
+				pa.pa_ctl_eof = 1;
 		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
@@ -491,8 +510,10 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 			parent_reap();
 			break;
 		case SIGHUP:
-			if (pa.pa_proxy != -1 && pa.pa_ready) {
+			if (pa.pa_proxy != -1 && pa.pa_ready &&
+			    !pa.pa_stopping) {
 				notify_reloading();
+				pa.pa_reloading = 1;
 				kill(pa.pa_proxy, SIGHUP);
 			}
 			break;

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 
 from gwtest import (GatewayTestCase, EchoHandler, socks_open, wait_for,
                     recv_exact)
@@ -81,6 +82,17 @@ class NotifyTest(GatewayTestCase):
         self.assertEqual(self.gw.stop(), 0)
         self.notify.wait("STOPPING", "1")
 
+    def test_refused_reload_is_said(self):
+        self.notify.wait("READY", "1")
+        # -n would catch this one; a SIGHUP sent by hand would not.
+        with open(self.gw.conf, "a") as f:
+            f.write("handshake_timeout soon\n")
+        self.gw.signal(signal.SIGHUP)
+        n = self.notify.wait("RELOADING", "1")
+        n = self.notify.wait("READY", "1", after=n)
+        self.assertTrue(self.notify.messages[n - 1]["STATUS"].startswith(
+            "reload refused, the running configuration stays"))
+
     def test_only_the_parent_speaks(self):
         # NotifyAccess=main: systemd hears the main process only, so every
         # message must come from the parent, whatever a child does.
@@ -134,8 +146,29 @@ class JournalTest(GatewayTestCase):
         mark = len(self.gw.log())
         self.gw.logfile = open(self.gw.logpath, "a")
         self.gw._launch(*self.gw._how)
-        for line in self.gw.log()[mark:].splitlines():
+        lines = self.gw.log()[mark:].splitlines()
+        self.assertIn("ready:", "\n".join(lines))
+        for line in lines:
             self.assertRegex(line, r"^\d{4}-\d\d-\d\dT")
+
+    def test_configuration_errors_are_errors_in_the_journal(self):
+        # What -n and a refused start print stays FILE:LINE: message, with
+        # the error priority in front when stderr is the journal.
+        bad = self.tmp.write("bad.conf", "bogus 1\nlisten x\n")
+        log = os.path.join(self.tmp.path, "journal")
+        with open(log, "w") as f:
+            st = os.fstat(f.fileno())
+            for args in (["-n"], []):
+                r = subprocess.run(
+                    [os.environ["GATEWAYD"], "-c", bad] + args, stderr=f,
+                    stdout=subprocess.DEVNULL, timeout=30,
+                    env=dict(os.environ, JOURNAL_STREAM="%d:%d" % (
+                        st.st_dev, st.st_ino)))
+                self.assertEqual(r.returncode, 1)
+        with open(log) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines, ["<3>%s:1: unknown keyword 'bogus'" % bad,
+                                 "<3>%s:2: listen x: missing :PORT" % bad] * 2)
 
     def test_log_sessions_no(self):
         self.relaunch("log_sessions no", journal=False)

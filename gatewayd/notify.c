@@ -9,23 +9,17 @@
  * forget $NOTIFY_SOCKET as they start, so a proxy taken over by a client
  * could not tell systemd another MAINPID or a false READY. The proxy
  * reports to the parent over its channel, as numbers the parent checks.
- * Without libsystemd (or outside systemd, where $NOTIFY_SOCKET is unset)
- * every call does nothing.
+ * Outside systemd, where $NOTIFY_SOCKET is unset, every call does
+ * nothing.
  */
 #include <stdlib.h>
 #include <time.h>
 
-#ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
-#endif
 
 #include "notify.h"
 
-#ifdef HAVE_LIBSYSTEMD
 #define notify(...)	sd_notifyf(0, __VA_ARGS__)
-#else
-#define notify(...)	((void)0)
-#endif
 
 static unsigned	 notify_sessions;
 

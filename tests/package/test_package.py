@@ -241,13 +241,21 @@ class PackageTest(unittest.TestCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
         for pre in s.get("ExecStartPre", []):
             r = run(expand(pre), env=env, preexec_fn=limits)
+        self.assertEqual(s["ExecStart"][0].split()[0], "/usr/sbin/gatewayd")
             self.assertIn("configuration OK", r.stdout + r.stderr)
         self.notify = NotifySocket(os.path.join(self.tmp, "notify"))
         env["NOTIFY_SOCKET"] = self.notify.path
         self.log = open(os.path.join(self.tmp, "gatewayd.log"), "w")
-        gw = subprocess.Popen(expand(s["ExecStart"][0]), env=env,
-                              stdout=self.log, stderr=subprocess.STDOUT,
-                              preexec_fn=limits)
+        # The unit's capability bounding set and NoNewPrivileges, as
+        # systemd would apply them (setpriv, util-linux).
+        self.assertEqual(s["NoNewPrivileges"], ["yes"])
+        caps = ",".join("+" + c[len("CAP_"):].lower() for c in
+                        s["CapabilityBoundingSet"][0].split())
+        self.confine = ["setpriv", "--bounding-set=-all," + caps,
+                        "--no-new-privs", "--"]
+        gw = subprocess.Popen(self.confine + expand(s["ExecStart"][0]),
+                              env=env, stdout=self.log,
+                              stderr=subprocess.STDOUT, preexec_fn=limits)
         self.env = env
         self._gw = gw
         self.notify.wait("READY=1")
@@ -333,9 +341,13 @@ class PackageTest(unittest.TestCase):
 
     def reload_as_the_unit_does(self, gw):
         for cmd in self.unit["ExecReload"]:
-            run(self.expand(cmd, gw.pid), env=self.env)
+            run(self.confine + self.expand(cmd, gw.pid), env=self.env)
         self.notify.wait("RELOADING=1")
         self.notify.wait("READY=1")
+        with open(os.path.join(self.tmp, "gatewayd.log")) as f:
+            log = f.read()
+        self.assertIn("configuration reloaded", log)
+        self.assertNotIn("error", log)
 
     def stop(self, gw):
         gw.send_signal(signal.SIGTERM)

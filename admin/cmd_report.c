@@ -34,6 +34,7 @@ struct report {
 	const char	*r_user;
 	const char	*r_group;
 	char		 r_attribution[512];	/* of the country data */
+	int		 r_no_policy;	/* not readable: no groups */
 	int		 r_top;
 	int		 r_by_bytes;
 	int64_t		 r_bucket_ms;
@@ -49,15 +50,60 @@ struct rows {
 	size_t		 rw_n;
 };
 
+/*
+ * The members of group ?4, from the policy database (attached as p). An
+ * auditor who may not read it gets no --group, and this is cut from the
+ * SQL (rows_run), so that nothing names p.
+ */
+#define GROUP_MEMBERS	"(SELECT u.name FROM p.users u JOIN p.user_groups " \
+	"ug ON ug.user_id = u.id JOIN p.groups g ON g.id = ug.group_id " \
+	"WHERE g.name = ?4)"
+
+/* The rows a report covers: its period, user and group. */
+#define REPORT_WHERE	"start_ms >= ?1 AND start_ms <= ?2 "		\
+	"AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR user IN "	\
+	GROUP_MEMBERS ")"
+
+/* The same through the hourly rollups: a period counts whole hours. */
+#define ROLLUP_WHERE	"hour >= ?1 / 3600000 AND hour <= ?2 / 3600000 "	\
+	"AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR user IN "	\
+	GROUP_MEMBERS ")"
+
+/* sql without the group's members (no policy database to ask). */
+static char *
+sql_without_groups(const char *sql)
+{
+	static const char	 none[] = "(SELECT NULL WHERE 0)";
+	const char		*at;
+	char			*out = NULL;
+	size_t			 len = 0;
+	FILE			*f;
+
+	if ((f = open_memstream(&out, &len)) == NULL)
+		ctl_error("out of memory");
+	while ((at = strstr(sql, GROUP_MEMBERS)) != NULL) {
+		fprintf(f, "%.*s%s", (int)(at - sql), sql, none);
+		sql = at + strlen(GROUP_MEMBERS);
+	}
+	fprintf(f, "%s", sql);
+	if (fclose(f) != 0)
+		ctl_error("out of memory");
+	return (out);
+}
+
 static void
 rows_run(struct report *r, struct rows *rw, const char *sql)
 {
 	sqlite3_stmt	*st;
 	size_t		 cap = 0;
+	char		*cut = NULL;
 	int		 i, rc;
 
+	if (r->r_no_policy)
+		sql = cut = sql_without_groups(sql);
 	if (sqlite3_prepare_v2(r->r_db, sql, -1, &st, NULL) != SQLITE_OK)
 		ctl_error("report: %s (SQL: %s)", sqlite3_errmsg(r->r_db), sql);
+	free(cut);
 	sqlite3_bind_int64(st, 1, r->r_since);
 	sqlite3_bind_int64(st, 2, r->r_until);
 	if (r->r_user != NULL)
@@ -109,19 +155,6 @@ rows_free(struct rows *rw)
 	rw->rw_n = 0;
 }
 
-/* The rows a report covers: its period, user and group. */
-#define REPORT_WHERE	"start_ms >= ?1 AND start_ms <= ?2 "		\
-	"AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR user IN "	\
-	"(SELECT u.name FROM p.users u JOIN p.user_groups ug ON "	\
-	"ug.user_id = u.id JOIN p.groups g ON g.id = ug.group_id "	\
-	"WHERE g.name = ?4))"
-
-/* The same through the hourly rollups: a period counts whole hours. */
-#define ROLLUP_WHERE	"hour >= ?1 / 3600000 AND hour <= ?2 / 3600000 "	\
-	"AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR user IN "	\
-	"(SELECT u.name FROM p.users u JOIN p.user_groups ug ON "	\
-	"ug.user_id = u.id JOIN p.groups g ON g.id = ug.group_id "	\
-	"WHERE g.name = ?4))"
 #define ROLLUP_USER	"CASE user WHEN '' THEN '(anonymous)' ELSE user END"
 
 static const char *
@@ -593,24 +626,19 @@ audit_report(struct ctl *ctl, struct args *a)
 		if (r.r_group != NULL)
 			ctl_error("--group needs the policy database: %s: %s",
 			    ctl->ctl_conf->c_policy_db, strerror(errno));
-		snprintf(sql, sizeof(sql), ":memory:");
-	} else
+		r.r_no_policy = 1;
+	} else {
 		snprintf(sql, sizeof(sql), "file:%s?mode=ro",
 		    ctl->ctl_conf->c_policy_db);
-	if (sqlite3_prepare_v2(r.r_db, "ATTACH DATABASE ?1 AS p", -1, &st,
-	    NULL) != SQLITE_OK)
-		ctl_error("%s", sqlite3_errmsg(r.r_db));
-	sqlite3_bind_text(st, 1, sql, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		ctl_error("%s: %s", ctl->ctl_conf->c_policy_db,
-		    sqlite3_errmsg(r.r_db));
-	sqlite3_finalize(st);
-	if (strcmp(sql, ":memory:") == 0 && sqlite3_exec(r.r_db,
-	    "CREATE TABLE p.users (id INTEGER, name TEXT); "
-	    "CREATE TABLE p.groups (id INTEGER, name TEXT); "
-	    "CREATE TABLE p.user_groups (user_id INTEGER, group_id INTEGER)",
-	    NULL, NULL, NULL) != SQLITE_OK)
-		ctl_error("%s", sqlite3_errmsg(r.r_db));
+		if (sqlite3_prepare_v2(r.r_db, "ATTACH DATABASE ?1 AS p", -1,
+		    &st, NULL) != SQLITE_OK)
+			ctl_error("%s", sqlite3_errmsg(r.r_db));
+		sqlite3_bind_text(st, 1, sql, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			ctl_error("%s: %s", ctl->ctl_conf->c_policy_db,
+			    sqlite3_errmsg(r.r_db));
+		sqlite3_finalize(st);
+	}
 	report_query(&r, r.r_kind, &rw);
 	/* The country data's license asks for its attribution. */
 	geoip_attribution(ctl->ctl_conf->c_geoip_db, r.r_attribution,

@@ -239,9 +239,9 @@ class PackageTest(unittest.TestCase):
             hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
             n = min(nofile, hard)
             resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        self.assertEqual(s["ExecStart"][0].split()[0], "/usr/sbin/gatewayd")
         for pre in s.get("ExecStartPre", []):
             r = run(expand(pre), env=env, preexec_fn=limits)
-        self.assertEqual(s["ExecStart"][0].split()[0], "/usr/sbin/gatewayd")
             self.assertIn("configuration OK", r.stdout + r.stderr)
         self.notify = NotifySocket(os.path.join(self.tmp, "notify"))
         env["NOTIFY_SOCKET"] = self.notify.path

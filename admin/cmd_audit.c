@@ -15,7 +15,10 @@
 #include <sqlite3.h>
 
 #include "admin.h"
-#include "gatewayd.h"
+#include "audit_chain.h"
+#include "conf.h"
+#include "escape.h"
+#include "evidence.h"
 
 sqlite3 *
 audit_db(struct ctl *ctl)

@@ -16,7 +16,8 @@
 #include <sqlite3.h>
 
 #include "admin.h"
-#include "gatewayd.h"
+#include "conf.h"
+#include "escape.h"
 
 /* Creates or migrates both databases. */
 int

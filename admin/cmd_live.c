@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "gatewayd.h"
+#include "conf.h"
+#include "escape.h"
+#include "stat.h"
 
 /* Sends one request, returns the whole answer (to free). */
 static char *

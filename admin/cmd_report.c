@@ -21,7 +21,9 @@
 #include <sqlite3.h>
 
 #include "admin.h"
-#include "gatewayd.h"
+#include "audit_chain.h"
+#include "conf.h"
+#include "escape.h"
 
 #define REPORT_COLS	8
 #define REPORT_ROWS_MAX	100000

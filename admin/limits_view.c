@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #include "admin.h"
-#include "gatewayd.h"
+#include "conf.h"
 
 struct policy *
 ctl_policy(struct ctl *ctl)

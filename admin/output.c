@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "admin.h"
-#include "gatewayd.h"
+#include "escape.h"
 
 struct table {
 	int	 t_ncols;

@@ -15,7 +15,8 @@
 #include <sqlite3.h>
 
 #include "admin.h"
-#include "gatewayd.h"
+#include "conf.h"
+#include "log.h"
 
 #define CTL_DEFAULT_CONF	"/etc/socksgw/gatewayd.conf"
 

@@ -1,6 +1,7 @@
 /*
- * gatewayd: the socksgw daemon. One header for the folder, grouped by file
- * (tmux.h style). Only policy/policy.h is shared across folders.
+ * gatewayd: the socksgw daemon's declarations, grouped by file (tmux.h
+ * style). What socksctl shares is in common/, one header per module, and
+ * policy/policy.h; this header includes those for the daemon's files.
  */
 #ifndef GATEWAYD_H
 #define GATEWAYD_H
@@ -20,6 +21,15 @@
 
 #include "socks5.h"
 
+/* The shared library's (common/), which socksctl uses too. */
+#include "addr.h"
+#include "audit_chain.h"
+#include "conf.h"
+#include "escape.h"
+#include "evidence.h"
+#include "log.h"
+#include "stat.h"
+
 struct event_base;
 struct event;
 struct evdns_base;
@@ -28,58 +38,8 @@ struct evconnlistener;
 struct bufferevent;
 struct evbuffer;
 
-#define GW_DEFAULT_CONF		"/etc/socksgw/gatewayd.conf"
-#define GW_RUNTIME_DIR		"/run/socksgw"
-#define GW_MAX_SESSIONS		10000000	/* max_sessions at most */
-#define GW_AUDIT_USER		"socksgw-audit"	/* audit_user's default */
-#define GW_MAX_LISTEN		64
-#define GW_MAX_WORKERS		64
 /* A name resolves to at most this many candidates; the rest are ignored. */
 #define GW_MAX_CANDIDATES	16
-
-/* escape.c: attacker-chosen text for one sink each */
-#define ESC_FIELD_MAX	2048	/* longest escaped field a sink writes */
-size_t	esc_log(char *, size_t, const char *);
-size_t	esc_sd(char *, size_t, const char *);
-size_t	esc_json(char *, size_t, const char *);
-size_t	esc_csv(char *, size_t, const char *);
-
-/* evidence.c: signed checkpoints of the audit chain */
-#define EVIDENCE_SIG_LEN	64
-#define EVIDENCE_FP_LEN		72
-struct checkpoint {
-	const char		*cp_kind;	/* "checkpoint" or "prune" */
-	int64_t			 cp_seq;
-	unsigned char		 cp_hash[32];
-	int64_t			 cp_time_ms;
-};
-typedef struct evp_pkey_st EVP_PKEY;
-void	 evidence_hex(const unsigned char *, size_t, char *);
-int	 evidence_unhex(const char *, unsigned char *, size_t);
-int	 evidence_sign(EVP_PKEY *, const struct checkpoint *,
-	    unsigned char [EVIDENCE_SIG_LEN]);
-int	 evidence_verify(EVP_PKEY *, const struct checkpoint *,
-	    const unsigned char *, size_t);
-void	 evidence_fingerprint(EVP_PKEY *, char [EVIDENCE_FP_LEN]);
-EVP_PKEY *evidence_pubkey_load(const char *, char **);
-EVP_PKEY *evidence_key(const char *, const char *, char **);
-void	 evidence_paths(const char *, char *, char *, size_t);
-
-/* log.c */
-enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
-void	log_init(int verbose, const char *ident);
-void	log_plain_errors(const char *);
-void	log_set_verbose(int);
-int	log_debug_enabled(void);
-void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_errorx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	fatal(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-void	fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
 
 /*
  * FNV-1a over len bytes: the hash of the per-user tables (limits, quotas,
@@ -95,96 +55,6 @@ gw_hash(const void *p, size_t len)
 		h = (h ^ *b++) * 16777619u;
 	return (h);
 }
-
-/* addr.c */
-#define ADDR_STRLEN	(INET6_ADDRSTRLEN + 8)
-struct addr_cidr {
-	uint8_t		 ac_addr[16];
-	int		 ac_family;
-	int		 ac_len;
-};
-int	 addr_cidr_parse(const char *, struct addr_cidr *);
-int	 addr_in_cidr(const struct sockaddr *, const struct addr_cidr *);
-int	 addr_is_loopback(const struct sockaddr *);
-int	 addr_parse_hostport(const char *, struct sockaddr_storage *,
-	    socklen_t *, const char **);
-const char *addr_str(const struct sockaddr *, char *, size_t);
-const char *addr_ip(const struct sockaddr_storage *, char *, size_t);
-socklen_t addr_len(const struct sockaddr *);
-uint16_t addr_port(const struct sockaddr *);
-void	 addr_unmap(struct sockaddr_storage *);
-void	 addr_set_port(struct sockaddr_storage *, uint16_t);
-int	 addr_same_ip(const struct sockaddr *, const struct sockaddr *);
-int	 addr_is_wildcard(const struct sockaddr *);
-
-/* conf.c */
-enum conf_auth { AUTH_NONE, AUTH_PAM };
-
-struct conf_listen {
-	struct sockaddr_storage	 cl_ss;
-	socklen_t		 cl_len;
-	char			 cl_text[ADDR_STRLEN];
-};
-
-struct conf {
-	_Atomic int		 c_refs;
-	char			*c_path;
-	struct conf_listen	 c_listen[GW_MAX_LISTEN];
-	size_t			 c_nlisten;
-	enum conf_auth		 c_auth;
-	char			*c_pam_service;
-	int			 c_auth_workers;
-	int			 c_auth_fail_limit;	/* failures ... */
-	int			 c_auth_fail_window;	/* ... within seconds */
-	int			 c_auth_lockout;	/* then refused, seconds */
-	int			 c_auth_client_fail_limit; /* per client prefix */
-	int			 c_auth_client_inflight;	/* in PAM at once */
-	int			 c_auth_client_queue;	/* waiting at most */
-	int			 c_auth_ipv6_prefix;	/* a client is this /N */
-	int			 c_auth_cache_ttl;	/* 0: no cache */
-	char			*c_policy_db;
-	char			*c_audit_db;
-	char			*c_audit_user;		/* auditd's account */
-	int			 c_audit_queue;
-	int			 c_audit_block;		/* audit_failure block */
-	int			 c_audit_retention_days;
-	int			 c_audit_syslog;
-	char			*c_audit_syslog_socket;
-	int			 c_audit_syslog_pen;
-	char			*c_geoip_db;
-	char			*c_geoip_path;	/* "country iso_code" */
-	char			*c_timezone;
-	char			*c_resolv_conf;
-	char			*c_hosts_file;
-	char			*c_control_socket;
-	char			*c_control_group;
-	struct conf_listen	 c_metrics;	/* metrics_listen */
-	int			 c_has_metrics;
-	struct addr_cidr	 c_metrics_allow[GW_MAX_LISTEN];
-	size_t			 c_metrics_nallow;
-	int			 c_handshake_per_client;	/* 0: auto */
-	char			*c_runtime_dir;
-	char			*c_user;
-	int			 c_workers;
-	int			 c_handshake_timeout;
-	int			 c_connect_timeout;
-	int			 c_bind_timeout;
-	int			 c_idle_timeout;
-	int			 c_shutdown_grace;
-	int			 c_max_sessions;
-	size_t			 c_relay_buffer;
-	int			 c_splice_max;
-	int			 c_log_verbose;
-	int			 c_log_sessions;	/* a line per close */
-	int			 c_socks4;
-};
-
-struct conf	*conf_load(const char *, char **);
-int		 conf_audit_sessions(const struct conf *);
-struct conf	*conf_default(void);
-void		 conf_ref(struct conf *);
-void		 conf_unref(struct conf *);
-int		 conf_check_files(const struct conf *, char **);
 
 /* guard.c */
 int	 guard_self_init(const int *, size_t, char **);
@@ -504,34 +374,6 @@ struct audit_rec {
 	uint32_t		 ar_udp_denied;
 	uint8_t			 ar_proto;	/* 5 or 4 */
 };
-/* A completed record's fields as they are hashed (NULL: SQL NULL). */
-struct audit_fields {
-	int64_t			 af_seq;
-	const char		*af_kind;
-	int64_t			 af_session_id;
-	int64_t			 af_start_ms;
-	int64_t			 af_end_ms;
-	const char		*af_user;
-	const char		*af_client_addr;
-	int64_t			 af_client_port;
-	const char		*af_command;
-	const char		*af_dst_host;
-	const char		*af_dst_addr;
-	int64_t			 af_dst_port;	/* -1: NULL */
-	const char		*af_dst_country;
-	const char		*af_verdict;
-	int64_t			 af_rule_id;
-	const char		*af_reason;
-	int64_t			 af_bytes_up;
-	int64_t			 af_bytes_down;
-	const char		*af_close_reason;
-	const char		*af_protocol;
-	const char		*af_ident;
-	int64_t			 af_packets_up;
-	int64_t			 af_packets_down;
-	int64_t			 af_udp_dests;
-	int64_t			 af_udp_denied;
-};
 int	 audit_init(const struct conf *, int, int, char **);
 void	 audit_channel(int);
 int	 audit_start(char **);
@@ -543,33 +385,9 @@ int	 audit_admit(struct session *);
 void	 audit_push(const struct audit_rec *, int);
 void	 audit_release(struct session *);
 int	 audit_offer(const struct audit_rec *);
-struct sqlite3;
-int64_t	 audit_rollup(struct sqlite3 *, int64_t, char **);
-int	 audit_chain_hash(void *, const unsigned char [32],
-	    const struct audit_fields *, unsigned char [32]);
 void	 session_audit(struct session *, enum audit_type, const char *);
-/* A completed row's columns as the chain covers them (seq 19, hash 20). */
-#define AUDIT_ROW_COLUMNS "id, kind, session_id, start_ms, end_ms, user, " \
-	"client_addr, client_port, command, dst_host, dst_addr, dst_port, " \
-	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, " \
-	"close_reason, seq, hash, protocol, ident, packets_up, packets_down, " \
-	"udp_destinations, udp_denied"
-struct sqlite3_stmt;
-void	 audit_fields_row(struct sqlite3_stmt *, struct audit_fields *);
-void	 audit_fields_of(const struct audit_rec *, int64_t,
-	    struct audit_fields *);
 
 /* control.c: the control socket, and the counters it reports */
-enum gw_stat {
-	GW_STAT_SESSIONS, GW_STAT_ALLOW, GW_STAT_DENY, GW_STAT_AUTH_OK,
-	GW_STAT_AUTH_FAILED, GW_STAT_LOCKOUTS, GW_STAT_BYTES_UP,
-	GW_STAT_BYTES_DOWN, GW_STAT_DNS_FAILURES, GW_STAT_UDP_UP,
-	GW_STAT_UDP_DOWN, GW_STAT_LIMIT_SESSIONS, GW_STAT_LIMIT_RATE,
-	GW_STAT_LIMIT_QUOTA, GW_STAT_QUOTA_CLOSED, GW_STAT_AUTHD_DOWN,
-	GW_STAT_SYSLOG_FAILED, GW_STAT_METRICS_REFUSED,
-	GW_STAT_LIMIT_HANDSHAKES, GW_STAT_AUTH_BUSY, GW_STAT_AUDIT_REFUSED,
-	GW_STAT_MAX
-};
 extern _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
 #define STAT_ADD(k, n)	atomic_fetch_add_explicit(&gw_stats[k], (n), \
 			    memory_order_relaxed)
@@ -613,7 +431,6 @@ int	 control_init(const struct conf *, char **);
 int	 control_start(struct event_base *, struct control_ctx *, char **);
 void	 control_stop(void);
 void	 control_answer(struct worker *);
-const char *stat_name(int);
 size_t	 audit_queue_depth(void);
 uint64_t audit_records_lost(void);
 

@@ -1,28 +1,12 @@
 /*
- * stats.c: the counters `socksctl stats` and the metrics report, kept
- * apart so that socksctl can name them without linking the daemon.
+ * stats.c: the counters `socksctl stats` and the metrics report (their
+ * names are common/stat.c's, which socksctl shares).
  */
 #include <stdio.h>
 
 #include "gatewayd.h"
 
 _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
-
-static const char *const stat_names[GW_STAT_MAX] = {
-	"sessions_total", "verdict_allow", "verdict_deny", "auth_ok",
-	"auth_failed", "auth_lockouts", "bytes_up", "bytes_down",
-	"dns_failures", "udp_datagrams_up", "udp_datagrams_down",
-	"limit_sessions", "limit_rate", "limit_quota", "quota_closed",
-	"auth_authd_down", "audit_syslog_failed", "metrics_refused",
-	"limit_handshakes", "auth_busy", "audit_refusals",
-};
-
-const char *
-stat_name(int i)
-{
-	return (stat_names[i]);
-}
-
 
 /* Matches per rule: a fixed table, claimed by compare-and-swap. */
 #define RULE_SLOTS	1024

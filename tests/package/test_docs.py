@@ -45,7 +45,7 @@ class ManPageTest(unittest.TestCase):
 
     def test_every_keyword_is_in_gatewayd_conf_5(self):
         keywords = re.findall(r'^\t\{ "([a-z0-9_]+)",\s+CT_',
-                              source("gatewayd/conf.c"), re.M)
+                              source("common/conf.c"), re.M)
         self.assertGreater(len(keywords), 40)
         text = man_text("gatewayd.conf.5")
         missing = [k for k in keywords

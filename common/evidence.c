@@ -32,7 +32,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "gatewayd.h"
+#include "evidence.h"
+#include "log.h"
 
 void
 evidence_hex(const unsigned char *b, size_t n, char *out)

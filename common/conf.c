@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gatewayd.h"
+#include "conf.h"
 
 #define CONF_ZONEINFO	"/usr/share/zoneinfo"
 

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gatewayd.h"
+#include "escape.h"
 
 /*
  * The length of the valid UTF-8 sequence at p (1 to 4), or 0. Overlong

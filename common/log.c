@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gatewayd.h"
+#include "escape.h"
+#include "log.h"
 
 static _Atomic int	 log_verbose;
 static const char	*log_ident = "gatewayd";

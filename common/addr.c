@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gatewayd.h"
+#include "addr.h"
 
 socklen_t
 addr_len(const struct sockaddr *sa)

@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-#include "gatewayd.h"
+#include "audit_chain.h"
 
 /* The chain ------------------------------------------------------------- */
 
@@ -104,43 +104,6 @@ audit_chain_hash(void *reuse, const unsigned char prev[32],
 	if (reuse == NULL)
 		EVP_MD_CTX_free(ctx);
 	return (ok ? 0 : -1);
-}
-
-static const char *
-nz(const char *s)
-{
-	return (s[0] != '\0' ? s : NULL);
-}
-
-void
-audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->af_seq = seq;
-	f->af_kind = r->ar_type == AR_AUTH ? "auth" : "session";
-	f->af_session_id = (int64_t)r->ar_sid;
-	f->af_start_ms = r->ar_start_ms;
-	f->af_end_ms = r->ar_end_ms;
-	f->af_user = nz(r->ar_user);
-	f->af_client_addr = r->ar_client;
-	f->af_client_port = r->ar_client_port;
-	f->af_command = nz(r->ar_cmd);
-	f->af_dst_host = nz(r->ar_dst_host);
-	f->af_dst_addr = nz(r->ar_dst_addr);
-	f->af_dst_port = r->ar_dst_port ? r->ar_dst_port : -1;
-	f->af_dst_country = nz(r->ar_country);
-	f->af_verdict = r->ar_allow ? "allow" : "deny";
-	f->af_rule_id = r->ar_rule;
-	f->af_reason = r->ar_reason;
-	f->af_bytes_up = (int64_t)r->ar_up;
-	f->af_bytes_down = (int64_t)r->ar_down;
-	f->af_close_reason = nz(r->ar_close);
-	f->af_protocol = r->ar_proto == 4 ? "socks4" : "socks5";
-	f->af_ident = nz(r->ar_ident);
-	f->af_packets_up = (int64_t)r->ar_packets[0];
-	f->af_packets_down = (int64_t)r->ar_packets[1];
-	f->af_udp_dests = r->ar_udp_dests;
-	f->af_udp_denied = r->ar_udp_denied;
 }
 
 /*

@@ -1,0 +1,88 @@
+/*
+ * conf.h: gatewayd.conf, parsed (conf.c). Read by gatewayd and socksctl
+ * alike: socksctl finds the databases and the control socket here.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "addr.h"
+
+#define GW_DEFAULT_CONF		"/etc/socksgw/gatewayd.conf"
+#define GW_RUNTIME_DIR		"/run/socksgw"
+#define GW_MAX_SESSIONS		10000000	/* max_sessions at most */
+#define GW_AUDIT_USER		"socksgw-audit"	/* audit_user's default */
+#define GW_MAX_LISTEN		64
+#define GW_MAX_WORKERS		64
+
+enum conf_auth { AUTH_NONE, AUTH_PAM };
+
+struct conf_listen {
+	struct sockaddr_storage	 cl_ss;
+	socklen_t		 cl_len;
+	char			 cl_text[ADDR_STRLEN];
+};
+
+struct conf {
+	_Atomic int		 c_refs;
+	char			*c_path;
+	struct conf_listen	 c_listen[GW_MAX_LISTEN];
+	size_t			 c_nlisten;
+	enum conf_auth		 c_auth;
+	char			*c_pam_service;
+	int			 c_auth_workers;
+	int			 c_auth_fail_limit;	/* failures ... */
+	int			 c_auth_fail_window;	/* ... within seconds */
+	int			 c_auth_lockout;	/* then refused, seconds */
+	int			 c_auth_client_fail_limit; /* per client prefix */
+	int			 c_auth_client_inflight;	/* in PAM at once */
+	int			 c_auth_client_queue;	/* waiting at most */
+	int			 c_auth_ipv6_prefix;	/* a client is this /N */
+	int			 c_auth_cache_ttl;	/* 0: no cache */
+	char			*c_policy_db;
+	char			*c_audit_db;
+	char			*c_audit_user;		/* auditd's account */
+	int			 c_audit_queue;
+	int			 c_audit_block;		/* audit_failure block */
+	int			 c_audit_retention_days;
+	int			 c_audit_syslog;
+	char			*c_audit_syslog_socket;
+	int			 c_audit_syslog_pen;
+	char			*c_geoip_db;
+	char			*c_geoip_path;	/* "country iso_code" */
+	char			*c_timezone;
+	char			*c_resolv_conf;
+	char			*c_hosts_file;
+	char			*c_control_socket;
+	char			*c_control_group;
+	struct conf_listen	 c_metrics;	/* metrics_listen */
+	int			 c_has_metrics;
+	struct addr_cidr	 c_metrics_allow[GW_MAX_LISTEN];
+	size_t			 c_metrics_nallow;
+	int			 c_handshake_per_client;	/* 0: auto */
+	char			*c_runtime_dir;
+	char			*c_user;
+	int			 c_workers;
+	int			 c_handshake_timeout;
+	int			 c_connect_timeout;
+	int			 c_bind_timeout;
+	int			 c_idle_timeout;
+	int			 c_shutdown_grace;
+	int			 c_max_sessions;
+	size_t			 c_relay_buffer;
+	int			 c_splice_max;
+	int			 c_log_verbose;
+	int			 c_log_sessions;	/* a line per close */
+	int			 c_socks4;
+};
+
+struct conf	*conf_load(const char *, char **);
+int		 conf_audit_sessions(const struct conf *);
+struct conf	*conf_default(void);
+void		 conf_ref(struct conf *);
+void		 conf_unref(struct conf *);
+int		 conf_check_files(const struct conf *, char **);
+
+#endif

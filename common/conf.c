@@ -34,6 +34,7 @@ enum conf_type {
 	CT_FAILURE,	/* block | allow */
 	CT_ADDRESS,	/* one ADDR:PORT */
 	CT_CIDRS,	/* CIDR... (metrics_allow) */
+	CT_REMOVED,	/* a keyword of an older release: an error saying so */
 };
 
 struct conf_keyword {
@@ -92,7 +93,7 @@ static const struct conf_keyword conf_keywords[] = {
 	    GW_MAX_SESSIONS },
 	{ "relay_buffer",	CT_SIZE, OFF(c_relay_buffer), 4096,
 	    64 * 1024 * 1024 },
-	{ "splice_max",		CT_INT, OFF(c_splice_max), 0, 100000 },
+	{ "splice_max",		CT_REMOVED, 0, 0, 0 },
 	{ "log_verbose",	CT_BOOL, OFF(c_log_verbose), 0, 0 },
 	{ "log_sessions",	CT_BOOL, OFF(c_log_sessions), 0, 0 },
 	{ "socks4",		CT_BOOL, OFF(c_socks4), 0, 0 },
@@ -187,8 +188,6 @@ conf_default(void)
 	c->c_shutdown_grace = 30;
 	c->c_max_sessions = 0;		/* derived from the descriptor limit */
 	c->c_relay_buffer = 256 * 1024;
-	/* Measured on loopback, copying beats splice: see README. */
-	c->c_splice_max = 0;
 	return (c);
 }
 
@@ -309,6 +308,12 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		    sizeof(cl->cl_text));
 		c->c_nlisten++;
 		break;
+	case CT_REMOVED:
+		/* Accepting it silently would pretend it still does something. */
+		conf_error(ce, file, line, "%s: removed (bench/splice.sh found "
+		    "splicing no faster than copying); delete this line",
+		    kw->ck_name);
+		return (-1);
 	case CT_AUTH:
 		if (strcmp(value, "none") == 0)
 			c->c_auth = AUTH_NONE;

@@ -72,7 +72,6 @@ struct conf {
 	int			 c_shutdown_grace;
 	int			 c_max_sessions;
 	size_t			 c_relay_buffer;
-	int			 c_splice_max;
 	int			 c_log_verbose;
 	int			 c_log_sessions;	/* a line per close */
 	int			 c_socks4;

@@ -107,8 +107,8 @@ gw_conf_complete(struct conf *c, rlim_t nofile)
 	rlim_t	 spare;
 
 	if (c->c_max_sessions == 0) {
-		/* Two descriptors a session; two a splice pipe. */
-		spare = GW_FD_RESERVE + 2 * (rlim_t)c->c_splice_max;
+		/* Two descriptors a session. */
+		spare = GW_FD_RESERVE;
 		c->c_max_sessions = nofile > spare + 2 ?
 		    (int)((nofile - spare) / 2) : 1;
 		/* No more than the audit queue keeps close records for. */

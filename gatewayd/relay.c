@@ -12,11 +12,11 @@
  * (bufferevents, used for the handshake, arm and disarm a write event for
  * every message, which costs two epoll_ctl calls and a loop turn each.)
  *
- * A direction that moves bulk data (a read filled the scratch buffer)
- * switches to splice(2) through a pipe of its own: the bytes then go from
- * socket to socket inside the kernel without being copied through the
- * gateway. Pipes cost two descriptors each, so at most splice_max
- * directions use one at a time; the others keep copying.
+ * There is no splice(2) path: through a pipe of its own per direction it
+ * cost two descriptors and a third relay branch, and bench/splice.sh
+ * (at the commit that added it) measured it no faster than copying on
+ * this machine: 1 stream 1,517 and 1,251 MB/s against 1,407 and 1,398;
+ * 4 streams 1,722 and 1,568 against 1,907 and 1,582 (medians, two runs).
  *
  * An EOF from one side is passed on as shutdown(SHUT_WR) to the other once
  * everything before it has been written, so half-closed protocols work.
@@ -26,7 +26,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,9 +41,6 @@
 
 struct relay_dir {
 	struct evbuffer	*rd_buf;	/* bytes waiting for the receiver */
-	int		 rd_pipe[2];	/* splice: -1 until bulk is seen */
-	size_t		 rd_pipe_cap;	/* what the pipe holds */
-	size_t		 rd_piped;	/* bytes in the pipe */
 	uint8_t		 rd_eof;	/* the sender ended */
 	uint8_t		 rd_shut;	/* SHUT_WR sent to the receiver */
 	uint8_t		 rd_blocked;	/* waiting for the receiver */
@@ -56,7 +52,16 @@ struct relay {
 	struct relay_dir r_dir[2];	/* from side i to side !i */
 };
 
-_Atomic int	 relay_pipes;		/* pipes open, all workers */
+/* What one read of a direction came to (relay_copy_once). */
+enum relay_step {
+	RELAY_MOVED,		/* bytes read and written on (or queued) */
+	RELAY_EOF,		/* the sender ended */
+	RELAY_AGAIN,		/* nothing to read now */
+	RELAY_READ_FAILED,	/* the sender's error */
+	RELAY_WRITE_FAILED,	/* the receiver's error */
+	RELAY_NO_MEMORY,
+	RELAY_QUOTA_USED,	/* the user's quota ended inside this read */
+};
 
 static void	relay_readable(evutil_socket_t, short, void *);
 static void	relay_writable(evutil_socket_t, short, void *);
@@ -79,7 +84,6 @@ relay_start(struct session *s)
 		return (-1);
 	s->s_relay = r;
 	for (i = 0; i < 2; i++) {
-		r->r_dir[i].rd_pipe[0] = r->r_dir[i].rd_pipe[1] = -1;
 		r->r_read[i] = event_new(w->w_base, s->s_fd[i],
 		    EV_READ | EV_PERSIST, relay_readable, s);
 		r->r_write[i] = event_new(w->w_base, s->s_fd[i],
@@ -118,7 +122,7 @@ relay_queue(struct session *s, int to, struct evbuffer *data)
 	return (event_add(s->s_relay->r_write[to], NULL));
 }
 
-/* The raw relay's own state (events, buffers, pipes). */
+/* The raw relay's own state (events, buffers). */
 static void
 relay_free_raw(struct session *s)
 {
@@ -134,11 +138,6 @@ relay_free_raw(struct session *s)
 			event_free(r->r_write[i]);
 		if (r->r_dir[i].rd_buf != NULL)
 			evbuffer_free(r->r_dir[i].rd_buf);
-		if (r->r_dir[i].rd_pipe[0] != -1) {
-			close(r->r_dir[i].rd_pipe[0]);
-			close(r->r_dir[i].rd_pipe[1]);
-			atomic_fetch_sub(&relay_pipes, 1);
-		}
 	}
 	free(r);
 	s->s_relay = NULL;
@@ -172,9 +171,9 @@ relay_settle(struct session *s)
 	if (r == NULL)
 		return;
 	for (i = 0; i < 2; i++)
-		relay_uncount(s, i, r->r_dir[i].rd_piped +
-		    (r->r_dir[i].rd_buf != NULL ?
-		    evbuffer_get_length(r->r_dir[i].rd_buf) : 0));
+		if (r->r_dir[i].rd_buf != NULL)
+			relay_uncount(s, i,
+			    evbuffer_get_length(r->r_dir[i].rd_buf));
 }
 
 /*
@@ -203,8 +202,8 @@ relay_free(struct session *s)
  * A reload changed the session's bandwidth pools (bandwidth_recheck()):
  * a capped relay moves its bufferevents between groups; a raw relay that
  * now has a cap becomes a capped relay, with what waits in either
- * direction carried over in order. A session with a half-close or bytes
- * in a splice pipe stays as it is: it is ending, or would lose bytes.
+ * direction carried over in order. A session with a half-close stays as
+ * it is: it is ending.
  */
 void
 relay_repool(struct session *s, struct bw_pool *old[2])
@@ -220,8 +219,7 @@ relay_repool(struct session *s, struct bw_pool *old[2])
 	if (r == NULL || (s->s_bw[0] == NULL && s->s_bw[1] == NULL))
 		return;
 	for (i = 0; i < 2; i++)
-		if (r->r_dir[i].rd_eof || r->r_dir[i].rd_shut ||
-		    r->r_dir[i].rd_piped > 0)
+		if (r->r_dir[i].rd_eof || r->r_dir[i].rd_shut)
 			return;
 	for (i = 0; i < 2; i++) {
 		waiting[i] = r->r_dir[i].rd_buf;
@@ -279,34 +277,6 @@ relay_pass_eof(struct session *s, int from)
 }
 
 /*
- * Switches a direction to splice once it carries bulk data, if a pipe is
- * to be had; otherwise it keeps copying, which is just slower.
- */
-static void
-relay_try_splice(struct session *s, struct relay_dir *d)
-{
-	int	 max = s->s_worker->w_conf->c_splice_max;
-	int	 cap;
-
-	/* A quota counts bytes as they pass: they must pass through here. */
-	if (d->rd_pipe[0] != -1 || max == 0 || s->s_quota != NULL)
-		return;
-	if (atomic_fetch_add(&relay_pipes, 1) >= max ||
-	    pipe2(d->rd_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
-		atomic_fetch_sub(&relay_pipes, 1);
-		d->rd_pipe[0] = d->rd_pipe[1] = -1;
-		return;
-	}
-	/* As large as a copy-path read, where the kernel allows it. */
-	fcntl(d->rd_pipe[1], F_SETPIPE_SZ, (int)s->s_worker->w_scratch_len);
-	cap = fcntl(d->rd_pipe[1], F_GETPIPE_SZ);
-	d->rd_pipe_cap = cap > 0 ? (size_t)cap : 65536;
-	log_debug("session %llu: %s now spliced", (unsigned long long)s->s_id,
-	    d == &s->s_relay->r_dir[SIDE_CLIENT] ? "client to remote" :
-	    "remote to client");
-}
-
-/*
  * Writes what waits for side `to`. Returns 1 when everything is out, 0 when
  * the socket is full, -1 on error (errno set).
  */
@@ -323,13 +293,6 @@ relay_flush(struct session *s, int to)
 		if (evbuffer_get_length(d->rd_buf) > 0)
 			return (0);
 	}
-	while (d->rd_piped > 0) {
-		n = splice(d->rd_pipe[0], NULL, s->s_fd[to], NULL, d->rd_piped,
-		    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (n == -1)
-			return (errno == EAGAIN || errno == EINTR ? 0 : -1);
-		d->rd_piped -= (size_t)n;
-	}
 	return (1);
 }
 
@@ -344,9 +307,13 @@ relay_block(struct session *s, int from)
 	event_add(r->r_write[!from], NULL);
 }
 
-/* Copy path: one read into the scratch buffer, written on at once. */
-static ssize_t
-relay_copy_once(struct session *s, int from)
+/*
+ * One read into the worker's scratch buffer, written on at once; what the
+ * receiver cannot take waits in the direction's buffer. *moved is what
+ * was read.
+ */
+static enum relay_step
+relay_copy_once(struct session *s, int from, size_t *moved)
 {
 	struct worker		*w = s->s_worker;
 	struct relay_dir	*d = &s->s_relay->r_dir[from];
@@ -354,8 +321,11 @@ relay_copy_once(struct session *s, int from)
 	size_t			 allowed;
 
 	n = read(s->s_fd[from], w->w_scratch, w->w_scratch_len);
-	if (n <= 0)
-		return (n);
+	if (n == 0)
+		return (RELAY_EOF);
+	if (n == -1)
+		return (errno == EAGAIN || errno == EINTR ? RELAY_AGAIN :
+		    RELAY_READ_FAILED);
 	if (s->s_quota != NULL &&
 	    (allowed = quota_take(s, (size_t)n)) < (size_t)n) {
 		/* The quota ends inside this read: relay up to it, stop.
@@ -366,45 +336,25 @@ relay_copy_once(struct session *s, int from)
 			sent = 0;
 		s->s_bytes[from] += (uint64_t)sent;
 		quota_unspend(s, allowed - (size_t)sent);
-		return (-4);
+		return (RELAY_QUOTA_USED);
 	}
 	sent = send(s->s_fd[!from], w->w_scratch, (size_t)n,
 	    MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (sent == -1) {
 		if (errno != EAGAIN && errno != EINTR)
-			return (-2);
+			return (RELAY_WRITE_FAILED);
 		sent = 0;
 	}
 	if (sent < n) {
 		if (d->rd_buf == NULL && (d->rd_buf = evbuffer_new()) == NULL)
-			return (-3);
+			return (RELAY_NO_MEMORY);
 		if (evbuffer_add(d->rd_buf, w->w_scratch + sent,
 		    (size_t)(n - sent)) == -1)
-			return (-3);
+			return (RELAY_NO_MEMORY);
 		relay_block(s, from);
-	} else if ((size_t)n == w->w_scratch_len)
-		relay_try_splice(s, d);
-	return (n);
-}
-
-/* Splice path: socket to pipe, pipe on to the other socket. */
-static ssize_t
-relay_splice_once(struct session *s, int from)
-{
-	struct relay_dir	*d = &s->s_relay->r_dir[from];
-	ssize_t			 n;
-	int			 r;
-
-	n = splice(s->s_fd[from], NULL, d->rd_pipe[1], NULL, d->rd_pipe_cap,
-	    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-	if (n <= 0)
-		return (n);
-	d->rd_piped += (size_t)n;
-	if ((r = relay_flush(s, !from)) == -1)
-		return (-2);
-	if (r == 0)
-		relay_block(s, from);
-	return (n);
+	}
+	*moved = (size_t)n;
+	return (RELAY_MOVED);
 }
 
 static void
@@ -414,24 +364,21 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 	int			 from = fd == s->s_fd[SIDE_CLIENT] ?
 				    SIDE_CLIENT : SIDE_REMOTE;
 	struct relay_dir	*d = &s->s_relay->r_dir[from];
-	ssize_t			 n;
+	size_t			 n = 0;
 	int			 i;
 
 	(void)what;
 	s->s_active = s->s_worker->w_now;
 	for (i = 0; i < RELAY_READS_PER_EVENT && !d->rd_blocked; i++) {
-		n = d->rd_pipe[0] != -1 ? relay_splice_once(s, from) :
-		    relay_copy_once(s, from);
-		if (n > 0) {
+		switch (relay_copy_once(s, from, &n)) {
+		case RELAY_MOVED:
 			s->s_bytes[from] += (uint64_t)n;
 			/* A short read most likely emptied the socket. */
-			if ((size_t)n < (d->rd_pipe[0] != -1 ? d->rd_pipe_cap :
-			    s->s_worker->w_scratch_len))
-				break;
+			if (n < s->s_worker->w_scratch_len)
+				return;
 			continue;
-		}
-		if (n == 0) {
-			/* EOF: no more reading from this side. */
+		case RELAY_EOF:
+			/* No more reading from this side. */
 			d->rd_eof = 1;
 			if (s->s_first_eof == 0)
 				s->s_first_eof = 1 + from;
@@ -439,20 +386,21 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 			if (!d->rd_blocked)
 				relay_pass_eof(s, from);
 			return;
-		}
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			break;
-		if (n == -3) {
+		case RELAY_AGAIN:
+			return;
+		case RELAY_NO_MEMORY:
 			session_close(s, "out of memory");
 			return;
-		}
-		if (n == -4) {
+		case RELAY_QUOTA_USED:
 			session_close(s, "limit: quota");
 			return;
+		case RELAY_READ_FAILED:		/* the sender's */
+			relay_fail(s, from);
+			return;
+		case RELAY_WRITE_FAILED:	/* the receiver's */
+			relay_fail(s, !from);
+			return;
 		}
-		/* A failed read is the sender's; a failed write, the other. */
-		relay_fail(s, n == -1 ? from : !from);
-		return;
 	}
 }
 

@@ -44,6 +44,12 @@ class CheckTest(unittest.TestCase):
         self.assertIn("resolv_conf %s/nowhere.conf: No such file"
                       % self.tmp.path, r.stderr)
 
+    def test_removed_keyword_is_an_error(self):
+        conf = self.tmp.write("old.conf", "listen 127.0.0.1:0\nsplice_max 4\n")
+        r = run_gatewayd("-c", conf, "-n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:2: splice_max: removed" % conf, r.stderr)
+
     def test_version_and_usage(self):
         r = run_gatewayd("-V")
         self.assertEqual(r.returncode, 0)

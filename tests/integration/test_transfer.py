@@ -174,14 +174,5 @@ class TransferTest(GatewayTestCase):
                  what="50 close lines")
 
 
-class SpliceTransferTest(TransferTest):
-    """The same transfers with bulk directions moved by splice(2)."""
-    gateway_extra = "splice_max 4\nlog_verbose yes\n"
-
-    def test_splice_used(self):
-        self.test_download_50mb()
-        self.assertIn("remote to client now spliced", self.gw.log())
-
-
 if __name__ == "__main__":
     unittest.main(verbosity=2)

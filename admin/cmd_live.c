@@ -169,8 +169,14 @@ cmd_reload(struct ctl *ctl, struct args *a)
 	ans = live_ask(ctl, "reload");
 	if (ctl->ctl_json)
 		printf("%s", ans);
-	else if (strstr(ans, "\"reloaded\": true") != NULL)
-		printf("configuration reloaded\n");
+	else if (strstr(ans, "\"reloaded\": true") != NULL) {
+		live_field(ans, "restart_needed", err, sizeof(err));
+		if (err[0] != '\0')
+			printf("configuration reloaded; %s take effect only "
+			    "after a restart\n", err);
+		else
+			printf("configuration reloaded\n");
+	}
 	if (strstr(ans, "\"reloaded\": true") == NULL) {
 		live_field(ans, "error", err, sizeof(err));
 		free(ans);

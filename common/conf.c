@@ -43,60 +43,93 @@ struct conf_keyword {
 	size_t		 ck_offset;
 	long		 ck_min;
 	long		 ck_max;
+	const char	*ck_default;	/* as written in a file; NULL: none */
+	enum { CK_LIVE, CK_RESTART } ck_when;	/* a reload applies it? */
 };
 
+/*
+ * Every keyword, its type, bounds, default and whether a reload applies
+ * it (the daemon's reload says which restart-only ones changed). Adding a
+ * keyword: a row here, the field in struct conf, the man page.
+ */
 #define OFF(m)	offsetof(struct conf, m)
 static const struct conf_keyword conf_keywords[] = {
-	{ "listen",		CT_LISTEN, 0, 0, 0 },
-	{ "auth",		CT_AUTH, OFF(c_auth), 0, 0 },
-	{ "pam_service",	CT_STRING, OFF(c_pam_service), 0, 0 },
-	{ "auth_workers",	CT_INT, OFF(c_auth_workers), 1, 64 },
-	{ "auth_fail_limit",	CT_INT, OFF(c_auth_fail_limit), 0, 1000000 },
-	{ "auth_client_fail_limit", CT_INT, OFF(c_auth_client_fail_limit), 1,
-	    1000000 },
-	{ "auth_client_inflight", CT_INT, OFF(c_auth_client_inflight), 1, 64 },
-	{ "auth_client_queue",	CT_INT, OFF(c_auth_client_queue), 1, 4096 },
-	{ "auth_ipv6_prefix",	CT_INT, OFF(c_auth_ipv6_prefix), 32, 128 },
-	{ "auth_fail_window",	CT_INT, OFF(c_auth_fail_window), 1, 86400 },
-	{ "auth_lockout",	CT_INT, OFF(c_auth_lockout), 1, 7 * 86400 },
-	{ "auth_cache_ttl",	CT_INT, OFF(c_auth_cache_ttl), 0, 86400 },
-	{ "policy_db",		CT_PATH, OFF(c_policy_db), 0, 0 },
-	{ "audit_db",		CT_PATH, OFF(c_audit_db), 0, 0 },
-	{ "audit_user",		CT_STRING, OFF(c_audit_user), 0, 0 },
-	{ "geoip_db",		CT_PATH, OFF(c_geoip_db), 0, 0 },
-	{ "audit_queue",	CT_INT, OFF(c_audit_queue), 64, 10000000 },
-	{ "audit_failure",	CT_FAILURE, OFF(c_audit_block), 0, 0 },
-	{ "audit_retention_days", CT_INT, OFF(c_audit_retention_days), 0,
-	    36500 },
-	{ "audit_syslog",	CT_BOOL, OFF(c_audit_syslog), 0, 0 },
-	{ "audit_syslog_socket", CT_PATH, OFF(c_audit_syslog_socket), 0, 0 },
-	{ "audit_syslog_pen",	CT_INT, OFF(c_audit_syslog_pen), 1, INT_MAX },
-	{ "geoip_country_path",	CT_TEXT, OFF(c_geoip_path), 0, 0 },
-	{ "timezone",		CT_STRING, OFF(c_timezone), 0, 0 },
-	{ "resolv_conf",	CT_PATH, OFF(c_resolv_conf), 0, 0 },
-	{ "hosts_file",		CT_PATH, OFF(c_hosts_file), 0, 0 },
-	{ "control_socket",	CT_PATH, OFF(c_control_socket), 0, 0 },
-	{ "runtime_dir",	CT_PATH, OFF(c_runtime_dir), 0, 0 },
-	{ "control_group",	CT_STRING, OFF(c_control_group), 0, 0 },
-	{ "metrics_listen",	CT_ADDRESS, OFF(c_metrics), 0, 0 },
-	{ "metrics_allow",	CT_CIDRS, OFF(c_metrics_allow), 0, 0 },
-	{ "handshake_per_client", CT_INT, OFF(c_handshake_per_client), 0,
-	    10000000 },
-	{ "user",		CT_STRING, OFF(c_user), 0, 0 },
-	{ "workers",		CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS },
-	{ "handshake_timeout",	CT_INT, OFF(c_handshake_timeout), 1, 3600 },
-	{ "connect_timeout",	CT_INT, OFF(c_connect_timeout), 1, 3600 },
-	{ "bind_timeout",	CT_INT, OFF(c_bind_timeout), 1, 86400 },
-	{ "idle_timeout",	CT_INT, OFF(c_idle_timeout), 1, 7 * 86400 },
-	{ "shutdown_grace",	CT_INT, OFF(c_shutdown_grace), 0, 86400 },
-	{ "max_sessions",	CT_INT, OFF(c_max_sessions), 1,
-	    GW_MAX_SESSIONS },
-	{ "relay_buffer",	CT_SIZE, OFF(c_relay_buffer), 4096,
-	    64 * 1024 * 1024 },
-	{ "splice_max",		CT_REMOVED, 0, 0, 0 },
-	{ "log_verbose",	CT_BOOL, OFF(c_log_verbose), 0, 0 },
-	{ "log_sessions",	CT_BOOL, OFF(c_log_sessions), 0, 0 },
-	{ "socks4",		CT_BOOL, OFF(c_socks4), 0, 0 },
+	{ "listen", CT_LISTEN, 0, 0, 0, NULL, CK_RESTART },
+	{ "auth", CT_AUTH, OFF(c_auth), 0, 0, "none", CK_RESTART },
+	{ "pam_service", CT_STRING, OFF(c_pam_service), 0, 0,
+	    "socksgw", CK_RESTART },
+	{ "auth_workers", CT_INT, OFF(c_auth_workers), 1, 64, "4", CK_RESTART },
+	{ "auth_fail_limit", CT_INT, OFF(c_auth_fail_limit), 0, 1000000,
+	    "5", CK_RESTART },
+	{ "auth_client_fail_limit", CT_INT, OFF(c_auth_client_fail_limit),
+	    1, 1000000, "50", CK_RESTART },
+	{ "auth_client_inflight", CT_INT, OFF(c_auth_client_inflight), 1, 64,
+	    "2", CK_RESTART },
+	{ "auth_client_queue", CT_INT, OFF(c_auth_client_queue), 1, 4096,
+	    "64", CK_RESTART },
+	{ "auth_ipv6_prefix", CT_INT, OFF(c_auth_ipv6_prefix), 32, 128,
+	    "64", CK_RESTART },
+	{ "auth_fail_window", CT_INT, OFF(c_auth_fail_window), 1, 86400,
+	    "60", CK_RESTART },
+	{ "auth_lockout", CT_INT, OFF(c_auth_lockout), 1, 7 * 86400,
+	    "300", CK_RESTART },
+	{ "auth_cache_ttl", CT_INT, OFF(c_auth_cache_ttl), 0, 86400,
+	    "0", CK_RESTART },
+	{ "policy_db", CT_PATH, OFF(c_policy_db), 0, 0, NULL, CK_RESTART },
+	{ "audit_db", CT_PATH, OFF(c_audit_db), 0, 0, NULL, CK_RESTART },
+	{ "audit_user", CT_STRING, OFF(c_audit_user), 0, 0, NULL, CK_RESTART },
+	{ "geoip_db", CT_PATH, OFF(c_geoip_db), 0, 0, NULL, CK_LIVE },
+	{ "audit_queue", CT_INT, OFF(c_audit_queue), 64, 10000000,
+	    "32768", CK_RESTART },
+	{ "audit_failure", CT_FAILURE, OFF(c_audit_block), 0, 0,
+	    "block", CK_RESTART },
+	{ "audit_retention_days", CT_INT, OFF(c_audit_retention_days), 0, 36500,
+	    "0", CK_RESTART },
+	{ "audit_syslog", CT_BOOL, OFF(c_audit_syslog), 0, 0,
+	    NULL, CK_RESTART },
+	{ "audit_syslog_socket", CT_PATH, OFF(c_audit_syslog_socket), 0, 0,
+	    NULL, CK_RESTART },
+	{ "audit_syslog_pen", CT_INT, OFF(c_audit_syslog_pen), 1, INT_MAX,
+	    NULL, CK_RESTART },
+	{ "geoip_country_path", CT_TEXT, OFF(c_geoip_path), 0, 0,
+	    NULL, CK_LIVE },
+	{ "timezone", CT_STRING, OFF(c_timezone), 0, 0, NULL, CK_RESTART },
+	{ "resolv_conf", CT_PATH, OFF(c_resolv_conf), 0, 0,
+	    "/etc/resolv.conf", CK_LIVE },
+	{ "hosts_file", CT_PATH, OFF(c_hosts_file), 0, 0,
+	    "/etc/hosts", CK_LIVE },
+	{ "control_socket", CT_PATH, OFF(c_control_socket), 0, 0,
+	    NULL, CK_RESTART },
+	{ "runtime_dir", CT_PATH, OFF(c_runtime_dir), 0, 0, NULL, CK_RESTART },
+	{ "control_group", CT_STRING, OFF(c_control_group), 0, 0,
+	    NULL, CK_RESTART },
+	{ "metrics_listen", CT_ADDRESS, OFF(c_metrics), 0, 0,
+	    NULL, CK_RESTART },
+	{ "metrics_allow", CT_CIDRS, OFF(c_metrics_allow), 0, 0,
+	    NULL, CK_RESTART },
+	{ "handshake_per_client", CT_INT, OFF(c_handshake_per_client),
+	    0, 10000000, NULL, CK_LIVE },
+	{ "user", CT_STRING, OFF(c_user), 0, 0, NULL, CK_RESTART },
+	{ "workers", CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS,
+	    NULL, CK_RESTART },
+	{ "handshake_timeout", CT_INT, OFF(c_handshake_timeout), 1, 3600,
+	    "10", CK_LIVE },
+	{ "connect_timeout", CT_INT, OFF(c_connect_timeout), 1, 3600,
+	    "10", CK_LIVE },
+	{ "bind_timeout", CT_INT, OFF(c_bind_timeout), 1, 86400,
+	    "60", CK_LIVE },
+	{ "idle_timeout", CT_INT, OFF(c_idle_timeout), 1, 7 * 86400,
+	    "300", CK_LIVE },
+	{ "shutdown_grace", CT_INT, OFF(c_shutdown_grace), 0, 86400,
+	    "30", CK_LIVE },
+	{ "max_sessions", CT_INT, OFF(c_max_sessions), 1, GW_MAX_SESSIONS,
+	    NULL, CK_LIVE },
+	{ "relay_buffer", CT_SIZE, OFF(c_relay_buffer), 4096, 64 * 1024 * 1024,
+	    "256K", CK_LIVE },
+	{ "splice_max", CT_REMOVED, 0, 0, 0, NULL, CK_LIVE },
+	{ "log_verbose", CT_BOOL, OFF(c_log_verbose), 0, 0, NULL, CK_LIVE },
+	{ "log_sessions", CT_BOOL, OFF(c_log_sessions), 0, 0, "yes", CK_LIVE },
+	{ "socks4", CT_BOOL, OFF(c_socks4), 0, 0, NULL, CK_LIVE },
 };
 #undef OFF
 
@@ -153,41 +186,30 @@ conf_xstrdup(const char *s)
 	return (d);
 }
 
+static int	conf_set(struct conf *, const struct conf_keyword *,
+		    const char *, const char *, int, struct conf_errors *);
+
+/* A configuration of the table's defaults (workers, max_sessions: 0, auto). */
 struct conf *
 conf_default(void)
 {
-	struct conf	*c;
+	struct conf_errors	 ce;
+	struct conf		*c;
+	size_t			 i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		conf_oom = 1;
 		return (NULL);
 	}
 	c->c_refs = 1;
-	c->c_auth = AUTH_NONE;
-	c->c_pam_service = conf_xstrdup("socksgw");
-	c->c_auth_workers = 4;
-	c->c_auth_fail_limit = 5;
-	c->c_auth_client_fail_limit = 50;
-	c->c_auth_client_inflight = 2;
-	c->c_auth_client_queue = 64;
-	c->c_auth_ipv6_prefix = 64;
-	c->c_auth_fail_window = 60;
-	c->c_auth_lockout = 300;
-	c->c_auth_cache_ttl = 0;
-	c->c_audit_queue = 32768;
-	c->c_audit_block = 1;
-	c->c_audit_retention_days = 0;	/* keep everything */
-	c->c_resolv_conf = conf_xstrdup("/etc/resolv.conf");
-	c->c_hosts_file = conf_xstrdup("/etc/hosts");
-	c->c_workers = 0;		/* one per CPU */
-	c->c_handshake_timeout = 10;
-	c->c_connect_timeout = 10;
-	c->c_bind_timeout = 60;
-	c->c_idle_timeout = 300;
-	c->c_log_sessions = 1;
-	c->c_shutdown_grace = 30;
-	c->c_max_sessions = 0;		/* derived from the descriptor limit */
-	c->c_relay_buffer = 256 * 1024;
+	memset(&ce, 0, sizeof(ce));
+	for (i = 0; i < sizeof(conf_keywords) / sizeof(conf_keywords[0]); i++)
+		if (conf_keywords[i].ck_default != NULL)
+			conf_set(c, &conf_keywords[i],
+			    conf_keywords[i].ck_default, "(default)", 0, &ce);
+	/* A default that does not parse is this file's bug, not the admin's. */
+	if (ce.ce_count > 0)
+		abort();
 	return (c);
 }
 
@@ -197,27 +219,94 @@ conf_ref(struct conf *c)
 	atomic_fetch_add(&c->c_refs, 1);
 }
 
+/* The strings a keyword of this type holds. */
+static int
+conf_is_string(enum conf_type t)
+{
+	return (t == CT_PATH || t == CT_STRING || t == CT_TEXT);
+}
+
 void
 conf_unref(struct conf *c)
 {
+	size_t	 i;
+
 	if (c == NULL || atomic_fetch_sub(&c->c_refs, 1) != 1)
 		return;
+	for (i = 0; i < sizeof(conf_keywords) / sizeof(conf_keywords[0]); i++)
+		if (conf_is_string(conf_keywords[i].ck_type))
+			free(*(char **)((char *)c +
+			    conf_keywords[i].ck_offset));
 	free(c->c_path);
-	free(c->c_pam_service);
-	free(c->c_policy_db);
-	free(c->c_audit_db);
-	free(c->c_audit_syslog_socket);
-	free(c->c_geoip_db);
-	free(c->c_geoip_path);
-	free(c->c_timezone);
-	free(c->c_resolv_conf);
-	free(c->c_hosts_file);
-	free(c->c_control_socket);
-	free(c->c_control_group);
-	free(c->c_runtime_dir);
-	free(c->c_user);
-	free(c->c_audit_user);
 	free(c);
+}
+
+/* Whether keyword kw has the same value in a and b. */
+static int
+conf_same(const struct conf *a, const struct conf *b,
+    const struct conf_keyword *kw)
+{
+	const char	*pa = (const char *)a + kw->ck_offset;
+	const char	*pb = (const char *)b + kw->ck_offset;
+	const char	*sa, *sb;
+	size_t		 i;
+
+	switch (kw->ck_type) {
+	case CT_LISTEN:
+		if (a->c_nlisten != b->c_nlisten)
+			return (0);
+		for (i = 0; i < a->c_nlisten; i++)
+			if (strcmp(a->c_listen[i].cl_text,
+			    b->c_listen[i].cl_text) != 0)
+				return (0);
+		return (1);
+	case CT_PATH:
+	case CT_STRING:
+	case CT_TEXT:
+		sa = *(const char *const *)pa;
+		sb = *(const char *const *)pb;
+		return ((sa == NULL && sb == NULL) || (sa != NULL &&
+		    sb != NULL && strcmp(sa, sb) == 0));
+	case CT_SIZE:
+		return (*(const size_t *)pa == *(const size_t *)pb);
+	case CT_ADDRESS:
+		return (a->c_has_metrics == b->c_has_metrics &&
+		    strcmp(a->c_metrics.cl_text, b->c_metrics.cl_text) == 0);
+	case CT_CIDRS:
+		return (a->c_metrics_nallow == b->c_metrics_nallow &&
+		    memcmp(a->c_metrics_allow, b->c_metrics_allow,
+		    a->c_metrics_nallow * sizeof(a->c_metrics_allow[0])) == 0);
+	case CT_REMOVED:
+		return (1);
+	default:	/* CT_INT, CT_BOOL, CT_AUTH, CT_FAILURE: an int */
+		return (*(const int *)pa == *(const int *)pb);
+	}
+}
+
+/*
+ * The restart-only keywords whose values differ between the running
+ * configuration and a reloaded one, as "listen, workers" in out ("" when
+ * none). A reload keeps their old values until the next start.
+ */
+size_t
+conf_restart_needed(const struct conf *old, const struct conf *new,
+    char *out, size_t len)
+{
+	size_t	 i, n = 0, used = 0;
+
+	if (len > 0)
+		out[0] = '\0';
+	for (i = 0; i < sizeof(conf_keywords) / sizeof(conf_keywords[0]);
+	    i++) {
+		if (conf_keywords[i].ck_when != CK_RESTART ||
+		    conf_same(old, new, &conf_keywords[i]))
+			continue;
+		if (used < len)
+			used += (size_t)snprintf(out + used, len - used, "%s%s",
+			    n > 0 ? ", " : "", conf_keywords[i].ck_name);
+		n++;
+	}
+	return (n);
 }
 
 /* Whether name is a zone of the system's time zone database. */

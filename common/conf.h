@@ -83,5 +83,7 @@ struct conf	*conf_default(void);
 void		 conf_ref(struct conf *);
 void		 conf_unref(struct conf *);
 int		 conf_check_files(const struct conf *, char **);
+size_t		 conf_restart_needed(const struct conf *, const struct conf *,
+		    char *, size_t);
 
 #endif

@@ -351,6 +351,7 @@ control_json_string(struct evbuffer *out, const char *s)
 static void
 control_read(struct bufferevent *bev, void *arg)
 {
+	char			 restart[512];
 	struct control_client	*cc = arg;
 	struct control_ctx	*ctx = cc->cc_ctx;
 	struct evbuffer		*in = bufferevent_get_input(bev);
@@ -404,10 +405,14 @@ control_read(struct bufferevent *bev, void *arg)
 			    "%s", cmd.cc_user, q.cq_count, q.cq_admin);
 		break;
 	case CV_RELOAD:
-		cause = ctx->cx_reload();
-		if (cause == NULL)
-			evbuffer_add_printf(out, "{\"reloaded\": true}\n");
-		else {
+		cause = ctx->cx_reload(restart, sizeof(restart));
+		if (cause == NULL) {
+			/* Keyword names only: nothing to escape but quotes. */
+			evbuffer_add_printf(out, "{\"reloaded\": true, "
+			    "\"restart_needed\": ");
+			control_json_string(out, restart);
+			evbuffer_add_printf(out, "}\n");
+		} else {
 			evbuffer_add_printf(out, "{\"reloaded\": false, "
 			    "\"error\": ");
 			control_json_string(out, cause);

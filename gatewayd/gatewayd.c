@@ -43,6 +43,7 @@ _Atomic unsigned	 gw_nsessions;
 
 static pthread_mutex_t	 gw_conf_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf	*gw_conf;	/* the running configuration */
+static struct conf	*gw_conf_start;	/* the one the gateway started with */
 static struct worker	 gw_workers[GW_MAX_WORKERS];
 static struct control_ctx control_ctx;
 
@@ -189,29 +190,14 @@ gw_bind_all(const struct conf *c, int nworkers, int *fds, char **cause)
 }
 
 
-/* Whether two optional strings of a configuration differ. */
-static int
-gw_differs(const char *a, const char *b)
-{
-	return ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0));
-}
-
-static int
-gw_listen_same(const struct conf *a, const struct conf *b)
-{
-	size_t	 i;
-
-	if (a->c_nlisten != b->c_nlisten)
-		return (0);
-	for (i = 0; i < a->c_nlisten; i++)
-		if (strcmp(a->c_listen[i].cl_text, b->c_listen[i].cl_text) != 0)
-			return (0);
-	return (1);
-}
-
-/* Returns NULL, or why the new configuration was refused (to free). */
+/*
+ * Returns NULL, or why the new configuration was refused (to free).
+ * restart gets the restart-only keywords that changed ("" when none):
+ * what they set up (sockets, threads, accounts, the children) stays as
+ * it was until the next start, and the reload says so.
+ */
 static char *
-gw_reload(void)
+gw_reload(char *restart, size_t len)
 {
 	struct conf	*old = gw_conf, *c;
 	char		*cause = NULL;
@@ -226,25 +212,11 @@ gw_reload(void)
 		return (cause != NULL ? cause : strdup("out of memory"));
 	}
 	gw_conf_complete(c, gw_raise_nofile());
-	/* Sockets and threads are made once; say so rather than pretend. */
-	if (!gw_listen_same(old, c) || c->c_workers != old->c_workers ||
-	    c->c_auth != old->c_auth || gw_differs(c->c_user, old->c_user))
-		log_warnx("reload: listen, workers, user and auth take effect "
-		    "only after a restart");
+	/* Sockets, threads, accounts and the children are made once. */
+	if (conf_restart_needed(gw_conf_start, c, restart, len) > 0)
+		log_warnx("reload: %s take effect only after a restart",
+		    restart);
 	log_set_verbose(gw_verbose + c->c_log_verbose);
-	if (gw_differs(c->c_timezone, old->c_timezone))
-		log_warnx("reload: timezone takes effect only after a restart");
-	/* auditd and the audit queue are made once too. */
-	if (gw_differs(c->c_audit_db, old->c_audit_db) ||
-	    gw_differs(c->c_audit_user, old->c_audit_user) ||
-	    gw_differs(c->c_audit_syslog_socket, old->c_audit_syslog_socket) ||
-	    c->c_audit_queue != old->c_audit_queue ||
-	    c->c_audit_block != old->c_audit_block ||
-	    c->c_audit_retention_days != old->c_audit_retention_days ||
-	    c->c_audit_syslog != old->c_audit_syslog ||
-	    c->c_audit_syslog_pen != old->c_audit_syslog_pen)
-		log_warnx("reload: the audit_ keywords take effect only after a "
-		    "restart");
 	gwpolicy_reload(c);
 	pthread_mutex_lock(&gw_conf_lock);
 	gw_conf = c;
@@ -310,12 +282,12 @@ static void
 gw_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base	*base = arg;
-	char			*cause;
+	char			*cause, restart[512];
 
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
-		cause = gw_reload();
+		cause = gw_reload(restart, sizeof(restart));
 		gw_tell_parent(cause == NULL ? PARENT_MSG_RELOADED :
 		    PARENT_MSG_REFUSED);
 		free(cause);
@@ -433,6 +405,9 @@ main(int argc, char **argv)
 	nofile = gw_raise_nofile();
 	gw_conf_complete(c, nofile);
 	gw_conf = c;
+	/* What the listeners, threads and children were made from. */
+	conf_ref(c);
+	gw_conf_start = c;
 	gw_nworkers = c->c_workers;
 	/* As root, once: every proxy the parent starts serves these. */
 	if ((listen_fds = calloc((size_t)gw_nworkers * c->c_nlisten,
@@ -637,5 +612,6 @@ gw_proxy_main(struct conf *c, struct proxy_args *px)
 	guard_self_free();
 	log_info("stopped");
 	conf_unref(gw_conf);
+	conf_unref(gw_conf_start);
 	return (0);
 }

@@ -410,7 +410,8 @@ struct control_query {
 struct control_ctx {
 	struct worker		*cx_workers;
 	int			 cx_nworkers;
-	char			*(*cx_reload)(void);
+	/* NULL, or why it was refused; restart: what waits for one */
+	char			*(*cx_reload)(char *restart, size_t);
 };
 enum hist_kind { HIST_HANDSHAKE, HIST_DNS, HIST_MAX };
 #define HIST_BUCKETS	10

@@ -57,6 +57,20 @@ class OperationsTest(GatewayTestCase):
     def test_reload_good_and_broken(self):
         self.assertEqual(self.gw.ctl("reload").stdout,
                          "configuration reloaded\n")
+        # Restart-only keywords that changed are named, not pretended.
+        with open(self.gw.conf) as f:
+            text = f.read()
+        with open(self.gw.conf, "a") as f:
+            f.write("audit_retention_days 7\nidle_timeout 100\n"
+                    "auth_lockout 900\n")
+        self.assertEqual(self.gw.ctl("reload").stdout,
+                         "configuration reloaded; auth_lockout, "
+                         "audit_retention_days take effect only after a "
+                         "restart\n")
+        self.assertEqual(self.js("reload")["restart_needed"],
+                         "auth_lockout, audit_retention_days")
+        with open(self.gw.conf, "w") as f:
+            f.write(text)
         with open(self.gw.conf, "a") as f:
             f.write("idle_timeout never\n")
         r = self.gw.ctl("reload", check=False)

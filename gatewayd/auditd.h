@@ -39,6 +39,13 @@ void	 store_checkpoint(int64_t, int);
 int	 store_prune(void);
 int64_t	 store_clock_ms(int);
 
+/* audit_row.c: a record as bound to the INSERT and as the chain hashes it */
+struct sqlite3_stmt;
+void	 audit_bind(struct sqlite3_stmt *, const struct audit_rec *);
+void	 audit_coalesce(struct audit_rec *, size_t);
+void	 audit_fields_of(const struct audit_rec *, int64_t,
+	    struct audit_fields *);
+
 /* audit_maint.c: WAL checkpoints and rollups, off the write path */
 struct sqlite3;
 int	 wal_open(struct sqlite3 *, const char *, char **);

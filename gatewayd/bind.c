@@ -73,7 +73,7 @@ bind_start(struct session *s)
 		    (struct sockaddr *)&local);
 	if (session_reply(s, reply, len) == -1)
 		goto fail;
-	s->s_state = S_BINDING;
+	session_set_state(s, S_BINDING);
 	w->w_now = worker_clock();
 	s->s_deadline = w->w_now + (int64_t)w->w_conf->c_bind_timeout * 1000;
 	return (0);

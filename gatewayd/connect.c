@@ -120,7 +120,7 @@ connect_next(struct session *s)
 			return;
 		}
 		s->s_fd[SIDE_REMOTE] = fd;
-		s->s_state = S_CONNECTING;
+		session_set_state(s, S_CONNECTING);
 		w->w_now = worker_clock();
 		s->s_deadline = w->w_now +
 		    (int64_t)w->w_conf->c_connect_timeout * 1000;

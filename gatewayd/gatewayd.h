@@ -233,6 +233,7 @@ void	 session_authenticated(struct session *, const struct auth_reply *);
 void	 session_close(struct session *, const char *);
 void	 session_reap(struct worker *);
 void	 session_timeout(struct session *);
+void	 session_set_state(struct session *, enum session_state);
 const char *session_state_name(enum session_state);
 
 /* relay.c */
@@ -385,7 +386,11 @@ int	 audit_admit(struct session *);
 void	 audit_push(const struct audit_rec *, int);
 void	 audit_release(struct session *);
 int	 audit_offer(const struct audit_rec *);
+
+/* session_record.c: what a session leaves: audit, log line, latency */
 void	 session_audit(struct session *, enum audit_type, const char *);
+void	 session_log_close(struct session *, const char *);
+void	 session_observe_handshake(struct session *);
 
 /* control.c: the control socket, and the counters it reports */
 extern _Atomic uint64_t	 gw_stats[GW_STAT_MAX];

@@ -161,7 +161,7 @@ resolve_start(struct session *s)
 {
 	struct worker		*w = s->s_worker;
 
-	s->s_state = S_RESOLVING;
+	session_set_state(s, S_RESOLVING);
 	w->w_now = worker_clock();
 	s->s_deadline = w->w_now +
 	    (int64_t)w->w_conf->c_connect_timeout * 1000;

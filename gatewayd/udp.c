@@ -147,7 +147,7 @@ udp_start(struct session *s, uint16_t client_port)
 	if (session_reply(s, reply, s5_build_reply(reply, S5_REP_SUCCEEDED,
 	    (struct sockaddr *)&local)) == -1)
 		goto fail;
-	s->s_state = S_UDP;
+	session_set_state(s, S_UDP);
 	s->s_active = w->w_now;
 	s->s_audit_open = 0;
 	session_audit(s, AR_START, NULL);

@@ -233,6 +233,13 @@ void	 session_authenticated(struct session *, const struct auth_reply *);
 void	 session_close(struct session *, const char *);
 void	 session_reap(struct worker *);
 void	 session_timeout(struct session *);
+/* What a handshake handler did: wait for bytes, go on, or stop. */
+enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
+void	 session_client_read(struct bufferevent *, void *);
+enum step session_begin(struct session *, uint8_t, const char *,
+	    const struct sockaddr_storage *, uint16_t, const char *);
+void	 session_refuse_bytes(struct session *, const uint8_t *, size_t,
+	    const char *);
 void	 session_set_state(struct session *, enum session_state);
 const char *session_state_name(enum session_state);
 
@@ -386,6 +393,11 @@ int	 audit_admit(struct session *);
 void	 audit_push(const struct audit_rec *, int);
 void	 audit_release(struct session *);
 int	 audit_offer(const struct audit_rec *);
+
+/* front_socks.c: the SOCKS5 and SOCKS4/4a handshake of one client */
+enum step socks_greeting(struct session *);
+enum step socks_auth(struct session *);
+enum step socks_request(struct session *);
 
 /* session_record.c: what a session leaves: audit, log line, latency */
 void	 session_audit(struct session *, enum audit_type, const char *);

@@ -1,9 +1,11 @@
 /*
- * session.c: the SOCKS5 state machine of one client connection.
+ * session.c: the session core, one client connection from accept to close.
  *
- * DESIGN. Each state has one handler that reads the client's input buffer
- * and either waits for more bytes, moves to the next state, or refuses with
- * the RFC 1928 reply code. The handshake is bounded in size (a read
+ * DESIGN. Each handshake state has one handler (the protocol front end's,
+ * front_socks.c) that reads the client's input buffer and either waits
+ * for more bytes, moves to the next state, or refuses with its protocol's
+ * reply code; a request ends in session_begin(), and from there (policy,
+ * DNS, connect, relay, limits, audit) every protocol is the same. The handshake is bounded in size (a read
  * watermark of a little more than the largest message) and in time (an
  * absolute deadline set at accept, so a client that dribbles one byte at a
  * time is closed like one that sends nothing). Every path ends in
@@ -40,22 +42,11 @@
 /* How long a refused client gets to read its reply before the close. */
 #define SESSION_LINGER_MS		2000
 
-enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
-
-static void	session_client_read(struct bufferevent *, void *);
 static void	session_client_event(struct bufferevent *, short, void *);
 static void	session_refusal_flushed(struct bufferevent *, void *);
-static enum step session_greeting(struct session *);
-static enum step session_auth(struct session *);
-static enum step session_request(struct session *);
-static enum step session_request4(struct session *);
-static enum step session_begin(struct session *, uint8_t, const char *,
-		    const struct sockaddr_storage *, uint16_t, const char *);
 static enum step session_udp(struct session *, const char *,
 		    const struct sockaddr_storage *);
 static void	session_wipe_input(struct session *);
-static void	session_refuse_bytes(struct session *, const uint8_t *, size_t,
-		    const char *);
 static int	session_send(struct session *, const void *, size_t);
 
 const char *
@@ -186,7 +177,8 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	s->s_proto = 5;
 }
 
-static void
+/* The client's bytes, to the handler of the session's state. */
+void
 session_client_read(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
@@ -196,13 +188,13 @@ session_client_read(struct bufferevent *bev, void *arg)
 	do {
 		switch (s->s_state) {
 		case S_GREETING:
-			step = session_greeting(s);
+			step = socks_greeting(s);
 			break;
 		case S_AUTH:
-			step = s->s_authing ? STEP_WAIT : session_auth(s);
+			step = s->s_authing ? STEP_WAIT : socks_auth(s);
 			break;
 		case S_REQUEST:
-			step = session_request(s);
+			step = socks_request(s);
 			break;
 		case S_UDP:
 		case S_REPLYING:
@@ -242,261 +234,6 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 		session_close(s, s->s_state == S_REPLYING ? s->s_refusal :
 		    "client error during handshake");
 	}
-}
-
-static enum step
-session_greeting(struct session *s)
-{
-	static const uint8_t	 socks4_reject[8] = { 0, 0x5b };
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
-	struct s5_greeting	 g;
-	size_t			 len = evbuffer_get_length(in);
-	uint8_t			 reply[2] = { S5_VERSION, 0 };
-	uint8_t			*buf;
-	int			 r;
-
-	if (len > S5_GREETING_MAX)
-		len = S5_GREETING_MAX;
-	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
-		return (STEP_WAIT);
-	r = s5_parse_greeting(buf, len, &g);
-	if (r == 0)
-		return (STEP_WAIT);
-	if (r < 0) {
-		/*
-		 * A SOCKS4 client understands only a SOCKS4 rejection;
-		 * anyone else is told in SOCKS5 that nothing is acceptable.
-		 */
-		if (r == S5_ERR_VERSION && buf[0] == S4_VERSION &&
-		    s->s_worker->w_conf->c_socks4) {
-			/* SOCKS4 has no greeting: this is its request. */
-			s->s_proto = 4;
-			session_set_state(s, S_REQUEST);
-			return (STEP_NEXT);
-		}
-		if (r == S5_ERR_VERSION && buf[0] == S4_VERSION)
-			session_refuse_bytes(s, socks4_reject,
-			    sizeof(socks4_reject), "SOCKS4 is not enabled");
-		else {
-			reply[1] = S5_METHOD_UNACCEPTABLE;
-			session_refuse_bytes(s, reply, sizeof(reply),
-			    s5_strerror(r));
-		}
-		return (STEP_STOP);
-	}
-	evbuffer_drain(in, (size_t)r);
-
-	/*
-	 * The method comes from the configuration alone: with `auth pam`
-	 * username/password is the only one, whether authd is up or not (a
-	 * dead authd refuses every login; it never opens the gateway).
-	 */
-	reply[1] = s5_select_method(&g, s->s_worker->w_conf->c_auth ==
-	    AUTH_PAM ? S5_METHOD_USERPASS : S5_METHOD_NONE);
-	if (reply[1] == S5_METHOD_UNACCEPTABLE) {
-		session_refuse_bytes(s, reply, sizeof(reply),
-		    "no acceptable authentication method");
-		return (STEP_STOP);
-	}
-	if (session_send(s, reply, sizeof(reply)) == -1) {
-		session_close(s, "out of memory");
-		return (STEP_STOP);
-	}
-	session_set_state(s, reply[1] == S5_METHOD_USERPASS ? S_AUTH :
-	    S_REQUEST);
-	return (STEP_NEXT);
-}
-
-/* RFC 1929: the pair goes to authd; reading stops until it answers. */
-static enum step
-session_auth(struct session *s)
-{
-	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
-	struct evbuffer_iovec	 v[8];
-	struct s5_userpass	 up;
-	size_t			 len = evbuffer_get_length(in), left;
-	uint8_t			 buf[S5_USERPASS_MAX];
-	int			 r, i, n;
-
-	/*
-	 * Copied out, not pulled up: a pullup would move the password into
-	 * a new chain and free the old ones unwiped.
-	 */
-	if (len > S5_USERPASS_MAX)
-		len = S5_USERPASS_MAX;
-	if (evbuffer_copyout(in, buf, len) != (ssize_t)len)
-		return (STEP_WAIT);
-	r = s5_parse_userpass(buf, len, &up);
-	explicit_bzero(buf, sizeof(buf));
-	if (r == 0)
-		return (STEP_WAIT);
-	if (r < 0) {
-		session_refuse_bytes(s, failure, sizeof(failure),
-		    "auth: malformed RFC 1929 request");
-		return (STEP_STOP);
-	}
-	/* The password leaves no copy behind in the input buffer. */
-	n = evbuffer_peek(in, r, NULL, v, 8);
-	for (i = 0, left = (size_t)r; i < n && i < 8 && left > 0; i++) {
-		explicit_bzero(v[i].iov_base, v[i].iov_len < left ?
-		    v[i].iov_len : left);
-		left -= v[i].iov_len < left ? v[i].iov_len : left;
-	}
-	evbuffer_drain(in, (size_t)r);
-	if (auth_submit(s, &up) == -1) {
-		/* authd gone, or its channel full for now: refused either way. */
-		explicit_bzero(&up, sizeof(up));
-		if (s->s_worker->w_auth_fd == -1) {
-			STAT_ADD(GW_STAT_AUTHD_DOWN, 1);
-			session_refuse_bytes(s, failure, sizeof(failure),
-			    "auth: authd unavailable");
-		} else {
-			STAT_ADD(GW_STAT_AUTH_BUSY, 1);
-			session_refuse_bytes(s, failure, sizeof(failure),
-			    "auth: authd busy");
-		}
-		return (STEP_STOP);
-	}
-	explicit_bzero(&up, sizeof(up));
-	bufferevent_disable(s->s_bev, EV_READ);
-	return (STEP_STOP);
-}
-
-/* authd's answer for this session. */
-void
-session_authenticated(struct session *s, const struct auth_reply *rep)
-{
-	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
-	static const uint8_t	 success[2] = { S5_AUTH_VERSION, 0x00 };
-	char			 peer[ADDR_STRLEN];
-	int			 i;
-
-	STAT_ADD(rep->ap_status == AUTH_OK ? GW_STAT_AUTH_OK :
-	    rep->ap_status == AUTH_LOCKED ? GW_STAT_LOCKOUTS :
-	    rep->ap_status == AUTH_BUSY ? GW_STAT_AUTH_BUSY :
-	    rep->ap_status == AUTH_GONE ? GW_STAT_AUTHD_DOWN :
-	    GW_STAT_AUTH_FAILED, 1);
-	if (rep->ap_status != AUTH_OK) {
-		log_warnx("auth: client %s user %s: %s%s%s",
-		    addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer)),
-		    s->s_user, auth_status_str(rep->ap_status),
-		    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
-		{
-			char	 why[192];
-
-			snprintf(why, sizeof(why), "%s%s%s",
-			    auth_status_str(rep->ap_status),
-			    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
-			session_audit(s, AR_AUTH, why);
-		}
-		session_refuse_bytes(s, failure, sizeof(failure),
-		    rep->ap_status == AUTH_LOCKED ? "auth: locked out" :
-		    rep->ap_status == AUTH_BUSY ? "auth: authd busy" :
-		    rep->ap_status == AUTH_GONE ? "auth: authd unavailable" :
-		    rep->ap_status == AUTH_ERROR ? "auth: error" :
-		    "auth: failed");
-		return;
-	}
-	/*
-	 * The name PAM ended with is the user from now on: policy, limits,
-	 * quotas, caps, `user disable`, the audit and the logs see
-	 * "alice" when a case-insensitive backend let "ALICE" in.
-	 */
-	if (rep->ap_user[0] != '\0' && strcmp(rep->ap_user, s->s_user) != 0) {
-		char	*canon;
-
-		if ((canon = strdup(rep->ap_user)) == NULL) {
-			session_refuse_bytes(s, failure, sizeof(failure),
-			    "out of memory");
-			return;
-		}
-		log_debug("session %llu: user %s is %s for PAM",
-		    (unsigned long long)s->s_id, s->s_user, canon);
-		free(s->s_user);
-		s->s_user = canon;
-	}
-	if (rep->ap_ngroups > 0 && (s->s_groups = calloc(rep->ap_ngroups,
-	    sizeof(*s->s_groups))) != NULL) {
-		for (i = 0; i < rep->ap_ngroups; i++)
-			if ((s->s_groups[i] = strndup(rep->ap_groups[i],
-			    AUTH_GROUP_NAME - 1)) != NULL)
-				s->s_ngroups++;
-	}
-	s->s_authed = 1;
-	if (log_debug_enabled()) {
-		struct timespec	 now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		log_debug("session %llu: user %s authenticated (%d groups) "
-		    "in %lld us, %u us of them in authd",
-		    (unsigned long long)s->s_id, s->s_user, s->s_ngroups,
-		    (long long)(now.tv_sec - s->s_auth_sent.tv_sec) * 1000000 +
-		    (now.tv_nsec - s->s_auth_sent.tv_nsec) / 1000,
-		    rep->ap_usec);
-	}
-	if (session_send(s, success, sizeof(success)) == -1) {
-		session_close(s, "out of memory");
-		return;
-	}
-	session_set_state(s, S_REQUEST);
-	bufferevent_enable(s->s_bev, EV_READ);
-	/* A request sent along with the pair is waiting already. */
-	if (evbuffer_get_length(bufferevent_get_input(s->s_bev)) > 0)
-		session_client_read(s->s_bev, s);
-}
-
-/* SOCKS4 and 4a: the user id is recorded, never trusted. */
-static enum step
-session_request4(struct session *s)
-{
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
-	struct s4_request	 req;
-	size_t			 len = evbuffer_get_length(in);
-	uint8_t			*buf;
-	int			 r;
-
-	if (len > S4_REQUEST_MAX)
-		len = S4_REQUEST_MAX;
-	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
-		return (STEP_WAIT);
-	if ((r = s4_parse_request(buf, len, &req)) == 0)
-		return (STEP_WAIT);
-	if (r < 0) {
-		session_refuse(s, 0, s5_strerror(r));
-		return (STEP_STOP);
-	}
-	evbuffer_drain(in, (size_t)r);
-	return (session_begin(s, req.cmd == S4_CMD_CONNECT ? S5_CMD_CONNECT :
-	    S5_CMD_BIND, req.name[0] ? req.name : NULL, &req.addr, req.port,
-	    req.userid));
-}
-
-static enum step
-session_request(struct session *s)
-{
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
-	struct s5_request	 req;
-	size_t			 len = evbuffer_get_length(in);
-	uint8_t			*buf;
-	int			 r;
-
-	if (len > S5_REQUEST_MAX)
-		len = S5_REQUEST_MAX;
-	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
-		return (STEP_WAIT);
-	if (s->s_proto == 4)
-		return (session_request4(s));
-	r = s5_parse_request(buf, len, &req);
-	if (r == 0)
-		return (STEP_WAIT);
-	if (r < 0) {
-		session_refuse(s, s5_error_reply(r), s5_strerror(r));
-		return (STEP_STOP);
-	}
-	evbuffer_drain(in, (size_t)r);
-	return (session_begin(s, req.cmd, req.atyp == S5_ATYP_DOMAIN ?
-	    req.name : NULL, &req.addr, req.port, NULL));
 }
 
 /*
@@ -540,7 +277,7 @@ session_active(struct session *s)
 }
 
 /* A parsed request, SOCKS5 or 4: admission, policy, then DNS or connect. */
-static enum step
+enum step
 session_begin(struct session *s, uint8_t cmd, const char *name,
     const struct sockaddr_storage *addr, uint16_t port, const char *ident)
 {
@@ -683,7 +420,7 @@ session_refuse(struct session *s, uint8_t rep, const char *why)
 	session_refuse_bytes(s, reply, s5_build_reply(reply, rep, NULL), why);
 }
 
-static void
+void
 session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
     const char *why)
 {

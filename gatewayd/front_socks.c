@@ -19,20 +19,19 @@
 
 #include "gatewayd.h"
 
+static uint8_t	*socks_input(struct session *, size_t, size_t *);
+
 enum step
 socks_greeting(struct session *s)
 {
 	static const uint8_t	 socks4_reject[8] = { 0, 0x5b };
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
 	struct s5_greeting	 g;
-	size_t			 len = evbuffer_get_length(in);
+	size_t			 len;
 	uint8_t			 reply[2] = { S5_VERSION, 0 };
 	uint8_t			*buf;
 	int			 r;
 
-	if (len > S5_GREETING_MAX)
-		len = S5_GREETING_MAX;
-	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
+	if ((buf = socks_input(s, S5_GREETING_MAX, &len)) == NULL)
 		return (STEP_WAIT);
 	r = s5_parse_greeting(buf, len, &g);
 	if (r == 0)
@@ -59,7 +58,7 @@ socks_greeting(struct session *s)
 		}
 		return (STEP_STOP);
 	}
-	evbuffer_drain(in, (size_t)r);
+	evbuffer_drain(bufferevent_get_input(s->s_bev), (size_t)r);
 
 	/*
 	 * The method comes from the configuration alone: with `auth pam`
@@ -221,19 +220,30 @@ session_authenticated(struct session *s, const struct auth_reply *rep)
 		session_client_read(s->s_bev, s);
 }
 
+/*
+ * The first bytes of the client's input, at most max of them, in one
+ * piece (*len: how many); NULL until there are any.
+ */
+static uint8_t *
+socks_input(struct session *s, size_t max, size_t *len)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->s_bev);
+
+	if ((*len = evbuffer_get_length(in)) > max)
+		*len = max;
+	return (evbuffer_pullup(in, (ssize_t)*len));
+}
+
 /* SOCKS4 and 4a: the user id is recorded, never trusted. */
 static enum step
 socks_request4(struct session *s)
 {
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
 	struct s4_request	 req;
-	size_t			 len = evbuffer_get_length(in);
+	size_t			 len;
 	uint8_t			*buf;
 	int			 r;
 
-	if (len > S4_REQUEST_MAX)
-		len = S4_REQUEST_MAX;
-	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
+	if ((buf = socks_input(s, S4_REQUEST_MAX, &len)) == NULL)
 		return (STEP_WAIT);
 	if ((r = s4_parse_request(buf, len, &req)) == 0)
 		return (STEP_WAIT);
@@ -241,7 +251,7 @@ socks_request4(struct session *s)
 		session_refuse(s, 0, s5_strerror(r));
 		return (STEP_STOP);
 	}
-	evbuffer_drain(in, (size_t)r);
+	evbuffer_drain(bufferevent_get_input(s->s_bev), (size_t)r);
 	return (session_begin(s, req.cmd == S4_CMD_CONNECT ? S5_CMD_CONNECT :
 	    S5_CMD_BIND, req.name[0] ? req.name : NULL, &req.addr, req.port,
 	    req.userid));
@@ -250,18 +260,15 @@ socks_request4(struct session *s)
 enum step
 socks_request(struct session *s)
 {
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
 	struct s5_request	 req;
-	size_t			 len = evbuffer_get_length(in);
+	size_t			 len;
 	uint8_t			*buf;
 	int			 r;
 
-	if (len > S5_REQUEST_MAX)
-		len = S5_REQUEST_MAX;
-	if ((buf = evbuffer_pullup(in, (ssize_t)len)) == NULL)
-		return (STEP_WAIT);
 	if (s->s_proto == 4)
 		return (socks_request4(s));
+	if ((buf = socks_input(s, S5_REQUEST_MAX, &len)) == NULL)
+		return (STEP_WAIT);
 	r = s5_parse_request(buf, len, &req);
 	if (r == 0)
 		return (STEP_WAIT);
@@ -269,8 +276,7 @@ socks_request(struct session *s)
 		session_refuse(s, s5_error_reply(r), s5_strerror(r));
 		return (STEP_STOP);
 	}
-	evbuffer_drain(in, (size_t)r);
+	evbuffer_drain(bufferevent_get_input(s->s_bev), (size_t)r);
 	return (session_begin(s, req.cmd, req.atyp == S5_ATYP_DOMAIN ?
 	    req.name : NULL, &req.addr, req.port, NULL));
 }
-

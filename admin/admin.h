@@ -53,7 +53,7 @@ int64_t	 parse_id(const char *, const char *);
 
 /* cmd_explain.c */
 void	 geoip_attribution(const char *, char *, size_t);
-const char *attribution_text(const char *);
+const char *term_text(const char *);
 
 /* help.c */
 void	 help_usage(FILE *, const char *);

@@ -201,6 +201,7 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	struct limits_view	 lv;
 	sqlite3			*audit;
 	int64_t			 max;
+	const char		*no_auth = NULL;	/* a user auth none drops */
 	int			 have_src = 0, have_addr = 0, have_dst = 0;
 	int			 ngroups = 0;
 
@@ -235,6 +236,16 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	}
 	if (!have_dst)
 		ctl_usage_error("explain: --dst HOST:PORT is required");
+	/*
+	 * Under auth none no request carries a user: explaining one as if
+	 * it did would promise what no real request gets.
+	 */
+	if (ctl->ctl_conf->c_auth == AUTH_NONE && (req.user != NULL ||
+	    ngroups > 0)) {
+		no_auth = req.user != NULL ? req.user : groups[0];
+		req.user = NULL;
+		ngroups = 0;
+	}
 	req.groups = groups;
 	req.ngroups = (size_t)ngroups;
 	req.client = have_src ? (struct sockaddr *)&src : NULL;
@@ -269,6 +280,10 @@ cmd_explain(struct ctl *ctl, struct args *a)
 		printf("{\"verdict\": \"%s\", \"rule\": %lld, \"reason\": ",
 		    actions[v.action], (long long)v.rule_id);
 		json_string(v.reason);
+		if (no_auth != NULL)
+			printf(", \"note\": \"auth none: requests carry no "
+			    "user, so rules naming users or groups cannot match; "
+			    "this is the verdict a real request gets\"");
 		printf(", \"max_sessions\": ");
 		if (max < 0)
 			printf("null");
@@ -292,6 +307,11 @@ cmd_explain(struct ctl *ctl, struct args *a)
 		printf("}\n");
 	} else {
 		table_print(eo.eo_table, 0);
+		if (no_auth != NULL)
+			printf("note: auth none: requests carry no user, so "
+			    "rules naming users or groups cannot match; this is "
+			    "the verdict a real request gets, not %s's\n",
+			    term_text(no_auth));
 		printf("verdict: %s (%s)%s\n", actions[v.action], v.reason,
 		    v.action == POLICY_RESOLVE ? "; pass --addr IP to check a "
 		    "resolved address" : "");
@@ -341,11 +361,11 @@ geoip_attribution(const char *db, char *out, size_t len)
 }
 
 /*
- * The attribution for a terminal: no byte of it may steer one (a static
- * buffer: one use per printf).
+ * Text from a file or the command line, for a terminal: no byte of it
+ * may steer one (a static buffer: one use per printf).
  */
 const char *
-attribution_text(const char *raw)
+term_text(const char *raw)
 {
 	static char	 vis[2048];
 
@@ -445,7 +465,7 @@ geoip_show(struct ctl *ctl, struct args *a)
 	if (version[0])
 		printf("version: %s\n", version);
 	if (attribution[0])
-		printf("country data: %s\n", attribution_text(attribution));
+		printf("country data: %s\n", term_text(attribution));
 	return (0);
 }
 
@@ -489,7 +509,7 @@ cmd_geoip(struct ctl *ctl, struct args *a)
 	} else {
 		printf("%s %s\n", ip, cc[0] ? cc : "unknown");
 		if (attribution[0])
-			printf("country data: %s\n", attribution_text(
+			printf("country data: %s\n", term_text(
 			    attribution));
 	}
 	policy_geoip_close(g);

@@ -62,6 +62,27 @@ list_read(const char *path, int is_cidr, size_t *count)
 			*--end = '\0';
 		if (*p == '\0')
 			continue;
+		/*
+		 * An address is a valid-looking host name (digits and dots),
+		 * but a domain list matches names: it would never match.
+		 */
+		if (!is_cidr && policy_parse_cidr(p, canon, sizeof(canon),
+		    &why) == 0) {
+			if (bad++ < LIST_ERRORS_SHOWN)
+				fprintf(stderr, "%s:%ld: %s: an address, and this "
+				    "list holds names (put addresses in a "
+				    "--type cidr list)\n", path, lineno, p);
+			continue;
+		}
+		if (is_cidr && policy_parse_cidr(p, canon, sizeof(canon),
+		    &why) == -1 && policy_parse_domain(p, canon, sizeof(canon),
+		    &why) == 0) {
+			if (bad++ < LIST_ERRORS_SHOWN)
+				fprintf(stderr, "%s:%ld: %s: a host name, and this "
+				    "list holds addresses (put names in a "
+				    "--type domain list)\n", path, lineno, p);
+			continue;
+		}
 		if ((is_cidr ? policy_parse_cidr(p, canon, sizeof(canon),
 		    &why) : policy_parse_domain(p, canon, sizeof(canon),
 		    &why)) == -1) {

@@ -113,14 +113,16 @@ live_sessions(struct ctl *ctl, struct args *a)
 			    (unsigned long long)parse_id(opt, "session id"));
 		args_done(a);
 		ans = live_ask(ctl, req);
+		live_field(ans, "killed", v[0], sizeof(v[0]));
 		if (ctl->ctl_json)
 			printf("%s", ans);
-		else {
-			live_field(ans, "killed", v[0], sizeof(v[0]));
+		else if (strcmp(v[0], "0") != 0)
 			printf("%s session%s killed\n", v[0],
 			    strcmp(v[0], "1") == 0 ? "" : "s");
-		}
 		free(ans);
+		/* Killing nothing is an error: a script must not think so. */
+		if (strcmp(v[0], "0") == 0)
+			ctl_error("no such session: nothing killed");
 		return (0);
 	}
 	if (opt != NULL) {

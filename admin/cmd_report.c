@@ -651,7 +651,7 @@ audit_report(struct ctl *ctl, struct args *a)
 		print_rows(&rw, fmt);
 	if (fmt == FMT_TABLE && r.r_attribution[0])
 		printf("\ncountry data: %s\n",
-		    attribution_text(r.r_attribution));
+		    term_text(r.r_attribution));
 	rows_free(&rw);
 	sqlite3_close(r.r_db);
 	return (0);

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "admin.h"
+#include "conf.h"
 
 #define RULE_SHIFT	1000000000
 
@@ -194,6 +195,16 @@ rule_add(struct ctl *ctl, struct args *a)
 	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "rule %lld at "
 	    "position %lld", (long long)id, (long long)position);
 	ctl_commit(ctl);
+	/* Kept (the admin may switch auth next), but never silently. */
+	for (i = 0; i < n && ctl->ctl_conf->c_auth == AUTH_NONE; i++)
+		if (strcmp(conds[i].c_kind, "user") == 0 ||
+		    strcmp(conds[i].c_kind, "group") == 0) {
+			fprintf(stderr, "socksctl: warning: %s says auth none: "
+			    "no request carries a user, so rule %lld cannot "
+			    "match (and gatewayd -n fails) until auth pam\n",
+			    ctl->ctl_conf_path, (long long)id);
+			break;
+		}
 	if (ctl->ctl_json)
 		printf("{\"id\": %lld, \"position\": %lld}\n", (long long)id,
 		    (long long)position);

@@ -191,6 +191,41 @@ gw_bind_all(const struct conf *c, int nworkers, int *fds, char **cause)
 
 
 /*
+ * For -n: the accounts and group the configuration names exist, so that
+ * a typo fails the check rather than the start. auditd's default account
+ * counts only where it would be used (started as root, with an audit log).
+ */
+static int
+gw_check_accounts(const struct conf *c, char **cause)
+{
+	const char	*audit_user = c->c_audit_user;
+
+	if (audit_user == NULL && c->c_audit_db != NULL && geteuid() == 0)
+		audit_user = GW_AUDIT_USER;
+	if (c->c_user != NULL && getpwnam(c->c_user) == NULL) {
+		if (asprintf(cause, "%s: user %s: no such account", c->c_path,
+		    c->c_user) < 0)
+			*cause = NULL;
+		return (-1);
+	}
+	if (audit_user != NULL && getpwnam(audit_user) == NULL) {
+		if (asprintf(cause, "%s: audit_user %s: no such account%s",
+		    c->c_path, audit_user, c->c_audit_user == NULL ? " (the "
+		    "default; the package creates it)" : "") < 0)
+			*cause = NULL;
+		return (-1);
+	}
+	if (c->c_control_group != NULL && getgrnam(c->c_control_group) ==
+	    NULL) {
+		if (asprintf(cause, "%s: control_group %s: no such group",
+		    c->c_path, c->c_control_group) < 0)
+			*cause = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * Returns NULL, or why the new configuration was refused (to free).
  * restart gets the restart-only keywords that changed ("" when none):
  * what they set up (sockets, threads, accounts, the children) stays as
@@ -387,7 +422,8 @@ main(int argc, char **argv)
 	if (c->c_timezone != NULL)
 		setenv("TZ", c->c_timezone, 1);
 	tzset();
-	if (check_only && gwpolicy_check(c, &cause) == -1) {
+	if (check_only && (gw_check_accounts(c, &cause) == -1 ||
+	    gwpolicy_check(c, &cause) == -1)) {
 		log_plain_errors(cause != NULL ? cause : "out of memory");
 		free(cause);
 		conf_unref(c);

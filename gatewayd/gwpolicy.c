@@ -58,21 +58,78 @@ gwpolicy_options(const struct conf *c, struct policy_options *o)
 	o->self = guard_self_addrs(&o->nself);
 }
 
-/* For -n: the database, if it exists, opens and compiles. */
+/*
+ * Enabled rules that name users or groups, which no request carries under
+ * auth none: they can never match, and an admin would think they do. One
+ * error naming them all, or 0.
+ */
+static int
+gwpolicy_check_users(const struct conf *c, char **cause)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	char		*ids = NULL;
+	size_t		 len = 0;
+	FILE		*f;
+	int		 n = 0;
+
+	if (c->c_auth != AUTH_NONE)
+		return (0);
+	if ((db = policy_db_open(c->c_policy_db, POLICY_DB_READONLY,
+	    cause)) == NULL)
+		return (-1);
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT r.id FROM rules r JOIN "
+	    "rule_conditions k ON k.rule_id = r.id WHERE r.enabled AND "
+	    "k.kind IN ('user', 'group') ORDER BY r.position", -1, &st,
+	    NULL) != SQLITE_OK || (f = open_memstream(&ids, &len)) == NULL) {
+		if (asprintf(cause, "%s: %s", c->c_policy_db,
+		    sqlite3_errmsg(db)) < 0)
+			*cause = NULL;
+		sqlite3_close(db);
+		return (-1);
+	}
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fprintf(f, "%s%lld", n++ > 0 ? ", " : "",
+		    (long long)sqlite3_column_int64(st, 0));
+	fclose(f);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (n > 0 && asprintf(cause, "%s: auth none, but rule%s %s name%s "
+	    "users or groups: no request carries a user, so %s can never "
+	    "match (set auth pam, or disable %s)", c->c_path, n > 1 ? "s" : "",
+	    ids, n > 1 ? "" : "s", n > 1 ? "they" : "it",
+	    n > 1 ? "them" : "it") < 0)
+		*cause = NULL;
+	free(ids);
+	return (n > 0 ? -1 : 0);
+}
+
+/*
+ * For -n: the GeoIP file (probed for its country codes, with or without a
+ * policy database yet), and the database, if it exists: it opens,
+ * compiles, and names no user that auth none would never see.
+ */
 int
 gwpolicy_check(const struct conf *c, char **cause)
 {
 	struct policy_options	 o;
+	struct policy_geoip	*g;
 	struct policy		*p;
 	struct stat		 st;
 
+	if (c->c_geoip_db != NULL) {
+		if ((g = policy_geoip_open(c->c_geoip_db, c->c_geoip_path,
+		    cause)) == NULL)
+			return (-1);
+		policy_geoip_close(g);
+	}
 	if (stat(c->c_policy_db, &st) == -1 && errno == ENOENT)
 		return (0);	/* created, empty, on first start */
 	gwpolicy_options(c, &o);
 	if ((p = policy_load(c->c_policy_db, &o, cause)) == NULL)
 		return (-1);
 	policy_unref(p);
-	return (0);
+	return (gwpolicy_check_users(c, cause));
 }
 
 static void

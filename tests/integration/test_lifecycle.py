@@ -44,6 +44,56 @@ class CheckTest(unittest.TestCase):
         self.assertIn("resolv_conf %s/nowhere.conf: No such file"
                       % self.tmp.path, r.stderr)
 
+    def test_check_names_missing_accounts_and_group(self):
+        for line, what in (("user no-such-account-1",
+                            "user no-such-account-1: no such account"),
+                           ("audit_user no-such-account-2",
+                            "audit_user no-such-account-2: no such account"),
+                           ("control_group no-such-group-3",
+                            "control_group no-such-group-3: no such group")):
+            conf = self.tmp.write("acct.conf", "listen 127.0.0.1:0\n%s\n"
+                                  % line)
+            r = run_gatewayd("-c", conf, "-n")
+            self.assertEqual(r.returncode, 1, line)
+            self.assertIn(what, r.stderr)
+
+    def test_check_missing_geoip_without_a_policy_yet(self):
+        conf = self.tmp.write("geo.conf", "listen 127.0.0.1:0\n"
+                              "geoip_db nowhere.mmdb\n")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.path,
+                                                     "policy.db")))
+        r = run_gatewayd("-c", conf, "-n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("geoip_db %s/nowhere.mmdb" % self.tmp.path, r.stderr)
+
+    def test_check_fails_on_user_rules_under_auth_none(self):
+        from gwtest import SOCKSCTL
+        conf = self.tmp.write("users.conf", "listen 127.0.0.1:0\n"
+                              "auth none\n")
+        ctl = lambda *a: subprocess.run([SOCKSCTL, "-c", conf] + list(a),
+                                        capture_output=True, text=True,
+                                        timeout=30)
+        ctl("init")
+        ctl("user", "add", "pupil1")
+        ctl("group", "add", "staff")
+        self.assertEqual(ctl("rule", "add", "allow", "--port", "80")
+                         .returncode, 0)
+        r = ctl("rule", "add", "allow", "--user", "pupil1", "--port", "443")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("rule 2 cannot match", r.stderr)
+        ctl("rule", "add", "deny", "--user", "@staff")
+        r = run_gatewayd("-c", conf, "-n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("auth none, but rules 2, 3 name users or groups",
+                      r.stderr)
+        # explain gives the verdict a real request gets, and says why.
+        r = ctl("explain", "--user", "pupil1", "--dst", "192.0.2.1:443")
+        self.assertIn("note: auth none: requests carry no user", r.stdout)
+        self.assertIn("verdict: deny", r.stdout)
+        ctl("rule", "disable", "2")
+        ctl("rule", "disable", "3")
+        self.assertEqual(run_gatewayd("-c", conf, "-n").returncode, 0)
+
     def test_removed_keyword_is_an_error(self):
         conf = self.tmp.write("old.conf", "listen 127.0.0.1:0\nsplice_max 4\n")
         r = run_gatewayd("-c", conf, "-n")

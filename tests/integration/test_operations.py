@@ -46,6 +46,13 @@ class OperationsTest(GatewayTestCase):
         self.assertIn("127.0.0.1:%d" % port, text)
         out = self.gw.ctl("sessions", "kill", str(one["id"])).stdout
         self.assertEqual(out, "1 session killed\n")
+        # Again: nothing left to kill, and the exit status says so.
+        r = self.gw.ctl("sessions", "kill", str(one["id"]), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no such session: nothing killed", r.stderr)
+        r = self.gw.ctl("sessions", "kill", "--user", "nobody-here",
+                        check=False)
+        self.assertEqual(r.returncode, 1)
         self.assertEqual(s.recv(1), b"")
         s.close()
         wait_for(lambda: self.gw.audit("seq IS NOT NULL"), timeout=5,

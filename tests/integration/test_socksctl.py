@@ -132,9 +132,21 @@ class SocksctlTest(unittest.TestCase):
         r = self.run_ctl("list", "import", "nets", path)
         self.assertEqual(r.returncode, 1)
         self.assertIn("%s:4: 192.0.2.0/33: bad prefix length" % path, r.stderr)
-        self.assertIn("%s:6: bogus: not an IPv4 or IPv6" % path, r.stderr)
+        self.assertIn("%s:6: bogus: a host name, and this list holds "
+                      "addresses" % path, r.stderr)
         self.assertIn("2 bad lines; nothing imported", r.stderr)
         self.assertEqual(self.js("list", "show", "nets"), [])
+        # An address in a domain list would never match: an error too.
+        self.ok("list", "create", "names", "--type", "domain")
+        path2 = self.tmp.write("names.txt", "example.com\n10.0.0.1\n"
+                               "192.0.2.0/24\n2001:db8::1\n")
+        r = self.run_ctl("list", "import", "names", path2)
+        self.assertEqual(r.returncode, 1)
+        for n, v in ((2, "10.0.0.1"), (3, "192.0.2.0/24"),
+                     (4, "2001:db8::1")):
+            self.assertIn("%s:%d: %s: an address, and this list holds "
+                          "names" % (path2, n, v), r.stderr)
+        self.assertEqual(self.js("list", "show", "names"), [])
         path = self.tmp.write("nets.txt", "10.0.0.0/8\n2001:db8::/32\n"
                               "10.0.0.0/8\n")
         self.assertEqual(self.js("list", "import", "nets", path),

@@ -15,7 +15,10 @@ class SocksctlTest(unittest.TestCase):
     def setUp(self):
         self.tmp = TempDir()
         self.addCleanup(self.tmp.cleanup)
-        self.conf = self.tmp.write("gatewayd.conf", "timezone UTC\n")
+        # auth pam: explain answers for users only where requests carry
+        # them (under auth none it gives the verdict without the user).
+        self.conf = self.tmp.write("gatewayd.conf", "timezone UTC\n"
+                                   "auth pam\n")
         self.ok("init")
 
     def run_ctl(self, *args, stdin=None):

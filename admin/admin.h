@@ -28,6 +28,7 @@ struct ctl {
 	struct sqlite3	*ctl_db;	/* the policy database, when opened */
 	char		*ctl_cmdline;	/* for the change log */
 	char		 ctl_detail[256];	/* what changed, if more to say */
+	int		 ctl_batch;	/* import: one transaction for all */
 };
 
 /* An argument list being taken apart: options may repeat. */
@@ -38,6 +39,8 @@ struct args {
 };
 
 /* socksctl.c */
+extern const char *ctl_where;	/* FILE:LINE that errors name, or NULL */
+int	 ctl_run_noun(struct ctl *, const char *, struct args *);
 void	 ctl_usage_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	 ctl_error(const char *, ...)
@@ -54,6 +57,21 @@ int64_t	 parse_id(const char *, const char *);
 /* cmd_explain.c */
 void	 geoip_attribution(const char *, char *, size_t);
 const char *term_text(const char *);
+
+/* cmd_policy.c: export and import */
+int	 cmd_export(struct ctl *, struct args *);
+int	 cmd_import(struct ctl *, struct args *);
+void	 export_word(FILE *, const char *);
+/* ... and what each noun's file exports of the policy */
+void	 export_people(struct ctl *, FILE *);
+void	 export_lists(struct ctl *, FILE *);
+void	 export_rules(struct ctl *, FILE *);
+int	 list_entry_canon(const char *, int, char *, size_t, const char **);
+void	 list_add_entries(struct ctl *, const char *, char **, size_t);
+int	 list_is_cidr(struct ctl *, const char *);
+
+/* cmd_test.c */
+int	 cmd_test(struct ctl *, struct args *);
 
 /* help.c */
 void	 help_usage(FILE *, const char *);

@@ -35,6 +35,31 @@ list_lookup(struct ctl *ctl, const char *name, int *is_cidr)
 	return (id);
 }
 
+/*
+ * The canonical form of one entry of a domain or a CIDR list, or -1 and
+ * why. An address looks like a host name (digits and dots) and a name is
+ * no address: either in the wrong list would never match, so both are
+ * errors that say where it belongs.
+ */
+int
+list_entry_canon(const char *text, int is_cidr, char *canon, size_t len,
+    const char **why)
+{
+	if (!is_cidr && policy_parse_cidr(text, canon, len, why) == 0) {
+		*why = "an address, and this list holds names (put addresses "
+		    "in a --type cidr list)";
+		return (-1);
+	}
+	if (is_cidr && policy_parse_cidr(text, canon, len, why) == -1 &&
+	    policy_parse_domain(text, canon, len, why) == 0) {
+		*why = "a host name, and this list holds addresses (put names "
+		    "in a --type domain list)";
+		return (-1);
+	}
+	return (is_cidr ? policy_parse_cidr(text, canon, len, why) :
+	    policy_parse_domain(text, canon, len, why));
+}
+
 /* Canonical entries of FILE, one a line, or exit listing the bad lines. */
 static char **
 list_read(const char *path, int is_cidr, size_t *count)
@@ -62,30 +87,8 @@ list_read(const char *path, int is_cidr, size_t *count)
 			*--end = '\0';
 		if (*p == '\0')
 			continue;
-		/*
-		 * An address is a valid-looking host name (digits and dots),
-		 * but a domain list matches names: it would never match.
-		 */
-		if (!is_cidr && policy_parse_cidr(p, canon, sizeof(canon),
-		    &why) == 0) {
-			if (bad++ < LIST_ERRORS_SHOWN)
-				fprintf(stderr, "%s:%ld: %s: an address, and this "
-				    "list holds names (put addresses in a "
-				    "--type cidr list)\n", path, lineno, p);
-			continue;
-		}
-		if (is_cidr && policy_parse_cidr(p, canon, sizeof(canon),
-		    &why) == -1 && policy_parse_domain(p, canon, sizeof(canon),
-		    &why) == 0) {
-			if (bad++ < LIST_ERRORS_SHOWN)
-				fprintf(stderr, "%s:%ld: %s: a host name, and this "
-				    "list holds addresses (put names in a "
-				    "--type domain list)\n", path, lineno, p);
-			continue;
-		}
-		if ((is_cidr ? policy_parse_cidr(p, canon, sizeof(canon),
-		    &why) : policy_parse_domain(p, canon, sizeof(canon),
-		    &why)) == -1) {
+		if (list_entry_canon(p, is_cidr, canon, sizeof(canon),
+		    &why) == -1) {
 			if (bad++ < LIST_ERRORS_SHOWN)
 				fprintf(stderr, "%s:%ld: %s: %s\n", path, lineno,
 				    p, why);
@@ -265,4 +268,63 @@ cmd_list(struct ctl *ctl, struct args *a)
 		return (0);
 	}
 	ctl_usage_error("list %s: unknown verb", verb);
+}
+
+/* socksctl import: entries (canonical already) added to list name. */
+void
+list_add_entries(struct ctl *ctl, const char *name, char **entries,
+    size_t n)
+{
+	sqlite3_stmt	*st;
+	int64_t		 id = list_lookup(ctl, name, NULL);
+	size_t		 i;
+
+	st = sql_prepare(ctl, "INSERT OR IGNORE INTO list_entries (list_id, "
+	    "value) VALUES (?1, ?2)");
+	for (i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, entries[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			ctl_sql_error(ctl, "INSERT INTO list_entries");
+	}
+	sqlite3_finalize(st);
+}
+
+/* Whether list name holds addresses (1) or names (0). */
+int
+list_is_cidr(struct ctl *ctl, const char *name)
+{
+	int	 is_cidr = 0;
+
+	list_lookup(ctl, name, &is_cidr);
+	return (is_cidr);
+}
+
+/* socksctl export: each list, then its entries, indented, one a line. */
+void
+export_lists(struct ctl *ctl, FILE *f)
+{
+	sqlite3_stmt	*st, *es;
+
+	es = sql_prepare(ctl, "SELECT value FROM list_entries WHERE list_id = "
+	    "?1 ORDER BY value");
+	st = sql_prepare(ctl, "SELECT id, name, type, comment FROM lists "
+	    "ORDER BY name");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		fprintf(f, "list create ");
+		export_word(f, (const char *)sqlite3_column_text(st, 1));
+		fprintf(f, " --type %s", sqlite3_column_text(st, 2));
+		if (sqlite3_column_bytes(st, 3) > 0) {
+			fprintf(f, " --comment ");
+			export_word(f, (const char *)sqlite3_column_text(st, 3));
+		}
+		fprintf(f, "\n");
+		sqlite3_reset(es);
+		sqlite3_bind_int64(es, 1, sqlite3_column_int64(st, 0));
+		while (sqlite3_step(es) == SQLITE_ROW)
+			fprintf(f, "\t%s\n", sqlite3_column_text(es, 0));
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(es);
 }

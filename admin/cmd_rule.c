@@ -213,9 +213,13 @@ rule_add(struct ctl *ctl, struct args *a)
 	return (0);
 }
 
-/* A rule's conditions as the options that would make them. */
-static char *
-rule_conditions_text(struct ctl *ctl, int64_t id)
+/*
+ * A rule's conditions as the options that would make them, into f: for a
+ * listing (a time window in single quotes), or for socksctl export (every
+ * value as export_word() writes it).
+ */
+static void
+rule_conditions_write(struct ctl *ctl, int64_t id, FILE *f, int for_export)
 {
 	static const char *const opts[][2] = {
 		{ "user", "--user " }, { "group", "--user @" },
@@ -225,16 +229,13 @@ rule_conditions_text(struct ctl *ctl, int64_t id)
 		{ "cmd", "--cmd " }, { "time", "--time " },
 	};
 	sqlite3_stmt	*st;
-	char		*out = NULL;
-	size_t		 len = 0, k;
-	FILE		*f;
+	size_t		 k;
+	int		 n = 0;
 	const char	*kind, *value;
 
 	st = sql_prepare(ctl, "SELECT kind, value FROM rule_conditions "
 	    "WHERE rule_id = ?1");
 	sqlite3_bind_int64(st, 1, id);
-	if ((f = open_memstream(&out, &len)) == NULL)
-		ctl_error("out of memory");
 	for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
 		sqlite3_reset(st);
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -242,14 +243,54 @@ rule_conditions_text(struct ctl *ctl, int64_t id)
 			value = (const char *)sqlite3_column_text(st, 1);
 			if (strcmp(kind, opts[k][0]) != 0)
 				continue;
-			fprintf(f, "%s%s%s%s%s", ftell(f) ? " " : "",
-			    opts[k][1], k == 9 ? "'" : "", value,
-			    k == 9 ? "'" : "");
+			fprintf(f, "%s%s", n++ > 0 || for_export ? " " : "",
+			    opts[k][1]);
+			if (for_export)
+				export_word(f, value);
+			else if (strcmp(kind, "time") == 0)
+				fprintf(f, "'%s'", value);
+			else
+				fprintf(f, "%s", value);
 		}
 	}
 	sqlite3_finalize(st);
-	fclose(f);
+}
+
+static char *
+rule_conditions_text(struct ctl *ctl, int64_t id)
+{
+	char	*out = NULL;
+	size_t	 len = 0;
+	FILE	*f;
+
+	if ((f = open_memstream(&out, &len)) == NULL)
+		ctl_error("out of memory");
+	rule_conditions_write(ctl, id, f, 0);
+	if (fclose(f) != 0)
+		ctl_error("out of memory");
 	return (out);
+}
+
+/* socksctl export: the rules in the order they are judged. */
+void
+export_rules(struct ctl *ctl, FILE *f)
+{
+	sqlite3_stmt	*st;
+
+	st = sql_prepare(ctl, "SELECT id, action, enabled, comment FROM rules "
+	    "ORDER BY position");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		fprintf(f, "rule add %s", sqlite3_column_text(st, 1));
+		rule_conditions_write(ctl, sqlite3_column_int64(st, 0), f, 1);
+		if (!sqlite3_column_int(st, 2))
+			fprintf(f, " --disabled");
+		if (sqlite3_column_bytes(st, 3) > 0) {
+			fprintf(f, " --comment ");
+			export_word(f, (const char *)sqlite3_column_text(st, 3));
+		}
+		fprintf(f, "\n");
+	}
+	sqlite3_finalize(st);
 }
 
 static int

@@ -628,3 +628,92 @@ cmd_defaults(struct ctl *ctl, struct args *a)
 	table_print(t, ctl->ctl_json);
 	return (0);
 }
+
+/* The limit options of row st (columns from col on, LIMIT_NUSER of them,
+ * a quota's period after the quota), those that are set. */
+static void
+export_limits(FILE *f, sqlite3_stmt *st, int col)
+{
+	char	 text[64];
+	size_t	 i;
+	int	 c;
+
+	for (i = 0, c = col; i < LIMIT_NUSER; i++, c++) {
+		if (sqlite3_column_type(st, c) != SQLITE_NULL) {
+			limit_text(&limit_defs[i], st, c, text, sizeof(text));
+			/* "10M/s" is what a bandwidth reads as; "10M" too. */
+			fprintf(f, " %s %s", limit_defs[i].ld_opt, text);
+		}
+		if (limit_defs[i].ld_kind == LK_QUOTA)
+			c++;
+	}
+}
+
+#define EXPORT_LIMIT_COLUMNS	"max_sessions, rate, burst, bandwidth, " \
+				"quota, quota_period"
+
+/* socksctl export: the defaults, the groups and the users, as commands. */
+void
+export_people(struct ctl *ctl, FILE *f)
+{
+	sqlite3_stmt	*st, *gs;
+	char		 text[64];
+	size_t		 i;
+	int		 any = 0;
+
+	st = sql_prepare(ctl, "SELECT CASE WHEN key = 'quota' THEN "
+	    "CAST(value AS INTEGER) ELSE value END, (SELECT value FROM settings "
+	    "WHERE key = 'quota_period') FROM settings WHERE key = ?1");
+	for (i = 0; i < LIMIT_NALL; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, limit_defs[i].ld_name, -1,
+		    SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW)
+			continue;
+		limit_text(&limit_defs[i], st, 0, text, sizeof(text));
+		fprintf(f, "%s %s %s", any++ ? "" : "defaults",
+		    limit_defs[i].ld_opt, text);
+	}
+	sqlite3_finalize(st);
+	if (any)
+		fprintf(f, "\n\n");
+
+	st = sql_prepare(ctl, "SELECT name, comment, " EXPORT_LIMIT_COLUMNS
+	    " FROM groups ORDER BY name");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		fprintf(f, "group add ");
+		export_word(f, (const char *)sqlite3_column_text(st, 0));
+		if (sqlite3_column_bytes(st, 1) > 0) {
+			fprintf(f, " --comment ");
+			export_word(f, (const char *)sqlite3_column_text(st, 1));
+		}
+		export_limits(f, st, 2);
+		fprintf(f, "\n");
+	}
+	sqlite3_finalize(st);
+
+	gs = sql_prepare(ctl, "SELECT g.name FROM user_groups ug JOIN groups "
+	    "g ON g.id = ug.group_id WHERE ug.user_id = ?1 ORDER BY g.name");
+	st = sql_prepare(ctl, "SELECT id, name, enabled, comment, "
+	    EXPORT_LIMIT_COLUMNS " FROM users ORDER BY name");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		fprintf(f, "user add ");
+		export_word(f, (const char *)sqlite3_column_text(st, 1));
+		sqlite3_reset(gs);
+		sqlite3_bind_int64(gs, 1, sqlite3_column_int64(st, 0));
+		while (sqlite3_step(gs) == SQLITE_ROW) {
+			fprintf(f, " --group ");
+			export_word(f, (const char *)sqlite3_column_text(gs, 0));
+		}
+		if (sqlite3_column_bytes(st, 3) > 0) {
+			fprintf(f, " --comment ");
+			export_word(f, (const char *)sqlite3_column_text(st, 3));
+		}
+		if (!sqlite3_column_int(st, 2))
+			fprintf(f, " --disabled");
+		export_limits(f, st, 4);
+		fprintf(f, "\n");
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(gs);
+}

@@ -88,6 +88,20 @@ static const struct help helps[] = {
 	  "socket)." },
 	{ "log", NULL, "[--limit N]", "Prints the policy change log: who "
 	  "changed what, when." },
+	{ "export", NULL, "[--output FILE]",
+	  "Writes the whole policy (defaults, groups, users, lists with "
+	  "their entries, rules in order) as socksctl commands, one a line: "
+	  "a file to keep in git. Exporting, importing and exporting again "
+	  "gives the same file." },
+	{ "import", NULL, "FILE [--dry-run]",
+	  "Makes the policy what FILE says, in one transaction and one "
+	  "change-log entry (an error names FILE:LINE and changes "
+	  "nothing); --dry-run prints the difference and changes nothing." },
+	{ "test", NULL, "FILE",
+	  "Checks a table of requests against the policy, one a line: "
+	  "user=U groups=G,H src=IP dst=HOST:PORT addr=IP cmd=C "
+	  "at=YYYY-MM-DDTHH:MM => allow|deny|resolve RULE. Shows every "
+	  "mismatch; exit 1 if there is one." },
 	{ "audit", "list", "[--user U] [--since T] [--until T] "
 	  "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
 	  "[--limit N]", "Lists audit records, newest first." },

@@ -37,7 +37,24 @@ static const struct {
 	{ "stats", cmd_stats },
 	{ "log", cmd_log },
 	{ "audit", cmd_audit },
+	{ "export", cmd_export },
+	{ "import", cmd_import },
+	{ "test", cmd_test },
 };
+
+const char	*ctl_where;
+
+/* Runs noun's command on a (the words after the noun); exits on errors. */
+int
+ctl_run_noun(struct ctl *ctl, const char *noun, struct args *a)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(ctl_nouns) / sizeof(ctl_nouns[0]); i++)
+		if (strcmp(ctl_nouns[i].name, noun) == 0)
+			return (ctl_nouns[i].fn(ctl, a));
+	ctl_usage_error("unknown command '%s'", noun);
+}
 
 static void __attribute__((noreturn))
 ctl_help(FILE *f, int code)
@@ -71,7 +88,8 @@ ctl_usage_error(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	fprintf(stderr, "socksctl: ");
+	fprintf(stderr, "socksctl: %s%s", ctl_where ? ctl_where : "",
+	    ctl_where ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -84,7 +102,8 @@ ctl_error(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	fprintf(stderr, "socksctl: ");
+	fprintf(stderr, "socksctl: %s%s", ctl_where ? ctl_where : "",
+	    ctl_where ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -121,6 +140,8 @@ ctl_db(struct ctl *ctl)
 void
 ctl_begin(struct ctl *ctl)
 {
+	if (ctl->ctl_batch)	/* inside an import's transaction */
+		return;
 	if (sqlite3_exec(ctl_db(ctl), "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		ctl_sql_error(ctl, "BEGIN IMMEDIATE");
@@ -148,6 +169,8 @@ ctl_commit(struct ctl *ctl)
 	sqlite3_stmt	*st;
 	char		 who[160];
 
+	if (ctl->ctl_batch)	/* the import commits once, logged once */
+		return;
 	ctl_os_user(who, sizeof(who));
 	st = sql_prepare(ctl, sql);
 	sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);

@@ -193,6 +193,110 @@ class SocksctlTest(unittest.TestCase):
         self.assertIn("verdict: deny", text)
         self.assertIn("user bob is not @staff", text)
 
+    def make_policy(self):
+        self.ok("defaults", "--max-sessions", "100", "--quota", "5G/day")
+        self.ok("group", "add", "staff", "--comment", "Teachers and staff",
+                "--max-sessions", "50")
+        self.ok("user", "add", "alice", "--group", "staff", "--bandwidth",
+                "10M")
+        self.ok("user", "add", "bob", "--disabled", "--comment",
+                'says "hi" \\ \x1b[31m')
+        self.ok("list", "create", "games", "--type", "domain")
+        path = self.tmp.write("g.txt", "poki.com\n*.games.example\n")
+        self.ok("list", "import", "games", path)
+        self.ok("rule", "add", "deny", "--dst", "@games", "--comment",
+                "no games")
+        self.ok("rule", "add", "allow", "--user", "@staff", "--port", "443",
+                "--time", "Mon-Fri 08:00-18:00")
+
+    def test_export_import_round_trip(self):
+        self.make_policy()
+        first = self.ok("export")
+        self.assertIn('user add bob --comment "says \\"hi\\" \\\\ '
+                      '\\x1b[31m" --disabled', first)
+        self.assertIn("\t*.games.example\n\tpoki.com\n", first)
+        path = self.tmp.write("policy.txt", first)
+        other = self.tmp.write("other.conf", "timezone UTC\nauth pam\n"
+                               "policy_db other.db\n")
+        run = lambda *a: subprocess.run([SOCKSCTL, "-c", other] + list(a),
+                                        capture_output=True, text=True,
+                                        timeout=30)
+        self.assertEqual(run("init").returncode, 0)
+        r = run("import", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("2 rules, 2 users, 1 groups, 1 lists (2 entries), "
+                      "defaults", r.stdout)
+        self.assertEqual(run("export").stdout, first)
+        # One change-log entry for the whole import.
+        log = json.loads(run("--json", "log").stdout)
+        self.assertEqual(len(log), 1)
+        self.assertIn("import", log[0]["command"])
+        # Importing the same file again changes nothing, and --output
+        # writes the same bytes.
+        self.assertEqual(run("import", path).returncode, 0)
+        out = os.path.join(self.tmp.path, "again.txt")
+        self.assertEqual(run("export", "--output", out).returncode, 0)
+        with open(out) as f:
+            self.assertEqual(f.read(), first)
+
+    def test_import_errors_change_nothing(self):
+        self.make_policy()
+        before = self.ok("export")
+        log = len(self.js("log"))
+        for text, where, why in (
+                ("group add g\nuser add x --group nosuch\n", 2,
+                 "group nosuch: no such group"),
+                ("rule add allow --port 99999\n", 1, "ports are 1 to 65535"),
+                ("list create l --type cidr\n\texample.com\n", 2,
+                 "example.com: a host name, and this list holds addresses"),
+                ("sessions kill 3\n", 1, "does not belong in a policy file"),
+                ('rule add allow --comment "open\n', 1,
+                 "a quote is not closed"),
+                ("\tstray.example\n", 1, "no list create comes before it")):
+            path = self.tmp.write("bad.txt", text)
+            r = self.run_ctl("import", path)
+            self.assertNotEqual(r.returncode, 0, text)
+            self.assertIn("%s:%d: " % (path, where), r.stderr)
+            self.assertIn(why, r.stderr)
+            self.assertEqual(self.ok("export"), before)
+        self.assertEqual(len(self.js("log")), log)
+
+    def test_import_dry_run(self):
+        self.make_policy()
+        before = self.ok("export")
+        changed = before.replace("--max-sessions 50", "--max-sessions 60")
+        changed += "rule add allow --port 22\n"
+        path = self.tmp.write("changed.txt", changed)
+        r = self.run_ctl("import", "--dry-run", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("-group add staff --comment \"Teachers and staff\" "
+                      "--max-sessions 50\n+group add staff --comment "
+                      "\"Teachers and staff\" --max-sessions 60", r.stdout)
+        self.assertIn("+rule add allow --port 22", r.stdout)
+        self.assertEqual(self.ok("export"), before)
+        path = self.tmp.write("same.txt", before)
+        self.assertIn("no difference", self.ok("import", "--dry-run", path))
+
+    def test_policy_tests(self):
+        self.make_policy()
+        good = self.tmp.write("good.table",
+                              "# request => verdict rule\n"
+                              "user=alice dst=news.example:443 "
+                              "addr=192.0.2.1 at=2026-11-30T10:00 => allow 2\n"
+                              "src=10.1.1.1 dst=x.games.example:443 "
+                              "=> deny 1\n")
+        self.assertEqual(self.ok("test", good), "2 passed, 0 failed\n")
+        bad = self.tmp.write("bad.table",
+                             "user=alice dst=news.example:443 "
+                             "addr=192.0.2.1 at=2026-11-28T10:00 => allow 2\n"
+                             "colour=red dst=a.example:1 => deny 0\n")
+        r = self.run_ctl("test", bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:1: user=alice" % bad, r.stdout)
+        self.assertIn("  expected: allow 2\n  got:      deny 0", r.stdout)
+        self.assertIn("%s:2: bad request field 'colour'" % bad, r.stderr)
+        self.assertIn("0 passed, 2 failed", r.stdout)
+
     def test_symbolic_links_are_not_followed(self):
         # An admin (who may write the policy folder) must not lead root's
         # socksctl init or gatewayd to create or change another file.

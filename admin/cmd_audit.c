@@ -126,19 +126,21 @@ audit_list(struct ctl *ctl, struct args *a)
 {
 	const char	*opt, *v;
 	char		 sql[1024], start[40], end[40], client[64], dst[300];
-	char		 rule[24], up[24], down[24], id[24];
+	char		 rule[24], up[24], down[24], id[24], sid[24];
 	struct table	*t;
 	sqlite3_stmt	*st;
 	sqlite3		*db;
 	const char	*user = NULL, *verdict = NULL, *dsttext = NULL;
 	const char	*clientaddr = NULL;
 	int64_t		 since = INT64_MIN, until = INT64_MAX, limit = 100;
-	int64_t		 rule_id = -1;
+	int64_t		 rule_id = -1, session = -1;
 
 	while ((opt = args_next(a)) != NULL) {
 		v = args_value(a, opt);
 		if (strcmp(opt, "--user") == 0)
 			user = v;
+		else if (strcmp(opt, "--session") == 0)
+			session = parse_id(v, "--session");
 		else if (strcmp(opt, "--since") == 0)
 			since = parse_when(opt, v);
 		else if (strcmp(opt, "--until") == 0)
@@ -165,8 +167,8 @@ audit_list(struct ctl *ctl, struct args *a)
 	    "AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR verdict = ?4) "
 	    "AND (?5 IS NULL OR instr(coalesce(dst_host, '') || ' ' || "
 	    "coalesce(dst_addr, ''), ?5) > 0) AND (?6 IS NULL OR client_addr "
-	    "= ?6) AND (?7 < 0 OR rule_id = ?7) "
-	    "ORDER BY start_ms DESC, id DESC LIMIT ?8");
+	    "= ?6) AND (?7 < 0 OR rule_id = ?7) AND (?9 < 0 OR session_id = "
+	    "?9) ORDER BY start_ms DESC, id DESC LIMIT ?8");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		ctl_error("%s", sqlite3_errmsg(db));
 	sqlite3_bind_int64(st, 1, since);
@@ -181,10 +183,12 @@ audit_list(struct ctl *ctl, struct args *a)
 		sqlite3_bind_text(st, 6, clientaddr, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, rule_id);
 	sqlite3_bind_int64(st, 8, limit);
-	t = table_new(12, "#id", "start", "end", "user", "client", "command",
-	    "dst", "verdict", "#rule", "#up", "#down", "close");
+	sqlite3_bind_int64(st, 9, session);
+	t = table_new(13, "#id", "#session", "start", "end", "user", "client",
+	    "command", "dst", "verdict", "#rule", "#up", "#down", "close");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(id, sizeof(id), "%lld", sqlite3_column_int64(st, 0));
+		snprintf(sid, sizeof(sid), "%lld", sqlite3_column_int64(st, 2));
 		format_ms(st, 3, start, sizeof(start));
 		format_ms(st, 4, end, sizeof(end));
 		snprintf(client, sizeof(client), "%s:%d", col(st, 6),
@@ -203,7 +207,7 @@ audit_list(struct ctl *ctl, struct args *a)
 		snprintf(up, sizeof(up), "%lld", sqlite3_column_int64(st, 16));
 		snprintf(down, sizeof(down), "%lld",
 		    sqlite3_column_int64(st, 17));
-		table_row(t, id, start, end[0] ? end : "open", col(st, 5),
+		table_row(t, id, sid, start, end[0] ? end : "open", col(st, 5),
 		    client, col(st, 8), dst, col(st, 13), rule, up, down,
 		    sqlite3_column_type(st, 4) == SQLITE_NULL ? "(open)" :
 		    col(st, 18));

@@ -102,7 +102,7 @@ static const struct help helps[] = {
 	  "user=U groups=G,H src=IP dst=HOST:PORT addr=IP cmd=C "
 	  "at=YYYY-MM-DDTHH:MM => allow|deny|resolve RULE. Shows every "
 	  "mismatch; exit 1 if there is one." },
-	{ "audit", "list", "[--user U] [--since T] [--until T] "
+	{ "audit", "list", "[--user U] [--session ID] [--since T] [--until T] "
 	  "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
 	  "[--limit N]", "Lists audit records, newest first." },
 	{ "audit", "show", "ID", "Shows one audit record in full." },

@@ -69,8 +69,8 @@ write_bench(const char *path, long n)
 		struct timespec	 ts;	/* as gatewayd.c starts them */
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		if (gw_next_sid < ((uint64_t)ts.tv_sec * 1000 << 20))
-			gw_next_sid = (uint64_t)ts.tv_sec * 1000 << 20;
+		if (gw_next_sid < (uint64_t)ts.tv_sec << GW_SID_SHIFT)
+			gw_next_sid = (uint64_t)ts.tv_sec << GW_SID_SHIFT;
 	}
 	t0 = now_s();
 	for (i = 0; i < n; i++) {

@@ -156,9 +156,11 @@ auditd_clean(struct audit_rec *r)
 
 /*
  * Session ids are the proxy's, and a hostile one could plant an id that
- * makes the next runs wrap past 2^63 or collide: this run's ids must lie
+ * makes the next runs wrap past 2^53 or collide: this run's ids must lie
  * above every id on record when it began, and below a year ahead of now
- * in the proxy's numbering (start time in ms, shifted by 20 bits).
+ * in the proxy's numbering (start time in seconds, shifted). A log kept
+ * from a build that numbered in milliseconds << 20 has ids above that:
+ * its runs go on above its floor, by at most 2^40.
  */
 static void
 auditd_sid_range(uint64_t *floor, uint64_t *ceiling)
@@ -167,8 +169,10 @@ auditd_sid_range(uint64_t *floor, uint64_t *ceiling)
 
 	store_intake(&in);
 	*floor = in.si_sid_floor;
-	*ceiling = (uint64_t)(store_clock_ms(CLOCK_REALTIME) +
-	    366LL * 86400000) << 20;
+	*ceiling = (uint64_t)(store_clock_ms(CLOCK_REALTIME) / 1000 +
+	    366LL * 86400) << GW_SID_SHIFT;
+	if (*ceiling <= *floor + ((uint64_t)1 << 40))
+		*ceiling = *floor + ((uint64_t)1 << 40);
 }
 
 static int

@@ -386,17 +386,17 @@ main(int argc, char **argv)
 	}
 	/*
 	 * Session ids key audit rows, so they must not repeat across
-	 * restarts: they count up from the start time in milliseconds
-	 * shifted by 20 bits, which leaves a million sessions per
-	 * millisecond of uptime before the next start could reach them (the
+	 * restarts, and scripts read them as JSON numbers, so they stay below
+	 * 2^53 (jq and JavaScript lose the rest): they count up from the start
+	 * time in seconds shifted by 21 bits, two million sessions per second
+	 * of uptime before the next start could reach them, until 2106 (the
 	 * audit database also moves the start past its highest id).
 	 */
 	{
 		struct timespec	 ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		gw_next_sid = ((uint64_t)ts.tv_sec * 1000 +
-		    (uint64_t)ts.tv_nsec / 1000000) << 20 | 1;
+		gw_next_sid = (uint64_t)ts.tv_sec << GW_SID_SHIFT | 1;
 	}
 
 	if ((c = conf_load(path, &cause)) == NULL ||

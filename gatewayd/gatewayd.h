@@ -126,6 +126,7 @@ void	 worker_session_gone(struct worker *);
 struct conf	*gw_conf_get(void);
 extern _Atomic unsigned	 gw_nsessions;
 extern _Atomic uint64_t	 gw_next_sid;
+#define GW_SID_SHIFT	21	/* ids: start time in seconds << 21, up */
 
 /* session.c */
 enum session_state {

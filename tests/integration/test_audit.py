@@ -19,6 +19,26 @@ import http.server
 
 
 class AuditTest(GatewayTestCase):
+    def test_session_ids_are_one_id_that_json_keeps(self):
+        # One id per session in the log, in `sessions` and in the audit,
+        # below 2^53 so that jq and JavaScript read it exactly.
+        gw = self.start_gateway("control_socket ctl.sock")
+        port = self.tcp_server(EchoHandler)
+        s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
+        self.assertEqual(rep, 0)
+        live = json.loads(gw.ctl("--json", "sessions").stdout)["sessions"]
+        self.assertEqual(len(live), 1)
+        sid = live[0]["id"]
+        self.assertIsInstance(sid, int)
+        self.assertLess(sid, 2 ** 53)
+        s.close()
+        gw.wait_log("session %d closed: " % sid)
+        wait_for(lambda: gw.audit("session_id = ? AND end_ms IS NOT NULL",
+                                  sid), timeout=5, what="the audit row")
+        rows = json.loads(gw.ctl("--json", "audit", "list", "--session",
+                                 str(sid)).stdout)
+        self.assertEqual([r["session"] for r in rows], [sid])
+
     def test_allowed_record_fields(self):
         hport = self.serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                            Hello))

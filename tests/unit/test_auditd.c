@@ -45,6 +45,13 @@ now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* A session id as a proxy starting now numbers them (gatewayd.c). */
+static uint64_t
+this_run_sid(void)
+{
+	return (((uint64_t)(now_ms() / 1000) << GW_SID_SHIFT) | 1);
+}
+
 /* A fresh database and an auditd on it; *fd is the proxy's end. */
 static pid_t
 auditd_on_fresh_db_kept(int *fd, int retention_days)
@@ -247,7 +254,7 @@ test_a_close_unlike_its_start_keeps_the_chain(void **state)
 	pid = auditd_on_fresh_db(&fd);
 	w = hello(fd, 101);
 	(void)w;
-	record(&r, AR_START, ((uint64_t)now_ms() << 20) | 1, "alice");
+	record(&r, AR_START, this_run_sid(), "alice");
 	send_records(fd, &r, 1, 1);
 	wait_ack(fd, 1);
 	snprintf(r.ar_user, sizeof(r.ar_user), "mallory");
@@ -277,7 +284,7 @@ test_a_planted_session_id_is_left_out(void **state)
 	pid = auditd_on_fresh_db(&fd);
 	w = hello(fd, 202);
 	record(&r[0], AR_WHOLE, 0x7fffffffffffffffULL, "planted");
-	record(&r[1], AR_WHOLE, ((uint64_t)now_ms() << 20) | 1, "honest");
+	record(&r[1], AR_WHOLE, this_run_sid(), "honest");
 	send_records(fd, r, 2, 1);
 	wait_ack(fd, 2);
 	/* A message of planted ids only is acknowledged all the same: the
@@ -291,7 +298,8 @@ test_a_planted_session_id_is_left_out(void **state)
 	/* The next run goes on above the honest id, not the planted one. */
 	pid = auditd_again(&fd);
 	w = hello(fd, 203);
-	assert_true(w.aw_last_sid < (uint64_t)(now_ms() + 1000) << 20);
+	assert_true(w.aw_last_sid < (uint64_t)(now_ms() / 1000 + 1) <<
+	    GW_SID_SHIFT);
 	assert_true(w.aw_last_sid >= r[1].ar_sid);
 	assert_int_equal(end(fd, pid), 0);
 }
@@ -313,7 +321,7 @@ test_records_sent_before_a_reset_are_written(void **state)
 	(void)state;
 	pid = auditd_on_fresh_db(&fd);
 	w = hello(fd, 303);
-	sid = ((uint64_t)now_ms() << 20) + 1;
+	sid = this_run_sid();
 	assert_true(sid > w.aw_last_sid);
 	for (k = 0; k < 2; k++) {
 		for (j = 0; j < AM_RECORDS_MAX; j++)

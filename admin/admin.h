@@ -40,6 +40,7 @@ struct args {
 
 /* socksctl.c */
 extern const char *ctl_where;	/* FILE:LINE that errors name, or NULL */
+extern const char *ctl_noun, *ctl_verb;	/* of the command line, for hints */
 int	 ctl_run_noun(struct ctl *, const char *, struct args *);
 void	 ctl_usage_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
@@ -76,6 +77,8 @@ int	 cmd_test(struct ctl *, struct args *);
 /* help.c */
 void	 help_usage(FILE *, const char *);
 int	 help_verb(FILE *, const char *, const char *);
+const char *help_suggest(const char *, const char *, const char *);
+int	 help_is_verb(const char *, const char *);
 
 /* sql.c */
 struct sqlite3_stmt;

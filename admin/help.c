@@ -32,7 +32,23 @@ static const struct help helps[] = {
 	  "[--disabled] [--comment TEXT]",
 	  "Adds a rule (last, or at --position). Conditions of one kind are "
 	  "ORed, kinds are ANDed; the first enabled rule that matches "
-	  "decides, and no match is deny." },
+	  "decides, and no match is deny.\n\n"
+	  "  --src 10.0.0.0/8              the client's address\n"
+	  "  --src-country FR              the client's country (GeoIP)\n"
+	  "  --dst 192.0.2.0/24            the destination address\n"
+	  "  --dst www.example.org         exactly that name\n"
+	  "  --dst '*.example.org'         that domain and every name under "
+	  "it\n"
+	  "  --dst @games                  a list (socksctl list create)\n"
+	  "  --country KP                  the destination's country (GeoIP)"
+	  "\n"
+	  "  --port 443, --port 8000-8099  the destination port\n"
+	  "  --user alice, --user @staff   a user, a group (auth pam)\n"
+	  "  --cmd connect|bind|udp        the SOCKS command\n"
+	  "  --time 'Mon-Fri 08:00-18:00'  days and hours in timezone\n"
+	  "  --disabled, --comment TEXT    kept but off; a note\n\n"
+	  "e.g. socksctl rule add allow --user @staff --port 443 "
+	  "--time 'Mon-Fri 08:00-18:00'" },
 	{ "rule", "list", "", "Lists the rules in the order they are judged." },
 	{ "rule", "show", "ID", "Shows one rule and its conditions." },
 	{ "rule", "del", "ID", "Deletes a rule." },
@@ -165,4 +181,116 @@ help_verb(FILE *f, const char *noun, const char *verb)
 		return (0);
 	}
 	return (-1);
+}
+
+/* Edits (insert, delete, replace, swap) from a to b, at most 31 long. */
+static int
+help_distance(const char *a, const char *b)
+{
+	int	 d[32][32], i, j, la = (int)strlen(a), lb = (int)strlen(b), c;
+
+	if (la > 31 || lb > 31)
+		return (99);
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+				c = d[i - 2][j - 2] + 1;
+			d[i][j] = c;
+		}
+	return (d[la][lb]);
+}
+
+/* Keeps cand in *best when it is nearer to word than what is there. */
+static void
+help_nearer(const char *word, const char *cand, size_t len, char *best,
+    size_t bestlen, int *bestd)
+{
+	char	 c[64];
+	int	 d;
+
+	snprintf(c, sizeof(c), "%.*s", (int)len, cand);
+	if ((d = help_distance(word, c)) < *bestd) {
+		*bestd = d;
+		snprintf(best, bestlen, "%s", c);
+	}
+}
+
+/*
+ * The word socksctl knows that is nearest to a mistyped one: a noun (noun
+ * NULL), a verb of noun (word without dashes) or an option of noun and
+ * verb. NULL when nothing is near enough to be a likely typo.
+ */
+const char *
+help_suggest(const char *noun, const char *verb, const char *word)
+{
+	static char	 best[64];
+	const char	*p, *e;
+	size_t		 i;
+	int		 bestd = 99, limit;
+
+	best[0] = '\0';
+	for (i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
+		if (noun == NULL) {
+			help_nearer(word, helps[i].h_noun,
+			    strlen(helps[i].h_noun), best, sizeof(best),
+			    &bestd);
+			continue;
+		}
+		if (strcmp(helps[i].h_noun, noun) != 0)
+			continue;
+		if (word[0] != '-') {
+			if (helps[i].h_verb != NULL)
+				help_nearer(word, helps[i].h_verb,
+				    strlen(helps[i].h_verb), best,
+				    sizeof(best), &bestd);
+			continue;
+		}
+		if (verb != NULL && helps[i].h_verb != NULL &&
+		    strcmp(helps[i].h_verb, verb) != 0)
+			continue;
+		for (p = helps[i].h_synopsis; (p = strstr(p, "--")) != NULL;
+		    p = e) {
+			for (e = p + 2; *e == '-' || (*e >= 'a' && *e <= 'z');
+			    e++)
+				;
+			help_nearer(word, p, (size_t)(e - p), best,
+			    sizeof(best), &bestd);
+		}
+	}
+	/* A third of the word, at least one edit, at most three. */
+	limit = (int)strlen(word) / 3;
+	limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
+	return (best[0] != '\0' && bestd > 0 && bestd <= limit ? best : NULL);
+}
+
+/*
+ * Whether verb is one of noun's (1), not (0), or noun takes words that
+ * are not verbs (-1: sessions, import FILE...).
+ */
+int
+help_is_verb(const char *noun, const char *verb)
+{
+	size_t	 i;
+	int	 any = 0;
+
+	for (i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
+		if (strcmp(helps[i].h_noun, noun) != 0)
+			continue;
+		if (helps[i].h_verb == NULL)
+			return (-1);
+		any = 1;
+		if (strcmp(helps[i].h_verb, verb) == 0)
+			return (1);
+	}
+	return (any ? 0 : -1);
 }

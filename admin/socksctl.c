@@ -43,6 +43,37 @@ static const struct {
 };
 
 const char	*ctl_where;
+const char	*ctl_noun, *ctl_verb;
+
+/*
+ * "did you mean --dst?" after an error about an unknown noun, verb or
+ * option (the words of help.c's table: a typo is likely one of them).
+ */
+static void
+ctl_hint(const char *msg)
+{
+	const char	*p, *hint = NULL;
+	char		 word[64];
+	size_t		 n;
+
+	if ((p = strstr(msg, "unknown option '")) != NULL ||
+	    (p = strstr(msg, "unexpected '")) != NULL) {
+		p = strchr(p, '\'') + 1;
+		n = strcspn(p, "'");
+		snprintf(word, sizeof(word), "%.*s", (int)n, p);
+		if (word[0] == '-')
+			hint = help_suggest(ctl_noun, ctl_verb, word);
+	} else if ((p = strstr(msg, "unknown command '")) != NULL) {
+		p = strchr(p, '\'') + 1;
+		n = strcspn(p, "'");
+		snprintf(word, sizeof(word), "%.*s", (int)n, p);
+		hint = help_suggest(NULL, NULL, word);
+	} else if (strstr(msg, ": unknown verb") != NULL && ctl_noun != NULL &&
+	    ctl_verb != NULL)
+		hint = help_suggest(ctl_noun, NULL, ctl_verb);
+	if (hint != NULL)
+		fprintf(stderr, "; did you mean %s?", hint);
+}
 
 /* Runs noun's command on a (the words after the noun); exits on errors. */
 int
@@ -88,11 +119,14 @@ ctl_usage_error(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	fprintf(stderr, "socksctl: %s%s", ctl_where ? ctl_where : "",
-	    ctl_where ? ": " : "");
+	char	 msg[1024];
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "socksctl: %s%s%s", ctl_where ? ctl_where : "",
+	    ctl_where ? ": " : "", msg);
+	ctl_hint(msg);
 	fprintf(stderr, " (socksctl help for usage)\n");
 	exit(EXIT_USAGE);
 }
@@ -280,6 +314,9 @@ main(int argc, char **argv)
 	if (k == argc)
 		ctl_help(stderr, EXIT_USAGE);
 	noun = argv[k++];
+	ctl_noun = noun;
+	if (k < argc && argv[k][0] != '-')
+		ctl_verb = argv[k];
 	if (strcmp(noun, "help") == 0)
 		ctl_help(stdout, 0);
 	for (i = 0; i < sizeof(ctl_nouns) / sizeof(ctl_nouns[0]); i++)
@@ -287,6 +324,10 @@ main(int argc, char **argv)
 			break;
 	if (i == sizeof(ctl_nouns) / sizeof(ctl_nouns[0]))
 		ctl_usage_error("unknown command '%s'", noun);
+	/* A mistyped verb is named before any of its arguments is read. */
+	if (ctl_verb != NULL && help_is_verb(noun, ctl_verb) == 0 &&
+	    !ctl_wants_help(argc, argv, k))
+		ctl_usage_error("%s %s: unknown verb", noun, ctl_verb);
 	if (ctl_wants_help(argc, argv, k)) {
 		if (help_verb(stdout, noun, k < argc && argv[k][0] != '-' ?
 		    argv[k] : NULL) == -1)

@@ -32,6 +32,8 @@ def roff(t):
 def main():
     out, noun = [], None
     for n, v, syn, text in entries():
+        # The first paragraph: the rest (examples) is in RULES and EXAMPLES.
+        text = text.split("\\n\\n")[0]
         if n != noun:
             out.append(".SS %s" % n)
             noun = n

@@ -297,6 +297,25 @@ class SocksctlTest(unittest.TestCase):
         self.assertIn("%s:2: bad request field 'colour'" % bad, r.stderr)
         self.assertIn("0 passed, 2 failed", r.stdout)
 
+    def test_typos_get_the_nearest_word(self):
+        for argv, hint in ((["rule", "add", "allow", "--dest", "1.2.3.4"],
+                            "did you mean --dst?"),
+                           (["rul", "list"], "did you mean rule?"),
+                           (["rule", "lst"], "did you mean list?"),
+                           (["user", "add", "z", "--quotta", "5G/day"],
+                            "did you mean --quota?")):
+            r = self.run_ctl(*argv)
+            self.assertEqual(r.returncode, 2, argv)
+            self.assertIn(hint, r.stderr)
+        r = self.run_ctl("rule", "add", "allow", "--xyzzy", "1")
+        self.assertNotIn("did you mean", r.stderr)
+        self.assertEqual(self.js("rule", "list"), [])
+        # rule add --help teaches every condition, with an example.
+        text = self.ok("rule", "add", "--help")
+        for opt in ("--src ", "--src-country ", "--dst @", "--country ",
+                    "--port ", "--user @", "--cmd ", "--time '"):
+            self.assertIn("\n  " + opt, text.replace(", --", "\n  --"))
+
     def test_symbolic_links_are_not_followed(self):
         # An admin (who may write the policy folder) must not lead root's
         # socksctl init or gatewayd to create or change another file.

@@ -71,6 +71,9 @@ int	 list_entry_canon(const char *, int, char *, size_t, const char **);
 void	 list_add_entries(struct ctl *, const char *, char **, size_t);
 int	 list_is_cidr(struct ctl *, const char *);
 
+/* cmd_live.c */
+char	*live_try(struct ctl *, const char *);
+
 /* cmd_test.c */
 int	 cmd_test(struct ctl *, struct args *);
 

@@ -18,33 +18,36 @@
 #include "escape.h"
 #include "stat.h"
 
-/* Sends one request, returns the whole answer (to free). */
-static char *
-live_ask(struct ctl *ctl, const char *request)
+/*
+ * Sends one request, returns the whole answer (to free), or NULL with
+ * errno (no socket configured: ENOTCONN; nothing answers: ENOENT...).
+ */
+char *
+live_try(struct ctl *ctl, const char *request)
 {
 	struct sockaddr_un	 sun;
 	const char		*path = ctl->ctl_conf->c_control_socket;
 	char			*buf = NULL;
 	size_t			 len = 0, cap = 0;
 	ssize_t			 n;
-	int			 fd;
+	int			 fd, saved;
 
-	if (path == NULL)
-		ctl_error("%s: no control_socket configured",
-		    ctl->ctl_conf_path);
+	if (path == NULL) {
+		errno = ENOTCONN;
+		return (NULL);
+	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
-		ctl_error("socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			ctl_error("gatewayd is not running (nothing answers at "
-			    "%s)", path);
-		ctl_error("%s: %s", path, strerror(errno));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (NULL);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    dprintf(fd, "SOCKSGW/1 %s\n", request) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return (NULL);
 	}
-	if (dprintf(fd, "SOCKSGW/1 %s\n", request) < 0)
-		ctl_error("%s: %s", path, strerror(errno));
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
 			cap = cap ? cap * 2 : 65536;
@@ -56,9 +59,33 @@ live_ask(struct ctl *ctl, const char *request)
 		len += (size_t)n;
 	}
 	close(fd);
-	if (len == 0)
-		ctl_error("gatewayd closed the control connection");
+	if (len == 0) {
+		free(buf);
+		errno = ECONNRESET;
+		return (NULL);
+	}
 	buf[len] = '\0';
+	return (buf);
+}
+
+/* Sends one request, returns the whole answer (to free); errors exit. */
+static char *
+live_ask(struct ctl *ctl, const char *request)
+{
+	const char	*path = ctl->ctl_conf->c_control_socket;
+	char		*buf;
+
+	if ((buf = live_try(ctl, request)) == NULL) {
+		if (errno == ENOTCONN)
+			ctl_error("%s: no control_socket configured",
+			    ctl->ctl_conf_path);
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			ctl_error("gatewayd is not running (nothing answers at "
+			    "%s)", path);
+		if (errno == ECONNRESET)
+			ctl_error("gatewayd closed the control connection");
+		ctl_error("%s: %s", path, strerror(errno));
+	}
 	if (strncmp(buf, "{\"error\": ", 10) == 0)
 		ctl_error("gatewayd: %.*s", (int)(strlen(buf) - 13), buf + 11);
 	return (buf);

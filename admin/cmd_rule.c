@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -293,31 +294,88 @@ export_rules(struct ctl *ctl, FILE *f)
 	sqlite3_finalize(st);
 }
 
+/* Decisions per rule from the running gateway: -1 when it does not say. */
+struct rule_hit {
+	int64_t		 rh_id;
+	long long	 rh_hits, rh_last;
+};
+
+static size_t
+rule_hits(struct ctl *ctl, struct rule_hit **out)
+{
+	char		*ans, *p;
+	size_t		 n = 0, cap = 0;
+	struct rule_hit	 h;
+
+	*out = NULL;
+	if ((ans = live_try(ctl, "rules")) == NULL)
+		return ((size_t)-1);
+	for (p = ans; (p = strstr(p, "{\"id\": ")) != NULL; p++) {
+		if (sscanf(p, "{\"id\": %lld, \"hits\": %lld, \"last_hit\": "
+		    "%lld}", (long long *)&h.rh_id, &h.rh_hits, &h.rh_last) != 3)
+			continue;
+		if (n == cap && (*out = reallocarray(*out, cap = cap ? cap * 2 :
+		    64, sizeof(**out))) == NULL)
+			ctl_error("out of memory");
+		(*out)[n++] = h;
+	}
+	free(ans);
+	return (n);
+}
+
 static int
 rule_list(struct ctl *ctl, struct args *a, int64_t only)
 {
 	struct table	*t;
 	sqlite3_stmt	*st;
-	char		 id[24], pos[24], *conds;
+	struct rule_hit	*hits;
+	char		 id[24], pos[24], count[24], last[32], *conds;
+	size_t		 nhits, i;
 	int		 found = 0;
+	int64_t		 rid;
+	time_t		 when;
+	struct tm	 tm;
 
 	args_done(a);
-	t = table_new(6, "#id", "#position", "action", "enabled", "conditions",
-	    "comment");
+	/* Since gatewayd started; none when it does not answer. */
+	nhits = rule_hits(ctl, &hits);
+	t = table_new(8, "#id", "#position", "action", "?enabled",
+	    "conditions", "comment", "#hits", "~last_hit");
 	st = sql_prepare(ctl, "SELECT id, position, action, enabled, comment "
 	    "FROM rules WHERE ?1 = 0 OR id = ?1 ORDER BY position");
 	sqlite3_bind_int64(st, 1, only);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		found = 1;
-		snprintf(id, sizeof(id), "%lld", sqlite3_column_int64(st, 0));
+		rid = sqlite3_column_int64(st, 0);
+		snprintf(id, sizeof(id), "%lld", (long long)rid);
 		snprintf(pos, sizeof(pos), "%d", sqlite3_column_int(st, 1));
-		conds = rule_conditions_text(ctl, sqlite3_column_int64(st, 0));
+		count[0] = last[0] = '\0';
+		if (nhits != (size_t)-1) {
+			snprintf(count, sizeof(count), "0");
+			for (i = 0; i < nhits; i++)
+				if (hits[i].rh_id == rid) {
+					snprintf(count, sizeof(count), "%lld",
+					    hits[i].rh_hits);
+					when = (time_t)hits[i].rh_last;
+					gmtime_r(&when, &tm);
+					strftime(last, sizeof(last),
+					    "%Y-%m-%dT%H:%M:%SZ", &tm);
+				}
+		}
+		if (!ctl->ctl_json && count[0] == '\0')
+			snprintf(count, sizeof(count), "-");
+		if (!ctl->ctl_json && last[0] == '\0')
+			snprintf(last, sizeof(last), "-");
+		conds = rule_conditions_text(ctl, rid);
 		table_row(t, id, pos, sqlite3_column_text(st, 2),
 		    sqlite3_column_int(st, 3) ? "yes" : "no",
-		    conds[0] ? conds : "(any)", sqlite3_column_text(st, 4));
+		    conds[0] ? conds : "(any)", sqlite3_column_text(st, 4),
+		    count, last);
 		free(conds);
 	}
 	sqlite3_finalize(st);
+	if (nhits != (size_t)-1)
+		free(hits);
 	if (only != 0 && !found)
 		ctl_error("rule %lld: no such rule", (long long)only);
 	table_print(t, ctl->ctl_json);

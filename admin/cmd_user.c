@@ -374,8 +374,8 @@ user_list(struct ctl *ctl, const char *only)
 	audit = usage_db_open(ctl);
 	memset(&req, 0, sizeof(req));
 	req.now = time(NULL);
-	t = table_new(10, "name", "enabled", "groups", "max_sessions", "rate",
-	    "bandwidth", "quota", "quota_used", "rules", "comment");
+	t = table_new(10, "name", "?enabled", "groups", "~max_sessions",
+	    "~rate", "~bandwidth", "~quota", "quota_used", "rules", "comment");
 	/* The limits in force, and where they come from when not the user. */
 	st = sql_prepare(ctl, "SELECT id, name, enabled, comment, CASE "
 	    "WHEN max_sessions IS NOT NULL THEN CAST(max_sessions AS TEXT) "
@@ -480,8 +480,8 @@ cmd_group(struct ctl *ctl, struct args *a)
 		ctl_usage_error("group: add, set, del or list expected");
 	if (strcmp(verb, "list") == 0) {
 		args_done(a);
-		t = table_new(8, "name", "#members", "max_sessions", "rate",
-		    "bandwidth", "quota", "rules", "comment");
+		t = table_new(8, "name", "#members", "~max_sessions", "~rate",
+		    "~bandwidth", "~quota", "rules", "comment");
 		st = sql_prepare(ctl, "SELECT g.id, g.name, (SELECT count(*) "
 		    "FROM user_groups ug WHERE ug.group_id = g.id), g.comment, "
 		    "coalesce(g.max_sessions, 'none'), coalesce(g.rate || '/s' "
@@ -610,7 +610,7 @@ cmd_defaults(struct ctl *ctl, struct args *a)
 		ctl_commit(ctl);
 		return (0);
 	}
-	t = table_new(2, "limit", "default");
+	t = table_new(2, "limit", "~default");
 	st = sql_prepare(ctl, "SELECT CASE WHEN key = 'quota' THEN "
 	    "CAST(value AS INTEGER) ELSE value END, (SELECT value FROM settings "
 	    "WHERE key = 'quota_period') FROM settings WHERE key = ?1");

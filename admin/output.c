@@ -1,7 +1,10 @@
 /*
  * output.c: what socksctl prints. Tables are aligned for people; with
  * --json the same rows are an array of objects whose keys are the column
- * names (a name starting with '#' is a number).
+ * names. A column's first character says its JSON type: '#' a number,
+ * '?' a boolean (yes/no in tables), '~' a value that "none" or nothing
+ * leaves unset (null); any other a string. An empty number or boolean is
+ * null too: JSON consumers never meet "yes", "none" or "" for them.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,7 +74,23 @@ json_string(const char *s)
 static const char *
 table_key(const char *h)
 {
-	return (h[0] == '#' ? h + 1 : h);
+	return (h[0] == '#' || h[0] == '?' || h[0] == '~' ? h + 1 : h);
+}
+
+/* One cell as JSON, by its column's type. */
+static void
+table_json_value(const char *head, const char *v)
+{
+	if ((head[0] == '#' || head[0] == '?' || head[0] == '~') &&
+	    (v[0] == '\0' || (head[0] == '~' && strcmp(v, "none") == 0)))
+		printf("null");
+	else if (head[0] == '#')
+		printf("%s", v);
+	else if (head[0] == '?')
+		printf("%s", strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ?
+		    "true" : "false");
+	else
+		json_string(v);
 }
 
 void
@@ -90,10 +109,7 @@ table_print(struct table *t, int json)
 				printf("%s", c ? ", " : "");
 				json_string(table_key(t->t_cells[c]));
 				printf(": ");
-				if (t->t_cells[c][0] == '#' && row[c][0] != '\0')
-					printf("%s", row[c]);
-				else
-					json_string(row[c]);
+				table_json_value(t->t_cells[c], row[c]);
 			}
 			printf("}");
 		}

@@ -348,6 +348,24 @@ control_json_string(struct evbuffer *out, const char *s)
 	evbuffer_add(out, buf, esc_json(buf, sizeof(buf), s));
 }
 
+
+/* Each rule's decisions since the start: {"rules": [{"id", "hits", ...}]} */
+static void
+control_rules(struct evbuffer *out)
+{
+	static struct rule_hits	 hits[1024];
+	size_t			 i, n = stat_rules(hits, 1024);
+
+	evbuffer_add_printf(out, "{\"rules\": [");
+	for (i = 0; i < n; i++)
+		evbuffer_add_printf(out, "%s{\"id\": %lld, \"hits\": %llu, "
+		    "\"last_hit\": %lld}", i > 0 ? ", " : "",
+		    (long long)hits[i].rh_rule,
+		    (unsigned long long)hits[i].rh_hits,
+		    (long long)hits[i].rh_last);
+	evbuffer_add_printf(out, "]}\n");
+}
+
 static void
 control_read(struct bufferevent *bev, void *arg)
 {
@@ -428,6 +446,9 @@ control_read(struct bufferevent *bev, void *arg)
 			    stat_name(i), (unsigned long long)gw_stats[i]);
 		evbuffer_add_printf(out, ", \"audit_queue\": %zu}\n",
 		    audit_queue_depth());
+		break;
+	case CV_RULES:
+		control_rules(out);
 		break;
 	}
 reply:

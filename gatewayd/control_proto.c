@@ -31,6 +31,7 @@ static const struct {
 	{ "kill-user",	CV_KILL_USER,	2 },
 	{ "reload",	CV_RELOAD,	0 },
 	{ "stats",	CV_STATS,	0 },
+	{ "rules",	CV_RULES,	0 },
 };
 
 static int

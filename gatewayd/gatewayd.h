@@ -410,7 +410,7 @@ extern _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
 #define STAT_ADD(k, n)	atomic_fetch_add_explicit(&gw_stats[k], (n), \
 			    memory_order_relaxed)
 enum control_verb { CV_SESSIONS, CV_KILL, CV_KILL_USER, CV_RELOAD,
-	CV_STATS };
+	CV_STATS, CV_RULES };
 struct control_cmd {
 	enum control_verb	 cc_verb;
 	uint64_t		 cc_id;
@@ -439,6 +439,12 @@ struct histogram {
 	_Atomic uint64_t	 h_sum_us;
 };
 void	 stat_rule(int64_t);
+struct rule_hits {
+	int64_t		 rh_rule;
+	uint64_t	 rh_hits;
+	int64_t		 rh_last;	/* Unix seconds */
+};
+size_t	 stat_rules(struct rule_hits *, size_t);
 void	 stat_observe(enum hist_kind, double);
 void	 stat_prometheus(FILE *, unsigned, size_t, uint64_t);
 void	 procstat_prometheus(FILE *);

@@ -3,6 +3,7 @@
  * names are common/stat.c's, which socksctl shares).
  */
 #include <stdio.h>
+#include <time.h>
 
 #include "gatewayd.h"
 
@@ -13,6 +14,7 @@ _Atomic uint64_t	 gw_stats[GW_STAT_MAX];
 static struct {
 	_Atomic int64_t		 rs_rule;	/* 0: free */
 	_Atomic uint64_t	 rs_count;
+	_Atomic int64_t		 rs_last;	/* Unix seconds of the last */
 } rule_slots[RULE_SLOTS];
 _Atomic uint64_t	 rule_other;	/* rules past the table's room */
 
@@ -30,10 +32,32 @@ stat_rule(int64_t rule)
 		    atomic_compare_exchange_strong(&rule_slots[h].rs_rule,
 		    &expect, rule) || expect == rule) {
 			atomic_fetch_add(&rule_slots[h].rs_count, 1);
+			atomic_store_explicit(&rule_slots[h].rs_last,
+			    (int64_t)time(NULL), memory_order_relaxed);
 			return;
 		}
 	}
 	atomic_fetch_add(&rule_other, 1);
+}
+
+/*
+ * The rules that decided since the start: up to max of them, with their
+ * counts and the time of the last (socksctl rule list shows them).
+ */
+size_t
+stat_rules(struct rule_hits *out, size_t max)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < RULE_SLOTS && n < max; i++) {
+		if (rule_slots[i].rs_rule == 0)
+			continue;
+		out[n].rh_rule = rule_slots[i].rs_rule;
+		out[n].rh_hits = rule_slots[i].rs_count;
+		out[n].rh_last = rule_slots[i].rs_last;
+		n++;
+	}
+	return (n);
 }
 
 /* Latency histograms, milliseconds (Prometheus "le" buckets). */

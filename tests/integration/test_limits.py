@@ -189,9 +189,9 @@ class SessionLimitTest(PamTestCase):
         self.assertEqual(gw.ctl("--json", "user", "list").stdout, before)
         groups = json.loads(gw.ctl("--json", "group", "list").stdout)
         self.assertEqual(groups[0]["max_sessions"], "3")
-        self.assertEqual(groups[0]["rate"], "none")
+        self.assertIsNone(groups[0]["rate"])
         self.assertEqual(json.loads(gw.ctl("--json", "defaults").stdout),
-                         [{"limit": k, "default": "none"} for k in
+                         [{"limit": k, "default": None} for k in
                           ("max_sessions", "rate", "burst", "bandwidth",
                            "quota", "client_rate", "client_burst")])
 

@@ -61,6 +61,23 @@ class OperationsTest(GatewayTestCase):
                          "killed by admin root")
         self.assertEqual(self.js("sessions")["sessions"], [])
 
+    def test_rule_hits_from_the_running_gateway(self):
+        for _ in range(2):
+            self.held_session()[0].close()
+        wait_for(lambda: self.js("rule", "list")[0]["hits"] == 2, timeout=5,
+                 what="two decisions of rule 1")
+        row = self.js("rule", "list")[0]
+        self.assertRegex(row["last_hit"], r"^\d{4}-\d\d-\d\dT")
+        self.assertIs(row["enabled"], True)
+        self.assertIn("2", self.gw.ctl("rule", "list").stdout.split("\n")[1])
+        # Without the gateway, hits are unknown (null), not zero.
+        self.gw.stop()
+        row = self.js("rule", "list")[0]
+        self.assertIsNone(row["hits"])
+        self.assertIsNone(row["last_hit"])
+        self.assertRegex(self.gw.ctl("rule", "list").stdout.split("\n")[1],
+                         r"\s-\s+-$")
+
     def test_reload_good_and_broken(self):
         self.assertEqual(self.gw.ctl("reload").stdout,
                          "configuration reloaded\n")

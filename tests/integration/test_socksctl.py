@@ -125,7 +125,7 @@ class SocksctlTest(unittest.TestCase):
                      "--time 'Mon,Fri-Sun 22:00-06:00'"):
             self.assertIn(part, r["conditions"])
         self.ok("rule", "disable", str(rid))
-        self.assertEqual(self.js("rule", "show", str(rid))[0]["enabled"], "no")
+        self.assertIs(self.js("rule", "show", str(rid))[0]["enabled"], False)
 
     def test_list_import_reports_bad_lines_and_imports_nothing(self):
         self.ok("list", "create", "nets", "--type", "cidr")
@@ -296,6 +296,34 @@ class SocksctlTest(unittest.TestCase):
         self.assertIn("  expected: allow 2\n  got:      deny 0", r.stdout)
         self.assertIn("%s:2: bad request field 'colour'" % bad, r.stderr)
         self.assertIn("0 passed, 2 failed", r.stdout)
+
+    def test_json_shapes(self):
+        # Lists are arrays of objects; counts, ids and positions numbers;
+        # yes/no booleans; what is not set null: never "yes", "no", "none".
+        self.make_policy()
+        self.ok("user", "add", "carol")
+        checks = {("rule", "list"): {"id": int, "position": int,
+                                     "enabled": bool},
+                  ("user", "list"): {"enabled": bool},
+                  ("group", "list"): {"members": int},
+                  ("list", "list"): {"entries": int},
+                  ("defaults",): {},
+                  ("log",): {"id": int}}
+        for argv, types in checks.items():
+            rows = self.js(*argv)
+            self.assertIsInstance(rows, list, argv)
+            self.assertTrue(rows, argv)
+            for row in rows:
+                self.assertIsInstance(row, dict)
+                for k, v in row.items():
+                    self.assertNotIn(v, ("yes", "no", "none"), (argv, k))
+                    self.assertIsInstance(v, types.get(k, (str, int, float,
+                                                           bool,
+                                                           type(None))),
+                                          (argv, k, v))
+        staff = self.js("group", "list")[0]
+        self.assertEqual((staff["max_sessions"], staff["rate"]), ("50", None))
+        self.assertIsNone(self.js("rule", "list")[0]["hits"])
 
     def test_typos_get_the_nearest_word(self):
         for argv, hint in ((["rule", "add", "allow", "--dest", "1.2.3.4"],

@@ -63,6 +63,10 @@ const char *term_text(const char *);
 int	 cmd_export(struct ctl *, struct args *);
 int	 cmd_import(struct ctl *, struct args *);
 void	 export_word(FILE *, const char *);
+char	*policy_export_text(struct ctl *, size_t);
+int	 policy_import_text(struct ctl *, const char *, const char *);
+int	 cmd_rollback(struct ctl *, struct args *);
+int	 log_revert(struct ctl *, int64_t);
 /* ... and what each noun's file exports of the policy */
 void	 export_people(struct ctl *, FILE *);
 void	 export_lists(struct ctl *, FILE *);

@@ -618,6 +618,13 @@ cmd_log(struct ctl *ctl, struct args *a)
 	int64_t		 limit = 100;
 
 	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "revert") == 0) {
+			if ((opt = args_next(a)) == NULL)
+				ctl_usage_error("log revert ID");
+			limit = parse_id(opt, "change id");
+			args_done(a);
+			return (log_revert(ctl, limit));
+		}
 		if (strcmp(opt, "--limit") != 0)
 			ctl_usage_error("log: unknown option '%s'", opt);
 		limit = parse_id(args_value(a, opt), "--limit");

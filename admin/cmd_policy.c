@@ -134,6 +134,29 @@ export_write(struct ctl *ctl, FILE *f)
 	export_rules(ctl, f);
 }
 
+/*
+ * The policy as export writes it (to free), for the change log's
+ * snapshot; NULL when it is larger than max (lists of millions).
+ */
+char *
+policy_export_text(struct ctl *ctl, size_t max)
+{
+	char	*text = NULL;
+	size_t	 len = 0;
+	FILE	*f;
+
+	if ((f = open_memstream(&text, &len)) == NULL)
+		ctl_error("out of memory");
+	export_write(ctl, f);
+	if (fclose(f) != 0)
+		ctl_error("out of memory");
+	if (len > max) {
+		free(text);
+		return (NULL);
+	}
+	return (text);
+}
+
 int
 cmd_export(struct ctl *ctl, struct args *a)
 {
@@ -184,7 +207,7 @@ struct import_line {
  * or a command that does not belong costs nothing.
  */
 static struct import_line *
-import_read(const char *path, size_t *count, char ***bufs)
+import_read(const char *path, const char *label, size_t *count, char ***bufs)
 {
 	struct import_line	*lines = NULL;
 	FILE			*f;
@@ -213,7 +236,7 @@ import_read(const char *path, size_t *count, char ***bufs)
 		lines[n].il_entry = line[0] == ' ' || line[0] == '\t';
 		if ((w = import_words(copy, lines[n].il_argv,
 		    IMPORT_WORDS_MAX, &why)) == -1)
-			ctl_error("%s:%d: %s", path, lineno, why);
+			ctl_error("%s:%d: %s", label, lineno, why);
 		if (w == 0) {
 			free(copy);
 			continue;
@@ -224,9 +247,9 @@ import_read(const char *path, size_t *count, char ***bufs)
 			if (!in_list)
 				ctl_error("%s:%d: an indented line is a list "
 				    "entry, and no list create comes before it",
-				    path, lineno);
+				    label, lineno);
 			if (w != 1)
-				ctl_error("%s:%d: one list entry a line", path,
+				ctl_error("%s:%d: one list entry a line", label,
 				    lineno);
 			n++;
 			continue;
@@ -242,7 +265,7 @@ import_read(const char *path, size_t *count, char ***bufs)
 		if (i == sizeof(import_commands) / sizeof(import_commands[0]))
 			ctl_error("%s:%d: '%s%s%s' does not belong in a policy "
 			    "file (defaults, group add, user add, list create "
-			    "and rule add do)", path, lineno,
+			    "and rule add do)", label, lineno,
 			    lines[n].il_argv[0], w > 1 ? " " : "",
 			    w > 1 ? lines[n].il_argv[1] : "");
 		in_list = strcmp(lines[n].il_argv[0], "list") == 0;
@@ -308,7 +331,8 @@ import_entries(struct ctl *ctl, const char *path, struct import_line *lines,
  * made into detail. Commands print nothing meanwhile (stdout is parked).
  */
 static void
-import_apply(struct ctl *ctl, const char *path, char *detail, size_t len)
+import_apply(struct ctl *ctl, const char *path, const char *label,
+    char *detail, size_t len)
 {
 	struct import_line	*lines;
 	struct args		 a;
@@ -316,7 +340,7 @@ import_apply(struct ctl *ctl, const char *path, char *detail, size_t len)
 	size_t			 n, i, entries = 0, counts[5] = { 0 };
 	int			 saved, devnull, k;
 
-	lines = import_read(path, &n, &bufs);
+	lines = import_read(path, label, &n, &bufs);
 	ctl_begin(ctl);
 	import_empty(ctl);
 	fflush(stdout);
@@ -327,7 +351,7 @@ import_apply(struct ctl *ctl, const char *path, char *detail, size_t len)
 	close(devnull);
 	ctl->ctl_batch = 1;
 	for (i = 0; i < n; i++) {
-		snprintf(where, sizeof(where), "%s:%d", path, lines[i].il_line);
+		snprintf(where, sizeof(where), "%s:%d", label, lines[i].il_line);
 		ctl_where = where;
 		a.a_argc = lines[i].il_argc;
 		a.a_argv = lines[i].il_argv;
@@ -341,7 +365,7 @@ import_apply(struct ctl *ctl, const char *path, char *detail, size_t len)
 				counts[k]++;
 		ctl_where = NULL;	/* the entries name their own lines */
 		if (strcmp(lines[i].il_argv[0], "list") == 0)
-			entries += import_entries(ctl, path, lines, i + 1, n,
+			entries += import_entries(ctl, label, lines, i + 1, n,
 			    lines[i].il_argv[2] + (lines[i].il_argv[2][0] ==
 			    '@'));
 		while (i + 1 < n && lines[i + 1].il_entry)
@@ -407,7 +431,7 @@ import_dry_run(struct ctl *ctl, const char *path)
 		ctl_error("cannot copy the database: %s", sqlite3_errmsg(copy));
 	sqlite3_exec(copy, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	ctl->ctl_db = copy;
-	import_apply(ctl, path, detail, sizeof(detail));
+	import_apply(ctl, path, path, detail, sizeof(detail));
 	if (sqlite3_exec(copy, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		ctl_sql_error(ctl, "COMMIT");
 	after = import_export_to(ctl, "after");
@@ -454,7 +478,7 @@ cmd_import(struct ctl *ctl, struct args *a)
 		ctl_usage_error("import FILE [--dry-run]");
 	if (dry)
 		return (import_dry_run(ctl, path));
-	import_apply(ctl, path, detail, sizeof(detail));
+	import_apply(ctl, path, path, detail, sizeof(detail));
 	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "%s", detail);
 	ctl_commit(ctl);
 	if (ctl->ctl_json) {
@@ -465,5 +489,208 @@ cmd_import(struct ctl *ctl, struct args *a)
 		printf("}\n");
 	} else
 		printf("%s: imported: %s\n", path, detail);
+	return (0);
+}
+
+/*
+ * Makes the policy what text says (an export), in one transaction with
+ * one change-log entry; label names it in errors ("change 12").
+ */
+int
+policy_import_text(struct ctl *ctl, const char *text, const char *label)
+{
+	char	 path[] = "/tmp/socksctl-policy-XXXXXX", detail[256];
+	FILE	*f;
+	int	 fd;
+
+	if ((fd = mkstemp(path)) == -1 || (f = fdopen(fd, "w")) == NULL)
+		ctl_error("%s: %s", path, strerror(errno));
+	if (fputs(text, f) == EOF || fclose(f) != 0) {
+		unlink(path);
+		ctl_error("%s: %s", path, strerror(errno));
+	}
+	import_apply(ctl, path, label, detail, sizeof(detail));
+	unlink(path);
+	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "%s", detail);
+	ctl_commit(ctl);
+	return (0);
+}
+
+/* The snapshot of change id (to free); NULL when id has none. */
+static char *
+change_snapshot(struct ctl *ctl, int64_t id, int *exists)
+{
+	sqlite3_stmt	*st;
+	char		*text = NULL;
+
+	st = sql_prepare(ctl, "SELECT policy FROM changes WHERE id = ?1");
+	sqlite3_bind_int64(st, 1, id);
+	*exists = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*exists = 1;
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+		    (text = strdup((const char *)sqlite3_column_text(st, 0))) ==
+		    NULL)
+			ctl_error("out of memory");
+	}
+	sqlite3_finalize(st);
+	return (text);
+}
+
+/* socksctl rollback --to ID: the policy as it was right after change ID. */
+int
+cmd_rollback(struct ctl *ctl, struct args *a)
+{
+	const char	*opt;
+	char		*text, label[64];
+	int64_t		 id = 0;
+	int		 exists;
+
+	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--to") != 0)
+			ctl_usage_error("rollback: unknown option '%s'", opt);
+		id = parse_id(args_value(a, opt), "--to");
+	}
+	if (id == 0)
+		ctl_usage_error("rollback --to ID (an id of socksctl log)");
+	if ((text = change_snapshot(ctl, id, &exists)) == NULL)
+		ctl_error(exists ? "change %lld kept no copy of the policy (made "
+		    "before schema 6, or its lists were over 16 MiB)" :
+		    "change %lld: no such change", (long long)id);
+	snprintf(label, sizeof(label), "change %lld", (long long)id);
+	policy_import_text(ctl, text, label);
+	free(text);
+	printf("the policy is as it was after change %lld\n", (long long)id);
+	return (0);
+}
+
+/* The lines of text (in place), as an array of pointers. */
+static char **
+lines_of(char *text, size_t *n)
+{
+	char	**v = NULL, *p;
+	size_t	 cap = 0;
+
+	*n = 0;
+	for (p = text; p != NULL && *p != '\0'; ) {
+		if (*n == cap && (v = reallocarray(v, cap = cap ? cap * 2 : 256,
+		    sizeof(*v))) == NULL)
+			ctl_error("out of memory");
+		v[(*n)++] = p;
+		if ((p = strchr(p, '\n')) != NULL)
+			*p++ = '\0';
+	}
+	return (v);
+}
+
+/* The index of the first line equal to l in v[from..n), or -1. */
+static ssize_t
+line_find(char **v, size_t n, const char *l, size_t from)
+{
+	size_t	 i;
+
+	for (i = from; i < n; i++)
+		if (v[i] != NULL && strcmp(v[i], l) == 0)
+			return ((ssize_t)i);
+	return (-1);
+}
+
+/* The removed lines anchored after before's line `after`, in order. */
+static void
+revert_emit(FILE *f, char **b, size_t nb, ssize_t *anchor, ssize_t after)
+{
+	size_t	 j;
+
+	for (j = 0; j < nb; j++)
+		if (anchor[j] != -2 && anchor[j] == after) {
+			fprintf(f, "%s\n", b[j]);
+			anchor[j] = -3;		/* out */
+			revert_emit(f, b, nb, anchor, (ssize_t)j);
+		}
+}
+
+/*
+ * socksctl log revert ID: undoes change ID alone. The lines it added to
+ * the export go, the lines it removed come back after the line that came
+ * before them; a line a later change has touched since is a conflict
+ * (then rollback, or an edited export, is the way).
+ */
+int
+log_revert(struct ctl *ctl, int64_t id)
+{
+	char		*after, *before = NULL, *now, label[64], **b, **a, **c;
+	char		*out = NULL;
+	size_t		 nb = 0, na, nc, i, j, len = 0;
+	ssize_t		 at, prev, k, *anchor;
+	int		 exists;
+	int64_t		 pid;
+	FILE		*f;
+
+	if ((after = change_snapshot(ctl, id, &exists)) == NULL)
+		ctl_error(exists ? "change %lld kept no copy of the policy" :
+		    "change %lld: no such change", (long long)id);
+	pid = sql_int(ctl, "SELECT coalesce(max(id), 0) FROM changes WHERE "
+	    "id < ?2", NULL, id, 0);
+	if (pid > 0 && (before = change_snapshot(ctl, pid, &exists)) == NULL)
+		ctl_error("change %lld kept no copy of the policy, so change "
+		    "%lld cannot be undone alone", (long long)pid,
+		    (long long)id);
+	if (before == NULL && (before = strdup("")) == NULL)
+		ctl_error("out of memory");
+	if ((now = policy_export_text(ctl, SIZE_MAX)) == NULL)
+		ctl_error("out of memory");
+	b = lines_of(before, &nb);
+	a = lines_of(after, &na);
+	c = lines_of(now, &nc);
+	/* What the change added (in after, not before) leaves the policy. */
+	for (i = 0; i < na; i++) {
+		if (a[i][0] == '#' || line_find(b, nb, a[i], 0) != -1)
+			continue;
+		if ((at = line_find(c, nc, a[i], 0)) == -1)
+			ctl_error("change %lld cannot be undone alone: a later "
+			    "change altered what it added (\"%s\"); use "
+			    "socksctl rollback --to %lld, or edit an export",
+			    (long long)id, term_text(a[i]), (long long)pid);
+		c[at] = NULL;
+	}
+	/*
+	 * What it removed (in before, not after) comes back after the
+	 * nearest line before it, in before, that the policy still has or
+	 * that comes back too: a removed rule takes its place again.
+	 */
+	if ((anchor = calloc(nb + 1, sizeof(*anchor))) == NULL)
+		ctl_error("out of memory");
+	for (j = 0; j < nb; j++) {
+		anchor[j] = -2;		/* not removed by the change */
+		if (b[j][0] == '#' || line_find(a, na, b[j], 0) != -1)
+			continue;
+		for (k = (ssize_t)j - 1; k >= 0; k--)
+			if (anchor[k] != -2 || line_find(c, nc, b[k], 0) != -1)
+				break;
+		anchor[j] = k;		/* -1: at the top */
+	}
+	if ((f = open_memstream(&out, &len)) == NULL)
+		ctl_error("out of memory");
+	revert_emit(f, b, nb, anchor, -1);
+	for (i = 0; i < nc; i++) {
+		if (c[i] == NULL)
+			continue;
+		fprintf(f, "%s\n", c[i]);
+		if ((prev = line_find(b, nb, c[i], 0)) != -1)
+			revert_emit(f, b, nb, anchor, prev);
+	}
+	fclose(f);
+	free(anchor);
+	snprintf(label, sizeof(label), "the revert of change %lld",
+	    (long long)id);
+	policy_import_text(ctl, out, label);
+	printf("change %lld undone\n", (long long)id);
+	free(out);
+	free(a);
+	free(b);
+	free(c);
+	free(after);
+	free(before);
+	free(now);
 	return (0);
 }

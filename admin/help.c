@@ -102,8 +102,11 @@ static const struct help helps[] = {
 	  "again (control socket)." },
 	{ "stats", NULL, "", "Prints gatewayd's counters (control "
 	  "socket)." },
-	{ "log", NULL, "[--limit N]", "Prints the policy change log: who "
-	  "changed what, when." },
+	{ "log", NULL, "[--limit N] | revert ID", "Prints the policy change "
+	  "log: who changed what, when (each entry keeps the policy as it was "
+	  "after it); revert ID undoes change ID alone, as a new change." },
+	{ "rollback", NULL, "--to ID", "Makes the policy what it was right "
+	  "after change ID (socksctl log), as a new change." },
 	{ "export", NULL, "[--output FILE]",
 	  "Writes the whole policy (defaults, groups, users, lists with "
 	  "their entries, rules in order) as socksctl commands, one a line: "

@@ -19,6 +19,8 @@
 #include "log.h"
 
 #define CTL_DEFAULT_CONF	"/etc/socksgw/gatewayd.conf"
+/* A change-log snapshot larger than this (a list of millions) is not kept. */
+#define CTL_SNAPSHOT_MAX	(16 * 1024 * 1024)
 
 static const struct {
 	const char	*name;
@@ -40,6 +42,7 @@ static const struct {
 	{ "export", cmd_export },
 	{ "import", cmd_import },
 	{ "test", cmd_test },
+	{ "rollback", cmd_rollback },
 };
 
 const char	*ctl_where;
@@ -199,9 +202,9 @@ void
 ctl_commit(struct ctl *ctl)
 {
 	static const char sql[] = "INSERT INTO changes (os_user, command, "
-	    "detail) VALUES (?1, ?2, ?3)";
+	    "detail, policy) VALUES (?1, ?2, ?3, ?4)";
 	sqlite3_stmt	*st;
-	char		 who[160];
+	char		 who[160], *snapshot;
 
 	if (ctl->ctl_batch)	/* the import commits once, logged once */
 		return;
@@ -210,6 +213,10 @@ ctl_commit(struct ctl *ctl)
 	sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ctl->ctl_cmdline, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, ctl->ctl_detail, -1, SQLITE_STATIC);
+	/* The policy as it is after this change: rollback and revert. */
+	snapshot = policy_export_text(ctl, CTL_SNAPSHOT_MAX);
+	if (snapshot != NULL)
+		sqlite3_bind_text(st, 4, snapshot, -1, free);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		ctl_sql_error(ctl, sql);
 	sqlite3_finalize(st);

@@ -325,6 +325,37 @@ class SocksctlTest(unittest.TestCase):
         self.assertEqual((staff["max_sessions"], staff["rate"]), ("50", None))
         self.assertIsNone(self.js("rule", "list")[0]["hits"])
 
+    def test_log_revert_and_rollback(self):
+        ports = lambda: [r["conditions"] for r in self.js("rule", "list")]
+        self.ok("rule", "add", "allow", "--port", "80")            # change 1
+        self.ok("rule", "add", "allow", "--port", "443")           # 2
+        self.ok("rule", "add", "deny", "--port", "22")             # 3
+        self.ok("rule", "del", "2")                                # 4
+        self.ok("user", "add", "bob")                              # 5
+        # The deletion undone alone: the rule is back in its place, and
+        # the later change (bob) stays.
+        self.assertIn("change 4 undone", self.ok("log", "revert", "4"))
+        self.assertEqual(ports(), ["--port 80", "--port 443", "--port 22"])
+        self.assertEqual([u["name"] for u in self.js("user", "list")],
+                         ["bob"])
+        self.assertEqual(self.ok("log", "revert", "2"), "change 2 undone\n")
+        self.assertEqual(ports(), ["--port 80", "--port 22"])
+        # A change whose lines a later one altered cannot go alone.
+        self.ok("rule", "add", "allow", "--port", "8080")          # 8
+        self.ok("rule", "disable", "3")                            # 9
+        r = self.run_ctl("log", "revert", "8")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot be undone alone", r.stderr)
+        self.assertIn("rollback --to 7", r.stderr)
+        self.assertIn("the policy is as it was after change 1",
+                      self.ok("rollback", "--to", "1"))
+        self.assertEqual(ports(), ["--port 80"])
+        self.assertEqual(self.js("user", "list"), [])
+        log = self.js("log")
+        self.assertEqual(log[0]["command"], "socksctl rollback --to 1")
+        self.assertEqual(self.run_ctl("rollback", "--to", "999").returncode,
+                         1)
+
     def test_typos_get_the_nearest_word(self):
         for argv, hint in ((["rule", "add", "allow", "--dest", "1.2.3.4"],
                             "did you mean --dst?"),

@@ -42,6 +42,7 @@ struct args {
 extern const char *ctl_where;	/* FILE:LINE that errors name, or NULL */
 extern const char *ctl_noun, *ctl_verb;	/* of the command line, for hints */
 int	 ctl_run_noun(struct ctl *, const char *, struct args *);
+void	 ctl_temp(const char *);
 void	 ctl_usage_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	 ctl_error(const char *, ...)

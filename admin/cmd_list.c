@@ -91,7 +91,7 @@ list_read(const char *path, int is_cidr, size_t *count)
 		    &why) == -1) {
 			if (bad++ < LIST_ERRORS_SHOWN)
 				fprintf(stderr, "%s:%ld: %s: %s\n", path, lineno,
-				    p, why);
+				    term_text(p), why);
 			continue;
 		}
 		if (n == outcap) {
@@ -158,9 +158,11 @@ list_import(struct ctl *ctl, const char *name, struct args *a)
 	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "%zu entries read, "
 	    "%zu added%s", n, added, replace ? ", the others removed" : "");
 	ctl_commit(ctl);
-	if (ctl->ctl_json)
-		printf("{\"list\": \"%s\", \"read\": %zu, \"added\": %zu}\n",
-		    name, n, added);
+	if (ctl->ctl_json) {
+		printf("{\"list\": ");
+		json_string(name);
+		printf(", \"read\": %zu, \"added\": %zu}\n", n, added);
+	}
 	else
 		printf("%s: %zu entries read, %zu added\n", name, n, added);
 	for (i = 0; i < n; i++)

@@ -5,6 +5,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -28,6 +29,7 @@ live_try(struct ctl *ctl, const char *request)
 	struct sockaddr_un	 sun;
 	const char		*path = ctl->ctl_conf->c_control_socket;
 	char			*buf = NULL;
+	struct timeval		 timeout = { 10, 0 };
 	size_t			 len = 0, cap = 0;
 	ssize_t			 n;
 	int			 fd, saved;
@@ -41,6 +43,9 @@ live_try(struct ctl *ctl, const char *request)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return (NULL);
+	/* A gateway that accepts and never answers must not hang us. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    dprintf(fd, "SOCKSGW/1 %s\n", request) < 0) {
 		saved = errno;

@@ -31,7 +31,7 @@
 #include "admin.h"
 #include "conf.h"
 
-#define IMPORT_WORDS_MAX	512	/* words on one line */
+#define IMPORT_WORDS_MAX	4096	/* words on one line (a rule of 256 conditions: 520) */
 
 /* The commands a policy file may hold: what export writes. */
 static const struct {
@@ -181,7 +181,10 @@ cmd_export(struct ctl *ctl, struct args *a)
 	/* Beside the target, then renamed: never half a file. */
 	if (asprintf(&tmp, "%s.XXXXXX", output) < 0)
 		ctl_error("out of memory");
-	if ((fd = mkstemp(tmp)) == -1 || (f = fdopen(fd, "w")) == NULL)
+	if ((fd = mkstemp(tmp)) == -1)
+		ctl_error("%s: %s", output, strerror(errno));
+	ctl_temp(tmp);
+	if ((f = fdopen(fd, "w")) == NULL)
 		ctl_error("%s: %s", output, strerror(errno));
 	export_write(ctl, f);
 	sqlite3_exec(ctl->ctl_db, "COMMIT", NULL, NULL, NULL);
@@ -198,7 +201,7 @@ cmd_export(struct ctl *ctl, struct args *a)
 struct import_line {
 	int		 il_line;
 	int		 il_argc;
-	char		*il_argv[IMPORT_WORDS_MAX];
+	char		**il_argv;	/* il_argc words, then NULL */
 	int		 il_entry;	/* an indented list entry */
 };
 
@@ -209,6 +212,7 @@ struct import_line {
 static struct import_line *
 import_read(const char *path, const char *label, size_t *count, char ***bufs)
 {
+	static char		*words[IMPORT_WORDS_MAX];
 	struct import_line	*lines = NULL;
 	FILE			*f;
 	char			*line = NULL, *copy;
@@ -234,13 +238,18 @@ import_read(const char *path, const char *label, size_t *count, char ***bufs)
 		memset(&lines[n], 0, sizeof(lines[n]));
 		lines[n].il_line = lineno;
 		lines[n].il_entry = line[0] == ' ' || line[0] == '\t';
-		if ((w = import_words(copy, lines[n].il_argv,
-		    IMPORT_WORDS_MAX, &why)) == -1)
+		if ((w = import_words(copy, words, IMPORT_WORDS_MAX,
+		    &why)) == -1)
 			ctl_error("%s:%d: %s", label, lineno, why);
 		if (w == 0) {
 			free(copy);
 			continue;
 		}
+		/* Each line as long as it is (a list may have millions). */
+		if ((lines[n].il_argv = calloc((size_t)w + 1,
+		    sizeof(char *))) == NULL)
+			ctl_error("out of memory");
+		memcpy(lines[n].il_argv, words, (size_t)w * sizeof(char *));
 		lines[n].il_argc = w;
 		(*bufs)[n] = copy;
 		if (lines[n].il_entry) {
@@ -353,6 +362,9 @@ import_apply(struct ctl *ctl, const char *path, const char *label,
 	for (i = 0; i < n; i++) {
 		snprintf(where, sizeof(where), "%s:%d", label, lines[i].il_line);
 		ctl_where = where;
+		ctl_noun = lines[i].il_argv[0];
+		ctl_verb = lines[i].il_argc > 1 &&
+		    lines[i].il_argv[1][0] != '-' ? lines[i].il_argv[1] : NULL;
 		a.a_argc = lines[i].il_argc;
 		a.a_argv = lines[i].il_argv;
 		a.a_i = 1;
@@ -381,8 +393,10 @@ import_apply(struct ctl *ctl, const char *path, const char *label,
 	snprintf(detail, len, "%zu rules, %zu users, %zu groups, %zu lists "
 	    "(%zu entries)%s", counts[4], counts[2], counts[1], counts[3],
 	    entries, counts[0] ? ", defaults" : "");
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free(bufs[i]);
+		free(lines[i].il_argv);
+	}
 	free(bufs);
 	free(lines);
 }
@@ -397,7 +411,10 @@ import_export_to(struct ctl *ctl, const char *what)
 
 	if (asprintf(&path, "/tmp/socksctl-%s-XXXXXX", what) < 0)
 		ctl_error("out of memory");
-	if ((fd = mkstemp(path)) == -1 || (f = fdopen(fd, "w")) == NULL)
+	if ((fd = mkstemp(path)) == -1)
+		ctl_error("%s: %s", path, strerror(errno));
+	ctl_temp(path);
+	if ((f = fdopen(fd, "w")) == NULL)
 		ctl_error("%s: %s", path, strerror(errno));
 	export_write(ctl, f);
 	if (fclose(f) != 0)
@@ -423,6 +440,7 @@ import_dry_run(struct ctl *ctl, const char *path)
 	if (asprintf(&dbpath, "/tmp/socksctl-dry-XXXXXX") < 0 ||
 	    (fd = mkstemp(dbpath)) == -1)
 		ctl_error("cannot make a copy of the database");
+	ctl_temp(dbpath);
 	close(fd);
 	if (sqlite3_open(dbpath, &copy) != SQLITE_OK ||
 	    (b = sqlite3_backup_init(copy, "main", orig, "main")) == NULL ||
@@ -503,7 +521,10 @@ policy_import_text(struct ctl *ctl, const char *text, const char *label)
 	FILE	*f;
 	int	 fd;
 
-	if ((fd = mkstemp(path)) == -1 || (f = fdopen(fd, "w")) == NULL)
+	if ((fd = mkstemp(path)) == -1)
+		ctl_error("%s: %s", path, strerror(errno));
+	ctl_temp(path);
+	if ((f = fdopen(fd, "w")) == NULL)
 		ctl_error("%s: %s", path, strerror(errno));
 	if (fputs(text, f) == EOF || fclose(f) != 0) {
 		unlink(path);
@@ -554,77 +575,79 @@ cmd_rollback(struct ctl *ctl, struct args *a)
 	if (id == 0)
 		ctl_usage_error("rollback --to ID (an id of socksctl log)");
 	if ((text = change_snapshot(ctl, id, &exists)) == NULL)
-		ctl_error(exists ? "change %lld kept no copy of the policy (made "
-		    "before schema 6, or its lists were over 16 MiB)" :
+		ctl_error(exists ? "change %lld keeps no copy of the policy "
+		    "(made before schema 6, over 16 MiB, or more than 100 "
+		    "changes ago)" :
 		    "change %lld: no such change", (long long)id);
 	snprintf(label, sizeof(label), "change %lld", (long long)id);
 	policy_import_text(ctl, text, label);
 	free(text);
-	printf("the policy is as it was after change %lld\n", (long long)id);
+	if (ctl->ctl_json)
+		printf("{\"rolled_back_to\": %lld}\n", (long long)id);
+	else
+		printf("the policy is as it was after change %lld\n",
+		    (long long)id);
 	return (0);
 }
 
-/* The lines of text (in place), as an array of pointers. */
-static char **
-lines_of(char *text, size_t *n)
+/* Writes text to a new temporary file (removed at exit); its path. */
+static char *
+revert_file(const char *what, const char *text)
 {
-	char	**v = NULL, *p;
-	size_t	 cap = 0;
+	char	*path;
+	FILE	*f;
+	int	 fd;
 
-	*n = 0;
-	for (p = text; p != NULL && *p != '\0'; ) {
-		if (*n == cap && (v = reallocarray(v, cap = cap ? cap * 2 : 256,
-		    sizeof(*v))) == NULL)
-			ctl_error("out of memory");
-		v[(*n)++] = p;
-		if ((p = strchr(p, '\n')) != NULL)
-			*p++ = '\0';
+	if (asprintf(&path, "/tmp/socksctl-%s-XXXXXX", what) < 0)
+		ctl_error("out of memory");
+	if ((fd = mkstemp(path)) == -1)
+		ctl_error("%s: %s", path, strerror(errno));
+	ctl_temp(path);
+	if ((f = fdopen(fd, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) != 0)
+		ctl_error("%s: %s", path, strerror(errno));
+	return (path);
+}
+
+/* Runs argv, stdout to out (or inherited); its exit status, or -1. */
+static int
+revert_run(char *const argv[], const char *out)
+{
+	pid_t	 pid;
+	int	 status, fd;
+
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		return (-1);
+	if (pid == 0) {
+		if (out != NULL && ((fd = open(out, O_WRONLY | O_TRUNC)) == -1 ||
+		    dup2(fd, STDOUT_FILENO) == -1))
+			_exit(127);
+		execvp(argv[0], argv);
+		_exit(127);
 	}
-	return (v);
-}
-
-/* The index of the first line equal to l in v[from..n), or -1. */
-static ssize_t
-line_find(char **v, size_t n, const char *l, size_t from)
-{
-	size_t	 i;
-
-	for (i = from; i < n; i++)
-		if (v[i] != NULL && strcmp(v[i], l) == 0)
-			return ((ssize_t)i);
-	return (-1);
-}
-
-/* The removed lines anchored after before's line `after`, in order. */
-static void
-revert_emit(FILE *f, char **b, size_t nb, ssize_t *anchor, ssize_t after)
-{
-	size_t	 j;
-
-	for (j = 0; j < nb; j++)
-		if (anchor[j] != -2 && anchor[j] == after) {
-			fprintf(f, "%s\n", b[j]);
-			anchor[j] = -3;		/* out */
-			revert_emit(f, b, nb, anchor, (ssize_t)j);
-		}
+	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status))
+		return (-1);
+	return (WEXITSTATUS(status));
 }
 
 /*
- * socksctl log revert ID: undoes change ID alone. The lines it added to
- * the export go, the lines it removed come back after the line that came
- * before them; a line a later change has touched since is a conflict
- * (then rollback, or an edited export, is the way).
+ * socksctl log revert ID: undoes change ID alone, by a three-way merge
+ * (diff3 -m, diffutils): from the policy right after the change to the
+ * policy right before it, merged into the policy now, as git revert does.
+ * When a later change touched the same or adjacent lines, the merge
+ * conflicts and nothing changes (rollback, or an edited export, is the
+ * way). The result is imported as a new change.
  */
 int
 log_revert(struct ctl *ctl, int64_t id)
 {
-	char		*after, *before = NULL, *now, label[64], **b, **a, **c;
-	char		*out = NULL;
-	size_t		 nb = 0, na, nc, i, j, len = 0;
-	ssize_t		 at, prev, k, *anchor;
-	int		 exists;
+	char		*after, *before = NULL, *now, *text, label[64];
+	char		*fb, *fa, *fn, *fp;
+	int		 exists, r;
 	int64_t		 pid;
 	FILE		*f;
+	size_t		 len;
 
 	if ((after = change_snapshot(ctl, id, &exists)) == NULL)
 		ctl_error(exists ? "change %lld kept no copy of the policy" :
@@ -637,58 +660,45 @@ log_revert(struct ctl *ctl, int64_t id)
 		    (long long)id);
 	if (before == NULL && (before = strdup("")) == NULL)
 		ctl_error("out of memory");
+	/* The write lock first: no change slips in between read and write. */
+	ctl_begin(ctl);
 	if ((now = policy_export_text(ctl, SIZE_MAX)) == NULL)
 		ctl_error("out of memory");
-	b = lines_of(before, &nb);
-	a = lines_of(after, &na);
-	c = lines_of(now, &nc);
-	/* What the change added (in after, not before) leaves the policy. */
-	for (i = 0; i < na; i++) {
-		if (a[i][0] == '#' || line_find(b, nb, a[i], 0) != -1)
-			continue;
-		if ((at = line_find(c, nc, a[i], 0)) == -1)
+	fb = revert_file("before", before);
+	fa = revert_file("after", after);
+	fn = revert_file("now", now);
+	fp = revert_file("merged", "");
+	if (strcmp(before, after) == 0)
+		ctl_error("change %lld changed nothing to undo", (long long)id);
+	{
+		char	*merge[] = { "diff3", "-m", fn, fa, fb, NULL };
+
+		if ((r = revert_run(merge, fp)) != 0)
 			ctl_error("change %lld cannot be undone alone: a later "
-			    "change altered what it added (\"%s\"); use "
+			    "change touched the same or adjacent lines%s; use "
 			    "socksctl rollback --to %lld, or edit an export",
-			    (long long)id, term_text(a[i]), (long long)pid);
-		c[at] = NULL;
+			    (long long)id, r == 1 ? "" : " (or diff3 could not "
+			    "run)", (long long)pid);
 	}
-	/*
-	 * What it removed (in before, not after) comes back after the
-	 * nearest line before it, in before, that the policy still has or
-	 * that comes back too: a removed rule takes its place again.
-	 */
-	if ((anchor = calloc(nb + 1, sizeof(*anchor))) == NULL)
-		ctl_error("out of memory");
-	for (j = 0; j < nb; j++) {
-		anchor[j] = -2;		/* not removed by the change */
-		if (b[j][0] == '#' || line_find(a, na, b[j], 0) != -1)
-			continue;
-		for (k = (ssize_t)j - 1; k >= 0; k--)
-			if (anchor[k] != -2 || line_find(c, nc, b[k], 0) != -1)
-				break;
-		anchor[j] = k;		/* -1: at the top */
-	}
-	if ((f = open_memstream(&out, &len)) == NULL)
-		ctl_error("out of memory");
-	revert_emit(f, b, nb, anchor, -1);
-	for (i = 0; i < nc; i++) {
-		if (c[i] == NULL)
-			continue;
-		fprintf(f, "%s\n", c[i]);
-		if ((prev = line_find(b, nb, c[i], 0)) != -1)
-			revert_emit(f, b, nb, anchor, prev);
-	}
+	if ((f = fopen(fp, "r")) == NULL)
+		ctl_error("%s: %s", fp, strerror(errno));
+	text = NULL;
+	len = 0;
+	if (getdelim(&text, &len, '\0', f) == -1 && ferror(f))
+		ctl_error("%s: %s", fn, strerror(errno));
 	fclose(f);
-	free(anchor);
 	snprintf(label, sizeof(label), "the revert of change %lld",
 	    (long long)id);
-	policy_import_text(ctl, out, label);
-	printf("change %lld undone\n", (long long)id);
-	free(out);
-	free(a);
-	free(b);
-	free(c);
+	policy_import_text(ctl, text != NULL ? text : "", label);
+	if (ctl->ctl_json)
+		printf("{\"reverted\": %lld}\n", (long long)id);
+	else
+		printf("change %lld undone\n", (long long)id);
+	free(text);
+	free(fb);
+	free(fa);
+	free(fn);
+	free(fp);
 	free(after);
 	free(before);
 	free(now);

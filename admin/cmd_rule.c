@@ -310,6 +310,11 @@ rule_hits(struct ctl *ctl, struct rule_hit **out)
 	*out = NULL;
 	if ((ans = live_try(ctl, "rules")) == NULL)
 		return ((size_t)-1);
+	/* An error (an older gatewayd, a refusal) says nothing of hits. */
+	if (strncmp(ans, "{\"rules\": [", 11) != 0) {
+		free(ans);
+		return ((size_t)-1);
+	}
 	for (p = ans; (p = strstr(p, "{\"id\": ")) != NULL; p++) {
 		if (sscanf(p, "{\"id\": %lld, \"hits\": %lld, \"last_hit\": "
 		    "%lld}", (long long *)&h.rh_id, &h.rh_hits, &h.rh_last) != 3)

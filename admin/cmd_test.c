@@ -5,7 +5,8 @@
  * groups (comma-separated system groups), src, dst (HOST:PORT or
  * [V6]:PORT), addr (the resolved address of a named dst), cmd (connect,
  * bind, udp) and at (YYYY-MM-DDTHH:MM in the configuration's timezone).
- * '#' starts a comment. Each request is decided by the policy compiled as
+ * '#' starts a comment; a request without at= is judged at the time the
+ * test runs. Each request is decided by the policy compiled as
  * gatewayd compiles it; as with explain, under auth none a request carries
  * no user, whatever the line says. Every mismatch is shown, and the exit
  * status is 1 if there was one: a CI job can run it.
@@ -71,10 +72,12 @@ test_parse(char *text, struct test_req *t, int auth)
 		if (strcmp(tok, "user") == 0)
 			req->user = auth ? eq : NULL;
 		else if (strcmp(tok, "groups") == 0) {
-			for (g = strtok_r(eq, ",", &gs); g != NULL && auth &&
-			    ngroups < TEST_GROUPS_MAX; g = strtok_r(NULL, ",",
-			    &gs))
+			for (g = strtok_r(eq, ",", &gs); g != NULL && auth;
+			    g = strtok_r(NULL, ",", &gs)) {
+				if (ngroups == TEST_GROUPS_MAX)
+					return ("groups (16 at most)");
 				t->tr_groups[ngroups++] = g;
+			}
 		} else if (strcmp(tok, "src") == 0) {
 			if (test_addr(eq, &t->tr_src) == -1)
 				return ("src");
@@ -130,6 +133,7 @@ cmd_test(struct ctl *ctl, struct args *a)
 	struct policy		*p;
 	const char		*path = args_next(a), *bad;
 	char			*line = NULL, *arrow, *hash, want[16], copy[1024];
+	char			 junk;
 	size_t			 cap = 0;
 	long			 lineno = 0, want_rule;
 	int			 passed = 0, failed = 0, auth;
@@ -151,7 +155,9 @@ cmd_test(struct ctl *ctl, struct args *a)
 		snprintf(copy, sizeof(copy), "%s", line);
 		copy[strcspn(copy, "\r\n")] = '\0';
 		if ((arrow = strstr(line, "=>")) == NULL ||
-		    sscanf(arrow + 2, "%15s %ld", want, &want_rule) != 2) {
+		    sscanf(arrow + 2, " %15s %ld %c", want, &want_rule,
+		    &junk) != 2 || (strcmp(want, "allow") != 0 &&
+		    strcmp(want, "deny") != 0 && strcmp(want, "resolve") != 0)) {
 			fprintf(stderr, "%s:%ld: expected REQUEST => VERDICT "
 			    "RULE\n", path, lineno);
 			failed++;
@@ -171,14 +177,18 @@ cmd_test(struct ctl *ctl, struct args *a)
 			continue;
 		}
 		failed++;
-		printf("%s:%ld: %s\n  expected: %s %ld\n  got:      %s %lld "
-		    "(%s)\n", path, lineno, term_text(copy), want, want_rule,
-		    test_actions[v.action], (long long)v.rule_id, v.reason);
+		printf("%s:%ld: %s\n", path, lineno, term_text(copy));
+		printf("  expected: %s %ld\n  got:      %s %lld (%s)\n", want,
+		    want_rule, test_actions[v.action], (long long)v.rule_id,
+		    term_text(v.reason));
 	}
 	free(line);
 	fclose(f);
 	policy_unref(p);
 	printf("%d passed, %d failed%s\n", passed, failed, auth ? "" :
 	    " (auth none: requests carry no user)");
+	/* A table with no request tests nothing: a CI job must not pass. */
+	if (passed + failed == 0)
+		ctl_error("%s: no request to test", path);
 	return (failed > 0 ? 1 : 0);
 }

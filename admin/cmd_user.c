@@ -629,6 +629,36 @@ cmd_defaults(struct ctl *ctl, struct args *a)
 	return (0);
 }
 
+/*
+ * Column col of st as export writes it: exactly what is stored, so that
+ * an import gives back the same value (a listing's "1.46K" would not):
+ * bytes in the largest unit that divides them, counts and rates as
+ * stored.
+ */
+static void
+export_limit_text(const struct limit_def *ld, sqlite3_stmt *st, int col,
+    char *out, size_t outlen)
+{
+	static const char	 units[] = "KMGT";
+	uint64_t		 n;
+	int			 u = -1;
+
+	if (ld->ld_kind != LK_BYTES && ld->ld_kind != LK_QUOTA) {
+		snprintf(out, outlen, "%s", sqlite3_column_text(st, col));
+		return;
+	}
+	n = (uint64_t)sqlite3_column_int64(st, col);
+	while (u < 3 && n >= 1024 && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(out, outlen, "%llu%.*s%s%s", (unsigned long long)n,
+	    u >= 0 ? 1 : 0, u >= 0 ? &units[u] : "",
+	    ld->ld_kind == LK_QUOTA ? "/" : "", ld->ld_kind == LK_QUOTA ?
+	    (sqlite3_column_text(st, col + 1) ? (const char *)
+	    sqlite3_column_text(st, col + 1) : "?") : "");
+}
+
 /* The limit options of row st (columns from col on, LIMIT_NUSER of them,
  * a quota's period after the quota), those that are set. */
 static void
@@ -640,8 +670,8 @@ export_limits(FILE *f, sqlite3_stmt *st, int col)
 
 	for (i = 0, c = col; i < LIMIT_NUSER; i++, c++) {
 		if (sqlite3_column_type(st, c) != SQLITE_NULL) {
-			limit_text(&limit_defs[i], st, c, text, sizeof(text));
-			/* "10M/s" is what a bandwidth reads as; "10M" too. */
+			export_limit_text(&limit_defs[i], st, c, text,
+			    sizeof(text));
 			fprintf(f, " %s %s", limit_defs[i].ld_opt, text);
 		}
 		if (limit_defs[i].ld_kind == LK_QUOTA)
@@ -670,7 +700,7 @@ export_people(struct ctl *ctl, FILE *f)
 		    SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_ROW)
 			continue;
-		limit_text(&limit_defs[i], st, 0, text, sizeof(text));
+		export_limit_text(&limit_defs[i], st, 0, text, sizeof(text));
 		fprintf(f, "%s %s %s", any++ ? "" : "defaults",
 		    limit_defs[i].ld_opt, text);
 	}

@@ -16,11 +16,14 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "escape.h"
 #include "log.h"
 
 #define CTL_DEFAULT_CONF	"/etc/socksgw/gatewayd.conf"
 /* A change-log snapshot larger than this (a list of millions) is not kept. */
 #define CTL_SNAPSHOT_MAX	(16 * 1024 * 1024)
+/* Changes that keep their snapshot (rollback and revert reach as far). */
+#define CTL_SNAPSHOTS_KEPT	"100"
 
 static const struct {
 	const char	*name;
@@ -47,6 +50,66 @@ static const struct {
 
 const char	*ctl_where;
 const char	*ctl_noun, *ctl_verb;
+
+static struct ctl	*ctl_active;	/* whose transaction an error ends */
+static char		*ctl_temps[8];	/* temporary files, unlinked at exit */
+
+/* A temporary file to remove at exit, whatever ends the command. */
+void
+ctl_temp(const char *path)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(ctl_temps) / sizeof(ctl_temps[0]); i++)
+		if (ctl_temps[i] == NULL) {
+			if ((ctl_temps[i] = strdup(path)) == NULL)
+				ctl_error("out of memory");
+			return;
+		}
+	ctl_error("too many temporary files");
+}
+
+static void
+ctl_temps_remove(void)
+{
+	char	 journal[4200];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(ctl_temps) / sizeof(ctl_temps[0]); i++)
+		if (ctl_temps[i] != NULL) {
+			unlink(ctl_temps[i]);
+			snprintf(journal, sizeof(journal), "%s-journal",
+			    ctl_temps[i]);
+			unlink(journal);
+			free(ctl_temps[i]);
+			ctl_temps[i] = NULL;
+		}
+}
+
+/*
+ * An error ends the command: its transaction is rolled back now, not by
+ * the next opener (a hot journal would stop gatewayd's read-only reloads
+ * until then), and its temporary files go.
+ */
+static void __attribute__((noreturn))
+ctl_exit(int code)
+{
+	if (ctl_active != NULL && ctl_active->ctl_db != NULL &&
+	    !sqlite3_get_autocommit(ctl_active->ctl_db))
+		sqlite3_exec(ctl_active->ctl_db, "ROLLBACK", NULL, NULL, NULL);
+	exit(code);
+}
+
+/* What an error says, escaped: file contents and names reach it. */
+static void
+ctl_print_error(const char *msg)
+{
+	char	 vis[4096];
+
+	esc_log(vis, sizeof(vis), msg);
+	fprintf(stderr, "socksctl: %s%s%s", ctl_where ? ctl_where : "",
+	    ctl_where ? ": " : "", vis);
+}
 
 /*
  * "did you mean --dst?" after an error about an unknown noun, verb or
@@ -127,11 +190,10 @@ ctl_usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "socksctl: %s%s%s", ctl_where ? ctl_where : "",
-	    ctl_where ? ": " : "", msg);
+	ctl_print_error(msg);
 	ctl_hint(msg);
 	fprintf(stderr, " (socksctl help for usage)\n");
-	exit(EXIT_USAGE);
+	ctl_exit(EXIT_USAGE);
 }
 
 void
@@ -139,13 +201,14 @@ ctl_error(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	fprintf(stderr, "socksctl: %s%s", ctl_where ? ctl_where : "",
-	    ctl_where ? ": " : "");
+	char	 msg[2048];
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	ctl_print_error(msg);
 	fprintf(stderr, "\n");
-	exit(1);
+	ctl_exit(1);
 }
 
 /* Any error inside a transaction ends the process: SQLite rolls back. */
@@ -177,7 +240,8 @@ ctl_db(struct ctl *ctl)
 void
 ctl_begin(struct ctl *ctl)
 {
-	if (ctl->ctl_batch)	/* inside an import's transaction */
+	/* Inside an import's transaction, or one begun before (revert). */
+	if (ctl->ctl_batch || !sqlite3_get_autocommit(ctl_db(ctl)))
 		return;
 	if (sqlite3_exec(ctl_db(ctl), "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
@@ -220,6 +284,11 @@ ctl_commit(struct ctl *ctl)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		ctl_sql_error(ctl, sql);
 	sqlite3_finalize(st);
+	/* Snapshots of the last CTL_SNAPSHOTS_KEPT changes: the log stays. */
+	if (sqlite3_exec(ctl->ctl_db, "UPDATE changes SET policy = NULL WHERE "
+	    "policy IS NOT NULL AND id <= (SELECT max(id) FROM changes) - "
+	    CTL_SNAPSHOTS_KEPT, NULL, NULL, NULL) != SQLITE_OK)
+		ctl_sql_error(ctl, "UPDATE changes");
 	if (sqlite3_exec(ctl->ctl_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		ctl_sql_error(ctl, "COMMIT");
 }
@@ -293,6 +362,8 @@ main(int argc, char **argv)
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.ctl_conf_path = CTL_DEFAULT_CONF;
+	ctl_active = &ctl;
+	atexit(ctl_temps_remove);
 	log_init(0, "socksctl");
 	/* The databases it creates are nobody else's to read. */
 	umask(027);

@@ -647,15 +647,20 @@ store_intake_set(uint64_t records, uint64_t usage, uint64_t produced)
 	return (sqlite3_step(sa.sa_intake) == SQLITE_DONE ? 0 : -1);
 }
 
-/* The highest session id on record (ids are below 2^63: see auditd.c). */
+/*
+ * The highest session id on record below 2^53 (see gatewayd.c): ids of
+ * the older numbering (milliseconds << 20) are all above 2^53 and the
+ * new ones below it until 2106, so an upgraded log numbers afresh below
+ * 2^53 without meeting them.
+ */
 static uint64_t
 store_max_sid(void)
 {
 	sqlite3_stmt	*st;
 	int64_t		 max = 0;
 
-	if (sqlite3_prepare_v2(sa.sa_db, "SELECT max(session_id) FROM records",
-	    -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sa.sa_db, "SELECT max(session_id) FROM records "
+	    "WHERE session_id < 9007199254740992", -1, &st, NULL) != SQLITE_OK)
 		return (0);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		max = sqlite3_column_int64(st, 0);

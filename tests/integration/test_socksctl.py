@@ -290,6 +290,14 @@ class SocksctlTest(unittest.TestCase):
                              "user=alice dst=news.example:443 "
                              "addr=192.0.2.1 at=2026-11-28T10:00 => allow 2\n"
                              "colour=red dst=a.example:1 => deny 0\n")
+        for text in ("dst=a.example:1 => allow 2x\n",
+                     "dst=a.example:1 => maybe 2\n"):
+            r = self.run_ctl("test", self.tmp.write("junk.table", text))
+            self.assertEqual(r.returncode, 1, text)
+            self.assertIn("expected REQUEST => VERDICT RULE", r.stderr)
+        r = self.run_ctl("test", self.tmp.write("empty.table", "# none\n"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no request to test", r.stderr)
         r = self.run_ctl("test", bad)
         self.assertEqual(r.returncode, 1)
         self.assertIn("%s:1: user=alice" % bad, r.stdout)
@@ -338,15 +346,30 @@ class SocksctlTest(unittest.TestCase):
         self.assertEqual(ports(), ["--port 80", "--port 443", "--port 22"])
         self.assertEqual([u["name"] for u in self.js("user", "list")],
                          ["bob"])
-        self.assertEqual(self.ok("log", "revert", "2"), "change 2 undone\n")
-        self.assertEqual(ports(), ["--port 80", "--port 22"])
-        # A change whose lines a later one altered cannot go alone.
-        self.ok("rule", "add", "allow", "--port", "8080")          # 8
-        self.ok("rule", "disable", "3")                            # 9
-        r = self.run_ctl("log", "revert", "8")
+        # As git revert: change 2's line now sits beside change 3's, so it
+        # cannot go alone; nothing changes.
+        r = self.run_ctl("log", "revert", "2")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot be undone alone", r.stderr)
-        self.assertIn("rollback --to 7", r.stderr)
+        self.assertIn("rollback --to 1", r.stderr)
+        self.assertEqual(ports(), ["--port 80", "--port 443", "--port 22"])
+        # A change whose lines a later one altered cannot go alone either.
+        self.ok("rule", "add", "allow", "--port", "8080")          # 7
+        self.ok("rule", "disable", "4")                            # 8
+        r = self.run_ctl("log", "revert", "7")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("rollback --to 6", r.stderr)
+        # Lists: an entry added to one list leaves only that list.
+        path = self.tmp.write("x.txt", "x.example\n")
+        self.ok("list", "create", "bb", "--type", "domain")
+        self.ok("list", "create", "aa", "--type", "domain")
+        self.ok("list", "import", "bb", path)
+        bb = self.js("log")[0]["id"]
+        self.ok("list", "import", "aa", path)
+        self.ok("log", "revert", str(bb))
+        self.assertEqual(self.js("list", "show", "aa"),
+                         [{"entry": "x.example"}])
+        self.assertEqual(self.js("list", "show", "bb"), [])
         self.assertIn("the policy is as it was after change 1",
                       self.ok("rollback", "--to", "1"))
         self.assertEqual(ports(), ["--port 80"])
@@ -355,6 +378,55 @@ class SocksctlTest(unittest.TestCase):
         self.assertEqual(log[0]["command"], "socksctl rollback --to 1")
         self.assertEqual(self.run_ctl("rollback", "--to", "999").returncode,
                          1)
+        # A move is a change too; a reverted move puts the rule back.
+        self.ok("rule", "add", "allow", "--port", "443")
+        self.ok("rule", "move", "2", "1")
+        self.assertEqual(ports(), ["--port 443", "--port 80"])
+        self.ok("log", "revert", str(self.js("log")[0]["id"]))
+        self.assertEqual(ports(), ["--port 80", "--port 443"])
+
+    def test_limits_survive_export_exactly(self):
+        # A listing rounds (1.46K); the export must not.
+        self.ok("user", "add", "cap", "--bandwidth", "1500", "--quota",
+                "1500000000/day")
+        self.ok("group", "add", "g", "--bandwidth", "10M", "--max-sessions",
+                "1000001")
+        text = self.ok("export")
+        self.assertIn("--bandwidth 1500 --quota 1500000000/day", text)
+        self.assertIn("--bandwidth 10M", text)
+        self.ok("import", self.tmp.write("p.txt", text))
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.tmp.path, "policy.db"))
+        self.assertEqual(db.execute("SELECT bandwidth, quota FROM users "
+                                    "WHERE name = 'cap'").fetchone(),
+                         (1500, 1500000000))
+        self.assertEqual(db.execute("SELECT bandwidth, max_sessions FROM "
+                                    "groups").fetchone(),
+                         (10485760, 1000001))
+        db.close()
+
+    def test_failed_import_leaves_no_journal_and_no_temp_files(self):
+        self.ok("list", "create", "big", "--type", "domain")
+        lines = ["list create l%d --type domain\n\th%d.example\n" % (i, i)
+                 for i in range(3000)]
+        path = self.tmp.write("big.txt", "".join(lines) +
+                              "rule add allow --port 0\n")
+        before = set(os.listdir("/tmp"))
+        r = self.run_ctl("import", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.path,
+                                                     "policy.db-journal")))
+        r = self.run_ctl("import", "--dry-run", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual([f for f in set(os.listdir("/tmp")) - before
+                          if f.startswith("socksctl-")], [])
+        # Read-only, as gatewayd reads it, the policy opens at once.
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(
+            self.tmp.path, "policy.db"), uri=True)
+        self.assertEqual(db.execute("SELECT count(*) FROM lists")
+                         .fetchone()[0], 1)
+        db.close()
 
     def test_typos_get_the_nearest_word(self):
         for argv, hint in ((["rule", "add", "allow", "--dest", "1.2.3.4"],

@@ -401,9 +401,9 @@ import_apply(struct ctl *ctl, const char *path, const char *label,
 	free(lines);
 }
 
-/* Exports db into a new temporary file; returns its path (to free). */
+/* Writes text to a new temporary file (removed at exit); its path. */
 static char *
-import_export_to(struct ctl *ctl, const char *what)
+temp_file(const char *what, const char *text)
 {
 	char	*path;
 	FILE	*f;
@@ -414,11 +414,22 @@ import_export_to(struct ctl *ctl, const char *what)
 	if ((fd = mkstemp(path)) == -1)
 		ctl_error("%s: %s", path, strerror(errno));
 	ctl_temp(path);
-	if ((f = fdopen(fd, "w")) == NULL)
+	if ((f = fdopen(fd, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) != 0)
 		ctl_error("%s: %s", path, strerror(errno));
-	export_write(ctl, f);
-	if (fclose(f) != 0)
-		ctl_error("%s: %s", path, strerror(errno));
+	return (path);
+}
+
+/* Exports the policy into a new temporary file; its path (to free). */
+static char *
+import_export_to(struct ctl *ctl, const char *what)
+{
+	char	*text, *path;
+
+	if ((text = policy_export_text(ctl, SIZE_MAX)) == NULL)
+		ctl_error("out of memory");
+	path = temp_file(what, text);
+	free(text);
 	return (path);
 }
 
@@ -517,23 +528,13 @@ cmd_import(struct ctl *ctl, struct args *a)
 int
 policy_import_text(struct ctl *ctl, const char *text, const char *label)
 {
-	char	 path[] = "/tmp/socksctl-policy-XXXXXX", detail[256];
-	FILE	*f;
-	int	 fd;
+	char	*path, detail[256];
 
-	if ((fd = mkstemp(path)) == -1)
-		ctl_error("%s: %s", path, strerror(errno));
-	ctl_temp(path);
-	if ((f = fdopen(fd, "w")) == NULL)
-		ctl_error("%s: %s", path, strerror(errno));
-	if (fputs(text, f) == EOF || fclose(f) != 0) {
-		unlink(path);
-		ctl_error("%s: %s", path, strerror(errno));
-	}
+	path = temp_file("policy", text);
 	import_apply(ctl, path, label, detail, sizeof(detail));
-	unlink(path);
 	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "%s", detail);
 	ctl_commit(ctl);
+	free(path);
 	return (0);
 }
 
@@ -590,24 +591,6 @@ cmd_rollback(struct ctl *ctl, struct args *a)
 	return (0);
 }
 
-/* Writes text to a new temporary file (removed at exit); its path. */
-static char *
-revert_file(const char *what, const char *text)
-{
-	char	*path;
-	FILE	*f;
-	int	 fd;
-
-	if (asprintf(&path, "/tmp/socksctl-%s-XXXXXX", what) < 0)
-		ctl_error("out of memory");
-	if ((fd = mkstemp(path)) == -1)
-		ctl_error("%s: %s", path, strerror(errno));
-	ctl_temp(path);
-	if ((f = fdopen(fd, "w")) == NULL || fputs(text, f) == EOF ||
-	    fclose(f) != 0)
-		ctl_error("%s: %s", path, strerror(errno));
-	return (path);
-}
 
 /* Runs argv, stdout to out (or inherited); its exit status, or -1. */
 static int
@@ -664,10 +647,10 @@ log_revert(struct ctl *ctl, int64_t id)
 	ctl_begin(ctl);
 	if ((now = policy_export_text(ctl, SIZE_MAX)) == NULL)
 		ctl_error("out of memory");
-	fb = revert_file("before", before);
-	fa = revert_file("after", after);
-	fn = revert_file("now", now);
-	fp = revert_file("merged", "");
+	fb = temp_file("before", before);
+	fa = temp_file("after", after);
+	fn = temp_file("now", now);
+	fp = temp_file("merged", "");
 	if (strcmp(before, after) == 0)
 		ctl_error("change %lld changed nothing to undo", (long long)id);
 	{

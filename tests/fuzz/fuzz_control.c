@@ -19,7 +19,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const verbs[] = { "sessions", "kill", "kill-user",
-	    "reload", "stats" };
+	    "reload", "stats", "rules" };
 	struct control_cmd	 cmd, again;
 	const char		*why = NULL;
 	char			*copy, line[300];
@@ -34,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	}
 	free(copy);
-	CHECK(cmd.cc_verb <= CV_STATS);
+	CHECK(cmd.cc_verb <= CV_RULES);
 	CHECK(cmd.cc_verb != CV_KILL || cmd.cc_id != 0);
 	CHECK(cmd.cc_verb != CV_KILL_USER || cmd.cc_user[0] != '\0');
 	if (cmd.cc_verb == CV_KILL)

@@ -73,7 +73,7 @@ void	 export_people(struct ctl *, FILE *);
 void	 export_lists(struct ctl *, FILE *);
 void	 export_rules(struct ctl *, FILE *);
 int	 list_entry_canon(const char *, int, char *, size_t, const char **);
-void	 list_add_entries(struct ctl *, const char *, char **, size_t);
+size_t	 list_add_entries(struct ctl *, const char *, char **, size_t);
 int	 list_is_cidr(struct ctl *, const char *);
 
 /* cmd_live.c */

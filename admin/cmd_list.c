@@ -120,9 +120,8 @@ static int
 list_import(struct ctl *ctl, const char *name, struct args *a)
 {
 	const char	*file = NULL, *opt;
-	sqlite3_stmt	*st;
 	char		**entries;
-	size_t		 n, i, added = 0;
+	size_t		 n, i, added;
 	int64_t		 id;
 	int		 is_cidr = 0, replace = 0;
 
@@ -144,17 +143,7 @@ list_import(struct ctl *ctl, const char *name, struct args *a)
 	if (replace)
 		sql_exec(ctl, "DELETE FROM list_entries WHERE list_id = ?2",
 		    NULL, id);
-	st = sql_prepare(ctl, "INSERT OR IGNORE INTO list_entries (list_id, "
-	    "value) VALUES (?1, ?2)");
-	for (i = 0; i < n; i++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text(st, 2, entries[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			ctl_sql_error(ctl, "INSERT INTO list_entries");
-		added += (size_t)sqlite3_changes(ctl->ctl_db);
-	}
-	sqlite3_finalize(st);
+	added = list_add_entries(ctl, name, entries, n);
 	snprintf(ctl->ctl_detail, sizeof(ctl->ctl_detail), "%zu entries read, "
 	    "%zu added%s", n, added, replace ? ", the others removed" : "");
 	ctl_commit(ctl);
@@ -272,14 +261,14 @@ cmd_list(struct ctl *ctl, struct args *a)
 	ctl_usage_error("list %s: unknown verb", verb);
 }
 
-/* socksctl import: entries (canonical already) added to list name. */
-void
+/* Entries (canonical already) added to list name; how many were new. */
+size_t
 list_add_entries(struct ctl *ctl, const char *name, char **entries,
     size_t n)
 {
 	sqlite3_stmt	*st;
 	int64_t		 id = list_lookup(ctl, name, NULL);
-	size_t		 i;
+	size_t		 i, added = 0;
 
 	st = sql_prepare(ctl, "INSERT OR IGNORE INTO list_entries (list_id, "
 	    "value) VALUES (?1, ?2)");
@@ -289,8 +278,10 @@ list_add_entries(struct ctl *ctl, const char *name, char **entries,
 		sqlite3_bind_text(st, 2, entries[i], -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			ctl_sql_error(ctl, "INSERT INTO list_entries");
+		added += (size_t)sqlite3_changes(ctl->ctl_db);
 	}
 	sqlite3_finalize(st);
+	return (added);
 }
 
 /* Whether list name holds addresses (1) or names (0). */

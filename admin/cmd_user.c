@@ -41,6 +41,10 @@ static const struct limit_def {
 #define LIMIT_BANDWIDTH	3	/* indexes in limit_defs */
 #define LIMIT_QUOTA	4
 #define LIMIT_NALL	(sizeof(limit_defs) / sizeof(limit_defs[0]))
+/* One default (settings key ?1) as limit_text reads it, period second. */
+#define DEFAULT_LIMIT_SQL	"SELECT CASE WHEN key = 'quota' THEN " \
+	"CAST(value AS INTEGER) ELSE value END, (SELECT value FROM settings " \
+	"WHERE key = 'quota_period') FROM settings WHERE key = ?1"
 
 /* The limits options gave: lo_value[i] < 0 for "none". */
 struct limit_opts {
@@ -611,9 +615,7 @@ cmd_defaults(struct ctl *ctl, struct args *a)
 		return (0);
 	}
 	t = table_new(2, "limit", "~default");
-	st = sql_prepare(ctl, "SELECT CASE WHEN key = 'quota' THEN "
-	    "CAST(value AS INTEGER) ELSE value END, (SELECT value FROM settings "
-	    "WHERE key = 'quota_period') FROM settings WHERE key = ?1");
+	st = sql_prepare(ctl, DEFAULT_LIMIT_SQL);
 	for (i = 0; i < LIMIT_NALL; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, limit_defs[i].ld_name, -1,
@@ -691,9 +693,7 @@ export_people(struct ctl *ctl, FILE *f)
 	size_t		 i;
 	int		 any = 0;
 
-	st = sql_prepare(ctl, "SELECT CASE WHEN key = 'quota' THEN "
-	    "CAST(value AS INTEGER) ELSE value END, (SELECT value FROM settings "
-	    "WHERE key = 'quota_period') FROM settings WHERE key = ?1");
+	st = sql_prepare(ctl, DEFAULT_LIMIT_SQL);
 	for (i = 0; i < LIMIT_NALL; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, limit_defs[i].ld_name, -1,

@@ -103,7 +103,13 @@ write_bench(const char *path, long n)
 static int
 gen(const char *path, long n)
 {
-	static struct audit_rec	 batch[4096];
+	/*
+	 * Each commit writes every page it touched, and records of 5,000
+	 * users touch a leaf of the user index each: the larger the batch,
+	 * the fewer times a leaf is written. Checkpoints (one per batch) stay
+	 * within a prune step (AUDIT_PRUNE_STEP, 20,000) of each other.
+	 */
+	static struct audit_rec	 batch[16384];
 	struct conf		*c = conf_default();
 	sqlite3			*db;
 	char			*cause = NULL;
@@ -114,6 +120,8 @@ gen(const char *path, long n)
 
 	unlink(path);
 	c->c_audit_db = strdup(path);
+	/* A leaf of the user index for each of the 5,000 users. */
+	c->c_audit_cache_size = 256UL * 1024 * 1024;
 	if (store_open(c, &cause) == -1) {
 		fprintf(stderr, "auditbench: %s\n", cause ? cause : "?");
 		return (1);

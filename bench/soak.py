@@ -5,7 +5,8 @@
                  --until PID [--every 10] [--queries 60] OUT.tsv
       every EVERY seconds until process UNTIL ends: connections/s,
       refusals by reason, the audit queue, records committed/s, the WAL
-      and database sizes, RSS and descriptors of the proxy and auditd;
+      and database sizes, RSS and descriptors of the proxy and auditd, the
+      writer's lag (the queue over the rate it drains);
       every QUERIES seconds an audit report and an audit list run against
       the database (their times are sampled too)
   soak.py plot IN.tsv OUT.svg
@@ -20,7 +21,7 @@ import time
 
 COLUMNS = ["t", "conn_s", "audit_refused", "limit_refused", "queue",
            "committed_s", "wal_mb", "db_mb", "rss_proxy_mb", "rss_auditd_mb",
-           "fds_proxy", "fds_auditd", "open", "query_ms"]
+           "fds_proxy", "fds_auditd", "open", "query_ms", "lag_s"]
 
 
 def child(ppid, comm):
@@ -89,8 +90,9 @@ def sample(args):
     def committed():
         con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
         try:
-            return con.execute("SELECT max(seq) FROM records").fetchone()[0] \
-                or 0
+            # IS NOT NULL: the partial index on seq, not a scan of the log.
+            return con.execute("SELECT max(seq) FROM records WHERE seq IS "
+                               "NOT NULL").fetchone()[0] or 0
         finally:
             con.close()
 
@@ -123,13 +125,17 @@ def sample(args):
         auditd = child(gw, "socksgw-auditd")
         lim = sum(s.get(k, 0) - prev.get(k, 0) for k in
                   ("limit_sessions", "limit_rate", "limit_handshakes"))
+        rate = (seq - prev_seq) / dt
+        # The writer's lag: how long the queue takes at the rate it drains.
+        lag = s.get("audit_queue", 0) / rate if rate > 0 else \
+            (every if s.get("audit_queue", 0) else 0.0)
         row = [now - start,
                (s.get("sessions_total", 0) - prev.get("sessions_total", 0)) / dt,
                s.get("audit_refusals", 0) - prev.get("audit_refusals", 0),
                lim, s.get("audit_queue", 0), (seq - prev_seq) / dt,
                size_mb(db + "-wal"), size_mb(db), rss_mb(proxy),
                rss_mb(auditd), fds(proxy), fds(auditd),
-               s.get("sessions_open", 0), qms]
+               s.get("sessions_open", 0), qms, lag]
         f.write("\t".join("%.1f" % v if isinstance(v, float) else str(v)
                           for v in row) + "\n")
         f.flush()
@@ -152,6 +158,8 @@ def plot(args):
               ("refusals per sample (audit, limits)",
                ["audit_refused", "limit_refused"]),
               ("audit queue (records)", ["queue"]),
+              ("writer lag (s): queue / records committed per s", ["lag_s"]),
+              ("descriptors: proxy, auditd", ["fds_proxy", "fds_auditd"]),
               ("WAL and database (MB)", ["wal_mb", "db_mb"]),
               ("RSS (MB): proxy, auditd", ["rss_proxy_mb", "rss_auditd_mb"]),
               ("report + list query (ms)", ["query_ms"])]
@@ -189,13 +197,14 @@ def plot(args):
     print("soak: %.0f s, median %.0f conn/s, %d audit refusals, %d limit "
           "refusals, queue max %d, WAL max %.1f MB, database %.1f MB, "
           "RSS proxy %.1f -> %.1f MB, auditd %.1f -> %.1f MB (from %.0f s), "
-          "query max %.0f ms"
+          "query max %.0f ms, writer lag max %.2f s"
           % (tmax, rate, sum(r["audit_refused"] for r in rows),
              sum(r["limit_refused"] for r in rows),
              max(r["queue"] for r in rows), max(r["wal_mb"] for r in rows),
              rows[-1]["db_mb"], first["rss_proxy_mb"], last["rss_proxy_mb"],
              first["rss_auditd_mb"], last["rss_auditd_mb"], first["t"],
-             max(r["query_ms"] for r in rows)))
+             max(r["query_ms"] for r in rows),
+             max(r.get("lag_s", 0.0) for r in rows)))
     return 0
 
 

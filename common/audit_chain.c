@@ -182,8 +182,14 @@ audit_rollup(sqlite3 *db, int64_t max, char **cause)
 
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
+	/*
+	 * "seq IS NOT NULL" lets max() read the end of the partial index on
+	 * seq; without it SQLite scanned every record, at each step (3.3 s
+	 * on a 10,000,000-record log, and the rollups fell behind).
+	 */
 	if (sqlite3_prepare_v2(db, "SELECT (SELECT seq FROM chain WHERE name = "
-	    "'rollup'), (SELECT max(seq) FROM records)", -1, &st, NULL) !=
+	    "'rollup'), (SELECT max(seq) FROM records WHERE seq IS NOT NULL)",
+	    -1, &st, NULL) !=
 	    SQLITE_OK)
 		goto fail;
 	if (sqlite3_step(st) == SQLITE_ROW) {

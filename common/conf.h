@@ -45,6 +45,7 @@ struct conf {
 	char			*c_audit_db;
 	char			*c_audit_user;		/* auditd's account */
 	int			 c_audit_queue;
+	size_t			 c_audit_cache_size;	/* the writer's SQLite cache */
 	int			 c_audit_block;		/* audit_failure block */
 	int			 c_audit_retention_days;
 	int			 c_audit_syslog;

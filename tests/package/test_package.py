@@ -357,13 +357,16 @@ class PackageTest(unittest.TestCase):
         self.log.close()
 
     def upgrade(self):
-        # The audit log as an older build left it: its last migration
-        # undone. The upgrade must bring it back, and keep every record,
-        # the rule, and the admin's change to the conffile.
+        # The audit log as an older build left it: its last two
+        # migrations undone (one adds an index, one drops one). The upgrade
+        # must redo both, and keep every record, the rule, and the admin's
+        # change to the conffile.
         import sqlite3
         db = sqlite3.connect(STATE + "/audit/audit.db")
         records = db.execute("SELECT count(*) FROM records").fetchone()[0]
         db.execute("DROP INDEX records_open")
+        db.execute("CREATE INDEX records_by_user ON records(user, start_ms) "
+                   "WHERE user IS NOT NULL")
         db.execute("PRAGMA user_version = 4")
         db.commit()
         db.close()
@@ -374,10 +377,13 @@ class PackageTest(unittest.TestCase):
             env=apt_env())
         self.assertEqual(installed_version(), self.new_version)
         db = sqlite3.connect(STATE + "/audit/audit.db")
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 6)
         self.assertEqual(db.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = "
             "'records_open'").fetchone()[0], 1)
+        self.assertEqual(db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = "
+            "'records_by_user'").fetchone()[0], 0)
         self.assertEqual(db.execute("SELECT count(*) FROM records")
                          .fetchone()[0], records)
         db.close()

@@ -812,6 +812,16 @@ class ConfigurationTest(GatewayTestCase):
                          r"17592186044417M: expected a size")
         self.assertEqual(self.check("relay_buffer 1M\n").returncode, 0)
 
+    def test_audit_cache_size_is_bounded(self):
+        # Issue 20: the audit writer's cache is configurable, within sense.
+        for bad in ("512K", "9G", "8193M", "-1M"):
+            r = self.check("audit_db a.db\naudit_cache_size %s\n" % bad)
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertIn("gatewayd.conf:2: audit_cache_size %s: expected "
+                          "a size from 1024K to 8192M" % bad, r.stderr)
+        self.assertEqual(self.check("audit_db a.db\naudit_cache_size 256M"
+                                    "\n").returncode, 0)
+
     def test_socks4_cannot_bypass_authentication(self):
         # Old main: with auth pam and socks4 yes, SOCKS4 clients were
         # served without a login by every rule naming no user.

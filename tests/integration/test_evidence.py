@@ -18,6 +18,13 @@ import unittest
 from gwtest import EchoHandler, GatewayTestCase, socks_open, wait_for
 
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+# A run whose clock says three days ago (records old enough to prune).
+THREE_DAYS_AGO = {"LD_PRELOAD": FAKETIME, "FAKETIME": "-3d",
+                  "DONT_FAKE_MONOTONIC": "1"}
+needs_faketime = unittest.skipIf(
+    os.environ.get("SOCKSGW_SANITIZE") == "1",
+    "libfaketime is preloaded, which ASan does not allow (it runs in the "
+    "plain build of the same CI run)")
 
 FIELDS = ("seq", "kind", "session_id", "start_ms", "end_ms", "user",
           "client_addr", "client_port", "command", "dst_host", "dst_addr",
@@ -189,15 +196,11 @@ class EvidenceTest(GatewayTestCase):
         args, nofile, old_env = self.gw._how
         self.gw._launch(args, nofile, env)
 
-    @unittest.skipIf(os.environ.get("SOCKSGW_SANITIZE") == "1",
-                     "libfaketime is preloaded, which ASan does not allow "
-                     "(it runs in the plain build of the same CI run)")
+    @needs_faketime
     def test_pruning_is_signed(self):
         # Records from three days ago, checkpointed then; a run today
         # prunes them up to that checkpoint and signs the cut.
-        self.relaunch("audit_retention_days 1\n", {
-            "LD_PRELOAD": FAKETIME, "FAKETIME": "-3d",
-            "DONT_FAKE_MONOTONIC": "1"})
+        self.relaunch("audit_retention_days 1\n", THREE_DAYS_AGO)
         self.sessions(3)
         self.relaunch()
         self.sessions(5)
@@ -232,6 +235,59 @@ class EvidenceTest(GatewayTestCase):
         self.gw.stop()
         self.assertEqual(len(self.gw.audit("seq IS NOT NULL")), before)
         self.assertEqual(self.verify().returncode, 1)
+
+    @needs_faketime
+    def test_a_moved_anchor_does_not_prune_young_records(self):
+        # Review of issue 20: records 1-2 today, 3-6 "three days ago" (a
+        # clock stepped back), signed at 6. An anchor planted at 2 (its
+        # real hash) made the bounded search for young records start at
+        # 3, and the cut to 6 took the young 1-2 with it, signed.
+        self.sessions(2)
+        self.relaunch(env=THREE_DAYS_AGO)
+        self.sessions(4)
+        self.gw.stop()
+        db = os.path.join(self.gw.tmp.path, "audit.db")
+        con = sqlite3.connect(db)
+        h = con.execute("SELECT hash FROM records WHERE seq = 2").fetchone()[0]
+        con.execute("INSERT OR REPLACE INTO chain (name, seq, hash) VALUES "
+                    "('anchor', 2, ?)", (h,))
+        con.commit()
+        con.close()
+        self.relaunch("audit_retention_days 1\n")
+        self.gw.wait_log("is not where this key signed a cut", timeout=20)
+        self.gw.stop()
+        self.assertEqual(sorted(r["seq"] for r in
+                                self.gw.audit("seq IS NOT NULL")),
+                         [1, 2, 3, 4, 5, 6])
+
+    @needs_faketime
+    def test_an_anchor_moved_after_a_cut_stops_pruning(self):
+        # A signed cut at 3; then 4-6, old too, and 4 edited. Pruning
+        # refuses a chain that no longer holds; moving the anchor on to 5
+        # (its real hash) made the next cut start there, and 4 went under
+        # a signature without its chain recomputed.
+        self.relaunch("audit_retention_days 1\n", THREE_DAYS_AGO)
+        self.sessions(3)
+        self.relaunch()
+        wait_for(lambda: len(self.gw.audit("seq IS NOT NULL")) == 0,
+                 timeout=20, what="3 records pruned")
+        self.relaunch(env=THREE_DAYS_AGO)
+        self.sessions(3)
+        self.gw.stop()
+        db = os.path.join(self.gw.tmp.path, "audit.db")
+        con = sqlite3.connect(db)
+        con.execute("UPDATE records SET dst_host = 'elsewhere.example' "
+                    "WHERE seq = 4")
+        h = con.execute("SELECT hash FROM records WHERE seq = 5").fetchone()[0]
+        con.execute("UPDATE chain SET seq = 5, hash = ? WHERE name = "
+                    "'anchor'", (h,))
+        con.commit()
+        con.close()
+        self.relaunch()
+        self.gw.wait_log("is not where this key signed a cut", timeout=20)
+        self.gw.stop()
+        self.assertEqual(sorted(r["seq"] for r in
+                                self.gw.audit("seq IS NOT NULL")), [4, 5, 6])
 
     def test_a_planted_checkpoint_does_not_stop_signing(self):
         # The review's attack: a checkpoint row far ahead made the writer

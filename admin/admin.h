@@ -66,6 +66,8 @@ int	 cmd_import(struct ctl *, struct args *);
 void	 export_word(FILE *, const char *);
 char	*policy_export_text(struct ctl *, size_t);
 int	 policy_import_text(struct ctl *, const char *, const char *);
+char	*temp_file(const char *, const char *);
+/* cmd_history.c: the change log's snapshots */
 int	 cmd_rollback(struct ctl *, struct args *);
 int	 log_revert(struct ctl *, int64_t);
 /* ... and what each noun's file exports of the policy */
@@ -144,5 +146,6 @@ void		 limits_view(const struct policy *, const struct policy_req *,
 		    struct sqlite3 *, struct limits_view *);
 int64_t	 parse_when(const char *, const char *);
 int	 audit_report(struct ctl *, struct args *);
+int	 audit_verify(struct ctl *, struct args *);
 
 #endif /* ADMIN_H */

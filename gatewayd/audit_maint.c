@@ -117,7 +117,7 @@ wal_main(void *arg)
 {
 	struct timespec	 ts, t0, t1;
 	int64_t		 took, rolled = 0;
-	int		 logged = 0, done = 0;
+	int		 logged = 0, done = 0, failing = 0;
 	char		*cause = NULL;
 
 	(void)arg;
@@ -160,12 +160,22 @@ wal_main(void *arg)
 		rolled = audit_rollup(wa.wa_db, MAINT_ROLLUP_STEP, &cause);
 		pthread_mutex_unlock(&wa.wa_turn);
 		if (rolled == -1) {
-			/* Busy (the writer): tried again; anything else said. */
-			if (sqlite3_errcode(wa.wa_db) != SQLITE_BUSY)
-				log_warnx("%s", cause ? cause : "audit rollup");
+			/*
+			 * Busy (the writer): tried again. Anything else is
+			 * said once until rollups work again (pruning waits
+			 * for them meanwhile).
+			 */
+			if (sqlite3_errcode(wa.wa_db) != SQLITE_BUSY &&
+			    !failing)
+				log_warnx("%s; tried again until it works",
+				    cause ? cause : "audit rollup");
+			failing |= sqlite3_errcode(wa.wa_db) != SQLITE_BUSY;
 			free(cause);
 			cause = NULL;
 			usleep(20000);
+		} else if (failing) {
+			log_info("audit: rollups work again");
+			failing = 0;
 		}
 		pthread_mutex_lock(&wa.wa_lock);
 	}

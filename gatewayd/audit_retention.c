@@ -47,12 +47,12 @@ store_sign(struct checkpoint *cp)
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if (evidence_sign(store.sa_key, cp, sig) == -1) {
+	if (evidence_sign(store.key, cp, sig) == -1) {
 		log_warnx("audit: cannot sign the %s at %lld", cp->cp_kind,
 		    (long long)cp->cp_seq);
 		return (-1);
 	}
-	if (sqlite3_prepare_v2(store.sa_db, "INSERT INTO checkpoints (kind, seq, "
+	if (sqlite3_prepare_v2(store.db, "INSERT INTO checkpoints (kind, seq, "
 	    "hash, time_ms, signature) VALUES (?1, ?2, ?3, ?4, ?5)", -1, &st,
 	    NULL) != SQLITE_OK)
 		return (-1);
@@ -75,22 +75,22 @@ store_checkpoint(int64_t now, int force)
 {
 	struct checkpoint	 cp;
 
-	if (store.sa_key == NULL || store.sa_seq <= store.sa_cp_seq || (!force &&
-	    store.sa_seq - store.sa_cp_seq < AUDIT_CHECKPOINT_RECORDS &&
-	    now - store.sa_cp_at < AUDIT_CHECKPOINT_MS))
+	if (store.key == NULL || store.seq <= store.cp_seq || (!force &&
+	    store.seq - store.cp_seq < AUDIT_CHECKPOINT_RECORDS &&
+	    now - store.cp_at < AUDIT_CHECKPOINT_MS))
 		return;
 	memset(&cp, 0, sizeof(cp));
 	cp.cp_kind = "checkpoint";
-	cp.cp_seq = store.sa_seq;
-	memcpy(cp.cp_hash, store.sa_hash, 32);
+	cp.cp_seq = store.seq;
+	memcpy(cp.cp_hash, store.hash, 32);
 	cp.cp_time_ms = store_clock_ms(CLOCK_REALTIME);
 	if (store_sign(&cp) == -1) {
 		log_warnx("audit: checkpoint at %lld not stored: %s",
-		    (long long)cp.cp_seq, sqlite3_errmsg(store.sa_db));
+		    (long long)cp.cp_seq, sqlite3_errmsg(store.db));
 		return;
 	}
-	store.sa_cp_seq = store.sa_seq;
-	store.sa_cp_at = now;
+	store.cp_seq = store.seq;
+	store.cp_at = now;
 }
 
 /*
@@ -106,7 +106,7 @@ store_anchor_signed(int64_t seq, const unsigned char *hash)
 	sqlite3_stmt		*st;
 	int			 ok = 0;
 
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT seq, hash, time_ms, "
+	if (sqlite3_prepare_v2(store.db, "SELECT seq, hash, time_ms, "
 	    "signature FROM checkpoints WHERE kind = 'prune'", -1, &st,
 	    NULL) != SQLITE_OK)
 		return (0);
@@ -120,11 +120,41 @@ store_anchor_signed(int64_t seq, const unsigned char *hash)
 		cp.cp_seq = seq;
 		cp.cp_time_ms = sqlite3_column_int64(st, 2);
 		memcpy(cp.cp_hash, hash, 32);
-		ok = evidence_verify(store.sa_key, &cp, sqlite3_column_blob(st, 3),
+		ok = evidence_verify(store.key, &cp, sqlite3_column_blob(st, 3),
 		    (size_t)sqlite3_column_bytes(st, 3));
 	}
 	sqlite3_finalize(st);
 	return (ok);
+}
+
+/*
+ * Says once when records are due for pruning but the rollups have not
+ * counted them yet (rollups failing, or far behind): the log keeps them.
+ */
+static int	 rollups_held;
+
+static void
+store_rollups_hold(int64_t base, int64_t young)
+{
+	sqlite3_stmt	*st;
+	int64_t		 due = 0;
+
+	if (sqlite3_prepare_v2(store.db, "SELECT max(seq) FROM checkpoints "
+	    "WHERE kind = 'checkpoint' AND seq > ?1 AND seq <= ?2 AND seq < ?3 "
+	    "AND seq > coalesce((SELECT chain.seq FROM chain WHERE name = "
+	    "'rollup'), 0)", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, base);
+	sqlite3_bind_int64(st, 2, base + AUDIT_PRUNE_STEP);
+	sqlite3_bind_int64(st, 3, young);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		due = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (due > 0 && !rollups_held)
+		log_warnx("audit: pruning waits for the rollups: records up to "
+		    "%lld are due but not counted in the hourly tables yet",
+		    (long long)due);
+	rollups_held = due > 0;
 }
 
 /*
@@ -146,7 +176,7 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 	int			 ok = 1;
 
 	memset(prev, 0, sizeof(prev));
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT seq, hash FROM chain WHERE "
+	if (sqlite3_prepare_v2(store.db, "SELECT seq, hash FROM chain WHERE "
 	    "name = 'anchor'", -1, &st, NULL) != SQLITE_OK)
 		return (0);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) ==
@@ -158,9 +188,9 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 	if (base < 0 || base > INT64_MAX - AUDIT_PRUNE_STEP)
 		return (0);
 	if (base > 0 && !store_anchor_signed(base, prev)) {
-		log_errorx("audit: the chain's anchor at %lld is not where this "
-		    "key signed a cut: records were altered; not pruning",
-		    (long long)base);
+		log_errorx("audit: the chain's anchor at %lld is not where "
+		    "this key signed a cut: records were altered; not "
+		    "pruning", (long long)base);
 		return (0);
 	}
 	/*
@@ -170,9 +200,9 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 	 * whole log, min(seq) walked every record due for pruning, millions
 	 * on a large, old log, at each step.)
 	 */
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT min(seq) FROM records WHERE "
-	    "seq IS NOT NULL AND seq <= ?1 AND end_ms >= ?2", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(store.db, "SELECT min(seq) FROM records "
+	    "WHERE seq IS NOT NULL AND seq <= ?1 AND end_ms >= ?2", -1, &st,
+	    NULL) != SQLITE_OK)
 		return (0);
 	sqlite3_bind_int64(st, 1, base + AUDIT_PRUNE_STEP);
 	sqlite3_bind_int64(st, 2, cutoff);
@@ -180,12 +210,17 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 	    SQLITE_NULL)
 		young = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	/* The newest checkpoint in reach whose signature holds. */
+	/*
+	 * The newest checkpoint in reach whose signature holds, among those
+	 * the rollups have passed: records they have not counted yet stay,
+	 * or the reports would never count them.
+	 */
 	memset(&point, 0, sizeof(point));
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT seq, hash, time_ms, signature "
-	    "FROM checkpoints WHERE kind = 'checkpoint' AND seq > ?1 AND "
-	    "seq <= ?2 AND seq < ?3 ORDER BY seq DESC", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(store.db, "SELECT seq, hash, time_ms, "
+	    "signature FROM checkpoints WHERE kind = 'checkpoint' AND "
+	    "seq > ?1 AND seq <= ?2 AND seq < ?3 AND seq <= coalesce((SELECT "
+	    "chain.seq FROM chain WHERE name = 'rollup'), 0) ORDER BY seq "
+	    "DESC", -1, &st, NULL) != SQLITE_OK)
 		return (0);
 	sqlite3_bind_int64(st, 1, base);
 	sqlite3_bind_int64(st, 2, base + AUDIT_PRUNE_STEP);
@@ -197,16 +232,19 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 		point.cp_seq = sqlite3_column_int64(st, 0);
 		point.cp_time_ms = sqlite3_column_int64(st, 2);
 		memcpy(point.cp_hash, sqlite3_column_blob(st, 1), 32);
-		if (evidence_verify(store.sa_key, &point,
+		if (evidence_verify(store.key, &point,
 		    sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st,
 		    3)))
 			upto = point.cp_seq;
 	}
 	sqlite3_finalize(st);
-	if (upto == 0)
+	if (upto == 0) {
+		store_rollups_hold(base, young);
 		return (0);
+	}
+	rollups_held = 0;
 	/* The chain from the anchor must reach that signed hash. */
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT " AUDIT_ROW_COLUMNS " FROM "
+	if (sqlite3_prepare_v2(store.db, "SELECT " AUDIT_ROW_COLUMNS " FROM "
 	    "records WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", -1, &st,
 	    NULL) != SQLITE_OK)
 		return (0);
@@ -215,7 +253,7 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 	for (expect = base + 1; ok && sqlite3_step(st) == SQLITE_ROW;
 	    expect++) {
 		audit_fields_row(st, &f);
-		ok = f.af_seq == expect && audit_chain_hash(store.sa_md, prev, &f,
+		ok = f.af_seq == expect && audit_chain_hash(store.md, prev, &f,
 		    h) == 0 && sqlite3_column_bytes(st, 20) == 32 &&
 		    memcmp(h, sqlite3_column_blob(st, 20), 32) == 0;
 		memcpy(prev, h, 32);
@@ -249,10 +287,10 @@ store_prune(void)
 	char			*err = NULL;
 	char			 sql[512];
 
-	if (store.sa_retention_days <= 0 || store.sa_key == NULL)
+	if (store.retention_days <= 0 || store.key == NULL)
 		return (0);
 	cutoff = (int64_t)time(NULL) * 1000 -
-	    (int64_t)store.sa_retention_days * 86400000;
+	    (int64_t)store.retention_days * 86400000;
 	if ((upto = store_prune_point(cutoff, &cp)) <= 0)
 		return (0);
 	/* Only a prefix of the chain goes, and its last hash stays. */
@@ -260,14 +298,14 @@ store_prune(void)
 	    "hash) SELECT 'anchor', seq, hash FROM records WHERE seq = %lld; "
 	    "DELETE FROM records WHERE seq <= %lld AND seq IS NOT NULL;",
 	    (long long)upto, (long long)upto);
-	if (sqlite3_exec(store.sa_db, "BEGIN IMMEDIATE", NULL, NULL, &err) !=
-	    SQLITE_OK || (store.sa_key != NULL && store_sign(&cp) == -1) ||
-	    sqlite3_exec(store.sa_db, sql, NULL, NULL, &err) != SQLITE_OK ||
-	    sqlite3_exec(store.sa_db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+	if (sqlite3_exec(store.db, "BEGIN IMMEDIATE", NULL, NULL, &err) !=
+	    SQLITE_OK || (store.key != NULL && store_sign(&cp) == -1) ||
+	    sqlite3_exec(store.db, sql, NULL, NULL, &err) != SQLITE_OK ||
+	    sqlite3_exec(store.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
 		log_warnx("audit: pruning: %s", err != NULL ? err :
-		    sqlite3_errmsg(store.sa_db));
+		    sqlite3_errmsg(store.db));
 		sqlite3_free(err);
-		sqlite3_exec(store.sa_db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(store.db, "ROLLBACK", NULL, NULL, NULL);
 		return (0);
 	}
 	return (1);

@@ -57,8 +57,8 @@ audit_refused(struct audit_rec *r)
 	    (unsigned long long)r->ar_sid, r->ar_user[0] ? r->ar_user : "-",
 	    r->ar_client, r->ar_cmd[0] ? r->ar_cmd : "-", r->ar_dst_host,
 	    r->ar_dst_port, r->ar_allow ? "allow" : "deny",
-	    sqlite3_errmsg(store.sa_db));
-	store.sa_refused++;
+	    sqlite3_errmsg(store.db));
+	store.refused++;
 	r->ar_type = AR_SKIP;
 }
 
@@ -73,13 +73,13 @@ store_write(struct audit_rec *batch, size_t n, uint64_t rseq,
 	struct audit_fields	 f;
 	unsigned char		 hash[32], prev[32];
 	sqlite3_stmt		*st;
-	int64_t			 seq = store.sa_seq;
+	int64_t			 seq = store.seq;
 	size_t			 i;
 	int			 rc;
 
-	memcpy(prev, store.sa_hash, 32);
+	memcpy(prev, store.hash, 32);
 	audit_coalesce(batch, n);
-	if (sqlite3_exec(store.sa_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	if (sqlite3_exec(store.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return (-1);
 	for (i = 0; i < n; i++) {
@@ -87,28 +87,28 @@ store_write(struct audit_rec *batch, size_t n, uint64_t rseq,
 
 		if (r->ar_type == AR_SKIP)
 			continue;
-		st = r->ar_type == AR_START ? store.sa_start :
-		    r->ar_type == AR_END ? store.sa_finish : store.sa_insert;
+		st = r->ar_type == AR_START ? store.start :
+		    r->ar_type == AR_END ? store.finish : store.insert;
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		audit_bind(st, r);
 		if (r->ar_type != AR_START) {
 			audit_fields_of(r, seq + 1, &f);
-			if (audit_chain_hash(store.sa_md, prev, &f, hash) == -1)
+			if (audit_chain_hash(store.md, prev, &f, hash) == -1)
 				goto fail;
 			sqlite3_bind_int64(st, 20, seq + 1);
 			sqlite3_bind_blob(st, 21, hash, 32, SQLITE_STATIC);
 		}
 		if ((rc = sqlite3_step(st)) == SQLITE_DONE &&
-		    r->ar_type == AR_END && sqlite3_changes(store.sa_db) == 0) {
+		    r->ar_type == AR_END && sqlite3_changes(store.db) == 0) {
 			/* Its start was never written (audit was down): whole. */
-			sqlite3_reset(store.sa_insert);
-			sqlite3_clear_bindings(store.sa_insert);
-			audit_bind(store.sa_insert, r);
-			sqlite3_bind_int64(store.sa_insert, 20, seq + 1);
-			sqlite3_bind_blob(store.sa_insert, 21, hash, 32,
+			sqlite3_reset(store.insert);
+			sqlite3_clear_bindings(store.insert);
+			audit_bind(store.insert, r);
+			sqlite3_bind_int64(store.insert, 20, seq + 1);
+			sqlite3_bind_blob(store.insert, 21, hash, 32,
 			    SQLITE_STATIC);
-			rc = sqlite3_step(store.sa_insert);
+			rc = sqlite3_step(store.insert);
 		}
 		if (rc == SQLITE_CONSTRAINT) {
 			audit_refused(r);
@@ -121,24 +121,24 @@ store_write(struct audit_rec *batch, size_t n, uint64_t rseq,
 			memcpy(prev, hash, 32);
 		}
 	}
-	if (rseq != 0 && store_intake_set(rseq, store.sa_in.si_usage,
+	if (rseq != 0 && store_intake_set(rseq, store.in.si_usage,
 	    produced) == -1)
 		goto fail;
-	if (sqlite3_exec(store.sa_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(store.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	if (rseq != 0) {
-		store.sa_in.si_records = rseq;
-		store.sa_in.si_produced = produced;
+		store.in.si_records = rseq;
+		store.in.si_produced = produced;
 	}
-	store.sa_seq = seq;
-	memcpy(store.sa_hash, prev, 32);
+	store.seq = seq;
+	memcpy(store.hash, prev, 32);
 	for (i = 0; i < n; i++)
 		if (batch[i].ar_type != AR_START && batch[i].ar_type != AR_SKIP)
 			audit_syslog_record(&batch[i], batch[i].ar_seq);
 	return (0);
 fail:
-	log_warnx("audit: writing records: %s", sqlite3_errmsg(store.sa_db));
-	sqlite3_exec(store.sa_db, "ROLLBACK", NULL, NULL, NULL);
+	log_warnx("audit: writing records: %s", sqlite3_errmsg(store.db));
+	sqlite3_exec(store.db, "ROLLBACK", NULL, NULL, NULL);
 	return (-1);
 }
 
@@ -174,7 +174,7 @@ store_close_orphans(struct audit_rec *batch, const char *why)
 	int		 rc = 0;
 
 	for (;;) {
-		if (sqlite3_prepare_v2(store.sa_db, "SELECT kind, session_id, "
+		if (sqlite3_prepare_v2(store.db, "SELECT kind, session_id, "
 		    "start_ms, user, client_addr, client_port, command, "
 		    "dst_host, dst_addr, dst_port, dst_country, verdict, "
 		    "rule_id, reason, bytes_up, bytes_down, protocol, ident, "
@@ -253,11 +253,11 @@ store_open(const struct conf *c, char **cause)
 
 	if (c->c_audit_db == NULL)
 		return (0);
-	if (sqlite3_open_v2(c->c_audit_db, &store.sa_db, SQLITE_OPEN_READWRITE |
+	if (sqlite3_open_v2(c->c_audit_db, &store.db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 	    NULL) != SQLITE_OK)
 		goto sqlfail;
-	sqlite3_busy_timeout(store.sa_db, 2000);
+	sqlite3_busy_timeout(store.db, 2000);
 	/*
 	 * WAL with synchronous NORMAL: a commit is durable against a crash of
 	 * gatewayd (the kill -9 bound), and is synced at checkpoints.
@@ -278,28 +278,28 @@ store_open(const struct conf *c, char **cause)
 	    "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; "
 	    "PRAGMA journal_size_limit = 67108864; "
 	    "PRAGMA cache_size = -%zu", c->c_audit_cache_size / 1024);
-	if (sqlite3_exec(store.sa_db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(store.db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		goto sqlfail;
-	if (db_schema_migrate(store.sa_db, DB_SCHEMA_AUDIT, cause) == -1 ||
-	    wal_open(store.sa_db, c->c_audit_db, cause) == -1)
+	if (db_schema_migrate(store.db, DB_SCHEMA_AUDIT, cause) == -1 ||
+	    wal_open(store.db, c->c_audit_db, cause) == -1)
 		goto fail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
 	    "?18, ?19, ?22, ?23, ?24, ?25, ?26)", cols);
-	if (sqlite3_prepare_v2(store.sa_db, sql, -1, &store.sa_start, NULL) !=
+	if (sqlite3_prepare_v2(store.db, sql, -1, &store.start, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
 	snprintf(sql, sizeof(sql), "INSERT INTO records (%s, seq, hash) VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
 	    "?16, ?17, ?18, ?19, ?22, ?23, ?24, ?25, ?26, ?20, ?21)", cols);
-	if (sqlite3_prepare_v2(store.sa_db, sql, -1, &store.sa_insert, NULL) !=
+	if (sqlite3_prepare_v2(store.db, sql, -1, &store.insert, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
 	/*
 	 * The close sets every column the hash covers, the start row's too:
 	 * what is stored is what was hashed, whatever a START said before.
 	 */
-	if (sqlite3_prepare_v2(store.sa_db, "UPDATE records SET start_ms = ?3, "
+	if (sqlite3_prepare_v2(store.db, "UPDATE records SET start_ms = ?3, "
 	    "user = ?5, client_addr = ?6, client_port = ?7, command = ?8, "
 	    "end_ms = ?4, "
 	    "dst_addr = ?10, dst_country = ?12, verdict = ?13, rule_id = ?14, "
@@ -308,23 +308,23 @@ store_open(const struct conf *c, char **cause)
 	    "packets_up = ?23, packets_down = ?24, udp_destinations = ?25, "
 	    "udp_denied = ?26, dst_host = ?9, dst_port = ?11 WHERE "
 	    "session_id = ?2 AND seq IS NULL",
-	    -1, &store.sa_finish, NULL) != SQLITE_OK)
+	    -1, &store.finish, NULL) != SQLITE_OK)
 		goto sqlfail;
 	/*
 	 * The chain continues from its last link (or the anchor). The partial
 	 * index on seq answers max() only when the query says seq IS NOT NULL.
 	 */
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT seq, hash FROM records WHERE "
+	if (sqlite3_prepare_v2(store.db, "SELECT seq, hash FROM records WHERE "
 	    "seq = (SELECT max(seq) FROM records WHERE seq IS NOT NULL) "
 	    "UNION ALL SELECT seq, hash "
 	    "FROM chain WHERE name = 'anchor' ORDER BY 1 DESC LIMIT 1", -1,
 	    &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		store.sa_seq = sqlite3_column_int64(st, 0);
+		store.seq = sqlite3_column_int64(st, 0);
 		if ((h = sqlite3_column_blob(st, 1)) != NULL &&
 		    sqlite3_column_bytes(st, 1) == 32)
-			memcpy(store.sa_hash, h, 32);
+			memcpy(store.hash, h, 32);
 	}
 	sqlite3_finalize(st);
 	/*
@@ -339,7 +339,7 @@ store_open(const struct conf *c, char **cause)
 
 		evidence_paths(c->c_audit_db, keypath, pubpath,
 		    sizeof(keypath));
-		if (sqlite3_prepare_v2(store.sa_db, "SELECT count(*) FROM "
+		if (sqlite3_prepare_v2(store.db, "SELECT count(*) FROM "
 		    "checkpoints", -1, &st, NULL) != SQLITE_OK)
 			goto sqlfail;
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -357,7 +357,7 @@ store_open(const struct conf *c, char **cause)
 				*cause = NULL;
 			goto fail;
 		}
-		if ((store.sa_key = evidence_key(keypath, pubpath, cause)) ==
+		if ((store.key = evidence_key(keypath, pubpath, cause)) ==
 		    NULL)
 			goto fail;
 	}
@@ -366,35 +366,35 @@ store_open(const struct conf *c, char **cause)
 	 * planted row could stop all signing): the head is signed again as
 	 * soon as the writer runs.
 	 */
-	store.sa_cp_seq = 0;
-	if (sqlite3_prepare_v2(store.sa_db, "INSERT OR REPLACE INTO intake (id, "
+	store.cp_seq = 0;
+	if (sqlite3_prepare_v2(store.db, "INSERT OR REPLACE INTO intake (id, "
 	    "proxy_gen, records, usage, produced, sid_floor) VALUES (1, ?1, "
-	    "?2, ?3, ?4, ?5)", -1, &store.sa_intake, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(store.sa_db, "SELECT proxy_gen, records, usage, "
+	    "?2, ?3, ?4, ?5)", -1, &store.intake, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(store.db, "SELECT proxy_gen, records, usage, "
 	    "produced, sid_floor FROM intake WHERE id = 1", -1, &st, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		store.sa_in.si_gen = (uint64_t)sqlite3_column_int64(st, 0);
-		store.sa_in.si_records = (uint64_t)sqlite3_column_int64(st, 1);
-		store.sa_in.si_usage = (uint64_t)sqlite3_column_int64(st, 2);
-		store.sa_in.si_produced = (uint64_t)sqlite3_column_int64(st, 3);
-		store.sa_in.si_sid_floor = (uint64_t)sqlite3_column_int64(st, 4);
+		store.in.si_gen = (uint64_t)sqlite3_column_int64(st, 0);
+		store.in.si_records = (uint64_t)sqlite3_column_int64(st, 1);
+		store.in.si_usage = (uint64_t)sqlite3_column_int64(st, 2);
+		store.in.si_produced = (uint64_t)sqlite3_column_int64(st, 3);
+		store.in.si_sid_floor = (uint64_t)sqlite3_column_int64(st, 4);
 	}
 	sqlite3_finalize(st);
-	if ((store.sa_md = EVP_MD_CTX_new()) == NULL)
+	if ((store.md = EVP_MD_CTX_new()) == NULL)
 		goto sqlfail;
-	store.sa_retention_days = c->c_audit_retention_days;
-	store.sa_cp_at = store_clock_ms(CLOCK_MONOTONIC);
+	store.retention_days = c->c_audit_retention_days;
+	store.cp_at = store_clock_ms(CLOCK_MONOTONIC);
 	audit_syslog_open(c);
 	return (0);
 sqlfail:
 	if (asprintf(cause, "audit_db %s: %s", c->c_audit_db,
-	    policy_db_errmsg(c->c_audit_db, store.sa_db)) < 0)
+	    policy_db_errmsg(c->c_audit_db, store.db)) < 0)
 		*cause = NULL;
 fail:
-	sqlite3_close(store.sa_db);
-	store.sa_db = NULL;
+	sqlite3_close(store.db);
+	store.db = NULL;
 	return (-1);
 }
 
@@ -402,36 +402,36 @@ void
 store_close(void)
 {
 	wal_stop();
-	sqlite3_finalize(store.sa_start);
-	sqlite3_finalize(store.sa_insert);
-	sqlite3_finalize(store.sa_finish);
-	sqlite3_finalize(store.sa_intake);
-	sqlite3_close(store.sa_db);
-	store.sa_db = NULL;
-	EVP_MD_CTX_free(store.sa_md);
-	store.sa_md = NULL;
-	EVP_PKEY_free(store.sa_key);
-	store.sa_key = NULL;
+	sqlite3_finalize(store.start);
+	sqlite3_finalize(store.insert);
+	sqlite3_finalize(store.finish);
+	sqlite3_finalize(store.intake);
+	sqlite3_close(store.db);
+	store.db = NULL;
+	EVP_MD_CTX_free(store.md);
+	store.md = NULL;
+	EVP_PKEY_free(store.key);
+	store.key = NULL;
 	audit_syslog_close();
 }
 
 uint64_t
 store_refused(void)
 {
-	return (store.sa_refused);
+	return (store.refused);
 }
 
 void
 store_count_refused(uint64_t n)
 {
-	store.sa_refused += n;
+	store.refused += n;
 }
 
 /* Where the proxy's numbering stands, as committed. */
 int
 store_intake(struct store_intake *in)
 {
-	*in = store.sa_in;
+	*in = store.in;
 	return (0);
 }
 
@@ -439,13 +439,13 @@ store_intake(struct store_intake *in)
 int
 store_intake_set(uint64_t records, uint64_t usage, uint64_t produced)
 {
-	sqlite3_reset(store.sa_intake);
-	sqlite3_bind_int64(store.sa_intake, 1, (int64_t)store.sa_in.si_gen);
-	sqlite3_bind_int64(store.sa_intake, 2, (int64_t)records);
-	sqlite3_bind_int64(store.sa_intake, 3, (int64_t)usage);
-	sqlite3_bind_int64(store.sa_intake, 4, (int64_t)produced);
-	sqlite3_bind_int64(store.sa_intake, 5, (int64_t)store.sa_in.si_sid_floor);
-	return (sqlite3_step(store.sa_intake) == SQLITE_DONE ? 0 : -1);
+	sqlite3_reset(store.intake);
+	sqlite3_bind_int64(store.intake, 1, (int64_t)store.in.si_gen);
+	sqlite3_bind_int64(store.intake, 2, (int64_t)records);
+	sqlite3_bind_int64(store.intake, 3, (int64_t)usage);
+	sqlite3_bind_int64(store.intake, 4, (int64_t)produced);
+	sqlite3_bind_int64(store.intake, 5, (int64_t)store.in.si_sid_floor);
+	return (sqlite3_step(store.intake) == SQLITE_DONE ? 0 : -1);
 }
 
 /*
@@ -460,7 +460,7 @@ store_max_sid(void)
 	sqlite3_stmt	*st;
 	int64_t		 max = 0;
 
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT max(session_id) FROM records "
+	if (sqlite3_prepare_v2(store.db, "SELECT max(session_id) FROM records "
 	    "WHERE session_id < 9007199254740992", -1, &st, NULL) != SQLITE_OK)
 		return (0);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -484,9 +484,9 @@ store_new_generation(uint64_t gen, const char *why)
 	uint64_t		 lost = 0;
 	int			 ok = 1;
 
-	if (why != NULL && store.sa_in.si_gen != 0 && store.sa_in.si_produced >
-	    store.sa_in.si_records)
-		lost = store.sa_in.si_produced - store.sa_in.si_records;
+	if (why != NULL && store.in.si_gen != 0 && store.in.si_produced >
+	    store.in.si_records)
+		lost = store.in.si_produced - store.in.si_records;
 	if (why != NULL) {
 		if ((batch = calloc(AUDIT_BATCH, sizeof(*batch))) == NULL)
 			fatalx("auditd: out of memory");
@@ -495,22 +495,22 @@ store_new_generation(uint64_t gen, const char *why)
 	}
 	if (!ok)
 		return (-1);
-	store.sa_in.si_gen = gen;
-	store.sa_in.si_records = store.sa_in.si_usage = store.sa_in.si_produced = 0;
-	store.sa_in.si_sid_floor = store_max_sid();
-	if (sqlite3_exec(store.sa_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	store.in.si_gen = gen;
+	store.in.si_records = store.in.si_usage = store.in.si_produced = 0;
+	store.in.si_sid_floor = store_max_sid();
+	if (sqlite3_exec(store.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK || store_intake_set(0, 0, 0) == -1 ||
-	    sqlite3_exec(store.sa_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	    sqlite3_exec(store.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		log_warnx("audit: recording the new proxy run: %s",
-		    sqlite3_errmsg(store.sa_db));
-		sqlite3_exec(store.sa_db, "ROLLBACK", NULL, NULL, NULL);
+		    sqlite3_errmsg(store.db));
+		sqlite3_exec(store.db, "ROLLBACK", NULL, NULL, NULL);
 		return (-1);
 	}
 	if (lost > 0) {
 		log_warnx("audit: the last proxy run ended with at least %llu "
 		    "records it had not handed over: lost",
 		    (unsigned long long)lost);
-		store.sa_refused += lost;
+		store.refused += lost;
 	}
 	return (0);
 }

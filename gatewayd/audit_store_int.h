@@ -14,17 +14,17 @@
 #include "auditd.h"
 
 struct store {
-	sqlite3			*sa_db;
-	sqlite3_stmt		*sa_start, *sa_finish, *sa_insert, *sa_intake;
-	int64_t			 sa_seq;	/* the chain's head */
-	unsigned char		 sa_hash[32];
-	uint64_t		 sa_refused;	/* records the database refused */
-	EVP_MD_CTX		*sa_md;
-	EVP_PKEY		*sa_key;	/* signs checkpoints */
-	int64_t			 sa_cp_seq;	/* the last signed head */
-	int64_t			 sa_cp_at;	/* monotonic ms */
-	int			 sa_retention_days;
-	struct store_intake	 sa_in;		/* as committed */
+	sqlite3			*db;
+	sqlite3_stmt		*start, *finish, *insert, *intake;
+	int64_t			 seq;	/* the chain's head */
+	unsigned char		 hash[32];
+	uint64_t		 refused;	/* records the database refused */
+	EVP_MD_CTX		*md;
+	EVP_PKEY		*key;	/* signs checkpoints */
+	int64_t			 cp_seq;	/* the last signed head */
+	int64_t			 cp_at;	/* monotonic ms */
+	int			 retention_days;
+	struct store_intake	 in;		/* as committed */
 };
 
 

@@ -36,8 +36,8 @@ store_usage(const struct am_usage *u, size_t n, uint64_t useq, int64_t now_ms)
 	size_t		 i;
 	int		 ok = 1;
 
-	if (sqlite3_exec(store.sa_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK || sqlite3_prepare_v2(store.sa_db, "INSERT INTO usage (user, "
+	if (sqlite3_exec(store.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(store.db, "INSERT INTO usage (user, "
 	    "period, period_start, bytes, updated_ms) VALUES (?1, ?2, ?3, "
 	    "max(?4, 0), ?5) ON CONFLICT (user, period, period_start) DO "
 	    "UPDATE SET bytes = max(bytes + ?4, 0), updated_ms = ?5", -1, &st,
@@ -54,21 +54,21 @@ store_usage(const struct am_usage *u, size_t n, uint64_t useq, int64_t now_ms)
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
-	if (!ok || store_intake_set(store.sa_in.si_records, useq,
-	    store.sa_in.si_produced) == -1 ||
-	    sqlite3_exec(store.sa_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (!ok || store_intake_set(store.in.si_records, useq,
+	    store.in.si_produced) == -1 ||
+	    sqlite3_exec(store.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		/* Said once until it works again: this comes every second. */
 		if (!failing)
 			log_warnx("audit: writing quota usage: %s; kept until "
-			    "it can be written", sqlite3_errmsg(store.sa_db));
+			    "it can be written", sqlite3_errmsg(store.db));
 		failing = 1;
-		sqlite3_exec(store.sa_db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(store.db, "ROLLBACK", NULL, NULL, NULL);
 		return (-1);
 	}
 	if (failing)
 		log_warnx("audit: quota usage is written again");
 	failing = 0;
-	store.sa_in.si_usage = useq;
+	store.in.si_usage = useq;
 	return (0);
 }
 
@@ -86,7 +86,7 @@ store_usage_rows(int64_t now, int (*fn)(const struct am_usage *, void *),
 	time_t		 start, end;
 	int		 per, rc = SQLITE_DONE;
 
-	if (sqlite3_prepare_v2(store.sa_db, "SELECT user, bytes FROM usage WHERE "
+	if (sqlite3_prepare_v2(store.db, "SELECT user, bytes FROM usage WHERE "
 	    "period = ?1 AND period_start = ?2", -1, &st, NULL) != SQLITE_OK)
 		return (-1);
 	for (per = POLICY_PERIOD_HOUR; per <= POLICY_PERIOD_MONTH; per++) {

@@ -14,28 +14,20 @@
  * user, locks out, delays, and hands a free PAM thread the login whose
  * client has the cleanest record. Idle PAM threads read the channels into
  * that queue themselves, so an idle authd costs a login no extra
- * hand-off. An optional
- * cache (auth_cache_ttl) remembers successful checks as a salted SHA-256
- * of the user and password, never the password. Passwords are wiped as
- * soon as they are checked, and when a login leaves the queue unchecked.
- *
- * After PAM succeeds, the name PAM ended with (PAM_USER) is the user: a
- * case-insensitive backend (sssd, AD) lets "ALICE" log in as "alice",
- * and the policy, the limits and the audit must see "alice".
+ * hand-off. authd_pam.c checks a login (PAM, its cache, the groups).
+ * Passwords are wiped as soon as they are checked, and when a login
+ * leaves the queue unchecked.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,39 +36,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <security/pam_appl.h>
-
 #include "gatewayd.h"
 #include "notify.h"
 #include "chan.h"
-
-#define AUTHD_CACHE_MAX		1024
 
 struct authd_channels {
 	int			 ac_fds[GW_MAX_WORKERS];	/* -1: closed */
 	int			 ac_n;
 };
 
-struct authd_cached {
-	char			 c_user[256];
-	char			 c_canon[256];
-	unsigned char		 c_digest[32];
-	time_t			 c_expires;
-};
-
 static struct {
-	const char		*a_service;
 	int			 a_lockout;
-	int			 a_cache_ttl;
-	pthread_mutex_t		 a_lock;	/* channels, queue, cache */
+	pthread_mutex_t		 a_lock;	/* channels, queue */
 	int			 a_wake[2];	/* the queue may have work */
 	int			 a_stop;
 	struct authq		*a_q;
 	struct authd_channels	*a_ch;
-	struct authd_cached	 a_cache[AUTHD_CACHE_MAX];
-	unsigned char		 a_salt[32];
 } authd;
 
 const char *
@@ -100,126 +75,6 @@ auth_status_str(enum auth_status st)
 	}
 }
 
-/* PAM asks; we answer with what the client sent, nothing else. */
-static int
-authd_conv(int n, const struct pam_message **msg, struct pam_response **resp,
-    void *arg)
-{
-	const struct auth_request	*req = arg;
-	struct pam_response		*r;
-	int				 i;
-
-	if (n <= 0 || n > PAM_MAX_NUM_MSG ||
-	    (r = calloc((size_t)n, sizeof(*r))) == NULL)
-		return (PAM_CONV_ERR);
-	for (i = 0; i < n; i++) {
-		switch (msg[i]->msg_style) {
-		case PAM_PROMPT_ECHO_OFF:
-			r[i].resp = strdup(req->ar_pass);
-			break;
-		case PAM_PROMPT_ECHO_ON:
-			r[i].resp = strdup(req->ar_user);
-			break;
-		default:	/* PAM_ERROR_MSG, PAM_TEXT_INFO: nobody to show */
-			continue;
-		}
-		if (r[i].resp == NULL)
-			goto fail;
-	}
-	*resp = r;
-	return (PAM_SUCCESS);
-fail:
-	for (i = 0; i < n; i++) {
-		if (r[i].resp != NULL) {
-			explicit_bzero(r[i].resp, strlen(r[i].resp));
-			free(r[i].resp);
-		}
-	}
-	free(r);
-	return (PAM_CONV_ERR);
-}
-
-static void
-authd_digest(const struct auth_request *req, unsigned char out[32])
-{
-	EVP_MD_CTX	*ctx = EVP_MD_CTX_new();
-	unsigned int	 len = 32;
-
-	memset(out, 0, 32);
-	if (ctx == NULL)
-		return;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, authd.a_salt, sizeof(authd.a_salt)) != 1 ||
-	    EVP_DigestUpdate(ctx, req->ar_user, strlen(req->ar_user) + 1) !=
-	    1 || EVP_DigestUpdate(ctx, req->ar_pass, strlen(req->ar_pass)) !=
-	    1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
-		memset(out, 0, 32);
-	EVP_MD_CTX_free(ctx);
-}
-
-/* Under a_lock: whether a recent success with this password is cached. */
-static int
-authd_cache_hit(const struct auth_request *req, const unsigned char *d,
-    time_t now, char *canon, size_t len)
-{
-	size_t	 i;
-
-	for (i = 0; i < AUTHD_CACHE_MAX; i++) {
-		struct authd_cached *c = &authd.a_cache[i];
-
-		if (c->c_expires > now && strcmp(c->c_user, req->ar_user) ==
-		    0 && CRYPTO_memcmp(c->c_digest, d, 32) == 0) {
-			snprintf(canon, len, "%s", c->c_canon);
-			return (1);
-		}
-	}
-	return (0);
-}
-
-static void
-authd_cache_put(const struct auth_request *req, const char *canon,
-    const unsigned char *d, time_t now)
-{
-	struct authd_cached	*slot = &authd.a_cache[0];
-	size_t			 i;
-
-	for (i = 0; i < AUTHD_CACHE_MAX; i++) {
-		if (strcmp(authd.a_cache[i].c_user, req->ar_user) == 0) {
-			slot = &authd.a_cache[i];
-			break;
-		}
-		if (authd.a_cache[i].c_expires < slot->c_expires)
-			slot = &authd.a_cache[i];
-	}
-	snprintf(slot->c_user, sizeof(slot->c_user), "%s", req->ar_user);
-	snprintf(slot->c_canon, sizeof(slot->c_canon), "%s", canon);
-	memcpy(slot->c_digest, d, 32);
-	slot->c_expires = now + authd.a_cache_ttl;
-}
-
-/* The user's groups through NSS (files, sssd for LDAP/AD...). */
-static void
-authd_groups(const char *user, struct auth_reply *rep)
-{
-	struct passwd	 pw, *pwp = NULL;
-	struct group	 gr, *grp = NULL;
-	char		 buf[16384];
-	gid_t		 gids[256];
-	int		 n = 256, i;
-
-	if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL)
-		return;
-	if (getgrouplist(user, pw.pw_gid, gids, &n) == -1)
-		n = 256;
-	for (i = 0; i < n && rep->ap_ngroups < AUTH_MAX_GROUPS; i++) {
-		if (getgrgid_r(gids[i], &gr, buf, sizeof(buf), &grp) != 0 ||
-		    grp == NULL || strlen(grp->gr_name) >= AUTH_GROUP_NAME)
-			continue;
-		snprintf(rep->ap_groups[rep->ap_ngroups++], AUTH_GROUP_NAME,
-		    "%s", grp->gr_name);
-	}
-}
-
 /* Appends to the reply's message: the lock-out adds to the reason. */
 static void __attribute__((format(printf, 2, 3)))
 authd_note(struct auth_reply *rep, const char *fmt, ...)
@@ -234,81 +89,6 @@ authd_note(struct auth_reply *rep, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(rep->ap_msg + n, sizeof(rep->ap_msg) - n, fmt, ap);
 	va_end(ap);
-}
-
-/* Asks PAM (or the cache); rep gets the answer and the canonical name. */
-static void
-authd_check(struct auth_request *req, struct auth_reply *rep)
-{
-	pam_handle_t	*pamh = NULL;
-	struct pam_conv	 conv = { authd_conv, req };
-	const void	*item;
-	unsigned char	 digest[32];
-	time_t		 now = time(NULL);
-	int		 rc, cached = 0;
-
-	memset(digest, 0, sizeof(digest));
-	if (authd.a_cache_ttl > 0) {
-		authd_digest(req, digest);
-		pthread_mutex_lock(&authd.a_lock);
-		cached = authd_cache_hit(req, digest, now, rep->ap_user,
-		    sizeof(rep->ap_user));
-		pthread_mutex_unlock(&authd.a_lock);
-	}
-	if (cached) {
-		rep->ap_status = AUTH_OK;
-		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "cached");
-		authd_groups(rep->ap_user, rep);
-		goto done;
-	}
-	if (req->ar_user[0] == '\0' || req->ar_pass[0] == '\0') {
-		/* RFC 1929 allows neither; PAM is not bothered with them. */
-		rep->ap_status = AUTH_FAILED;
-		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "empty %s",
-		    req->ar_user[0] == '\0' ? "user name" : "password");
-	} else if ((rc = pam_start(authd.a_service, req->ar_user, &conv,
-	    &pamh)) != PAM_SUCCESS) {
-		rep->ap_status = AUTH_ERROR;
-		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "pam_start: %s",
-		    pam_strerror(NULL, rc));
-		pamh = NULL;
-	} else {
-		pam_set_item(pamh, PAM_RHOST, req->ar_client);
-		if ((rc = pam_authenticate(pamh, PAM_SILENT |
-		    PAM_DISALLOW_NULL_AUTHTOK)) != PAM_SUCCESS) {
-			rep->ap_status = AUTH_FAILED;
-			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
-			    pam_strerror(pamh, rc));
-		} else if ((rc = pam_acct_mgmt(pamh, PAM_SILENT)) !=
-		    PAM_SUCCESS) {
-			rep->ap_status = AUTH_REFUSED;
-			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
-			    pam_strerror(pamh, rc));
-		} else if (pam_get_item(pamh, PAM_USER, &item) !=
-		    PAM_SUCCESS || item == NULL || ((const char *)item)[0] ==
-		    '\0' || strlen(item) >= sizeof(rep->ap_user)) {
-			/* No name to hold the session under: no login. */
-			rep->ap_status = AUTH_ERROR;
-			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "PAM left "
-			    "no usable user name");
-		} else {
-			rep->ap_status = AUTH_OK;
-			snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
-			    (const char *)item);
-		}
-		pam_end(pamh, rc);
-	}
-	if (rep->ap_status == AUTH_OK) {
-		authd_groups(rep->ap_user, rep);
-		if (authd.a_cache_ttl > 0) {
-			pthread_mutex_lock(&authd.a_lock);
-			authd_cache_put(req, rep->ap_user, digest, now);
-			pthread_mutex_unlock(&authd.a_lock);
-		}
-	}
-done:
-	explicit_bzero(req->ar_pass, sizeof(req->ar_pass));
-	explicit_bzero(digest, sizeof(digest));
 }
 
 static int64_t
@@ -491,7 +271,7 @@ authd_worker(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (what == AUTHQ_RUN) {
 			req = *r;
-			authd_check(&req, &rep);
+			authd_pam_check(&req, &rep);
 			explicit_bzero(&req, sizeof(req));
 		} else if (what == AUTHQ_LOCKED)
 			rep.ap_status = AUTH_LOCKED;
@@ -595,9 +375,8 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 	/* No network socket, no database, no lock: its channels only. */
 	privsep_close_all_but(fds, nworkers);
 	memset(&authd, 0, sizeof(authd));
-	authd.a_service = c->c_pam_service;
 	authd.a_lockout = c->c_auth_lockout;
-	authd.a_cache_ttl = c->c_auth_cache_ttl;
+	authd_pam_init(c->c_pam_service, c->c_auth_cache_ttl);
 	{
 		struct authq_limits	 lim;
 
@@ -616,9 +395,6 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 			fatal("authd: pipe");
 	}
 	pthread_mutex_init(&authd.a_lock, NULL);
-	if (getrandom(authd.a_salt, sizeof(authd.a_salt), 0) !=
-	    (ssize_t)sizeof(authd.a_salt))
-		fatal("authd: getrandom");
 	for (i = 0; i < nworkers; i++)
 		ch.ac_fds[i] = fds[i];
 	ch.ac_n = nworkers;

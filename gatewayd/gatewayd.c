@@ -34,7 +34,6 @@
 
 #include "gatewayd.h"
 
-#define GW_LISTEN_BACKLOG	4096
 /* Descriptors kept back from max_sessions for listeners, DNS, logs. */
 #define GW_FD_RESERVE		64
 
@@ -123,72 +122,6 @@ gw_conf_complete(struct conf *c, rlim_t nofile)
 		    GW_MAX_WORKERS : (int)ncpu;
 	}
 }
-
-static int
-gw_bind(const struct conf_listen *cl, uint16_t port, char **cause)
-{
-	struct sockaddr_storage	 ss;
-	int			 fd, one = 1;
-
-	memcpy(&ss, &cl->cl_ss, sizeof(ss));
-	addr_set_port(&ss, port);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1)
-		goto fail;
-	/* [::]:P and 0.0.0.0:P are separate listen lines, as written. */
-	if ((ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
-	    bind(fd, (struct sockaddr *)&ss, cl->cl_len) == -1 ||
-	    listen(fd, GW_LISTEN_BACKLOG) == -1)
-		goto fail;
-	return (fd);
-fail:
-	if (asprintf(cause, "listen %s: %s", cl->cl_text, strerror(errno)) < 0)
-		*cause = NULL;
-	if (fd != -1)
-		close(fd);
-	return (-1);
-}
-
-/*
- * One socket per worker per listen address, all bound to the same port
- * with SO_REUSEPORT. A port of 0 is chosen by the kernel for the first
- * socket and reused for the others. fds is [worker][listen].
- */
-static int
-gw_bind_all(const struct conf *c, int nworkers, int *fds, char **cause)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	size_t			 l;
-	uint16_t		 port;
-	int			 w, fd;
-
-	for (l = 0; l < c->c_nlisten; l++) {
-		port = addr_port((const struct sockaddr *)&c->c_listen[l].cl_ss);
-		for (w = 0; w < nworkers; w++) {
-			if ((fd = gw_bind(&c->c_listen[l], port, cause)) == -1)
-				return (-1);
-			fds[(size_t)w * c->c_nlisten + l] = fd;
-			if (port == 0) {
-				len = sizeof(ss);
-				if (getsockname(fd, (struct sockaddr *)&ss,
-				    &len) == -1)
-					return (-1);
-				port = addr_port((struct sockaddr *)&ss);
-			}
-		}
-		if (port != addr_port((const struct sockaddr *)
-		    &c->c_listen[l].cl_ss))
-			log_info("listen %s: bound to port %u",
-			    c->c_listen[l].cl_text, port);
-	}
-	return (0);
-}
-
 
 /*
  * For -n: the accounts and group the configuration names exist, so that
@@ -448,7 +381,7 @@ main(int argc, char **argv)
 	/* As root, once: every proxy the parent starts serves these. */
 	if ((listen_fds = calloc((size_t)gw_nworkers * c->c_nlisten,
 	    sizeof(*listen_fds))) == NULL ||
-	    gw_bind_all(c, gw_nworkers, listen_fds, &cause) == -1 ||
+	    listeners_open(c, gw_nworkers, listen_fds, &cause) == -1 ||
 	    ((metrics_fd = metrics_bind(c, &cause)) == -1 && cause != NULL))
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	return (parent_run(c, gw_nworkers, listen_fds, metrics_fd,

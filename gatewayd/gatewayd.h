@@ -308,6 +308,9 @@ struct auth_reply {
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
 };
 pid_t	 authd_start(const struct conf *, int *, int, char **);
+/* authd_pam.c: one login checked (PAM, the cache, NSS groups) */
+void	 authd_pam_init(const char *, int);
+void	 authd_pam_check(struct auth_request *, struct auth_reply *);
 
 /* authq.c: lock-out and the queue in front of authd's PAM threads */
 #define AUTHQ_KEYS_MAX		262144	/* counters kept at most */
@@ -349,7 +352,7 @@ void	 auth_channel_replace(struct worker *, int);
 int	 auth_submit(struct session *, const struct s5_userpass *);
 void	 auth_forget(struct session *);
 
-/* audit.c: the audit log, written by a thread of its own */
+/* audit.c, audit_queue.c: the audit log, shipped by a thread of its own */
 enum audit_type {
 	AR_START,	/* a relayed session began: its row, still open */
 	AR_END,		/* it ended: the row is completed and chained */
@@ -459,6 +462,9 @@ void	 control_answer(struct worker *);
 size_t	 audit_queue_depth(void);
 uint64_t audit_records_lost(void);
 
+/* listen.c: the listening sockets, [worker][listen address] */
+int	 listeners_open(const struct conf *, int, int *, char **);
+
 /* parent.c: the privileged parent, supervising authd and the proxy */
 #define PARENT_MSG_READY	"ready"
 #define PARENT_MSG_RELOADED	"reloaded"	/* after a SIGHUP */
@@ -542,6 +548,8 @@ int	 verdict_recheck(struct session *, struct policy *);
 int	 verdict_udp_association(struct session *, struct policy *);
 
 /* udp.c */
+enum step udp_begin(struct session *, const char *,
+	    const struct sockaddr_storage *);
 int	 udp_start(struct session *, uint16_t);
 void	 udp_free(struct session *);
 void	 udp_policy_changed(struct session *);

@@ -44,8 +44,6 @@
 
 static void	session_client_event(struct bufferevent *, short, void *);
 static void	session_refusal_flushed(struct bufferevent *, void *);
-static enum step session_udp(struct session *, const char *,
-		    const struct sockaddr_storage *);
 static void	session_wipe_input(struct session *);
 static int	session_send(struct session *, const void *, size_t);
 
@@ -307,7 +305,7 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		return (STEP_STOP);
 	}
 	if (cmd == S5_CMD_UDP_ASSOCIATE)
-		return (session_udp(s, name, addr));
+		return (udp_begin(s, name, addr));
 	if (name != NULL) {
 		if ((s->s_dst_name = strdup(name)) == NULL) {
 			session_refuse(s, S5_REP_GENERAL_FAILURE,
@@ -334,72 +332,6 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 	s->s_cand = &s->s_dst;
 	s->s_ncand = 1;
 	connect_next(s);
-	return (STEP_STOP);
-}
-
-/*
- * UDP ASSOCIATE: DST is where the client will send from, not where to.
- * Only the TCP client's own host may send into the association, so DST
- * must be a wildcard (a client behind a NAT may not know its address) or
- * that host; anything else would let a third host use the relay.
- */
-static enum step
-session_udp(struct session *s, const char *name,
-    const struct sockaddr_storage *addr)
-{
-	struct sockaddr_storage	 from;
-
-	if (s->s_over_limit) {
-		session_refuse(s, S5_REP_GENERAL_FAILURE,
-		    "max_sessions reached");
-		return (STEP_STOP);
-	}
-	memcpy(&from, addr, sizeof(from));
-	if (name != NULL) {
-		/*
-		 * Some clients (python3-socks) send the wildcard as the
-		 * name "0": a name counts only when it is a numeric
-		 * address. Nothing is looked up.
-		 */
-		struct sockaddr_in	*sin = (struct sockaddr_in *)&from;
-		struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&from;
-
-		memset(&from, 0, sizeof(from));
-		if (inet_aton(name, &sin->sin_addr) == 1)
-			sin->sin_family = AF_INET;
-		else if (inet_pton(AF_INET6, name, &sin6->sin6_addr) == 1)
-			sin6->sin6_family = AF_INET6;
-		else {
-			if ((s->s_dst_name = strdup(name)) == NULL) {
-				session_refuse(s, S5_REP_GENERAL_FAILURE,
-				    "out of memory");
-				return (STEP_STOP);
-			}
-			session_refuse(s, S5_REP_NOT_ALLOWED, "udp: the "
-			    "client address must be a wildcard or the "
-			    "client's own");
-			return (STEP_STOP);
-		}
-	}
-	addr_set_port(&from, s->s_dst_port);
-	addr_unmap(&from);
-	if (!addr_is_wildcard((struct sockaddr *)&from) &&
-	    !addr_same_ip((struct sockaddr *)&from,
-	    (struct sockaddr *)&s->s_peer)) {
-		memcpy(&s->s_dst, &from, sizeof(s->s_dst));
-		session_refuse(s, S5_REP_NOT_ALLOWED, "udp: the client "
-		    "address must be a wildcard or the client's own");
-		return (STEP_STOP);
-	}
-	/*
-	 * Granted when some rule could let the datagrams through; each
-	 * destination is then judged on its own (udp.c).
-	 */
-	if (verdict_udp_association(s, s->s_worker->w_policy) == -1) {
-		session_refuse(s, S5_REP_NOT_ALLOWED, s->s_refusal);
-		return (STEP_STOP);
-	}
-	udp_start(s, addr_port((struct sockaddr *)&from));
 	return (STEP_STOP);
 }
 

@@ -19,7 +19,7 @@
  * connection, or after idle_timeout without a datagram.
  *
  * Datagrams are taken only from the TCP client's own host: the host the
- * client names in its request must be a wildcard or that host (session.c),
+ * client names in its request must be a wildcard or that host (udp_begin),
  * and with port 0 the first datagram from that host claims the port.
  * Hosts behind one NAT share an address, so another of them can still
  * send into an association whose port is not yet claimed, or spoof the
@@ -107,6 +107,72 @@ udp_socket(int family, const struct sockaddr *bindto)
 	return (fd);
 }
 
+/*
+ * UDP ASSOCIATE: DST is where the client will send from, not where to.
+ * Only the TCP client's own host may send into the association, so DST
+ * must be a wildcard (a client behind a NAT may not know its address) or
+ * that host; anything else would let a third host use the relay.
+ */
+enum step
+udp_begin(struct session *s, const char *name,
+    const struct sockaddr_storage *addr)
+{
+	struct sockaddr_storage	 from;
+
+	if (s->s_over_limit) {
+		session_refuse(s, S5_REP_GENERAL_FAILURE,
+		    "max_sessions reached");
+		return (STEP_STOP);
+	}
+	memcpy(&from, addr, sizeof(from));
+	if (name != NULL) {
+		/*
+		 * Some clients (python3-socks) send the wildcard as the
+		 * name "0": a name counts only when it is a numeric
+		 * address. Nothing is looked up.
+		 */
+		struct sockaddr_in	*sin = (struct sockaddr_in *)&from;
+		struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&from;
+
+		memset(&from, 0, sizeof(from));
+		if (inet_aton(name, &sin->sin_addr) == 1)
+			sin->sin_family = AF_INET;
+		else if (inet_pton(AF_INET6, name, &sin6->sin6_addr) == 1)
+			sin6->sin6_family = AF_INET6;
+		else {
+			if ((s->s_dst_name = strdup(name)) == NULL) {
+				session_refuse(s, S5_REP_GENERAL_FAILURE,
+				    "out of memory");
+				return (STEP_STOP);
+			}
+			session_refuse(s, S5_REP_NOT_ALLOWED, "udp: the "
+			    "client address must be a wildcard or the "
+			    "client's own");
+			return (STEP_STOP);
+		}
+	}
+	addr_set_port(&from, s->s_dst_port);
+	addr_unmap(&from);
+	if (!addr_is_wildcard((struct sockaddr *)&from) &&
+	    !addr_same_ip((struct sockaddr *)&from,
+	    (struct sockaddr *)&s->s_peer)) {
+		memcpy(&s->s_dst, &from, sizeof(s->s_dst));
+		session_refuse(s, S5_REP_NOT_ALLOWED, "udp: the client "
+		    "address must be a wildcard or the client's own");
+		return (STEP_STOP);
+	}
+	/*
+	 * Granted when some rule could let the datagrams through; each
+	 * destination is then judged on its own (udp.c).
+	 */
+	if (verdict_udp_association(s, s->s_worker->w_policy) == -1) {
+		session_refuse(s, S5_REP_NOT_ALLOWED, s->s_refusal);
+		return (STEP_STOP);
+	}
+	udp_start(s, addr_port((struct sockaddr *)&from));
+	return (STEP_STOP);
+}
+
 /* Starts the association for s; replies with the relay's address. */
 int
 udp_start(struct session *s, uint16_t client_port)
@@ -136,7 +202,7 @@ udp_start(struct session *s, uint16_t client_port)
 	    udp_from_client, ua)) == NULL || event_add(ua->ua_ev, NULL) == -1)
 		goto fail;
 	/*
-	 * Datagrams come from the TCP peer's host (session.c allowed only a
+	 * Datagrams come from the TCP peer's host (udp_begin allowed only a
 	 * wildcard or that host), from the port the client named, or with
 	 * port 0 from the port of its first datagram.
 	 */

@@ -1,9 +1,9 @@
 /*
- * decide.c: policy_decide() and policy_explain(), one evaluation behind
- * both. Each dimension's set of rules is looked up once (policy_int.h),
- * the sets are ANDed, and the first rule left whose time window holds
- * decides. Explain shows, for each rule before it, the first dimension
- * whose set left the rule out.
+ * decide.c: policy_decide(), and the evaluation policy_explain()
+ * (explain.c) shares. Each dimension's set of rules is looked up once
+ * (policy_int.h), the sets are ANDed, and the first rule left whose time
+ * window holds decides. Explain shows, for each rule before it, the first
+ * dimension whose set left the rule out.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -16,22 +16,8 @@
 #include <time.h>
 
 #include "policy_int.h"
+#include "eval.h"
 
-struct eval {
-	const struct policy	*e_p;
-	const struct policy_req	*e_req;
-	size_t			 e_words;
-	const uint64_t		*e_dim[PK_NDIM];	/* pool or e_buf */
-	uint64_t		*e_buf[PK_NDIM];
-	uint64_t		*e_special;	/* allow rules naming the address */
-	uint64_t		*e_acc;
-	int			 e_phase1;
-	const char		*e_special_name;
-	struct tm		 e_tm;
-	int			 e_have_tm;
-	char			 e_src_cc[3];
-	char			 e_dst_cc[3];
-};
 
 /*
  * A dimension starts as a pointer to a bitset of the pool; it is copied
@@ -215,7 +201,7 @@ eval_dims(struct eval *e)
 	}
 }
 
-static int
+int
 eval_time_ok(struct eval *e, const struct prule *r)
 {
 	int	 i;
@@ -250,17 +236,12 @@ eval_first(struct eval *e, const uint64_t *set)
 	return (-1);
 }
 
-static int
-bit_is_set(const uint64_t *set, long r)
-{
-	return ((set[r / 64] >> (r % 64)) & 1);
-}
 
 /*
  * Decides; for explain, also leaves the evaluation in e. Returns the index
  * of the deciding rule (or -1).
  */
-static long
+long
 eval_decide(struct eval *e, struct policy_verdict *v)
 {
 	const struct policy	*p = e->e_p;
@@ -348,22 +329,6 @@ eval_decide(struct eval *e, struct policy_verdict *v)
 	return (r);
 }
 
-#define EVAL_BUFFERS	(PK_NDIM + 2)
-
-#define EVAL_SETUP(e, p, req, buf)					\
-	uint64_t buf[(p)->p_words * EVAL_BUFFERS];			\
-	struct eval e;							\
-	do {								\
-		int k_;							\
-		memset(&(e), 0, sizeof(e));				\
-		(e).e_p = (p);						\
-		(e).e_req = (req);					\
-		(e).e_words = (p)->p_words;				\
-		for (k_ = 0; k_ < PK_NDIM; k_++)			\
-			(e).e_buf[k_] = buf + (size_t)k_ * (p)->p_words; \
-		(e).e_special = buf + PK_NDIM * (p)->p_words;		\
-		(e).e_acc = buf + (PK_NDIM + 1) * (p)->p_words;	\
-	} while (0)
 
 /*
  * An IPv6 destination that carries IPv4 addresses (NAT64, 6to4, Teredo,
@@ -374,7 +339,7 @@ eval_decide(struct eval *e, struct policy_verdict *v)
  * IPv4 hold on a DNS64 network, and the two can never disagree.
  * e holds the IPv6 evaluation, r its deciding rule, v its verdict.
  */
-static int
+int
 eval_fold(struct eval *e, long r, struct policy_verdict *v,
     struct sockaddr_in *decided)
 {
@@ -485,149 +450,5 @@ policy_decide_any_dst(const struct policy *p, const struct policy_req *req,
 		}
 		snprintf(v->reason, sizeof(v->reason), "no rule could allow it: "
 		    "default deny");
-	}
-}
-
-/* explain ---------------------------------------------------------------- */
-
-static void
-explain_conds(const struct prule *r, enum pkind kind, char *out, size_t len)
-{
-	size_t	 n = 0;
-	int	 i;
-
-	out[0] = '\0';
-	for (i = 0; i < r->pr_nconds && n < len; i++)
-		if (r->pr_conds[i].pc_kind == kind)
-			n += (size_t)snprintf(out + n, len - n, "%s%s",
-			    n ? ", " : "", r->pr_conds[i].pc_text);
-}
-
-static void
-explain_value(struct eval *e, enum pkind kind, char *out, size_t len)
-{
-	const struct policy_req	*req = e->e_req;
-	char			 a[INET6_ADDRSTRLEN] = "-";
-	uint8_t			 b[16];
-	int			 fam;
-
-	switch (kind) {
-	case PK_CMD:
-		snprintf(out, len, "command %s", policy_cmd_name(req->cmd));
-		break;
-	case PK_USER:
-		if (req->user == NULL)
-			snprintf(out, len, "an anonymous client");
-		else
-			snprintf(out, len, "user %s", req->user);
-		break;
-	case PK_SRC:
-		if (req->client != NULL &&
-		    pv_sockaddr_bytes(req->client, b, &fam) == 0)
-			inet_ntop(fam, b, a, sizeof(a));
-		snprintf(out, len, "client %s", a);
-		break;
-	case PK_SRC_COUNTRY:
-		snprintf(out, len, "client country %s",
-		    e->e_src_cc[0] ? e->e_src_cc : "unknown");
-		break;
-	case PK_DST:
-		if (req->dst_addr != NULL &&
-		    pv_sockaddr_bytes(req->dst_addr, b, &fam) == 0)
-			inet_ntop(fam, b, a, sizeof(a));
-		if (req->dst_name != NULL && req->dst_addr != NULL)
-			snprintf(out, len, "destination %s (%s)", req->dst_name,
-			    a);
-		else
-			snprintf(out, len, "destination %s",
-			    req->dst_name ? req->dst_name : a);
-		break;
-	case PK_DST_COUNTRY:
-		snprintf(out, len, "destination country %s",
-		    e->e_dst_cc[0] ? e->e_dst_cc : "unknown");
-		break;
-	case PK_PORT:
-		snprintf(out, len, "port %u", req->dst_port);
-		break;
-	default:
-		snprintf(out, len, "-");
-	}
-}
-
-static void
-explain_rule(struct eval *e, long r, char *why, size_t len)
-{
-	static const enum pkind	 order[] = { PK_CMD, PK_USER, PK_SRC,
-				    PK_SRC_COUNTRY, PK_DST, PK_DST_COUNTRY,
-				    PK_PORT };
-	const struct policy	*p = e->e_p;
-	const struct prule	*pr = &p->p_rules[r];
-	char			 val[320], conds[512];
-	size_t			 i;
-	int			 in;
-
-	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		if (e->e_phase1 && order[i] == PK_DST_COUNTRY)
-			continue;
-		in = bit_is_set(e->e_dim[order[i]], r) || (e->e_phase1 &&
-		    order[i] == PK_DST && bit_is_set(bits_at(p,
-		    p->p_addr_rules), r));
-		if (in)
-			continue;
-		explain_value(e, order[i], val, sizeof(val));
-		explain_conds(pr, order[i], conds, sizeof(conds));
-		if (order[i] == PK_CMD && conds[0] == '\0')
-			snprintf(why, len, "%s not allowed", val);
-		else
-			snprintf(why, len, "%s is not %s", val, conds);
-		return;
-	}
-	if (!eval_time_ok(e, pr)) {
-		explain_conds(pr, PK_TIME, conds, sizeof(conds));
-		strftime(val, sizeof(val), "%a %H:%M", &e->e_tm);
-		snprintf(why, len, "time %s is outside %s", val, conds);
-		return;
-	}
-	if (!e->e_phase1 && e->e_special_name != NULL && pr->pr_allow &&
-	    !bit_is_set(e->e_special, r)) {
-		snprintf(why, len, "allows %s destinations only if it names "
-		    "them", e->e_special_name);
-		return;
-	}
-	snprintf(why, len, "matches");
-}
-
-void
-policy_explain(const struct policy *p, const struct policy_req *req,
-    struct policy_verdict *v, policy_explain_cb *cb, void *arg)
-{
-	struct sockaddr_in	 carried;
-	char			 why[1024];
-	long			 r, last, i;
-
-	EVAL_SETUP(e, p, req, buf);
-	r = eval_decide(&e, v);
-	if (eval_fold(&e, r, v, &carried)) {
-		/* The rules as they judged the IPv4 address that decided. */
-		struct policy_req	 req4 = *req;
-		struct policy_verdict	 w;
-
-		req4.dst_addr = (const struct sockaddr *)&carried;
-		policy_explain(p, &req4, &w, cb, arg);
-		return;
-	}
-	if (policy_user_disabled(p, req->user))
-		return;
-	last = r == -1 ? (long)p->p_nrules - 1 : r;
-	for (i = 0; i <= last; i++) {
-		explain_rule(&e, i, why, sizeof(why));
-		if (i == r && e.e_phase1 &&
-		    !(bit_is_set(e.e_dim[PK_DST], r) &&
-		    bit_is_set(e.e_dim[PK_DST_COUNTRY], r)))
-			snprintf(why, sizeof(why), "may match once the "
-			    "address is known");
-		cb(p->p_rules[i].pr_id, p->p_rules[i].pr_position,
-		    p->p_rules[i].pr_allow ? "allow" : "deny", i == r, why,
-		    arg);
 	}
 }

@@ -69,7 +69,7 @@ struct policy_options {
 
 #define POLICY_GEOIP_PATH_DEFAULT	"country iso_code"
 
-/* Loading and deciding (compile.c, decide.c). */
+/* Loading and deciding (compile.c, snapshot.c, decide.c, explain.c). */
 struct policy	*policy_load(const char *, const struct policy_options *,
 		    char **);
 struct policy	*policy_compile(struct sqlite3 *,

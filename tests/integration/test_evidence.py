@@ -289,6 +289,42 @@ class EvidenceTest(GatewayTestCase):
         self.assertEqual(sorted(r["seq"] for r in
                                 self.gw.audit("seq IS NOT NULL")), [4, 5, 6])
 
+    @needs_faketime
+    def test_pruning_waits_for_the_rollups(self):
+        # Review of issue 20: a prune could remove records the hourly
+        # rollups had not counted yet, and the reports never counted them.
+        # Rollups blocked (a trigger refuses them): nothing is pruned, and
+        # the log says why; unblocked, they count all, and pruning goes on.
+        self.relaunch("audit_retention_days 1\n", THREE_DAYS_AGO)
+        self.sessions(3)
+        self.gw.stop()
+        db = os.path.join(self.gw.tmp.path, "audit.db")
+        con = sqlite3.connect(db)
+        con.executescript(
+            "DELETE FROM chain WHERE name = 'rollup'; "
+            "DELETE FROM hourly_users; DELETE FROM hourly_destinations; "
+            "DELETE FROM hourly_denials; "
+            "CREATE TRIGGER no_rollup BEFORE INSERT ON hourly_users BEGIN "
+            "SELECT RAISE(ABORT, 'rollups refused by the test'); END;")
+        con.close()
+        self.relaunch()
+        self.gw.wait_log("pruning waits for the rollups", timeout=30)
+        self.gw.stop()
+        self.assertEqual(len(self.gw.audit("seq IS NOT NULL")), 3)
+        con = sqlite3.connect(db)
+        con.execute("DROP TRIGGER no_rollup")
+        con.commit()
+        con.close()
+        self.relaunch()
+        wait_for(lambda: len(self.gw.audit("seq IS NOT NULL")) == 0,
+                 timeout=30, what="3 records pruned")
+        self.gw.stop()
+        con = sqlite3.connect(db)
+        counted = con.execute("SELECT sum(sessions) FROM hourly_users"
+                              ).fetchone()[0]
+        con.close()
+        self.assertEqual(counted, 3)
+
     def test_a_planted_checkpoint_does_not_stop_signing(self):
         # The review's attack: a checkpoint row far ahead made the writer
         # believe the head was signed.

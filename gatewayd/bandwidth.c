@@ -139,15 +139,6 @@ bw_pool_put(struct bw_pool *bp)
 	free(bp);
 }
 
-static void
-bw_request(struct session *s, struct policy_req *req)
-{
-	memset(req, 0, sizeof(*req));
-	req->user = s->s_user;
-	req->groups = (const char *const *)s->s_groups;
-	req->ngroups = (size_t)s->s_ngroups;
-}
-
 /*
  * Puts a relayed session into the pools of its caps: 1 when it has one
  * (and must be relayed through bufferevents), 0 when not, -1 on failure.
@@ -162,7 +153,7 @@ bandwidth_join(struct session *s)
 
 	if (!s->s_authed || s->s_user == NULL || !policy_has_limits(p))
 		return (0);
-	bw_request(s, &req);
+	session_policy_req(s, NULL, &req);
 	user_rate = policy_user_bandwidth(p, &req, NULL, 0);
 	group_rate = policy_group_bandwidth(p, &req, &group);
 	if (user_rate == 0 && group_rate == 0)
@@ -234,7 +225,7 @@ bandwidth_recheck(struct session *s)
 	    s->s_bw[0] == NULL && s->s_bw[1] == NULL))
 		return;
 	if (s->s_authed && s->s_user != NULL) {
-		bw_request(s, &req);
+		session_policy_req(s, NULL, &req);
 		rate[SIDE_CLIENT] = policy_user_bandwidth(p, &req, NULL, 0);
 		rate[SIDE_REMOTE] = policy_group_bandwidth(p, &req, &name[1]);
 		name[0] = s->s_user;

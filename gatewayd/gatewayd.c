@@ -221,7 +221,7 @@ gw_policy_changed(const struct policy *p)
 static int	 gw_parent_fd = -1;	/* the proxy's channel to the parent */
 
 /* A word to the parent, which passes it on to systemd (notify.c). */
-static void
+static void __attribute__((format(printf, 1, 2)))
 gw_tell_parent(const char *fmt, ...)
 {
 	char	 msg[32];

@@ -64,6 +64,7 @@ int	 guard_is_listener(const struct sockaddr *);
 
 /* gwpolicy.c: the policy snapshot in force, kept current by a thread */
 struct policy;
+struct policy_req;
 int	 gwpolicy_check(const struct conf *, char **);
 int	 gwpolicy_init(const struct conf *, char **);
 int	 gwpolicy_watch(void (*)(const struct policy *), char **);
@@ -539,7 +540,9 @@ uint64_t quota_account_grant(struct quota_user *, const struct policy_quota *,
 void	 quota_account_release(struct quota_user *, uint64_t, time_t);
 uint64_t quota_account_used(struct quota_user *, int);
 
-/* verdict.c: asking the policy about a session */
+/* session_req.c, verdict.c: asking the policy about a session */
+void	 session_policy_req(const struct session *, const struct sockaddr *,
+	    struct policy_req *);
 int	 verdict_name(struct session *);
 int	 verdict_udp(struct session *, const char *,
 	    const struct sockaddr *, uint16_t);

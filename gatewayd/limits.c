@@ -226,10 +226,7 @@ limits_admit(struct session *s, const char **why)
 	}
 	if (!s->s_authed || s->s_user == NULL)
 		return (0);
-	memset(&req, 0, sizeof(req));
-	req.user = s->s_user;
-	req.groups = (const char *const *)s->s_groups;
-	req.ngroups = (size_t)s->s_ngroups;
+	session_policy_req(s, NULL, &req);
 	max = policy_max_sessions(p, &req, NULL, 0);
 	rated = policy_rate(p, &req, &user, NULL, 0);
 	if (max < 0 && !rated)

@@ -141,10 +141,7 @@ quota_of(struct session *s, struct policy_quota *q)
 
 	if (s->s_user == NULL || !s->s_authed)
 		return (0);
-	memset(&req, 0, sizeof(req));
-	req.user = s->s_user;
-	req.groups = (const char *const *)s->s_groups;
-	req.ngroups = (size_t)s->s_ngroups;
+	session_policy_req(s, NULL, &req);
 	return (policy_quota(s->s_worker->w_policy, &req, q, NULL, 0));
 }
 

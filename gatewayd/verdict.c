@@ -16,23 +16,6 @@
 #include "policy.h"
 
 static void
-verdict_request(const struct session *s, const struct sockaddr *addr,
-    struct policy_req *req)
-{
-	memset(req, 0, sizeof(*req));
-	req->user = s->s_authed ? s->s_user : NULL;	/* auth none */
-	req->groups = (const char *const *)s->s_groups;
-	req->ngroups = (size_t)s->s_ngroups;
-	req->client = (const struct sockaddr *)&s->s_peer;
-	/* RFC 1928's command numbers are the policy's. */
-	req->cmd = (enum policy_cmd)s->s_cmd;
-	req->dst_name = s->s_dst_name;
-	req->dst_addr = addr;
-	req->dst_port = s->s_dst_port;
-	req->now = time(NULL);
-}
-
-static void
 verdict_keep(struct session *s, struct policy *p,
     const struct policy_verdict *v)
 {
@@ -62,7 +45,7 @@ verdict_name(struct session *s)
 	struct policy_req	 req;
 	struct policy_verdict	 v;
 
-	verdict_request(s, NULL, &req);
+	session_policy_req(s, NULL, &req);
 	policy_decide(s->s_worker->w_policy, &req, &v);
 	verdict_keep(s, s->s_worker->w_policy, &v);
 	if (v.action != POLICY_DENY)
@@ -85,7 +68,7 @@ verdict_udp(struct session *s, const char *name, const struct sockaddr *sa,
 	struct policy_req	 req;
 	struct policy_verdict	 v;
 
-	verdict_request(s, sa, &req);
+	session_policy_req(s, sa, &req);
 	req.dst_name = name;
 	req.dst_port = port;
 	policy_decide(s->s_worker->w_policy, &req, &v);
@@ -104,7 +87,7 @@ verdict_udp_association(struct session *s, struct policy *p)
 	struct policy_req	 req;
 	struct policy_verdict	 v;
 
-	verdict_request(s, NULL, &req);
+	session_policy_req(s, NULL, &req);
 	req.dst_name = NULL;
 	policy_decide_any_dst(p, &req, &v);
 	verdict_keep(s, p, &v);
@@ -118,7 +101,7 @@ verdict_address(struct session *s, const struct sockaddr *sa)
 	struct policy_req	 req;
 	struct policy_verdict	 v;
 
-	verdict_request(s, sa, &req);
+	session_policy_req(s, sa, &req);
 	policy_decide(s->s_worker->w_policy, &req, &v);
 	verdict_keep(s, s->s_worker->w_policy, &v);
 	return (v.action == POLICY_ALLOW);
@@ -140,12 +123,12 @@ verdict_recheck(struct session *s, struct policy *p)
 		udp_policy_changed(s);
 		return (verdict_udp_association(s, p));
 	case S_RESOLVING:
-		verdict_request(s, NULL, &req);
+		session_policy_req(s, NULL, &req);
 		break;
 	case S_CONNECTING:
 	case S_BINDING:
 	case S_RELAY:
-		verdict_request(s, (const struct sockaddr *)&s->s_dst, &req);
+		session_policy_req(s, (const struct sockaddr *)&s->s_dst, &req);
 		break;
 	default:
 		return (0);

@@ -5,6 +5,7 @@ a row, or counted in a summary row), sessions a crash left open are closed
 at the next start, and the chain verifies. Runs in a mount namespace of
 its own, so the tmpfs is nobody else's."""
 import ctypes
+import errno
 import os
 import re
 import socket
@@ -47,19 +48,25 @@ class AuditFullTest(GatewayTestCase):
     def fill(self):
         """Fills the tmpfs; returns the filler's path."""
         path = os.path.join(self.disk.path, "filler")
-        with open(path, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
+        # Unbuffered: a buffered file would try the failed write again
+        # when it is closed, and raise ENOSPC there.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        try:
+            while os.write(fd, b"\0" * 65536) > 0:
                 pass
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(fd)
         return path
 
     def test_a_full_disk_loses_nothing(self):
         port = self.tcp_server(EchoHandler)
         ok, refused = [], []
         stop = threading.Event()
+        self.addCleanup(stop.set)     # a failed assertion stops the load
 
         def load():
             while not stop.is_set() and len(ok) + len(refused) < 200000:
@@ -81,7 +88,8 @@ class AuditFullTest(GatewayTestCase):
             s, rep, _, _ = socks_open(self.gw.addr, "127.0.0.1", port)
             self.assertEqual(rep, 0)
             held.append(s)
-        threads = [threading.Thread(target=load) for _ in range(6)]
+        threads = [threading.Thread(target=load, daemon=True)
+                   for _ in range(6)]
         for t in threads:
             t.start()
         time.sleep(1)

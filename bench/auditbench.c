@@ -23,9 +23,14 @@
 
 #include <sqlite3.h>
 
-#include "gatewayd.h"
-#include "auditd.h"
+#include "audit_chain.h"
+#include "conf.h"
+#include "log.h"
 #include "policy.h"
+
+#include "auditd/audit.h"
+#include "auditd/auditd.h"
+#include "base/clock.h"
 
 _Atomic unsigned	 gw_nsessions;
 
@@ -66,7 +71,7 @@ write_bench(const char *path, long n)
 	snprintf(r.ar_reason, sizeof(r.ar_reason), "rule 42 allows");
 	snprintf(r.ar_close, sizeof(r.ar_close), "client closed");
 	{
-		struct timespec	 ts;	/* as gatewayd.c starts them */
+		struct timespec	 ts;	/* as main.c starts them */
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		if (gw_next_sid < (uint64_t)ts.tv_sec << GW_SID_SHIFT)

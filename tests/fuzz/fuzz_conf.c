@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gatewayd.h"
+#include "conf.h"
 
 #define CHECK(x)	do { if (!(x)) abort(); } while (0)
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gatewayd.h"
+#include "proxy/control.h"
 
 #define CHECK(x)	do { if (!(x)) abort(); } while (0)
 

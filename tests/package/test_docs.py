@@ -53,7 +53,7 @@ class ManPageTest(unittest.TestCase):
         self.assertEqual(missing, [])
 
     def test_every_gatewayd_option_is_in_gatewayd_8(self):
-        src = source("gatewayd/gatewayd.c")
+        src = source("gatewayd/main.c")
         letters = re.search(r'getopt_long\(argc, argv, "([^"]+)"',
                             src).group(1).replace(":", "")
         longs = re.findall(r'\{ "([a-z-]+)",\s+(?:no|required)_argument',

@@ -24,11 +24,16 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "gatewayd.h"
-#include "audit_proto.h"
-#include "auditd.h"
-#include "chan.h"
+#include "audit_chain.h"
+#include "conf.h"
 #include "policy.h"
+
+#include "account/account.h"
+#include "auditd/audit.h"
+#include "auditd/audit_proto.h"
+#include "auditd/auditd.h"
+#include "base/chan.h"
+#include "base/clock.h"
 
 _Atomic unsigned	 gw_nsessions;
 
@@ -45,7 +50,7 @@ now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* A session id as a proxy starting now numbers them (gatewayd.c). */
+/* A session id as a proxy starting now numbers them (main.c). */
 static uint64_t
 this_run_sid(void)
 {

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "gatewayd.h"
+#include "authd/authq.h"
 
 static const struct authq_limits defaults = {
 	.al_pair_limit = 5, .al_prefix_limit = 50, .al_window = 60,

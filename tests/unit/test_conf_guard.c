@@ -18,10 +18,10 @@
 
 #include <cmocka.h>
 
-#include "gatewayd.h"
+#include "conf.h"
+#include "log.h"
 
-/* The guard's callers link these from gatewayd.c and worker.c. */
-_Atomic unsigned	 gw_nsessions;
+#include "base/guard.h"
 
 static char	 tmpdir[] = "/tmp/socksgw-conf-XXXXXX";
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "gatewayd.h"
+#include "escape.h"
 
 typedef size_t (*esc_fn)(char *, size_t, const char *);
 

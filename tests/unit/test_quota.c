@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,11 +22,13 @@
 
 #include <unistd.h>
 
-#include "gatewayd.h"
-#include "audit_proto.h"
-#include "auditd.h"
+#include "conf.h"
 #include "fixed_clock.h"
 #include "policy.h"
+
+#include "account/account.h"
+#include "auditd/audit_proto.h"
+#include "auditd/auditd.h"
 
 static char	 dir[] = "/tmp/test_quota.XXXXXX";
 

@@ -1,0 +1,278 @@
+/*
+ * limits.c: per-user limits on live sessions and on the rate of new ones,
+ * and the rate of new sessions per client address. The state is shared by
+ * all workers (a user's sessions land on any of them), so it lives in two
+ * tables under one mutex; the lock is taken only when the policy in force
+ * sets a limit at all, so a gateway without limits pays one branch.
+ *
+ * A session is counted from its request until it closes. Rates are token
+ * buckets (libevent's own are for bytes on bufferevents, not for
+ * sessions): rate tokens a second, up to burst, one taken per request.
+ * Lowering a limit by a live reload refuses new sessions beyond it;
+ * running ones go on.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy.h"
+
+#include "base/clock.h"
+#include "proxy/worker.h"
+#include "session/session.h"
+
+#include "account.h"
+
+#define LIMITS_BUCKETS		4096
+#define LIMITS_SWEEP_MS		1000	/* drop full client buckets */
+
+struct bucket {
+	double		 b_tokens;
+	int64_t		 b_ms;		/* when b_tokens was right */
+	struct policy_rate b_rate;	/* as last applied */
+};
+
+struct user_limit {
+	LIST_ENTRY(user_limit)	 ul_entry;
+	int64_t			 ul_sessions;
+	int			 ul_rated;
+	struct bucket		 ul_bucket;
+	char			 ul_name[];
+};
+LIST_HEAD(user_limit_list, user_limit);
+
+struct client_limit {
+	LIST_ENTRY(client_limit) cl_entry;
+	struct bucket		 cl_bucket;
+	uint8_t			 cl_addr[16];	/* IPv4 in the first 4 */
+	sa_family_t		 cl_family;
+};
+LIST_HEAD(client_limit_list, client_limit);
+
+static pthread_mutex_t		 limits_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct user_limit_list	 limits_users[LIMITS_BUCKETS];
+static struct client_limit_list	 limits_clients[LIMITS_BUCKETS];
+static int64_t			 limits_swept_ms;
+
+static uint32_t
+limits_hash(const uint8_t *p, size_t len)
+{
+	return (gw_hash(p, len) % LIMITS_BUCKETS);
+}
+
+static int64_t
+limits_clock_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* The tokens in b now, under rate r. */
+static double
+bucket_level(const struct bucket *b, const struct policy_rate *r,
+    int64_t now)
+{
+	double	 t = b->b_tokens + (double)(now - b->b_ms) * r->pr_milli / 1e6;
+
+	return (t > r->pr_burst ? r->pr_burst : t);
+}
+
+static void
+bucket_fill(struct bucket *b, const struct policy_rate *r, int64_t now)
+{
+	b->b_tokens = r->pr_burst;
+	b->b_ms = now;
+	b->b_rate = *r;
+}
+
+/* Takes a token: -1 when there is none. */
+static int
+bucket_take(struct bucket *b, const struct policy_rate *r, int64_t now)
+{
+	b->b_tokens = bucket_level(b, r, now);
+	b->b_ms = now;
+	b->b_rate = *r;
+	if (b->b_tokens < 1)
+		return (-1);
+	b->b_tokens -= 1;
+	return (0);
+}
+
+static int
+bucket_full(const struct bucket *b, int64_t now)
+{
+	return (bucket_level(b, &b->b_rate, now) >= b->b_rate.pr_burst);
+}
+
+static size_t
+client_key(const struct sockaddr_storage *ss, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		return (4);
+	}
+	memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	return (16);
+}
+
+/* Drops the client buckets that are full again: they hold no state. */
+static void
+limits_sweep(int64_t now)
+{
+	struct client_limit	*cl, *next;
+	size_t			 i;
+
+	limits_swept_ms = now;
+	for (i = 0; i < LIMITS_BUCKETS; i++) {
+		for (cl = LIST_FIRST(&limits_clients[i]); cl != NULL;
+		    cl = next) {
+			next = LIST_NEXT(cl, cl_entry);
+			if (bucket_full(&cl->cl_bucket, now)) {
+				LIST_REMOVE(cl, cl_entry);
+				free(cl);
+			}
+		}
+	}
+}
+
+/* Takes a token of the client address's bucket; -1: none left. */
+static int
+limits_client_take(const struct sockaddr_storage *peer,
+    const struct policy_rate *r, int64_t now)
+{
+	struct client_limit_list *b;
+	struct client_limit	*cl;
+	uint8_t			 key[16];
+	size_t			 len = client_key(peer, key);
+
+	if (now - limits_swept_ms >= LIMITS_SWEEP_MS)
+		limits_sweep(now);
+	b = &limits_clients[limits_hash(key, len)];
+	LIST_FOREACH(cl, b, cl_entry)
+		if (cl->cl_family == peer->ss_family &&
+		    memcmp(cl->cl_addr, key, sizeof(key)) == 0)
+			break;
+	if (cl == NULL) {
+		if ((cl = calloc(1, sizeof(*cl))) == NULL)
+			return (0);	/* no memory: no state to refuse by */
+		memcpy(cl->cl_addr, key, sizeof(key));
+		cl->cl_family = peer->ss_family;
+		bucket_fill(&cl->cl_bucket, r, now);
+		LIST_INSERT_HEAD(b, cl, cl_entry);
+	}
+	return (bucket_take(&cl->cl_bucket, r, now));
+}
+
+static struct user_limit *
+limits_user(const char *name, int create, const struct policy_rate *r,
+    int64_t now)
+{
+	struct user_limit_list	*b;
+	struct user_limit	*ul;
+	size_t			 len = strlen(name);
+
+	b = &limits_users[limits_hash((const uint8_t *)name, len)];
+	LIST_FOREACH(ul, b, ul_entry)
+		if (strcmp(ul->ul_name, name) == 0)
+			return (ul);
+	if (!create || (ul = calloc(1, sizeof(*ul) + len + 1)) == NULL)
+		return (NULL);
+	memcpy(ul->ul_name, name, len + 1);
+	bucket_fill(&ul->ul_bucket, r, now);
+	LIST_INSERT_HEAD(b, ul, ul_entry);
+	return (ul);
+}
+
+/* Frees an entry that holds no session and a full bucket. */
+static void
+limits_user_tidy(struct user_limit *ul, int64_t now)
+{
+	if (ul->ul_sessions == 0 && (!ul->ul_rated ||
+	    bucket_full(&ul->ul_bucket, now))) {
+		LIST_REMOVE(ul, ul_entry);
+		free(ul);
+	}
+}
+
+/*
+ * Admits a request under the limits in force: -1 with why set when it is
+ * beyond one (the session is then not counted).
+ */
+int
+limits_admit(struct session *s, const char **why)
+{
+	struct policy		*p = s->s_worker->w_policy;
+	struct policy_req	 req;
+	struct policy_rate	 client, user;
+	struct user_limit	*ul;
+	int64_t			 max, now;
+	int			 rated, ret = 0;
+
+	if (!policy_has_limits(p))
+		return (0);
+	now = limits_clock_ms();
+	*why = "limit: rate";
+	if (policy_client_rate(p, &client)) {
+		pthread_mutex_lock(&limits_lock);
+		ret = limits_client_take(&s->s_peer, &client, now);
+		pthread_mutex_unlock(&limits_lock);
+		if (ret == -1)
+			return (-1);
+	}
+	if (!s->s_authed || s->s_user == NULL)
+		return (0);
+	session_policy_req(s, NULL, &req);
+	max = policy_max_sessions(p, &req, NULL, 0);
+	rated = policy_rate(p, &req, &user, NULL, 0);
+	if (max < 0 && !rated)
+		return (0);
+
+	pthread_mutex_lock(&limits_lock);
+	if ((ul = limits_user(s->s_user, 1, &user, now)) == NULL) {
+		pthread_mutex_unlock(&limits_lock);
+		*why = "out of memory";
+		return (-1);
+	}
+	ul->ul_rated = rated;
+	if (max >= 0 && ul->ul_sessions >= max) {
+		*why = "limit: sessions";
+		ret = -1;
+	} else if (rated && bucket_take(&ul->ul_bucket, &user, now) == -1)
+		ret = -1;
+	else {
+		ul->ul_sessions++;
+		s->s_limit_counted = 1;
+	}
+	limits_user_tidy(ul, now);
+	pthread_mutex_unlock(&limits_lock);
+	return (ret);
+}
+
+/* Gives the session's place back; from session_close(). */
+void
+limits_release(struct session *s)
+{
+	struct user_limit	*ul;
+	int64_t			 now;
+
+	if (!s->s_limit_counted)
+		return;
+	s->s_limit_counted = 0;
+	now = limits_clock_ms();
+	pthread_mutex_lock(&limits_lock);
+	if ((ul = limits_user(s->s_user, 0, NULL, now)) != NULL) {
+		ul->ul_sessions--;
+		limits_user_tidy(ul, now);
+	}
+	pthread_mutex_unlock(&limits_lock);
+}

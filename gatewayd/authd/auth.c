@@ -1,0 +1,188 @@
+/*
+ * auth.c: the proxy's side of authentication. A worker sends the RFC 1929
+ * pair to authd over its own channel and forgets the password at once;
+ * the session waits, reading nothing, until the reply comes back on the
+ * worker's event loop. Every other session keeps relaying meanwhile.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "addr.h"
+#include "log.h"
+#include "socks5.h"
+
+#include "base/chan.h"
+#include "base/clock.h"
+#include "proxy/worker.h"
+#include "session/session.h"
+
+#include "auth.h"
+
+static void	auth_reply_cb(evutil_socket_t, short, void *);
+static void	auth_deliver(struct worker *, const struct auth_reply *);
+
+static _Atomic int	 auth_gone_said;
+
+static void
+auth_channel_open(struct worker *w)
+{
+	if (w->w_auth_fd == -1)
+		return;
+	if (fcntl(w->w_auth_fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    (w->w_auth_ev = event_new(w->w_base, w->w_auth_fd,
+	    EV_READ | EV_PERSIST, auth_reply_cb, w)) == NULL ||
+	    event_add(w->w_auth_ev, NULL) == -1)
+		fatalx("worker %d: cannot listen to authd", w->w_id);
+}
+
+void
+auth_channel_init(struct worker *w)
+{
+	TAILQ_INIT(&w->w_authing);
+	auth_channel_open(w);
+}
+
+/*
+ * On the worker's thread: the parent restarted authd and this is the new
+ * channel. Logins work again; the next death is said again.
+ */
+void
+auth_channel_replace(struct worker *w, int fd)
+{
+	struct auth_reply	 rep;
+	struct session		*s;
+
+	if (fd == -1)
+		return;		/* a second wake-up for one channel */
+	/* Logins sent to the old authd will never be answered: refused. */
+	memset(&rep, 0, sizeof(rep));
+	rep.ap_status = AUTH_GONE;
+	snprintf(rep.ap_msg, sizeof(rep.ap_msg), "authd was restarted");
+	while ((s = TAILQ_FIRST(&w->w_authing)) != NULL) {
+		rep.ap_sid = s->s_id;
+		auth_deliver(w, &rep);
+	}
+	if (w->w_auth_ev != NULL) {
+		event_free(w->w_auth_ev);
+		w->w_auth_ev = NULL;
+	}
+	if (w->w_auth_fd != -1)
+		close(w->w_auth_fd);
+	w->w_auth_fd = fd;
+	auth_channel_open(w);
+	atomic_store(&auth_gone_said, 0);
+}
+
+/* Sends the pair to authd; -1 if it cannot take it now. */
+int
+auth_submit(struct session *s, const char *user, const char *pass)
+{
+	struct worker		*w = s->s_worker;
+	struct auth_request	 req;
+	ssize_t			 n;
+
+	if (w->w_auth_fd == -1)
+		return (-1);
+	memset(&req, 0, sizeof(req));
+	req.ar_sid = s->s_id;
+	/*
+	 * The bare address ("2001:db8::10", never "[2001:db8::10]"): authd
+	 * counts failures by its prefix and hands it to PAM as PAM_RHOST.
+	 */
+	addr_ip(&s->s_peer, req.ar_client, sizeof(req.ar_client));
+	if (strlen(user) >= sizeof(req.ar_user) ||
+	    strlen(pass) >= sizeof(req.ar_pass))
+		return (-1);
+	memcpy(req.ar_user, user, strlen(user) + 1);
+	memcpy(req.ar_pass, pass, strlen(pass) + 1);
+	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
+	n = chan_send(w->w_auth_fd, AUTH_MSG_PASSWORD, s->s_id, &req,
+	    sizeof(req), MSG_DONTWAIT);
+	explicit_bzero(&req, sizeof(req));
+	if (n == -1)
+		return (-1);
+	if ((s->s_user = strdup(user)) == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&w->w_authing, s, s_auth_entry);
+	s->s_authing = 1;
+	return (0);
+}
+
+void
+auth_forget(struct session *s)
+{
+	if (!s->s_authing)
+		return;
+	TAILQ_REMOVE(&s->s_worker->w_authing, s, s_auth_entry);
+	s->s_authing = 0;
+}
+
+static void
+auth_deliver(struct worker *w, const struct auth_reply *rep)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &w->w_authing, s_auth_entry)
+		if (s->s_id == rep->ap_sid)
+			break;
+	if (s == NULL)
+		return;		/* closed while authd was busy */
+	auth_forget(s);
+	s->s_front->fe_authenticated(s, rep);
+}
+
+static void
+auth_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker		*w = arg;
+	struct auth_reply	 rep;
+	struct chan_hdr		 hdr;
+	struct session		*s;
+	ssize_t			 n;
+
+	(void)what;
+	for (;;) {
+		n = chan_recv(fd, &hdr, &rep, sizeof(rep), MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(rep) && hdr.ch_type ==
+		    AUTH_MSG_RESULT && hdr.ch_sid == rep.ap_sid) {
+			if (rep.ap_status > AUTH_BUSY)	/* not authd's to say */
+				rep.ap_status = AUTH_ERROR;
+			rep.ap_msg[sizeof(rep.ap_msg) - 1] = '\0';
+			rep.ap_user[sizeof(rep.ap_user) - 1] = '\0';
+			auth_deliver(w, &rep);
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		break;
+	}
+	/*
+	 * authd is gone: every login is refused from now on (the method
+	 * offered stays username/password, session.c). Said once for the
+	 * process, as an error; each refusal is counted.
+	 */
+	if (atomic_exchange(&auth_gone_said, 1) == 0)
+		log_errorx("authd is gone: every login is refused until it "
+		    "is back");
+	event_free(w->w_auth_ev);
+	w->w_auth_ev = NULL;
+	close(w->w_auth_fd);
+	w->w_auth_fd = -1;
+	memset(&rep, 0, sizeof(rep));
+	rep.ap_status = AUTH_GONE;
+	snprintf(rep.ap_msg, sizeof(rep.ap_msg), "authd is gone");
+	while ((s = TAILQ_FIRST(&w->w_authing)) != NULL) {
+		rep.ap_sid = s->s_id;
+		auth_deliver(w, &rep);
+	}
+}

@@ -1,0 +1,69 @@
+/*
+ * auth.h: logins, checked by authd (authd.c) through PAM (authd_pam.c)
+ * in a process of its own; the proxy's side of the channel (auth.c).
+ *
+ * Messages are fixed-size structs over a SOCK_SEQPACKET socketpair per
+ * worker, one message per send, keyed by session id (never pointers).
+ */
+#ifndef AUTH_H
+#define AUTH_H
+
+#include <sys/types.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+struct conf;
+struct session;
+struct worker;
+
+#define AUTH_MAX_GROUPS		32
+#define AUTH_GROUP_NAME		64
+enum auth_status {
+	AUTH_OK,
+	AUTH_FAILED,		/* wrong password, unknown user, ... */
+	AUTH_REFUSED,		/* account disallowed by the account stack */
+	AUTH_LOCKED,		/* too many failures: not asked to PAM */
+	AUTH_ERROR,		/* PAM or authd broke */
+	AUTH_BUSY,		/* authd's queue had no room, or it expired */
+	AUTH_GONE,		/* the proxy's own: authd is not there */
+};
+/*
+ * The channel between a worker and authd carries typed messages (chan.h):
+ * a method with several round trips (GSSAPI, Negotiate) is more types
+ * under the same session id.
+ */
+enum auth_msg {
+	AUTH_MSG_PASSWORD = 1,	/* worker -> authd: struct auth_request */
+	AUTH_MSG_RESULT,	/* authd -> worker: struct auth_reply */
+};
+struct auth_request {
+	uint64_t		 ar_sid;
+	char			 ar_client[ADDR_STRLEN];
+	char			 ar_user[256];
+	char			 ar_pass[256];
+};
+struct auth_reply {
+	uint64_t		 ap_sid;
+	uint8_t			 ap_status;
+	uint8_t			 ap_ngroups;
+	uint32_t		 ap_usec;	/* time authd spent on it */
+	char			 ap_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
+	char			 ap_msg[128];
+	char			 ap_user[256];	/* PAM_USER: the canonical name */
+};
+pid_t	 authd_start(const struct conf *, int *, int, char **);
+const char *auth_status_str(enum auth_status);
+
+/* authd.c, authd_pam.c: the process, and one login checked */
+pid_t	 authd_start(const struct conf *, int *, int, char **);
+void	 authd_pam_init(const char *, int);
+void	 authd_pam_check(struct auth_request *, struct auth_reply *);
+
+/* auth.c: the proxy's side; the session's front end hears the answer */
+void	 auth_channel_init(struct worker *);
+void	 auth_channel_replace(struct worker *, int);
+int	 auth_submit(struct session *, const char *, const char *);
+void	 auth_forget(struct session *);
+
+#endif /* AUTH_H */

@@ -1,0 +1,338 @@
+/*
+ * front_socks.c: the SOCKS5 (RFC 1928, RFC 1929) and SOCKS4/4a front end:
+ * each handshake message of one client, parsed with the pure codec of
+ * socks5.c and answered in its protocol. It ends in session_begin() with
+ * a command and a destination; what follows (policy, DNS, connect, relay,
+ * limits, quotas, audit) is the session core's, shared by every protocol.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "socks5.h"
+#include "stat.h"
+
+#include "auditd/audit.h"
+#include "authd/auth.h"
+#include "base/clock.h"
+#include "base/stats.h"
+#include "front.h"
+#include "proxy/worker.h"
+#include "session/session.h"
+
+static uint8_t	*socks_input(struct session *, size_t, size_t *);
+
+static enum step
+socks_greeting(struct session *s)
+{
+	static const uint8_t	 socks4_reject[8] = { 0, 0x5b };
+	struct s5_greeting	 g;
+	size_t			 len;
+	uint8_t			 reply[2] = { S5_VERSION, 0 };
+	uint8_t			*buf;
+	int			 r;
+
+	if ((buf = socks_input(s, S5_GREETING_MAX, &len)) == NULL)
+		return (STEP_WAIT);
+	r = s5_parse_greeting(buf, len, &g);
+	if (r == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		/*
+		 * A SOCKS4 client understands only a SOCKS4 rejection;
+		 * anyone else is told in SOCKS5 that nothing is acceptable.
+		 */
+		if (r == S5_ERR_VERSION && buf[0] == S4_VERSION &&
+		    s->s_worker->w_conf->c_socks4) {
+			/* SOCKS4 has no greeting: this is its request. */
+			s->s_proto = 4;
+			session_set_state(s, S_REQUEST);
+			return (STEP_NEXT);
+		}
+		if (r == S5_ERR_VERSION && buf[0] == S4_VERSION)
+			session_refuse_bytes(s, socks4_reject,
+			    sizeof(socks4_reject), "SOCKS4 is not enabled");
+		else {
+			reply[1] = S5_METHOD_UNACCEPTABLE;
+			session_refuse_bytes(s, reply, sizeof(reply),
+			    s5_strerror(r));
+		}
+		return (STEP_STOP);
+	}
+	evbuffer_drain(bufferevent_get_input(s->s_bev), (size_t)r);
+
+	/*
+	 * The method comes from the configuration alone: with `auth pam`
+	 * username/password is the only one, whether authd is up or not (a
+	 * dead authd refuses every login; it never opens the gateway).
+	 */
+	reply[1] = s5_select_method(&g, s->s_worker->w_conf->c_auth ==
+	    AUTH_PAM ? S5_METHOD_USERPASS : S5_METHOD_NONE);
+	if (reply[1] == S5_METHOD_UNACCEPTABLE) {
+		session_refuse_bytes(s, reply, sizeof(reply),
+		    "no acceptable authentication method");
+		return (STEP_STOP);
+	}
+	if (session_reply(s, reply, sizeof(reply)) == -1) {
+		session_close(s, "out of memory");
+		return (STEP_STOP);
+	}
+	session_set_state(s, reply[1] == S5_METHOD_USERPASS ? S_AUTH :
+	    S_REQUEST);
+	return (STEP_NEXT);
+}
+
+/* RFC 1929: the pair goes to authd; reading stops until it answers. */
+static enum step
+socks_auth(struct session *s)
+{
+	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
+	struct evbuffer_iovec	 v[8];
+	struct s5_userpass	 up;
+	size_t			 len = evbuffer_get_length(in), left;
+	uint8_t			 buf[S5_USERPASS_MAX];
+	int			 r, i, n;
+
+	/*
+	 * Copied out, not pulled up: a pullup would move the password into
+	 * a new chain and free the old ones unwiped.
+	 */
+	if (len > S5_USERPASS_MAX)
+		len = S5_USERPASS_MAX;
+	if (evbuffer_copyout(in, buf, len) != (ssize_t)len)
+		return (STEP_WAIT);
+	r = s5_parse_userpass(buf, len, &up);
+	explicit_bzero(buf, sizeof(buf));
+	if (r == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		session_refuse_bytes(s, failure, sizeof(failure),
+		    "auth: malformed RFC 1929 request");
+		return (STEP_STOP);
+	}
+	/* The password leaves no copy behind in the input buffer. */
+	n = evbuffer_peek(in, r, NULL, v, 8);
+	for (i = 0, left = (size_t)r; i < n && i < 8 && left > 0; i++) {
+		explicit_bzero(v[i].iov_base, v[i].iov_len < left ?
+		    v[i].iov_len : left);
+		left -= v[i].iov_len < left ? v[i].iov_len : left;
+	}
+	evbuffer_drain(in, (size_t)r);
+	if (auth_submit(s, up.user, up.pass) == -1) {
+		/* authd gone, or its channel full for now: refused either way. */
+		explicit_bzero(&up, sizeof(up));
+		if (s->s_worker->w_auth_fd == -1) {
+			STAT_ADD(GW_STAT_AUTHD_DOWN, 1);
+			session_refuse_bytes(s, failure, sizeof(failure),
+			    "auth: authd unavailable");
+		} else {
+			STAT_ADD(GW_STAT_AUTH_BUSY, 1);
+			session_refuse_bytes(s, failure, sizeof(failure),
+			    "auth: authd busy");
+		}
+		return (STEP_STOP);
+	}
+	explicit_bzero(&up, sizeof(up));
+	bufferevent_disable(s->s_bev, EV_READ);
+	return (STEP_STOP);
+}
+
+/* authd's answer for this session. */
+static void
+socks_authenticated(struct session *s, const struct auth_reply *rep)
+{
+	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
+	static const uint8_t	 success[2] = { S5_AUTH_VERSION, 0x00 };
+	char			 peer[ADDR_STRLEN];
+	int			 i;
+
+	STAT_ADD(rep->ap_status == AUTH_OK ? GW_STAT_AUTH_OK :
+	    rep->ap_status == AUTH_LOCKED ? GW_STAT_LOCKOUTS :
+	    rep->ap_status == AUTH_BUSY ? GW_STAT_AUTH_BUSY :
+	    rep->ap_status == AUTH_GONE ? GW_STAT_AUTHD_DOWN :
+	    GW_STAT_AUTH_FAILED, 1);
+	if (rep->ap_status != AUTH_OK) {
+		log_warnx("auth: client %s user %s: %s%s%s",
+		    addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer)),
+		    s->s_user, auth_status_str(rep->ap_status),
+		    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
+		{
+			char	 why[192];
+
+			snprintf(why, sizeof(why), "%s%s%s",
+			    auth_status_str(rep->ap_status),
+			    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
+			session_audit(s, AR_AUTH, why);
+		}
+		session_refuse_bytes(s, failure, sizeof(failure),
+		    rep->ap_status == AUTH_LOCKED ? "auth: locked out" :
+		    rep->ap_status == AUTH_BUSY ? "auth: authd busy" :
+		    rep->ap_status == AUTH_GONE ? "auth: authd unavailable" :
+		    rep->ap_status == AUTH_ERROR ? "auth: error" :
+		    "auth: failed");
+		return;
+	}
+	/*
+	 * The name PAM ended with is the user from now on: policy, limits,
+	 * quotas, caps, `user disable`, the audit and the logs see
+	 * "alice" when a case-insensitive backend let "ALICE" in.
+	 */
+	if (rep->ap_user[0] != '\0' && strcmp(rep->ap_user, s->s_user) != 0) {
+		char	*canon;
+
+		if ((canon = strdup(rep->ap_user)) == NULL) {
+			session_refuse_bytes(s, failure, sizeof(failure),
+			    "out of memory");
+			return;
+		}
+		log_debug("session %llu: user %s is %s for PAM",
+		    (unsigned long long)s->s_id, s->s_user, canon);
+		free(s->s_user);
+		s->s_user = canon;
+	}
+	if (rep->ap_ngroups > 0 && (s->s_groups = calloc(rep->ap_ngroups,
+	    sizeof(*s->s_groups))) != NULL) {
+		for (i = 0; i < rep->ap_ngroups; i++)
+			if ((s->s_groups[i] = strndup(rep->ap_groups[i],
+			    AUTH_GROUP_NAME - 1)) != NULL)
+				s->s_ngroups++;
+	}
+	s->s_authed = 1;
+	if (log_debug_enabled()) {
+		struct timespec	 now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		log_debug("session %llu: user %s authenticated (%d groups) "
+		    "in %lld us, %u us of them in authd",
+		    (unsigned long long)s->s_id, s->s_user, s->s_ngroups,
+		    (long long)(now.tv_sec - s->s_auth_sent.tv_sec) * 1000000 +
+		    (now.tv_nsec - s->s_auth_sent.tv_nsec) / 1000,
+		    rep->ap_usec);
+	}
+	if (session_reply(s, success, sizeof(success)) == -1) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_set_state(s, S_REQUEST);
+	bufferevent_enable(s->s_bev, EV_READ);
+	/* A request sent along with the pair is waiting already. */
+	if (evbuffer_get_length(bufferevent_get_input(s->s_bev)) > 0)
+		session_client_read(s->s_bev, s);
+}
+
+/*
+ * The first bytes of the client's input, at most max of them, in one
+ * piece (*len: how many); NULL until there are any.
+ */
+static uint8_t *
+socks_input(struct session *s, size_t max, size_t *len)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->s_bev);
+
+	if ((*len = evbuffer_get_length(in)) > max)
+		*len = max;
+	return (evbuffer_pullup(in, (ssize_t)*len));
+}
+
+/* SOCKS4 and 4a: the user id is recorded, never trusted. */
+static enum step
+socks_request4(struct session *s)
+{
+	struct s4_request	 req;
+	size_t			 len;
+	uint8_t			*buf;
+	int			 r;
+
+	if ((buf = socks_input(s, S4_REQUEST_MAX, &len)) == NULL)
+		return (STEP_WAIT);
+	if ((r = s4_parse_request(buf, len, &req)) == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		session_refuse(s, S5_REP_GENERAL_FAILURE, s5_strerror(r));
+		return (STEP_STOP);
+	}
+	evbuffer_drain(bufferevent_get_input(s->s_bev), (size_t)r);
+	return (session_begin(s, req.cmd == S4_CMD_CONNECT ? S5_CMD_CONNECT :
+	    S5_CMD_BIND, req.name[0] ? req.name : NULL, &req.addr, req.port,
+	    req.userid));
+}
+
+static enum step
+socks_request(struct session *s)
+{
+	struct s5_request	 req;
+	size_t			 len;
+	uint8_t			*buf;
+	int			 r;
+
+	if (s->s_proto == 4)
+		return (socks_request4(s));
+	if ((buf = socks_input(s, S5_REQUEST_MAX, &len)) == NULL)
+		return (STEP_WAIT);
+	r = s5_parse_request(buf, len, &req);
+	if (r == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		session_refuse(s, s5_error_reply(r), s5_strerror(r));
+		return (STEP_STOP);
+	}
+	evbuffer_drain(bufferevent_get_input(s->s_bev), (size_t)r);
+	return (session_begin(s, req.cmd, req.atyp == S5_ATYP_DOMAIN ?
+	    req.name : NULL, &req.addr, req.port, NULL));
+}
+
+/* The handshake message the session's state waits for. */
+static enum step
+socks_read(struct session *s)
+{
+	switch (s->s_state) {
+	case S_GREETING:
+		return (socks_greeting(s));
+	case S_AUTH:
+		return (socks_auth(s));
+	case S_REQUEST:
+		return (socks_request(s));
+	default:
+		return (STEP_WAIT);
+	}
+}
+
+/*
+ * The reply for outcome rep, in the session's protocol. SOCKS4 knows
+ * only granted and rejected, and replies with an address only when
+ * granted.
+ */
+static size_t
+socks_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
+    uint8_t *buf, size_t len)
+{
+	if (len < S5_REPLY_MAX)
+		return (0);
+	if (s->s_proto == 4) {
+		if (rep == S5_REP_SUCCEEDED)
+			s4_build_reply(buf, S4_GRANTED, sa);
+		else
+			s4_build_reply(buf, S4_REJECTED, NULL);
+		return (S4_REPLY_LEN);
+	}
+	return (s5_build_reply(buf, rep, sa));
+}
+
+const struct front	 front_socks = {
+	.fe_name = "socks",
+	.fe_read = socks_read,
+	.fe_authenticated = socks_authenticated,
+	.fe_reply = socks_reply,
+};

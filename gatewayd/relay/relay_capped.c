@@ -1,0 +1,283 @@
+/*
+ * relay_capped.c: the relay of sessions under a bandwidth cap, through a
+ * pair of bufferevents whose rate-limit groups are the caps' pools
+ * (bandwidth.c). libevent meters each read and write against the group
+ * and suspends the members of a group that has used its tick's share.
+ *
+ * Sessions without a cap keep the raw relay (relay.c), which is faster;
+ * this one pays for bufferevents only where libevent's metering is the
+ * point. The rules are the same: at most relay_buffer bytes wait per
+ * direction (reading from the sender stops until the receiver has taken
+ * half of them), an EOF is passed on as shutdown(SHUT_WR) once what came
+ * before it is written, the session ends when both directions have, and
+ * a quota counts every byte relayed.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "account/account.h"
+#include "proxy/worker.h"
+#include "session/session.h"
+
+#include "relay.h"
+
+/* A quota's end waits this long at most for the last bytes to go out. */
+#define CAPPED_DRAIN_MS	5000
+
+struct capped_relay {
+	struct bufferevent	*cr_bev[2];
+	uint8_t			 cr_eof[2];	/* side i sent EOF */
+	uint8_t			 cr_shut[2];	/* EOF from side i passed on */
+	uint8_t			 cr_ending;	/* quota used up: draining */
+	int64_t			 cr_drain_until; /* ms, worker clock */
+};
+
+static void	capped_read(struct bufferevent *, void *);
+static void	capped_write(struct bufferevent *, void *);
+static void	capped_event(struct bufferevent *, short, void *);
+
+static int
+capped_side(const struct session *s, const struct bufferevent *bev)
+{
+	return (bev == s->s_capped->cr_bev[SIDE_CLIENT] ? SIDE_CLIENT :
+	    SIDE_REMOTE);
+}
+
+int
+capped_start(struct session *s)
+{
+	struct capped_relay			*cr;
+	struct bufferevent_rate_limit_group	*g;
+	int					 i;
+
+	if ((cr = calloc(1, sizeof(*cr))) == NULL)
+		return (-1);
+	s->s_capped = cr;
+	for (i = 0; i < 2; i++) {
+		/* Thread-safe: a pool's refills come from another thread. */
+		cr->cr_bev[i] = bufferevent_socket_new(s->s_worker->w_base,
+		    s->s_fd[i], BEV_OPT_THREADSAFE);
+		if (cr->cr_bev[i] == NULL)
+			return (-1);
+		bufferevent_setcb(cr->cr_bev[i], capped_read, capped_write,
+		    capped_event, s);
+		bufferevent_setwatermark(cr->cr_bev[i], EV_READ, 0,
+		    s->s_worker->w_scratch_len);
+		/* As large as the raw relay's reads (libevent: 16 KiB). */
+		bufferevent_set_max_single_read(cr->cr_bev[i],
+		    s->s_worker->w_scratch_len);
+		bufferevent_set_max_single_write(cr->cr_bev[i],
+		    s->s_worker->w_scratch_len);
+		if ((g = bandwidth_group(s, i)) != NULL &&
+		    bufferevent_add_to_rate_limit_group(cr->cr_bev[i], g) == -1)
+			return (-1);
+	}
+	s->s_active = s->s_worker->w_now;
+	for (i = 0; i < 2; i++)
+		if (bufferevent_enable(cr->cr_bev[i], EV_READ | EV_WRITE) == -1)
+			return (-1);
+	return (0);
+}
+
+/*
+ * The session's pools changed (bandwidth_recheck()): each bufferevent
+ * leaves the group of its old pool and joins its new one. Before the old
+ * pools go.
+ */
+void
+capped_repool(struct session *s, struct bw_pool *old[2])
+{
+	struct bufferevent_rate_limit_group	*g;
+	int					 i;
+
+	for (i = 0; i < 2; i++) {
+		if (old[i] == s->s_bw[i])
+			continue;
+		bufferevent_remove_from_rate_limit_group(s->s_capped->cr_bev[i]);
+		if ((g = bandwidth_group(s, i)) != NULL)
+			bufferevent_add_to_rate_limit_group(
+			    s->s_capped->cr_bev[i], g);
+	}
+}
+
+/* Bytes owed to side `to` from before the relay started, in order. */
+int
+capped_queue(struct session *s, int to, struct evbuffer *data)
+{
+	return (bufferevent_write_buffer(s->s_capped->cr_bev[to], data));
+}
+
+void
+capped_free(struct session *s)
+{
+	struct capped_relay	*cr = s->s_capped;
+	int			 i;
+
+	if (cr == NULL)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (cr->cr_bev[i] == NULL)
+			continue;
+		/*
+		 * Out of its group now: libevent would remove it only when
+		 * the free is finalized, later, and the pool may go first.
+		 */
+		bufferevent_remove_from_rate_limit_group(cr->cr_bev[i]);
+		bufferevent_free(cr->cr_bev[i]);
+	}
+	free(cr);
+	s->s_capped = NULL;
+}
+
+/* Everything from side `from` is written: pass its EOF on. */
+static void
+capped_pass_eof(struct session *s, int from)
+{
+	struct capped_relay	*cr = s->s_capped;
+
+	if (cr->cr_shut[from])
+		return;
+	cr->cr_shut[from] = 1;
+	shutdown(s->s_fd[!from], SHUT_WR);
+	if (cr->cr_shut[!from])
+		relay_end(s, s->s_first_eof == 1 + SIDE_CLIENT ?
+		    "client closed" : "remote closed");
+}
+
+/*
+ * The user's quota is used up (by this session, or another: the sweep).
+ * Nothing more is read; what was read and counted still goes out, at the
+ * cap, for up to CAPPED_DRAIN_MS; then the session closes. Called again
+ * as outputs drain and by the sweep, until it has closed the session.
+ */
+void
+capped_quota_end(struct session *s, int64_t now)
+{
+	struct capped_relay	*cr = s->s_capped;
+	int			 i;
+
+	if (!cr->cr_ending) {
+		cr->cr_ending = 1;
+		cr->cr_drain_until = now + CAPPED_DRAIN_MS;
+		for (i = 0; i < 2; i++) {
+			bufferevent_disable(cr->cr_bev[i], EV_READ);
+			bufferevent_setwatermark(cr->cr_bev[i], EV_WRITE, 0, 0);
+		}
+	}
+	if ((evbuffer_get_length(bufferevent_get_output(cr->cr_bev[0])) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(cr->cr_bev[1])) == 0) ||
+	    now >= cr->cr_drain_until)
+		relay_end(s, "limit: quota");
+}
+
+/* For the sweep: is the session draining after its quota ended? */
+int
+capped_draining(const struct session *s)
+{
+	return (s->s_capped != NULL && s->s_capped->cr_ending);
+}
+
+/*
+ * Bytes read and counted that never went out (the session is closing):
+ * taken off the session's counts and given back to its quota.
+ */
+void
+capped_settle(struct session *s)
+{
+	struct bufferevent	*to;
+	int			 i;
+
+	for (i = 0; i < 2; i++)
+		/* A relay that failed to start may lack one. */
+		if ((to = s->s_capped->cr_bev[!i]) != NULL)
+			relay_uncount(s, i, evbuffer_get_length(
+			    bufferevent_get_output(to)));
+}
+
+static void
+capped_read(struct bufferevent *bev, void *arg)
+{
+	struct session		*s = arg;
+	struct capped_relay	*cr = s->s_capped;
+	int			 from = capped_side(s, bev);
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer		*out = bufferevent_get_output(cr->cr_bev[!from]);
+	size_t			 n = evbuffer_get_length(in), allowed;
+
+	s->s_active = s->s_worker->w_now;
+	allowed = quota_take(s, n);
+	if (evbuffer_remove_buffer(in, out, allowed) != (int)allowed) {
+		relay_end(s, "out of memory");
+		return;
+	}
+	s->s_bytes[from] += allowed;
+	if (allowed < n) {
+		/* The quota ends inside this read: the rest is dropped, what
+		 * was counted goes out (at the cap), then the session ends. */
+		evbuffer_drain(in, n - allowed);
+		capped_quota_end(s, s->s_worker->w_now);
+		return;
+	}
+	/* Back-pressure: the receiver takes half before reading goes on. */
+	if (evbuffer_get_length(out) >= s->s_worker->w_scratch_len) {
+		bufferevent_disable(bev, EV_READ);
+		bufferevent_setwatermark(cr->cr_bev[!from], EV_WRITE,
+		    s->s_worker->w_scratch_len / 2, 0);
+	}
+}
+
+/* Side `to`'s output went down to its low watermark. */
+static void
+capped_write(struct bufferevent *bev, void *arg)
+{
+	struct session		*s = arg;
+	struct capped_relay	*cr = s->s_capped;
+	int			 to = capped_side(s, bev);
+
+	if (cr->cr_ending) {
+		capped_quota_end(s, s->s_worker->w_now);
+		return;
+	}
+	if (cr->cr_eof[!to]) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			capped_pass_eof(s, !to);
+		return;
+	}
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_enable(cr->cr_bev[!to], EV_READ);
+}
+
+static void
+capped_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session		*s = arg;
+	struct capped_relay	*cr = s->s_capped;
+	int			 side = capped_side(s, bev);
+
+	if (what & BEV_EVENT_EOF) {
+		cr->cr_eof[side] = 1;
+		if (s->s_first_eof == 0)
+			s->s_first_eof = 1 + side;
+		bufferevent_disable(bev, EV_READ);
+		/* Passed on when the other side's output is empty. */
+		bufferevent_setwatermark(cr->cr_bev[!side], EV_WRITE, 0, 0);
+		if (evbuffer_get_length(bufferevent_get_output(
+		    cr->cr_bev[!side])) == 0)
+			capped_pass_eof(s, side);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		s->s_errno = EVUTIL_SOCKET_ERROR();
+		/* A failed read is the sender's, a failed write the receiver's:
+		 * either way this side's. */
+		relay_end(s, side == SIDE_CLIENT ? "client error" :
+		    "remote error");
+	}
+}

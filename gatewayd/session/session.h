@@ -1,0 +1,177 @@
+/*
+ * session.h: the session core. A session is one client connection from
+ * accept to close: a protocol front end (front/) reads its request, then
+ * the core admits it, asks the policy, resolves, connects (or binds, or
+ * associates UDP) and hands it to the relay (relay/). Per-phase state
+ * that only one phase reads lives in that phase's own struct.
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "auditd/audit.h"
+
+struct auth_reply;
+struct bufferevent;
+struct bw_pool;
+struct capped_relay;
+struct dns_ticket;
+struct event;
+struct policy;
+struct policy_req;
+struct quota_user;
+struct relay;
+struct session;
+struct udp_assoc;
+struct worker;
+
+/* A name resolves to at most this many candidates; the rest are ignored. */
+#define GW_MAX_CANDIDATES	16
+
+/* session.c */
+enum session_state {
+	S_GREETING,
+	S_AUTH,
+	S_REQUEST,
+	S_RESOLVING,
+	S_CONNECTING,
+	S_BINDING,	/* BIND: waiting for the peer */
+	S_UDP,		/* UDP ASSOCIATE: relaying datagrams */
+	S_RELAY,
+	S_REPLYING,	/* a refusal is being flushed; then close */
+	S_CLOSED
+};
+
+/* What a handshake handler did: wait for bytes, go on, or stop. */
+enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
+
+/*
+ * A protocol front end: it reads the client's handshake and writes its
+ * protocol's replies. The core speaks in SOCKS5 REP codes (socks5.h),
+ * which every front end maps to its own (SOCKS4's 0x5a/0x5b, HTTP's
+ * status codes); everything after the request is the core's.
+ */
+struct front {
+	const char	*fe_name;
+	/* Bytes arrived while the session is in its handshake. */
+	enum step	(*fe_read)(struct session *);
+	/* authd answered a login the front end submitted (auth_submit). */
+	void		(*fe_authenticated)(struct session *,
+			    const struct auth_reply *);
+	/* The reply for outcome rep, bound to addr (or none): its length. */
+	size_t		(*fe_reply)(const struct session *, uint8_t rep,
+			    const struct sockaddr *addr, uint8_t *buf,
+			    size_t len);
+};
+#define FRONT_REPLY_MAX	512	/* the longest reply of any front end */
+
+/*
+ * A session is one client connection and, once connected, its remote side.
+ * The two directions of a relay are symmetric, so per-side state is kept
+ * in arrays indexed by SIDE_CLIENT and SIDE_REMOTE.
+ */
+#define SIDE_CLIENT	0
+#define SIDE_REMOTE	1
+
+struct session {
+	TAILQ_ENTRY(session)	 s_entry;
+	TAILQ_ENTRY(session)	 s_auth_entry;	/* on w_authing */
+	struct worker		*s_worker;
+	const struct front	*s_front;	/* its protocol */
+	uint64_t		 s_id;
+	enum session_state	 s_state;
+	int			 s_fd[2];	/* owned; -1 when not open */
+	struct bufferevent	*s_bev;		/* client, during the handshake */
+	struct relay		*s_relay;	/* once connected */
+	struct udp_assoc	*s_udp;		/* UDP ASSOCIATE */
+	uint64_t		 s_packets[2];	/* UDP: datagrams from side i */
+	uint32_t		 s_udp_dests;	/* destinations allowed */
+	uint32_t		 s_udp_denied;	/* datagrams the policy dropped */
+	uint32_t		 s_udp_foreign;	/* from strangers: dropped */
+	uint32_t		 s_udp_frag;	/* FRAG != 0: dropped */
+	uint64_t		 s_bytes[2];	/* read from side i, relayed */
+	uint64_t		 s_rate;	/* bytes/s, both ways, lately */
+	uint64_t		 s_rate_prev;
+	uint8_t			 s_client_shut;	/* refusal: SHUT_WR sent */
+	uint8_t			 s_cmd;
+	uint8_t			 s_proto;	/* 5, or 4 for SOCKS4/4a */
+	uint8_t			 s_rep;		/* reply to send on failure */
+	uint8_t			 s_over_limit;
+	uint8_t			 s_pending;	/* counted in pending.c */
+	uint8_t			 s_audit_reserved; /* a close record's place */
+	uint8_t			 s_first_eof;	/* 1 + the side that ended */
+	struct dns_ticket	*s_dns;
+	struct event		*s_connect_ev;	/* connect, or bind's accept */
+	int			 s_bind_fd;	/* BIND's listener, or -1 */
+	int			 s_errno;	/* of the last failure */
+	struct sockaddr_storage	*s_cand;	/* connect candidates */
+	int			 s_ncand;
+	int			 s_icand;
+	struct sockaddr_storage	 s_peer;	/* the client */
+	struct sockaddr_storage	 s_dst;		/* address tried or used */
+	char			*s_dst_name;	/* name as requested, or NULL */
+	uint16_t		 s_dst_port;
+	int64_t			 s_deadline;	/* of the current phase, ms */
+	int64_t			 s_active;	/* last relay traffic, ms */
+	struct timespec		 s_started;
+	const char		*s_refusal;	/* why, for the close log */
+	char			*s_user;	/* authenticated, or NULL */
+	char			*s_ident;	/* SOCKS4 USERID, unverified */
+	char			**s_groups;	/* the user's system groups */
+	int			 s_ngroups;
+	uint8_t			 s_authing;	/* on w_authing */
+	uint8_t			 s_authed;	/* s_user passed PAM */
+	uint8_t			 s_limit_counted; /* in its user's count */
+	struct quota_user	*s_quota;	/* its user's quota count */
+	struct capped_relay	*s_capped;	/* relay under a cap */
+	struct bw_pool		*s_bw[2];	/* caps: [0] user's, [1] group's */
+	uint64_t		 s_quota_grant;	/* bytes it may still relay */
+	time_t			 s_quota_granted_at; /* of the last grant */
+	struct timespec		 s_auth_sent;
+	struct timespec		 s_dns_sent;
+	uint8_t			 s_timed;	/* handshake latency observed */
+	int64_t			 s_start_ms;	/* wall clock, for the audit */
+	uint8_t			 s_audit_open;	/* its start row was queued */
+	uint8_t			 s_allowed;	/* the policy said allow */
+	struct policy		*s_policy;	/* the snapshot that judged it */
+	int64_t			 s_rule_id;	/* the rule that decided */
+	char			*s_reason;	/* the policy's reason, if denied */
+};
+
+extern _Atomic unsigned	 gw_nsessions;	/* open, all workers */
+
+/* session.c */
+void	 session_accept(struct worker *, const struct front *, int,
+	    const struct sockaddr *, socklen_t);
+void	 session_client_read(struct bufferevent *, void *);
+enum step session_begin(struct session *, uint8_t, const char *,
+	    const struct sockaddr_storage *, uint16_t, const char *);
+void	 session_set_state(struct session *, enum session_state);
+const char *session_state_name(enum session_state);
+int	 session_reply(struct session *, const void *, size_t);
+void	 session_refuse(struct session *, uint8_t, const char *);
+void	 session_refuse_bytes(struct session *, const uint8_t *, size_t,
+	    const char *);
+void	 session_connected(struct session *, const struct sockaddr *);
+void	 session_active(struct session *);
+void	 session_timeout(struct session *);
+void	 session_close(struct session *, const char *);
+void	 session_reap(struct worker *);
+
+/* session_record.c: what a session leaves: audit, log line, latency */
+void	 session_dst_text(const struct session *, char *, size_t);
+void	 session_audit(struct session *, enum audit_type, const char *);
+void	 session_log_close(struct session *, const char *);
+void	 session_observe_handshake(struct session *);
+
+/* session_req.c: the policy request of a session (to a destination) */
+void	 session_policy_req(const struct session *, const struct sockaddr *,
+	    struct policy_req *);
+
+#endif /* SESSION_H */

@@ -21,6 +21,8 @@ struct conf;
 
 #define EXIT_USAGE	2
 
+struct args;
+
 struct ctl {
 	const char	*ctl_conf_path;
 	struct conf	*ctl_conf;
@@ -29,6 +31,13 @@ struct ctl {
 	char		*ctl_cmdline;	/* for the change log */
 	char		 ctl_detail[256];	/* what changed, if more to say */
 	int		 ctl_batch;	/* import: one transaction for all */
+	/*
+	 * What the commands above ctl.c give it (socksctl.c sets them): a
+	 * noun's command (import runs a file of them), and the policy as
+	 * text (each change keeps a snapshot for rollback).
+	 */
+	int		(*ctl_run)(struct ctl *, const char *, struct args *);
+	char		*(*ctl_export)(struct ctl *, size_t);
 };
 
 /* An argument list being taken apart: options may repeat. */
@@ -41,7 +50,7 @@ struct args {
 /* socksctl.c */
 extern const char *ctl_where;	/* FILE:LINE that errors name, or NULL */
 extern const char *ctl_noun, *ctl_verb;	/* of the command line, for hints */
-int	 ctl_run_noun(struct ctl *, const char *, struct args *);
+void	 ctl_start(struct ctl *);
 void	 ctl_temp(const char *);
 void	 ctl_usage_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));

@@ -361,19 +361,6 @@ geoip_attribution(const char *db, char *out, size_t len)
 }
 
 /*
- * Text from a file or the command line, for a terminal: no byte of it
- * may steer one (a static buffer: one use per printf).
- */
-const char *
-term_text(const char *raw)
-{
-	static char	 vis[2048];
-
-	esc_log(vis, sizeof(vis), raw);
-	return (vis);
-}
-
-/*
  * geoip check FILE [--path P]: whether FILE is a country database that
  * gatewayd would use with this configuration's geoip_country_path (or
  * P); what socksgw-geoip-update asks before it replaces geoip_db.

@@ -30,7 +30,6 @@
 #include <sqlite3.h>
 
 #include "admin.h"
-#include "conf.h"
 
 #define IMPORT_WORDS_MAX	4096	/* words on one line (a rule of 256 conditions: 520) */
 
@@ -45,31 +44,6 @@ static const struct {
 	{ "list", "create" },
 	{ "rule", "add" },
 };
-
-/* One word as the import tokenizer reads it back: bare when it can be. */
-void
-export_word(FILE *f, const char *w)
-{
-	const unsigned char	*p;
-	int			 bare = w[0] != '\0' && w[0] != '#';
-
-	for (p = (const unsigned char *)w; *p != '\0' && bare; p++)
-		bare = isalnum(*p) || strchr("._:/@*+,=-", *p) != NULL;
-	if (bare) {
-		fputs(w, f);
-		return;
-	}
-	fputc('"', f);
-	for (p = (const unsigned char *)w; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
 
 /*
  * Splits line into words (export_word's quoting undone; # outside quotes
@@ -369,7 +343,7 @@ import_apply(struct ctl *ctl, const char *path, const char *label,
 		a.a_argc = lines[i].il_argc;
 		a.a_argv = lines[i].il_argv;
 		a.a_i = 1;
-		if (ctl_run_noun(ctl, lines[i].il_argv[0], &a) != 0)
+		if (ctl->ctl_run(ctl, lines[i].il_argv[0], &a) != 0)
 			ctl_error("the command failed");
 		fflush(stdout);
 		for (k = 0; k < 5; k++)

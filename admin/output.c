@@ -6,6 +6,7 @@
  * leaves unset (null); any other a string. An empty number or boolean is
  * null too: JSON consumers never meet "yes", "none" or "" for them.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,4 +173,42 @@ out_kv(int json, const char *key, const char *value, int first)
 		esc_log(vis, sizeof(vis), value);
 		printf("%-12s %s\n", key, vis);
 	}
+}
+
+/*
+ * Text from a file or the command line, for a terminal: no byte of it
+ * may steer one (a static buffer: one use per printf).
+ */
+const char *
+term_text(const char *raw)
+{
+	static char	 vis[2048];
+
+	esc_log(vis, sizeof(vis), raw);
+	return (vis);
+}
+
+/* One word as the import tokenizer reads it back: bare when it can be. */
+void
+export_word(FILE *f, const char *w)
+{
+	const unsigned char	*p;
+	int			 bare = w[0] != '\0' && w[0] != '#';
+
+	for (p = (const unsigned char *)w; *p != '\0' && bare; p++)
+		bare = isalnum(*p) || strchr("._:/@*+,=-", *p) != NULL;
+	if (bare) {
+		fputs(w, f);
+		return;
+	}
+	fputc('"', f);
+	for (p = (const unsigned char *)w; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
 }

@@ -41,14 +41,11 @@
 
 #include "conf.h"
 #include "log.h"
-#include "policy.h"
 #include "stat.h"
 
 #include "account/account.h"
 #include "base/chan.h"
-#include "base/clock.h"
 #include "base/stats.h"
-#include "session/session.h"
 
 #include "audit.h"
 #include "audit_int.h"

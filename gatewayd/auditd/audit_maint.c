@@ -43,8 +43,6 @@
 #include "log.h"
 #include "policy.h"
 
-#include "base/clock.h"
-
 #include "auditd.h"
 
 #define WAL_EVERY_MS	200	/* between checkpoints with nothing to do */

@@ -24,13 +24,8 @@
 #include "audit_chain.h"
 #include "evidence.h"
 #include "log.h"
-#include "policy.h"
 
-#include "session/session.h"
-
-#include "audit_proto.h"
 #include "audit_store_int.h"
-#include "auditd.h"
 
 /*
  * A prune step reaches the next signed checkpoint: they are at most

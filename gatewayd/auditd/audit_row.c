@@ -11,8 +11,6 @@
 
 #include "audit_chain.h"
 
-#include "session/session.h"
-
 #include "audit.h"
 #include "auditd.h"
 

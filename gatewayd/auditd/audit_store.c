@@ -36,14 +36,8 @@
 #include "log.h"
 #include "policy.h"
 
-#include "base/clock.h"
-#include "session/session.h"
-
 #include "audit.h"
-#include "audit_proto.h"
 #include "audit_store_int.h"
-#include "auditd.h"
-
 
 
 struct store	 store;

@@ -21,8 +21,6 @@
 #include "evidence.h"
 #include "log.h"
 
-#include "session/session.h"
-
 #include "audit.h"
 #include "auditd.h"
 

@@ -21,11 +21,8 @@
 #include "log.h"
 #include "policy.h"
 
-#include "session/session.h"
-
 #include "audit_proto.h"
 #include "audit_store_int.h"
-#include "auditd.h"
 
 /*
  * Adds users' quota bytes to their usage rows, with the proxy's number

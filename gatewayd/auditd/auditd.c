@@ -40,7 +40,6 @@
 #include "base/chan.h"
 #include "parent/notify.h"
 #include "parent/parent.h"
-#include "session/session.h"
 
 #include "audit.h"
 #include "audit_proto.h"

@@ -19,10 +19,8 @@
 
 #include "addr.h"
 #include "log.h"
-#include "socks5.h"
 
 #include "base/chan.h"
-#include "base/clock.h"
 #include "proxy/worker.h"
 #include "session/session.h"
 

@@ -40,10 +40,8 @@
 #include "log.h"
 
 #include "base/chan.h"
-#include "base/clock.h"
 #include "parent/notify.h"
 #include "parent/parent.h"
-#include "session/session.h"
 
 #include "auth.h"
 #include "authq.h"

@@ -26,8 +26,6 @@
 
 #include "log.h"
 
-#include "session/session.h"
-
 #include "auth.h"
 
 #define AUTHD_CACHE_MAX		1024

@@ -44,9 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session/session.h"
-
-#include "auth.h"
 #include "authq.h"
 
 #define AUTHQ_BUCKETS		4096	/* grows by doubling */

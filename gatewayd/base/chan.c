@@ -12,8 +12,6 @@
 
 #include "log.h"
 
-#include "session/session.h"
-
 #include "chan.h"
 
 /*

@@ -19,8 +19,6 @@
 
 #include "addr.h"
 
-#include "session/session.h"
-
 #include "guard.h"
 
 /* Written once before the workers start; read-only after. */

@@ -7,8 +7,6 @@
 
 #include "stat.h"
 
-#include "session/session.h"
-
 #include "stats.h"
 
 _Atomic uint64_t	 gw_stats[GW_STAT_MAX];

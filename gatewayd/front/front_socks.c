@@ -23,13 +23,11 @@
 #include "socks5.h"
 #include "stat.h"
 
-#include "auditd/audit.h"
 #include "authd/auth.h"
-#include "base/clock.h"
 #include "base/stats.h"
-#include "front.h"
 #include "proxy/worker.h"
-#include "session/session.h"
+
+#include "front.h"
 
 static uint8_t	*socks_input(struct session *, size_t, size_t *);
 

@@ -41,9 +41,6 @@
 
 #include "auditd/auditd.h"
 #include "authd/auth.h"
-#include "base/clock.h"
-#include "proxy/proxy.h"
-#include "session/session.h"
 
 #include "notify.h"
 #include "parent.h"

@@ -14,8 +14,6 @@
 
 #include "log.h"
 
-#include "session/session.h"
-
 #include "parent.h"
 
 /*

@@ -29,7 +29,6 @@
 #include "log.h"
 
 #include "base/clock.h"
-#include "session/session.h"
 
 #include "parent.h"
 

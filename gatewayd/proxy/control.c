@@ -40,8 +40,6 @@
 #include "socks5.h"
 #include "stat.h"
 
-#include "auditd/audit.h"
-#include "base/clock.h"
 #include "base/stats.h"
 #include "session/session.h"
 

@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session/session.h"
-
 #include "control.h"
 
 static const struct {

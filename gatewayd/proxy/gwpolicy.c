@@ -26,9 +26,7 @@
 #include "log.h"
 #include "policy.h"
 
-#include "base/clock.h"
 #include "base/guard.h"
-#include "session/session.h"
 
 #include "proxy.h"
 

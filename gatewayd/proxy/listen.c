@@ -19,8 +19,6 @@
 #include "conf.h"
 #include "log.h"
 
-#include "session/session.h"
-
 #include "proxy.h"
 
 #define GW_LISTEN_BACKLOG	4096

@@ -29,7 +29,6 @@
 #include "conf.h"
 #include "stat.h"
 
-#include "auditd/audit.h"
 #include "base/stats.h"
 #include "session/session.h"
 

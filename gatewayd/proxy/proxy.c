@@ -34,8 +34,6 @@
 #include "conf.h"
 #include "log.h"
 
-#include "auditd/audit.h"
-#include "base/clock.h"
 #include "base/guard.h"
 #include "parent/parent.h"
 #include "proxy/control.h"

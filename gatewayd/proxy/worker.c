@@ -33,7 +33,6 @@
 #include "front/front.h"
 #include "relay/relay.h"
 #include "session/phases.h"
-#include "session/session.h"
 
 #include "control.h"
 #include "proxy.h"

@@ -25,7 +25,6 @@
 #include "proxy/worker.h"
 
 #include "phases.h"
-#include "session.h"
 
 static void	bind_accept(evutil_socket_t, short, void *);
 

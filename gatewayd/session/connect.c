@@ -27,7 +27,6 @@
 #include "proxy/worker.h"
 
 #include "phases.h"
-#include "session.h"
 
 static void	connect_done(evutil_socket_t, short, void *);
 

@@ -32,7 +32,6 @@
 #include "proxy/worker.h"
 
 #include "phases.h"
-#include "session.h"
 
 struct resolver {
 	struct event_base	*rv_base;

@@ -1,11 +1,13 @@
 /*
  * session.c: the session core, one client connection from accept to close.
  *
- * DESIGN. Each handshake state has one handler (the protocol front end's,
- * front_socks.c) that reads the client's input buffer and either waits
- * for more bytes, moves to the next state, or refuses with its protocol's
- * reply code; a request ends in session_begin(), and from there (policy,
- * DNS, connect, relay, limits, audit) every protocol is the same. The handshake is bounded in size (a read
+ * DESIGN. A session's protocol front end (struct front, set at accept:
+ * front/front_socks.c) reads the handshake and either waits for more
+ * bytes, moves to the next state, or refuses; a request ends in
+ * session_begin(), and from there (policy, DNS, connect, relay, limits,
+ * audit) every protocol is the same. The core speaks in SOCKS5 REP codes
+ * and the front end writes each reply in its protocol (fe_reply), so
+ * nothing here knows a protocol's bytes. The handshake is bounded in size (a read
  * watermark of a little more than the largest message) and in time (an
  * absolute deadline set at accept, so a client that dribbles one byte at a
  * time is closed like one that sends nothing). Every path ends in
@@ -41,7 +43,6 @@
 #include "stat.h"
 
 #include "account/account.h"
-#include "auditd/audit.h"
 #include "authd/auth.h"
 #include "base/clock.h"
 #include "base/stats.h"

@@ -15,8 +15,6 @@
 #include "policy.h"
 #include "socks5.h"
 
-#include "auditd/audit.h"
-#include "base/clock.h"
 #include "base/stats.h"
 
 #include "session.h"

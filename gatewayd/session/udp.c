@@ -39,16 +39,13 @@
 #include <event2/util.h>
 
 #include "addr.h"
-#include "policy.h"
 #include "socks5.h"
 
 #include "account/account.h"
-#include "auditd/audit.h"
 #include "base/guard.h"
 #include "proxy/worker.h"
 
 #include "phases.h"
-#include "session.h"
 
 #define UDP_DESTS_MAX		256	/* verdicts cached per association */
 #define UDP_NAMES_MAX		64

@@ -16,7 +16,6 @@
 #include "socks5.h"
 
 #include "phases.h"
-#include "session.h"
 
 #include "proxy/worker.h"
 

@@ -15,7 +15,15 @@ struct quota_user;
 struct session;
 
 /* limits.c */
-int	 limits_admit(struct session *, const char **);
+enum limit_verdict {
+	LIMIT_OK,
+	LIMIT_RATE,		/* the client's or the user's request rate */
+	LIMIT_SESSIONS,		/* the user's max_sessions */
+	LIMIT_NO_MEMORY,
+	LIMIT_MAX
+};
+extern const char *const limit_text[LIMIT_MAX];
+enum limit_verdict limits_admit(struct session *);
 void	 limits_release(struct session *);
 
 /* quota.c */

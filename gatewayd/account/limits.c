@@ -204,51 +204,56 @@ limits_user_tidy(struct user_limit *ul, int64_t now)
 	}
 }
 
+const char *const limit_text[LIMIT_MAX] = {
+	[LIMIT_OK] = "within the limits",
+	[LIMIT_RATE] = "limit: rate",
+	[LIMIT_SESSIONS] = "limit: sessions",
+	[LIMIT_NO_MEMORY] = "out of memory",
+};
+
 /*
- * Admits a request under the limits in force: -1 with why set when it is
- * beyond one (the session is then not counted).
+ * Admits a request under the limits in force, or says which it is beyond
+ * (the session is then not counted).
  */
-int
-limits_admit(struct session *s, const char **why)
+enum limit_verdict
+limits_admit(struct session *s)
 {
 	struct policy		*p = s->s_worker->w_policy;
 	struct policy_req	 req;
 	struct policy_rate	 client, user;
 	struct user_limit	*ul;
 	int64_t			 max, now;
-	int			 rated, ret = 0;
+	enum limit_verdict	 ret = LIMIT_OK;
+	int			 rated;
 
 	if (!policy_has_limits(p))
-		return (0);
+		return (LIMIT_OK);
 	now = limits_clock_ms();
-	*why = "limit: rate";
 	if (policy_client_rate(p, &client)) {
 		pthread_mutex_lock(&limits_lock);
-		ret = limits_client_take(&s->s_peer, &client, now);
+		rated = limits_client_take(&s->s_peer, &client, now);
 		pthread_mutex_unlock(&limits_lock);
-		if (ret == -1)
-			return (-1);
+		if (rated == -1)
+			return (LIMIT_RATE);
 	}
 	if (!s->s_authed || s->s_user == NULL)
-		return (0);
+		return (LIMIT_OK);
 	session_policy_req(s, NULL, &req);
 	max = policy_max_sessions(p, &req, NULL, 0);
 	rated = policy_rate(p, &req, &user, NULL, 0);
 	if (max < 0 && !rated)
-		return (0);
+		return (LIMIT_OK);
 
 	pthread_mutex_lock(&limits_lock);
 	if ((ul = limits_user(s->s_user, 1, &user, now)) == NULL) {
 		pthread_mutex_unlock(&limits_lock);
-		*why = "out of memory";
-		return (-1);
+		return (LIMIT_NO_MEMORY);
 	}
 	ul->ul_rated = rated;
-	if (max >= 0 && ul->ul_sessions >= max) {
-		*why = "limit: sessions";
-		ret = -1;
-	} else if (rated && bucket_take(&ul->ul_bucket, &user, now) == -1)
-		ret = -1;
+	if (max >= 0 && ul->ul_sessions >= max)
+		ret = LIMIT_SESSIONS;
+	else if (rated && bucket_take(&ul->ul_bucket, &user, now) == -1)
+		ret = LIMIT_RATE;
 	else {
 		ul->ul_sessions++;
 		s->s_limit_counted = 1;

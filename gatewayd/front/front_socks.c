@@ -83,7 +83,7 @@ socks_greeting(struct session *s)
 		return (STEP_STOP);
 	}
 	if (session_reply(s, reply, sizeof(reply)) == -1) {
-		session_close(s, "out of memory");
+		session_close(s, CLOSE_NO_MEMORY);
 		return (STEP_STOP);
 	}
 	session_set_state(s, reply[1] == S5_METHOD_USERPASS ? S_AUTH :
@@ -220,7 +220,7 @@ socks_authenticated(struct session *s, const struct auth_reply *rep)
 		    rep->ap_usec);
 	}
 	if (session_reply(s, success, sizeof(success)) == -1) {
-		session_close(s, "out of memory");
+		session_close(s, CLOSE_NO_MEMORY);
 		return;
 	}
 	session_set_state(s, S_REQUEST);

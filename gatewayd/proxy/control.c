@@ -234,7 +234,6 @@ control_answer(struct worker *w)
 	struct control_query	 q;
 	struct session		*s, *next;
 	char			*buf = NULL, peer[ADDR_STRLEN], dst[300];
-	char			 reason[160];
 	size_t			 len = 0;
 	FILE			*f;
 	int			 first = 1, count = 0;
@@ -259,11 +258,9 @@ control_answer(struct worker *w)
 		if (q.cq_id != 0 && s->s_id != q.cq_id)
 			continue;
 		if (q.cq_kill) {
-			snprintf(reason, sizeof(reason), "killed by admin %s",
-			    q.cq_admin);
-			/* The reason lives on in the log and the audit row. */
+			/* The admin lives on in the log and the audit row. */
 			s->s_errno = 0;
-			session_close(s, reason);
+			session_kill(s, q.cq_admin);
 			count++;
 			continue;
 		}

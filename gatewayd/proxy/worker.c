@@ -205,7 +205,7 @@ worker_sweep(evutil_socket_t fd, short what, void *arg)
 	for (s = TAILQ_FIRST(&w->w_sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, s_entry);
 		if (w->w_stopping && w->w_now >= w->w_stop_deadline)
-			session_close(s, "shutdown");
+			session_close(s, CLOSE_SHUTDOWN);
 		else if (s->s_state == S_RELAY || s->s_state == S_UDP) {
 			uint64_t total = s->s_bytes[0] + s->s_bytes[1];
 
@@ -298,7 +298,7 @@ worker_policy(struct worker *w)
 	for (s = TAILQ_FIRST(&w->w_sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, s_entry);
 		if (verdict_recheck(s, p) == -1) {
-			session_close(s, "policy-revoked");
+			session_close(s, CLOSE_REVOKED);
 			revoked++;
 		} else
 			bandwidth_recheck(s);
@@ -355,7 +355,7 @@ worker_free(struct worker *w)
 		evconnlistener_free(w->w_listeners[i]);
 	w->w_nlisteners = 0;
 	while ((s = TAILQ_FIRST(&w->w_sessions)) != NULL)
-		session_close(s, "shutdown");
+		session_close(s, CLOSE_SHUTDOWN);
 	session_reap(w);
 	if (w->w_resolver != NULL) {
 		/*

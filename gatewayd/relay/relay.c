@@ -68,7 +68,7 @@ relay_set_end(relay_end_cb *cb)
 
 /* The relay of s is over: the session core closes it. */
 void
-relay_end(struct session *s, const char *why)
+relay_end(struct session *s, enum close_reason why)
 {
 	relay_ended(s, why);
 }
@@ -208,7 +208,7 @@ relay_quota_end(struct session *s, int64_t now)
 	if (s->s_capped != NULL)
 		capped_quota_end(s, now);
 	else
-		relay_end(s, "limit: quota");
+		relay_end(s, CLOSE_QUOTA);
 }
 
 void
@@ -257,7 +257,7 @@ relay_repool(struct session *s, struct bw_pool *old[2])
 			if (waiting[i] != NULL)
 				relay_uncount(s, i,
 				    evbuffer_get_length(waiting[i]));
-		relay_end(s, "out of memory");
+		relay_end(s, CLOSE_NO_MEMORY);
 	} else
 		log_debug("session %llu: now under a bandwidth cap",
 		    (unsigned long long)s->s_id);
@@ -270,7 +270,7 @@ static void
 relay_fail(struct session *s, int side)
 {
 	s->s_errno = errno;
-	relay_end(s, side == SIDE_CLIENT ? "client error" : "remote error");
+	relay_end(s, side == SIDE_CLIENT ? CLOSE_CLIENT_ERROR : CLOSE_REMOTE_ERROR);
 }
 
 /* Both directions ended: the session is done. */
@@ -281,7 +281,7 @@ relay_check_done(struct session *s)
 
 	if (r->r_dir[0].rd_shut && r->r_dir[1].rd_shut)
 		relay_end(s, s->s_first_eof == 1 + SIDE_CLIENT ?
-		    "client closed" : "remote closed");
+		    CLOSE_CLIENT : CLOSE_REMOTE);
 }
 
 /* The sender `from` ended and everything before is out: pass EOF on. */
@@ -410,10 +410,10 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 		case RELAY_AGAIN:
 			return;
 		case RELAY_NO_MEMORY:
-			relay_end(s, "out of memory");
+			relay_end(s, CLOSE_NO_MEMORY);
 			return;
 		case RELAY_QUOTA_USED:
-			relay_end(s, "limit: quota");
+			relay_end(s, CLOSE_QUOTA);
 			return;
 		case RELAY_READ_FAILED:		/* the sender's */
 			relay_fail(s, from);

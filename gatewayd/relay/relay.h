@@ -10,20 +10,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "session/session.h"
+
 struct bufferevent_rate_limit_group;
 struct bw_pool;
 struct evbuffer;
-struct session;
 
 /* relay.c */
-extern _Atomic int	 relay_pipes;
 /*
  * How a relay ends: the layer above (the session core) closes the
  * session, for a reason; proxy.c tells the relay whom to call, once.
  */
-typedef void	 relay_end_cb(struct session *, const char *);
+typedef void	 relay_end_cb(struct session *, enum close_reason);
 void	 relay_set_end(relay_end_cb *);
-void	 relay_end(struct session *, const char *);
+void	 relay_end(struct session *, enum close_reason);
 int	 relay_start(struct session *);
 int	 relay_queue(struct session *, int, struct evbuffer *);
 void	 relay_free(struct session *);

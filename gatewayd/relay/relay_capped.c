@@ -148,7 +148,7 @@ capped_pass_eof(struct session *s, int from)
 	shutdown(s->s_fd[!from], SHUT_WR);
 	if (cr->cr_shut[!from])
 		relay_end(s, s->s_first_eof == 1 + SIDE_CLIENT ?
-		    "client closed" : "remote closed");
+		    CLOSE_CLIENT : CLOSE_REMOTE);
 }
 
 /*
@@ -174,7 +174,7 @@ capped_quota_end(struct session *s, int64_t now)
 	if ((evbuffer_get_length(bufferevent_get_output(cr->cr_bev[0])) == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(cr->cr_bev[1])) == 0) ||
 	    now >= cr->cr_drain_until)
-		relay_end(s, "limit: quota");
+		relay_end(s, CLOSE_QUOTA);
 }
 
 /* For the sweep: is the session draining after its quota ended? */
@@ -214,7 +214,7 @@ capped_read(struct bufferevent *bev, void *arg)
 	s->s_active = s->s_worker->w_now;
 	allowed = quota_take(s, n);
 	if (evbuffer_remove_buffer(in, out, allowed) != (int)allowed) {
-		relay_end(s, "out of memory");
+		relay_end(s, CLOSE_NO_MEMORY);
 		return;
 	}
 	s->s_bytes[from] += allowed;
@@ -277,7 +277,7 @@ capped_event(struct bufferevent *bev, short what, void *arg)
 		s->s_errno = EVUTIL_SOCKET_ERROR();
 		/* A failed read is the sender's, a failed write the receiver's:
 		 * either way this side's. */
-		relay_end(s, side == SIDE_CLIENT ? "client error" :
-		    "remote error");
+		relay_end(s, side == SIDE_CLIENT ? CLOSE_CLIENT_ERROR :
+		    CLOSE_REMOTE_ERROR);
 	}
 }

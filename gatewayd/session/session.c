@@ -238,16 +238,16 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_EOF) {
 		if (s->s_state == S_REPLYING)
-			session_close(s, s->s_refusal);
+			session_close(s, CLOSE_REFUSED);
 		else if (s->s_state == S_UDP || s->s_state == S_RESOLVING ||
 		    s->s_state == S_CONNECTING || s->s_state == S_BINDING)
-			session_close(s, "client closed");
+			session_close(s, CLOSE_CLIENT);
 		else
-			session_close(s, "client closed during handshake");
+			session_close(s, CLOSE_CLIENT_HANDSHAKE);
 	} else if (what & BEV_EVENT_ERROR) {
 		s->s_errno = errno;
-		session_close(s, s->s_state == S_REPLYING ? s->s_refusal :
-		    "client error during handshake");
+		session_close(s, s->s_state == S_REPLYING ? CLOSE_REFUSED :
+		    CLOSE_CLIENT_HANDSHAKE_ERROR);
 	}
 }
 
@@ -296,7 +296,7 @@ enum step
 session_begin(struct session *s, uint8_t cmd, const char *name,
     const struct sockaddr_storage *addr, uint16_t port, const char *ident)
 {
-	const char	*why;
+	enum limit_verdict limit;
 
 	s->s_cmd = cmd;
 	s->s_dst_port = port;
@@ -308,12 +308,12 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
 		return (STEP_STOP);
 	}
-	if (limits_admit(s, &why) == -1) {
-		if (strcmp(why, "limit: sessions") == 0)
+	if ((limit = limits_admit(s)) != LIMIT_OK) {
+		if (limit == LIMIT_SESSIONS)
 			STAT_ADD(GW_STAT_LIMIT_SESSIONS, 1);
-		else if (strcmp(why, "limit: rate") == 0)
+		else if (limit == LIMIT_RATE)
 			STAT_ADD(GW_STAT_LIMIT_RATE, 1);
-		session_refuse(s, S5_REP_NOT_ALLOWED, why);
+		session_refuse(s, S5_REP_NOT_ALLOWED, limit_text[limit]);
 		return (STEP_STOP);
 	}
 	if (quota_admit(s) == -1) {
@@ -386,7 +386,7 @@ session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
 	    session_client_event, s);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	if (session_send(s, bytes, len) == -1) {
-		session_close(s, why);
+		session_close(s, CLOSE_REFUSED);
 		return;
 	}
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -436,7 +436,7 @@ session_connected(struct session *s, const struct sockaddr *peer)
 	if (session_send(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
 	    (struct sockaddr *)&bnd, reply, sizeof(reply))) == -1 ||
 	    relay_start(s) == -1) {
-		session_close(s, "out of memory");
+		session_close(s, CLOSE_NO_MEMORY);
 		return;
 	}
 	session_set_state(s, S_RELAY);
@@ -448,7 +448,7 @@ session_connected(struct session *s, const struct sockaddr *peer)
 	early = evbuffer_get_length(in);
 	if (relay_queue(s, SIDE_CLIENT, out) == -1 ||
 	    relay_queue(s, SIDE_REMOTE, in) == -1) {
-		session_close(s, "out of memory");
+		session_close(s, CLOSE_NO_MEMORY);
 		return;
 	}
 	s->s_bytes[SIDE_CLIENT] += early;
@@ -464,7 +464,7 @@ session_timeout(struct session *s)
 	case S_GREETING:
 	case S_AUTH:
 	case S_REQUEST:
-		session_close(s, "handshake timeout");
+		session_close(s, CLOSE_HANDSHAKE_TIMEOUT);
 		break;
 	case S_RESOLVING:
 		session_refuse(s, S5_REP_HOST_UNREACHABLE, "DNS timeout");
@@ -482,19 +482,39 @@ session_timeout(struct session *s)
 		break;
 	case S_RELAY:
 	case S_UDP:
-		session_close(s, "idle timeout");
+		session_close(s, CLOSE_IDLE);
 		break;
 	case S_REPLYING:
-		session_close(s, s->s_refusal);
+		session_close(s, CLOSE_REFUSED);
 		break;
 	case S_CLOSED:
 		break;
 	}
 }
 
-/* The one close path: logs once, releases everything, frees later. */
+static void	session_end(struct session *, enum close_reason, const char *);
+
 void
-session_close(struct session *s, const char *reason)
+session_close(struct session *s, enum close_reason why)
+{
+	session_end(s, why, why == CLOSE_REFUSED && s->s_refusal != NULL ?
+	    s->s_refusal : close_reason_text[why]);
+}
+
+/* From the control socket: admin (sanitised there) ended it. */
+void
+session_kill(struct session *s, const char *admin)
+{
+	char	 text[160];
+
+	snprintf(text, sizeof(text), "%s %s", close_reason_text[CLOSE_KILLED],
+	    admin);
+	session_end(s, CLOSE_KILLED, text);
+}
+
+/* The one close path: logs once, releases everything, frees later. */
+static void
+session_end(struct session *s, enum close_reason why, const char *reason)
 {
 	struct worker	*w = s->s_worker;
 	int		 i;
@@ -506,13 +526,12 @@ session_close(struct session *s, const char *reason)
 	relay_settle(s);
 	/* The audit log has the same; journald need not hold it twice. */
 	if (w->w_conf->c_log_sessions)
-		session_log_close(s, reason != NULL ? reason : "closed");
+		session_log_close(s, reason);
 	session_observe_handshake(s);
 	stat_rule(s->s_rule_id);
 	if (s->s_cmd != 0)
 		STAT_ADD(s->s_allowed ? GW_STAT_ALLOW : GW_STAT_DENY, 1);
-	if (s->s_allowed && reason != NULL &&
-	    strcmp(reason, "limit: quota") == 0)
+	if (s->s_allowed && why == CLOSE_QUOTA)
 		STAT_ADD(GW_STAT_QUOTA_CLOSED, 1);
 	STAT_ADD(GW_STAT_BYTES_UP, s->s_bytes[SIDE_CLIENT]);
 	STAT_ADD(GW_STAT_BYTES_DOWN, s->s_bytes[SIDE_REMOTE]);
@@ -520,7 +539,7 @@ session_close(struct session *s, const char *reason)
 	STAT_ADD(GW_STAT_UDP_DOWN, s->s_packets[SIDE_REMOTE]);
 	if (s->s_cmd != 0)
 		session_audit(s, s->s_audit_open ? AR_END : AR_WHOLE,
-		    reason != NULL ? reason : "closed");
+		    reason);
 	audit_release(s);
 	limits_release(s);
 	quota_release(s);

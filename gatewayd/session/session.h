@@ -48,6 +48,30 @@ enum session_state {
 	S_CLOSED
 };
 
+/*
+ * Why a session ended: the audit's close_reason and the close log line
+ * (close_reason_text[]). A refused session ends with its refusal's own
+ * words (s_refusal); a killed one with the admin who killed it.
+ */
+enum close_reason {
+	CLOSE_REFUSED,
+	CLOSE_KILLED,
+	CLOSE_CLIENT,
+	CLOSE_REMOTE,
+	CLOSE_CLIENT_ERROR,
+	CLOSE_REMOTE_ERROR,
+	CLOSE_CLIENT_HANDSHAKE,
+	CLOSE_CLIENT_HANDSHAKE_ERROR,
+	CLOSE_HANDSHAKE_TIMEOUT,
+	CLOSE_IDLE,
+	CLOSE_QUOTA,
+	CLOSE_REVOKED,
+	CLOSE_SHUTDOWN,
+	CLOSE_NO_MEMORY,
+	CLOSE_MAX
+};
+extern const char *const close_reason_text[CLOSE_MAX];
+
 /* What a handshake handler did: wait for bytes, go on, or stop. */
 enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
 
@@ -161,7 +185,8 @@ void	 session_refuse_bytes(struct session *, const uint8_t *, size_t,
 void	 session_connected(struct session *, const struct sockaddr *);
 void	 session_active(struct session *);
 void	 session_timeout(struct session *);
-void	 session_close(struct session *, const char *);
+void	 session_close(struct session *, enum close_reason);
+void	 session_kill(struct session *, const char *);
 void	 session_reap(struct worker *);
 
 /* session_record.c: what a session leaves: audit, log line, latency */

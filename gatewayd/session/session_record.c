@@ -20,6 +20,24 @@
 #include "session.h"
 
 /* The line a closed session leaves in the log (log_sessions). */
+/* The words of each close reason, in the audit and the close line. */
+const char *const close_reason_text[CLOSE_MAX] = {
+	[CLOSE_REFUSED] = "refused",
+	[CLOSE_KILLED] = "killed by admin",
+	[CLOSE_CLIENT] = "client closed",
+	[CLOSE_REMOTE] = "remote closed",
+	[CLOSE_CLIENT_ERROR] = "client error",
+	[CLOSE_REMOTE_ERROR] = "remote error",
+	[CLOSE_CLIENT_HANDSHAKE] = "client closed during handshake",
+	[CLOSE_CLIENT_HANDSHAKE_ERROR] = "client error during handshake",
+	[CLOSE_HANDSHAKE_TIMEOUT] = "handshake timeout",
+	[CLOSE_IDLE] = "idle timeout",
+	[CLOSE_QUOTA] = "limit: quota",
+	[CLOSE_REVOKED] = "policy-revoked",
+	[CLOSE_SHUTDOWN] = "shutdown",
+	[CLOSE_NO_MEMORY] = "out of memory",
+};
+
 void
 session_log_close(struct session *s, const char *reason)
 {

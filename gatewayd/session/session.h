@@ -117,8 +117,6 @@ struct session {
 	uint64_t		 s_packets[2];	/* UDP: datagrams from side i */
 	uint32_t		 s_udp_dests;	/* destinations allowed */
 	uint32_t		 s_udp_denied;	/* datagrams the policy dropped */
-	uint32_t		 s_udp_foreign;	/* from strangers: dropped */
-	uint32_t		 s_udp_frag;	/* FRAG != 0: dropped */
 	uint64_t		 s_bytes[2];	/* read from side i, relayed */
 	uint64_t		 s_rate;	/* bytes/s, both ways, lately */
 	uint64_t		 s_rate_prev;

@@ -39,6 +39,7 @@
 #include <event2/util.h>
 
 #include "addr.h"
+#include "log.h"
 #include "socks5.h"
 
 #include "account/account.h"
@@ -90,6 +91,8 @@ struct udp_assoc {
 	struct udp_name		*ua_names[UDP_NAMES_MAX];
 	int			 ua_nnames;
 	uint32_t		 ua_next_name;
+	uint32_t		 ua_foreign;	/* from strangers: dropped */
+	uint32_t		 ua_frag;	/* FRAG != 0: dropped */
 };
 
 static void	udp_from_client(evutil_socket_t, short, void *);
@@ -254,6 +257,10 @@ udp_free(struct session *s)
 
 	if (ua == NULL)
 		return;
+	if (ua->ua_foreign > 0 || ua->ua_frag > 0)
+		log_debug("session %llu: udp: dropped %u datagrams from "
+		    "strangers, %u fragments", (unsigned long long)s->s_id,
+		    ua->ua_foreign, ua->ua_frag);
 	if (ua->ua_ev != NULL)
 		event_free(ua->ua_ev);
 	if (ua->ua_fd != -1)
@@ -489,7 +496,7 @@ udp_from_client(evutil_socket_t fd, short what, void *arg)
 		    (struct sockaddr *)&ua->ua_client) ||
 		    (ua->ua_port_known && addr_port((struct sockaddr *)&from) !=
 		    addr_port((struct sockaddr *)&ua->ua_client))) {
-			s->s_udp_foreign++;
+			ua->ua_foreign++;
 			continue;
 		}
 		if (!ua->ua_port_known) {
@@ -504,7 +511,7 @@ udp_from_client(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (h.frag != 0) {
-			s->s_udp_frag++;
+			ua->ua_frag++;
 			continue;
 		}
 		if (h.atyp == S5_ATYP_DOMAIN) {
@@ -550,7 +557,7 @@ udp_from_remote(evutil_socket_t fd, short what, void *arg)
 			    addr_port((struct sockaddr *)&from) ==
 			    addr_port((struct sockaddr *)&ua->ua_dests[i].ud_addr);
 		if (!known || !ua->ua_port_known) {
-			s->s_udp_foreign++;
+			ua->ua_foreign++;
 			continue;
 		}
 		if ((fits = quota_take(s, (size_t)n)) < (size_t)n) {

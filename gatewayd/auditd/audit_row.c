@@ -1,10 +1,11 @@
 /*
  * audit_row.c: an audit record as the writer stores it: its columns bound
- * to the INSERT (?20 and ?21, seq and hash, are the writer's), its fields
+ * by name to the writer's statements (seq and hash are the writer's), its fields
  * as the hash chain covers them, and a batch's starts folded into their
  * ends. Pure functions of the record: audit_store.c does the writing.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -14,52 +15,148 @@
 #include "audit.h"
 #include "auditd.h"
 
-static void
-audit_bind_text(sqlite3_stmt *st, int i, const char *s)
+/*
+ * The columns of records the writer fills. Its statements are built from
+ * this table and name each parameter by its column (":user"); where each
+ * one landed in a statement is looked up once, when it is prepared.
+ */
+static const char *const audit_col_names[AC_MAX] = {
+	[AC_KIND] = "kind",
+	[AC_SESSION_ID] = "session_id",
+	[AC_START_MS] = "start_ms",
+	[AC_END_MS] = "end_ms",
+	[AC_USER] = "user",
+	[AC_CLIENT_ADDR] = "client_addr",
+	[AC_CLIENT_PORT] = "client_port",
+	[AC_COMMAND] = "command",
+	[AC_DST_HOST] = "dst_host",
+	[AC_DST_ADDR] = "dst_addr",
+	[AC_DST_PORT] = "dst_port",
+	[AC_DST_COUNTRY] = "dst_country",
+	[AC_VERDICT] = "verdict",
+	[AC_RULE_ID] = "rule_id",
+	[AC_REASON] = "reason",
+	[AC_BYTES_UP] = "bytes_up",
+	[AC_BYTES_DOWN] = "bytes_down",
+	[AC_CLOSE_REASON] = "close_reason",
+	[AC_PROTOCOL] = "protocol",
+	[AC_IDENT] = "ident",
+	[AC_PACKETS_UP] = "packets_up",
+	[AC_PACKETS_DOWN] = "packets_down",
+	[AC_UDP_DESTINATIONS] = "udp_destinations",
+	[AC_UDP_DENIED] = "udp_denied",
+	[AC_SEQ] = "seq",
+	[AC_HASH] = "hash",
+};
+
+/*
+ * The writer's three statements: a start row (no seq, no hash), a whole
+ * row, and the close of a start row, which sets every column the hash
+ * covers (the start row's too: what is stored is what was hashed).
+ */
+int
+audit_stmt_prepare(sqlite3 *db, struct audit_stmt *as, enum audit_stmt_kind k)
 {
-	if (s == NULL || s[0] == '\0')
-		sqlite3_bind_null(st, i);
+	char	 cols[1024], vals[1024], sql[2560];
+	size_t	 nc = 0, nv = 0;
+	int	 c, n;
+
+	cols[0] = vals[0] = '\0';
+	for (c = AC_KIND; c < AC_MAX; c++) {
+		if (k == AS_START && (c == AC_SEQ || c == AC_HASH))
+			continue;
+		if (k == AS_FINISH && (c == AC_KIND || c == AC_SESSION_ID))
+			continue;
+		n = snprintf(cols + nc, sizeof(cols) - nc, "%s%s", nc ? ", " :
+		    "", audit_col_names[c]);
+		nc += (size_t)n;
+		n = k == AS_FINISH ?
+		    snprintf(vals + nv, sizeof(vals) - nv, "%s%s = :%s",
+		    nv ? ", " : "", audit_col_names[c], audit_col_names[c]) :
+		    snprintf(vals + nv, sizeof(vals) - nv, "%s:%s", nv ? ", " :
+		    "", audit_col_names[c]);
+		nv += (size_t)n;
+	}
+	if (k == AS_FINISH)
+		snprintf(sql, sizeof(sql), "UPDATE records SET %s WHERE "
+		    "session_id = :session_id AND seq IS NULL", vals);
 	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+		snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (%s)",
+		    cols, vals);
+	if (sqlite3_prepare_v2(db, sql, -1, &as->as_st, NULL) != SQLITE_OK)
+		return (-1);
+	for (c = AC_KIND; c < AC_MAX; c++) {
+		snprintf(sql, sizeof(sql), ":%s", audit_col_names[c]);
+		as->as_param[c] = sqlite3_bind_parameter_index(as->as_st, sql);
+	}
+	return (0);
 }
 
-/* Binds every column of a record; ?20 and ?21 are seq and hash. */
-void
-audit_bind(sqlite3_stmt *st, const struct audit_rec *r)
+/* Parameter 0 (a column the statement lacks) binds nothing. */
+static void
+audit_bind_text(const struct audit_stmt *as, enum audit_col c, const char *s)
 {
-	sqlite3_bind_text(st, 1, r->ar_type == AR_AUTH ? "auth" : "session",
-	    -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)r->ar_sid);
-	sqlite3_bind_int64(st, 3, r->ar_start_ms);
-	if (r->ar_type == AR_START)
-		sqlite3_bind_null(st, 4);
+	if (s == NULL || s[0] == '\0')
+		sqlite3_bind_null(as->as_st, as->as_param[c]);
 	else
-		sqlite3_bind_int64(st, 4, r->ar_end_ms);
-	audit_bind_text(st, 5, r->ar_user);
-	sqlite3_bind_text(st, 6, r->ar_client, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 7, r->ar_client_port);
-	audit_bind_text(st, 8, r->ar_cmd);
-	audit_bind_text(st, 9, r->ar_dst_host);
-	audit_bind_text(st, 10, r->ar_dst_addr);
+		sqlite3_bind_text(as->as_st, as->as_param[c], s, -1,
+		    SQLITE_STATIC);
+}
+
+static void
+audit_bind_int(const struct audit_stmt *as, enum audit_col c, int64_t v)
+{
+	sqlite3_bind_int64(as->as_st, as->as_param[c], v);
+}
+
+/* Binds every column of a record but seq and hash (audit_bind_link). */
+void
+audit_bind(const struct audit_stmt *as, const struct audit_rec *r)
+{
+	sqlite3_stmt	*st = as->as_st;
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	audit_bind_text(as, AC_KIND, r->ar_type == AR_AUTH ? "auth" :
+	    "session");
+	audit_bind_int(as, AC_SESSION_ID, (int64_t)r->ar_sid);
+	audit_bind_int(as, AC_START_MS, r->ar_start_ms);
+	if (r->ar_type != AR_START)
+		audit_bind_int(as, AC_END_MS, r->ar_end_ms);
+	audit_bind_text(as, AC_USER, r->ar_user);
+	sqlite3_bind_text(st, as->as_param[AC_CLIENT_ADDR], r->ar_client, -1,
+	    SQLITE_STATIC);
+	audit_bind_int(as, AC_CLIENT_PORT, r->ar_client_port);
+	audit_bind_text(as, AC_COMMAND, r->ar_cmd);
+	audit_bind_text(as, AC_DST_HOST, r->ar_dst_host);
+	audit_bind_text(as, AC_DST_ADDR, r->ar_dst_addr);
 	if (r->ar_dst_port)
-		sqlite3_bind_int(st, 11, r->ar_dst_port);
-	else
-		sqlite3_bind_null(st, 11);
-	audit_bind_text(st, 12, r->ar_country);
-	sqlite3_bind_text(st, 13, r->ar_allow ? "allow" : "deny", -1,
+		audit_bind_int(as, AC_DST_PORT, r->ar_dst_port);
+	audit_bind_text(as, AC_DST_COUNTRY, r->ar_country);
+	audit_bind_text(as, AC_VERDICT, r->ar_allow ? "allow" : "deny");
+	audit_bind_int(as, AC_RULE_ID, r->ar_rule);
+	sqlite3_bind_text(st, as->as_param[AC_REASON], r->ar_reason, -1,
 	    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 14, r->ar_rule);
-	sqlite3_bind_text(st, 15, r->ar_reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 16, (int64_t)r->ar_up);
-	sqlite3_bind_int64(st, 17, (int64_t)r->ar_down);
-	audit_bind_text(st, 18, r->ar_close);
-	sqlite3_bind_text(st, 19, r->ar_proto == 4 ? "socks4" : "socks5", -1,
+	audit_bind_int(as, AC_BYTES_UP, (int64_t)r->ar_up);
+	audit_bind_int(as, AC_BYTES_DOWN, (int64_t)r->ar_down);
+	audit_bind_text(as, AC_CLOSE_REASON, r->ar_close);
+	audit_bind_text(as, AC_PROTOCOL, r->ar_proto == 4 ? "socks4" :
+	    "socks5");
+	audit_bind_text(as, AC_IDENT, r->ar_ident);
+	audit_bind_int(as, AC_PACKETS_UP, (int64_t)r->ar_packets[0]);
+	audit_bind_int(as, AC_PACKETS_DOWN, (int64_t)r->ar_packets[1]);
+	audit_bind_int(as, AC_UDP_DESTINATIONS, r->ar_udp_dests);
+	audit_bind_int(as, AC_UDP_DENIED, r->ar_udp_denied);
+}
+
+/* The record's place in the chain: its seq and hash. */
+void
+audit_bind_link(const struct audit_stmt *as, int64_t seq,
+    const uint8_t hash[32])
+{
+	audit_bind_int(as, AC_SEQ, seq);
+	sqlite3_bind_blob(as->as_st, as->as_param[AC_HASH], hash, 32,
 	    SQLITE_STATIC);
-	audit_bind_text(st, 22, r->ar_ident);
-	sqlite3_bind_int64(st, 23, (int64_t)r->ar_packets[0]);
-	sqlite3_bind_int64(st, 24, (int64_t)r->ar_packets[1]);
-	sqlite3_bind_int64(st, 25, r->ar_udp_dests);
-	sqlite3_bind_int64(st, 26, r->ar_udp_denied);
 }
 
 /*

@@ -74,7 +74,7 @@ store_write(struct audit_rec *batch, size_t n, uint64_t rseq,
 {
 	struct audit_fields	 f;
 	unsigned char		 hash[32], prev[32];
-	sqlite3_stmt		*st;
+	const struct audit_stmt	*as;
 	int64_t			 seq = store.seq;
 	size_t			 i;
 	int			 rc;
@@ -89,28 +89,21 @@ store_write(struct audit_rec *batch, size_t n, uint64_t rseq,
 
 		if (r->ar_type == AR_SKIP)
 			continue;
-		st = r->ar_type == AR_START ? store.start :
-		    r->ar_type == AR_END ? store.finish : store.insert;
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		audit_bind(st, r);
+		as = r->ar_type == AR_START ? &store.start :
+		    r->ar_type == AR_END ? &store.finish : &store.insert;
+		audit_bind(as, r);
 		if (r->ar_type != AR_START) {
 			audit_fields_of(r, seq + 1, &f);
 			if (audit_chain_hash(store.md, prev, &f, hash) == -1)
 				goto fail;
-			sqlite3_bind_int64(st, 20, seq + 1);
-			sqlite3_bind_blob(st, 21, hash, 32, SQLITE_STATIC);
+			audit_bind_link(as, seq + 1, hash);
 		}
-		if ((rc = sqlite3_step(st)) == SQLITE_DONE &&
+		if ((rc = sqlite3_step(as->as_st)) == SQLITE_DONE &&
 		    r->ar_type == AR_END && sqlite3_changes(store.db) == 0) {
 			/* Its start was never written (audit was down): whole. */
-			sqlite3_reset(store.insert);
-			sqlite3_clear_bindings(store.insert);
-			audit_bind(store.insert, r);
-			sqlite3_bind_int64(store.insert, 20, seq + 1);
-			sqlite3_bind_blob(store.insert, 21, hash, 32,
-			    SQLITE_STATIC);
-			rc = sqlite3_step(store.insert);
+			audit_bind(&store.insert, r);
+			audit_bind_link(&store.insert, seq + 1, hash);
+			rc = sqlite3_step(store.insert.as_st);
 		}
 		if (rc == SQLITE_CONSTRAINT) {
 			audit_refused(r);
@@ -244,11 +237,6 @@ store_close_orphans(struct audit_rec *batch, const char *why)
 int
 store_open(const struct conf *c, char **cause)
 {
-	static const char cols[] = "kind, session_id, start_ms, end_ms, user, "
-	    "client_addr, client_port, command, dst_host, dst_addr, dst_port, "
-	    "dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "
-	    "close_reason, protocol, ident, packets_up, packets_down, "
-	    "udp_destinations, udp_denied";
 	char		 sql[1024];
 	sqlite3_stmt	*st;
 	const void	*h;
@@ -285,32 +273,9 @@ store_open(const struct conf *c, char **cause)
 	if (db_schema_migrate(store.db, DB_SCHEMA_AUDIT, cause) == -1 ||
 	    wal_open(store.db, c->c_audit_db, cause) == -1)
 		goto fail;
-	snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (?1, ?2, "
-	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-	    "?18, ?19, ?22, ?23, ?24, ?25, ?26)", cols);
-	if (sqlite3_prepare_v2(store.db, sql, -1, &store.start, NULL) !=
-	    SQLITE_OK)
-		goto sqlfail;
-	snprintf(sql, sizeof(sql), "INSERT INTO records (%s, seq, hash) VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-	    "?16, ?17, ?18, ?19, ?22, ?23, ?24, ?25, ?26, ?20, ?21)", cols);
-	if (sqlite3_prepare_v2(store.db, sql, -1, &store.insert, NULL) !=
-	    SQLITE_OK)
-		goto sqlfail;
-	/*
-	 * The close sets every column the hash covers, the start row's too:
-	 * what is stored is what was hashed, whatever a START said before.
-	 */
-	if (sqlite3_prepare_v2(store.db, "UPDATE records SET start_ms = ?3, "
-	    "user = ?5, client_addr = ?6, client_port = ?7, command = ?8, "
-	    "end_ms = ?4, "
-	    "dst_addr = ?10, dst_country = ?12, verdict = ?13, rule_id = ?14, "
-	    "reason = ?15, bytes_up = ?16, bytes_down = ?17, close_reason = "
-	    "?18, seq = ?20, hash = ?21, protocol = ?19, ident = ?22, "
-	    "packets_up = ?23, packets_down = ?24, udp_destinations = ?25, "
-	    "udp_denied = ?26, dst_host = ?9, dst_port = ?11 WHERE "
-	    "session_id = ?2 AND seq IS NULL",
-	    -1, &store.finish, NULL) != SQLITE_OK)
+	if (audit_stmt_prepare(store.db, &store.start, AS_START) == -1 ||
+	    audit_stmt_prepare(store.db, &store.insert, AS_INSERT) == -1 ||
+	    audit_stmt_prepare(store.db, &store.finish, AS_FINISH) == -1)
 		goto sqlfail;
 	/*
 	 * The chain continues from its last link (or the anchor). The partial
@@ -404,9 +369,9 @@ void
 store_close(void)
 {
 	wal_stop();
-	sqlite3_finalize(store.start);
-	sqlite3_finalize(store.insert);
-	sqlite3_finalize(store.finish);
+	sqlite3_finalize(store.start.as_st);
+	sqlite3_finalize(store.insert.as_st);
+	sqlite3_finalize(store.finish.as_st);
 	sqlite3_finalize(store.intake);
 	sqlite3_close(store.db);
 	store.db = NULL;

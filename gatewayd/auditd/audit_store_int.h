@@ -15,7 +15,8 @@
 
 struct store {
 	sqlite3			*db;
-	sqlite3_stmt		*start, *finish, *insert, *intake;
+	struct audit_stmt	 start, finish, insert;	/* audit_row.c */
+	sqlite3_stmt		*intake;
 	int64_t			 seq;	/* the chain's head */
 	unsigned char		 hash[32];
 	uint64_t		 refused;	/* records the database refused */

@@ -41,8 +41,27 @@ int	 store_prune(void);
 int64_t	 store_clock_ms(int);
 
 /* audit_row.c: a record as bound to the INSERT and as the chain hashes it */
+struct sqlite3;
 struct sqlite3_stmt;
-void	 audit_bind(struct sqlite3_stmt *, const struct audit_rec *);
+/* The columns the writer fills, by name (audit_row.c's table). */
+enum audit_col {
+	AC_KIND, AC_SESSION_ID, AC_START_MS, AC_END_MS, AC_USER,
+	AC_CLIENT_ADDR, AC_CLIENT_PORT, AC_COMMAND, AC_DST_HOST, AC_DST_ADDR,
+	AC_DST_PORT, AC_DST_COUNTRY, AC_VERDICT, AC_RULE_ID, AC_REASON,
+	AC_BYTES_UP, AC_BYTES_DOWN, AC_CLOSE_REASON, AC_PROTOCOL, AC_IDENT,
+	AC_PACKETS_UP, AC_PACKETS_DOWN, AC_UDP_DESTINATIONS, AC_UDP_DENIED,
+	AC_SEQ, AC_HASH, AC_MAX
+};
+enum audit_stmt_kind { AS_START, AS_INSERT, AS_FINISH };
+struct audit_stmt {
+	struct sqlite3_stmt	*as_st;
+	int			 as_param[AC_MAX];	/* 0: not in it */
+};
+int	 audit_stmt_prepare(struct sqlite3 *, struct audit_stmt *,
+	    enum audit_stmt_kind);
+void	 audit_bind(const struct audit_stmt *, const struct audit_rec *);
+void	 audit_bind_link(const struct audit_stmt *, int64_t,
+	    const uint8_t [32]);
 void	 audit_coalesce(struct audit_rec *, size_t);
 void	 audit_fields_of(const struct audit_rec *, int64_t,
 	    struct audit_fields *);

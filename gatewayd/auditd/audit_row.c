@@ -69,25 +69,41 @@ audit_stmt_prepare(sqlite3 *db, struct audit_stmt *as, enum audit_stmt_kind k)
 			continue;
 		n = snprintf(cols + nc, sizeof(cols) - nc, "%s%s", nc ? ", " :
 		    "", audit_col_names[c]);
+		if (n < 0 || (size_t)n >= sizeof(cols) - nc)
+			return (-1);
 		nc += (size_t)n;
 		n = k == AS_FINISH ?
 		    snprintf(vals + nv, sizeof(vals) - nv, "%s%s = :%s",
 		    nv ? ", " : "", audit_col_names[c], audit_col_names[c]) :
 		    snprintf(vals + nv, sizeof(vals) - nv, "%s:%s", nv ? ", " :
 		    "", audit_col_names[c]);
+		if (n < 0 || (size_t)n >= sizeof(vals) - nv)
+			return (-1);
 		nv += (size_t)n;
 	}
 	if (k == AS_FINISH)
-		snprintf(sql, sizeof(sql), "UPDATE records SET %s WHERE "
+		n = snprintf(sql, sizeof(sql), "UPDATE records SET %s WHERE "
 		    "session_id = :session_id AND seq IS NULL", vals);
 	else
-		snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES (%s)",
-		    cols, vals);
-	if (sqlite3_prepare_v2(db, sql, -1, &as->as_st, NULL) != SQLITE_OK)
+		n = snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES "
+		    "(%s)", cols, vals);
+	if (n < 0 || (size_t)n >= sizeof(sql) ||
+	    sqlite3_prepare_v2(db, sql, -1, &as->as_st, NULL) != SQLITE_OK)
 		return (-1);
+	/*
+	 * Every column the statement is meant to hold has its parameter: one
+	 * left out of the close would keep the start's value under a hash of
+	 * the end's.
+	 */
 	for (c = AC_KIND; c < AC_MAX; c++) {
 		snprintf(sql, sizeof(sql), ":%s", audit_col_names[c]);
 		as->as_param[c] = sqlite3_bind_parameter_index(as->as_st, sql);
+		if (as->as_param[c] == 0 && !(k == AS_FINISH && c == AC_KIND) &&
+		    !(k == AS_START && (c == AC_SEQ || c == AC_HASH))) {
+			sqlite3_finalize(as->as_st);
+			as->as_st = NULL;
+			return (-1);
+		}
 	}
 	return (0);
 }

@@ -70,6 +70,8 @@ relay_set_end(relay_end_cb *cb)
 void
 relay_end(struct session *s, enum close_reason why)
 {
+	if (relay_ended == NULL)
+		fatalx("relay_end: no relay_set_end() before the workers");
 	relay_ended(s, why);
 }
 

@@ -97,7 +97,7 @@ session_reply(struct session *s, const void *buf, size_t len)
 }
 
 /*
- * Writes a handshake message. A fresh socket takes a few bytes at once, so
+ * Writes a handshake message; an empty one is a failure. A fresh socket takes a few bytes at once, so
  * they are sent right away rather than a loop turn later; what the socket
  * does not take waits in the bufferevent.
  */
@@ -106,6 +106,9 @@ session_send(struct session *s, const void *buf, size_t len)
 {
 	ssize_t	 n = 0;
 
+	/* A front end that could not write its reply (fe_reply gave 0). */
+	if (len == 0)
+		return (-1);
 	if (evbuffer_get_length(bufferevent_get_output(s->s_bev)) == 0) {
 		n = send(s->s_fd[SIDE_CLIENT], buf, len, MSG_NOSIGNAL |
 		    MSG_DONTWAIT);

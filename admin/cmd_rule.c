@@ -44,27 +44,6 @@ rule_count(struct ctl *ctl)
 	return (sql_int(ctl, "SELECT count(*) FROM rules", NULL, 0, 0));
 }
 
-static void
-rule_parse_dst(const char *v, struct cond *c)
-{
-	const char	*why, *why2;
-
-	if (v[0] == '@') {
-		c->c_kind = "dst_list";
-		c->c_ref = v + 1;
-		snprintf(c->c_value, sizeof(c->c_value), "%s", v + 1);
-		return;
-	}
-	c->c_kind = "dst";
-	if (policy_parse_cidr(v, c->c_value, sizeof(c->c_value), &why) == 0)
-		return;
-	if (strchr(v, '/') == NULL && policy_parse_domain(v, c->c_value,
-	    sizeof(c->c_value), &why2) == 0)
-		return;
-	ctl_error("--dst %s: not a CIDR, host name, *.domain or @list (%s)", v,
-	    strchr(v, '/') || strchr(v, ':') ? why : why2);
-}
-
 static int
 rule_add(struct ctl *ctl, struct args *a)
 {
@@ -72,7 +51,7 @@ rule_add(struct ctl *ctl, struct args *a)
 	size_t		 n = 0, i, j;
 	const char	*action, *opt, *v, *why, *comment = "";
 	int64_t		 position = 0, count, id, ref;
-	enum policy_cmd	 cmd;
+	const struct policy_kind *k;
 	sqlite3_stmt	*st;
 	int		 enabled = 1, dup;
 
@@ -98,42 +77,28 @@ rule_add(struct ctl *ctl, struct args *a)
 		if (n == sizeof(conds) / sizeof(conds[0]))
 			ctl_error("too many conditions in one rule");
 		v = args_value(a, opt);
-		if (strcmp(opt, "--user") == 0) {
-			c->c_kind = v[0] == '@' ? "group" : "user";
-			c->c_ref = v[0] == '@' ? v + 1 : v;
+		if ((k = policy_kind_of_option(opt, v)) == NULL) {
+			if (policy_kind_of_option(opt, "") == NULL &&
+			    policy_kind_of_option(opt, "@") == NULL)
+				ctl_usage_error("rule add: unknown option '%s'",
+				    opt);
+			ctl_error("%s %s: '@' names a group or a list, and %s "
+			    "takes neither", opt, v, opt);
+		}
+		c->c_kind = k->pk_name;
+		if (k->pk_parse == NULL) {
+			/* It names a user, group or list, looked up below. */
+			c->c_ref = v + k->pk_at;
 			snprintf(c->c_value, sizeof(c->c_value), "%s", c->c_ref);
-		} else if (strcmp(opt, "--src") == 0) {
-			c->c_kind = "src";
-			if (policy_parse_cidr(v, c->c_value, sizeof(c->c_value),
-			    &why) == -1)
-				ctl_error("--src %s: %s", v, why);
-		} else if (strcmp(opt, "--dst") == 0)
-			rule_parse_dst(v, c);
-		else if (strcmp(opt, "--port") == 0) {
-			c->c_kind = "port";
-			if (policy_parse_port(v, c->c_value, sizeof(c->c_value),
-			    &why) == -1)
-				ctl_error("--port %s: %s", v, why);
-		} else if (strcmp(opt, "--country") == 0 ||
-		    strcmp(opt, "--src-country") == 0) {
-			c->c_kind = opt[2] == 'c' ? "dst_country" :
-			    "src_country";
-			if (policy_parse_country(v, c->c_value,
-			    sizeof(c->c_value), &why) == -1)
-				ctl_error("%s %s: %s", opt, v, why);
-		} else if (strcmp(opt, "--cmd") == 0) {
-			c->c_kind = "cmd";
-			if (policy_parse_cmd(v, &cmd) == -1)
-				ctl_error("--cmd %s: expected connect, bind or "
-				    "udp", v);
-			snprintf(c->c_value, sizeof(c->c_value), "%s", v);
-		} else if (strcmp(opt, "--time") == 0) {
-			c->c_kind = "time";
-			if (policy_parse_time(v, c->c_value, sizeof(c->c_value),
-			    &why) == -1)
-				ctl_error("--time '%s': %s", v, why);
-		} else
-			ctl_usage_error("rule add: unknown option '%s'", opt);
+		} else if (k->pk_parse(v, c->c_value, sizeof(c->c_value),
+		    &why) == -1) {
+			if (k->pk_quote)
+				ctl_error("%s '%s': %s", opt, v, why);
+			if (k->pk_expect != NULL)
+				ctl_error("%s %s: %s (%s)", opt, v, k->pk_expect,
+				    why);
+			ctl_error("%s %s: %s", opt, v, why);
+		}
 		for (dup = 0, j = 0; j < n; j++)
 			if (strcmp(conds[j].c_kind, c->c_kind) == 0 &&
 			    strcmp(conds[j].c_value, c->c_value) == 0)
@@ -173,9 +138,9 @@ rule_add(struct ctl *ctl, struct args *a)
 		sqlite3_bind_text(st, 2, conds[i].c_kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, conds[i].c_value, -1, SQLITE_STATIC);
 		if (conds[i].c_ref != NULL) {
-			const char *k = conds[i].c_kind;
-			int col = strcmp(k, "user") == 0 ? 4 :
-			    strcmp(k, "group") == 0 ? 5 : 6;
+			const char *kn = conds[i].c_kind;
+			int col = strcmp(kn, "user") == 0 ? 4 :
+			    strcmp(kn, "group") == 0 ? 5 : 6;
 
 			ref = sql_int(ctl, col == 4 ? "SELECT id FROM users "
 			    "WHERE name = ?1" : col == 5 ? "SELECT id FROM "
@@ -222,13 +187,6 @@ rule_add(struct ctl *ctl, struct args *a)
 static void
 rule_conditions_write(struct ctl *ctl, int64_t id, FILE *f, int for_export)
 {
-	static const char *const opts[][2] = {
-		{ "user", "--user " }, { "group", "--user @" },
-		{ "src", "--src " }, { "src_country", "--src-country " },
-		{ "dst", "--dst " }, { "dst_list", "--dst @" },
-		{ "dst_country", "--country " }, { "port", "--port " },
-		{ "cmd", "--cmd " }, { "time", "--time " },
-	};
 	sqlite3_stmt	*st;
 	size_t		 k;
 	int		 n = 0;
@@ -237,18 +195,20 @@ rule_conditions_write(struct ctl *ctl, int64_t id, FILE *f, int for_export)
 	st = sql_prepare(ctl, "SELECT kind, value FROM rule_conditions "
 	    "WHERE rule_id = ?1");
 	sqlite3_bind_int64(st, 1, id);
-	for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+	/* In the table's order, whatever order the rows come in. */
+	for (k = 0; k < policy_nkinds; k++) {
 		sqlite3_reset(st);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			kind = (const char *)sqlite3_column_text(st, 0);
 			value = (const char *)sqlite3_column_text(st, 1);
-			if (strcmp(kind, opts[k][0]) != 0)
+			if (strcmp(kind, policy_kinds[k].pk_name) != 0)
 				continue;
-			fprintf(f, "%s%s", n++ > 0 || for_export ? " " : "",
-			    opts[k][1]);
+			fprintf(f, "%s%s %s", n++ > 0 || for_export ? " " : "",
+			    policy_kinds[k].pk_option,
+			    policy_kinds[k].pk_at ? "@" : "");
 			if (for_export)
 				export_word(f, value);
-			else if (strcmp(kind, "time") == 0)
+			else if (policy_kinds[k].pk_quote)
 				fprintf(f, "'%s'", value);
 			else
 				fprintf(f, "%s", value);

@@ -53,7 +53,7 @@ compile_merge(struct policy *p, int32_t *slot, uint8_t *owned, int32_t src)
 }
 
 /* Sets rule's bit in the bitset at *slot, making an owned one if needed. */
-static int
+int
 compile_mark(struct policy *p, int32_t *slot, size_t rule)
 {
 	if (*slot == -1 && (*slot = bits_new(p)) == -1)
@@ -80,7 +80,7 @@ compile_is_self(const struct policy *p, const struct pv_cidr *c)
 	return (0);
 }
 
-static int
+int
 compile_payload(struct policy *p, struct trie *t, const struct pv_cidr *c,
     struct tpayload **out)
 {
@@ -198,148 +198,6 @@ compile_rule_index(struct compile *cp, int64_t id)
 	}
 	return (lo < cp->cp_p->p_nrules && cp->cp_ids[lo] == id ?
 	    cp->cp_idx[lo] : -1);
-}
-
-static int
-compile_add_cond(struct prule *r, enum pkind kind, const char *text)
-{
-	struct pcond	*c;
-
-	if ((c = reallocarray(r->pr_conds, (size_t)r->pr_nconds + 1,
-	    sizeof(*c))) == NULL)
-		return (-1);
-	r->pr_conds = c;
-	c[r->pr_nconds].pc_kind = kind;
-	if ((c[r->pr_nconds].pc_text = strdup(text)) == NULL)
-		return (-1);
-	r->pr_nconds++;
-	return (0);
-}
-
-/* One condition of rule i; kind and value as stored. */
-static int
-compile_condition(struct compile *cp, size_t i, const char *kind,
-    const char *value, const char *list_type)
-{
-	struct policy		*p = cp->cp_p;
-	struct prule		*r = &p->p_rules[i];
-	struct strmap_entry	*se;
-	struct name_entry	*ne;
-	struct tpayload		*tp;
-	struct pv_cidr		 c;
-	struct pv_time		*t;
-	enum pkind		 dim;
-	enum policy_cmd		 cmd;
-	const char		*why = NULL;
-	char			 text[POLICY_VALUE_MAX + 1];
-	int			 ci;
-
-	snprintf(text, sizeof(text), "%s%s", strcmp(kind, "group") == 0 ||
-	    strcmp(kind, "dst_list") == 0 ? "@" : "", value);
-	if (strcmp(kind, "user") == 0 || strcmp(kind, "group") == 0) {
-		dim = PK_USER;
-		if (strmap_put(strcmp(kind, "user") == 0 ? &p->p_users :
-		    &p->p_groups, value, &se) == -1 ||
-		    compile_mark(p, &se->se_bits, i) == -1)
-			return (-1);
-	} else if (strcmp(kind, "src") == 0) {
-		dim = PK_SRC;
-		if (pv_cidr_parse(value, &c, &why) == -1)
-			goto bad;
-		if (compile_payload(p, &p->p_src[c.family == AF_INET6], &c,
-		    &tp) == -1 || compile_mark(p, &tp->tp_rules, i) == -1)
-			return (-1);
-	} else if (strcmp(kind, "src_country") == 0 ||
-	    strcmp(kind, "dst_country") == 0) {
-		dim = kind[0] == 's' ? PK_SRC_COUNTRY : PK_DST_COUNTRY;
-		if ((ci = pv_country_index(value)) == -1) {
-			why = "not a country code";
-			goto bad;
-		}
-		if (compile_mark(p, dim == PK_SRC_COUNTRY ?
-		    &p->p_src_country[ci] : &p->p_dst_country[ci], i) == -1)
-			return (-1);
-		if (dim == PK_DST_COUNTRY)
-			bits_set(p, p->p_addr_rules, i);
-	} else if (strcmp(kind, "dst") == 0) {
-		dim = PK_DST;
-		if (pv_cidr_parse(value, &c, &why) == 0) {
-			if (compile_payload(p, &p->p_dst[c.family == AF_INET6],
-			    &c, &tp) == -1 ||
-			    compile_mark(p, &tp->tp_rules, i) == -1)
-				return (-1);
-			bits_set(p, p->p_addr_rules, i);
-		} else if (strncmp(value, "*.", 2) == 0) {
-			if (names_put(&p->p_names, value + 2, &ne) == -1)
-				return (-1);
-			if (ne->ne_suffix != -1 && !ne->ne_suffix_owned &&
-			    (ne->ne_suffix = bits_copy(p, ne->ne_suffix)) ==
-			    -1)
-				return (-1);
-			ne->ne_suffix_owned = 1;
-			if (compile_mark(p, &ne->ne_suffix, i) == -1)
-				return (-1);
-		} else {
-			if (names_put(&p->p_names, value, &ne) == -1 ||
-			    compile_mark(p, &ne->ne_exact, i) == -1)
-				return (-1);
-			ne->ne_exact_owned = 1;
-		}
-	} else if (strcmp(kind, "dst_list") == 0) {
-		dim = PK_DST;
-		if (strmap_put(&cp->cp_lists, value, &se) == -1 ||
-		    compile_mark(p, &se->se_bits, i) == -1)
-			return (-1);
-		se->se_flag = list_type != NULL && strcmp(list_type, "cidr") ==
-		    0;
-		if (se->se_flag)
-			bits_set(p, p->p_addr_rules, i);
-	} else if (strcmp(kind, "port") == 0) {
-		dim = PK_PORT;
-		if (cp->cp_nports == cp->cp_portcap) {
-			size_t	 cap = cp->cp_portcap ? cp->cp_portcap * 2 : 64;
-			void	*np = reallocarray(cp->cp_ports, cap,
-			    sizeof(*cp->cp_ports));
-
-			if (np == NULL)
-				return (-1);
-			cp->cp_ports = np;
-			cp->cp_portcap = cap;
-		}
-		if (pv_port_parse(value, &cp->cp_ports[cp->cp_nports].lo,
-		    &cp->cp_ports[cp->cp_nports].hi, &why) == -1)
-			goto bad;
-		cp->cp_ports[cp->cp_nports++].rule = i;
-	} else if (strcmp(kind, "cmd") == 0) {
-		dim = PK_CMD;
-		if (policy_parse_cmd(value, &cmd) == -1) {
-			why = "unknown command";
-			goto bad;
-		}
-		cp->cp_cmds[i] |= (uint8_t)(1 << cmd);
-	} else if (strcmp(kind, "time") == 0) {
-		if ((t = reallocarray(r->pr_times, (size_t)r->pr_ntimes + 1,
-		    sizeof(*t))) == NULL)
-			return (-1);
-		r->pr_times = t;
-		if (pv_time_parse(value, &t[r->pr_ntimes], &why) == -1)
-			goto bad;
-		r->pr_ntimes++;
-		p->p_uses_time = 1;
-		return (compile_add_cond(r, PK_TIME, text));
-	} else {
-		why = "unknown kind";
-		goto bad;
-	}
-	bits_at(p, p->p_wild[dim])[i / 64] &= ~((uint64_t)1 << (i % 64));
-	return (compile_add_cond(r, dim, text));
-bad:
-	/* The schema's checks and socksctl keep this from happening. */
-	errno = EINVAL;
-	if (asprintf(cp->cp_cause, "compiling the policy: rule %lld: %s %s: "
-	    "%s", (long long)r->pr_id, kind, value, why) < 0)
-		*cp->cp_cause = NULL;
-	return (-2);
 }
 
 static int

@@ -29,6 +29,12 @@ struct compile {
 };
 
 int	 compile_fail(struct compile *, const char *, const char *);
+int	 compile_mark(struct policy *, int32_t *, size_t);
+int	 compile_payload(struct policy *, struct trie *, const struct pv_cidr *,
+	    struct tpayload **);
+/* kinds.c: one condition, by its kind's row of policy_kinds[] */
+int	 compile_condition(struct compile *, size_t, const char *,
+	    const char *, const char *);
 int	 compile_sqlfail(struct compile *, const char *);
 int	 compile_users(struct compile *);
 int	 compile_limits(struct compile *);

@@ -173,6 +173,33 @@ int	 policy_parse_country(const char *, char *, size_t, const char **);
 int	 policy_parse_time(const char *, char *, size_t, const char **);
 int	 policy_parse_cmd(const char *, enum policy_cmd *);
 const char *policy_cmd_name(enum policy_cmd);
+
+/*
+ * The kinds of rule condition (kinds.c), one row each, in the order
+ * socksctl lists them: what rule_conditions.kind holds, the socksctl
+ * option that makes one (two kinds share an option where the value's
+ * leading '@' names a group or a list), the value's parser (NULL: the
+ * value names a user, group or list), the index dimension, and how the
+ * compiler takes it.
+ */
+struct compile;
+struct policy_kind {
+	const char	*pk_name;
+	const char	*pk_option;
+	int		 pk_at;
+	int		 pk_dim;
+	int		(*pk_parse)(const char *, char *, size_t,
+			    const char **);
+	const char	*pk_expect;	/* an error's words before the why */
+	int		 pk_quote;	/* shown in single quotes (spaces) */
+	int		(*pk_compile)(struct compile *, size_t,
+			    const struct policy_kind *, const char *,
+			    const char *, const char **);
+};
+extern const struct policy_kind	 policy_kinds[];
+extern const size_t		 policy_nkinds;
+const struct policy_kind *policy_kind_named(const char *);
+const struct policy_kind *policy_kind_of_option(const char *, const char *);
 const char *policy_special_range(const struct sockaddr *);
 
 #endif /* POLICY_H */

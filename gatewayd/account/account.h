@@ -1,6 +1,7 @@
 /*
- * account.h: what a user may still use: live sessions and request rates
- * (limits.c), byte quotas per period (quota.c).
+ * account.h: what a user may still use, kept in one account per user
+ * (account.c): live sessions and request rates (limits.c), byte quotas
+ * per period (quota.c).
  */
 #ifndef ACCOUNT_H
 #define ACCOUNT_H
@@ -9,17 +10,23 @@
 #include <stdint.h>
 #include <time.h>
 
+struct account;
 struct am_usage;
 struct policy_quota;
-struct quota_user;
 struct session;
+
+/* account.c: a user's account, shared by limits.c and quota.c */
+struct account *account_get(const char *);
+void	 account_put(struct account *);
+int	 account_attach(struct session *);
+void	 account_detach(struct session *);
+const char *account_name(const struct account *);
 
 /* limits.c */
 enum limit_verdict {
 	LIMIT_OK,
 	LIMIT_RATE,		/* the client's or the user's request rate */
 	LIMIT_SESSIONS,		/* the user's max_sessions */
-	LIMIT_NO_MEMORY,
 	LIMIT_MAX
 };
 extern const char *const limit_text[LIMIT_MAX];
@@ -36,11 +43,11 @@ void	 quota_persisted_on(void);
 void	 quota_load_row(const struct am_usage *, time_t);
 size_t	 quota_collect_usage(struct am_usage **, time_t);
 int	 quota_unsaved(void);
-int	 quota_account_admit(const char *, const struct policy_quota *, time_t,
-	    struct quota_user **);
-uint64_t quota_account_grant(struct quota_user *, const struct policy_quota *,
+int	 quota_account_admit(struct account *, const struct policy_quota *,
+	    time_t);
+uint64_t quota_account_grant(struct account *, const struct policy_quota *,
 	    uint64_t, time_t);
-void	 quota_account_release(struct quota_user *, uint64_t, time_t);
-uint64_t quota_account_used(struct quota_user *, int);
+void	 quota_account_release(struct account *, uint64_t, time_t);
+uint64_t quota_account_used(struct account *, int);
 
 #endif /* ACCOUNT_H */

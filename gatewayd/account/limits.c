@@ -1,9 +1,11 @@
 /*
  * limits.c: per-user limits on live sessions and on the rate of new ones,
  * and the rate of new sessions per client address. The state is shared by
- * all workers (a user's sessions land on any of them), so it lives in two
- * tables under one mutex; the lock is taken only when the policy in force
- * sets a limit at all, so a gateway without limits pays one branch.
+ * all workers (a user's sessions land on any of them): a user's count and
+ * bucket are in the user's account (account.c), a client address's bucket
+ * in a table here, all under one mutex; the lock is taken only when the
+ * policy in force sets a limit at all, so a gateway without limits pays
+ * one branch.
  *
  * A session is counted from its request until it closes. Rates are token
  * buckets (libevent's own are for bytes on bufferevents, not for
@@ -29,24 +31,10 @@
 #include "session/session.h"
 
 #include "account.h"
+#include "account_int.h"
 
 #define LIMITS_BUCKETS		4096
 #define LIMITS_SWEEP_MS		1000	/* drop full client buckets */
-
-struct bucket {
-	double		 b_tokens;
-	int64_t		 b_ms;		/* when b_tokens was right */
-	struct policy_rate b_rate;	/* as last applied */
-};
-
-struct user_limit {
-	LIST_ENTRY(user_limit)	 ul_entry;
-	int64_t			 ul_sessions;
-	int			 ul_rated;
-	struct bucket		 ul_bucket;
-	char			 ul_name[];
-};
-LIST_HEAD(user_limit_list, user_limit);
 
 struct client_limit {
 	LIST_ENTRY(client_limit) cl_entry;
@@ -57,7 +45,6 @@ struct client_limit {
 LIST_HEAD(client_limit_list, client_limit);
 
 static pthread_mutex_t		 limits_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct user_limit_list	 limits_users[LIMITS_BUCKETS];
 static struct client_limit_list	 limits_clients[LIMITS_BUCKETS];
 static int64_t			 limits_swept_ms;
 
@@ -65,15 +52,6 @@ static uint32_t
 limits_hash(const uint8_t *p, size_t len)
 {
 	return (gw_hash(p, len) % LIMITS_BUCKETS);
-}
-
-static int64_t
-limits_clock_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 /* The tokens in b now, under rate r. */
@@ -173,34 +151,26 @@ limits_client_take(const struct sockaddr_storage *peer,
 	return (bucket_take(&cl->cl_bucket, r, now));
 }
 
-static struct user_limit *
-limits_user(const char *name, int create, const struct policy_rate *r,
-    int64_t now)
+/* limits.c keeps a's bucket and count: it holds a reference meanwhile. */
+static void
+limits_user_keep(struct account *a, const struct policy_rate *r, int64_t now)
 {
-	struct user_limit_list	*b;
-	struct user_limit	*ul;
-	size_t			 len = strlen(name);
-
-	b = &limits_users[limits_hash((const uint8_t *)name, len)];
-	LIST_FOREACH(ul, b, ul_entry)
-		if (strcmp(ul->ul_name, name) == 0)
-			return (ul);
-	if (!create || (ul = calloc(1, sizeof(*ul) + len + 1)) == NULL)
-		return (NULL);
-	memcpy(ul->ul_name, name, len + 1);
-	bucket_fill(&ul->ul_bucket, r, now);
-	LIST_INSERT_HEAD(b, ul, ul_entry);
-	return (ul);
+	if (a->a_limited)
+		return;
+	account_hold(a);
+	a->a_limited = 1;
+	a->a_sessions = 0;
+	bucket_fill(&a->a_bucket, r, now);
 }
 
-/* Frees an entry that holds no session and a full bucket. */
+/* Lets a go when it holds no session and a full bucket. */
 static void
-limits_user_tidy(struct user_limit *ul, int64_t now)
+limits_user_tidy(struct account *a, int64_t now)
 {
-	if (ul->ul_sessions == 0 && (!ul->ul_rated ||
-	    bucket_full(&ul->ul_bucket, now))) {
-		LIST_REMOVE(ul, ul_entry);
-		free(ul);
+	if (a->a_limited && a->a_sessions == 0 && (!a->a_rated ||
+	    bucket_full(&a->a_bucket, now))) {
+		a->a_limited = 0;
+		account_put(a);
 	}
 }
 
@@ -208,7 +178,6 @@ const char *const limit_text[LIMIT_MAX] = {
 	[LIMIT_OK] = "within the limits",
 	[LIMIT_RATE] = "limit: rate",
 	[LIMIT_SESSIONS] = "limit: sessions",
-	[LIMIT_NO_MEMORY] = "out of memory",
 };
 
 /*
@@ -221,14 +190,14 @@ limits_admit(struct session *s)
 	struct policy		*p = s->s_worker->w_policy;
 	struct policy_req	 req;
 	struct policy_rate	 client, user;
-	struct user_limit	*ul;
+	struct account		*a = s->s_account;
 	int64_t			 max, now;
 	enum limit_verdict	 ret = LIMIT_OK;
 	int			 rated;
 
 	if (!policy_has_limits(p))
 		return (LIMIT_OK);
-	now = limits_clock_ms();
+	now = gw_clock_of(CLOCK_MONOTONIC);
 	if (policy_client_rate(p, &client)) {
 		pthread_mutex_lock(&limits_lock);
 		rated = limits_client_take(&s->s_peer, &client, now);
@@ -236,8 +205,9 @@ limits_admit(struct session *s)
 		if (rated == -1)
 			return (LIMIT_RATE);
 	}
-	if (!s->s_authed || s->s_user == NULL)
+	if (a == NULL)			/* not logged in */
 		return (LIMIT_OK);
+	memset(&user, 0, sizeof(user));
 	session_policy_req(s, NULL, &req);
 	max = policy_max_sessions(p, &req, NULL, 0);
 	rated = policy_rate(p, &req, &user, NULL, 0);
@@ -245,20 +215,17 @@ limits_admit(struct session *s)
 		return (LIMIT_OK);
 
 	pthread_mutex_lock(&limits_lock);
-	if ((ul = limits_user(s->s_user, 1, &user, now)) == NULL) {
-		pthread_mutex_unlock(&limits_lock);
-		return (LIMIT_NO_MEMORY);
-	}
-	ul->ul_rated = rated;
-	if (max >= 0 && ul->ul_sessions >= max)
+	limits_user_keep(a, &user, now);
+	a->a_rated = rated;
+	if (max >= 0 && a->a_sessions >= max)
 		ret = LIMIT_SESSIONS;
-	else if (rated && bucket_take(&ul->ul_bucket, &user, now) == -1)
+	else if (rated && bucket_take(&a->a_bucket, &user, now) == -1)
 		ret = LIMIT_RATE;
 	else {
-		ul->ul_sessions++;
+		a->a_sessions++;
 		s->s_limit_counted = 1;
 	}
-	limits_user_tidy(ul, now);
+	limits_user_tidy(a, now);
 	pthread_mutex_unlock(&limits_lock);
 	return (ret);
 }
@@ -267,17 +234,14 @@ limits_admit(struct session *s)
 void
 limits_release(struct session *s)
 {
-	struct user_limit	*ul;
-	int64_t			 now;
+	int64_t	 now;
 
 	if (!s->s_limit_counted)
 		return;
 	s->s_limit_counted = 0;
-	now = limits_clock_ms();
+	now = gw_clock_of(CLOCK_MONOTONIC);
 	pthread_mutex_lock(&limits_lock);
-	if ((ul = limits_user(s->s_user, 0, NULL, now)) != NULL) {
-		ul->ul_sessions--;
-		limits_user_tidy(ul, now);
-	}
+	s->s_account->a_sessions--;
+	limits_user_tidy(s->s_account, now);
 	pthread_mutex_unlock(&limits_lock);
 }

@@ -2,8 +2,8 @@
  * quota.c: byte quotas per user and calendar period, counted across
  * workers and across restarts.
  *
- * Counting. A user under a quota has one entry here, with a counter for
- * each kind of period (hour, day, week, month) and where that period
+ * Counting. A user under a quota has, in its account (account.c), a
+ * counter for each kind of period (hour, day, week, month) and where that period
  * started, so a quota changed from 5G/day to 20G/week by a live reload
  * finds the week's bytes already counted. Users without a quota are not
  * counted at all: no lock, no entry.
@@ -42,56 +42,28 @@
 #include "session/session.h"
 
 #include "account.h"
+#include "account_int.h"
 
-#define QUOTA_BUCKETS		1024
 #define QUOTA_GRANT		(256 * 1024)	/* bytes a session spends */
-#define QUOTA_NPERIODS		(POLICY_PERIOD_MONTH + 1)
+#define QUOTA_NPERIODS		ACCOUNT_NPERIODS
 
-struct quota_count {
-	time_t		 qc_start;	/* the period counted */
-	time_t		 qc_end;
-	uint64_t	 qc_used;	/* bytes, grants included */
-	int64_t		 qc_unsaved;	/* not yet in the database */
-	time_t		 qc_carry_start; /* the last period's unsaved bytes */
-	int64_t		 qc_carry;
-};
-
-struct quota_user {
-	LIST_ENTRY(quota_user)	 qu_entry;
-	int64_t			 qu_sessions;
-	struct quota_count	 qu_count[QUOTA_NPERIODS];
-	_Atomic int		 qu_exhausted;	/* sessions are to close */
-	char			 qu_name[];
-};
-LIST_HEAD(quota_list, quota_user);
+LIST_HEAD(account_list, account);
 
 static pthread_mutex_t	 quota_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct quota_list quota_users[QUOTA_BUCKETS];
+static struct account_list quota_accounts;	/* those with counts */
 static int		 quota_persisted;	/* an audit database */
 static _Atomic int	 quota_warned;
 
 
-static uint32_t
-quota_hash(const char *s)
+/* Counts are kept in a: on the list, with a reference of its own. */
+static void
+quota_track(struct account *a)
 {
-	return (gw_hash(s, strlen(s)) % QUOTA_BUCKETS);
-}
-
-static struct quota_user *
-quota_find(const char *name, int create)
-{
-	struct quota_list	*b = &quota_users[quota_hash(name)];
-	struct quota_user	*qu;
-	size_t			 len = strlen(name);
-
-	LIST_FOREACH(qu, b, qu_entry)
-		if (strcmp(qu->qu_name, name) == 0)
-			return (qu);
-	if (!create || (qu = calloc(1, sizeof(*qu) + len + 1)) == NULL)
-		return (NULL);
-	memcpy(qu->qu_name, name, len + 1);
-	LIST_INSERT_HEAD(b, qu, qu_entry);
-	return (qu);
+	if (a->a_counted)
+		return;
+	account_hold(a);
+	a->a_counted = 1;
+	LIST_INSERT_HEAD(&quota_accounts, a, a_quota_entry);
 }
 
 /*
@@ -100,13 +72,13 @@ quota_find(const char *name, int create)
  * means it failed for a whole period, and it says so).
  */
 static void
-quota_carry(struct quota_user *qu, int k, time_t start, int64_t bytes)
+quota_carry(struct account *a, int k, time_t start, int64_t bytes)
 {
-	struct quota_count	*qc = &qu->qu_count[k];
+	struct quota_count	*qc = &a->a_count[k];
 
 	if (qc->qc_carry != 0 && qc->qc_carry_start != start) {
 		log_warnx("quota: %lld bytes of user %s's %s from %lld were "
-		    "never written", (long long)qc->qc_carry, qu->qu_name,
+		    "never written", (long long)qc->qc_carry, a->a_name,
 		    policy_period_name((enum policy_period)k),
 		    (long long)qc->qc_carry_start);
 		qc->qc_carry = 0;
@@ -117,18 +89,18 @@ quota_carry(struct quota_user *qu, int k, time_t start, int64_t bytes)
 
 /* Moves every counter to the period holding now; 1 if one rolled over. */
 static int
-quota_roll(struct quota_user *qu, time_t now)
+quota_roll(struct account *a, time_t now)
 {
 	struct quota_count	*qc;
 	int			 k, rolled = 0;
 
 	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
-		qc = &qu->qu_count[k];
+		qc = &a->a_count[k];
 		if (now >= qc->qc_start && now < qc->qc_end)
 			continue;
 		/* The old period's unsaved bytes are written under its key. */
 		if (qc->qc_unsaved != 0)
-			quota_carry(qu, k, qc->qc_start, qc->qc_unsaved);
+			quota_carry(a, k, qc->qc_start, qc->qc_unsaved);
 		qc->qc_unsaved = 0;
 		if (policy_period_bounds((enum policy_period)k, now,
 		    &qc->qc_start, &qc->qc_end) == -1)
@@ -152,31 +124,28 @@ quota_of(struct session *s, struct policy_quota *q)
 }
 
 /*
- * The accounting itself, on a user's entry at a given time, so that a test
+ * The accounting itself, on a user's account at a given time, so that a test
  * can drive it with a fixed clock (tests/unit/test_quota.c); the session
  * functions below call it with the wall clock.
  *
- * Admits one more session of user under q at now: 0 with *out its entry,
- * -1 when the quota of the current period is used up or memory is.
+ * Admits one more session of a's user under q at now: 0, or -1 when the
+ * quota of the current period is used up.
  */
 int
-quota_account_admit(const char *user, const struct policy_quota *q,
-    time_t now, struct quota_user **out)
+quota_account_admit(struct account *a, const struct policy_quota *q,
+    time_t now)
 {
-	struct quota_user	*qu;
-	int			 ret = -1;
+	int	 ret = -1;
 
 	pthread_mutex_lock(&quota_lock);
-	if ((qu = quota_find(user, 1)) != NULL) {
-		quota_roll(qu, now);
-		if (qu->qu_count[q->pq_period].qc_used < q->pq_bytes) {
-			/* Room again (a new period, a raised quota, grants
-			 * given back): the user's sessions may run. */
-			atomic_store(&qu->qu_exhausted, 0);
-			qu->qu_sessions++;
-			*out = qu;
-			ret = 0;
-		}
+	quota_track(a);
+	quota_roll(a, now);
+	if (a->a_count[q->pq_period].qc_used < q->pq_bytes) {
+		/* Room again (a new period, a raised quota, grants given
+		 * back): the user's sessions may run. */
+		atomic_store(&a->a_exhausted, 0);
+		a->a_quota_sessions++;
+		ret = 0;
 	}
 	pthread_mutex_unlock(&quota_lock);
 	return (ret);
@@ -189,27 +158,27 @@ quota_account_admit(const char *user, const struct policy_quota *q,
  * sessions are marked to close.
  */
 uint64_t
-quota_account_grant(struct quota_user *qu, const struct policy_quota *q,
+quota_account_grant(struct account *a, const struct policy_quota *q,
     uint64_t want, time_t now)
 {
 	uint64_t	 left, grant;
 	int		 k;
 
 	pthread_mutex_lock(&quota_lock);
-	if (quota_roll(qu, now))
-		atomic_store(&qu->qu_exhausted, 0);
-	left = q->pq_bytes > qu->qu_count[q->pq_period].qc_used ?
-	    q->pq_bytes - qu->qu_count[q->pq_period].qc_used : 0;
+	if (quota_roll(a, now))
+		atomic_store(&a->a_exhausted, 0);
+	left = q->pq_bytes > a->a_count[q->pq_period].qc_used ?
+	    q->pq_bytes - a->a_count[q->pq_period].qc_used : 0;
 	grant = want > QUOTA_GRANT ? want : QUOTA_GRANT;
 	if (grant > left)
 		grant = left;
 	for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
-		qu->qu_count[k].qc_used += grant;
-		qu->qu_count[k].qc_unsaved += quota_persisted ?
+		a->a_count[k].qc_used += grant;
+		a->a_count[k].qc_unsaved += quota_persisted ?
 		    (int64_t)grant : 0;
 	}
 	if (grant < want)
-		atomic_store(&qu->qu_exhausted, 1);
+		atomic_store(&a->a_exhausted, 1);
 	pthread_mutex_unlock(&quota_lock);
 	return (grant);
 }
@@ -220,7 +189,7 @@ quota_account_grant(struct quota_user *qu, const struct policy_quota *q,
  * them, also when one has ended since (then to what is written for it).
  */
 void
-quota_account_release(struct quota_user *qu, uint64_t back,
+quota_account_release(struct account *a, uint64_t back,
     time_t granted_at)
 {
 	struct quota_count	*qc;
@@ -229,27 +198,27 @@ quota_account_release(struct quota_user *qu, uint64_t back,
 
 	pthread_mutex_lock(&quota_lock);
 	for (k = POLICY_PERIOD_HOUR; back > 0 && k < QUOTA_NPERIODS; k++) {
-		qc = &qu->qu_count[k];
+		qc = &a->a_count[k];
 		if (granted_at >= qc->qc_start) {
 			qc->qc_used -= back <= qc->qc_used ? back : qc->qc_used;
 			qc->qc_unsaved -= quota_persisted ? (int64_t)back : 0;
 		} else if (quota_persisted && policy_period_bounds(
 		    (enum policy_period)k, granted_at, &start, &end) == 0)
-			quota_carry(qu, k, start, -(int64_t)back);
+			quota_carry(a, k, start, -(int64_t)back);
 	}
-	qu->qu_sessions--;
+	a->a_quota_sessions--;
 	/* The entry stays: it holds the period's count. */
 	pthread_mutex_unlock(&quota_lock);
 }
 
 /* What the user used in the current period of kind per (for tests). */
 uint64_t
-quota_account_used(struct quota_user *qu, int per)
+quota_account_used(struct account *a, int per)
 {
 	uint64_t	 used;
 
 	pthread_mutex_lock(&quota_lock);
-	used = qu->qu_count[per].qc_used;
+	used = a->a_count[per].qc_used;
 	pthread_mutex_unlock(&quota_lock);
 	return (used);
 }
@@ -268,7 +237,10 @@ quota_admit(struct session *s)
 	if (!quota_persisted && atomic_exchange(&quota_warned, 1) == 0)
 		log_warnx("quotas are counted in memory only: without an "
 		    "audit_db their usage starts again at a restart");
-	return (quota_account_admit(s->s_user, &q, time(NULL), &s->s_quota));
+	if (quota_account_admit(s->s_account, &q, time(NULL)) == -1)
+		return (-1);
+	s->s_quota_counted = 1;
+	return (0);
 }
 
 /*
@@ -280,8 +252,8 @@ quota_take(struct session *s, size_t n)
 {
 	struct policy_quota	 q;
 
-	if (s->s_quota == NULL || s->s_quota_grant >= n) {
-		if (s->s_quota != NULL)
+	if (!s->s_quota_counted || s->s_quota_grant >= n) {
+		if (s->s_quota_counted)
 			s->s_quota_grant -= n;
 		return (n);
 	}
@@ -291,7 +263,7 @@ quota_take(struct session *s, size_t n)
 		return (n);
 	}
 	s->s_quota_granted_at = time(NULL);
-	s->s_quota_grant += quota_account_grant(s->s_quota, &q,
+	s->s_quota_grant += quota_account_grant(s->s_account, &q,
 	    n - s->s_quota_grant, s->s_quota_granted_at);
 	if (s->s_quota_grant >= n) {
 		s->s_quota_grant -= n;
@@ -310,7 +282,7 @@ quota_take(struct session *s, size_t n)
 void
 quota_unspend(struct session *s, size_t n)
 {
-	if (s->s_quota != NULL)
+	if (s->s_quota_counted)
 		s->s_quota_grant += n;
 }
 
@@ -318,19 +290,18 @@ quota_unspend(struct session *s, size_t n)
 int
 quota_exhausted(const struct session *s)
 {
-	return (s->s_quota != NULL && atomic_load(&s->s_quota->qu_exhausted));
+	return (s->s_quota_counted && atomic_load(&s->s_account->a_exhausted));
 }
 
 /* The session ends: the unspent grant goes back to its user. */
 void
 quota_release(struct session *s)
 {
-	struct quota_user	*qu = s->s_quota;
-
-	if (qu == NULL)
+	if (!s->s_quota_counted)
 		return;
-	s->s_quota = NULL;
-	quota_account_release(qu, s->s_quota_grant, s->s_quota_granted_at);
+	s->s_quota_counted = 0;
+	quota_account_release(s->s_account, s->s_quota_grant,
+	    s->s_quota_granted_at);
 	s->s_quota_grant = 0;
 }
 
@@ -348,7 +319,7 @@ quota_persisted_on(void)
 void
 quota_load_row(const struct am_usage *u, time_t now)
 {
-	struct quota_user	*qu;
+	struct account		*a;
 	struct quota_count	*qc;
 	enum policy_period	 per = (enum policy_period)u->au_period;
 	time_t			 start, end;
@@ -357,15 +328,16 @@ quota_load_row(const struct am_usage *u, time_t now)
 	    u->au_bytes < 0 || policy_period_bounds(per, now, &start, &end) ==
 	    -1 || u->au_start != (int64_t)start)
 		return;
-	pthread_mutex_lock(&quota_lock);
-	if ((qu = quota_find(u->au_user, 1)) != NULL) {
-		qc = &qu->qu_count[per];
+	if ((a = account_get(u->au_user)) != NULL) {
+		pthread_mutex_lock(&quota_lock);
+		quota_track(a);
+		qc = &a->a_count[per];
 		qc->qc_start = start;
 		qc->qc_end = end;
 		qc->qc_used += (uint64_t)u->au_bytes;
-	}
-	pthread_mutex_unlock(&quota_lock);
-	if (qu == NULL)
+		pthread_mutex_unlock(&quota_lock);
+		account_put(a);
+	} else
 		log_warnx("quota: out of memory loading %s's usage",
 		    u->au_user);
 }
@@ -374,16 +346,14 @@ quota_load_row(const struct am_usage *u, time_t now)
 int
 quota_unsaved(void)
 {
-	struct quota_user	*qu;
-	size_t			 i;
+	struct account		*a;
 	int			 k, any = 0;
 
 	pthread_mutex_lock(&quota_lock);
-	for (i = 0; i < QUOTA_BUCKETS && !any; i++)
-		LIST_FOREACH(qu, &quota_users[i], qu_entry)
-			for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++)
-				any |= qu->qu_count[k].qc_unsaved != 0 ||
-				    qu->qu_count[k].qc_carry != 0;
+	LIST_FOREACH(a, &quota_accounts, a_quota_entry)
+		for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++)
+			any |= a->a_count[k].qc_unsaved != 0 ||
+			    a->a_count[k].qc_carry != 0;
 	pthread_mutex_unlock(&quota_lock);
 	return (any);
 }
@@ -420,34 +390,34 @@ quota_delta_add(struct am_usage **d, size_t *n, size_t *cap,
 size_t
 quota_collect_usage(struct am_usage **d, time_t now)
 {
-	struct quota_user	*qu, *next;
+	struct account		*a, *next;
 	struct quota_count	*qc;
-	size_t			 n = 0, cap = 0, i;
+	size_t			 n = 0, cap = 0;
 	int			 k;
 
 	*d = NULL;
 	pthread_mutex_lock(&quota_lock);
-	for (i = 0; i < QUOTA_BUCKETS; i++) {
-		for (qu = LIST_FIRST(&quota_users[i]); qu != NULL; qu = next) {
-			next = LIST_NEXT(qu, qu_entry);
-			quota_roll(qu, now);
-			for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
-				qc = &qu->qu_count[k];
-				if (qc->qc_carry != 0 && quota_delta_add(d, &n,
-				    &cap, qu->qu_name, k, qc->qc_carry_start,
-				    qc->qc_carry) == 0)
-					qc->qc_carry = 0;
-				if (qc->qc_unsaved != 0 && quota_delta_add(d,
-				    &n, &cap, qu->qu_name, k, qc->qc_start,
-				    qc->qc_unsaved) == 0)
-					qc->qc_unsaved = 0;
-			}
-			qc = &qu->qu_count[POLICY_PERIOD_MONTH];
-			if (qu->qu_sessions == 0 && qc->qc_used == 0 &&
-			    qc->qc_unsaved == 0 && qc->qc_carry == 0) {
-				LIST_REMOVE(qu, qu_entry);
-				free(qu);
-			}
+	for (a = LIST_FIRST(&quota_accounts); a != NULL; a = next) {
+		next = LIST_NEXT(a, a_quota_entry);
+		quota_roll(a, now);
+		for (k = POLICY_PERIOD_HOUR; k < QUOTA_NPERIODS; k++) {
+			qc = &a->a_count[k];
+			if (qc->qc_carry != 0 && quota_delta_add(d, &n, &cap,
+			    a->a_name, k, qc->qc_carry_start, qc->qc_carry) ==
+			    0)
+				qc->qc_carry = 0;
+			if (qc->qc_unsaved != 0 && quota_delta_add(d, &n, &cap,
+			    a->a_name, k, qc->qc_start, qc->qc_unsaved) == 0)
+				qc->qc_unsaved = 0;
+		}
+		qc = &a->a_count[POLICY_PERIOD_MONTH];
+		if (a->a_quota_sessions == 0 && qc->qc_used == 0 &&
+		    qc->qc_unsaved == 0 && qc->qc_carry == 0) {
+			/* Nothing left to count: quota.c lets a go. */
+			LIST_REMOVE(a, a_quota_entry);
+			memset(a->a_count, 0, sizeof(a->a_count));
+			a->a_counted = 0;
+			account_put(a);
 		}
 	}
 	pthread_mutex_unlock(&quota_lock);

@@ -45,6 +45,7 @@
 
 #include "account/account.h"
 #include "base/chan.h"
+#include "base/clock.h"
 #include "base/stats.h"
 
 #include "audit.h"
@@ -67,15 +68,6 @@ struct audit_state au = { .au_lock = PTHREAD_MUTEX_INITIALIZER, .au_next_fd = -1
 	 .au_efd = -1, .au_fd = -1 };
 
 static int	 audit_send_usage(int);
-
-int64_t
-audit_clock_ms(clockid_t id)
-{
-	struct timespec	 ts;
-
-	clock_gettime(id, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
 
 void
 audit_kick(void)
@@ -171,9 +163,9 @@ audit_hello(int fd, int restarted, char **cause)
 	h.ah_restarted = (uint8_t)restarted;
 	if (chan_send(fd, AM_HELLO, 0, &h, sizeof(h), 0) == -1)
 		goto fail;
-	until = audit_clock_ms(CLOCK_MONOTONIC) + AUDIT_WELCOME_MS;
+	until = gw_clock_of(CLOCK_MONOTONIC) + AUDIT_WELCOME_MS;
 	for (;;) {
-		if (poll(&pfd, 1, (int)(until - audit_clock_ms(
+		if (poll(&pfd, 1, (int)(until - gw_clock_of(
 		    CLOCK_MONOTONIC))) <= 0) {
 			errno = ETIMEDOUT;
 			goto fail;
@@ -363,7 +355,7 @@ audit_main(void *arg)
 	for (;;) {
 		if ((fd = atomic_exchange(&au.au_next_fd, -1)) != -1)
 			audit_take_channel(fd);
-		now = audit_clock_ms(CLOCK_MONOTONIC);
+		now = gw_clock_of(CLOCK_MONOTONIC);
 		pthread_mutex_lock(&au.au_lock);
 		stop = au.au_stop;
 		left = au.au_len;

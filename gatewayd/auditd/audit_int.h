@@ -48,7 +48,6 @@ struct audit_state {
 
 extern struct audit_state	 au;
 
-int64_t	 audit_clock_ms(clockid_t);
 void	 audit_kick(void);
 void	 audit_summary(void);
 

@@ -14,6 +14,7 @@
 
 #include "log.h"
 
+#include "base/clock.h"
 #include "session/session.h"
 
 #include "audit.h"
@@ -158,7 +159,7 @@ audit_summary(void)
 	r.ar_type = AR_WHOLE;
 	r.ar_sid = atomic_fetch_add(&gw_next_sid, 1);
 	r.ar_start_ms = au.au_summary_from;
-	r.ar_end_ms = audit_clock_ms(CLOCK_REALTIME);
+	r.ar_end_ms = gw_clock_of(CLOCK_REALTIME);
 	r.ar_proto = 5;
 	snprintf(r.ar_client, sizeof(r.ar_client), "-");
 	snprintf(r.ar_reason, sizeof(r.ar_reason), "%llu refusals and "

@@ -27,6 +27,8 @@
 
 #include "audit_store_int.h"
 
+#include "base/clock.h"
+
 /*
  * A prune step reaches the next signed checkpoint: they are at most
  * 10,000 records and a batch apart. (At 500 a step, as before, a busy
@@ -83,7 +85,7 @@ store_checkpoint(int64_t now, int force)
 	cp.cp_kind = "checkpoint";
 	cp.cp_seq = store.seq;
 	memcpy(cp.cp_hash, store.hash, 32);
-	cp.cp_time_ms = store_clock_ms(CLOCK_REALTIME);
+	cp.cp_time_ms = gw_clock_of(CLOCK_REALTIME);
 	if (store_sign(&cp) == -1) {
 		log_warnx("audit: checkpoint at %lld not stored: %s",
 		    (long long)cp.cp_seq, sqlite3_errmsg(store.db));
@@ -269,7 +271,7 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 	cp->cp_kind = "prune";
 	cp->cp_seq = upto;
 	memcpy(cp->cp_hash, point.cp_hash, 32);
-	cp->cp_time_ms = store_clock_ms(CLOCK_REALTIME);
+	cp->cp_time_ms = gw_clock_of(CLOCK_REALTIME);
 	return (upto);
 }
 

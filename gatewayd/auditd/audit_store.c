@@ -39,6 +39,8 @@
 #include "audit.h"
 #include "audit_store_int.h"
 
+#include "base/clock.h"
+
 
 struct store	 store;
 
@@ -138,15 +140,6 @@ fail:
 }
 
 /* Milliseconds on clock id: MONOTONIC for intervals, REALTIME for rows. */
-int64_t
-store_clock_ms(int id)
-{
-	struct timespec	 ts;
-
-	clock_gettime((clockid_t)id, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 static void
 audit_text(sqlite3_stmt *st, int col, char *out, size_t len)
 {
@@ -164,7 +157,7 @@ static int
 store_close_orphans(struct audit_rec *batch, const char *why)
 {
 	sqlite3_stmt	*st;
-	int64_t		 now = store_clock_ms(CLOCK_REALTIME), total = 0;
+	int64_t		 now = gw_clock_of(CLOCK_REALTIME), total = 0;
 	size_t		 n;
 	int		 rc = 0;
 
@@ -352,7 +345,7 @@ store_open(const struct conf *c, char **cause)
 	if ((store.md = EVP_MD_CTX_new()) == NULL)
 		goto sqlfail;
 	store.retention_days = c->c_audit_retention_days;
-	store.cp_at = store_clock_ms(CLOCK_MONOTONIC);
+	store.cp_at = gw_clock_of(CLOCK_MONOTONIC);
 	audit_syslog_open(c);
 	return (0);
 sqlfail:

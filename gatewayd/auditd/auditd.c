@@ -38,6 +38,7 @@
 #include "policy.h"
 
 #include "base/chan.h"
+#include "base/clock.h"
 #include "parent/notify.h"
 #include "parent/parent.h"
 
@@ -174,7 +175,7 @@ auditd_sid_range(uint64_t *floor, uint64_t *ceiling)
 
 	store_intake(&in);
 	*floor = in.si_sid_floor;
-	*ceiling = (uint64_t)(store_clock_ms(CLOCK_REALTIME) / 1000 +
+	*ceiling = (uint64_t)(gw_clock_of(CLOCK_REALTIME) / 1000 +
 	    366LL * 86400) << GW_SID_SHIFT;
 	if (*ceiling <= *floor + ((uint64_t)1 << 40))
 		*ceiling = *floor + ((uint64_t)1 << 40);
@@ -347,7 +348,7 @@ auditd_write(int64_t now, int64_t *retry_at)
 	}
 	if (ad.ad_healthy && ad.ad_usage_due) {
 		if (store_usage(ad.ad_usage, ad.ad_nusage, ad.ad_useq,
-		    store_clock_ms(CLOCK_REALTIME)) == 0) {
+		    gw_clock_of(CLOCK_REALTIME)) == 0) {
 			ad.ad_usage_due = 0;
 			ad.ad_usage_committed = ad.ad_useq;
 			ad.ad_ack_due = 1;
@@ -382,7 +383,7 @@ auditd_loop(void)
 		fatalx("auditd: out of memory");
 	ad.ad_healthy = 1;
 	/* Where this run starts from is signed before anything else. */
-	store_checkpoint(store_clock_ms(CLOCK_MONOTONIC), 1);
+	store_checkpoint(gw_clock_of(CLOCK_MONOTONIC), 1);
 	for (;;) {
 		if (!ad.ad_eof) {
 			pfd.fd = ad.ad_fd;
@@ -391,7 +392,7 @@ auditd_loop(void)
 			    0 : AUDITD_INTERVAL_MS) > 0)
 				auditd_read();
 		}
-		now = store_clock_ms(CLOCK_MONOTONIC);
+		now = gw_clock_of(CLOCK_MONOTONIC);
 		auditd_write(now, &retry_at);
 		if (ad.ad_n == 0 && now >= prune_at) {
 			/* Steps back to back while there is a backlog. */
@@ -407,7 +408,7 @@ auditd_loop(void)
 			maint_writer_begin();
 			more = store_prune();
 			maint_writer_end();
-			took = store_clock_ms(CLOCK_MONOTONIC) - now;
+			took = gw_clock_of(CLOCK_MONOTONIC) - now;
 			prune_at = now + (more ? AUDITD_PRUNE_AGAIN_MS + 4 * took :
 			    AUDITD_PRUNE_EVERY_MS);
 		}
@@ -426,7 +427,7 @@ auditd_loop(void)
 		}
 		usleep(AUDITD_INTERVAL_MS * 1000);
 	}
-	store_checkpoint(store_clock_ms(CLOCK_MONOTONIC), 1);
+	store_checkpoint(gw_clock_of(CLOCK_MONOTONIC), 1);
 	explicit_bzero(ad.ad_batch, AUDIT_BATCH * sizeof(*ad.ad_batch));
 	free(ad.ad_batch);
 	store_close();

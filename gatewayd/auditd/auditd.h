@@ -38,7 +38,6 @@ uint64_t store_refused(void);
 void	 store_count_refused(uint64_t);
 void	 store_checkpoint(int64_t, int);
 int	 store_prune(void);
-int64_t	 store_clock_ms(int);
 
 /* audit_row.c: a record as bound to the INSERT and as the chain hashes it */
 struct sqlite3;

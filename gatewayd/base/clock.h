@@ -1,6 +1,7 @@
 /*
- * clock.h: the coarse monotonic clock of deadlines and timeouts, and the
- * hash of the small per-user tables. Header-only: every layer uses them.
+ * clock.h: the clocks in milliseconds (the coarse monotonic one of
+ * deadlines and timeouts, and any other), and the hash of the small
+ * per-user tables. Header-only: every layer uses them.
  */
 #ifndef CLOCK_H
 #define CLOCK_H
@@ -8,6 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+/* Milliseconds of clock id: CLOCK_MONOTONIC, CLOCK_REALTIME, ... */
+static inline int64_t
+gw_clock_of(clockid_t id)
+{
+	struct timespec	 ts;
+
+	clock_gettime(id, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
 
 /* Milliseconds, coarse (a tick of the kernel): cheap enough per event. */
 static inline int64_t

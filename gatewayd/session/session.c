@@ -311,6 +311,10 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
 		return (STEP_STOP);
 	}
+	if (account_attach(s) == -1) {
+		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
+		return (STEP_STOP);
+	}
 	if ((limit = limits_admit(s)) != LIMIT_OK) {
 		if (limit == LIMIT_SESSIONS)
 			STAT_ADD(GW_STAT_LIMIT_SESSIONS, 1);
@@ -546,6 +550,7 @@ session_end(struct session *s, enum close_reason why, const char *reason)
 	audit_release(s);
 	limits_release(s);
 	quota_release(s);
+	account_detach(s);
 	auth_forget(s);
 	resolve_cancel(s);
 	bind_cancel(s);

@@ -17,6 +17,7 @@
 
 #include "auditd/audit.h"
 
+struct account;
 struct auth_reply;
 struct bufferevent;
 struct bw_pool;
@@ -25,7 +26,6 @@ struct dns_ticket;
 struct event;
 struct policy;
 struct policy_req;
-struct quota_user;
 struct relay;
 struct session;
 struct udp_assoc;
@@ -150,7 +150,8 @@ struct session {
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
 	uint8_t			 s_limit_counted; /* in its user's count */
-	struct quota_user	*s_quota;	/* its user's quota count */
+	struct account		*s_account;	/* its user's: limits, quota */
+	uint8_t			 s_quota_counted; /* under its user's quota */
 	struct capped_relay	*s_capped;	/* relay under a cap */
 	struct bw_pool		*s_bw[2];	/* caps: [0] user's, [1] group's */
 	uint64_t		 s_quota_grant;	/* bytes it may still relay */

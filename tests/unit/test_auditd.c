@@ -349,7 +349,7 @@ static void
 test_quota_bytes_keep_up_with_many_users(void **state)
 {
 	struct policy_quota	 q = { 1ULL << 60, POLICY_PERIOD_DAY };
-	struct quota_user	*qu;
+	struct account		*qu;
 	sqlite3			*d;
 	sqlite3_stmt		*st;
 	char			*cause = NULL, user[32];
@@ -366,9 +366,10 @@ test_quota_bytes_keep_up_with_many_users(void **state)
 	assert_int_equal(audit_start(&cause), 0);
 	for (i = 0; i < 1000; i++) {
 		snprintf(user, sizeof(user), "user%d", i);
-		assert_int_equal(quota_account_admit(user, &q, time(NULL), &qu),
-		    0);
+		assert_non_null(qu = account_get(user));
+		assert_int_equal(quota_account_admit(qu, &q, time(NULL)), 0);
 		granted += quota_account_grant(qu, &q, 1000, time(NULL));
+		account_put(qu);	/* quota.c keeps its own reference */
 	}
 	assert_int_equal(sqlite3_open(db, &d), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(d, "SELECT coalesce(sum(bytes), 0) "

@@ -112,28 +112,28 @@ static void
 test_day_used_up_then_reset(void **state)
 {
 	struct policy_quota	 q = { 1000, POLICY_PERIOD_DAY };
-	struct quota_user	*qu, *again;
+	struct account		*qu;
 	time_t			 late = utc(2026, 11, 27, 23, 59, 0);
 	time_t			 midnight = utc(2026, 11, 28, 0, 0, 0);
 	sqlite3			*db;
 
 	(void)state;
 	db = audit_db_at("UTC0", late);
-	assert_int_equal(quota_account_admit("dana", &q, late, &qu), 0);
+	assert_non_null(qu = account_get("dana"));
+	assert_int_equal(quota_account_admit(qu, &q, late), 0);
 	/* A grant is at least 256 KiB where there is room: all 1000 here. */
 	assert_int_equal(quota_account_grant(qu, &q, 600, late), 1000);
-	assert_int_equal(quota_account_admit("dana", &q, late, &again), -1);
+	assert_int_equal(quota_account_admit(qu, &q, late), -1);
 	/* The session used 600 of it: 400 go back, and admit again. */
 	quota_account_release(qu, 400, late);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 600);
-	assert_int_equal(quota_account_admit("dana", &q, late, &qu), 0);
+	assert_int_equal(quota_account_admit(qu, &q, late), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 500, late), 400);
 	quota_account_release(qu, 0, late);
-	assert_int_equal(quota_account_admit("dana", &q, late, &again), -1);
+	assert_int_equal(quota_account_admit(qu, &q, late), -1);
 	/* One second before midnight still the old day; at midnight, new. */
-	assert_int_equal(quota_account_admit("dana", &q, midnight - 1,
-	    &again), -1);
-	assert_int_equal(quota_account_admit("dana", &q, midnight, &qu), 0);
+	assert_int_equal(quota_account_admit(qu, &q, midnight - 1), -1);
+	assert_int_equal(quota_account_admit(qu, &q, midnight), 0);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 0);
 	/* The same week and month go on counting. */
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 1000);
@@ -155,6 +155,7 @@ test_day_used_up_then_reset(void **state)
 	/* Nothing new: nothing written again. */
 	quota_persist(db, (int64_t)midnight * 1000 + 1500);
 	assert_int_equal(usage(db, "dana", "day", midnight), 300);
+	account_put(qu);
 	audit_db_done(db);
 }
 
@@ -162,18 +163,19 @@ static void
 test_grant_given_back_after_midnight(void **state)
 {
 	struct policy_quota	 q = { 1000, POLICY_PERIOD_DAY };
-	struct quota_user	*qu;
+	struct account		*qu;
 	time_t			 late = utc(2026, 11, 27, 23, 59, 30);
 	time_t			 midnight = utc(2026, 11, 28, 0, 0, 0);
 	sqlite3			*db;
 
 	(void)state;
 	db = audit_db_at("UTC0", late);
-	assert_int_equal(quota_account_admit("gus", &q, late, &qu), 0);
+	assert_non_null(qu = account_get("gus"));
+	assert_int_equal(quota_account_admit(qu, &q, late), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 10, late), 1000);
 	/* A new day begins (another session of gus sees it), then the first
 	 * ends having used 300: 700 go back to the day that counted them. */
-	assert_int_equal(quota_account_admit("gus", &q, midnight, &qu), 0);
+	assert_int_equal(quota_account_admit(qu, &q, midnight), 0);
 	quota_account_release(qu, 0, midnight);
 	quota_account_release(qu, 700, late);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 0);
@@ -184,6 +186,7 @@ test_grant_given_back_after_midnight(void **state)
 	assert_int_equal(usage(db, "gus", "day", midnight), -1);
 	assert_int_equal(usage(db, "gus", "week", utc(2026, 11, 23, 0, 0, 0)),
 	    300);
+	account_put(qu);
 	audit_db_done(db);
 }
 
@@ -191,7 +194,7 @@ static void
 test_week_from_monday_in_berlin(void **state)
 {
 	struct policy_quota	 q = { 100, POLICY_PERIOD_WEEK };
-	struct quota_user	*qu, *again;
+	struct account		*qu;
 	/* Sunday 23:59:59 CET is 22:59:59 UTC; Monday begins an hour
 	 * before midnight UTC. */
 	time_t			 sunday = utc(2026, 11, 29, 22, 59, 59);
@@ -199,12 +202,14 @@ test_week_from_monday_in_berlin(void **state)
 
 	(void)state;
 	db = audit_db_at("CET-1CEST,M3.5.0,M10.5.0/3", sunday);
-	assert_int_equal(quota_account_admit("emil", &q, sunday, &qu), 0);
+	assert_non_null(qu = account_get("emil"));
+	assert_int_equal(quota_account_admit(qu, &q, sunday), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 150, sunday), 100);
 	quota_account_release(qu, 0, sunday);
-	assert_int_equal(quota_account_admit("emil", &q, sunday, &again), -1);
-	assert_int_equal(quota_account_admit("emil", &q, sunday + 1, &qu), 0);
+	assert_int_equal(quota_account_admit(qu, &q, sunday), -1);
+	assert_int_equal(quota_account_admit(qu, &q, sunday + 1), 0);
 	quota_account_release(qu, 0, sunday);
+	account_put(qu);
 	audit_db_done(db);
 }
 
@@ -212,23 +217,25 @@ static void
 test_usage_read_back_counts(void **state)
 {
 	struct policy_quota	 q = { 1000, POLICY_PERIOD_DAY };
-	struct quota_user	*qu;
+	struct account		*qu;
 	time_t			 now = utc(2026, 11, 28, 10, 0, 0);
 	sqlite3			*db;
 
 	(void)state;
 	db = audit_db_at("UTC0", now);
+	assert_non_null(qu = account_get("fritz"));
 	/* What an earlier run wrote: today's 900, and last week's 5000. */
 	assert_int_equal(sqlite3_exec(db, "INSERT INTO usage (user, period, "
 	    "period_start, bytes, updated_ms) VALUES ('fritz', 'day', "
 	    "1795824000, 900, 0), ('fritz', 'week', 1794787200, 5000, 0)",
 	    NULL, NULL, NULL), SQLITE_OK);
 	store_usage_rows((int64_t)now, load_row, &now);
-	assert_int_equal(quota_account_admit("fritz", &q, now, &qu), 0);
+	assert_int_equal(quota_account_admit(qu, &q, now), 0);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_DAY), 900);
 	assert_int_equal(quota_account_used(qu, POLICY_PERIOD_WEEK), 0);
 	assert_int_equal(quota_account_grant(qu, &q, 500, now), 100);
 	quota_account_release(qu, 0, now);
+	account_put(qu);
 	audit_db_done(db);
 }
 

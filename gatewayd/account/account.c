@@ -1,0 +1,102 @@
+/*
+ * account.c: one account per user that the gateway counts something for
+ * (live sessions and their rate in limits.c, byte quotas in quota.c), in
+ * one table shared by every worker. A session looks its user's account up
+ * once, when it is admitted under a policy with limits, and holds it until
+ * it closes (s_account); limits.c and quota.c hold it too while they keep
+ * state in it (a bucket still refilling, a period's count), so an account
+ * lives exactly as long as somebody needs it.
+ */
+#include <sys/queue.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+#include "base/clock.h"
+#include "proxy/worker.h"
+#include "session/session.h"
+
+#include "account.h"
+#include "account_int.h"
+
+#define ACCOUNT_BUCKETS		4096
+
+LIST_HEAD(account_list, account);
+
+static pthread_mutex_t		 account_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct account_list	 accounts[ACCOUNT_BUCKETS];
+
+/* A new reference to user's account, made if needed; NULL: no memory. */
+struct account *
+account_get(const char *user)
+{
+	struct account_list	*b;
+	struct account		*a;
+	size_t			 len = strlen(user);
+
+	b = &accounts[gw_hash(user, len) % ACCOUNT_BUCKETS];
+	pthread_mutex_lock(&account_lock);
+	LIST_FOREACH(a, b, a_entry)
+		if (strcmp(a->a_name, user) == 0)
+			break;
+	if (a == NULL && (a = calloc(1, sizeof(*a) + len + 1)) != NULL) {
+		memcpy(a->a_name, user, len + 1);
+		LIST_INSERT_HEAD(b, a, a_entry);
+	}
+	if (a != NULL)
+		a->a_refs++;
+	pthread_mutex_unlock(&account_lock);
+	return (a);
+}
+
+/* Another reference to an account the caller holds one of. */
+void
+account_hold(struct account *a)
+{
+	pthread_mutex_lock(&account_lock);
+	a->a_refs++;
+	pthread_mutex_unlock(&account_lock);
+}
+
+/* Drops a reference; the last one frees the account. */
+void
+account_put(struct account *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&account_lock);
+	if (--a->a_refs == 0) {
+		LIST_REMOVE(a, a_entry);
+		free(a);
+	}
+	pthread_mutex_unlock(&account_lock);
+}
+
+/*
+ * Under a policy with limits, a logged-in session's user's account, looked
+ * up once at admission and held until the close: -1 when out of memory.
+ */
+int
+account_attach(struct session *s)
+{
+	if (!s->s_authed || s->s_user == NULL ||
+	    !policy_has_limits(s->s_worker->w_policy))
+		return (0);
+	return ((s->s_account = account_get(s->s_user)) == NULL ? -1 : 0);
+}
+
+void
+account_detach(struct session *s)
+{
+	account_put(s->s_account);
+	s->s_account = NULL;
+}
+
+const char *
+account_name(const struct account *a)
+{
+	return (a->a_name);
+}

@@ -1,0 +1,60 @@
+/*
+ * account_int.h: a user's account as the files of account/ share it.
+ * account.c keeps the table and the references (under its own lock, the
+ * innermost: limits.c and quota.c may take it while they hold theirs);
+ * limits.c and quota.c keep their fields, each under its own lock.
+ * Nothing outside account/ includes this.
+ */
+#ifndef ACCOUNT_INT_H
+#define ACCOUNT_INT_H
+
+#include <sys/queue.h>
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "policy.h"
+
+#define ACCOUNT_NPERIODS	(POLICY_PERIOD_MONTH + 1)
+
+/* A token bucket: rate tokens a second, up to burst. */
+struct bucket {
+	double		 b_tokens;
+	int64_t		 b_ms;		/* when b_tokens was right */
+	struct policy_rate b_rate;	/* as last applied */
+};
+
+/* One kind of period's count: the period, and its bytes. */
+struct quota_count {
+	time_t		 qc_start;	/* the period counted */
+	time_t		 qc_end;
+	uint64_t	 qc_used;	/* bytes, grants included */
+	int64_t		 qc_unsaved;	/* not yet in the database */
+	time_t		 qc_carry_start; /* the last period's unsaved bytes */
+	int64_t		 qc_carry;
+};
+
+struct account {
+	LIST_ENTRY(account)	 a_entry;	/* account.c's table */
+	int64_t			 a_refs;	/* account.c's lock */
+
+	/* limits.c's, under its lock; a_limited: it holds a reference */
+	int			 a_limited;
+	int64_t			 a_sessions;
+	int			 a_rated;
+	struct bucket		 a_bucket;
+
+	/* quota.c's, under its lock; a_counted: on its list, with a ref */
+	LIST_ENTRY(account)	 a_quota_entry;
+	int			 a_counted;
+	int64_t			 a_quota_sessions;
+	struct quota_count	 a_count[ACCOUNT_NPERIODS];
+	_Atomic int		 a_exhausted;	/* sessions are to close */
+
+	char			 a_name[];
+};
+
+void	 account_hold(struct account *);
+
+#endif /* ACCOUNT_INT_H */

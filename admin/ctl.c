@@ -129,20 +129,29 @@ ctl_hint(const char *msg)
 }
 
 
+/* An error ends the command; a usage error also hints at the right word. */
+static void __attribute__((noreturn, format(printf, 2, 0)))
+ctl_fail(int code, const char *fmt, va_list ap)
+{
+	char	 msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ctl_print_error(msg);
+	if (code == EXIT_USAGE) {
+		ctl_hint(msg);
+		fprintf(stderr, " (socksctl help for usage)\n");
+	} else
+		fprintf(stderr, "\n");
+	ctl_exit(code);
+}
+
 void
 ctl_usage_error(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	char	 msg[1024];
-
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ctl_print_error(msg);
-	ctl_hint(msg);
-	fprintf(stderr, " (socksctl help for usage)\n");
-	ctl_exit(EXIT_USAGE);
+	ctl_fail(EXIT_USAGE, fmt, ap);
 }
 
 void
@@ -150,14 +159,8 @@ ctl_error(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	char	 msg[2048];
-
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ctl_print_error(msg);
-	fprintf(stderr, "\n");
-	ctl_exit(1);
+	ctl_fail(1, fmt, ap);
 }
 
 /* Any error inside a transaction ends the process: SQLite rolls back. */

@@ -238,26 +238,20 @@ s5_error_reply(int err)
 const char *
 s5_strerror(int err)
 {
-	switch (err) {
-	case S5_ERR_VERSION:
-		return ("wrong protocol version");
-	case S5_ERR_NO_METHODS:
-		return ("no authentication methods offered");
-	case S5_ERR_RESERVED:
-		return ("reserved byte not zero");
-	case S5_ERR_COMMAND:
-		return ("unknown command");
-	case S5_ERR_ATYP:
-		return ("unknown address type");
-	case S5_ERR_DOMAIN:
-		return ("malformed domain name");
-	case S5_ERR_TOO_LONG:
-		return ("field longer than 255 bytes");
-	case S5_ERR_CREDENTIALS:
-		return ("NUL byte in user name or password");
-	default:
-		return ("malformed message");
-	}
+	static const char *const why[] = {
+		[-S5_ERR_VERSION] = "wrong protocol version",
+		[-S5_ERR_NO_METHODS] = "no authentication methods offered",
+		[-S5_ERR_RESERVED] = "reserved byte not zero",
+		[-S5_ERR_COMMAND] = "unknown command",
+		[-S5_ERR_ATYP] = "unknown address type",
+		[-S5_ERR_DOMAIN] = "malformed domain name",
+		[-S5_ERR_TOO_LONG] = "field longer than 255 bytes",
+		[-S5_ERR_CREDENTIALS] = "NUL byte in user name or password",
+	};
+
+	if (err < 0 && err >= S5_ERR_MIN && why[-err] != NULL)
+		return (why[-err]);
+	return ("malformed message");
 }
 
 const char *
@@ -278,16 +272,15 @@ s5_reply_str(uint8_t rep)
 const char *
 s5_cmd_str(uint8_t cmd)
 {
-	switch (cmd) {
-	case S5_CMD_CONNECT:
-		return ("connect");
-	case S5_CMD_BIND:
-		return ("bind");
-	case S5_CMD_UDP_ASSOCIATE:
-		return ("udp");
-	default:
-		return ("-");
-	}
+	static const char *const names[] = {
+		[S5_CMD_CONNECT] = "connect",
+		[S5_CMD_BIND] = "bind",
+		[S5_CMD_UDP_ASSOCIATE] = "udp",
+	};
+
+	if (cmd < sizeof(names) / sizeof(names[0]) && names[cmd] != NULL)
+		return (names[cmd]);
+	return ("-");
 }
 
 /* SOCKS4 / SOCKS4a ---------------------------------------------------------- */

@@ -168,11 +168,11 @@ gen(const char *path, long n)
 				fprintf(stderr, "auditbench: writing failed\n");
 				return (1);
 			}
-			store_checkpoint(gw_clock_of(CLOCK_MONOTONIC), 0);
+			store_checkpoint(gw_mono_ms(), 0);
 			k = 0;
 		}
 	}
-	store_checkpoint(gw_clock_of(CLOCK_MONOTONIC), 1);
+	store_checkpoint(gw_mono_ms(), 1);
 	store_close();
 	/* The hourly rollups the reports read, all at once. */
 	if (sqlite3_open(path, &db) != SQLITE_OK ||

@@ -2,8 +2,9 @@
  * account.c: one account per user that the gateway counts something for
  * (live sessions and their rate in limits.c, byte quotas in quota.c), in
  * one table shared by every worker. A session looks its user's account up
- * once, when it is admitted under a policy with limits, and holds it until
- * it closes (s_account); limits.c and quota.c hold it too while they keep
+ * once, when a limit or quota of the user first needs it at admission, and
+ * holds it until it closes (s_account); limits.c and quota.c hold it too
+ * while they keep
  * state in it (a bucket still refilling, a period's count), so an account
  * lives exactly as long as somebody needs it.
  */
@@ -13,10 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
-
 #include "base/clock.h"
-#include "proxy/worker.h"
 #include "session/session.h"
 
 #include "account.h"
@@ -76,16 +74,16 @@ account_put(struct account *a)
 }
 
 /*
- * Under a policy with limits, a logged-in session's user's account, looked
- * up once at admission and held until the close: -1 when out of memory.
+ * The account of a logged-in session's user, looked up the first time a
+ * limit or a quota of the user needs it and held until the close: users
+ * under no such limit take no lock here. NULL when out of memory.
  */
-int
-account_attach(struct session *s)
+struct account *
+account_of(struct session *s)
 {
-	if (!s->s_authed || s->s_user == NULL ||
-	    !policy_has_limits(s->s_worker->w_policy))
-		return (0);
-	return ((s->s_account = account_get(s->s_user)) == NULL ? -1 : 0);
+	if (s->s_account == NULL)
+		s->s_account = account_get(s->s_user);
+	return (s->s_account);
 }
 
 void

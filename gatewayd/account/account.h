@@ -18,7 +18,7 @@ struct session;
 /* account.c: a user's account, shared by limits.c and quota.c */
 struct account *account_get(const char *);
 void	 account_put(struct account *);
-int	 account_attach(struct session *);
+struct account *account_of(struct session *);
 void	 account_detach(struct session *);
 const char *account_name(const struct account *);
 
@@ -27,6 +27,7 @@ enum limit_verdict {
 	LIMIT_OK,
 	LIMIT_RATE,		/* the client's or the user's request rate */
 	LIMIT_SESSIONS,		/* the user's max_sessions */
+	LIMIT_NO_MEMORY,
 	LIMIT_MAX
 };
 extern const char *const limit_text[LIMIT_MAX];

@@ -39,7 +39,8 @@ struct account {
 	LIST_ENTRY(account)	 a_entry;	/* account.c's table */
 	int64_t			 a_refs;	/* account.c's lock */
 
-	/* limits.c's, under its lock; a_limited: it holds a reference */
+	/* limits.c's, under its lock; a_limited: on its list, with a ref */
+	LIST_ENTRY(account)	 a_limit_entry;
 	int			 a_limited;
 	int64_t			 a_sessions;
 	int			 a_rated;

@@ -34,7 +34,7 @@
 #include "account_int.h"
 
 #define LIMITS_BUCKETS		4096
-#define LIMITS_SWEEP_MS		1000	/* drop full client buckets */
+#define LIMITS_SWEEP_MS		1000	/* drop full buckets */
 
 struct client_limit {
 	LIST_ENTRY(client_limit) cl_entry;
@@ -47,6 +47,10 @@ LIST_HEAD(client_limit_list, client_limit);
 static pthread_mutex_t		 limits_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct client_limit_list	 limits_clients[LIMITS_BUCKETS];
 static int64_t			 limits_swept_ms;
+LIST_HEAD(account_list, account);
+static struct account_list	 limits_accounts;	/* a_limited */
+
+static void	limits_user_tidy(struct account *, int64_t);
 
 static uint32_t
 limits_hash(const uint8_t *p, size_t len)
@@ -103,14 +107,23 @@ client_key(const struct sockaddr_storage *ss, uint8_t key[16])
 	return (16);
 }
 
-/* Drops the client buckets that are full again: they hold no state. */
+/*
+ * Drops the client buckets that are full again, and lets go of the
+ * accounts of users without sessions whose buckets are: they hold no
+ * state.
+ */
 static void
 limits_sweep(int64_t now)
 {
 	struct client_limit	*cl, *next;
+	struct account		*a, *anext;
 	size_t			 i;
 
 	limits_swept_ms = now;
+	for (a = LIST_FIRST(&limits_accounts); a != NULL; a = anext) {
+		anext = LIST_NEXT(a, a_limit_entry);
+		limits_user_tidy(a, now);
+	}
 	for (i = 0; i < LIMITS_BUCKETS; i++) {
 		for (cl = LIST_FIRST(&limits_clients[i]); cl != NULL;
 		    cl = next) {
@@ -159,6 +172,7 @@ limits_user_keep(struct account *a, const struct policy_rate *r, int64_t now)
 		return;
 	account_hold(a);
 	a->a_limited = 1;
+	LIST_INSERT_HEAD(&limits_accounts, a, a_limit_entry);
 	a->a_sessions = 0;
 	bucket_fill(&a->a_bucket, r, now);
 }
@@ -170,6 +184,7 @@ limits_user_tidy(struct account *a, int64_t now)
 	if (a->a_limited && a->a_sessions == 0 && (!a->a_rated ||
 	    bucket_full(&a->a_bucket, now))) {
 		a->a_limited = 0;
+		LIST_REMOVE(a, a_limit_entry);
 		account_put(a);
 	}
 }
@@ -178,6 +193,7 @@ const char *const limit_text[LIMIT_MAX] = {
 	[LIMIT_OK] = "within the limits",
 	[LIMIT_RATE] = "limit: rate",
 	[LIMIT_SESSIONS] = "limit: sessions",
+	[LIMIT_NO_MEMORY] = "out of memory",
 };
 
 /*
@@ -190,14 +206,14 @@ limits_admit(struct session *s)
 	struct policy		*p = s->s_worker->w_policy;
 	struct policy_req	 req;
 	struct policy_rate	 client, user;
-	struct account		*a = s->s_account;
+	struct account		*a;
 	int64_t			 max, now;
 	enum limit_verdict	 ret = LIMIT_OK;
 	int			 rated;
 
 	if (!policy_has_limits(p))
 		return (LIMIT_OK);
-	now = gw_clock_of(CLOCK_MONOTONIC);
+	now = gw_mono_ms();
 	if (policy_client_rate(p, &client)) {
 		pthread_mutex_lock(&limits_lock);
 		rated = limits_client_take(&s->s_peer, &client, now);
@@ -205,7 +221,7 @@ limits_admit(struct session *s)
 		if (rated == -1)
 			return (LIMIT_RATE);
 	}
-	if (a == NULL)			/* not logged in */
+	if (!s->s_authed || s->s_user == NULL)
 		return (LIMIT_OK);
 	memset(&user, 0, sizeof(user));
 	session_policy_req(s, NULL, &req);
@@ -213,8 +229,12 @@ limits_admit(struct session *s)
 	rated = policy_rate(p, &req, &user, NULL, 0);
 	if (max < 0 && !rated)
 		return (LIMIT_OK);
+	if ((a = account_of(s)) == NULL)
+		return (LIMIT_NO_MEMORY);
 
 	pthread_mutex_lock(&limits_lock);
+	if (now - limits_swept_ms >= LIMITS_SWEEP_MS)
+		limits_sweep(now);
 	limits_user_keep(a, &user, now);
 	a->a_rated = rated;
 	if (max >= 0 && a->a_sessions >= max)
@@ -239,7 +259,7 @@ limits_release(struct session *s)
 	if (!s->s_limit_counted)
 		return;
 	s->s_limit_counted = 0;
-	now = gw_clock_of(CLOCK_MONOTONIC);
+	now = gw_mono_ms();
 	pthread_mutex_lock(&limits_lock);
 	s->s_account->a_sessions--;
 	limits_user_tidy(s->s_account, now);

@@ -3,10 +3,10 @@
  * workers and across restarts.
  *
  * Counting. A user under a quota has, in its account (account.c), a
- * counter for each kind of period (hour, day, week, month) and where that period
- * started, so a quota changed from 5G/day to 20G/week by a live reload
+ * counter for each kind of period (hour, day, week, month) and where that
+ * period started, so a quota changed from 5G/day to 20G/week by a live reload
  * finds the week's bytes already counted. Users without a quota are not
- * counted at all: no lock, no entry.
+ * counted at all: no lock, no account taken for it.
  *
  * Sessions do not take the lock per read: a session takes a grant of up
  * to QUOTA_GRANT bytes from its user's remaining quota and spends it
@@ -21,8 +21,9 @@
  * Persistence. What each user relayed since the last write is handed to
  * auditd by the audit shipper (audit.c, at least every second, and at
  * shutdown), which adds it to audit.db's usage table; the rows of
- * current periods come back from auditd when a proxy starts. Without an audit database quotas still hold, but only
- * until a restart (logged once).
+ * current periods come back from auditd when a proxy starts. Without an
+ * audit database quotas still hold, but only until a restart (logged
+ * once).
  */
 #include <sys/queue.h>
 
@@ -225,7 +226,8 @@ quota_account_used(struct account *a, int per)
 
 /*
  * Admits a request under its user's quota: -1 when the quota of the
- * current period is used up. An admitted session is counted in.
+ * current period is used up, -2 when out of memory. An admitted session
+ * is counted in.
  */
 int
 quota_admit(struct session *s)
@@ -237,6 +239,8 @@ quota_admit(struct session *s)
 	if (!quota_persisted && atomic_exchange(&quota_warned, 1) == 0)
 		log_warnx("quotas are counted in memory only: without an "
 		    "audit_db their usage starts again at a restart");
+	if (account_of(s) == NULL)
+		return (-2);
 	if (quota_account_admit(s->s_account, &q, time(NULL)) == -1)
 		return (-1);
 	s->s_quota_counted = 1;

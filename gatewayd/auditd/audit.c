@@ -163,7 +163,7 @@ audit_hello(int fd, int restarted, char **cause)
 	h.ah_restarted = (uint8_t)restarted;
 	if (chan_send(fd, AM_HELLO, 0, &h, sizeof(h), 0) == -1)
 		goto fail;
-	until = gw_clock_of(CLOCK_MONOTONIC) + AUDIT_WELCOME_MS;
+	until = gw_mono_ms() + AUDIT_WELCOME_MS;
 	for (;;) {
 		if (poll(&pfd, 1, (int)(until - gw_clock_of(
 		    CLOCK_MONOTONIC))) <= 0) {
@@ -355,7 +355,7 @@ audit_main(void *arg)
 	for (;;) {
 		if ((fd = atomic_exchange(&au.au_next_fd, -1)) != -1)
 			audit_take_channel(fd);
-		now = gw_clock_of(CLOCK_MONOTONIC);
+		now = gw_mono_ms();
 		pthread_mutex_lock(&au.au_lock);
 		stop = au.au_stop;
 		left = au.au_len;

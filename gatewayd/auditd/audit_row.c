@@ -1,6 +1,7 @@
 /*
  * audit_row.c: an audit record as the writer stores it: its columns bound
- * by name to the writer's statements (seq and hash are the writer's), its fields
+ * by name to the writer's statements (seq and hash are the writer's), its
+ * fields
  * as the hash chain covers them, and a batch's starts folded into their
  * ends. Pure functions of the record: audit_store.c does the writing.
  */
@@ -85,8 +86,8 @@ audit_stmt_prepare(sqlite3 *db, struct audit_stmt *as, enum audit_stmt_kind k)
 		n = snprintf(sql, sizeof(sql), "UPDATE records SET %s WHERE "
 		    "session_id = :session_id AND seq IS NULL", vals);
 	else
-		n = snprintf(sql, sizeof(sql), "INSERT INTO records (%s) VALUES "
-		    "(%s)", cols, vals);
+		n = snprintf(sql, sizeof(sql), "INSERT INTO records (%s) "
+		    "VALUES (%s)", cols, vals);
 	if (n < 0 || (size_t)n >= sizeof(sql) ||
 	    sqlite3_prepare_v2(db, sql, -1, &as->as_st, NULL) != SQLITE_OK)
 		return (-1);

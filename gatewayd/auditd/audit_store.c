@@ -139,7 +139,6 @@ fail:
 	return (-1);
 }
 
-/* Milliseconds on clock id: MONOTONIC for intervals, REALTIME for rows. */
 static void
 audit_text(sqlite3_stmt *st, int col, char *out, size_t len)
 {
@@ -345,7 +344,7 @@ store_open(const struct conf *c, char **cause)
 	if ((store.md = EVP_MD_CTX_new()) == NULL)
 		goto sqlfail;
 	store.retention_days = c->c_audit_retention_days;
-	store.cp_at = gw_clock_of(CLOCK_MONOTONIC);
+	store.cp_at = gw_mono_ms();
 	audit_syslog_open(c);
 	return (0);
 sqlfail:

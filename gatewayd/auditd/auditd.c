@@ -383,7 +383,7 @@ auditd_loop(void)
 		fatalx("auditd: out of memory");
 	ad.ad_healthy = 1;
 	/* Where this run starts from is signed before anything else. */
-	store_checkpoint(gw_clock_of(CLOCK_MONOTONIC), 1);
+	store_checkpoint(gw_mono_ms(), 1);
 	for (;;) {
 		if (!ad.ad_eof) {
 			pfd.fd = ad.ad_fd;
@@ -392,7 +392,7 @@ auditd_loop(void)
 			    0 : AUDITD_INTERVAL_MS) > 0)
 				auditd_read();
 		}
-		now = gw_clock_of(CLOCK_MONOTONIC);
+		now = gw_mono_ms();
 		auditd_write(now, &retry_at);
 		if (ad.ad_n == 0 && now >= prune_at) {
 			/* Steps back to back while there is a backlog. */
@@ -408,7 +408,7 @@ auditd_loop(void)
 			maint_writer_begin();
 			more = store_prune();
 			maint_writer_end();
-			took = gw_clock_of(CLOCK_MONOTONIC) - now;
+			took = gw_mono_ms() - now;
 			prune_at = now + (more ? AUDITD_PRUNE_AGAIN_MS + 4 * took :
 			    AUDITD_PRUNE_EVERY_MS);
 		}
@@ -427,7 +427,7 @@ auditd_loop(void)
 		}
 		usleep(AUDITD_INTERVAL_MS * 1000);
 	}
-	store_checkpoint(gw_clock_of(CLOCK_MONOTONIC), 1);
+	store_checkpoint(gw_mono_ms(), 1);
 	explicit_bzero(ad.ad_batch, AUDIT_BATCH * sizeof(*ad.ad_batch));
 	free(ad.ad_batch);
 	store_close();

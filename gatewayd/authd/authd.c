@@ -136,12 +136,12 @@ authd_queue(struct auth_request *req, int i)
 	req->ar_client[sizeof(req->ar_client) - 1] = '\0';
 	memset(&rep, 0, sizeof(rep));
 	pthread_mutex_lock(&authd.a_lock);
-	r = authq_push(authd.a_q, req, i, gw_clock_of(CLOCK_MONOTONIC), &evicted);
+	r = authq_push(authd.a_q, req, i, gw_mono_ms(), &evicted);
 	if (evicted != NULL) {
 		/* Its place went to a client holding fewer. */
 		er = authq_request(evicted, &ech);
 		rep.ap_sid = er->ar_sid;
-		authq_done(authd.a_q, evicted, 0, AUTH_BUSY, gw_clock_of(CLOCK_MONOTONIC),
+		authq_done(authd.a_q, evicted, 0, AUTH_BUSY, gw_mono_ms(),
 		    &locked);
 	}
 	pthread_mutex_unlock(&authd.a_lock);
@@ -235,7 +235,7 @@ authd_worker(void *arg)
 			authd_take(ch, pfd);
 		pthread_mutex_lock(&authd.a_lock);
 		what = authd.a_stop ? AUTHQ_NONE : authq_next(authd.a_q,
-		    gw_clock_of(CLOCK_MONOTONIC), &it, &wait);
+		    gw_mono_ms(), &it, &wait);
 		for (i = 0; i < ch->ac_n; i++)
 			pfd[i].revents = 0;
 		if (open == 0 && !authd.a_stop) {
@@ -284,7 +284,7 @@ authd_worker(void *arg)
 
 		pthread_mutex_lock(&authd.a_lock);
 		authq_done(authd.a_q, it, what == AUTHQ_RUN,
-		    (enum auth_status)rep.ap_status, gw_clock_of(CLOCK_MONOTONIC), &locked);
+		    (enum auth_status)rep.ap_status, gw_mono_ms(), &locked);
 		pthread_mutex_unlock(&authd.a_lock);
 		/* An answer can let a waiting login go: one sleeper looks. */
 		pthread_mutex_lock(&authd.a_lock);

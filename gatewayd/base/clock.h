@@ -20,6 +20,13 @@ gw_clock_of(clockid_t id)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* Milliseconds of the monotonic clock: intervals, deadlines. */
+static inline int64_t
+gw_mono_ms(void)
+{
+	return (gw_clock_of(CLOCK_MONOTONIC));
+}
+
 /* Milliseconds, coarse (a tick of the kernel): cheap enough per event. */
 static inline int64_t
 gw_clock_ms(void)

@@ -74,7 +74,7 @@ static struct {
 static void
 parent_throttle(int64_t started)
 {
-	int64_t	 wait = started + PARENT_RESTART_MS - gw_clock_of(CLOCK_MONOTONIC);
+	int64_t	 wait = started + PARENT_RESTART_MS - gw_mono_ms();
 
 	if (started != 0 && wait > 0)
 		usleep((useconds_t)wait * 1000);
@@ -92,7 +92,7 @@ parent_start_authd(void)
 	if (pa.pa_conf->c_auth != AUTH_PAM)
 		return (0);
 	parent_throttle(pa.pa_authd_started);
-	pa.pa_authd_started = gw_clock_of(CLOCK_MONOTONIC);
+	pa.pa_authd_started = gw_mono_ms();
 	if ((pa.pa_authd = authd_start(pa.pa_conf, pa.pa_auth_fds,
 	    pa.pa_nworkers, &cause)) == -1) {
 		log_warnx("%s", cause != NULL ? cause : "authd: cannot start");
@@ -160,7 +160,7 @@ parent_start_auditd(void)
 	if (pa.pa_conf->c_audit_db == NULL)
 		return (0);
 	parent_throttle(pa.pa_auditd_started);
-	pa.pa_auditd_started = gw_clock_of(CLOCK_MONOTONIC);
+	pa.pa_auditd_started = gw_mono_ms();
 	if ((pa.pa_auditd = auditd_start(pa.pa_conf, &fd, &cause)) == -1) {
 		log_warnx("%s", cause != NULL ? cause : "auditd: cannot start");
 		free(cause);
@@ -197,7 +197,7 @@ parent_start_proxy(int restarted)
 	int		 ctl[2];
 
 	parent_throttle(pa.pa_proxy_started);
-	pa.pa_proxy_started = gw_clock_of(CLOCK_MONOTONIC);
+	pa.pa_proxy_started = gw_mono_ms();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == -1) {
 		log_warn("parent: socketpair");
 		return (-1);
@@ -221,8 +221,8 @@ parent_start_proxy(int restarted)
 		log_init(log_debug_enabled(), "gatewayd");
 		/*
 		 * SIGHUP, SIGTERM and SIGINT stay blocked until the proxy's
-		 * handlers are in place (proxy/proxy.c): one that comes while it
-		 * starts waits, instead of killing it.
+		 * handlers are in place (proxy/proxy.c): one that comes while
+		 * it starts waits, instead of killing it.
 		 */
 		sigemptyset(&none);
 		sigaddset(&none, SIGCHLD);
@@ -282,7 +282,7 @@ parent_restart(int which_auditd)
 	if (!ok) {
 		log_errorx("%s could not be started: trying again in a second",
 		    which_auditd ? "auditd" : "authd");
-		pa.pa_retry_at = gw_clock_of(CLOCK_MONOTONIC) + PARENT_RESTART_MS;
+		pa.pa_retry_at = gw_mono_ms() + PARENT_RESTART_MS;
 		return;
 	}
 	if (which_auditd)
@@ -364,10 +364,10 @@ parent_child_died(pid_t pid, int status)
 		pa.pa_auditd = -1;
 	}
 	if (parent_start_authd() == -1)
-		pa.pa_retry_at = gw_clock_of(CLOCK_MONOTONIC) + PARENT_RESTART_MS;
+		pa.pa_retry_at = gw_mono_ms() + PARENT_RESTART_MS;
 	/* Without auditd the proxy refuses sessions until one is there. */
 	if (parent_start_auditd() == -1)
-		pa.pa_retry_at = gw_clock_of(CLOCK_MONOTONIC) + PARENT_RESTART_MS;
+		pa.pa_retry_at = gw_mono_ms() + PARENT_RESTART_MS;
 	if (parent_start_proxy(1) == -1) {
 		pa.pa_status = 1;
 		pa.pa_stopping = 1;
@@ -481,13 +481,13 @@ parent_run(struct conf *c, int nworkers, int *listen_fds, int metrics_fd,
 		pfd[1].fd = pa.pa_ctl_eof ? -1 : pa.pa_ctl;
 		pfd[1].events = POLLIN;
 		if (poll(pfd, 2, pa.pa_retry_at == 0 ? -1 : (int)(
-		    pa.pa_retry_at > gw_clock_of(CLOCK_MONOTONIC) ? pa.pa_retry_at -
-		    gw_clock_of(CLOCK_MONOTONIC) : 0)) == -1) {
+		    pa.pa_retry_at > gw_mono_ms() ? pa.pa_retry_at -
+		    gw_mono_ms() : 0)) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("parent: poll");
 		}
-		if (pa.pa_retry_at != 0 && gw_clock_of(CLOCK_MONOTONIC) >= pa.pa_retry_at)
+		if (pa.pa_retry_at != 0 && gw_mono_ms() >= pa.pa_retry_at)
 			parent_retry();
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			n = recv(pa.pa_ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);

@@ -7,10 +7,10 @@
  * session_begin(), and from there (policy, DNS, connect, relay, limits,
  * audit) every protocol is the same. The core speaks in SOCKS5 REP codes
  * and the front end writes each reply in its protocol (fe_reply), so
- * nothing here knows a protocol's bytes. The handshake is bounded in size (a read
- * watermark of a little more than the largest message) and in time (an
- * absolute deadline set at accept, so a client that dribbles one byte at a
- * time is closed like one that sends nothing). Every path ends in
+ * nothing here knows a protocol's bytes. The handshake is bounded in size
+ * (a read watermark of a little more than the largest message) and in
+ * time (an absolute deadline set at accept, so a client that dribbles one
+ * byte at a time is closed like one that sends nothing). Every path ends in
  * session_close(), which releases everything but the struct itself; the
  * struct is freed from the worker's reap event, after every callback that
  * might still hold it has returned (tmux's deferred free).
@@ -97,9 +97,9 @@ session_reply(struct session *s, const void *buf, size_t len)
 }
 
 /*
- * Writes a handshake message; an empty one is a failure. A fresh socket takes a few bytes at once, so
- * they are sent right away rather than a loop turn later; what the socket
- * does not take waits in the bufferevent.
+ * Writes a handshake message; an empty one is a failure. A fresh socket
+ * takes a few bytes at once, so they are sent right away rather than a
+ * loop turn later; what the socket does not take waits in the bufferevent.
  */
 static int
 session_send(struct session *s, const void *buf, size_t len)
@@ -212,7 +212,8 @@ session_client_read(struct bufferevent *bev, void *arg)
 			break;
 		case S_AUTH:
 			/* Whatever comes while authd checks waits for it. */
-			step = s->s_authing ? STEP_WAIT : s->s_front->fe_read(s);
+			step = s->s_authing ? STEP_WAIT :
+			    s->s_front->fe_read(s);
 			break;
 		case S_UDP:
 		case S_REPLYING:
@@ -311,10 +312,6 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "audit unavailable");
 		return (STEP_STOP);
 	}
-	if (account_attach(s) == -1) {
-		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
-		return (STEP_STOP);
-	}
 	if ((limit = limits_admit(s)) != LIMIT_OK) {
 		if (limit == LIMIT_SESSIONS)
 			STAT_ADD(GW_STAT_LIMIT_SESSIONS, 1);
@@ -323,9 +320,13 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 		session_refuse(s, S5_REP_NOT_ALLOWED, limit_text[limit]);
 		return (STEP_STOP);
 	}
-	if (quota_admit(s) == -1) {
+	switch (quota_admit(s)) {
+	case -1:
 		STAT_ADD(GW_STAT_LIMIT_QUOTA, 1);
 		session_refuse(s, S5_REP_NOT_ALLOWED, "limit: quota");
+		return (STEP_STOP);
+	case -2:
+		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
 		return (STEP_STOP);
 	}
 	if (cmd == S5_CMD_UDP_ASSOCIATE)

@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "conf.h"
 #include "escape.h"
@@ -64,14 +65,7 @@ cmd_init(struct ctl *ctl, struct args *a)
 static void
 parse_ip(const char *opt, const char *text, struct sockaddr_storage *ss)
 {
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, text,
-	    &((struct sockaddr_in *)ss)->sin_addr) == 1)
-		ss->ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, text,
-	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
-		ss->ss_family = AF_INET6;
-	else
+	if (addr_parse_ip(text, ss) == -1)
 		ctl_error("%s %s: not an IPv4 or IPv6 address", opt, text);
 }
 
@@ -250,14 +244,7 @@ cmd_explain(struct ctl *ctl, struct args *a)
 	req.ngroups = (size_t)ngroups;
 	req.client = have_src ? (struct sockaddr *)&src : NULL;
 	/* A literal destination is an address request, as in SOCKS. */
-	memset(&dst, 0, sizeof(dst));
-	if (inet_pton(AF_INET, host,
-	    &((struct sockaddr_in *)&dst)->sin_addr) == 1)
-		dst.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, host,
-	    &((struct sockaddr_in6 *)&dst)->sin6_addr) == 1)
-		dst.ss_family = AF_INET6;
-	if (dst.ss_family != 0) {
+	if (addr_parse_ip(host, &dst) == 0) {
 		if (have_addr)
 			ctl_usage_error("explain: --addr is for a --dst name");
 		req.dst_addr = (struct sockaddr *)&dst;

@@ -22,27 +22,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "conf.h"
 
 #define TEST_GROUPS_MAX	16
 
 static const char *const test_actions[] = { "deny", "allow", "resolve" };
-
-/* An address, or -1. */
-static int
-test_addr(const char *s, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &((struct sockaddr_in *)ss)->sin_addr) == 1)
-		ss->ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, s,
-	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
-		ss->ss_family = AF_INET6;
-	else
-		return (-1);
-	return (0);
-}
 
 struct test_req {
 	struct policy_req	 tr_req;
@@ -79,11 +65,11 @@ test_parse(char *text, struct test_req *t, int auth)
 				t->tr_groups[ngroups++] = g;
 			}
 		} else if (strcmp(tok, "src") == 0) {
-			if (test_addr(eq, &t->tr_src) == -1)
+			if (addr_parse_ip(eq, &t->tr_src) == -1)
 				return ("src");
 			req->client = (struct sockaddr *)&t->tr_src;
 		} else if (strcmp(tok, "addr") == 0) {
-			if (test_addr(eq, &t->tr_addr) == -1)
+			if (addr_parse_ip(eq, &t->tr_addr) == -1)
 				return ("addr");
 			req->dst_addr = (struct sockaddr *)&t->tr_addr;
 		} else if (strcmp(tok, "dst") == 0) {
@@ -116,7 +102,7 @@ test_parse(char *text, struct test_req *t, int auth)
 	}
 	if (t->tr_host[0] == '\0')
 		return ("dst (none given)");
-	if (test_addr(t->tr_host, &t->tr_dst) == 0)
+	if (addr_parse_ip(t->tr_host, &t->tr_dst) == 0)
 		req->dst_addr = (struct sockaddr *)&t->tr_dst;
 	else
 		req->dst_name = t->tr_host;

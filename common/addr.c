@@ -126,6 +126,22 @@ addr_is_wildcard(const struct sockaddr *sa)
 	return (0);
 }
 
+/* A numeric IPv4 or IPv6 address, port 0: 0, or -1 when text is not one. */
+int
+addr_parse_ip(const char *text, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)ss)->sin_addr) ==
+	    1)
+		ss->ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, text,
+	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
+		ss->ss_family = AF_INET6;
+	else
+		return (-1);
+	return (0);
+}
+
 /*
  * Parses "ADDR:PORT" with a numeric IPv4 address, "[V6ADDR]:PORT", or
  * "*:PORT" for every IPv4 address. Returns 0, or -1 with *why set.

@@ -21,6 +21,7 @@ struct addr_cidr {
 int	 addr_cidr_parse(const char *, struct addr_cidr *);
 int	 addr_in_cidr(const struct sockaddr *, const struct addr_cidr *);
 int	 addr_is_loopback(const struct sockaddr *);
+int	 addr_parse_ip(const char *, struct sockaddr_storage *);
 int	 addr_parse_hostport(const char *, struct sockaddr_storage *,
 	    socklen_t *, const char **);
 const char *addr_str(const struct sockaddr *, char *, size_t);

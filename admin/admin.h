@@ -73,6 +73,14 @@ const char *term_text(const char *);
 int	 cmd_export(struct ctl *, struct args *);
 int	 cmd_import(struct ctl *, struct args *);
 void	 export_word(FILE *, const char *);
+/* A text built with stdio; out of memory ends the command (ctl_error). */
+struct text {
+	char		*t_buf;
+	size_t		 t_len;
+	FILE		*t_f;
+};
+FILE	*text_open(struct text *);
+char	*text_close(struct text *);
 char	*policy_export_text(struct ctl *, size_t);
 int	 policy_import_text(struct ctl *, const char *, const char *);
 char	*temp_file(const char *, const char *);

@@ -116,16 +116,12 @@ export_write(struct ctl *ctl, FILE *f)
 char *
 policy_export_text(struct ctl *ctl, size_t max)
 {
-	char	*text = NULL;
-	size_t	 len = 0;
-	FILE	*f;
+	struct text	 t;
+	char		*text;
 
-	if ((f = open_memstream(&text, &len)) == NULL)
-		ctl_error("out of memory");
-	export_write(ctl, f);
-	if (fclose(f) != 0)
-		ctl_error("out of memory");
-	if (len > max) {
+	export_write(ctl, text_open(&t));
+	text = text_close(&t);
+	if (t.t_len > max) {
 		free(text);
 		return (NULL);
 	}

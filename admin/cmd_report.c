@@ -52,20 +52,15 @@ sql_without_groups(const char *sql)
 {
 	static const char	 none[] = "(SELECT NULL WHERE 0)";
 	const char		*at;
-	char			*out = NULL;
-	size_t			 len = 0;
-	FILE			*f;
+	struct text		 t;
+	FILE			*f = text_open(&t);
 
-	if ((f = open_memstream(&out, &len)) == NULL)
-		ctl_error("out of memory");
 	while ((at = strstr(sql, GROUP_MEMBERS)) != NULL) {
 		fprintf(f, "%.*s%s", (int)(at - sql), sql, none);
 		sql = at + strlen(GROUP_MEMBERS);
 	}
 	fprintf(f, "%s", sql);
-	if (fclose(f) != 0)
-		ctl_error("out of memory");
-	return (out);
+	return (text_close(&t));
 }
 
 static void

@@ -220,16 +220,10 @@ rule_conditions_write(struct ctl *ctl, int64_t id, FILE *f, int for_export)
 static char *
 rule_conditions_text(struct ctl *ctl, int64_t id)
 {
-	char	*out = NULL;
-	size_t	 len = 0;
-	FILE	*f;
+	struct text	 t;
 
-	if ((f = open_memstream(&out, &len)) == NULL)
-		ctl_error("out of memory");
-	rule_conditions_write(ctl, id, f, 0);
-	if (fclose(f) != 0)
-		ctl_error("out of memory");
-	return (out);
+	rule_conditions_write(ctl, id, text_open(&t), 0);
+	return (text_close(&t));
 }
 
 /* socksctl export: the rules in the order they are judged. */

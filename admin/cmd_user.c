@@ -140,21 +140,18 @@ static char *
 user_groups_text(struct ctl *ctl, int64_t uid)
 {
 	sqlite3_stmt	*st;
-	char		*out = NULL;
-	size_t		 len = 0;
+	struct text	 t;
 	FILE		*f;
 
 	st = sql_prepare(ctl, "SELECT g.name FROM user_groups ug JOIN groups g "
 	    "ON g.id = ug.group_id WHERE ug.user_id = ?1 ORDER BY g.name");
 	sqlite3_bind_int64(st, 1, uid);
-	if ((f = open_memstream(&out, &len)) == NULL)
-		ctl_error("out of memory");
+	f = text_open(&t);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		fprintf(f, "%s%s", ftell(f) ? "," : "",
 		    sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
-	fclose(f);
-	return (out);
+	return (text_close(&t));
 }
 
 static int

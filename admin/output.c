@@ -212,3 +212,23 @@ export_word(FILE *f, const char *w)
 	}
 	fputc('"', f);
 }
+
+FILE *
+text_open(struct text *t)
+{
+	t->t_buf = NULL;
+	t->t_len = 0;
+	if ((t->t_f = open_memstream(&t->t_buf, &t->t_len)) == NULL)
+		ctl_error("out of memory");
+	return (t->t_f);
+}
+
+/* The text, the caller's to free; its length in t_len. */
+char *
+text_close(struct text *t)
+{
+	if (fclose(t->t_f) != 0)
+		ctl_error("out of memory");
+	t->t_f = NULL;
+	return (t->t_buf);
+}

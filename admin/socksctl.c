@@ -84,19 +84,15 @@ ctl_wants_help(int argc, char **argv, int k)
 static char *
 ctl_join(int argc, char **argv)
 {
-	char	*out = NULL;
-	size_t	 len = 0;
-	FILE	*f;
-	int	 i;
+	struct text	 t;
+	FILE		*f = text_open(&t);
+	int		 i;
 
-	if ((f = open_memstream(&out, &len)) == NULL)
-		ctl_error("out of memory");
 	fprintf(f, "socksctl");
 	for (i = 0; i < argc; i++)
 		fprintf(f, strpbrk(argv[i], " \t'\"") ? " '%s'" : " %s",
 		    argv[i]);
-	fclose(f);
-	return (out);
+	return (text_close(&t));
 }
 int
 main(int argc, char **argv)

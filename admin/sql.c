@@ -63,8 +63,8 @@ sql_int(struct ctl *ctl, const char *sql, const char *text, int64_t num,
 char *
 sql_rules_naming(struct ctl *ctl, const char *column, int64_t id)
 {
-	char		 sql[160], *out = NULL;
-	size_t		 len = 0;
+	char		 sql[160], *out;
+	struct text	 t;
 	FILE		*f;
 	sqlite3_stmt	*st;
 	int		 n = 0;
@@ -73,13 +73,12 @@ sql_rules_naming(struct ctl *ctl, const char *column, int64_t id)
 	    "rule_conditions WHERE %s = ?1 ORDER BY rule_id", column);
 	st = sql_prepare(ctl, sql);
 	sqlite3_bind_int64(st, 1, id);
-	if ((f = open_memstream(&out, &len)) == NULL)
-		ctl_error("out of memory");
+	f = text_open(&t);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		fprintf(f, "%s%lld", n++ ? ", " : "",
 		    (long long)sqlite3_column_int64(st, 0));
 	sqlite3_finalize(st);
-	fclose(f);
+	out = text_close(&t);
 	if (n == 0) {
 		free(out);
 		return (NULL);

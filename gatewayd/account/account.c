@@ -26,6 +26,7 @@ LIST_HEAD(account_list, account);
 
 static pthread_mutex_t		 account_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct account_list	 accounts[ACCOUNT_BUCKETS];
+static size_t			 accounts_live;
 
 /* A new reference to user's account, made if needed; NULL: no memory. */
 struct account *
@@ -43,6 +44,7 @@ account_get(const char *user)
 	if (a == NULL && (a = calloc(1, sizeof(*a) + len + 1)) != NULL) {
 		memcpy(a->a_name, user, len + 1);
 		LIST_INSERT_HEAD(b, a, a_entry);
+		accounts_live++;
 	}
 	if (a != NULL)
 		a->a_refs++;
@@ -68,6 +70,7 @@ account_put(struct account *a)
 	pthread_mutex_lock(&account_lock);
 	if (--a->a_refs == 0) {
 		LIST_REMOVE(a, a_entry);
+		accounts_live--;
 		free(a);
 	}
 	pthread_mutex_unlock(&account_lock);
@@ -91,6 +94,18 @@ account_detach(struct session *s)
 {
 	account_put(s->s_account);
 	s->s_account = NULL;
+}
+
+/* How many accounts are held now (for tests and sizing). */
+size_t
+account_count(void)
+{
+	size_t	 n;
+
+	pthread_mutex_lock(&account_lock);
+	n = accounts_live;
+	pthread_mutex_unlock(&account_lock);
+	return (n);
 }
 
 const char *

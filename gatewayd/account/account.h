@@ -21,6 +21,7 @@ void	 account_put(struct account *);
 struct account *account_of(struct session *);
 void	 account_detach(struct session *);
 const char *account_name(const struct account *);
+size_t	 account_count(void);
 
 /* limits.c */
 enum limit_verdict {

@@ -239,10 +239,48 @@ test_usage_read_back_counts(void **state)
 	audit_db_done(db);
 }
 
+/*
+ * An account lives as long as somebody needs it: the session that holds
+ * it, and quota.c while the user's counts are worth keeping. A user with
+ * nothing used this month is forgotten at the next collection.
+ */
+static void
+test_account_kept_while_counted(void **state)
+{
+	struct policy_quota	 q = { 1000, POLICY_PERIOD_DAY };
+	struct am_usage		*d;
+	struct account		*a;
+	time_t			 now = utc(2026, 11, 28, 10, 0, 0);
+	time_t			 next_month = utc(2026, 12, 2, 0, 0, 0);
+	size_t			 before = account_count();
+
+	(void)state;
+	setenv("TZ", "UTC0", 1);	/* periods are local time */
+	tzset();
+	assert_non_null(a = account_get("hana"));
+	assert_ptr_equal(account_get("hana"), a);	/* one a user */
+	account_put(a);
+	assert_int_equal(account_count(), before + 1);
+	assert_int_equal(quota_account_admit(a, &q, now), 0);
+	assert_int_equal(quota_account_grant(a, &q, 10, now), 1000);
+	quota_account_release(a, 900, now);
+	account_put(a);			/* the session is gone */
+	/* quota.c keeps it: 100 bytes count this month. */
+	quota_collect_usage(&d, now);
+	free(d);
+	assert_int_equal(account_count(), before + 1);
+	/* A new month, nothing used in it: forgotten, and freed. */
+	quota_collect_usage(&d, next_month);
+	free(d);
+	assert_int_equal(account_count(), before);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* First: it counts every account there is. */
+		cmocka_unit_test(test_account_kept_while_counted),
 		cmocka_unit_test(test_day_used_up_then_reset),
 		cmocka_unit_test(test_grant_given_back_after_midnight),
 		cmocka_unit_test(test_week_from_monday_in_berlin),

@@ -48,19 +48,37 @@ parse_cmd(const char *v, char *out, size_t len, const char **why)
 	return (0);
 }
 
+/* A user's or a group's name: the rules that name it, in map. */
+static int
+compile_name(struct compile *cp, size_t i, struct strmap *map,
+    const char *value)
+{
+	struct strmap_entry	*se;
+
+	if (strmap_put(map, value, &se) == -1 ||
+	    compile_mark(cp->cp_p, &se->se_bits, i) == -1)
+		return (-1);
+	return (0);
+}
+
 static int
 compile_user(struct compile *cp, size_t i, const struct policy_kind *k,
     const char *value, const char *list_type, const char **why)
 {
-	struct policy		*p = cp->cp_p;
-	struct strmap_entry	*se;
-
+	(void)k;
 	(void)list_type;
 	(void)why;
-	if (strmap_put(k->pk_at ? &p->p_groups : &p->p_users, value, &se) ==
-	    -1 || compile_mark(p, &se->se_bits, i) == -1)
-		return (-1);
-	return (0);
+	return (compile_name(cp, i, &cp->cp_p->p_users, value));
+}
+
+static int
+compile_group(struct compile *cp, size_t i, const struct policy_kind *k,
+    const char *value, const char *list_type, const char **why)
+{
+	(void)k;
+	(void)list_type;
+	(void)why;
+	return (compile_name(cp, i, &cp->cp_p->p_groups, value));
 }
 
 static int
@@ -220,7 +238,7 @@ compile_time(struct compile *cp, size_t i, const struct policy_kind *k,
  */
 const struct policy_kind policy_kinds[] = {
 	{ "user", "--user", 0, PK_USER, NULL, NULL, 0, compile_user },
-	{ "group", "--user", 1, PK_USER, NULL, NULL, 0, compile_user },
+	{ "group", "--user", 1, PK_USER, NULL, NULL, 0, compile_group },
 	{ "src", "--src", 0, PK_SRC, policy_parse_cidr, NULL, 0,
 	    compile_src },
 	{ "src_country", "--src-country", 0, PK_SRC_COUNTRY,
@@ -294,13 +312,25 @@ compile_condition(struct compile *cp, size_t i, const char *kind,
 	    (rc = k->pk_compile(cp, i, k, value, list_type, &why)) == 0) {
 		snprintf(text, sizeof(text), "%s%s", k->pk_at ? "@" : "",
 		    value);
+		/*
+		 * An indexed kind: the rule is no longer one without it. A
+		 * time window is checked per rule (pr_times), and no other
+		 * kind may go unindexed: it would be ignored, and a rule
+		 * would match more than it says.
+		 */
 		if (k->pk_dim < PK_NDIM)
 			bits_at(p, p->p_wild[k->pk_dim])[i / 64] &=
 			    ~((uint64_t)1 << (i % 64));
+		else if (k->pk_dim != PK_TIME) {
+			why = "kind with no index dimension";
+			rc = -2;
+			goto bad;
+		}
 		return (compile_add_cond(r, (enum pkind)k->pk_dim, text));
 	}
 	if (rc == -1)
 		return (-1);
+bad:
 	/* The schema's checks and socksctl keep this from happening. */
 	errno = EINVAL;
 	if (asprintf(cp->cp_cause, "compiling the policy: rule %lld: %s %s: "

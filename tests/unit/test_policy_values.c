@@ -173,6 +173,45 @@ test_special(void **state)
 	assert_null(special("126.255.255.255"));
 }
 
+/*
+ * The kinds of rule condition (policy/kinds.c) as the evaluator knows
+ * them. A new row fails here until someone has checked that decide.c
+ * reads its dimension and the reference evaluator of test_policy_diff.c
+ * covers it: a kind the evaluator ignores makes rules match more.
+ */
+static void
+test_condition_kinds(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 dim;
+		int		 at;
+	} known[] = {
+		{ "user", PK_USER, 0 }, { "group", PK_USER, 1 },
+		{ "src", PK_SRC, 0 }, { "src_country", PK_SRC_COUNTRY, 0 },
+		{ "dst", PK_DST, 0 }, { "dst_list", PK_DST, 1 },
+		{ "dst_country", PK_DST_COUNTRY, 0 }, { "port", PK_PORT, 0 },
+		{ "cmd", PK_CMD, 0 }, { "time", PK_TIME, 0 },
+	};
+	size_t	 i;
+
+	(void)state;
+	assert_int_equal(policy_nkinds, sizeof(known) / sizeof(known[0]));
+	for (i = 0; i < policy_nkinds; i++) {
+		assert_string_equal(policy_kinds[i].pk_name, known[i].name);
+		assert_int_equal(policy_kinds[i].pk_dim, known[i].dim);
+		assert_int_equal(policy_kinds[i].pk_at, known[i].at);
+		assert_non_null(policy_kinds[i].pk_compile);
+		assert_ptr_equal(policy_kind_named(known[i].name),
+		    &policy_kinds[i]);
+		assert_ptr_equal(policy_kind_of_option(
+		    policy_kinds[i].pk_option, known[i].at ? "@x" : "x"),
+		    &policy_kinds[i]);
+	}
+	assert_null(policy_kind_named("dst_asn"));
+	assert_null(policy_kind_of_option("--src", "@x"));
+}
+
 int
 main(void)
 {
@@ -181,6 +220,7 @@ main(void)
 		cmocka_unit_test(test_domain),
 		cmocka_unit_test(test_port_country),
 		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_condition_kinds),
 		cmocka_unit_test(test_special),
 	};
 

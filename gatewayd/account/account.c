@@ -107,9 +107,3 @@ account_count(void)
 	pthread_mutex_unlock(&account_lock);
 	return (n);
 }
-
-const char *
-account_name(const struct account *a)
-{
-	return (a->a_name);
-}

@@ -20,7 +20,6 @@ struct account *account_get(const char *);
 void	 account_put(struct account *);
 struct account *account_of(struct session *);
 void	 account_detach(struct session *);
-const char *account_name(const struct account *);
 size_t	 account_count(void);
 
 /* limits.c */

@@ -329,7 +329,6 @@ socks_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
 }
 
 const struct front	 front_socks = {
-	.fe_name = "socks",
 	.fe_read = socks_read,
 	.fe_authenticated = socks_authenticated,
 	.fe_reply = socks_reply,

@@ -48,7 +48,6 @@ void	 bind_cancel(struct session *);
 /* udp.c */
 enum step udp_begin(struct session *, const char *,
 	    const struct sockaddr_storage *);
-int	 udp_start(struct session *, uint16_t);
 void	 udp_free(struct session *);
 void	 udp_policy_changed(struct session *);
 

@@ -82,7 +82,6 @@ enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
  * status codes); everything after the request is the core's.
  */
 struct front {
-	const char	*fe_name;
 	/* Bytes arrived while the session is in its handshake. */
 	enum step	(*fe_read)(struct session *);
 	/* authd answered a login the front end submitted (auth_submit). */

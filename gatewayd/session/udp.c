@@ -95,6 +95,7 @@ struct udp_assoc {
 	uint32_t		 ua_frag;	/* FRAG != 0: dropped */
 };
 
+static void	udp_start(struct session *, uint16_t);
 static void	udp_from_client(evutil_socket_t, short, void *);
 static void	udp_name_free(struct udp_name *);
 static void	udp_from_remote(evutil_socket_t, short, void *);
@@ -183,7 +184,7 @@ udp_begin(struct session *s, const char *name,
 }
 
 /* Starts the association for s; replies with the relay's address. */
-int
+static void
 udp_start(struct session *s, uint16_t client_port)
 {
 	struct worker		*w = s->s_worker;
@@ -226,7 +227,7 @@ udp_start(struct session *s, uint16_t client_port)
 	s->s_active = w->w_now;
 	s->s_audit_open = 0;
 	session_audit(s, AR_START, NULL);
-	return (0);
+	return;
 fail:
 	s->s_errno = errno;
 	s->s_allowed = 0;
@@ -234,7 +235,6 @@ fail:
 	s->s_reason = NULL;
 	udp_free(s);
 	session_refuse(s, S5_REP_GENERAL_FAILURE, "udp associate");
-	return (-1);
 }
 
 static void

@@ -93,7 +93,7 @@ class Gateway:
 
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
                  rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None,
-                 env=None, audit=True, resolv_extra=""):
+                 env=None, audit=True, resolv_extra="", private_tmp=False):
         # Each gateway has a folder of its own: configuration, policy, log.
         self.tmp = tmp = tmp.subdir()
         self.port = free_port()
@@ -118,6 +118,7 @@ class Gateway:
                 self.ctl("rule", "add", *rule)
         self.logpath = os.path.join(tmp.path, "gatewayd.log")
         self.logfile = open(self.logpath, "w")
+        self.private_tmp = private_tmp
         self._launch(args, nofile, env)
 
     def _launch(self, args, nofile, env):
@@ -126,15 +127,38 @@ class Gateway:
         def limit():
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-        self.proc = subprocess.Popen([GATEWAYD, "-c", self.conf] + list(args),
+        env = dict(os.environ, **(env or {}))
+        self.proc = subprocess.Popen(self.private_tmp_prefix(env) +
+                                     [GATEWAYD, "-c", self.conf] + list(args),
                                      stdout=self.logfile,
                                      stderr=subprocess.STDOUT,
-                                     preexec_fn=limit,
-                                     env=dict(os.environ, **(env or {})))
+                                     preexec_fn=limit, env=env)
         wait_for(lambda: self.log().count("ready:") >= starts or
                  self.proc.poll() is not None, what="gatewayd to start")
         if self.proc.poll() is not None:
             raise AssertionError("gatewayd exited: " + self.log())
+
+    def private_tmp_prefix(self, env):
+        """
+        A /tmp of the gateway's own (a tmpfs in a mount namespace): for
+        gateways under pam_wrapper, which keeps its copy of the PAM
+        configuration in /tmp/pam.<one letter>, 62 names shared by every
+        process on the machine, and whose exiting processes remove the
+        folder another process may be using. The gateway's own folder
+        must then not be under /tmp (see GatewayTestCase.tmp_parent).
+        unshare execs, so the process is still gatewayd itself. The
+        preloads (pam_wrapper) are handed on to gatewayd alone: unshare,
+        sh and mount would each make a folder in the machine's /tmp.
+        """
+        if not self.private_tmp:
+            return []
+        assert not self.tmp.path.startswith("/tmp/"), self.tmp.path
+        env["SOCKSGW_TEST_PRELOAD"] = env.pop("LD_PRELOAD", "")
+        return ["unshare", "--mount", "--propagation", "private", "--",
+                "sh", "-c", 'mount -t tmpfs -o mode=1777,size=16m '
+                'socksgw-test-tmp /tmp && '
+                'export LD_PRELOAD="$SOCKSGW_TEST_PRELOAD" && exec "$@"',
+                "sh"]
 
     def restart(self):
         """SIGTERM, then the same gatewayd again on the same files."""
@@ -233,6 +257,8 @@ class Gateway:
 class GatewayTestCase(unittest.TestCase):
     """Each test gets a folder, a DNS stub, a gateway; all stopped after."""
 
+    tmp_parent = None       # where the test's folder goes (None: /tmp)
+
     dns_entries = ("www.test.example=127.0.0.1", "v6.test.example=::1",
                    "both.test.example=::1", "both.test.example=127.0.0.1",
                    "fallback.test.example=127.0.0.2",
@@ -243,7 +269,7 @@ class GatewayTestCase(unittest.TestCase):
     gateway_extra = ""
 
     def setUp(self):
-        self.tmp = TempDir()
+        self.tmp = TempDir(self.tmp_parent)
         self.addCleanup(self.tmp.cleanup)
         self.dns = DnsStub(self.dns_entries,
                            log=os.path.join(self.tmp.path, "dns-queries"))

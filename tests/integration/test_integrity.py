@@ -222,7 +222,8 @@ class StarvationTest(PamTestCase):
         # 40 bad logins pending now; a clean client comes.
         time.sleep(0.5)
         t0 = time.monotonic()
-        self.assertEqual(login(self, "127.0.2.1", "dave", "quick"), 0)
+        self.assertEqual(login(self, "127.0.2.1", "dave", "quick"), 0,
+                         "gatewayd log:\n" + self.gw.log()[-6000:])
         took = time.monotonic() - t0
         for t in threads:
             t.join(timeout=60)
@@ -275,7 +276,7 @@ class EscapingPamTest(PamTestCase):
         super().setUp()
 
     def start_gateway(self, extra="", **kw):
-        tmp = TempDir()
+        tmp = TempDir(self.tmp_parent)
         self.addCleanup(tmp.cleanup)
         self.syslog_path = os.path.join(tmp.path, "log.sock")
         self.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

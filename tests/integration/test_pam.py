@@ -8,6 +8,7 @@ does not."""
 import http.server
 import os
 import pwd
+import shutil
 import socket
 import struct
 import subprocess
@@ -40,6 +41,11 @@ PASSDB = ("alice:secret:socksgw\nbob:hunter2:socksgw\n"
 class PamTestCase(GatewayTestCase):
     gateway_extra = ("auth pam\nauth_fail_limit 3\nauth_fail_window 60\n"
                      "auth_lockout 2\n")
+    # As root, each gateway gets a /tmp of its own (gwtest's
+    # private_tmp_prefix: pam_wrapper's folders in /tmp are shared by every
+    # process), so the test's folders live elsewhere.
+    PRIVATE_TMP = os.geteuid() == 0 and shutil.which("unshare") is not None
+    tmp_parent = "/var/tmp" if PRIVATE_TMP else None
 
     def setUp(self):
         self.pamdir = self.make_pam()
@@ -47,7 +53,7 @@ class PamTestCase(GatewayTestCase):
 
     def make_pam(self):
         from gwtest import TempDir
-        tmp = TempDir()
+        tmp = TempDir(self.tmp_parent)
         self.addCleanup(tmp.cleanup)
         passdb = tmp.write("passdb", PASSDB)
         tmp.write("socksgw", "auth required %s passdb=%s\n"
@@ -69,6 +75,7 @@ class PamTestCase(GatewayTestCase):
 
     def start_gateway(self, extra="", **kw):
         kw.setdefault("env", self.pam_env())
+        kw.setdefault("private_tmp", self.PRIVATE_TMP)
         return super().start_gateway(extra, **kw)
 
     def login(self, user, password, gw=None):

@@ -3,10 +3,10 @@
  * (live sessions and their rate in limits.c, byte quotas in quota.c), in
  * one table shared by every worker. A session looks its user's account up
  * once, when a limit or quota of the user first needs it at admission, and
- * holds it until it closes (s_account); limits.c and quota.c hold it too
- * while they keep
- * state in it (a bucket still refilling, a period's count), so an account
- * lives exactly as long as somebody needs it.
+ * holds it until it closes (struct account_hold in account.h); limits.c
+ * and quota.c hold it too while they keep state in it (a bucket still
+ * refilling, a period's count), so an account lives exactly as long as
+ * somebody needs it.
  */
 #include <sys/queue.h>
 
@@ -84,16 +84,16 @@ account_put(struct account *a)
 struct account *
 account_of(struct session *s)
 {
-	if (s->s_account == NULL)
-		s->s_account = account_get(s->s_user);
-	return (s->s_account);
+	if (s->s_hold.ah_account == NULL)
+		s->s_hold.ah_account = account_get(s->s_user);
+	return (s->s_hold.ah_account);
 }
 
 void
 account_detach(struct session *s)
 {
-	account_put(s->s_account);
-	s->s_account = NULL;
+	account_put(s->s_hold.ah_account);
+	s->s_hold.ah_account = NULL;
 }
 
 /* How many accounts are held now (for tests and sizing). */

@@ -15,6 +15,21 @@ struct am_usage;
 struct policy_quota;
 struct session;
 
+/*
+ * What one session holds of its user's account, embedded in the session
+ * (no allocation per connection) and touched by account/ alone: the
+ * account (account_of(), given back by account_detach()), its place in
+ * the user's session count (limits_admit(), limits_release()) and its
+ * quota grant (quota_admit(), quota_take(), quota_release()).
+ */
+struct account_hold {
+	struct account	*ah_account;	/* its user's, or NULL */
+	uint64_t	 ah_grant;	/* quota bytes it may still relay */
+	time_t		 ah_granted_at;	/* of the last grant */
+	uint8_t		 ah_counted;	/* in its user's session count */
+	uint8_t		 ah_quota;	/* under its user's quota */
+};
+
 /* account.c: a user's account, shared by limits.c and quota.c */
 struct account *account_get(const char *);
 void	 account_put(struct account *);

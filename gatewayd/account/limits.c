@@ -243,7 +243,7 @@ limits_admit(struct session *s)
 		ret = LIMIT_RATE;
 	else {
 		a->a_sessions++;
-		s->s_limit_counted = 1;
+		s->s_hold.ah_counted = 1;
 	}
 	limits_user_tidy(a, now);
 	pthread_mutex_unlock(&limits_lock);
@@ -256,12 +256,12 @@ limits_release(struct session *s)
 {
 	int64_t	 now;
 
-	if (!s->s_limit_counted)
+	if (!s->s_hold.ah_counted)
 		return;
-	s->s_limit_counted = 0;
+	s->s_hold.ah_counted = 0;
 	now = gw_mono_ms();
 	pthread_mutex_lock(&limits_lock);
-	s->s_account->a_sessions--;
-	limits_user_tidy(s->s_account, now);
+	s->s_hold.ah_account->a_sessions--;
+	limits_user_tidy(s->s_hold.ah_account, now);
 	pthread_mutex_unlock(&limits_lock);
 }

@@ -241,9 +241,9 @@ quota_admit(struct session *s)
 		    "audit_db their usage starts again at a restart");
 	if (account_of(s) == NULL)
 		return (-2);
-	if (quota_account_admit(s->s_account, &q, time(NULL)) == -1)
+	if (quota_account_admit(s->s_hold.ah_account, &q, time(NULL)) == -1)
 		return (-1);
-	s->s_quota_counted = 1;
+	s->s_hold.ah_quota = 1;
 	return (0);
 }
 
@@ -256,9 +256,9 @@ quota_take(struct session *s, size_t n)
 {
 	struct policy_quota	 q;
 
-	if (!s->s_quota_counted || s->s_quota_grant >= n) {
-		if (s->s_quota_counted)
-			s->s_quota_grant -= n;
+	if (!s->s_hold.ah_quota || s->s_hold.ah_grant >= n) {
+		if (s->s_hold.ah_quota)
+			s->s_hold.ah_grant -= n;
 		return (n);
 	}
 	if (!quota_of(s, &q)) {
@@ -266,15 +266,15 @@ quota_take(struct session *s, size_t n)
 		quota_release(s);
 		return (n);
 	}
-	s->s_quota_granted_at = time(NULL);
-	s->s_quota_grant += quota_account_grant(s->s_account, &q,
-	    n - s->s_quota_grant, s->s_quota_granted_at);
-	if (s->s_quota_grant >= n) {
-		s->s_quota_grant -= n;
+	s->s_hold.ah_granted_at = time(NULL);
+	s->s_hold.ah_grant += quota_account_grant(s->s_hold.ah_account, &q,
+	    n - s->s_hold.ah_grant, s->s_hold.ah_granted_at);
+	if (s->s_hold.ah_grant >= n) {
+		s->s_hold.ah_grant -= n;
 		return (n);
 	}
-	n = (size_t)s->s_quota_grant;
-	s->s_quota_grant = 0;
+	n = (size_t)s->s_hold.ah_grant;
+	s->s_hold.ah_grant = 0;
 	return (n);
 }
 
@@ -286,27 +286,27 @@ quota_take(struct session *s, size_t n)
 void
 quota_unspend(struct session *s, size_t n)
 {
-	if (s->s_quota_counted)
-		s->s_quota_grant += n;
+	if (s->s_hold.ah_quota)
+		s->s_hold.ah_grant += n;
 }
 
 /* For the sweep: has another session used up this session's quota? */
 int
 quota_exhausted(const struct session *s)
 {
-	return (s->s_quota_counted && atomic_load(&s->s_account->a_exhausted));
+	return (s->s_hold.ah_quota && atomic_load(&s->s_hold.ah_account->a_exhausted));
 }
 
 /* The session ends: the unspent grant goes back to its user. */
 void
 quota_release(struct session *s)
 {
-	if (!s->s_quota_counted)
+	if (!s->s_hold.ah_quota)
 		return;
-	s->s_quota_counted = 0;
-	quota_account_release(s->s_account, s->s_quota_grant,
-	    s->s_quota_granted_at);
-	s->s_quota_grant = 0;
+	s->s_hold.ah_quota = 0;
+	quota_account_release(s->s_hold.ah_account, s->s_hold.ah_grant,
+	    s->s_hold.ah_granted_at);
+	s->s_hold.ah_grant = 0;
 }
 
 /* Usage is kept in audit.db (through auditd): counts survive restarts. */

@@ -349,8 +349,7 @@ relay_copy_once(struct session *s, int from, size_t *moved)
 	if (n == -1)
 		return (errno == EAGAIN || errno == EINTR ? RELAY_AGAIN :
 		    RELAY_READ_FAILED);
-	if (s->s_quota_counted &&
-	    (allowed = quota_take(s, (size_t)n)) < (size_t)n) {
+	if ((allowed = quota_take(s, (size_t)n)) < (size_t)n) {
 		/* The quota ends inside this read: relay up to it, stop.
 		 * What the socket does not take is not counted. */
 		sent = allowed > 0 ? send(s->s_fd[!from], w->w_scratch,

@@ -12,6 +12,7 @@
 
 #include "session/session.h"
 
+struct audit_rec;
 struct conf;
 struct event_base;
 struct evutil_addrinfo;
@@ -49,6 +50,7 @@ void	 bind_cancel(struct session *);
 enum step udp_begin(struct session *, const char *,
 	    const struct sockaddr_storage *);
 void	 udp_free(struct session *);
+void	 udp_record(const struct session *, struct audit_rec *);
 void	 udp_policy_changed(struct session *);
 
 /* pending.c: sockets still in their handshake, per client */

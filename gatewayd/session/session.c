@@ -543,8 +543,6 @@ session_end(struct session *s, enum close_reason why, const char *reason)
 		STAT_ADD(GW_STAT_QUOTA_CLOSED, 1);
 	STAT_ADD(GW_STAT_BYTES_UP, s->s_bytes[SIDE_CLIENT]);
 	STAT_ADD(GW_STAT_BYTES_DOWN, s->s_bytes[SIDE_REMOTE]);
-	STAT_ADD(GW_STAT_UDP_UP, s->s_packets[SIDE_CLIENT]);
-	STAT_ADD(GW_STAT_UDP_DOWN, s->s_packets[SIDE_REMOTE]);
 	if (s->s_cmd != 0)
 		session_audit(s, s->s_audit_open ? AR_END : AR_WHOLE,
 		    reason);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "account/account.h"
 #include "auditd/audit.h"
 
 struct account;
@@ -113,9 +114,6 @@ struct session {
 	struct bufferevent	*s_bev;		/* client, during the handshake */
 	struct relay		*s_relay;	/* once connected */
 	struct udp_assoc	*s_udp;		/* UDP ASSOCIATE */
-	uint64_t		 s_packets[2];	/* UDP: datagrams from side i */
-	uint32_t		 s_udp_dests;	/* destinations allowed */
-	uint32_t		 s_udp_denied;	/* datagrams the policy dropped */
 	uint64_t		 s_bytes[2];	/* read from side i, relayed */
 	uint64_t		 s_rate;	/* bytes/s, both ways, lately */
 	uint64_t		 s_rate_prev;
@@ -148,13 +146,9 @@ struct session {
 	int			 s_ngroups;
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
-	uint8_t			 s_limit_counted; /* in its user's count */
-	struct account		*s_account;	/* its user's: limits, quota */
-	uint8_t			 s_quota_counted; /* under its user's quota */
+	struct account_hold	 s_hold;	/* of its user's account */
 	struct capped_relay	*s_capped;	/* relay under a cap */
 	struct bw_pool		*s_bw[2];	/* caps: [0] user's, [1] group's */
-	uint64_t		 s_quota_grant;	/* bytes it may still relay */
-	time_t			 s_quota_granted_at; /* of the last grant */
 	struct timespec		 s_auth_sent;
 	struct timespec		 s_dns_sent;
 	uint8_t			 s_timed;	/* handshake latency observed */

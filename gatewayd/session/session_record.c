@@ -17,7 +17,7 @@
 
 #include "base/stats.h"
 
-#include "session.h"
+#include "phases.h"
 
 /* The line a closed session leaves in the log (log_sessions). */
 /* The words of each close reason, in the audit and the close line. */
@@ -136,10 +136,7 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 	    "");
 	r.ar_up = s->s_bytes[SIDE_CLIENT];
 	r.ar_down = s->s_bytes[SIDE_REMOTE];
-	r.ar_packets[0] = s->s_packets[SIDE_CLIENT];
-	r.ar_packets[1] = s->s_packets[SIDE_REMOTE];
-	r.ar_udp_dests = s->s_udp_dests;
-	r.ar_udp_denied = s->s_udp_denied;
+	udp_record(s, &r);
 	if (type != AR_START)
 		snprintf(r.ar_close, sizeof(r.ar_close), "%s%s%s", what,
 		    s->s_errno ? ": " : "", s->s_errno ?

@@ -43,7 +43,9 @@
 #include "socks5.h"
 
 #include "account/account.h"
+#include "auditd/audit.h"
 #include "base/guard.h"
+#include "base/stats.h"
 #include "proxy/worker.h"
 
 #include "phases.h"
@@ -91,6 +93,9 @@ struct udp_assoc {
 	struct udp_name		*ua_names[UDP_NAMES_MAX];
 	int			 ua_nnames;
 	uint32_t		 ua_next_name;
+	uint64_t		 ua_packets[2];	/* relayed from side i */
+	uint32_t		 ua_allowed;	/* destinations allowed */
+	uint32_t		 ua_denied;	/* datagrams the policy dropped */
 	uint32_t		 ua_foreign;	/* from strangers: dropped */
 	uint32_t		 ua_frag;	/* FRAG != 0: dropped */
 };
@@ -257,6 +262,8 @@ udp_free(struct session *s)
 
 	if (ua == NULL)
 		return;
+	STAT_ADD(GW_STAT_UDP_UP, ua->ua_packets[SIDE_CLIENT]);
+	STAT_ADD(GW_STAT_UDP_DOWN, ua->ua_packets[SIDE_REMOTE]);
 	if (ua->ua_foreign > 0 || ua->ua_frag > 0)
 		log_debug("session %llu: udp: dropped %u datagrams from "
 		    "strangers, %u fragments", (unsigned long long)s->s_id,
@@ -275,6 +282,18 @@ udp_free(struct session *s)
 		udp_name_free(ua->ua_names[i]);
 	free(ua);
 	s->s_udp = NULL;
+}
+
+/* What the association did, for its session's audit record. */
+void
+udp_record(const struct session *s, struct audit_rec *r)
+{
+	if (s->s_udp == NULL)
+		return;
+	/* Up and down: from the client's side and the remote's. */
+	memcpy(r->ar_packets, s->s_udp->ua_packets, sizeof(r->ar_packets));
+	r->ar_udp_dests = s->s_udp->ua_allowed;
+	r->ar_udp_denied = s->s_udp->ua_denied;
 }
 
 /* A new policy: every destination is judged again when next used. */
@@ -331,7 +350,7 @@ udp_dest(struct udp_assoc *ua, const struct udp_name *un,
 	    un != NULL ? un->un_name : NULL, sa, addr_port(sa)) == 0;
 	/* Distinct destinations: one address reached by two names is one. */
 	if (d->ud_allowed && !seen)
-		s->s_udp_dests++;
+		ua->ua_allowed++;
 	return (d);
 }
 
@@ -347,7 +366,7 @@ udp_send_out(struct udp_assoc *ua, const struct udp_name *un,
 
 	d = udp_dest(ua, un, sa);
 	if (!d->ud_allowed) {
-		s->s_udp_denied++;
+		ua->ua_denied++;
 		return;
 	}
 	if (ua->ua_out[k] == -1) {
@@ -370,7 +389,7 @@ udp_send_out(struct udp_assoc *ua, const struct udp_name *un,
 	}
 	d->ud_used = 1;
 	s->s_bytes[SIDE_CLIENT] += len;
-	s->s_packets[SIDE_CLIENT]++;
+	ua->ua_packets[SIDE_CLIENT]++;
 	/* The record names the latest destination, by its own name. */
 	memcpy(&s->s_dst, sa, addr_len(sa));
 	s->s_dst_port = addr_port(sa);
@@ -408,7 +427,7 @@ udp_name_resolved(int result, struct evutil_addrinfo *res, void *arg)
 			udp_send_out(un->un_assoc, un, (struct sockaddr *)&sa,
 			    un->un_held[i].uh_data, un->un_held[i].uh_len);
 		} else
-			un->un_assoc->ua_s->s_udp_denied++;
+			un->un_assoc->ua_denied++;
 		free(un->un_held[i].uh_data);
 	}
 	un->un_nheld = 0;
@@ -444,14 +463,14 @@ udp_send_name(struct udp_assoc *ua, const char *name, uint16_t port,
 		/* Denied by name: never looked up. */
 		if (verdict_udp(s, name, NULL, port) == -1) {
 			un->un_state = -1;
-			s->s_udp_denied++;
+			ua->ua_denied++;
 			return;
 		}
 		un->un_dns = resolve_lookup(s->s_worker, name, SOCK_DGRAM,
 		    udp_name_resolved, un);
 	}
 	if (un->un_state == -1) {
-		s->s_udp_denied++;
+		ua->ua_denied++;
 		return;
 	}
 	if (un->un_state == 0) {
@@ -507,7 +526,7 @@ udp_from_client(evutil_socket_t fd, short what, void *arg)
 		session_active(s);
 		hl = s5_parse_udp_header(w->w_scratch, (size_t)n, &h);
 		if (hl <= 0) {
-			s->s_udp_denied++;
+			ua->ua_denied++;
 			continue;
 		}
 		if (h.frag != 0) {
@@ -575,6 +594,6 @@ udp_from_remote(evutil_socket_t fd, short what, void *arg)
 		}
 		s->s_active = w->w_now;
 		s->s_bytes[SIDE_REMOTE] += (uint64_t)n;
-		s->s_packets[SIDE_REMOTE]++;
+		ua->ua_packets[SIDE_REMOTE]++;
 	}
 }

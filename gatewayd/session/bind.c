@@ -67,9 +67,9 @@ bind_start(struct session *s)
 	    &local)) == -1 || listen(fd, 4) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&local, &len) == -1)
 		goto fail;
-	s->s_bind_fd = fd;
-	if ((s->s_connect_ev = event_new(w->w_base, fd, EV_READ | EV_PERSIST,
-	    bind_accept, s)) == NULL || event_add(s->s_connect_ev, NULL) == -1)
+	s->s_dial.d_bind_fd = fd;
+	if ((s->s_dial.d_ev = event_new(w->w_base, fd, EV_READ | EV_PERSIST,
+	    bind_accept, s)) == NULL || event_add(s->s_dial.d_ev, NULL) == -1)
 		goto fail;
 	addr_unmap(&local);
 	if (session_reply(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
@@ -82,7 +82,7 @@ bind_start(struct session *s)
 fail:
 	s->s_errno = errno;
 	bind_cancel(s);
-	if (fd != -1 && s->s_bind_fd == -1)
+	if (fd != -1 && s->s_dial.d_bind_fd == -1)
 		close(fd);
 	session_refuse(s, S5_REP_GENERAL_FAILURE, "bind");
 	return (-1);
@@ -127,12 +127,12 @@ bind_accept(evutil_socket_t lfd, short what, void *arg)
 void
 bind_cancel(struct session *s)
 {
-	if (s->s_bind_fd == -1)
+	if (s->s_dial.d_bind_fd == -1)
 		return;
-	if (s->s_connect_ev != NULL) {
-		event_free(s->s_connect_ev);
-		s->s_connect_ev = NULL;
+	if (s->s_dial.d_ev != NULL) {
+		event_free(s->s_dial.d_ev);
+		s->s_dial.d_ev = NULL;
 	}
-	close(s->s_bind_fd);
-	s->s_bind_fd = -1;
+	close(s->s_dial.d_bind_fd);
+	s->s_dial.d_bind_fd = -1;
 }

@@ -76,8 +76,9 @@ connect_next(struct session *s)
 	const struct sockaddr	*sa;
 	int			 fd;
 
-	while (s->s_icand < s->s_ncand) {
-		sa = (const struct sockaddr *)&s->s_cand[s->s_icand++];
+	while (s->s_dial.d_icand < s->s_dial.d_ncand) {
+		sa = (const struct sockaddr *)
+		    &s->s_dial.d_cand[s->s_dial.d_icand++];
 		memcpy(&s->s_dst, sa, addr_len(sa));
 		if (guard_is_listener(sa)) {
 			s->s_rep = S5_REP_NOT_ALLOWED;
@@ -115,13 +116,13 @@ connect_next(struct session *s)
 			connect_log_failure(s);
 			continue;
 		}
-		s->s_connect_ev = event_new(w->w_base, fd, EV_WRITE,
+		s->s_dial.d_ev = event_new(w->w_base, fd, EV_WRITE,
 		    connect_done, s);
-		if (s->s_connect_ev == NULL || event_add(s->s_connect_ev,
+		if (s->s_dial.d_ev == NULL || event_add(s->s_dial.d_ev,
 		    NULL) == -1) {
-			if (s->s_connect_ev != NULL)
-				event_free(s->s_connect_ev);
-			s->s_connect_ev = NULL;
+			if (s->s_dial.d_ev != NULL)
+				event_free(s->s_dial.d_ev);
+			s->s_dial.d_ev = NULL;
 			close(fd);
 			session_refuse(s, S5_REP_GENERAL_FAILURE,
 			    "out of memory");
@@ -151,8 +152,8 @@ connect_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
-	event_free(s->s_connect_ev);
-	s->s_connect_ev = NULL;
+	event_free(s->s_dial.d_ev);
+	s->s_dial.d_ev = NULL;
 	if (err != 0) {
 		close(fd);
 		s->s_fd[SIDE_REMOTE] = -1;
@@ -171,10 +172,10 @@ connect_done(evutil_socket_t fd, short what, void *arg)
 void
 connect_cancel(struct session *s)
 {
-	if (s->s_connect_ev == NULL)
+	if (s->s_dial.d_ev == NULL)
 		return;
-	event_free(s->s_connect_ev);
-	s->s_connect_ev = NULL;
+	event_free(s->s_dial.d_ev);
+	s->s_dial.d_ev = NULL;
 	close(s->s_fd[SIDE_REMOTE]);
 	s->s_fd[SIDE_REMOTE] = -1;
 }

@@ -240,7 +240,8 @@ resolve_session_done(int result, struct evutil_addrinfo *res, void *arg)
 		session_refuse(s, S5_REP_HOST_UNREACHABLE, "DNS: no address");
 		return;
 	}
-	if ((s->s_cand = calloc((size_t)n, sizeof(*s->s_cand))) == NULL) {
+	if ((s->s_dial.d_cand = calloc((size_t)n,
+	    sizeof(*s->s_dial.d_cand))) == NULL) {
 		evutil_freeaddrinfo(res);
 		session_refuse(s, S5_REP_GENERAL_FAILURE, "out of memory");
 		return;
@@ -249,13 +250,13 @@ resolve_session_done(int result, struct evutil_addrinfo *res, void *arg)
 	    ai = ai->ai_next) {
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
-		memcpy(&s->s_cand[n], ai->ai_addr, ai->ai_addrlen);
-		addr_set_port(&s->s_cand[n], s->s_dst_port);
-		addr_unmap(&s->s_cand[n]);
+		memcpy(&s->s_dial.d_cand[n], ai->ai_addr, ai->ai_addrlen);
+		addr_set_port(&s->s_dial.d_cand[n], s->s_dst_port);
+		addr_unmap(&s->s_dial.d_cand[n]);
 		n++;
 	}
-	s->s_ncand = n;
-	s->s_icand = 0;
+	s->s_dial.d_ncand = n;
+	s->s_dial.d_icand = 0;
 	evutil_freeaddrinfo(res);
 	connect_next(s);
 }

@@ -68,8 +68,8 @@ const char *
 session_state_name(enum session_state state)
 {
 	static const char *const names[] = {
-		"greeting", "auth", "request", "resolving", "connecting", "binding", "udp",
-		"relay", "replying", "closed"
+		"greeting", "auth", "request", "resolving", "connecting",
+		"binding", "udp", "relay", "replying", "closed"
 	};
 
 	return (names[state]);
@@ -161,7 +161,7 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	s->s_id = atomic_fetch_add(&gw_next_sid, 1);
 	s->s_fd[SIDE_CLIENT] = fd;
 	s->s_fd[SIDE_REMOTE] = -1;
-	s->s_bind_fd = -1;
+	s->s_dial.d_bind_fd = -1;
 	memcpy(&s->s_peer, sa, salen < sizeof(s->s_peer) ? salen :
 	    sizeof(s->s_peer));
 	addr_unmap(&s->s_peer);
@@ -354,8 +354,8 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 			resolve_start(s);
 		return (STEP_STOP);
 	}
-	s->s_cand = &s->s_dst;
-	s->s_ncand = 1;
+	s->s_dial.d_cand = &s->s_dst;
+	s->s_dial.d_ncand = 1;
 	connect_next(s);
 	return (STEP_STOP);
 }
@@ -583,8 +583,8 @@ session_reap(struct worker *w)
 
 	while ((s = TAILQ_FIRST(&w->w_closed)) != NULL) {
 		TAILQ_REMOVE(&w->w_closed, s, s_entry);
-		if (s->s_cand != &s->s_dst)
-			free(s->s_cand);
+		if (s->s_dial.d_cand != &s->s_dst)
+			free(s->s_dial.d_cand);
 		free(s->s_dst_name);
 		free(s->s_reason);
 		free(s->s_user);

@@ -103,6 +103,20 @@ struct front {
 #define SIDE_CLIENT	0
 #define SIDE_REMOTE	1
 
+/*
+ * The outbound phase (resolve.c, connect.c, bind.c): the addresses to try
+ * and the event waiting on the socket in progress. Embedded in the
+ * session, with no allocation for the common case of one address (a
+ * literal: d_cand points at s_dst).
+ */
+struct dial {
+	struct sockaddr_storage	*d_cand;	/* candidates, in order */
+	int			 d_ncand;
+	int			 d_icand;	/* the next one to try */
+	struct event		*d_ev;		/* connect, or BIND's accept */
+	int			 d_bind_fd;	/* BIND's listener, or -1 */
+};
+
 struct session {
 	TAILQ_ENTRY(session)	 s_entry;
 	TAILQ_ENTRY(session)	 s_auth_entry;	/* on w_authing */
@@ -126,12 +140,8 @@ struct session {
 	uint8_t			 s_audit_reserved; /* a close record's place */
 	uint8_t			 s_first_eof;	/* 1 + the side that ended */
 	struct dns_ticket	*s_dns;
-	struct event		*s_connect_ev;	/* connect, or bind's accept */
-	int			 s_bind_fd;	/* BIND's listener, or -1 */
+	struct dial		 s_dial;	/* connect or BIND's wait */
 	int			 s_errno;	/* of the last failure */
-	struct sockaddr_storage	*s_cand;	/* connect candidates */
-	int			 s_ncand;
-	int			 s_icand;
 	struct sockaddr_storage	 s_peer;	/* the client */
 	struct sockaddr_storage	 s_dst;		/* address tried or used */
 	char			*s_dst_name;	/* name as requested, or NULL */

@@ -57,7 +57,8 @@ session_log_close(struct session *s, const char *reason)
 		snprintf(via, sizeof(via), "-");
 	log_info("session %llu closed: user=%s client=%s cmd=%s dst=%s via=%s "
 	    "rule=%lld up=%llu down=%llu duration=%.3fs reason=%s%s%s",
-	    (unsigned long long)s->s_id, s->s_authed ? s->s_user : "-", peer, s5_cmd_str(s->s_cmd), dst, via,
+	    (unsigned long long)s->s_id, s->s_authed ? s->s_user : "-", peer,
+	    s5_cmd_str(s->s_cmd), dst, via,
 	    (long long)s->s_rule_id,
 	    (unsigned long long)s->s_bytes[SIDE_CLIENT],
 	    (unsigned long long)s->s_bytes[SIDE_REMOTE], secs, reason,

@@ -95,7 +95,7 @@ struct udp_assoc {
 	uint32_t		 ua_next_name;
 	uint64_t		 ua_packets[2];	/* relayed from side i */
 	uint32_t		 ua_allowed;	/* destinations allowed */
-	uint32_t		 ua_denied;	/* datagrams the policy dropped */
+	uint32_t		 ua_denied;	/* datagrams the policy refused */
 	uint32_t		 ua_foreign;	/* from strangers: dropped */
 	uint32_t		 ua_frag;	/* FRAG != 0: dropped */
 };

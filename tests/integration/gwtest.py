@@ -145,20 +145,31 @@ class Gateway:
         configuration in /tmp/pam.<one letter>, 62 names shared by every
         process on the machine, and whose exiting processes remove the
         folder another process may be using. The gateway's own folder
-        must then not be under /tmp (see GatewayTestCase.tmp_parent).
-        unshare execs, so the process is still gatewayd itself. The
-        preloads (pam_wrapper) are handed on to gatewayd alone: unshare,
-        sh and mount would each make a folder in the machine's /tmp.
+        must then not be under /tmp (see GatewayTestCase.tmp_parent); a
+        build under /tmp (a CI clone) is mounted back in. unshare execs,
+        so the process is still gatewayd itself. The preloads (pam_wrapper)
+        are handed on to gatewayd alone: unshare, sh and mount would each
+        make a folder in the machine's /tmp.
         """
         if not self.private_tmp:
             return []
         assert not self.tmp.path.startswith("/tmp/"), self.tmp.path
+        # What gatewayd opens by absolute path outside its folder.
+        needed = [os.path.abspath(p) for p in
+                  (GATEWAYD, env.get("PAM_CANON")) if p]
+        env["SOCKSGW_TEST_KEEP"] = " ".join(sorted(
+            {p.split("/")[2] for p in needed if p.startswith("/tmp/")}))
+        env["SOCKSGW_TEST_HOST_TMP"] = os.path.join(self.tmp.path, "host-tmp")
+        os.makedirs(env["SOCKSGW_TEST_HOST_TMP"], exist_ok=True)
         env["SOCKSGW_TEST_PRELOAD"] = env.pop("LD_PRELOAD", "")
+        script = (
+            'h="$SOCKSGW_TEST_HOST_TMP" && mount --bind /tmp "$h" && '
+            'mount -t tmpfs -o mode=1777,size=16m socksgw-test-tmp /tmp && '
+            'for d in $SOCKSGW_TEST_KEEP; do mkdir "/tmp/$d" && '
+            'mount --bind "$h/$d" "/tmp/$d" || exit 1; done && '
+            'export LD_PRELOAD="$SOCKSGW_TEST_PRELOAD" && exec "$@"')
         return ["unshare", "--mount", "--propagation", "private", "--",
-                "sh", "-c", 'mount -t tmpfs -o mode=1777,size=16m '
-                'socksgw-test-tmp /tmp && '
-                'export LD_PRELOAD="$SOCKSGW_TEST_PRELOAD" && exec "$@"',
-                "sh"]
+                "sh", "-c", script, "sh"]
 
     def restart(self):
         """SIGTERM, then the same gatewayd again on the same files."""

@@ -60,7 +60,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "audit_failure", CT_FAILURE, OFF(c_audit_block), 0, 0,
 	    "block", CK_RESTART },
 	{ "audit_cache_size", CT_SIZE, OFF(c_audit_cache_size), 1024 * 1024,
-	    8192L * 1024 * 1024, "64M", CK_RESTART },
+	    8192LL * 1024 * 1024, "64M", CK_RESTART },
 	{ "audit_retention_days", CT_INT, OFF(c_audit_retention_days), 0, 36500,
 	    "0", CK_RESTART },
 	{ "audit_syslog", CT_BOOL, OFF(c_audit_syslog), 0, 0,

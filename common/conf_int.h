@@ -31,8 +31,8 @@ struct conf_keyword {
 	const char	*ck_name;
 	enum conf_type	 ck_type;
 	size_t		 ck_offset;
-	long		 ck_min;
-	long		 ck_max;
+	long long	 ck_min;	/* long long: sizes pass 2 GiB */
+	long long	 ck_max;
 	const char	*ck_default;	/* as written in a file; NULL: none */
 	enum { CK_LIVE, CK_RESTART } ck_when;	/* a reload applies it? */
 };

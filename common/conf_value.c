@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,7 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		if (conf_parse_long(value, &n) == -1 || n < kw->ck_min ||
 		    n > kw->ck_max) {
 			conf_error(ce, file, line, "%s %s: expected a whole "
-			    "number from %ld to %ld", kw->ck_name, value,
+			    "number from %lld to %lld", kw->ck_name, value,
 			    kw->ck_min, kw->ck_max);
 			return (-1);
 		}
@@ -149,10 +150,15 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			size = 0;
 		else
 			size *= mult;
+#if SIZE_MAX < ULLONG_MAX
+		/* A 32-bit size_t holds less than the table allows. */
+		if (size > SIZE_MAX)
+			size = 0;
+#endif
 		if (errno != 0 || size < (unsigned long long)kw->ck_min ||
 		    size > (unsigned long long)kw->ck_max) {
 			conf_error(ce, file, line, "%s %s: expected a size from "
-			    "%ldK to %ldM", kw->ck_name, value,
+			    "%lldK to %lldM", kw->ck_name, value,
 			    kw->ck_min / 1024, kw->ck_max / 1024 / 1024);
 			return (-1);
 		}

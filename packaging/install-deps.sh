@@ -9,7 +9,7 @@ build="build-essential cmake pkg-config libevent-dev libsqlite3-dev
 test="libcmocka-dev python3 python3-socks libpam-wrapper
 	libmaxmind-db-writer-perl sqlite3 procps chromium iproute2
 	clang libclang-rt-14-dev faketime libfaketime
-	debhelper dpkg-dev fakeroot lintian systemd man-db git"
+	debhelper dpkg-dev fakeroot lintian systemd man-db git strace"
 
 case "${1:-build}" in
 build)	pkgs="$build" ;;

@@ -294,7 +294,8 @@ quota_unspend(struct session *s, size_t n)
 int
 quota_exhausted(const struct session *s)
 {
-	return (s->s_hold.ah_quota && atomic_load(&s->s_hold.ah_account->a_exhausted));
+	return (s->s_hold.ah_quota &&
+	    atomic_load(&s->s_hold.ah_account->a_exhausted));
 }
 
 /* The session ends: the unspent grant goes back to its user. */

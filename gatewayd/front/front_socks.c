@@ -319,6 +319,14 @@ socks_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
 	if (len < S5_REPLY_MAX)
 		return (0);
 	if (s->s_proto == 4) {
+		/*
+		 * A BIND's reply says where the peer is to connect: an IPv6
+		 * address does not fit, and 0.0.0.0:0 would be a lie. The
+		 * caller refuses instead (a CONNECT's address is ignored).
+		 */
+		if (rep == S5_REP_SUCCEEDED && s->s_cmd == S5_CMD_BIND &&
+		    (sa == NULL || sa->sa_family != AF_INET))
+			return (0);
 		if (rep == S5_REP_SUCCEEDED)
 			s4_build_reply(buf, S4_GRANTED, sa);
 		else

@@ -67,9 +67,12 @@ bind_start(struct session *s)
 	    &local)) == -1 || listen(fd, 4) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&local, &len) == -1)
 		goto fail;
-	s->s_dial.d_bind_fd = fd;
 	if ((s->s_dial.d_ev = event_new(w->w_base, fd, EV_READ | EV_PERSIST,
-	    bind_accept, s)) == NULL || event_add(s->s_dial.d_ev, NULL) == -1)
+	    bind_accept, s)) == NULL)
+		goto fail;
+	s->s_dial.d_bind_fd = fd;
+	fd = -1;		/* bind_cancel() closes it now */
+	if (event_add(s->s_dial.d_ev, NULL) == -1)
 		goto fail;
 	addr_unmap(&local);
 	if (session_reply(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
@@ -82,7 +85,7 @@ bind_start(struct session *s)
 fail:
 	s->s_errno = errno;
 	bind_cancel(s);
-	if (fd != -1 && s->s_dial.d_bind_fd == -1)
+	if (fd != -1)
 		close(fd);
 	session_refuse(s, S5_REP_GENERAL_FAILURE, "bind");
 	return (-1);

@@ -79,7 +79,8 @@ connect_next(struct session *s)
 	while (s->s_dial.d_icand < s->s_dial.d_ncand) {
 		sa = (const struct sockaddr *)
 		    &s->s_dial.d_cand[s->s_dial.d_icand++];
-		memcpy(&s->s_dst, sa, addr_len(sa));
+		if (sa != (const struct sockaddr *)&s->s_dst)	/* a literal */
+			memcpy(&s->s_dst, sa, addr_len(sa));
 		if (guard_is_listener(sa)) {
 			s->s_rep = S5_REP_NOT_ALLOWED;
 			s->s_refusal = "the gateway's own listening socket";

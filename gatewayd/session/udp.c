@@ -290,7 +290,7 @@ udp_record(const struct session *s, struct audit_rec *r)
 {
 	if (s->s_udp == NULL)
 		return;
-	/* Up and down: from the client's side and the remote's. */
+	_Static_assert(SIDE_CLIENT == 0 && SIDE_REMOTE == 1, "up, down");
 	memcpy(r->ar_packets, s->s_udp->ua_packets, sizeof(r->ar_packets));
 	r->ar_udp_dests = s->s_udp->ua_allowed;
 	r->ar_udp_denied = s->s_udp->ua_denied;

@@ -1,6 +1,10 @@
 """UDP ASSOCIATE, BIND and SOCKS4/4a, all under policy and audit, with real
 clients where they exist (python3-socks for UDP, curl for SOCKS4/4a) and
 raw sockets for the rest."""
+import os
+import re
+import shutil
+import signal
 import socket
 import struct
 import threading
@@ -251,6 +255,43 @@ class Socks4Test(GatewayTestCase):
         self.assertEqual(recv_exact(s, 8)[:2], b"\x00\x5b")
         self.assertEqual(s.recv(1), b"")
         s.close()
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("strace"),
+                         "strace attaches to the proxy as root")
+    def test_socks4_bind_toward_ipv6_is_refused_once(self):
+        # Old main: a SOCKS4a BIND whose name resolved to IPv6 was
+        # "granted" with 0.0.0.0:0 (no place for the peer to connect);
+        # refused, the listener was then closed twice, and the second
+        # close could hit a descriptor another worker had just opened.
+        trace = os.path.join(self.tmp.path, "trace")
+        st = subprocess.Popen(["strace", "-f", "-e", "trace=listen,close",
+                               "-o", trace, "-p", str(self.gw.proxy_pid)],
+                              stderr=subprocess.PIPE)
+        self.addCleanup(st.wait)
+        self.addCleanup(st.send_signal, signal.SIGINT)
+        wait_for(lambda: b"attached" in st.stderr.read1(4096),
+                 what="strace to attach")
+        time.sleep(0.3)     # every thread
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x04\x02\x00\x50\x00\x00\x00\x01u\x00"
+                  b"v6.test.example\x00")
+        self.assertEqual(recv_exact(s, 8)[:2], b"\x00\x5b")
+        s.close()
+        self.gw.wait_log("reason=bind")
+        time.sleep(0.3)
+        st.send_signal(signal.SIGINT)
+        st.wait(timeout=10)
+        with open(trace) as f:
+            calls = [" ".join(l.split()).split(" ", 1) for l in f
+                     if "(" in l]
+        listens = [(tid, c) for tid, c in calls
+                   if re.match(r"listen\(\d+, 4\) = 0", c)]
+        self.assertEqual(len(listens), 1, calls)
+        tid, c = listens[0]
+        fd = re.match(r"listen\((\d+),", c).group(1)
+        after = [c for t, c in calls[calls.index([tid, c]) + 1:]
+                 if t == tid and c.startswith("close(%s)" % fd)]
+        self.assertEqual(after, ["close(%s) = 0" % fd])
 
     def test_socks4_refused_when_disabled(self):
         gw = self.start_gateway()

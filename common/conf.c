@@ -108,6 +108,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "log_verbose", CT_BOOL, OFF(c_log_verbose), 0, 0, NULL, CK_LIVE },
 	{ "log_sessions", CT_BOOL, OFF(c_log_sessions), 0, 0, "yes", CK_LIVE },
 	{ "socks4", CT_BOOL, OFF(c_socks4), 0, 0, NULL, CK_LIVE },
+	{ "http", CT_BOOL, OFF(c_http), 0, 0, "yes", CK_LIVE },
 };
 #undef OFF
 

@@ -76,6 +76,7 @@ struct conf {
 	int			 c_log_verbose;
 	int			 c_log_sessions;	/* a line per close */
 	int			 c_socks4;
+	int			 c_http;	/* HTTP CONNECT on the port */
 };
 
 struct conf	*conf_load(const char *, char **);

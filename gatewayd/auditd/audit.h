@@ -50,8 +50,14 @@ struct audit_rec {
 	uint64_t		 ar_packets[2];	/* UDP datagrams up, down */
 	uint32_t		 ar_udp_dests;
 	uint32_t		 ar_udp_denied;
-	uint8_t			 ar_proto;	/* 5 or 4 */
+	uint8_t			 ar_proto;	/* AUDIT_PROTO_* */
 };
+/* The client's protocol, in ar_proto; its name in the audit log. */
+#define AUDIT_PROTO_SOCKS5	5
+#define AUDIT_PROTO_SOCKS4	4
+#define AUDIT_PROTO_HTTP	1
+const char *audit_protocol_name(uint8_t);
+uint8_t	 audit_protocol_of(const char *);
 int	 audit_init(const struct conf *, int, int, char **);
 void	 audit_channel(int);
 int	 audit_start(char **);

@@ -160,7 +160,7 @@ audit_summary(void)
 	r.ar_sid = atomic_fetch_add(&gw_next_sid, 1);
 	r.ar_start_ms = au.au_summary_from;
 	r.ar_end_ms = gw_clock_of(CLOCK_REALTIME);
-	r.ar_proto = 5;
+	r.ar_proto = AUDIT_PROTO_SOCKS5;
 	snprintf(r.ar_client, sizeof(r.ar_client), "-");
 	snprintf(r.ar_reason, sizeof(r.ar_reason), "%llu refusals and "
 	    "failed logins not written one by one: the audit queue was full",

@@ -157,8 +157,7 @@ audit_bind(const struct audit_stmt *as, const struct audit_rec *r)
 	audit_bind_int(as, AC_BYTES_UP, (int64_t)r->ar_up);
 	audit_bind_int(as, AC_BYTES_DOWN, (int64_t)r->ar_down);
 	audit_bind_text(as, AC_CLOSE_REASON, r->ar_close);
-	audit_bind_text(as, AC_PROTOCOL, r->ar_proto == 4 ? "socks4" :
-	    "socks5");
+	audit_bind_text(as, AC_PROTOCOL, audit_protocol_name(r->ar_proto));
 	audit_bind_text(as, AC_IDENT, r->ar_ident);
 	audit_bind_int(as, AC_PACKETS_UP, (int64_t)r->ar_packets[0]);
 	audit_bind_int(as, AC_PACKETS_DOWN, (int64_t)r->ar_packets[1]);
@@ -209,6 +208,40 @@ audit_coalesce(struct audit_rec *batch, size_t n)
 	}
 }
 
+static const struct {
+	uint8_t		 proto;
+	const char	*name;
+} audit_protocols[] = {
+	{ AUDIT_PROTO_SOCKS5, "socks5" },	/* first: the default */
+	{ AUDIT_PROTO_SOCKS4, "socks4" },
+	{ AUDIT_PROTO_HTTP, "http" },
+};
+
+/* The name of a protocol; anything unknown reads as SOCKS5. */
+const char *
+audit_protocol_name(uint8_t proto)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(audit_protocols) / sizeof(audit_protocols[0]);
+	    i++)
+		if (audit_protocols[i].proto == proto)
+			return (audit_protocols[i].name);
+	return (audit_protocols[0].name);
+}
+
+uint8_t
+audit_protocol_of(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; name != NULL && i < sizeof(audit_protocols) /
+	    sizeof(audit_protocols[0]); i++)
+		if (strcmp(audit_protocols[i].name, name) == 0)
+			return (audit_protocols[i].proto);
+	return (audit_protocols[0].proto);
+}
+
 static const char *
 nz(const char *s)
 {
@@ -238,7 +271,7 @@ audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
 	f->af_bytes_up = (int64_t)r->ar_up;
 	f->af_bytes_down = (int64_t)r->ar_down;
 	f->af_close_reason = nz(r->ar_close);
-	f->af_protocol = r->ar_proto == 4 ? "socks4" : "socks5";
+	f->af_protocol = audit_protocol_name(r->ar_proto);
 	f->af_ident = nz(r->ar_ident);
 	f->af_packets_up = (int64_t)r->ar_packets[0];
 	f->af_packets_down = (int64_t)r->ar_packets[1];

@@ -194,8 +194,8 @@ store_close_orphans(struct audit_rec *batch, const char *why)
 			audit_text(st, 13, r->ar_reason, sizeof(r->ar_reason));
 			r->ar_up = (uint64_t)sqlite3_column_int64(st, 14);
 			r->ar_down = (uint64_t)sqlite3_column_int64(st, 15);
-			r->ar_proto = strcmp((const char *)
-			    sqlite3_column_text(st, 16), "socks4") == 0 ? 4 : 5;
+			r->ar_proto = audit_protocol_of((const char *)
+			    sqlite3_column_text(st, 16));
 			audit_text(st, 17, r->ar_ident, sizeof(r->ar_ident));
 			r->ar_packets[0] = (uint64_t)sqlite3_column_int64(st,
 			    18);

@@ -155,8 +155,8 @@ auditd_clean(struct audit_rec *r)
 	    r->ar_type != AR_WHOLE && r->ar_type != AR_AUTH)
 		return (-1);
 	r->ar_allow = r->ar_allow != 0;
-	if (r->ar_proto != 4)
-		r->ar_proto = 5;
+	/* A protocol the log knows, whatever the proxy sent. */
+	r->ar_proto = audit_protocol_of(audit_protocol_name(r->ar_proto));
 	return (0);
 }
 

@@ -1,12 +1,18 @@
 /*
  * front.h: the protocol front ends (struct front, in session/session.h).
- * SOCKS5 and SOCKS4/4a are one front end, told apart by their first byte.
+ * front_detect reads the first byte and hands the session to SOCKS (5 and
+ * 4/4a, one front end) or HTTP.
  */
 #ifndef FRONT_H
 #define FRONT_H
 
 #include "session/session.h"
 
+extern const struct front	 front_detect;	/* every connection's first */
 extern const struct front	 front_socks;
+extern const struct front	 front_http;
+
+void	 front_consume(struct session *, size_t);
+const char *front_auth_answer(struct session *, const struct auth_reply *);
 
 #endif /* FRONT_H */

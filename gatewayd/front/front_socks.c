@@ -54,7 +54,7 @@ socks_greeting(struct session *s)
 		if (r == S5_ERR_VERSION && buf[0] == S4_VERSION &&
 		    s->s_worker->w_conf->c_socks4) {
 			/* SOCKS4 has no greeting: this is its request. */
-			s->s_proto = 4;
+			s->s_proto = AUDIT_PROTO_SOCKS4;
 			session_set_state(s, S_REQUEST);
 			return (STEP_NEXT);
 		}
@@ -97,11 +97,10 @@ socks_auth(struct session *s)
 {
 	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
 	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
-	struct evbuffer_iovec	 v[8];
 	struct s5_userpass	 up;
-	size_t			 len = evbuffer_get_length(in), left;
+	size_t			 len = evbuffer_get_length(in);
 	uint8_t			 buf[S5_USERPASS_MAX];
-	int			 r, i, n;
+	int			 r;
 
 	/*
 	 * Copied out, not pulled up: a pullup would move the password into
@@ -121,13 +120,7 @@ socks_auth(struct session *s)
 		return (STEP_STOP);
 	}
 	/* The password leaves no copy behind in the input buffer. */
-	n = evbuffer_peek(in, r, NULL, v, 8);
-	for (i = 0, left = (size_t)r; i < n && i < 8 && left > 0; i++) {
-		explicit_bzero(v[i].iov_base, v[i].iov_len < left ?
-		    v[i].iov_len : left);
-		left -= v[i].iov_len < left ? v[i].iov_len : left;
-	}
-	evbuffer_drain(in, (size_t)r);
+	front_consume(s, (size_t)r);
 	if (auth_submit(s, up.user, up.pass) == -1) {
 		/* authd gone, or its channel full for now: refused either way. */
 		explicit_bzero(&up, sizeof(up));
@@ -153,71 +146,11 @@ socks_authenticated(struct session *s, const struct auth_reply *rep)
 {
 	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
 	static const uint8_t	 success[2] = { S5_AUTH_VERSION, 0x00 };
-	char			 peer[ADDR_STRLEN];
-	int			 i;
+	const char		*why;
 
-	STAT_ADD(rep->ap_status == AUTH_OK ? GW_STAT_AUTH_OK :
-	    rep->ap_status == AUTH_LOCKED ? GW_STAT_LOCKOUTS :
-	    rep->ap_status == AUTH_BUSY ? GW_STAT_AUTH_BUSY :
-	    rep->ap_status == AUTH_GONE ? GW_STAT_AUTHD_DOWN :
-	    GW_STAT_AUTH_FAILED, 1);
-	if (rep->ap_status != AUTH_OK) {
-		log_warnx("auth: client %s user %s: %s%s%s",
-		    addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer)),
-		    s->s_user, auth_status_str(rep->ap_status),
-		    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
-		{
-			char	 why[192];
-
-			snprintf(why, sizeof(why), "%s%s%s",
-			    auth_status_str(rep->ap_status),
-			    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
-			session_audit(s, AR_AUTH, why);
-		}
-		session_refuse_bytes(s, failure, sizeof(failure),
-		    rep->ap_status == AUTH_LOCKED ? "auth: locked out" :
-		    rep->ap_status == AUTH_BUSY ? "auth: authd busy" :
-		    rep->ap_status == AUTH_GONE ? "auth: authd unavailable" :
-		    rep->ap_status == AUTH_ERROR ? "auth: error" :
-		    "auth: failed");
+	if ((why = front_auth_answer(s, rep)) != NULL) {
+		session_refuse_bytes(s, failure, sizeof(failure), why);
 		return;
-	}
-	/*
-	 * The name PAM ended with is the user from now on: policy, limits,
-	 * quotas, caps, `user disable`, the audit and the logs see
-	 * "alice" when a case-insensitive backend let "ALICE" in.
-	 */
-	if (rep->ap_user[0] != '\0' && strcmp(rep->ap_user, s->s_user) != 0) {
-		char	*canon;
-
-		if ((canon = strdup(rep->ap_user)) == NULL) {
-			session_refuse_bytes(s, failure, sizeof(failure),
-			    "out of memory");
-			return;
-		}
-		log_debug("session %llu: user %s is %s for PAM",
-		    (unsigned long long)s->s_id, s->s_user, canon);
-		free(s->s_user);
-		s->s_user = canon;
-	}
-	if (rep->ap_ngroups > 0 && (s->s_groups = calloc(rep->ap_ngroups,
-	    sizeof(*s->s_groups))) != NULL) {
-		for (i = 0; i < rep->ap_ngroups; i++)
-			if ((s->s_groups[i] = strndup(rep->ap_groups[i],
-			    AUTH_GROUP_NAME - 1)) != NULL)
-				s->s_ngroups++;
-	}
-	s->s_authed = 1;
-	if (log_debug_enabled()) {
-		struct timespec	 now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		log_debug("session %llu: user %s authenticated (%d groups) "
-		    "in %lld us, %u us of them in authd",
-		    (unsigned long long)s->s_id, s->s_user, s->s_ngroups,
-		    (long long)(now.tv_sec - s->s_auth_sent.tv_sec) * 1000000 +
-		    (now.tv_nsec - s->s_auth_sent.tv_nsec) / 1000,
-		    rep->ap_usec);
 	}
 	if (session_reply(s, success, sizeof(success)) == -1) {
 		session_close(s, CLOSE_NO_MEMORY);
@@ -275,7 +208,7 @@ socks_request(struct session *s)
 	uint8_t			*buf;
 	int			 r;
 
-	if (s->s_proto == 4)
+	if (s->s_proto == AUDIT_PROTO_SOCKS4)
 		return (socks_request4(s));
 	if ((buf = socks_input(s, S5_REQUEST_MAX, &len)) == NULL)
 		return (STEP_WAIT);
@@ -318,7 +251,7 @@ socks_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
 {
 	if (len < S5_REPLY_MAX)
 		return (0);
-	if (s->s_proto == 4) {
+	if (s->s_proto == AUDIT_PROTO_SOCKS4) {
 		/*
 		 * A BIND's reply says where the peer is to connect: an IPv6
 		 * address does not fit, and 0.0.0.0:0 would be a lie. The

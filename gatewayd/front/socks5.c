@@ -91,7 +91,7 @@ s5_parse_userpass(const uint8_t *buf, size_t len, struct s5_userpass *up)
  * control byte, a quote or a bracket) could be read one way by the rule
  * matcher and another by a resolver, a log or a report: it is refused.
  */
-static int
+int
 s5_valid_name(const uint8_t *name, size_t len)
 {
 	size_t	 i, label = 0;

@@ -47,6 +47,9 @@
 #define S5_REQUEST_MAX		(4 + 1 + 255 + 2)
 #define S5_REPLY_MAX		(4 + 16 + 2)
 
+/* A host name the policy and a resolver read alike (HTTP's too). */
+int	 s5_valid_name(const uint8_t *, size_t);
+
 enum s5_error {
 	S5_ERR_VERSION = -1,	/* VER is not 5 (or 1 for RFC 1929) */
 	S5_ERR_NO_METHODS = -2,	/* NMETHODS is 0 */

@@ -142,7 +142,7 @@ worker_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	(void)l;
-	session_accept(arg, &front_socks, fd, sa, (socklen_t)salen);
+	session_accept(arg, &front_detect, fd, sa, (socklen_t)salen);
 }
 
 /*

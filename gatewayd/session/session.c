@@ -46,6 +46,7 @@
 #include "authd/auth.h"
 #include "base/clock.h"
 #include "base/stats.h"
+#include "base/wipe.h"
 #include "proxy/worker.h"
 #include "relay/relay.h"
 
@@ -193,7 +194,7 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	bufferevent_enable(s->s_bev, EV_READ);
 	s->s_state = S_GREETING;
 	s->s_front = fe;
-	s->s_proto = 5;
+	s->s_proto = AUDIT_PROTO_SOCKS5;
 }
 
 /* The client's bytes, to the handler of the session's state. */
@@ -265,19 +266,12 @@ static void
 session_wipe_input(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->s_bev);
-	struct evbuffer_iovec v[8];
 	size_t		 len = evbuffer_get_length(in);
-	int		 i, n;
 
-	if (len == 0)
-		return;
-	if (s->s_state <= S_REQUEST || s->s_state == S_REPLYING) {
-		/* In place, chain by chain: a pullup would copy it. */
-		n = evbuffer_peek(in, -1, NULL, v, 8);
-		for (i = 0; i < n && i < 8; i++)
-			explicit_bzero(v[i].iov_base, v[i].iov_len);
-	}
-	evbuffer_drain(in, len);
+	if (s->s_state <= S_REQUEST || s->s_state == S_REPLYING)
+		wipe_drain(in, len);
+	else
+		evbuffer_drain(in, len);
 }
 
 /*
@@ -372,6 +366,7 @@ session_refuse(struct session *s, uint8_t rep, const char *why)
 	/* A refusal never reads as success, whatever a caller passed. */
 	if (rep == S5_REP_SUCCEEDED)
 		rep = S5_REP_GENERAL_FAILURE;
+	s->s_refusal = why;	/* the front end may say it */
 	session_refuse_bytes(s, reply, s->s_front->fe_reply(s, rep, NULL,
 	    reply, sizeof(reply)), why);
 }

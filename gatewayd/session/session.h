@@ -93,7 +93,7 @@ struct front {
 			    const struct sockaddr *addr, uint8_t *buf,
 			    size_t len);
 };
-#define FRONT_REPLY_MAX	512	/* the longest reply of any front end */
+#define FRONT_REPLY_MAX	1024	/* the longest reply of any front end */
 
 /*
  * A session is one client connection and, once connected, its remote side.
@@ -122,6 +122,7 @@ struct session {
 	TAILQ_ENTRY(session)	 s_auth_entry;	/* on w_authing */
 	struct worker		*s_worker;
 	const struct front	*s_front;	/* its protocol */
+	uint16_t		 s_fe_seen;	/* input its front end has seen */
 	uint64_t		 s_id;
 	enum session_state	 s_state;
 	int			 s_fd[2];	/* owned; -1 when not open */
@@ -133,7 +134,7 @@ struct session {
 	uint64_t		 s_rate_prev;
 	uint8_t			 s_client_shut;	/* refusal: SHUT_WR sent */
 	uint8_t			 s_cmd;
-	uint8_t			 s_proto;	/* 5, or 4 for SOCKS4/4a */
+	uint8_t			 s_proto;	/* AUDIT_PROTO_* */
 	uint8_t			 s_rep;		/* reply to send on failure */
 	uint8_t			 s_over_limit;
 	uint8_t			 s_pending;	/* counted in pending.c */

@@ -24,7 +24,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 mkdir -p build-fuzz/crashes
 passed=0
 failed=0
-for h in socks5 control values conf; do
+for h in socks5 http control values conf; do
 	work=build-fuzz/work/$h
 	rm -rf "$work"
 	mkdir -p "$work"

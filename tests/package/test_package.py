@@ -357,16 +357,20 @@ class PackageTest(unittest.TestCase):
         self.log.close()
 
     def upgrade(self):
-        # The audit log as an older build left it: its last two
-        # migrations undone (one adds an index, one drops one). The upgrade
-        # must redo both, and keep every record, the rule, and the admin's
-        # change to the conffile.
+        # The audit log as an older build left it: its last three
+        # migrations undone (one adds an index, one drops one, one lets
+        # protocol be 'http'). The upgrade must redo them, and keep every
+        # record, the rule, and the admin's change to the conffile.
         import sqlite3
         db = sqlite3.connect(STATE + "/audit/audit.db")
         records = db.execute("SELECT count(*) FROM records").fetchone()[0]
         db.execute("DROP INDEX records_open")
         db.execute("CREATE INDEX records_by_user ON records(user, start_ms) "
                    "WHERE user IS NOT NULL")
+        db.execute("PRAGMA writable_schema = ON")
+        db.execute("UPDATE sqlite_master SET sql = replace(sql, "
+                   "', ''http''', '') WHERE name = 'records'")
+        db.execute("PRAGMA writable_schema = RESET")
         db.execute("PRAGMA user_version = 4")
         db.commit()
         db.close()
@@ -377,7 +381,10 @@ class PackageTest(unittest.TestCase):
             env=apt_env())
         self.assertEqual(installed_version(), self.new_version)
         db = sqlite3.connect(STATE + "/audit/audit.db")
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 6)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 7)
+        self.assertIn("'socks4', 'http'", db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'records'")
+            .fetchone()[0])
         self.assertEqual(db.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = "
             "'records_open'").fetchone()[0], 1)

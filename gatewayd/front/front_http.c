@@ -1,0 +1,237 @@
+/*
+ * front_http.c: the HTTP proxy front end (RFC 9110 section 9.3.6): a
+ * CONNECT request's head, parsed by the codec of http.c; Basic proxy
+ * authentication (RFC 9110 section 11.7, RFC 7617) through authd, with
+ * the lock-out and canonical names of SOCKS logins; and every outcome
+ * as a status code. It ends in session_begin() like SOCKS: policy, DNS,
+ * connect, relay, limits, quotas and audit are the session core's.
+ *
+ * Not built yet (issue 15): forwarding of absolute-form requests
+ * (plain-HTTP sites), the PAC file and Negotiate. Those requests are
+ * answered 501 and closed. A connection carries one CONNECT: after it,
+ * its bytes are the tunnel's; a refusal closes it.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "http.h"
+#include "socks5.h"
+#include "stat.h"
+
+#include "authd/auth.h"
+#include "base/stats.h"
+#include "proxy/worker.h"
+
+#include "front.h"
+
+#define HTTP_EARLY_MAX	1024	/* bytes buffered after the head */
+#define HTTP_CHALLENGE	"Proxy-Authenticate: Basic realm=\"socksgw\", " \
+			"charset=\"UTF-8\"\r\n"
+
+/* Refuses with status and a one-line body; why goes to the log. */
+static void
+http_refuse(struct session *s, int status, const char *extra,
+    const char *why)
+{
+	char	 buf[FRONT_REPLY_MAX], body[160];
+
+	snprintf(body, sizeof(body), "socksgw: %s\n", why);
+	session_refuse_bytes(s, (const uint8_t *)buf, http_build_response(buf,
+	    sizeof(buf), status, extra, body), why);
+}
+
+/* The target parked in the session while authd decides, then begun. */
+static enum step
+http_begin(struct session *s)
+{
+	struct sockaddr_storage	 addr;
+	char			 name[HTTP_NAME_MAX + 1];
+	int			 is_name = s->s_dst_name != NULL;
+
+	memcpy(&addr, &s->s_dst, sizeof(addr));
+	if (is_name) {
+		snprintf(name, sizeof(name), "%s", s->s_dst_name);
+		free(s->s_dst_name);
+		s->s_dst_name = NULL;
+	}
+	return (session_begin(s, S5_CMD_CONNECT, is_name ? name : NULL, &addr,
+	    s->s_dst_port, NULL));
+}
+
+/*
+ * Whether the bytes since the last look can change the parser's answer:
+ * only a CR or LF can (a line ended, or a misplaced one), or reaching the
+ * bound. So a head sent a byte at a time is parsed a few times per line,
+ * not once per byte.
+ */
+static int
+http_worth_parsing(struct session *s, struct evbuffer *in, size_t len)
+{
+	struct evbuffer_ptr	 at;
+	uint8_t			 buf[HTTP_HEAD_MAX];
+	size_t			 from = s->s_fe_seen, n;
+	int			 r;
+
+	if (len >= HTTP_HEAD_MAX || from == 0)
+		return (1);
+	if (len <= from || evbuffer_ptr_set(in, &at, from,
+	    EVBUFFER_PTR_SET) == -1)
+		return (0);
+	n = len - from;
+	if (evbuffer_copyout_from(in, &at, buf, n) != (ssize_t)n)
+		return (1);
+	r = memchr(buf, '\r', n) != NULL || memchr(buf, '\n', n) != NULL;
+	explicit_bzero(buf, n);
+	return (r);
+}
+
+static enum step
+http_read(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
+	struct http_request	 req;
+	uint8_t			 buf[HTTP_HEAD_MAX];
+	size_t			 len = evbuffer_get_length(in);
+	int			 r;
+
+	if (s->s_state != S_GREETING)
+		return (STEP_WAIT);
+	s->s_proto = AUDIT_PROTO_HTTP;
+	/* A head is longer than a SOCKS message: read up to its bound. */
+	bufferevent_setwatermark(s->s_bev, EV_READ, 0, HTTP_HEAD_MAX);
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	r = http_worth_parsing(s, in, len);
+	s->s_fe_seen = (uint16_t)len;
+	if (!r)
+		return (STEP_WAIT);
+	/* Copied out, not pulled up: no password left in a freed chain. */
+	if (evbuffer_copyout(in, buf, len) != (ssize_t)len)
+		return (STEP_WAIT);
+	r = http_parse_connect(buf, len, &req);
+	explicit_bzero(buf, len);
+	if (r == 0)
+		return (STEP_WAIT);
+	if (r < 0) {
+		/* Credentials read before a later line failed: wiped too. */
+		explicit_bzero(&req, sizeof(req));
+		http_refuse(s, http_error_status(r), NULL, http_strerror(r));
+		return (STEP_STOP);
+	}
+	front_consume(s, (size_t)r);
+	bufferevent_setwatermark(s->s_bev, EV_READ, 0, HTTP_EARLY_MAX);
+	s->s_dst_port = req.hr_port;
+	if (req.hr_is_addr)
+		memcpy(&s->s_dst, &req.hr_addr, sizeof(s->s_dst));
+	else if ((s->s_dst_name = strdup(req.hr_host)) == NULL) {
+		explicit_bzero(&req, sizeof(req));
+		http_refuse(s, 503, NULL, "out of memory");
+		return (STEP_STOP);
+	}
+	if (s->s_worker->w_conf->c_auth != AUTH_PAM) {
+		explicit_bzero(&req, sizeof(req));
+		return (http_begin(s));
+	}
+	if (req.hr_auth != HTTP_AUTH_BASIC) {
+		/* The usual first request of a browser: no record of it. */
+		explicit_bzero(&req, sizeof(req));
+		http_refuse(s, 407, HTTP_CHALLENGE, "proxy authentication "
+		    "required (Basic)");
+		return (STEP_STOP);
+	}
+	r = auth_submit(s, req.hr_user, req.hr_pass);
+	explicit_bzero(&req, sizeof(req));
+	if (r == -1) {
+		STAT_ADD(s->s_worker->w_auth_fd == -1 ? GW_STAT_AUTHD_DOWN :
+		    GW_STAT_AUTH_BUSY, 1);
+		http_refuse(s, 503, NULL, s->s_worker->w_auth_fd == -1 ?
+		    "auth: authd unavailable" : "auth: authd busy");
+		return (STEP_STOP);
+	}
+	session_set_state(s, S_AUTH);
+	bufferevent_disable(s->s_bev, EV_READ);
+	return (STEP_STOP);
+}
+
+static void
+http_authenticated(struct session *s, const struct auth_reply *rep)
+{
+	const char	*why;
+
+	if ((why = front_auth_answer(s, rep)) != NULL) {
+		/* A wrong password asks again; a lock-out or authd does not. */
+		if (rep->ap_status == AUTH_FAILED ||
+		    rep->ap_status == AUTH_REFUSED)
+			http_refuse(s, 407, HTTP_CHALLENGE, why);
+		else
+			http_refuse(s, rep->ap_status == AUTH_LOCKED ? 403 :
+			    503, NULL, why);
+		return;
+	}
+	bufferevent_enable(s->s_bev, EV_READ);
+	http_begin(s);
+}
+
+/*
+ * The core's outcome as a status: 200 opens the tunnel; a refusal says
+ * why in one line, the rule that denied it included.
+ */
+static size_t
+http_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
+    uint8_t *buf, size_t len)
+{
+	char	 body[640], dst[ADDR_STRLEN + HTTP_NAME_MAX];
+	int	 status;
+
+	(void)sa;
+	if (rep == S5_REP_SUCCEEDED)
+		return (http_build_response((char *)buf, len, 200, NULL, NULL));
+	session_dst_text(s, dst, sizeof(dst));
+	switch (rep) {
+	case S5_REP_NOT_ALLOWED:
+		status = 403;
+		/* The rule's number; its reason is the admins' to read. */
+		if (!s->s_allowed && s->s_rule_id > 0)
+			snprintf(body, sizeof(body), "socksgw: %s denied by "
+			    "rule %lld\n", dst, (long long)s->s_rule_id);
+		else
+			snprintf(body, sizeof(body), "socksgw: %s refused: "
+			    "%s\n", dst, s->s_refusal ? s->s_refusal :
+			    "no rule allows it");
+		break;
+	case S5_REP_NET_UNREACHABLE:
+	case S5_REP_HOST_UNREACHABLE:
+	case S5_REP_CONN_REFUSED:
+		status = 502;
+		snprintf(body, sizeof(body), "socksgw: cannot connect to %s\n",
+		    dst);
+		break;
+	case S5_REP_TTL_EXPIRED:
+		status = 504;
+		snprintf(body, sizeof(body), "socksgw: %s did not answer in "
+		    "time\n", dst);
+		break;
+	default:
+		status = 503;
+		snprintf(body, sizeof(body), "socksgw: %s\n", s->s_refusal ?
+		    s->s_refusal : "the request could not be served");
+		break;
+	}
+	return (http_build_response((char *)buf, len, status, NULL, body));
+}
+
+const struct front	 front_http = {
+	.fe_read = http_read,
+	.fe_authenticated = http_authenticated,
+	.fe_reply = http_reply,
+};

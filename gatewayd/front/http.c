@@ -1,0 +1,355 @@
+/*
+ * http.c: the HTTP/1.1 proxy request codec (see http.h). Only what a
+ * CONNECT needs: the request line, the fields (Proxy-Authorization read,
+ * the rest checked and ignored), Basic credentials (RFC 7617), and the
+ * head of a response.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+#include "socks5.h"
+
+static const struct {
+	int		 code;
+	const char	*text;
+} http_statuses[] = {
+	{ 200, "Connection established" },
+	{ 400, "Bad Request" },
+	{ 403, "Forbidden" },
+	{ 407, "Proxy Authentication Required" },
+	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 501, "Not Implemented" },
+	{ 502, "Bad Gateway" },
+	{ 503, "Service Unavailable" },
+	{ 504, "Gateway Timeout" },
+	{ 505, "HTTP Version Not Supported" },
+};
+
+static const struct {
+	int		 status;
+	const char	*text;
+} http_errors[] = {
+	[-HTTP_ERR_MALFORMED] = { 400, "malformed HTTP request" },
+	[-HTTP_ERR_TOO_LONG] = { 431, "HTTP request head too long" },
+	[-HTTP_ERR_METHOD] = { 501, "HTTP method other than CONNECT" },
+	[-HTTP_ERR_VERSION] = { 505, "HTTP version other than 1.0 or 1.1" },
+	[-HTTP_ERR_TARGET] = { 400, "HTTP CONNECT target is not host:port" },
+	[-HTTP_ERR_CREDENTIALS] = { 400, "unreadable Basic credentials" },
+};
+
+const char *
+http_status_text(int code)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(http_statuses) / sizeof(http_statuses[0]); i++)
+		if (http_statuses[i].code == code)
+			return (http_statuses[i].text);
+	return ("Error");
+}
+
+int
+http_error_status(int err)
+{
+	return (err < 0 && err >= HTTP_ERR_MIN ? http_errors[-err].status :
+	    500);
+}
+
+const char *
+http_strerror(int err)
+{
+	return (err < 0 && err >= HTTP_ERR_MIN ? http_errors[-err].text :
+	    "unknown HTTP error");
+}
+
+/* RFC 9110 section 5.6.2. */
+static int
+http_tchar(uint8_t c)
+{
+	return ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z') || (c != 0 && strchr("!#$%&'*+-.^_`|~",
+	    c) != NULL));
+}
+
+/* A field value's byte (RFC 9110 section 5.5): no control but HTAB. */
+static int
+http_vchar(uint8_t c)
+{
+	return (c == '\t' || (c >= 0x20 && c != 0x7f));
+}
+
+/*
+ * Where the head ends (just past its empty line), 0 when it has not come
+ * yet, or HTTP_ERR_MALFORMED for a CR or LF out of place, which more
+ * bytes cannot mend.
+ */
+static int
+http_head_end(const uint8_t *buf, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r'))
+			return (HTTP_ERR_MALFORMED);
+		if (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n')
+			return (HTTP_ERR_MALFORMED);
+		if (buf[i] == '\n' && i >= 3 && buf[i - 2] == '\n')
+			return ((int)i + 1);
+	}
+	return (0);
+}
+
+/* host:port or [v6]:port; a name as SOCKS would take it. */
+static int
+http_target(const uint8_t *p, size_t n, struct http_request *req)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&req->hr_addr;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&req->hr_addr;
+	const uint8_t		*colon, *hp = p;
+	size_t			 hn, i;
+	unsigned long		 port = 0;
+	char			 text[HTTP_NAME_MAX + 1];
+
+	if (n > 0 && p[0] == '[') {
+		if ((colon = memchr(p, ']', n)) == NULL ||
+		    colon + 1 >= p + n || colon[1] != ':')
+			return (HTTP_ERR_TARGET);
+		hp = p + 1;
+		hn = (size_t)(colon - hp);
+		colon++;
+	} else {
+		for (colon = p + n; colon > p && colon[-1] != ':'; colon--)
+			;
+		if (colon == p)
+			return (HTTP_ERR_TARGET);
+		colon--;
+		hn = (size_t)(colon - p);
+	}
+	if (hn == 0 || hn > HTTP_NAME_MAX)
+		return (HTTP_ERR_TARGET);
+	for (i = (size_t)(colon - p) + 1; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9' || port > 65535)
+			return (HTTP_ERR_TARGET);
+		port = port * 10 + (unsigned long)(p[i] - '0');
+	}
+	if ((size_t)(colon - p) + 1 == n || port == 0 || port > 65535)
+		return (HTTP_ERR_TARGET);
+	req->hr_port = (uint16_t)port;
+	memcpy(text, hp, hn);
+	text[hn] = '\0';
+	if (hp != p) {
+		if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1)
+			return (HTTP_ERR_TARGET);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(req->hr_port);
+		req->hr_is_addr = 1;
+		return (0);
+	}
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(req->hr_port);
+		req->hr_is_addr = 1;
+		return (0);
+	}
+	/* The names SOCKS takes, no others: one matcher reads them all. */
+	if (!s5_valid_name((const uint8_t *)text, hn))
+		return (HTTP_ERR_TARGET);
+	memcpy(req->hr_host, text, hn + 1);
+	return (0);
+}
+
+static int
+http_b64(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (c - '0' + 52);
+	return (c == '+' ? 62 : c == '/' ? 63 : -1);
+}
+
+/* RFC 7617: base64 of user-id ":" password, neither with a control. */
+static int
+http_basic(const uint8_t *p, size_t n, struct http_request *req)
+{
+	uint8_t		 out[2 * HTTP_CRED_MAX + 2], *colon;
+	size_t		 i, o = 0, pad = 0, ulen, plen;
+	uint32_t	 acc = 0;
+	int		 v, r = HTTP_ERR_CREDENTIALS;
+
+	while (n > 0 && p[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if ((n + pad) % 4 != 0 || n / 4 * 3 + 3 > sizeof(out))
+		return (HTTP_ERR_CREDENTIALS);
+	for (i = 0; i < n; i++) {
+		if ((v = http_b64(p[i])) == -1)
+			goto done;
+		acc = acc << 6 | (uint32_t)v;
+		if (i % 4 == 3) {
+			out[o++] = (uint8_t)(acc >> 16);
+			out[o++] = (uint8_t)(acc >> 8);
+			out[o++] = (uint8_t)acc;
+			acc = 0;
+		}
+	}
+	if (pad == 2)
+		out[o++] = (uint8_t)(acc >> 4);
+	else if (pad == 1) {
+		out[o++] = (uint8_t)(acc >> 10);
+		out[o++] = (uint8_t)(acc >> 2);
+	}
+	for (i = 0; i < o; i++)
+		if (out[i] < 0x20 || out[i] == 0x7f)
+			goto done;
+	if ((colon = memchr(out, ':', o)) == NULL)
+		goto done;
+	ulen = (size_t)(colon - out);
+	plen = o - ulen - 1;
+	if (ulen > HTTP_CRED_MAX || plen > HTTP_CRED_MAX)
+		goto done;
+	memcpy(req->hr_user, out, ulen);
+	req->hr_user[ulen] = '\0';
+	memcpy(req->hr_pass, colon + 1, plen);
+	req->hr_pass[plen] = '\0';
+	req->hr_auth = HTTP_AUTH_BASIC;
+	r = 0;
+done:
+	explicit_bzero(out, sizeof(out));	/* a password */
+	return (r);
+}
+
+/* One field: Proxy-Authorization read, a body refused, the rest checked. */
+static int
+http_field(const uint8_t *p, size_t n, struct http_request *req,
+    int *seen_auth)
+{
+	const uint8_t	*colon, *v, *ve;
+	size_t		 i, nn;
+
+	if ((colon = memchr(p, ':', n)) == NULL || colon == p)
+		return (HTTP_ERR_MALFORMED);
+	nn = (size_t)(colon - p);
+	for (i = 0; i < nn; i++)
+		if (!http_tchar(p[i]))
+			return (HTTP_ERR_MALFORMED);
+	for (v = colon + 1; v < p + n && (*v == ' ' || *v == '\t'); v++)
+		;
+	for (ve = p + n; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+		;
+	for (i = 0; v + i < ve; i++)
+		if (!http_vchar(v[i]))
+			return (HTTP_ERR_MALFORMED);
+	if (nn == 19 && strncasecmp((const char *)p, "Proxy-Authorization",
+	    nn) == 0) {
+		if ((*seen_auth)++)
+			return (HTTP_ERR_MALFORMED);
+		if (ve - v > 6 && strncasecmp((const char *)v, "Basic ", 6) ==
+		    0) {
+			for (v += 6; v < ve && *v == ' '; v++)
+				;
+			return (http_basic(v, (size_t)(ve - v), req));
+		}
+		req->hr_auth = HTTP_AUTH_OTHER;
+		return (0);
+	}
+	/* RFC 9110 section 9.3.6: a CONNECT request has no content. */
+	if ((nn == 17 && strncasecmp((const char *)p, "Transfer-Encoding",
+	    nn) == 0) || (nn == 14 && strncasecmp((const char *)p,
+	    "Content-Length", nn) == 0 && !(ve - v == 1 && *v == '0')))
+		return (HTTP_ERR_MALFORMED);
+	return (0);
+}
+
+int
+http_parse_connect(const uint8_t *buf, size_t len, struct http_request *req)
+{
+	const uint8_t	*p, *eol, *sp1, *sp2, *end;
+	int		 head, r, nfields = 0, seen_auth = 0;
+
+	memset(req, 0, sizeof(*req));
+	if ((head = http_head_end(buf, len < HTTP_HEAD_MAX ? len :
+	    HTTP_HEAD_MAX)) < 0)
+		return (head);
+	if (head == 0)
+		return (len >= HTTP_HEAD_MAX ? HTTP_ERR_TOO_LONG : 0);
+	end = buf + head - 2;		/* the empty line's CRLF */
+	eol = memchr(buf, '\r', (size_t)(end - buf) + 1);
+	/* request-line = method SP request-target SP HTTP-version */
+	if ((sp1 = memchr(buf, ' ', (size_t)(eol - buf))) == NULL ||
+	    sp1 == buf ||
+	    (sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1))) == NULL ||
+	    sp2 == sp1 + 1)
+		return (HTTP_ERR_MALFORMED);
+	for (p = buf; p < sp1; p++)
+		if (!http_tchar(*p))
+			return (HTTP_ERR_MALFORMED);
+	for (p = sp1 + 1; p < sp2; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return (HTTP_ERR_MALFORMED);
+	if (eol - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+	    (sp2[8] != '0' && sp2[8] != '1'))
+		return (eol - sp2 - 1 >= 5 && memcmp(sp2 + 1, "HTTP/", 5) ==
+		    0 ? HTTP_ERR_VERSION : HTTP_ERR_MALFORMED);
+	if (sp1 - buf != 7 || memcmp(buf, "CONNECT", 7) != 0)
+		return (HTTP_ERR_METHOD);
+	if ((r = http_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), req)) < 0)
+		return (r);
+	for (p = eol + 2; p < end; p = eol + 2) {
+		eol = memchr(p, '\r', (size_t)(end - p) + 1);
+		/* obs-fold (RFC 9112 section 5.2) is refused. */
+		if (*p == ' ' || *p == '\t')
+			return (HTTP_ERR_MALFORMED);
+		if (++nfields > HTTP_FIELDS_MAX)
+			return (HTTP_ERR_TOO_LONG);
+		if ((r = http_field(p, (size_t)(eol - p), req,
+		    &seen_auth)) < 0)
+			return (r);
+	}
+	return (head);
+}
+
+size_t
+http_build_response(char *buf, size_t len, int status, const char *extra,
+    const char *body)
+{
+	size_t	 n, blen, i;
+	int	 r;
+
+	if (status / 100 == 2 && body == NULL)
+		/* RFC 9110 section 9.3.6: no content fields on a tunnel. */
+		r = snprintf(buf, len, "HTTP/1.1 %d %s\r\n\r\n", status,
+		    http_status_text(status));
+	else {
+		blen = body != NULL ? strlen(body) : 0;
+		r = snprintf(buf, len, "HTTP/1.1 %d %s\r\nContent-Type: "
+		    "text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
+		    "Connection: close\r\n%s\r\n", status,
+		    http_status_text(status), blen, extra != NULL ? extra : "");
+		if (r >= 0 && (size_t)r + blen < len) {
+			for (i = 0; i < blen; i++)
+				buf[r + i] = (body[i] == '\n' ||
+				    (body[i] >= 0x20 && body[i] < 0x7f)) ?
+				    body[i] : '?';
+			buf[r + blen] = '\0';
+			r += (int)blen;
+		} else
+			r = -1;
+	}
+	if (r < 0 || (size_t)r >= len)
+		return (0);
+	n = (size_t)r;
+	return (n);
+}

@@ -222,3 +222,44 @@ class HttpTrickleTest(HttpCase, GatewayTestCase):
         s.sendall(b"CONNECT 127.0.0.1:80 HTTP/1.1\rX")
         self.assertEqual(head_of(recv_until_eof(s))[0], 400)
         s.close()
+
+
+class HttpChromiumTest(HttpCase, GatewayTestCase):
+    """A real browser: headless Chromium with the gateway as its proxy
+    loads an HTTPS page by name through a CONNECT tunnel."""
+
+    def test_chromium_loads_https_through_the_gateway(self):
+        import shutil
+        import ssl
+        chromium = shutil.which("chromium")
+        if chromium is None:
+            self.fail("chromium is not installed (packaging/install-deps.sh "
+                      "test installs it)")
+        key = os.path.join(self.tmp.path, "key.pem")
+        cert = os.path.join(self.tmp.path, "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                        "-subj", "/CN=www.test.example"], check=True,
+                       capture_output=True, timeout=60)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        hport = self.serve(server)
+        profile = os.path.join(self.tmp.path, "chromium-profile")
+        # Loopback goes through the proxy too ("<-loopback>"); the
+        # certificate is the test's own.
+        r = subprocess.run([chromium, "--headless", "--no-sandbox",
+                            "--disable-gpu", "--disable-background-networking",
+                            "--disable-component-update", "--disable-sync",
+                            "--no-first-run", "--user-data-dir=" + profile,
+                            "--proxy-server=http://127.0.0.1:%d" % self.gw.port,
+                            "--proxy-bypass-list=<-loopback>",
+                            "--ignore-certificate-errors", "--dump-dom",
+                            "https://www.test.example:%d/" % hport],
+                           capture_output=True, timeout=120)
+        self.assertIn(BODY.strip(), r.stdout, r.stderr[-2000:])
+        wait_for(lambda: self.gw.audit("protocol = 'http' AND "
+                                       "dst_host = 'www.test.example' AND "
+                                       "verdict = 'allow'"),
+                 timeout=10, what="the browser's tunnel in the audit log")

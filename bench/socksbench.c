@@ -23,7 +23,8 @@
  *		holds them SECONDS, prints how many were established
  *
  * -s is the SOCKS5 gateway; without it the client connects directly. -a
- * logs in with RFC 1929 username/password.
+ * logs in with RFC 1929 username/password. -H (rate only) speaks HTTP
+ * CONNECT to the gateway instead of SOCKS5 (with -a, Basic).
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -52,6 +53,9 @@ static struct sockaddr_in	 target, gateway;
 static int			 use_gateway;
 static uint8_t			 login[3 + 255 + 255];	/* RFC 1929 */
 static size_t			 login_len;
+static int			 use_http;	/* -H: HTTP CONNECT */
+static char			 http_req[1024];
+static size_t			 http_req_len;
 
 static void __attribute__((noreturn))
 die(const char *what)
@@ -117,6 +121,43 @@ read_full(int fd, void *buf, size_t len)
 		}
 		got += (size_t)n;
 	}
+	return (0);
+}
+
+/* -H: the CONNECT head every client sends, Basic from -a's pair. */
+static int
+http_connect_request(void)
+{
+	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
+	    "klmnopqrstuvwxyz0123456789+/";
+	char			 pair[512], cred[700], host[INET_ADDRSTRLEN];
+	size_t			 i, n = 0, plen = 0;
+	uint32_t		 v;
+	int			 r;
+
+	if (login_len) {
+		plen = (size_t)snprintf(pair, sizeof(pair), "%.*s:%.*s",
+		    login[1], (const char *)login + 2, login[2 + login[1]],
+		    (const char *)login + 3 + login[1]);
+		for (i = 0; i < plen; i += 3) {
+			v = (uint32_t)(uint8_t)pair[i] << 16 |
+			    (i + 1 < plen ? (uint32_t)(uint8_t)pair[i + 1] << 8 :
+			    0) | (i + 2 < plen ? (uint8_t)pair[i + 2] : 0);
+			cred[n++] = b64[v >> 18 & 63];
+			cred[n++] = b64[v >> 12 & 63];
+			cred[n++] = i + 1 < plen ? b64[v >> 6 & 63] : '=';
+			cred[n++] = i + 2 < plen ? b64[v & 63] : '=';
+		}
+	}
+	cred[n] = '\0';
+	inet_ntop(AF_INET, &target.sin_addr, host, sizeof(host));
+	r = snprintf(http_req, sizeof(http_req), "CONNECT %s:%u HTTP/1.1\r\n"
+	    "Host: %s:%u\r\n%s%s%s\r\n", host, ntohs(target.sin_port), host,
+	    ntohs(target.sin_port), n ? "Proxy-Authorization: Basic " : "",
+	    cred, n ? "\r\n" : "");
+	if (r < 0 || (size_t)r >= sizeof(http_req))
+		return (-1);
+	http_req_len = (size_t)r;
 	return (0);
 }
 
@@ -359,7 +400,10 @@ bulk(int streams, double seconds)
 
 /* rate and idle: one epoll loop of non-blocking client state machines */
 
-enum cstate { C_CONNECTING, C_METHOD, C_AUTH, C_REPLY, C_ECHO, C_HOLD };
+enum cstate { C_CONNECTING, C_METHOD, C_AUTH, C_REPLY, C_HTTP, C_ECHO,
+    C_HOLD };
+
+#define HTTP_200	"HTTP/1.1 200 Connection established\r\n\r\n"
 
 struct client {
 	int		 fd;
@@ -433,7 +477,12 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		epoll_ctl(lp->efd, EPOLL_CTL_MOD, c->fd, &ev);
-		if (use_gateway) {
+		if (use_gateway && use_http) {
+			c->state = C_HTTP;
+			if (write(c->fd, http_req, http_req_len) !=
+			    (ssize_t)http_req_len)
+				return (1);
+		} else if (use_gateway) {
 			c->state = C_METHOD;
 			if (write(c->fd, login_len ? "\x05\x01\x02" :
 			    "\x05\x01\x00", 3) != 3)
@@ -445,7 +494,8 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 	if (c->state == C_HOLD)
 		return (1);
 	want = c->state == C_METHOD || c->state == C_AUTH ? 2 :
-	    c->state == C_REPLY ? 10 : lp->echo_len;
+	    c->state == C_REPLY ? 10 : c->state == C_HTTP ?
+	    sizeof(HTTP_200) - 1 : lp->echo_len;
 	n = read(c->fd, c->buf + c->have, want - c->have);
 	if (n < 0 && errno == EAGAIN)
 		return (0);
@@ -479,6 +529,11 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 		return (0);
 	case C_REPLY:
 		if (c->buf[1] != 0)
+			return (1);
+		client_send_payload(lp, c);
+		return (0);
+	case C_HTTP:
+		if (memcmp(c->buf, HTTP_200, sizeof(HTTP_200) - 1) != 0)
 			return (1);
 		client_send_payload(lp, c);
 		return (0);
@@ -707,8 +762,11 @@ main(int argc, char **argv)
 		return (serve((uint16_t)atoi(argv[2]), (uint16_t)atoi(argv[3])));
 	}
 	optind = 2;
-	while ((ch = getopt(argc, argv, "a:t:s:n:c:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "Ha:t:s:n:c:d:")) != -1) {
 		switch (ch) {
+		case 'H':
+			use_http = 1;
+			break;
 		case 'a': {
 			char	*colon = strchr(optarg, ':');
 			size_t	 ul, pl;
@@ -746,6 +804,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "socksbench: -t is required; -d 0 to 7200\n");
 		return (2);
 	}
+	if (use_http && http_connect_request() == -1)
+		return (2);
 	raise_nofile();
 	if (strcmp(mode, "bulk") == 0)
 		return (bulk(n, seconds));

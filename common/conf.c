@@ -109,6 +109,7 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "log_sessions", CT_BOOL, OFF(c_log_sessions), 0, 0, "yes", CK_LIVE },
 	{ "socks4", CT_BOOL, OFF(c_socks4), 0, 0, NULL, CK_LIVE },
 	{ "http", CT_BOOL, OFF(c_http), 0, 0, "yes", CK_LIVE },
+	{ "pac_file", CT_PATH, OFF(c_pac_file), 0, 0, NULL, CK_LIVE },
 };
 #undef OFF
 
@@ -204,6 +205,7 @@ conf_unref(struct conf *c)
 		if (conf_is_string(conf_keywords[i].ck_type))
 			free(*(char **)((char *)c +
 			    conf_keywords[i].ck_offset));
+	free(c->c_pac);		/* read from pac_file, not a keyword */
 	free(c->c_path);
 	free(c);
 }
@@ -475,12 +477,15 @@ conf_load(const char *path, char **cause)
 /*
  * The files a configuration names must be readable now: a typo in a path
  * is caught by -n and by a reload rather than at the first DNS query.
+ * The PAC file is read into the configuration here (gatewayd serves it
+ * from memory; socksctl, which never does, never reads it).
  */
 int
-conf_check_files(const struct conf *c, char **cause)
+conf_check_files(struct conf *c, char **cause)
 {
 	const char	*paths[] = { c->c_resolv_conf, c->c_hosts_file };
 	const char	*names[] = { "resolv_conf", "hosts_file" };
+	const char	*why;
 	size_t		 i;
 
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
@@ -490,6 +495,14 @@ conf_check_files(const struct conf *c, char **cause)
 				*cause = NULL;
 			return (-1);
 		}
+	}
+	if (c->c_pac_file != NULL && c->c_pac == NULL &&
+	    conf_read_text(c->c_pac_file, CONF_PAC_MAX, &c->c_pac,
+	    &why) == -1) {
+		if (asprintf(cause, "%s: pac_file %s: %s (a text file of 64 KiB "
+		    "at most)", c->c_path, c->c_pac_file, why) < 0)
+			*cause = NULL;
+		return (-1);
 	}
 	return (0);
 }

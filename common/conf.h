@@ -77,6 +77,8 @@ struct conf {
 	int			 c_log_sessions;	/* a line per close */
 	int			 c_socks4;
 	int			 c_http;	/* HTTP CONNECT on the port */
+	char			*c_pac_file;
+	char			*c_pac;		/* its text, read at load */
 };
 
 struct conf	*conf_load(const char *, char **);
@@ -84,7 +86,7 @@ int		 conf_audit_sessions(const struct conf *);
 struct conf	*conf_default(void);
 void		 conf_ref(struct conf *);
 void		 conf_unref(struct conf *);
-int		 conf_check_files(const struct conf *, char **);
+int		 conf_check_files(struct conf *, char **);
 size_t		 conf_restart_needed(const struct conf *, const struct conf *,
 		    char *, size_t);
 

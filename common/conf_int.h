@@ -53,5 +53,7 @@ int	 conf_set(struct conf *, const struct conf_keyword *, const char *,
 	    const char *, int, struct conf_errors *);
 char	*conf_resolve_path(const char *, const char *);
 int	 conf_zone_ok(const char *);
+#define CONF_PAC_MAX	(64 * 1024)
+int	 conf_read_text(const char *, size_t, char **, const char **);
 
 #endif

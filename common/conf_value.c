@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -19,6 +20,52 @@
 
 #include "conf.h"
 #include "conf_int.h"
+
+/*
+ * A text file of at most max bytes (no NUL in it) into *out, malloc'd;
+ * -1 with *why otherwise. Read as root at a start and served to anyone
+ * who asks (pac_file): not through a symbolic link, which whoever can
+ * write its folder could point at /etc/shadow, and a regular file only.
+ */
+int
+conf_read_text(const char *file, size_t max, char **out, const char **why)
+{
+	struct stat	 st;
+	char		*buf;
+	ssize_t		 n = 0;
+	size_t		 got = 0;
+	int		 fd;
+
+	*out = NULL;
+	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK)) == -1) {
+		*why = errno == ELOOP ? "a symbolic link: refused" :
+		    strerror(errno);
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		*why = "not a regular file";
+		close(fd);
+		return (-1);
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		*why = "out of memory";
+		close(fd);
+		return (-1);
+	}
+	while (got <= max && (n = read(fd, buf + got, max + 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	if (n == -1 || got > max || memchr(buf, '\0', got) != NULL) {
+		*why = n == -1 ? "cannot be read" : got > max ? "too large" :
+		    "not a text file";
+		free(buf);
+		return (-1);
+	}
+	buf[got] = '\0';
+	*out = buf;
+	return (0);
+}
 
 /* Whether name is a zone of the system's time zone database. */
 int

@@ -6,9 +6,9 @@
  * as a status code. It ends in session_begin() like SOCKS: policy, DNS,
  * connect, relay, limits, quotas and audit are the session core's.
  *
- * Not built yet (issue 15): forwarding of absolute-form requests
- * (plain-HTTP sites), the PAC file and Negotiate. Those requests are
- * answered 501 and closed. A connection carries one CONNECT: after it,
+ * The PAC file is served here too (http_pac). Not built yet (issue 15):
+ * forwarding of absolute-form requests (plain-HTTP sites) and Negotiate.
+ * Those requests are answered 501 and closed. A connection carries one CONNECT: after it,
  * its bytes are the tunnel's; a refusal closes it.
  */
 #include <sys/types.h>
@@ -95,6 +95,56 @@ http_worth_parsing(struct session *s, struct evbuffer *in, size_t len)
 	return (r);
 }
 
+/*
+ * The PAC file (GET or HEAD /proxy.pac or /wpad.dat): pac_file's text,
+ * or one that sends every URL to the address this client reached, so a
+ * browser pointed at the gateway by policy or WPAD needs nothing else.
+ * Served to anyone, before any login (browsers fetch it without one);
+ * not a session, so not in the audit log.
+ */
+static void
+http_pac(struct session *s, int head_only)
+{
+	const struct conf	*c = s->s_worker->w_conf;
+	struct sockaddr_storage	 local;
+	socklen_t		 llen = sizeof(local);
+	char			 here[ADDR_STRLEN], made[512], *buf;
+	const char		*pac = c->c_pac;
+	size_t			 plen, hlen;
+	int			 n;
+
+	if (pac == NULL) {
+		if (getsockname(s->s_fd[SIDE_CLIENT], (struct sockaddr *)&local,
+		    &llen) == -1) {
+			http_refuse(s, 503, NULL, "no local address");
+			return;
+		}
+		addr_unmap(&local);
+		addr_str((struct sockaddr *)&local, here, sizeof(here));
+		snprintf(made, sizeof(made), "// socksgw: every URL through "
+		    "this gateway, which judges each request.\n"
+		    "function FindProxyForURL(url, host) {\n"
+		    "\treturn \"PROXY %s\";\n}\n", here);
+		pac = made;
+	}
+	plen = strlen(pac);
+	if ((buf = malloc(plen + 256)) == NULL) {
+		http_refuse(s, 503, NULL, "out of memory");
+		return;
+	}
+	n = snprintf(buf, 256, "HTTP/1.1 200 OK\r\nContent-Type: "
+	    "application/x-ns-proxy-autoconfig\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: max-age=300\r\nConnection: close\r\n\r\n", plen);
+	hlen = (size_t)n;
+	if (!head_only) {
+		memcpy(buf + hlen, pac, plen);
+		hlen += plen;
+	}
+	/* Sent, then closed as a refusal is: the same linger. */
+	session_refuse_bytes(s, (const uint8_t *)buf, hlen, "PAC file served");
+	free(buf);
+}
+
 static enum step
 http_read(struct session *s)
 {
@@ -118,7 +168,7 @@ http_read(struct session *s)
 	/* Copied out, not pulled up: no password left in a freed chain. */
 	if (evbuffer_copyout(in, buf, len) != (ssize_t)len)
 		return (STEP_WAIT);
-	r = http_parse_connect(buf, len, &req);
+	r = http_parse_request(buf, len, &req);
 	explicit_bzero(buf, len);
 	if (r == 0)
 		return (STEP_WAIT);
@@ -130,6 +180,12 @@ http_read(struct session *s)
 	}
 	front_consume(s, (size_t)r);
 	bufferevent_setwatermark(s->s_bev, EV_READ, 0, HTTP_EARLY_MAX);
+	if (req.hr_kind == HTTP_REQ_PAC) {
+		r = req.hr_head_only;
+		explicit_bzero(&req, sizeof(req));
+		http_pac(s, r);
+		return (STEP_STOP);
+	}
 	s->s_dst_port = req.hr_port;
 	if (req.hr_is_addr)
 		memcpy(&s->s_dst, &req.hr_addr, sizeof(s->s_dst));

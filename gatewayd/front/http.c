@@ -1,8 +1,8 @@
 /*
  * http.c: the HTTP/1.1 proxy request codec (see http.h). Only what a
- * CONNECT needs: the request line, the fields (Proxy-Authorization read,
- * the rest checked and ignored), Basic credentials (RFC 7617), and the
- * head of a response.
+ * CONNECT and a PAC file's GET need: the request line, the fields
+ * (Proxy-Authorization read, the rest checked and ignored), Basic
+ * credentials (RFC 7617), and the head of a response.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -20,7 +20,7 @@ static const struct {
 	int		 code;
 	const char	*text;
 } http_statuses[] = {
-	{ 200, "Connection established" },
+	{ 200, "OK" },
 	{ 400, "Bad Request" },
 	{ 403, "Forbidden" },
 	{ 407, "Proxy Authentication Required" },
@@ -40,7 +40,8 @@ static const struct {
 } http_errors[] = {
 	[-HTTP_ERR_MALFORMED] = { 400, "malformed HTTP request" },
 	[-HTTP_ERR_TOO_LONG] = { 431, "HTTP request head too long" },
-	[-HTTP_ERR_METHOD] = { 501, "HTTP method other than CONNECT" },
+	[-HTTP_ERR_METHOD] = { 501, "only CONNECT is served (forwarding "
+	    "plain-HTTP requests is not built yet)" },
 	[-HTTP_ERR_VERSION] = { 505, "HTTP version other than 1.0 or 1.1" },
 	[-HTTP_ERR_TARGET] = { 400, "HTTP CONNECT target is not host:port" },
 	[-HTTP_ERR_CREDENTIALS] = { 400, "unreadable Basic credentials" },
@@ -273,8 +274,29 @@ http_field(const uint8_t *p, size_t n, struct http_request *req,
 	return (0);
 }
 
+/* GET or HEAD of the PAC file, in origin form (RFC 9112 section 3.2.1). */
+static int
+http_pac(const uint8_t *method, size_t mlen, const uint8_t *target,
+    size_t tlen, struct http_request *req)
+{
+	static const char *const paths[] = { "/proxy.pac", "/wpad.dat" };
+	size_t		 i;
+
+	if (!(mlen == 3 && memcmp(method, "GET", 3) == 0) &&
+	    !(mlen == 4 && memcmp(method, "HEAD", 4) == 0))
+		return (0);
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (tlen == strlen(paths[i]) && memcmp(target, paths[i],
+		    tlen) == 0) {
+			req->hr_kind = HTTP_REQ_PAC;
+			req->hr_head_only = mlen == 4;
+			return (1);
+		}
+	return (0);
+}
+
 int
-http_parse_connect(const uint8_t *buf, size_t len, struct http_request *req)
+http_parse_request(const uint8_t *buf, size_t len, struct http_request *req)
 {
 	const uint8_t	*p, *eol, *sp1, *sp2, *end;
 	int		 head, r, nfields = 0, seen_auth = 0;
@@ -303,10 +325,14 @@ http_parse_connect(const uint8_t *buf, size_t len, struct http_request *req)
 	    (sp2[8] != '0' && sp2[8] != '1'))
 		return (eol - sp2 - 1 >= 5 && memcmp(sp2 + 1, "HTTP/", 5) ==
 		    0 ? HTTP_ERR_VERSION : HTTP_ERR_MALFORMED);
-	if (sp1 - buf != 7 || memcmp(buf, "CONNECT", 7) != 0)
-		return (HTTP_ERR_METHOD);
-	if ((r = http_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), req)) < 0)
-		return (r);
+	if (!http_pac(buf, (size_t)(sp1 - buf), sp1 + 1,
+	    (size_t)(sp2 - sp1 - 1), req)) {
+		if (sp1 - buf != 7 || memcmp(buf, "CONNECT", 7) != 0)
+			return (HTTP_ERR_METHOD);
+		if ((r = http_target(sp1 + 1, (size_t)(sp2 - sp1 - 1),
+		    req)) < 0)
+			return (r);
+	}
 	for (p = eol + 2; p < end; p = eol + 2) {
 		eol = memchr(p, '\r', (size_t)(end - p) + 1);
 		/* obs-fold (RFC 9112 section 5.2) is refused. */
@@ -330,8 +356,8 @@ http_build_response(char *buf, size_t len, int status, const char *extra,
 
 	if (status / 100 == 2 && body == NULL)
 		/* RFC 9110 section 9.3.6: no content fields on a tunnel. */
-		r = snprintf(buf, len, "HTTP/1.1 %d %s\r\n\r\n", status,
-		    http_status_text(status));
+		r = snprintf(buf, len, "HTTP/1.1 %d Connection established\r\n"
+		    "\r\n", status);
 	else {
 		blen = body != NULL ? strlen(body) : 0;
 		r = snprintf(buf, len, "HTTP/1.1 %d %s\r\nContent-Type: "

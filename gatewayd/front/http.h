@@ -25,11 +25,16 @@
 enum http_error {
 	HTTP_ERR_MALFORMED = -1,	/* 400 */
 	HTTP_ERR_TOO_LONG = -2,		/* 431: head past HTTP_HEAD_MAX */
-	HTTP_ERR_METHOD = -3,		/* 501: a method other than CONNECT */
+	HTTP_ERR_METHOD = -3,		/* 501: not CONNECT, not the PAC file */
 	HTTP_ERR_VERSION = -4,		/* 505: not HTTP/1.0 or 1.1 */
 	HTTP_ERR_TARGET = -5,		/* 400: not host:port */
 	HTTP_ERR_CREDENTIALS = -6,	/* 400: Basic credentials unreadable */
 	HTTP_ERR_MIN = HTTP_ERR_CREDENTIALS
+};
+
+enum http_kind {
+	HTTP_REQ_CONNECT,		/* a tunnel: hr_host or hr_addr, port */
+	HTTP_REQ_PAC,			/* GET or HEAD /proxy.pac, /wpad.dat */
 };
 
 enum http_auth {
@@ -39,6 +44,8 @@ enum http_auth {
 };
 
 struct http_request {
+	enum http_kind		 hr_kind;
+	int			 hr_head_only;	/* HEAD */
 	char			 hr_host[HTTP_NAME_MAX + 1];	/* a name */
 	struct sockaddr_storage	 hr_addr;	/* or an address and port */
 	int			 hr_is_addr;
@@ -49,10 +56,11 @@ struct http_request {
 };
 
 /*
- * A CONNECT request's head: its length (> 0), 0 when more bytes are
- * needed, or a negative HTTP_ERR_*. The caller wipes req (a password).
+ * A request's head (a CONNECT, or a PAC file's GET): its length (> 0), 0
+ * when more bytes are needed, or a negative HTTP_ERR_*. The caller wipes
+ * req (a password).
  */
-int	 http_parse_connect(const uint8_t *, size_t, struct http_request *);
+int	 http_parse_request(const uint8_t *, size_t, struct http_request *);
 int	 http_error_status(int);
 const char *http_strerror(int);
 const char *http_status_text(int);

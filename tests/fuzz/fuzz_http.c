@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the HTTP CONNECT codec (gatewayd/front/http.c).
+ * libFuzzer harness for the HTTP request codec (gatewayd/front/http.c).
  * Invariants, beyond ASan's "never read past the input" (each call gets a
  * buffer of exactly its length):
  *  - the parser never claims more bytes than it was given, nor more than
@@ -31,7 +31,7 @@ parse(const uint8_t *data, size_t len, struct http_request *req)
 
 	CHECK(copy != NULL);
 	memcpy(copy, data, len);
-	r = http_parse_connect(copy, len, req);
+	r = http_parse_request(copy, len, req);
 	free(copy);
 	return (r);
 }
@@ -56,8 +56,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	CHECK((size_t)r <= len && r <= HTTP_HEAD_MAX);
 	if (r == 0)
 		return (0);
-	CHECK(req.hr_port > 0);
-	if (!req.hr_is_addr) {
+	CHECK(req.hr_kind == HTTP_REQ_CONNECT || req.hr_kind == HTTP_REQ_PAC);
+	CHECK(req.hr_kind == HTTP_REQ_PAC || req.hr_port > 0);
+	if (req.hr_kind == HTTP_REQ_CONNECT && !req.hr_is_addr) {
 		CHECK(req.hr_host[0] != '\0');
 		CHECK(strlen(req.hr_host) <= HTTP_NAME_MAX);
 		CHECK(strspn(req.hr_host, "abcdefghijklmnopqrstuvwxyz"

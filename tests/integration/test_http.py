@@ -129,6 +129,39 @@ class HttpConnectTest(HttpCase, GatewayTestCase):
         # None of them got as far as a request: no record.
         self.assertEqual(self.gw.audit("protocol = 'http'"), [])
 
+    def test_pac_file_generated_and_configured(self):
+        for path in (b"/proxy.pac", b"/wpad.dat"):
+            code, headers, body = head_of(self.ask(
+                b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"))
+            self.assertEqual(code, 200)
+            self.assertIn("content-type: application/x-ns-proxy-autoconfig",
+                          headers)
+            self.assertIn(b'return "PROXY 127.0.0.1:%d"' % self.gw.port, body)
+        code, headers, body = head_of(self.ask(
+            b"HEAD /proxy.pac HTTP/1.1\r\n\r\n"))
+        self.assertEqual((code, body), (200, b""))
+        self.assertEqual(head_of(self.ask(
+            b"GET /other.pac HTTP/1.1\r\n\r\n"))[0], 501)
+        pac = self.tmp.write("site.pac", 'function FindProxyForURL(u, h) '
+                             '{ return "PROXY proxy.example.org:3128"; }\n')
+        gw = self.start_gateway("pac_file %s\n" % pac)
+        code, _, body = head_of(self.ask(
+            b"GET /wpad.dat HTTP/1.0\r\n\r\n", gw))
+        with open(pac) as f:
+            self.assertEqual((code, body.decode()), (200, f.read()))
+        self.assertEqual(gw.audit("1"), [])     # not sessions
+        # A link could point anywhere root can read: refused, FILE:LINE.
+        link = os.path.join(self.tmp.path, "link.pac")
+        os.symlink("/etc/shadow", link)
+        conf = self.tmp.write("bad.conf", "audit_db x.db\npac_file %s\n"
+                              % link)
+        r = subprocess.run([os.environ.get("GATEWAYD", "build/bin/gatewayd"),
+                            "-n", "-c", conf], capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.conf: pac_file %s: a symbolic link" % link,
+                      r.stdout + r.stderr)
+
     def test_http_no_leaves_the_port_to_socks(self):
         gw = self.start_gateway("http no\n")
         self.assertEqual(self.ask(b"CONNECT 127.0.0.1:80 HTTP/1.1\r\n\r\n",
@@ -162,6 +195,11 @@ class HttpBasicTest(HttpCase, PamTestCase):
         auth = self.gw.audit("kind = 'auth'")
         self.assertEqual([(r["user"], r["protocol"]) for r in auth],
                          [("alice", "http")])
+
+    def test_pac_file_needs_no_login(self):
+        code, _, body = head_of(self.ask(b"GET /proxy.pac HTTP/1.1\r\n\r\n"))
+        self.assertEqual(code, 200)
+        self.assertIn(b"FindProxyForURL", body)
 
     def test_credentials_are_checked_and_never_left_in_memory(self):
         cred = base64.b64encode(b"bob:hunter2").decode()
@@ -246,20 +284,26 @@ class HttpChromiumTest(HttpCase, GatewayTestCase):
         ctx.load_cert_chain(cert, key)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
         hport = self.serve(server)
-        profile = os.path.join(self.tmp.path, "chromium-profile")
+        # Pointed at the gateway directly, then by its PAC file.
         # Loopback goes through the proxy too ("<-loopback>"); the
         # certificate is the test's own.
-        r = subprocess.run([chromium, "--headless", "--no-sandbox",
-                            "--disable-gpu", "--disable-background-networking",
-                            "--disable-component-update", "--disable-sync",
-                            "--no-first-run", "--user-data-dir=" + profile,
-                            "--proxy-server=http://127.0.0.1:%d" % self.gw.port,
-                            "--proxy-bypass-list=<-loopback>",
-                            "--ignore-certificate-errors", "--dump-dom",
-                            "https://www.test.example:%d/" % hport],
-                           capture_output=True, timeout=120)
-        self.assertIn(BODY.strip(), r.stdout, r.stderr[-2000:])
-        wait_for(lambda: self.gw.audit("protocol = 'http' AND "
-                                       "dst_host = 'www.test.example' AND "
-                                       "verdict = 'allow'"),
-                 timeout=10, what="the browser's tunnel in the audit log")
+        for n, how in enumerate((
+                ["--proxy-server=http://127.0.0.1:%d" % self.gw.port,
+                 "--proxy-bypass-list=<-loopback>"],
+                ["--proxy-pac-url=http://127.0.0.1:%d/proxy.pac" %
+                 self.gw.port])):
+            profile = os.path.join(self.tmp.path, "chromium-profile%d" % n)
+            r = subprocess.run([chromium, "--headless", "--no-sandbox",
+                                "--disable-gpu",
+                                "--disable-background-networking",
+                                "--disable-component-update",
+                                "--disable-sync", "--no-first-run",
+                                "--user-data-dir=" + profile] + how +
+                               ["--ignore-certificate-errors", "--dump-dom",
+                                "https://www.test.example:%d/" % hport],
+                               capture_output=True, timeout=120)
+            self.assertIn(BODY.strip(), r.stdout, (how, r.stderr[-2000:]))
+            wait_for(lambda: len(self.gw.audit(
+                "protocol = 'http' AND dst_host = 'www.test.example' AND "
+                "verdict = 'allow'")) > n, timeout=10,
+                what="the browser's tunnel in the audit log")

@@ -27,7 +27,7 @@ parse(const char *text, struct http_request *req)
 	int	 r;
 
 	memcpy(copy, text, len);
-	r = http_parse_connect(copy, len, req);
+	r = http_parse_request(copy, len, req);
 	free(copy);
 	return (r);
 }
@@ -171,6 +171,29 @@ test_basic(void **state)
 }
 
 static void
+test_pac(void **state)
+{
+	struct http_request	 req;
+
+	(void)state;
+	assert_true(parse("GET /proxy.pac HTTP/1.1\r\nHost: g\r\n\r\n",
+	    &req) > 0);
+	assert_int_equal(req.hr_kind, HTTP_REQ_PAC);
+	assert_int_equal(req.hr_head_only, 0);
+	assert_true(parse("HEAD /wpad.dat HTTP/1.0\r\n\r\n", &req) > 0);
+	assert_int_equal(req.hr_kind, HTTP_REQ_PAC);
+	assert_int_equal(req.hr_head_only, 1);
+	assert_int_equal(parse("GET /proxy.pac?x HTTP/1.1\r\n\r\n", &req),
+	    HTTP_ERR_METHOD);
+	assert_int_equal(parse("POST /proxy.pac HTTP/1.1\r\n\r\n", &req),
+	    HTTP_ERR_METHOD);
+	assert_int_equal(parse("GET http://g/proxy.pac HTTP/1.1\r\n\r\n",
+	    &req), HTTP_ERR_METHOD);
+	assert_int_equal(parse("GET /proxy.pac HTTP/1.1\r\nContent-Length: "
+	    "2\r\n\r\nhi", &req), HTTP_ERR_MALFORMED);
+}
+
+static void
 test_prefixes(void **state)
 {
 	const char		*t = "CONNECT [::1]:443 HTTP/1.1\r\n"
@@ -184,7 +207,7 @@ test_prefixes(void **state)
 	for (i = 0; i < len; i++) {
 		copy = malloc(i ? i : 1);
 		memcpy(copy, t, i);
-		assert_int_equal(http_parse_connect(copy, i, &req), 0);
+		assert_int_equal(http_parse_request(copy, i, &req), 0);
 		free(copy);
 	}
 	assert_int_equal(parse(t, &req), (int)len);
@@ -220,6 +243,7 @@ main(void)
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_pac),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_responses),
 	};

@@ -11,6 +11,7 @@ static const char *const stat_names[GW_STAT_MAX] = {
 	"limit_sessions", "limit_rate", "limit_quota", "quota_closed",
 	"auth_authd_down", "audit_syslog_failed", "metrics_refused",
 	"limit_handshakes", "auth_busy", "audit_refusals",
+	"requests_socks5", "requests_socks4", "requests_http", "pac_served",
 };
 
 const char *

@@ -119,6 +119,12 @@ static const struct {
 	    "Audit records that could not be sent to syslog." },
 	{ GW_STAT_METRICS_REFUSED, "metrics_refused_total", NULL,
 	    "Metrics connections refused (metrics_allow, or too many)." },
+	{ GW_STAT_REQ_SOCKS5, "requests_total", "protocol=\"socks5\"",
+	    "Requests read, by the client's protocol." },
+	{ GW_STAT_REQ_SOCKS4, "requests_total", "protocol=\"socks4\"", NULL },
+	{ GW_STAT_REQ_HTTP, "requests_total", "protocol=\"http\"", NULL },
+	{ GW_STAT_PAC_SERVED, "pac_served_total", NULL,
+	    "PAC files served (GET /proxy.pac, /wpad.dat)." },
 	{ GW_STAT_AUDIT_REFUSED, "audit_refusals_total", NULL,
 	    "Requests refused because the audit log could not take them "
 	    "(audit_failure block)." },

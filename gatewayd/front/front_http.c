@@ -140,6 +140,7 @@ http_pac(struct session *s, int head_only)
 		memcpy(buf + hlen, pac, plen);
 		hlen += plen;
 	}
+	STAT_ADD(GW_STAT_PAC_SERVED, 1);
 	/* Sent, then closed as a refusal is: the same linger. */
 	session_refuse_bytes(s, (const uint8_t *)buf, hlen, "PAC file served");
 	free(buf);

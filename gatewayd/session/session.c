@@ -298,6 +298,9 @@ session_begin(struct session *s, uint8_t cmd, const char *name,
 
 	s->s_cmd = cmd;
 	s->s_dst_port = port;
+	STAT_ADD(s->s_proto == AUDIT_PROTO_HTTP ? GW_STAT_REQ_HTTP :
+	    s->s_proto == AUDIT_PROTO_SOCKS4 ? GW_STAT_REQ_SOCKS4 :
+	    GW_STAT_REQ_SOCKS5, 1);
 	if (ident != NULL && ident[0] != '\0')
 		s->s_ident = strdup(ident);
 	if (!audit_admit(s)) {

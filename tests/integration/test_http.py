@@ -4,6 +4,7 @@ proxy authentication through PAM (pam_wrapper)."""
 
 import base64
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import time
 import unittest
 
 from gwtest import (EchoHandler, GatewayTestCase, recv_exact, recv_until_eof,
-                    wait_for)
+                    socks_open, wait_for)
 from test_connect import BODY, Hello
 from test_pam import PamTestCase
 
@@ -41,6 +42,8 @@ class HttpCase:
 
 
 class HttpConnectTest(HttpCase, GatewayTestCase):
+    gateway_extra = "control_socket control.sock\n"
+
     def test_curl_through_a_tunnel_is_judged_and_audited(self):
         hport = self.serve(http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), Hello))
@@ -62,6 +65,14 @@ class HttpConnectTest(HttpCase, GatewayTestCase):
         self.assertEqual({r["command"] for r in recs}, {"connect"})
         self.assertEqual({r["verdict"] for r in recs}, {"allow"})
         self.assertTrue(all(r["bytes_down"] > len(BODY) for r in recs))
+        # And counted by protocol, beside one SOCKS5 request.
+        s = socks_open(self.gw.addr, "127.0.0.1", hport)[0]
+        s.close()
+        self.ask(b"GET /proxy.pac HTTP/1.1\r\n\r\n")
+        stats = json.loads(self.gw.ctl("--json", "stats").stdout)
+        self.assertEqual((stats["requests_http"], stats["requests_socks5"],
+                          stats["requests_socks4"], stats["pac_served"]),
+                         (3, 1, 0, 1))
 
     def test_bytes_sent_with_the_request_reach_the_target(self):
         port = self.tcp_server(EchoHandler)

@@ -85,6 +85,7 @@ static const struct conf_keyword conf_keywords[] = {
 	    NULL, CK_RESTART },
 	{ "metrics_allow", CT_CIDRS, OFF(c_metrics_allow), 0, 0,
 	    NULL, CK_RESTART },
+	{ "pac_allow", CT_CIDRS, OFF(c_pac_allow), 0, 0, NULL, CK_LIVE },
 	{ "handshake_per_client", CT_INT, OFF(c_handshake_per_client),
 	    0, 10000000, NULL, CK_LIVE },
 	{ "user", CT_STRING, OFF(c_user), 0, 0, NULL, CK_RESTART },
@@ -242,9 +243,7 @@ conf_same(const struct conf *a, const struct conf *b,
 		return (a->c_has_metrics == b->c_has_metrics &&
 		    strcmp(a->c_metrics.cl_text, b->c_metrics.cl_text) == 0);
 	case CT_CIDRS:
-		return (a->c_metrics_nallow == b->c_metrics_nallow &&
-		    memcmp(a->c_metrics_allow, b->c_metrics_allow,
-		    a->c_metrics_nallow * sizeof(a->c_metrics_allow[0])) == 0);
+		return (memcmp(pa, pb, sizeof(struct conf_cidrs)) == 0);
 	case CT_REMOVED:
 		return (1);
 	default:	/* CT_INT, CT_BOOL, CT_AUTH, CT_FAILURE: an int */
@@ -445,6 +444,12 @@ conf_load(const char *path, char **cause)
 		    conf_keywords], "socks4 yes cannot go with auth pam: SOCKS4 "
 		    "clients carry no password and would not be authenticated");
 
+	/* A PAC file nobody could fetch is a mistake worth saying. */
+	if (!c->c_http && c->c_pac_file != NULL)
+		conf_error(&ce, path, seen[conf_find_keyword("pac_file") -
+		    conf_keywords], "pac_file needs http yes: the PAC file is "
+		    "served over HTTP");
+
 	/* The policy database lives beside the configuration by default. */
 	if (c->c_policy_db == NULL)
 		c->c_policy_db = conf_resolve_path(path, "policy.db");
@@ -504,5 +509,19 @@ conf_check_files(struct conf *c, char **cause)
 			*cause = NULL;
 		return (-1);
 	}
+	return (0);
+}
+
+/* Whether a client at sa may: in one of the ranges, or loopback if none. */
+int
+conf_cidrs_allow(const struct conf_cidrs *cc, const struct sockaddr *sa)
+{
+	size_t	 i;
+
+	if (cc->cc_n == 0)
+		return (addr_is_loopback(sa));
+	for (i = 0; i < cc->cc_n; i++)
+		if (addr_in_cidr(sa, &cc->cc_list[i]))
+			return (1);
 	return (0);
 }

@@ -25,6 +25,13 @@ struct conf_listen {
 	char			 cl_text[ADDR_STRLEN];
 };
 
+/* Address ranges a keyword allows (metrics_allow, pac_allow). */
+struct conf_cidrs {
+	struct addr_cidr	 cc_list[GW_MAX_LISTEN];
+	size_t			 cc_n;		/* 0: loopback only */
+};
+int	 conf_cidrs_allow(const struct conf_cidrs *, const struct sockaddr *);
+
 struct conf {
 	_Atomic int		 c_refs;
 	char			*c_path;
@@ -60,8 +67,8 @@ struct conf {
 	char			*c_control_group;
 	struct conf_listen	 c_metrics;	/* metrics_listen */
 	int			 c_has_metrics;
-	struct addr_cidr	 c_metrics_allow[GW_MAX_LISTEN];
-	size_t			 c_metrics_nallow;
+	struct conf_cidrs	 c_metrics_allow;
+	struct conf_cidrs	 c_pac_allow;
 	int			 c_handshake_per_client;	/* 0: auto */
 	char			*c_runtime_dir;
 	char			*c_user;

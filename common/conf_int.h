@@ -23,7 +23,7 @@ enum conf_type {
 	CT_BOOL,	/* yes | no */
 	CT_FAILURE,	/* block | allow */
 	CT_ADDRESS,	/* one ADDR:PORT */
-	CT_CIDRS,	/* CIDR... (metrics_allow) */
+	CT_CIDRS,	/* CIDR... (struct conf_cidrs) */
 	CT_REMOVED,	/* a keyword of an older release: an error saying so */
 };
 

@@ -23,9 +23,10 @@
 
 /*
  * A text file of at most max bytes (no NUL in it) into *out, malloc'd;
- * -1 with *why otherwise. Read as root at a start and served to anyone
- * who asks (pac_file): not through a symbolic link, which whoever can
- * write its folder could point at /etc/shadow, and a regular file only.
+ * -1 with *why otherwise. Read as root at a start and served to clients
+ * (pac_file): not through a symbolic link or a second hard link, which
+ * whoever can write its folder could point at /etc/shadow, and a regular
+ * file only.
  */
 int
 conf_read_text(const char *file, size_t max, char **out, const char **why)
@@ -37,14 +38,14 @@ conf_read_text(const char *file, size_t max, char **out, const char **why)
 	int		 fd;
 
 	*out = NULL;
-	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK)) == -1) {
 		*why = errno == ELOOP ? "a symbolic link: refused" :
 		    strerror(errno);
 		return (-1);
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		*why = "not a regular file";
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		*why = "not a regular file with one link";
 		close(fd);
 		return (-1);
 	}
@@ -224,6 +225,8 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		c->c_has_metrics = 1;
 		break;
 	case CT_CIDRS: {
+		struct conf_cidrs *cc = (struct conf_cidrs *)(base +
+		    kw->ck_offset);
 		char	*copy = conf_xstrdup(value), *tok, *save = NULL;
 
 		if (copy == NULL)
@@ -231,20 +234,20 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 
 		for (tok = strtok_r(copy, " \t", &save); tok != NULL;
 		    tok = strtok_r(NULL, " \t", &save)) {
-			if (c->c_metrics_nallow == GW_MAX_LISTEN) {
+			if (cc->cc_n == GW_MAX_LISTEN) {
 				conf_error(ce, file, line, "%s: at most %d "
 				    "ranges", kw->ck_name, GW_MAX_LISTEN);
 				free(copy);
 				return (-1);
 			}
-			if (addr_cidr_parse(tok, &c->c_metrics_allow[
-			    c->c_metrics_nallow]) == -1) {
+			if (addr_cidr_parse(tok, &cc->cc_list[cc->cc_n]) ==
+			    -1) {
 				conf_error(ce, file, line, "%s %s: expected an "
 				    "address or ADDR/LEN", kw->ck_name, tok);
 				free(copy);
 				return (-1);
 			}
-			c->c_metrics_nallow++;
+			cc->cc_n++;
 		}
 		free(copy);
 		break;

@@ -97,10 +97,14 @@ http_worth_parsing(struct session *s, struct evbuffer *in, size_t len)
 
 /*
  * The PAC file (GET or HEAD /proxy.pac or /wpad.dat): pac_file's text,
- * or one that sends every URL to the address this client reached, so a
+ * or one that sends URLs to the address this client reached, so a
  * browser pointed at the gateway by policy or WPAD needs nothing else.
- * Served to anyone, before any login (browsers fetch it without one);
- * not a session, so not in the audit log.
+ * Served without a login (browsers fetch it without one) to pac_allow's
+ * clients only (loopback by default: a site's PAC file names its
+ * internal hosts); not a session, so not in the audit log. Plain-HTTP
+ * URLs go to SOCKS5 first while forwarding them is not built: browsers
+ * do not log in to SOCKS5, so with auth pam they fall back to the HTTP
+ * proxy, which says 501.
  */
 static void
 http_pac(struct session *s, int head_only)
@@ -113,6 +117,12 @@ http_pac(struct session *s, int head_only)
 	size_t			 plen, hlen;
 	int			 n;
 
+	if (!conf_cidrs_allow(&c->c_pac_allow, (const struct sockaddr *)
+	    &s->s_peer)) {
+		http_refuse(s, 403, NULL, "the PAC file is not served to this "
+		    "address (pac_allow)");
+		return;
+	}
 	if (pac == NULL) {
 		if (getsockname(s->s_fd[SIDE_CLIENT], (struct sockaddr *)&local,
 		    &llen) == -1) {
@@ -124,7 +134,9 @@ http_pac(struct session *s, int head_only)
 		snprintf(made, sizeof(made), "// socksgw: every URL through "
 		    "this gateway, which judges each request.\n"
 		    "function FindProxyForURL(url, host) {\n"
-		    "\treturn \"PROXY %s\";\n}\n", here);
+		    "\tif (url.substring(0, 5) == \"http:\")\n"
+		    "\t\treturn \"SOCKS5 %s; PROXY %s\";\n"
+		    "\treturn \"PROXY %s\";\n}\n", here, here, here);
 		pac = made;
 	}
 	plen = strlen(pac);
@@ -141,9 +153,12 @@ http_pac(struct session *s, int head_only)
 		hlen += plen;
 	}
 	STAT_ADD(GW_STAT_PAC_SERVED, 1);
-	/* Sent, then closed as a refusal is: the same linger. */
+	/* Sent, then closed as a refusal is, given time to leave. */
 	session_refuse_bytes(s, (const uint8_t *)buf, hlen, "PAC file served");
 	free(buf);
+	if (s->s_state == S_REPLYING)
+		s->s_deadline = s->s_worker->w_now +
+		    (int64_t)c->c_handshake_timeout * 1000;
 }
 
 static enum step

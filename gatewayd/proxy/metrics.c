@@ -46,8 +46,7 @@ struct metrics_client {
 static int			 metrics_fd = -1;
 static struct evconnlistener	*metrics_listener;
 static int			 metrics_clients;
-static struct addr_cidr		 metrics_allow[GW_MAX_LISTEN];
-static size_t			 metrics_nallow;
+static struct conf_cidrs	 metrics_allow;
 
 static void	metrics_flushed(struct bufferevent *, void *);
 static void	metrics_event(struct bufferevent *, short, void *);
@@ -83,8 +82,7 @@ metrics_bind(const struct conf *c, char **cause)
 void
 metrics_init(const struct conf *c, int fd)
 {
-	memcpy(metrics_allow, c->c_metrics_allow, sizeof(metrics_allow));
-	metrics_nallow = c->c_metrics_nallow;
+	metrics_allow = c->c_metrics_allow;
 	metrics_fd = fd;
 }
 
@@ -208,7 +206,6 @@ metrics_accept(struct evconnlistener *l, evutil_socket_t fd,
 	static const struct timeval	 timeout = { METRICS_TIMEOUT_S, 0 };
 	struct metrics_client		*mc;
 	struct sockaddr_storage		 peer;
-	size_t				 i;
 	int				 ok;
 
 	(void)arg;
@@ -217,12 +214,7 @@ metrics_accept(struct evconnlistener *l, evutil_socket_t fd,
 	    sizeof(peer));
 	addr_unmap(&peer);
 	/* Without metrics_allow, this machine only (secure by default). */
-	if (metrics_nallow == 0)
-		ok = addr_is_loopback((struct sockaddr *)&peer);
-	else
-		for (i = 0, ok = 0; i < metrics_nallow && !ok; i++)
-			ok = addr_in_cidr((struct sockaddr *)&peer,
-			    &metrics_allow[i]);
+	ok = conf_cidrs_allow(&metrics_allow, (struct sockaddr *)&peer);
 	if (!ok || metrics_clients >= METRICS_CLIENTS_MAX ||
 	    (mc = calloc(1, sizeof(*mc))) == NULL) {
 		STAT_ADD(GW_STAT_METRICS_REFUSED, 1);

@@ -161,11 +161,25 @@ class HttpConnectTest(HttpCase, GatewayTestCase):
         with open(pac) as f:
             self.assertEqual((code, body.decode()), (200, f.read()))
         self.assertEqual(gw.audit("1"), [])     # not sessions
+        # Loopback only unless pac_allow says more: a site's PAC file
+        # names its internal hosts.
+        gw = self.start_gateway("pac_file %s\npac_allow 192.0.2.0/24\n" %
+                                pac)
+        code, _, body = head_of(self.ask(b"GET /wpad.dat HTTP/1.1\r\n\r\n",
+                                         gw))
+        self.assertEqual(code, 403)
+        self.assertIn(b"pac_allow", body)
         # A link could point anywhere root can read: refused, FILE:LINE.
         link = os.path.join(self.tmp.path, "link.pac")
         os.symlink("/etc/shadow", link)
         conf = self.tmp.write("bad.conf", "audit_db x.db\npac_file %s\n"
                               % link)
+        r = subprocess.run([os.environ.get("GATEWAYD", "build/bin/gatewayd"),
+                            "-n", "-c", self.tmp.write(
+                                "off.conf", "http no\npac_file %s\n" % pac)],
+                           capture_output=True, text=True, timeout=20)
+        self.assertIn("off.conf:2: pac_file needs http yes",
+                      r.stdout + r.stderr)
         r = subprocess.run([os.environ.get("GATEWAYD", "build/bin/gatewayd"),
                             "-n", "-c", conf], capture_output=True, text=True,
                            timeout=20)
@@ -318,3 +332,19 @@ class HttpChromiumTest(HttpCase, GatewayTestCase):
                 "protocol = 'http' AND dst_host = 'www.test.example' AND "
                 "verdict = 'allow'")) > n, timeout=10,
                 what="the browser's tunnel in the audit log")
+        # A plain-HTTP page by the generated PAC file: through SOCKS5.
+        plain = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), Hello))
+        r = subprocess.run([chromium, "--headless", "--no-sandbox",
+                            "--disable-gpu", "--disable-background-networking",
+                            "--disable-component-update", "--disable-sync",
+                            "--no-first-run", "--user-data-dir=" +
+                            os.path.join(self.tmp.path, "chromium-plain"),
+                            "--proxy-pac-url=http://127.0.0.1:%d/proxy.pac" %
+                            self.gw.port, "--dump-dom",
+                            "http://www.test.example:%d/" % plain],
+                           capture_output=True, timeout=120)
+        self.assertIn(BODY.strip(), r.stdout, r.stderr[-2000:])
+        wait_for(lambda: self.gw.audit(
+            "protocol = 'socks5' AND dst_port = %d AND verdict = 'allow'"
+            % plain), timeout=10, what="the SOCKS5 record")

@@ -78,21 +78,15 @@ static int
 http_worth_parsing(struct session *s, struct evbuffer *in, size_t len)
 {
 	struct evbuffer_ptr	 at;
-	uint8_t			 buf[HTTP_HEAD_MAX];
-	size_t			 from = s->s_fe_seen, n;
-	int			 r;
 
-	if (len >= HTTP_HEAD_MAX || from == 0)
+	if (len >= HTTP_HEAD_MAX || s->s_fe_seen == 0)
 		return (1);
-	if (len <= from || evbuffer_ptr_set(in, &at, from,
-	    EVBUFFER_PTR_SET) == -1)
+	if (len <= s->s_fe_seen ||
+	    evbuffer_ptr_set(in, &at, s->s_fe_seen, EVBUFFER_PTR_SET) == -1)
 		return (0);
-	n = len - from;
-	if (evbuffer_copyout_from(in, &at, buf, n) != (ssize_t)n)
-		return (1);
-	r = memchr(buf, '\r', n) != NULL || memchr(buf, '\n', n) != NULL;
-	explicit_bzero(buf, n);
-	return (r);
+	/* EOL_ANY: the first CR or LF from there on. */
+	return (evbuffer_search_eol(in, &at, NULL, EVBUFFER_EOL_ANY).pos !=
+	    -1);
 }
 
 /*

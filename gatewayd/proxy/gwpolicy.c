@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,12 @@ static pthread_mutex_t	 gp_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t	 gp_opt_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 gp_cond = PTHREAD_COND_INITIALIZER;
 static struct policy	*gp_current;
+/*
+ * Moves with every snapshot published: a worker compares it with the one
+ * it judges by before each decision (worker_policy_now), so that once any
+ * worker has revoked a session, no worker admits the same request again.
+ */
+static _Atomic unsigned	 gp_generation;
 static pthread_t	 gp_thread;
 static int		 gp_running;
 static int		 gp_stop;
@@ -145,21 +152,31 @@ gwpolicy_publish(struct policy *p)
 	pthread_mutex_lock(&gp_lock);
 	old = gp_current;
 	gp_current = p;
+	atomic_fetch_add_explicit(&gp_generation, 1, memory_order_release);
 	pthread_mutex_unlock(&gp_lock);
 	policy_unref(old);
 }
 
-/* A new reference to the snapshot in force. */
+/* A new reference to the snapshot in force, and its generation. */
 struct policy *
-gwpolicy_get(void)
+gwpolicy_get(unsigned *generation)
 {
 	struct policy	*p;
 
 	pthread_mutex_lock(&gp_lock);
 	p = gp_current;
 	policy_ref(p);
+	if (generation != NULL)
+		*generation = atomic_load(&gp_generation);
 	pthread_mutex_unlock(&gp_lock);
 	return (p);
+}
+
+/* Cheap enough for every decision: one atomic load. */
+unsigned
+gwpolicy_generation(void)
+{
+	return (atomic_load_explicit(&gp_generation, memory_order_acquire));
 }
 
 static int

@@ -26,7 +26,8 @@ int	 gwpolicy_init(const struct conf *, char **);
 int	 gwpolicy_watch(void (*)(const struct policy *), char **);
 void	 gwpolicy_reload(const struct conf *);
 void	 gwpolicy_stop(void);
-struct policy *gwpolicy_get(void);
+struct policy *gwpolicy_get(unsigned *);
+unsigned gwpolicy_generation(void);
 
 /* listen.c: the listening sockets, [worker][listen address] */
 int	 listeners_open(const struct conf *, int, int *, char **);

@@ -59,7 +59,7 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 	w->w_id = id;
 	w->w_conf = c;
 	conf_ref(c);
-	w->w_policy = gwpolicy_get();
+	w->w_policy = gwpolicy_get(&w->w_policy_gen);
 	w->w_auth_fd = auth_fd;
 	w->w_auth_next = -1;
 	TAILQ_INIT(&w->w_sessions);
@@ -282,17 +282,35 @@ worker_stop(struct worker *w)
 }
 
 /*
+ * The snapshot to judge a request by: the newest published. Workers hear
+ * of a new one at their own pace (worker_policy, below); without this, a
+ * client whose session one worker had just revoked could reconnect to a
+ * worker still judging by the old snapshot, and be let through again.
+ */
+struct policy *
+worker_policy_now(struct worker *w)
+{
+	struct policy	*old = w->w_policy;
+
+	if (gwpolicy_generation() == w->w_policy_gen)
+		return (w->w_policy);
+	w->w_policy = gwpolicy_get(&w->w_policy_gen);
+	policy_unref(old);
+	return (w->w_policy);
+}
+
+/*
  * A new policy is in force: every session past its request is judged
  * again, and those it denies are closed.
  */
 static void
 worker_policy(struct worker *w)
 {
-	struct policy	*p = gwpolicy_get(), *old = w->w_policy;
+	struct policy	*p, *old = w->w_policy;
 	struct session	*s, *next;
 	unsigned	 revoked = 0;
 
-	if (p == NULL)
+	if ((p = gwpolicy_get(&w->w_policy_gen)) == NULL)
 		return;
 	w->w_policy = p;
 	for (s = TAILQ_FIRST(&w->w_sessions); s != NULL; s = next) {

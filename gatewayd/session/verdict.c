@@ -48,10 +48,12 @@ verdict_name(struct session *s)
 {
 	struct policy_req	 req;
 	struct policy_verdict	 v;
+	struct policy		*p;
 
 	session_policy_req(s, NULL, &req);
-	policy_decide(s->s_worker->w_policy, &req, &v);
-	verdict_keep(s, s->s_worker->w_policy, &v);
+	p = worker_policy_now(s->s_worker);
+	policy_decide(p, &req, &v);
+	verdict_keep(s, p, &v);
 	if (v.action != POLICY_DENY)
 		return (0);
 	session_refuse(s, S5_REP_NOT_ALLOWED, s->s_refusal);
@@ -75,7 +77,7 @@ verdict_udp(struct session *s, const char *name, const struct sockaddr *sa,
 	session_policy_req(s, sa, &req);
 	req.dst_name = name;
 	req.dst_port = port;
-	policy_decide(s->s_worker->w_policy, &req, &v);
+	policy_decide(worker_policy_now(s->s_worker), &req, &v);
 	return (v.action == POLICY_DENY ? -1 : 0);
 }
 
@@ -104,10 +106,12 @@ verdict_address(struct session *s, const struct sockaddr *sa)
 {
 	struct policy_req	 req;
 	struct policy_verdict	 v;
+	struct policy		*p;
 
 	session_policy_req(s, sa, &req);
-	policy_decide(s->s_worker->w_policy, &req, &v);
-	verdict_keep(s, s->s_worker->w_policy, &v);
+	p = worker_policy_now(s->s_worker);
+	policy_decide(p, &req, &v);
+	verdict_keep(s, p, &v);
 	return (v.action == POLICY_ALLOW);
 }
 

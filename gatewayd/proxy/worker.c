@@ -282,24 +282,6 @@ worker_stop(struct worker *w)
 }
 
 /*
- * The snapshot to judge a request by: the newest published. Workers hear
- * of a new one at their own pace (worker_policy, below); without this, a
- * client whose session one worker had just revoked could reconnect to a
- * worker still judging by the old snapshot, and be let through again.
- */
-struct policy *
-worker_policy_now(struct worker *w)
-{
-	struct policy	*old = w->w_policy;
-
-	if (gwpolicy_generation() == w->w_policy_gen)
-		return (w->w_policy);
-	w->w_policy = gwpolicy_get(&w->w_policy_gen);
-	policy_unref(old);
-	return (w->w_policy);
-}
-
-/*
  * A new policy is in force: every session past its request is judged
  * again, and those it denies are closed.
  */

@@ -44,7 +44,7 @@ struct worker {
 	uint8_t			*w_scratch;	/* relay reads land here */
 	size_t			 w_scratch_len;
 	struct conf		*w_conf;	/* changed on this thread only */
-	struct policy		*w_policy;	/* likewise: worker_policy_now() */
+	struct policy		*w_policy;	/* likewise: verdict_snapshot() */
 	unsigned		 w_policy_gen;	/* gwpolicy_generation() of it */
 	_Atomic(const struct policy *) w_policy_seen;	/* for the main thread */
 	_Atomic unsigned	 w_requests;	/* WORKER_* from the main thread */
@@ -64,7 +64,6 @@ int	 worker_init(struct worker *, int, struct conf *, const int *, size_t,
 	    int, char **);
 int	 worker_start(struct worker *);
 void	 worker_request(struct worker *, unsigned);
-struct policy *worker_policy_now(struct worker *);
 void	 worker_set_authd(struct worker *, int);
 void	 worker_join(struct worker *);
 void	 worker_free(struct worker *);

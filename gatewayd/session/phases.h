@@ -24,6 +24,7 @@ int	 verdict_udp(struct session *, const char *,
 	    const struct sockaddr *, uint16_t);
 int	 verdict_address(struct session *, const struct sockaddr *);
 int	 verdict_recheck(struct session *, struct policy *);
+struct policy *verdict_snapshot(struct session *);
 int	 verdict_udp_association(struct session *, struct policy *);
 
 /* resolve.c: evdns, one resolver per worker */

@@ -180,7 +180,7 @@ udp_begin(struct session *s, const char *name,
 	 * Granted when some rule could let the datagrams through; each
 	 * destination is then judged on its own (udp.c).
 	 */
-	if (verdict_udp_association(s, worker_policy_now(s->s_worker)) == -1) {
+	if (verdict_udp_association(s, verdict_snapshot(s)) == -1) {
 		session_refuse(s, S5_REP_NOT_ALLOWED, s->s_refusal);
 		return (STEP_STOP);
 	}

@@ -17,7 +17,27 @@
 
 #include "phases.h"
 
+#include "proxy/proxy.h"
 #include "proxy/worker.h"
+
+/*
+ * The snapshot to judge a request by: the newest published. Workers hear
+ * of a new one at their own pace (worker_policy() in proxy/worker.c); so a
+ * client whose session one worker has just revoked, reconnecting to a
+ * worker that has not heard yet, is still judged by the new one.
+ */
+struct policy *
+verdict_snapshot(struct session *s)
+{
+	struct worker	*w = s->s_worker;
+	struct policy	*old = w->w_policy;
+
+	if (gwpolicy_generation() == w->w_policy_gen)
+		return (w->w_policy);
+	w->w_policy = gwpolicy_get(&w->w_policy_gen);
+	policy_unref(old);
+	return (w->w_policy);
+}
 
 static void
 verdict_keep(struct session *s, struct policy *p,
@@ -51,7 +71,7 @@ verdict_name(struct session *s)
 	struct policy		*p;
 
 	session_policy_req(s, NULL, &req);
-	p = worker_policy_now(s->s_worker);
+	p = verdict_snapshot(s);
 	policy_decide(p, &req, &v);
 	verdict_keep(s, p, &v);
 	if (v.action != POLICY_DENY)
@@ -77,7 +97,7 @@ verdict_udp(struct session *s, const char *name, const struct sockaddr *sa,
 	session_policy_req(s, sa, &req);
 	req.dst_name = name;
 	req.dst_port = port;
-	policy_decide(worker_policy_now(s->s_worker), &req, &v);
+	policy_decide(verdict_snapshot(s), &req, &v);
 	return (v.action == POLICY_DENY ? -1 : 0);
 }
 
@@ -109,7 +129,7 @@ verdict_address(struct session *s, const struct sockaddr *sa)
 	struct policy		*p;
 
 	session_policy_req(s, sa, &req);
-	p = worker_policy_now(s->s_worker);
+	p = verdict_snapshot(s);
 	policy_decide(p, &req, &v);
 	verdict_keep(s, p, &v);
 	return (v.action == POLICY_ALLOW);

@@ -1,19 +1,29 @@
 /*
- * front_http.c: the HTTP proxy front end (RFC 9110 section 9.3.6): a
- * CONNECT request's head, parsed by the codec of http.c; Basic proxy
- * authentication (RFC 9110 section 11.7, RFC 7617) through authd, with
- * the lock-out and canonical names of SOCKS logins; and every outcome
- * as a status code. It ends in session_begin() like SOCKS: policy, DNS,
- * connect, relay, limits, quotas and audit are the session core's.
+ * front_http.c: the HTTP proxy front end: a CONNECT request (RFC 9110
+ * section 9.3.6) or an absolute-form request to forward (GET
+ * http://host/path: plain-HTTP sites), parsed by the codec of http.c;
+ * Basic proxy authentication (RFC 9110 section 11.7, RFC 7617) through
+ * authd, with the lock-out and canonical names of SOCKS logins; and every
+ * outcome as a status code. It ends in session_begin() like SOCKS: the
+ * request is judged by host and port as a CONNECT; policy, DNS, connect,
+ * relay, limits, quotas and audit are the session core's.
  *
- * The PAC file is served here too (http_pac). Not built yet (issue 15):
- * forwarding of absolute-form requests (plain-HTTP sites) and Negotiate.
- * Those requests are answered 501 and closed. A connection carries one CONNECT: after it,
- * its bytes are the tunnel's; a refusal closes it.
+ * A connection carries one request. After a CONNECT its bytes are the
+ * tunnel's. A forwarded request goes to the server with its head rebuilt
+ * (http_forward_head: Host set to the judged target, hop-by-hop fields
+ * and credentials left out, Via and Connection: close added), its body
+ * framed by its one length (the relay stops where it ends: bytes after
+ * it are never sent), and the server's response comes back as it is,
+ * until the server closes. So every request is judged and audited on
+ * its own, and no second request can ride on a judged one; a browser
+ * opens a new connection for the next (see the README on keep-alive).
+ * A refusal closes the connection. The PAC file is served here too
+ * (http_pac). Not built yet (issue 15): Negotiate (Kerberos).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +47,12 @@
 #define HTTP_EARLY_MAX	1024	/* bytes buffered after the head */
 #define HTTP_CHALLENGE	"Proxy-Authenticate: Basic realm=\"socksgw\", " \
 			"charset=\"UTF-8\"\r\n"
+
+/* A forwarded request's state: where its body ends. */
+struct front_state {
+	struct http_body_scan	 fs_body;
+	size_t			 fs_head;	/* the rebuilt head's length */
+};
 
 /* Refuses with status and a one-line body; why goes to the log. */
 static void
@@ -95,10 +111,7 @@ http_worth_parsing(struct session *s, struct evbuffer *in, size_t len)
  * browser pointed at the gateway by policy or WPAD needs nothing else.
  * Served without a login (browsers fetch it without one) to pac_allow's
  * clients only (loopback by default: a site's PAC file names its
- * internal hosts); not a session, so not in the audit log. Plain-HTTP
- * URLs go to SOCKS5 first while forwarding them is not built: browsers
- * do not log in to SOCKS5, so with auth pam they fall back to the HTTP
- * proxy, which says 501.
+ * internal hosts); not a session, so not in the audit log.
  */
 static void
 http_pac(struct session *s, int head_only)
@@ -128,9 +141,7 @@ http_pac(struct session *s, int head_only)
 		snprintf(made, sizeof(made), "// socksgw: every URL through "
 		    "this gateway, which judges each request.\n"
 		    "function FindProxyForURL(url, host) {\n"
-		    "\tif (url.substring(0, 5) == \"http:\")\n"
-		    "\t\treturn \"SOCKS5 %s; PROXY %s\";\n"
-		    "\treturn \"PROXY %s\";\n}\n", here, here, here);
+		    "\treturn \"PROXY %s\";\n}\n", here);
 		pac = made;
 	}
 	plen = strlen(pac);
@@ -153,6 +164,40 @@ http_pac(struct session *s, int head_only)
 	if (s->s_state == S_REPLYING)
 		s->s_deadline = s->s_worker->w_now +
 		    (int64_t)c->c_handshake_timeout * 1000;
+}
+
+/*
+ * A request to forward: its head is rebuilt in place of the client's (the
+ * client's, with its credentials, wiped) and waits, with the first bytes
+ * of its body, until the server is connected (http_connected).
+ */
+static int
+http_forward(struct session *s, const struct http_request *req, size_t head)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->s_bev);
+	uint8_t		 buf[HTTP_HEAD_MAX];
+	char		 out[HTTP_FORWARD_MAX];
+	size_t		 n;
+
+	if (evbuffer_copyout(in, buf, head) != (ssize_t)head)
+		n = 0;
+	else
+		n = http_forward_head(buf, head, req, out, sizeof(out));
+	explicit_bzero(buf, head);
+	front_consume(s, head);
+	if (n == 0) {
+		http_refuse(s, 431, NULL, "HTTP request head too long to "
+		    "forward");
+		return (-1);
+	}
+	if ((s->s_fe = calloc(1, sizeof(*s->s_fe))) == NULL ||
+	    evbuffer_prepend(in, out, n) == -1) {
+		http_refuse(s, 503, NULL, "out of memory");
+		return (-1);
+	}
+	s->s_fe->fs_head = n;
+	http_body_begin(&s->s_fe->fs_body, req);
+	return (0);
 }
 
 static enum step
@@ -188,8 +233,15 @@ http_read(struct session *s)
 		http_refuse(s, http_error_status(r), NULL, http_strerror(r));
 		return (STEP_STOP);
 	}
-	front_consume(s, (size_t)r);
-	bufferevent_setwatermark(s->s_bev, EV_READ, 0, HTTP_EARLY_MAX);
+	if (req.hr_kind == HTTP_REQ_FORWARD && http_forward(s, &req,
+	    (size_t)r) == -1) {
+		explicit_bzero(&req, sizeof(req));
+		return (STEP_STOP);
+	}
+	if (req.hr_kind != HTTP_REQ_FORWARD)
+		front_consume(s, (size_t)r);
+	bufferevent_setwatermark(s->s_bev, EV_READ, 0, HTTP_EARLY_MAX +
+	    (s->s_fe != NULL ? s->s_fe->fs_head : 0));
 	if (req.hr_kind == HTTP_REQ_PAC) {
 		r = req.hr_head_only;
 		explicit_bzero(&req, sizeof(req));
@@ -296,8 +348,58 @@ http_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
 	return (http_build_response((char *)buf, len, status, NULL, body));
 }
 
+static long
+http_relay_client(struct session *s, const uint8_t *p, size_t n, int *ended)
+{
+	return (http_body_take(&s->s_fe->fs_body, p, n, ended));
+}
+
+/*
+ * The server is connected. A tunnel says 200; a forwarded request's head
+ * is first in the client's buffered bytes, and of what came after it,
+ * only its body goes (the relay frames the rest as it comes).
+ */
+static int
+http_connected(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->s_bev), *keep;
+	uint8_t		 reply[FRONT_REPLY_MAX];
+	size_t		 early, head;
+	long		 k;
+	int		 ended;
+
+	if (s->s_fe == NULL)
+		return (session_reply(s, reply, http_build_response((char *)
+		    reply, sizeof(reply), 200, NULL, NULL)));
+	head = s->s_fe->fs_head;
+	early = evbuffer_get_length(in) - head;
+	if (early == 0)
+		return (0);
+	if ((k = http_body_take(&s->s_fe->fs_body, evbuffer_pullup(in, -1) +
+	    head, early, &ended)) < 0) {
+		s->s_errno = EPROTO;
+		return (-1);
+	}
+	if ((size_t)k == early)
+		return (0);
+	/*
+	 * Bytes past the body: dropped, never sent on. (A bufferevent's
+	 * input may not be added to at its end, only at its start.)
+	 */
+	if ((keep = evbuffer_new()) == NULL)
+		return (-1);
+	k = evbuffer_remove_buffer(in, keep, head + (size_t)k) ==
+	    (int)(head + (size_t)k) && evbuffer_drain(in,
+	    evbuffer_get_length(in)) == 0 && evbuffer_prepend_buffer(in,
+	    keep) == 0 ? 0 : -1;
+	evbuffer_free(keep);
+	return ((int)k);
+}
+
 const struct front	 front_http = {
 	.fe_read = http_read,
 	.fe_authenticated = http_authenticated,
 	.fe_reply = http_reply,
+	.fe_connected = http_connected,
+	.fe_relay_client = http_relay_client,
 };

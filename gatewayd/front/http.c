@@ -1,8 +1,9 @@
 /*
- * http.c: the HTTP/1.1 proxy request codec (see http.h). Only what a
- * CONNECT and a PAC file's GET need: the request line, the fields
- * (Proxy-Authorization read, the rest checked and ignored), Basic
- * credentials (RFC 7617), and the head of a response.
+ * http.c: the HTTP/1.1 proxy request codec (see http.h): the request line
+ * of a CONNECT, a PAC file's GET or a forwarded absolute-form request; the
+ * fields (Proxy-Authorization read, a body's length found, the rest
+ * checked); Basic credentials (RFC 7617); and the head of a response.
+ * What forwarding does with a parsed request: http_forward.c.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include <strings.h>
 
 #include "http.h"
+#include "http_int.h"
 #include "socks5.h"
 
 static const struct {
@@ -40,11 +42,24 @@ static const struct {
 } http_errors[] = {
 	[-HTTP_ERR_MALFORMED] = { 400, "malformed HTTP request" },
 	[-HTTP_ERR_TOO_LONG] = { 431, "HTTP request head too long" },
-	[-HTTP_ERR_METHOD] = { 501, "only CONNECT is served (forwarding "
-	    "plain-HTTP requests is not built yet)" },
+	[-HTTP_ERR_METHOD] = { 501, "HTTP method not served" },
 	[-HTTP_ERR_VERSION] = { 505, "HTTP version other than 1.0 or 1.1" },
-	[-HTTP_ERR_TARGET] = { 400, "HTTP CONNECT target is not host:port" },
+	[-HTTP_ERR_TARGET] = { 400, "HTTP target is not host:port" },
 	[-HTTP_ERR_CREDENTIALS] = { 400, "unreadable Basic credentials" },
+	[-HTTP_ERR_LENGTH] = { 400, "HTTP body length missing, invalid or "
+	    "given twice (Content-Length and Transfer-Encoding)" },
+	[-HTTP_ERR_CODING] = { 501, "HTTP transfer coding other than "
+	    "chunked" },
+	[-HTTP_ERR_URL] = { 400, "only absolute http:// URLs are forwarded "
+	    "(https:// goes through CONNECT)" },
+};
+
+/* What the fields said, as they are read. */
+struct http_fields {
+	int	 seen_auth;
+	int	 seen_host;
+	int	 seen_length;
+	int	 seen_coding;
 };
 
 const char *
@@ -73,7 +88,7 @@ http_strerror(int err)
 }
 
 /* RFC 9110 section 5.6.2. */
-static int
+int
 http_tchar(uint8_t c)
 {
 	return ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
@@ -82,7 +97,7 @@ http_tchar(uint8_t c)
 }
 
 /* A field value's byte (RFC 9110 section 5.5): no control but HTAB. */
-static int
+int
 http_vchar(uint8_t c)
 {
 	return (c == '\t' || (c >= 0x20 && c != 0x7f));
@@ -232,10 +247,63 @@ done:
 	return (r);
 }
 
-/* One field: Proxy-Authorization read, a body refused, the rest checked. */
+int
+http_name_is(const uint8_t *p, size_t n, const char *name)
+{
+	return (n == strlen(name) && strncasecmp((const char *)p, name, n) ==
+	    0);
+}
+
+/* Content-Length (RFC 9110 section 8.6): digits only, one value. */
+static int
+http_length(const uint8_t *v, size_t n, struct http_request *req)
+{
+	size_t	 i;
+
+	if (n == 0 || n > 18)
+		return (HTTP_ERR_LENGTH);
+	req->hr_length = 0;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return (HTTP_ERR_LENGTH);
+		req->hr_length = req->hr_length * 10 + (uint64_t)(v[i] - '0');
+	}
+	return (0);
+}
+
+/*
+ * A forwarded request's framing fields: one Content-Length or one
+ * Transfer-Encoding of exactly chunked, and not both, are the only bodies
+ * two readers cannot frame differently (RFC 9112 sections 6.1, 6.3, 11.2).
+ */
+static int
+http_framing(const uint8_t *p, size_t nn, const uint8_t *v, size_t vn,
+    struct http_request *req, struct http_fields *f)
+{
+	if (http_name_is(p, nn, "Content-Length")) {
+		if (f->seen_length++ || f->seen_coding)
+			return (HTTP_ERR_LENGTH);
+		req->hr_body = HTTP_BODY_LENGTH;
+		return (http_length(v, vn, req));
+	}
+	if (http_name_is(p, nn, "Transfer-Encoding")) {
+		if (f->seen_coding++ || f->seen_length || req->hr_http10)
+			return (HTTP_ERR_LENGTH);
+		if (!http_name_is(v, vn, "chunked"))
+			return (HTTP_ERR_CODING);
+		req->hr_body = HTTP_BODY_CHUNKED;
+		return (0);
+	}
+	if (http_name_is(p, nn, "Host") && f->seen_host++)
+		return (HTTP_ERR_MALFORMED);
+	return (0);
+}
+
+/* One field: Proxy-Authorization read, a body's length found, the rest
+ * checked. */
 static int
 http_field(const uint8_t *p, size_t n, struct http_request *req,
-    int *seen_auth)
+    struct http_fields *f)
 {
 	const uint8_t	*colon, *v, *ve;
 	size_t		 i, nn;
@@ -253,9 +321,8 @@ http_field(const uint8_t *p, size_t n, struct http_request *req,
 	for (i = 0; v + i < ve; i++)
 		if (!http_vchar(v[i]))
 			return (HTTP_ERR_MALFORMED);
-	if (nn == 19 && strncasecmp((const char *)p, "Proxy-Authorization",
-	    nn) == 0) {
-		if ((*seen_auth)++)
+	if (http_name_is(p, nn, "Proxy-Authorization")) {
+		if (f->seen_auth++)
 			return (HTTP_ERR_MALFORMED);
 		if (ve - v > 6 && strncasecmp((const char *)v, "Basic ", 6) ==
 		    0) {
@@ -266,12 +333,53 @@ http_field(const uint8_t *p, size_t n, struct http_request *req,
 		req->hr_auth = HTTP_AUTH_OTHER;
 		return (0);
 	}
+	if (req->hr_kind == HTTP_REQ_FORWARD)
+		return (http_framing(p, nn, v, (size_t)(ve - v), req, f));
 	/* RFC 9110 section 9.3.6: a CONNECT request has no content. */
-	if ((nn == 17 && strncasecmp((const char *)p, "Transfer-Encoding",
-	    nn) == 0) || (nn == 14 && strncasecmp((const char *)p,
-	    "Content-Length", nn) == 0 && !(ve - v == 1 && *v == '0')))
+	if (http_name_is(p, nn, "Transfer-Encoding") ||
+	    (http_name_is(p, nn, "Content-Length") && !(ve - v == 1 &&
+	    *v == '0')))
 		return (HTTP_ERR_MALFORMED);
 	return (0);
+}
+
+/*
+ * An absolute-form target (RFC 9112 section 3.2.2): http://authority,
+ * then a path or query or nothing. The authority is judged as a CONNECT
+ * target would be (port 80 when it names none); userinfo and fragments
+ * are refused. *path is where the origin-form target starts.
+ */
+int
+http_url(const uint8_t *p, size_t n, struct http_request *req,
+    size_t *path)
+{
+	uint8_t		 hostport[HTTP_NAME_MAX + 16];
+	size_t		 an, i;
+	int		 has_port = 0;
+
+	if (n < 8 || strncasecmp((const char *)p, "http://", 7) != 0 ||
+	    memchr(p, '#', n) != NULL)
+		return (HTTP_ERR_URL);
+	for (an = 7; an < n && p[an] != '/' && p[an] != '?'; an++)
+		;
+	*path = an;
+	an -= 7;
+	p += 7;
+	if (an == 0 || an > HTTP_NAME_MAX + 8 || memchr(p, '@', an) != NULL)
+		return (HTTP_ERR_URL);
+	/* A port: digits after the last colon that is not inside [v6]. */
+	for (i = an; i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9'; i--)
+		;
+	if (i > 0 && i < an && p[i - 1] == ':')
+		has_port = 1;
+	memcpy(hostport, p, an);
+	if (!has_port) {
+		if (p[an - 1] == ':')
+			an--;		/* "host:" is port 80 too */
+		memcpy(hostport + an, ":80", 3);
+		an += 3;
+	}
+	return (http_target(hostport, an, req));
 }
 
 /* GET or HEAD of the PAC file, in origin form (RFC 9112 section 3.2.1). */
@@ -296,19 +404,11 @@ http_pac(const uint8_t *method, size_t mlen, const uint8_t *target,
 }
 
 int
-http_parse_request(const uint8_t *buf, size_t len, struct http_request *req)
+http_request_line(const uint8_t *buf, const uint8_t *eol,
+    struct http_line *l)
 {
-	const uint8_t	*p, *eol, *sp1, *sp2, *end;
-	int		 head, r, nfields = 0, seen_auth = 0;
+	const uint8_t	*p, *sp1, *sp2;
 
-	memset(req, 0, sizeof(*req));
-	if ((head = http_head_end(buf, len < HTTP_HEAD_MAX ? len :
-	    HTTP_HEAD_MAX)) < 0)
-		return (head);
-	if (head == 0)
-		return (len >= HTTP_HEAD_MAX ? HTTP_ERR_TOO_LONG : 0);
-	end = buf + head - 2;		/* the empty line's CRLF */
-	eol = memchr(buf, '\r', (size_t)(end - buf) + 1);
 	/* request-line = method SP request-target SP HTTP-version */
 	if ((sp1 = memchr(buf, ' ', (size_t)(eol - buf))) == NULL ||
 	    sp1 == buf ||
@@ -325,14 +425,52 @@ http_parse_request(const uint8_t *buf, size_t len, struct http_request *req)
 	    (sp2[8] != '0' && sp2[8] != '1'))
 		return (eol - sp2 - 1 >= 5 && memcmp(sp2 + 1, "HTTP/", 5) ==
 		    0 ? HTTP_ERR_VERSION : HTTP_ERR_MALFORMED);
-	if (!http_pac(buf, (size_t)(sp1 - buf), sp1 + 1,
-	    (size_t)(sp2 - sp1 - 1), req)) {
-		if (sp1 - buf != 7 || memcmp(buf, "CONNECT", 7) != 0)
-			return (HTTP_ERR_METHOD);
-		if ((r = http_target(sp1 + 1, (size_t)(sp2 - sp1 - 1),
-		    req)) < 0)
-			return (r);
-	}
+	l->method = buf;
+	l->mlen = (size_t)(sp1 - buf);
+	l->target = sp1 + 1;
+	l->tlen = (size_t)(sp2 - sp1 - 1);
+	l->version = sp2 + 1;
+	return (0);
+}
+
+/* What the request line asks for: a tunnel, the PAC file, forwarding. */
+static int
+http_request_kind(const struct http_line *l, struct http_request *req)
+{
+	size_t	 path;
+
+	if (http_pac(l->method, l->mlen, l->target, l->tlen, req))
+		return (0);
+	if (l->mlen == 7 && memcmp(l->method, "CONNECT", 7) == 0)
+		return (http_target(l->target, l->tlen, req));
+	/* Origin-form to a proxy is a request for the proxy itself. */
+	if (l->target[0] == '/' || l->target[0] == '*')
+		return (HTTP_ERR_METHOD);
+	req->hr_kind = HTTP_REQ_FORWARD;
+	req->hr_http10 = l->version[7] == '0';
+	return (http_url(l->target, l->tlen, req, &path));
+}
+
+int
+http_parse_request(const uint8_t *buf, size_t len, struct http_request *req)
+{
+	struct http_fields	 f;
+	struct http_line	 l;
+	const uint8_t		*p, *eol, *end;
+	int			 head, r, nfields = 0;
+
+	memset(req, 0, sizeof(*req));
+	memset(&f, 0, sizeof(f));
+	if ((head = http_head_end(buf, len < HTTP_HEAD_MAX ? len :
+	    HTTP_HEAD_MAX)) < 0)
+		return (head);
+	if (head == 0)
+		return (len >= HTTP_HEAD_MAX ? HTTP_ERR_TOO_LONG : 0);
+	end = buf + head - 2;		/* the empty line's CRLF */
+	eol = memchr(buf, '\r', (size_t)(end - buf) + 1);
+	if ((r = http_request_line(buf, eol, &l)) < 0 ||
+	    (r = http_request_kind(&l, req)) < 0)
+		return (r);
 	for (p = eol + 2; p < end; p = eol + 2) {
 		eol = memchr(p, '\r', (size_t)(end - p) + 1);
 		/* obs-fold (RFC 9112 section 5.2) is refused. */
@@ -340,10 +478,11 @@ http_parse_request(const uint8_t *buf, size_t len, struct http_request *req)
 			return (HTTP_ERR_MALFORMED);
 		if (++nfields > HTTP_FIELDS_MAX)
 			return (HTTP_ERR_TOO_LONG);
-		if ((r = http_field(p, (size_t)(eol - p), req,
-		    &seen_auth)) < 0)
+		if ((r = http_field(p, (size_t)(eol - p), req, &f)) < 0)
 			return (r);
 	}
+	if (req->hr_body == HTTP_BODY_LENGTH && req->hr_length == 0)
+		req->hr_body = HTTP_BODY_NONE;
 	return (head);
 }
 

@@ -8,7 +8,10 @@
  * The parser is strict where leniency has let requests be read two ways
  * (RFC 9112 section 11): lines end in CRLF, no whitespace before a
  * field's colon, no folded lines, no control bytes in a value, one
- * Proxy-Authorization at most, and a CONNECT carries no body.
+ * Proxy-Authorization at most, and a CONNECT carries no body. A
+ * forwarded request's body has one length or none (section 6.3): both
+ * Transfer-Encoding and Content-Length, two lengths, a coding other than
+ * chunked, and an unreadable length are refused, never guessed at.
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -21,6 +24,9 @@
 #define HTTP_FIELDS_MAX		64
 #define HTTP_NAME_MAX		255	/* a CONNECT's host */
 #define HTTP_CRED_MAX		255	/* a Basic user id or password */
+/* A forwarded head: the client's, minus hop-by-hop fields, plus these. */
+#define HTTP_FORWARD_MAX	(HTTP_HEAD_MAX + 512)
+#define HTTP_CHUNK_LINE_MAX	4096	/* a chunk's size line, a trailer's */
 
 enum http_error {
 	HTTP_ERR_MALFORMED = -1,	/* 400 */
@@ -29,12 +35,23 @@ enum http_error {
 	HTTP_ERR_VERSION = -4,		/* 505: not HTTP/1.0 or 1.1 */
 	HTTP_ERR_TARGET = -5,		/* 400: not host:port */
 	HTTP_ERR_CREDENTIALS = -6,	/* 400: Basic credentials unreadable */
-	HTTP_ERR_MIN = HTTP_ERR_CREDENTIALS
+	HTTP_ERR_LENGTH = -7,		/* 400: no single, valid body length */
+	HTTP_ERR_CODING = -8,		/* 501: a transfer coding not chunked */
+	HTTP_ERR_URL = -9,		/* 400: not an http:// URL we forward */
+	HTTP_ERR_MIN = HTTP_ERR_URL
 };
 
 enum http_kind {
 	HTTP_REQ_CONNECT,		/* a tunnel: hr_host or hr_addr, port */
 	HTTP_REQ_PAC,			/* GET or HEAD /proxy.pac, /wpad.dat */
+	HTTP_REQ_FORWARD,		/* an absolute-form http:// request */
+};
+
+/* How a forwarded request's body ends (RFC 9112 section 6.3). */
+enum http_body {
+	HTTP_BODY_NONE,
+	HTTP_BODY_LENGTH,		/* Content-Length: hr_length bytes */
+	HTTP_BODY_CHUNKED		/* Transfer-Encoding: chunked */
 };
 
 enum http_auth {
@@ -53,6 +70,26 @@ struct http_request {
 	enum http_auth		 hr_auth;
 	char			 hr_user[HTTP_CRED_MAX + 1];
 	char			 hr_pass[HTTP_CRED_MAX + 1];
+	/* HTTP_REQ_FORWARD: where the body ends; the head is rebuilt by
+	 * http_forward_head() from the same bytes. */
+	enum http_body		 hr_body;
+	uint64_t		 hr_length;
+	int			 hr_http10;	/* HTTP/1.0: sent on as 1.0 */
+};
+
+/*
+ * Where a forwarded body ends, followed as its bytes go by: a length
+ * counted down, or a chunked body's framing read (sizes, the CRLF after
+ * each chunk, the last chunk, the trailer section) without holding any of
+ * it. Bytes past the end belong to no request this one let through.
+ */
+struct http_body_scan {
+	enum http_body		 hb_kind;
+	uint8_t			 hb_state;	/* chunked: where in the frame */
+	uint8_t			 hb_digits;
+	uint16_t		 hb_line;	/* bytes of the current line */
+	uint32_t		 hb_trailer;	/* bytes of trailer fields */
+	uint64_t		 hb_left;	/* of the length, or the chunk */
 };
 
 /*
@@ -61,6 +98,23 @@ struct http_request {
  * req (a password).
  */
 int	 http_parse_request(const uint8_t *, size_t, struct http_request *);
+/*
+ * A forwarded request's head, from the same bytes http_parse_request()
+ * took (head is its length): origin-form request line, Host set to the
+ * judged authority, hop-by-hop fields (RFC 9110 section 7.6.1) and
+ * Proxy-Authorization left out, Via and Connection: close added. Its
+ * length, 0 if out is too small.
+ */
+size_t	 http_forward_head(const uint8_t *, size_t, const struct http_request *,
+	    char *, size_t);
+void	 http_body_begin(struct http_body_scan *, const struct http_request *);
+/*
+ * n more bytes after the head: how many belong to the body (all of them,
+ * or fewer when it ends among them; *ended set when it has), or -1 when
+ * the framing is broken.
+ */
+long	 http_body_take(struct http_body_scan *, const uint8_t *, size_t,
+	    int *);
 int	 http_error_status(int);
 const char *http_strerror(int);
 const char *http_status_text(int);

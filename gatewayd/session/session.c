@@ -439,10 +439,12 @@ session_connected(struct session *s, const struct sockaddr *peer)
 	    &len) == -1)
 		memset(&bnd, 0, sizeof(bnd));
 	addr_unmap(&bnd);
-	if (session_send(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
-	    (struct sockaddr *)&bnd, reply, sizeof(reply))) == -1 ||
+	if ((s->s_front->fe_connected != NULL ? s->s_front->fe_connected(s) :
+	    session_send(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
+	    (struct sockaddr *)&bnd, reply, sizeof(reply)))) == -1 ||
 	    relay_start(s) == -1) {
-		session_close(s, CLOSE_NO_MEMORY);
+		session_close(s, s->s_errno == EPROTO ? CLOSE_CLIENT_ERROR :
+		    CLOSE_NO_MEMORY);
 		return;
 	}
 	session_set_state(s, S_RELAY);
@@ -584,6 +586,7 @@ session_reap(struct worker *w)
 		if (s->s_dial.d_cand != &s->s_dst)
 			free(s->s_dial.d_cand);
 		free(s->s_dst_name);
+		free(s->s_fe);
 		free(s->s_reason);
 		free(s->s_user);
 		free(s->s_ident);

@@ -92,6 +92,21 @@ struct front {
 	size_t		(*fe_reply)(const struct session *, uint8_t rep,
 			    const struct sockaddr *addr, uint8_t *buf,
 			    size_t len);
+	/*
+	 * Optional. The remote side is connected, the relay not started:
+	 * the front end's own success (instead of fe_reply's), such as
+	 * HTTP forwarding's request head, put first in the client's
+	 * buffered bytes. 0, or -1 (s_errno EPROTO: the client's fault).
+	 */
+	int		(*fe_connected)(struct session *);
+	/*
+	 * For a session with front-end state (s_fe): n bytes the client
+	 * sent in the relay (none: p NULL). How many of them go on; the
+	 * rest, and all that follows, are dropped once *ended says the
+	 * client's message ended. -1 when they break its framing.
+	 */
+	long		(*fe_relay_client)(struct session *, const uint8_t *p,
+			    size_t n, int *ended);
 };
 #define FRONT_REPLY_MAX	1024	/* the longest reply of any front end */
 
@@ -123,6 +138,7 @@ struct session {
 	struct worker		*s_worker;
 	const struct front	*s_front;	/* its protocol */
 	uint16_t		 s_fe_seen;	/* input its front end has seen */
+	struct front_state	*s_fe;		/* its front end's: one block */
 	uint64_t		 s_id;
 	enum session_state	 s_state;
 	int			 s_fd[2];	/* owned; -1 when not open */

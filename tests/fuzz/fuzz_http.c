@@ -1,5 +1,6 @@
 /*
- * libFuzzer harness for the HTTP request codec (gatewayd/front/http.c).
+ * libFuzzer harness for the HTTP request codec (gatewayd/front/http.c,
+ * http_forward.c).
  * Invariants, beyond ASan's "never read past the input" (each call gets a
  * buffer of exactly its length):
  *  - the parser never claims more bytes than it was given, nor more than
@@ -10,7 +11,12 @@
  *  - what it read is well-formed: a name of at most HTTP_NAME_MAX
  *    characters from the allowed set or an address, a port above 0,
  *    credentials without control bytes;
- *  - a response built with any body stays one head and one body.
+ *  - a response built with any body stays one head and one body;
+ *  - a forwarded request's rebuilt head is one head (one empty line, at
+ *    its end; every line ends in CRLF), names the judged host, and holds
+ *    no Proxy-Authorization;
+ *  - the end of its body (the bytes after the head) is found at the same
+ *    place whatever the reads' sizes, and never past what was given.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -18,6 +24,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <strings.h>
 
 #include "http.h"
 
@@ -34,6 +42,58 @@ parse(const uint8_t *data, size_t len, struct http_request *req)
 	r = http_parse_request(copy, len, req);
 	free(copy);
 	return (r);
+}
+
+/* The body after the head, in reads of step bytes: where it ended. */
+static long
+body_end(const uint8_t *body, size_t len, const struct http_request *req,
+    size_t step, int *ended)
+{
+	struct http_body_scan	 b;
+	size_t			 at = 0, n;
+	long			 k, total = 0;
+
+	http_body_begin(&b, req);
+	*ended = 0;
+	k = http_body_take(&b, NULL, 0, ended);
+	CHECK(k == 0);
+	while (at < len && !*ended) {
+		n = len - at < step ? len - at : step;
+		if ((k = http_body_take(&b, body + at, n, ended)) < 0)
+			return (-1);
+		CHECK((size_t)k <= n);
+		CHECK((size_t)k == n || *ended);
+		total += k;
+		at += n;
+	}
+	return (total);
+}
+
+static void
+forwarded(const uint8_t *data, size_t head, size_t len,
+    const struct http_request *req)
+{
+	char	 out[HTTP_FORWARD_MAX + 1], *p, *end;
+	size_t	 n;
+	long	 whole, split;
+	int	 ended, ended2;
+
+	n = http_forward_head(data, head, req, out, sizeof(out) - 1);
+	CHECK(n > 0 && n <= HTTP_FORWARD_MAX);
+	out[n] = '\0';
+	CHECK(strlen(out) == n);
+	end = strstr(out, "\r\n\r\n");
+	CHECK(end != NULL && end + 4 == out + n);
+	for (p = out; p < out + n; p++)
+		CHECK(*p != '\n' || (p > out && p[-1] == '\r'));
+	CHECK(strncasecmp(strstr(out, "\r\n") + 2, "Host: ", 6) == 0);
+	for (p = strstr(out, "\r\n"); p != NULL && p < end;
+	    p = strstr(p + 2, "\r\n"))
+		CHECK(strncasecmp(p + 2, "Proxy-Authorization:", 20) != 0);
+	whole = body_end(data + head, len - head, req, len + 1, &ended);
+	split = body_end(data + head, len - head, req, 3, &ended2);
+	CHECK(whole == split && ended == ended2);
+	CHECK(whole <= (long)(len - head));
 }
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -56,9 +116,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	CHECK((size_t)r <= len && r <= HTTP_HEAD_MAX);
 	if (r == 0)
 		return (0);
-	CHECK(req.hr_kind == HTTP_REQ_CONNECT || req.hr_kind == HTTP_REQ_PAC);
 	CHECK(req.hr_kind == HTTP_REQ_PAC || req.hr_port > 0);
-	if (req.hr_kind == HTTP_REQ_CONNECT && !req.hr_is_addr) {
+	if (req.hr_kind == HTTP_REQ_FORWARD)
+		forwarded(data, (size_t)r, len, &req);
+	if (req.hr_kind != HTTP_REQ_PAC && !req.hr_is_addr) {
 		CHECK(req.hr_host[0] != '\0');
 		CHECK(strlen(req.hr_host) <= HTTP_NAME_MAX);
 		CHECK(strspn(req.hr_host, "abcdefghijklmnopqrstuvwxyz"

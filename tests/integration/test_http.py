@@ -1,6 +1,7 @@
 """HTTP CONNECT on the SOCKS port (issue 15): real curl through the
-gateway, hand-made requests for what curl would never send, and Basic
-proxy authentication through PAM (pam_wrapper)."""
+gateway, hand-made requests for what curl would never send, Basic proxy
+authentication through PAM (pam_wrapper), the PAC file, and headless
+Chromium. Forwarding of plain-HTTP requests: test_http_forward.py."""
 
 import base64
 import http.server
@@ -120,7 +121,8 @@ class HttpConnectTest(HttpCase, GatewayTestCase):
             (b"CONNECT x_y%00.example:80 HTTP/1.1\r\n\r\n", 400),
             (b"CONNECT www..test.example:80 HTTP/1.1\r\n\r\n", 400),
             (b"CONNECT 127.0.0.1:80 HTTP/2.0\r\n\r\n", 505),
-            (b"GET http://127.0.0.1/ HTTP/1.1\r\n\r\n", 501),
+            (b"GET https://127.0.0.1/ HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\n\r\n", 501),     # origin-form
             (b"CONNECT 127.0.0.1:80 HTTP/1.1\r\nHost : x\r\n\r\n", 400),
             (b"CONNECT 127.0.0.1:80 HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400),
             (b"CONNECT 127.0.0.1:80 HTTP/1.1\r\nA: b\x01c\r\n\r\n", 400),
@@ -211,12 +213,19 @@ class HttpBasicTest(HttpCase, PamTestCase):
         r = self.curl(url, "--proxy-user", "alice:wrong")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"407", r.stderr)
-        wait_for(lambda: self.gw.audit("kind = 'auth'") and self.gw.audit(
-            "kind = 'session' AND seq IS NOT NULL"), timeout=5,
-            what="the records")
+        # Forwarded (no tunnel): logged in the same way; the server never
+        # sees the credentials (test_http_forward checks the whole head).
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "-x",
+                            "http://127.0.0.1:%d" % self.gw.port,
+                            "--proxy-user", "alice:secret", url],
+                           capture_output=True, timeout=20)
+        self.assertEqual((r.returncode, r.stdout), (0, BODY), r.stderr)
+        wait_for(lambda: self.gw.audit("kind = 'auth'") and len(
+            self.gw.audit("kind = 'session' AND seq IS NOT NULL")) == 2,
+            timeout=5, what="the records")
         sess = self.gw.audit("kind = 'session'")
         self.assertEqual([(r["user"], r["protocol"]) for r in sess],
-                         [("alice", "http")])
+                         [("alice", "http")] * 2)
         auth = self.gw.audit("kind = 'auth'")
         self.assertEqual([(r["user"], r["protocol"]) for r in auth],
                          [("alice", "http")])
@@ -332,7 +341,7 @@ class HttpChromiumTest(HttpCase, GatewayTestCase):
                 "protocol = 'http' AND dst_host = 'www.test.example' AND "
                 "verdict = 'allow'")) > n, timeout=10,
                 what="the browser's tunnel in the audit log")
-        # A plain-HTTP page by the generated PAC file: through SOCKS5.
+        # A plain-HTTP page by the generated PAC file: forwarded.
         plain = self.serve(http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), Hello))
         r = subprocess.run([chromium, "--headless", "--no-sandbox",
@@ -346,5 +355,6 @@ class HttpChromiumTest(HttpCase, GatewayTestCase):
                            capture_output=True, timeout=120)
         self.assertIn(BODY.strip(), r.stdout, r.stderr[-2000:])
         wait_for(lambda: self.gw.audit(
-            "protocol = 'socks5' AND dst_port = %d AND verdict = 'allow'"
-            % plain), timeout=10, what="the SOCKS5 record")
+            "protocol = 'http' AND dst_host = 'www.test.example' AND "
+            "dst_port = %d AND verdict = 'allow'" % plain), timeout=10,
+            what="the forwarded request's record")

@@ -1,0 +1,282 @@
+"""Plain-HTTP forwarding on the SOCKS port (issue 15): absolute-form
+requests (GET http://host/path) from curl and from hand-made bytes, seen
+from the server's side: the head it receives (Host, hop-by-hop fields,
+credentials, Via), bodies by length and chunked, and never a second
+request riding behind a judged one (RFC 9112 section 11.2)."""
+
+import base64
+import hashlib
+import http.server
+import os
+import socket
+import socketserver
+import subprocess
+import time
+import unittest
+
+from gwtest import GatewayTestCase, recv_until_eof, wait_for
+from test_connect import BODY, Hello
+from test_http import HttpCase, head_of
+from test_pam import SANITIZED, PamTestCase
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+class Recorder(socketserver.BaseRequestHandler):
+    """Keeps every byte a connection brings until half a second of
+    silence (so bytes smuggled behind a request would be caught), then
+    answers ANSWER and closes. `got` is set per test."""
+    got = None
+
+    def handle(self):
+        self.request.settimeout(0.5)
+        data = b""
+        try:
+            while True:
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        self.got.append(data)
+        self.request.sendall(ANSWER)
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """Reads a body by Content-Length or chunked; answers its SHA-256."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    break
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+        out = hashlib.sha256(body).hexdigest().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+def sink_and_upload(case, size):
+    """A Sink server's port, and a file of size random bytes."""
+    port = case.serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink))
+    path = os.path.join(case.tmp.path, "upload")
+    data = os.urandom(size)
+    with open(path, "wb") as f:
+        f.write(data)
+    return port, path, data
+
+
+class HttpForwardTest(HttpCase, GatewayTestCase):
+    def recorder(self):
+        got = []
+        port = self.tcp_server(type("R", (Recorder,), {"got": got}))
+        return port, got
+
+    def forward(self, url, *args):
+        return subprocess.run(["curl", "-sS", "--max-time", "20", "-x",
+                               "http://127.0.0.1:%d" % self.gw.port] +
+                              list(args) + [url], capture_output=True,
+                              timeout=30)
+
+    def test_curl_gets_plain_http_pages_judged_and_audited(self):
+        hport = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), Hello))
+        for host in ("127.0.0.1", "www.test.example"):
+            r = self.forward("http://%s:%d/" % (host, hport))
+            self.assertEqual((r.returncode, r.stdout), (0, BODY), r.stderr)
+        wait_for(lambda: len(self.gw.audit("protocol = 'http' AND "
+                                           "seq IS NOT NULL")) == 2,
+                 timeout=5, what="two http records")
+        recs = self.gw.audit("protocol = 'http'")
+        self.assertEqual([(r["dst_host"], r["dst_port"], r["command"],
+                           r["verdict"]) for r in recs],
+                         [("127.0.0.1", hport, "connect", "allow"),
+                          ("www.test.example", hport, "connect", "allow")])
+        self.assertTrue(all(r["bytes_down"] > len(BODY) for r in recs))
+        self.assertTrue(all(r["close_reason"] == "remote closed" for r in recs),
+                        [r["close_reason"] for r in recs])
+
+    def test_the_server_sees_a_rebuilt_head(self):
+        port, got = self.recorder()
+        data = self.ask(
+            b"GET http://127.0.0.1:%d/p?q=1 HTTP/1.1\r\n"
+            b"Host: other.example\r\n"
+            b"Proxy-Authorization: Basic Zm9vOmJhcg==\r\n"
+            b"Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
+            b"Keep-Alive: 5\r\nProxy-Connection: keep-alive\r\n"
+            b"Upgrade: h2c\r\nTE: trailers\r\nUser-Agent: t\r\n\r\n" % port)
+        self.assertEqual(data, ANSWER)
+        self.assertEqual(got, [b"GET /p?q=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                               b"User-Agent: t\r\nVia: 1.1 socksgw\r\n"
+                               b"Connection: close\r\n\r\n" % port])
+
+    def test_bodies_end_where_their_length_says(self):
+        port, got = self.recorder()
+        smuggled = b"GET http://127.0.0.1:%d/smuggled HTTP/1.1\r\n\r\n" % port
+        head = b"POST http://127.0.0.1:%d/ HTTP/1.1\r\n" % port
+        fwd = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port)
+        tail = b"Via: 1.1 socksgw\r\nConnection: close\r\n\r\n"
+        chunked = b"5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n"
+        # With the head, in one send: a length, then chunked.
+        self.assertEqual(self.ask(head + b"Content-Length: 5\r\n\r\nhello" +
+                                  smuggled), ANSWER)
+        self.assertEqual(got.pop(), fwd + b"Content-Length: 5\r\n" + tail +
+                         b"hello")
+        self.assertEqual(self.ask(head + b"Transfer-Encoding: chunked\r\n"
+                                  b"\r\n" + chunked + smuggled), ANSWER)
+        self.assertEqual(got.pop(), fwd + b"Transfer-Encoding: chunked\r\n" +
+                         tail + chunked)
+        # In pieces, after the relay has started: the relay frames it.
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+        for piece in (chunked[:4], chunked[4:13], chunked[13:31],
+                      chunked[31:] + smuggled):
+            time.sleep(0.1)
+            s.sendall(piece)
+        self.assertEqual(recv_until_eof(s), ANSWER)
+        s.close()
+        self.assertEqual(got.pop(), fwd + b"Transfer-Encoding: chunked\r\n" +
+                         tail + chunked)
+        # A request without a body: what follows its head goes nowhere.
+        self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n\r\n"
+                                  % port + smuggled), ANSWER)
+        self.assertNotIn(b"smuggled", got.pop())
+
+    def test_broken_chunks_close_the_session(self):
+        port, got = self.recorder()
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nTransfer-Encoding: "
+                  b"chunked\r\n\r\n" % port)
+        wait_for(lambda: self.gw.audit("protocol = 'http' AND seq IS NULL"),
+                 timeout=5, what="the session open")
+        s.sendall(b"5\r\nhelloXX")      # no CRLF after the chunk's data
+        self.assertEqual(recv_until_eof(s), b"")
+        s.close()
+        wait_for(lambda: self.gw.audit("protocol = 'http' AND seq IS NOT "
+                                       "NULL"), timeout=5, what="the record")
+        self.assertEqual([r["close_reason"] for r in self.gw.audit(
+            "protocol = 'http'")], ["client error: Protocol error"])
+
+    def test_smuggling_shapes_are_refused_before_any_connection(self):
+        port, got = self.recorder()
+        url = b"http://127.0.0.1:%d/" % port
+        cases = [
+            (b"POST " + url + b" HTTP/1.1\r\nContent-Length: 5\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\nhello", 400),
+            (b"POST " + url + b" HTTP/1.1\r\nContent-Length: 5\r\n"
+             b"Content-Length: 6\r\n\r\nhello!", 400),
+            (b"POST " + url + b" HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+            (b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: gzip, "
+             b"chunked\r\n\r\n", 501),
+            (b"POST " + url + b" HTTP/1.0\r\nTransfer-Encoding: chunked\r\n"
+             b"\r\n0\r\n\r\n", 400),
+            (b"GET " + url + b" HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"GET " + url + b" HTTP/1.1\r\nX: y\r\n\tfolded\r\n\r\n", 400),
+            (b"GET https://127.0.0.1:%d/ HTTP/1.1\r\n\r\n" % port, 400),
+            (b"GET http://user@127.0.0.1:%d/ HTTP/1.1\r\n\r\n" % port, 400),
+            (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 501),
+        ]
+        for request, status in cases:
+            self.assertEqual(head_of(self.ask(request))[0], status,
+                             request[:70])
+        self.assertEqual(got, [])
+        self.assertEqual(self.gw.audit("protocol = 'http'"), [])
+
+    def test_denied_requests_never_reach_the_server(self):
+        port, got = self.recorder()
+        self.gw.ctl("rule", "add", "deny", "--dst", "127.0.0.1/32", "--port",
+                    str(port), "--position", "1", "--comment", "no")
+        self.gw.wait_log("policy: 2 rules in force")
+        code, _, body = head_of(self.ask(
+            b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n\r\n" % port))
+        self.assertEqual(code, 403)
+        self.assertRegex(body, rb"denied by rule \d+")
+        # Special-purpose addresses stay out, by name as by address.
+        code, _, _ = head_of(self.ask(
+            b"GET http://169.254.169.254/latest/meta-data/ HTTP/1.1\r\n\r\n"))
+        self.assertEqual(code, 403)
+        self.assertEqual(got, [])
+
+    def test_uploads_stream_both_ways(self):
+        sport, path, data = sink_and_upload(self, 3 << 20)
+        want = hashlib.sha256(data).hexdigest().encode()
+        url = "http://127.0.0.1:%d/up" % sport
+        r = self.forward(url, "--data-binary", "@" + path)
+        self.assertEqual((r.returncode, r.stdout), (0, want), r.stderr)
+        r = self.forward(url, "-H", "Transfer-Encoding: chunked",
+                         "--data-binary", "@" + path)
+        self.assertEqual((r.returncode, r.stdout), (0, want), r.stderr)
+        wait_for(lambda: len(self.gw.audit("protocol = 'http' AND seq IS "
+                                           "NOT NULL")) == 2, timeout=5,
+                 what="two records")
+        self.assertTrue(all(r["bytes_up"] > len(data) for r in
+                            self.gw.audit("protocol = 'http'")))
+
+
+@unittest.skipIf(SANITIZED, "pam_wrapper cannot run under ASan")
+class HttpForwardCappedTest(HttpCase, PamTestCase):
+    """Through the relay of sessions under a bandwidth cap (bufferevents,
+    relay_capped.c), which frames the client's bytes in its own read
+    path; users log in with Basic through PAM."""
+    gateway_extra = "auth pam\n"
+    CRED = b"Proxy-Authorization: Basic %s\r\n" % base64.b64encode(
+        b"alice:secret")
+
+    def setUp(self):
+        super().setUp()
+        self.gw.ctl("user", "add", "alice")
+        self.gw.wait_log("policy: 1 rules in force", count=2)
+        self.gw.ctl("user", "set", "alice", "--bandwidth", "64M")
+        self.gw.wait_log("policy: 1 rules in force", count=3)
+
+    def test_capped_bodies_end_where_their_length_says(self):
+        got = []
+        port = self.tcp_server(type("R", (Recorder,), {"got": got}))
+        smuggled = b"GET http://127.0.0.1:%d/smuggled HTTP/1.1\r\n\r\n" % port
+        chunked = b"5\r\nhello\r\n0\r\n\r\n"
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"POST http://127.0.0.1:%d/ HTTP/1.1\r\n" % port + self.CRED +
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        for piece in (chunked[:6], chunked[6:] + smuggled):
+            time.sleep(0.2)
+            s.sendall(piece)
+        self.assertEqual(recv_until_eof(s), ANSWER)
+        s.close()
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0].endswith(b"Connection: close\r\n\r\n" +
+                                        chunked), got[0])
+        self.assertNotIn(b"alice", got[0])
+        # No body: ended before the relay began.
+        self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n" %
+                                  port + self.CRED + b"\r\n" + smuggled),
+                         ANSWER)
+        self.assertNotIn(b"smuggled", got[1])
+        wait_for(lambda: len(self.gw.audit("protocol = 'http' AND user = "
+                                           "'alice' AND seq IS NOT NULL"))
+                 == 2, timeout=5, what="alice's two records")
+
+    def test_capped_upload(self):
+        sport, path, data = sink_and_upload(self, 2 << 20)
+        r = subprocess.run(["curl", "-sS", "--max-time", "20", "-x",
+                            "http://127.0.0.1:%d" % self.gw.port,
+                            "--proxy-user", "alice:secret", "-H",
+                            "Transfer-Encoding: chunked", "--data-binary",
+                            "@" + path, "http://127.0.0.1:%d/" % sport],
+                           capture_output=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout),
+                         (0, hashlib.sha256(data).hexdigest().encode()),
+                         r.stderr)

@@ -1,8 +1,10 @@
 #!/bin/sh
-# HTTP CONNECT against SOCKS5 on one gatewayd (audit on, one allow rule,
-# auth none), measured alternately: ROUNDS rounds (default 3) of 5 s at 1
-# and at 32 clients, each a loop of connect, handshake, CONNECT, 64-byte
-# echo, close. Prints each run and the medians. Everything on 127.0.0.1.
+# HTTP CONNECT and HTTP forwarding against SOCKS5 on one gatewayd (audit
+# on, one allow rule, auth none), measured alternately: ROUNDS rounds
+# (default 3) of 5 s at 1 and at 32 clients, each a loop of connect,
+# handshake, CONNECT and a 64-byte echo, or a forwarded GET whose rebuilt
+# head the echo target sends back, then close. Prints each run and the
+# medians. Everything on 127.0.0.1.
 #
 #	sh bench/ab-http.sh [BUILD] [ROUNDS]
 #
@@ -24,8 +26,9 @@ trap 'kill $gp $sp 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 sleep 2
 for r in $(seq 1 "$rounds"); do
 	for c in 1 32; do
-		for proto in socks5 http; do
+		for proto in socks5 http forward; do
 			flag=""; [ $proto = http ] && flag=-H
+			[ $proto = forward ] && flag=-F
 			out=$($B/socksbench rate $flag -t 127.0.0.1:$echo_port \
 			    -s 127.0.0.1:$port -c $c -d 5)
 			echo "$proto c=$c $out" | tee -a $tmp/runs
@@ -34,7 +37,7 @@ for r in $(seq 1 "$rounds"); do
 done
 echo "medians of $rounds rounds (connections/s):"
 for c in 1 32; do
-	for proto in socks5 http; do
+	for proto in socks5 http forward; do
 		grep "^$proto c=$c " $tmp/runs | grep -o 'conn/s=[0-9.]*' |
 		    cut -d= -f2 | sort -n | awk -v p=$proto -v c=$c \
 		    '{v[NR]=$1} END {printf "%s at %d clients: %s\n", p, c, v[int((NR+1)/2)]}'

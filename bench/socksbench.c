@@ -24,7 +24,10 @@
  *
  * -s is the SOCKS5 gateway; without it the client connects directly. -a
  * logs in with RFC 1929 username/password. -H (rate only) speaks HTTP
- * CONNECT to the gateway instead of SOCKS5 (with -a, Basic).
+ * CONNECT to the gateway instead of SOCKS5 (with -a, Basic). -F (rate
+ * only) has the gateway forward a plain-HTTP request instead: GET
+ * http://TARGET/, whose rebuilt head the echo target sends back (checked
+ * byte for byte) in place of the 64-byte echo.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -54,8 +57,11 @@ static int			 use_gateway;
 static uint8_t			 login[3 + 255 + 255];	/* RFC 1929 */
 static size_t			 login_len;
 static int			 use_http;	/* -H: HTTP CONNECT */
+static int			 use_forward;	/* -F: a forwarded GET */
 static char			 http_req[1024];
 static size_t			 http_req_len;
+static char			 fwd_echo[512];	/* -F: the head it gets back */
+static size_t			 fwd_echo_len;
 
 static void __attribute__((noreturn))
 die(const char *what)
@@ -151,13 +157,21 @@ http_connect_request(void)
 	}
 	cred[n] = '\0';
 	inet_ntop(AF_INET, &target.sin_addr, host, sizeof(host));
-	r = snprintf(http_req, sizeof(http_req), "CONNECT %s:%u HTTP/1.1\r\n"
-	    "Host: %s:%u\r\n%s%s%s\r\n", host, ntohs(target.sin_port), host,
-	    ntohs(target.sin_port), n ? "Proxy-Authorization: Basic " : "",
-	    cred, n ? "\r\n" : "");
+	r = snprintf(http_req, sizeof(http_req), use_forward ?
+	    "GET http://%s:%u/ HTTP/1.1\r\nHost: %s:%u\r\n%s%s%s\r\n" :
+	    "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n%s%s%s\r\n", host,
+	    ntohs(target.sin_port), host, ntohs(target.sin_port), n ?
+	    "Proxy-Authorization: Basic " : "", cred, n ? "\r\n" : "");
 	if (r < 0 || (size_t)r >= sizeof(http_req))
 		return (-1);
 	http_req_len = (size_t)r;
+	/* What gatewayd sends the server: the echo target sends it back. */
+	r = snprintf(fwd_echo, sizeof(fwd_echo), "GET / HTTP/1.1\r\nHost: "
+	    "%s:%u\r\nVia: 1.1 socksgw\r\nConnection: close\r\n\r\n", host,
+	    ntohs(target.sin_port));
+	if (r < 0 || (size_t)r >= sizeof(fwd_echo) || r > 128)
+		return (-1);
+	fwd_echo_len = (size_t)r;
 	return (0);
 }
 
@@ -410,7 +424,7 @@ struct client {
 	enum cstate	 state;
 	size_t		 have;
 	double		 t0;
-	uint8_t		 buf[ECHO_LEN];
+	uint8_t		 buf[128];	/* an echo, a reply, -F's head */
 };
 
 struct loop {
@@ -494,8 +508,8 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 	if (c->state == C_HOLD)
 		return (1);
 	want = c->state == C_METHOD || c->state == C_AUTH ? 2 :
-	    c->state == C_REPLY ? 10 : c->state == C_HTTP ?
-	    sizeof(HTTP_200) - 1 : lp->echo_len;
+	    c->state == C_REPLY ? 10 : c->state == C_HTTP ? (use_forward ?
+	    fwd_echo_len : sizeof(HTTP_200) - 1) : lp->echo_len;
 	n = read(c->fd, c->buf + c->have, want - c->have);
 	if (n < 0 && errno == EAGAIN)
 		return (0);
@@ -533,6 +547,10 @@ client_step(struct loop *lp, struct client *c, uint32_t events, int *ok)
 		client_send_payload(lp, c);
 		return (0);
 	case C_HTTP:
+		if (use_forward) {
+			*ok = memcmp(c->buf, fwd_echo, fwd_echo_len) == 0;
+			return (1);
+		}
 		if (memcmp(c->buf, HTTP_200, sizeof(HTTP_200) - 1) != 0)
 			return (1);
 		client_send_payload(lp, c);
@@ -762,8 +780,11 @@ main(int argc, char **argv)
 		return (serve((uint16_t)atoi(argv[2]), (uint16_t)atoi(argv[3])));
 	}
 	optind = 2;
-	while ((ch = getopt(argc, argv, "Ha:t:s:n:c:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "FHa:t:s:n:c:d:")) != -1) {
 		switch (ch) {
+		case 'F':
+			use_forward = use_http = 1;
+			break;
 		case 'H':
 			use_http = 1;
 			break;

@@ -12,11 +12,12 @@
  * tunnel's. A forwarded request goes to the server with its head rebuilt
  * (http_forward_head: Host set to the judged target, hop-by-hop fields
  * and credentials left out, Via and Connection: close added), its body
- * framed by its one length (the relay stops where it ends: bytes after
- * it are never sent), and the server's response comes back as it is,
- * until the server closes. So every request is judged and audited on
- * its own, and no second request can ride on a judged one; a browser
- * opens a new connection for the next (see the README on keep-alive).
+ * framed by its one length (bytes after its end are read and dropped,
+ * never sent on), and the server's response comes back as it is, until
+ * the server closes; the session ends when both have closed. So every
+ * request is judged and audited on its own, and no second request can
+ * ride on a judged one; a browser opens a new connection for the next
+ * (see the README on keep-alive).
  * A refusal closes the connection. The PAC file is served here too
  * (http_pac). Not built yet (issue 15): Negotiate (Kerberos).
  */
@@ -349,9 +350,11 @@ http_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
 }
 
 static long
-http_relay_client(struct session *s, const uint8_t *p, size_t n, int *ended)
+http_relay_client(struct session *s, const uint8_t *p, size_t n)
 {
-	return (http_body_take(&s->s_fe->fs_body, p, n, ended));
+	int	 ended;
+
+	return (http_body_take(&s->s_fe->fs_body, p, n, &ended));
 }
 
 /*

@@ -23,10 +23,11 @@
  * The session ends when both directions have ended this way.
  *
  * A front end may frame what the client sends (fe_relay_client: HTTP
- * forwarding, one request per connection): the client's direction then
- * ends where its message does, without a shutdown toward the remote side
- * (a server may take it for an abort), and what follows is dropped: a
- * second request in the same bytes was never judged.
+ * forwarding, one request per connection): what the client sends after
+ * its message is read and dropped, never sent on (a second request in the
+ * same bytes was never judged), and the client's EOF is passed on as
+ * ever: the session ends when the server has answered and closed and the
+ * client has closed too, or failed.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -56,7 +57,6 @@ struct relay_dir {
 	uint8_t		 rd_eof;	/* the sender ended */
 	uint8_t		 rd_shut;	/* SHUT_WR sent to the receiver */
 	uint8_t		 rd_blocked;	/* waiting for the receiver */
-	uint8_t		 rd_msg_end;	/* the client's message ended */
 };
 
 struct relay {
@@ -98,18 +98,17 @@ static void	relay_writable(evutil_socket_t, short, void *);
 
 /*
  * n bytes from the client, through its front end's framing: how many go
- * on (*ended: its message ended among them), -1 (errno EPROTO) when they
- * break the framing. Without front-end state, all of them.
+ * on (the first ones; the rest are past its message), -1 (errno EPROTO)
+ * when they break the framing. Without front-end state, all of them.
  */
 long
-relay_framed(struct session *s, const uint8_t *p, size_t n, int *ended)
+relay_framed(struct session *s, const uint8_t *p, size_t n)
 {
 	long	 k;
 
-	*ended = 0;
 	if (s->s_fe == NULL)
 		return ((long)n);
-	if ((k = s->s_front->fe_relay_client(s, p, n, ended)) < 0)
+	if ((k = s->s_front->fe_relay_client(s, p, n)) < 0)
 		errno = EPROTO;
 	return (k);
 }
@@ -119,7 +118,7 @@ relay_start(struct session *s)
 {
 	struct worker	*w = s->s_worker;
 	struct relay	*r;
-	int		 i, ended;
+	int		 i;
 
 	/* A capped session goes through libevent's rate-limit groups. */
 	switch (bandwidth_join(s)) {
@@ -140,13 +139,8 @@ relay_start(struct session *s)
 			return (-1);
 	}
 	s->s_active = w->w_now;
-	/* A request without a body ended with its head. */
-	relay_framed(s, NULL, 0, &ended);
-	if (ended)
-		r->r_dir[SIDE_CLIENT].rd_eof = r->r_dir[SIDE_CLIENT].rd_msg_end =
-		    1;
 	for (i = 0; i < 2; i++)
-		if (!r->r_dir[i].rd_eof && event_add(r->r_read[i], NULL) == -1)
+		if (event_add(r->r_read[i], NULL) == -1)
 			return (-1);
 	return (0);
 }
@@ -325,8 +319,7 @@ relay_pass_eof(struct session *s, int from)
 	if (d->rd_shut)
 		return;
 	d->rd_shut = 1;
-	if (!d->rd_msg_end)
-		shutdown(s->s_fd[!from], SHUT_WR);
+	shutdown(s->s_fd[!from], SHUT_WR);
 	relay_check_done(s);
 }
 
@@ -373,7 +366,6 @@ relay_copy_once(struct session *s, int from, size_t *moved)
 	struct relay_dir	*d = &s->s_relay->r_dir[from];
 	ssize_t			 n, sent;
 	size_t			 allowed;
-	int			 ended;
 
 	n = read(s->s_fd[from], w->w_scratch, w->w_scratch_len);
 	if (n == 0)
@@ -381,12 +373,10 @@ relay_copy_once(struct session *s, int from, size_t *moved)
 	if (n == -1)
 		return (errno == EAGAIN || errno == EINTR ? RELAY_AGAIN :
 		    RELAY_READ_FAILED);
-	if (from == SIDE_CLIENT && s->s_fe != NULL) {
-		if ((n = relay_framed(s, w->w_scratch, (size_t)n, &ended)) < 0)
-			return (RELAY_READ_FAILED);
-		d->rd_msg_end = ended;
-		if (n == 0)
-			return (RELAY_EOF);
+	if (from == SIDE_CLIENT && s->s_fe != NULL &&
+	    (n = relay_framed(s, w->w_scratch, (size_t)n)) <= 0) {
+		*moved = 0;	/* past the client's message: dropped */
+		return (n == 0 ? RELAY_MOVED : RELAY_READ_FAILED);
 	}
 	if ((allowed = quota_take(s, (size_t)n)) < (size_t)n) {
 		/* The quota ends inside this read: relay up to it, stop.
@@ -434,14 +424,19 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 		switch (relay_copy_once(s, from, &n)) {
 		case RELAY_MOVED:
 			s->s_bytes[from] += (uint64_t)n;
-			if (d->rd_msg_end)
-				break;
 			/* A short read most likely emptied the socket. */
 			if (n < s->s_worker->w_scratch_len)
 				return;
 			continue;
 		case RELAY_EOF:
-			break;
+			/* No more reading from this side. */
+			d->rd_eof = 1;
+			if (s->s_first_eof == 0)
+				s->s_first_eof = 1 + from;
+			event_del(s->s_relay->r_read[from]);
+			if (!d->rd_blocked)
+				relay_pass_eof(s, from);
+			return;
 		case RELAY_AGAIN:
 			return;
 		case RELAY_NO_MEMORY:
@@ -457,14 +452,6 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 			relay_fail(s, !from);
 			return;
 		}
-		/* The sender ended (or its message did): no more reading. */
-		d->rd_eof = 1;
-		if (s->s_first_eof == 0 && !d->rd_msg_end)
-			s->s_first_eof = 1 + from;
-		event_del(s->s_relay->r_read[from]);
-		if (!d->rd_blocked)
-			relay_pass_eof(s, from);
-		return;
 	}
 }
 

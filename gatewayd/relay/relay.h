@@ -25,7 +25,7 @@ typedef void	 relay_end_cb(struct session *, enum close_reason);
 void	 relay_set_end(relay_end_cb *);
 void	 relay_end(struct session *, enum close_reason);
 int	 relay_start(struct session *);
-long	 relay_framed(struct session *, const uint8_t *, size_t, int *);
+long	 relay_framed(struct session *, const uint8_t *, size_t);
 int	 relay_queue(struct session *, int, struct evbuffer *);
 void	 relay_free(struct session *);
 void	 relay_repool(struct session *, struct bw_pool *[2]);

@@ -36,7 +36,6 @@ struct capped_relay {
 	uint8_t			 cr_eof[2];	/* side i sent EOF */
 	uint8_t			 cr_shut[2];	/* EOF from side i passed on */
 	uint8_t			 cr_ending;	/* quota used up: draining */
-	uint8_t			 cr_msg_end;	/* the client's message ended */
 	int64_t			 cr_drain_until; /* ms, worker clock */
 };
 
@@ -56,7 +55,7 @@ capped_start(struct session *s)
 {
 	struct capped_relay			*cr;
 	struct bufferevent_rate_limit_group	*g;
-	int					 i, ended;
+	int					 i;
 
 	if ((cr = calloc(1, sizeof(*cr))) == NULL)
 		return (-1);
@@ -81,12 +80,8 @@ capped_start(struct session *s)
 			return (-1);
 	}
 	s->s_active = s->s_worker->w_now;
-	/* As in the raw relay: a request without a body ended already. */
-	relay_framed(s, NULL, 0, &ended);
-	cr->cr_eof[SIDE_CLIENT] = cr->cr_msg_end = ended;
 	for (i = 0; i < 2; i++)
-		if (bufferevent_enable(cr->cr_bev[i], cr->cr_eof[i] ? EV_WRITE :
-		    EV_READ | EV_WRITE) == -1)
+		if (bufferevent_enable(cr->cr_bev[i], EV_READ | EV_WRITE) == -1)
 			return (-1);
 	return (0);
 }
@@ -150,8 +145,7 @@ capped_pass_eof(struct session *s, int from)
 	if (cr->cr_shut[from])
 		return;
 	cr->cr_shut[from] = 1;
-	if (!(from == SIDE_CLIENT && cr->cr_msg_end))
-		shutdown(s->s_fd[!from], SHUT_WR);
+	shutdown(s->s_fd[!from], SHUT_WR);
 	if (cr->cr_shut[!from])
 		relay_end(s, s->s_first_eof == 1 + SIDE_CLIENT ?
 		    CLOSE_CLIENT : CLOSE_REMOTE);
@@ -215,20 +209,18 @@ capped_read(struct bufferevent *bev, void *arg)
 	int			 from = capped_side(s, bev);
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer		*out = bufferevent_get_output(cr->cr_bev[!from]);
-	size_t			 n = evbuffer_get_length(in), allowed, got;
+	size_t			 n = evbuffer_get_length(in), allowed, past = 0;
 	long			 k;
-	int			 ended = 0;
 
 	s->s_active = s->s_worker->w_now;
-	got = n;
 	if (from == SIDE_CLIENT && s->s_fe != NULL) {
 		/* The client's message, through its front end's framing. */
-		if ((k = relay_framed(s, evbuffer_pullup(in, -1), n,
-		    &ended)) < 0) {
+		if ((k = relay_framed(s, evbuffer_pullup(in, -1), n)) < 0) {
 			s->s_errno = EPROTO;
 			relay_end(s, CLOSE_CLIENT_ERROR);
 			return;
 		}
+		past = n - (size_t)k;	/* past its message: dropped below */
 		n = (size_t)k;
 	}
 	allowed = quota_take(s, n);
@@ -240,17 +232,11 @@ capped_read(struct bufferevent *bev, void *arg)
 	if (allowed < n) {
 		/* The quota ends inside this read: the rest is dropped, what
 		 * was counted goes out (at the cap), then the session ends. */
-		evbuffer_drain(in, n - allowed);
+		evbuffer_drain(in, evbuffer_get_length(in));
 		capped_quota_end(s, s->s_worker->w_now);
 		return;
 	}
-	if (ended) {
-		/* What follows the message is dropped; the rest as an EOF. */
-		evbuffer_drain(in, got - n);
-		cr->cr_msg_end = 1;
-		capped_event(bev, BEV_EVENT_EOF, s);
-		return;
-	}
+	evbuffer_drain(in, past);
 	/* Back-pressure: the receiver takes half before reading goes on. */
 	if (evbuffer_get_length(out) >= s->s_worker->w_scratch_len) {
 		bufferevent_disable(bev, EV_READ);
@@ -289,8 +275,7 @@ capped_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_EOF) {
 		cr->cr_eof[side] = 1;
-		if (s->s_first_eof == 0 && !(side == SIDE_CLIENT &&
-		    cr->cr_msg_end))
+		if (s->s_first_eof == 0)
 			s->s_first_eof = 1 + side;
 		bufferevent_disable(bev, EV_READ);
 		/* Passed on when the other side's output is empty. */

@@ -101,12 +101,12 @@ struct front {
 	int		(*fe_connected)(struct session *);
 	/*
 	 * For a session with front-end state (s_fe): n bytes the client
-	 * sent in the relay (none: p NULL). How many of them go on; the
-	 * rest, and all that follows, are dropped once *ended says the
-	 * client's message ended. -1 when they break its framing.
+	 * sent in the relay. How many of them go on (the first ones: the
+	 * rest are past the client's message, and dropped), or -1 when
+	 * they break its framing.
 	 */
 	long		(*fe_relay_client)(struct session *, const uint8_t *p,
-			    size_t n, int *ended);
+			    size_t n);
 };
 #define FRONT_REPLY_MAX	1024	/* the longest reply of any front end */
 

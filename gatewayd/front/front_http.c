@@ -36,11 +36,13 @@
 #include "addr.h"
 #include "conf.h"
 #include "http.h"
+#include "log.h"
 #include "socks5.h"
 #include "stat.h"
 
 #include "authd/auth.h"
 #include "base/stats.h"
+#include "base/wipe.h"
 #include "proxy/worker.h"
 
 #include "front.h"
@@ -366,7 +368,7 @@ static int
 http_connected(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->s_bev), *keep;
-	uint8_t		 reply[FRONT_REPLY_MAX];
+	uint8_t		 reply[FRONT_REPLY_MAX], *p;
 	size_t		 early, head;
 	long		 k;
 	int		 ended;
@@ -378,8 +380,10 @@ http_connected(struct session *s)
 	early = evbuffer_get_length(in) - head;
 	if (early == 0)
 		return (0);
-	if ((k = http_body_take(&s->s_fe->fs_body, evbuffer_pullup(in, -1) +
-	    head, early, &ended)) < 0) {
+	if ((p = evbuffer_pullup(in, -1)) == NULL)
+		return (-1);
+	if ((k = http_body_take(&s->s_fe->fs_body, p + head, early,
+	    &ended)) < 0) {
 		s->s_errno = EPROTO;
 		return (-1);
 	}
@@ -392,11 +396,56 @@ http_connected(struct session *s)
 	if ((keep = evbuffer_new()) == NULL)
 		return (-1);
 	k = evbuffer_remove_buffer(in, keep, head + (size_t)k) ==
-	    (int)(head + (size_t)k) && evbuffer_drain(in,
-	    evbuffer_get_length(in)) == 0 && evbuffer_prepend_buffer(in,
-	    keep) == 0 ? 0 : -1;
+	    (int)(head + (size_t)k) ? 0 : -1;
+	wipe_drain(in, evbuffer_get_length(in));	/* credentials, maybe */
+	if (k == 0 && evbuffer_prepend_buffer(in, keep) == -1)
+		k = -1;
 	evbuffer_free(keep);
 	return ((int)k);
+}
+
+/*
+ * The server's response head: rebuilt (http_response_head) so that the
+ * client is told to close, and never reuses the connection for a request
+ * to another site, which could be answered by this server. Interim (1xx)
+ * heads pass, rebuilt, before the final one. A server that answers as a
+ * proxy would (407) or switches protocols (101, though Upgrade was never
+ * sent on) is cut off: the client gets no answer rather than that one.
+ */
+static int
+http_relay_remote(struct session *s, struct evbuffer *pending,
+    struct evbuffer *out)
+{
+	char	 head[HTTP_RESPONSE_MAX + 256];
+	char	 dst[ADDR_STRLEN + HTTP_NAME_MAX];
+	uint8_t	*p;
+	size_t	 len, n;
+	int	 r, status;
+
+	for (;;) {
+		len = evbuffer_get_length(pending);
+		if (len > HTTP_RESPONSE_MAX)
+			len = HTTP_RESPONSE_MAX;
+		if ((p = evbuffer_pullup(pending, (ssize_t)len)) == NULL &&
+		    len > 0)
+			return (-1);
+		if ((r = http_response_head(p, len, head, sizeof(head), &n,
+		    &status)) <= 0)
+			return (r);
+		if (status == 407 || status == 101) {
+			session_dst_text(s, dst, sizeof(dst));
+			log_warnx("session %llu: %s answered %d, which a "
+			    "server must not: cut off", (unsigned long long)
+			    s->s_id, dst, status);
+			return (-1);
+		}
+		if (evbuffer_add(out, head, n) == -1 ||
+		    evbuffer_drain(pending, (size_t)r) == -1)
+			return (-1);
+		if (status >= 200)
+			return (evbuffer_add_buffer(out, pending) == 0 ? 1 :
+			    -1);
+	}
 }
 
 const struct front	 front_http = {
@@ -405,4 +454,5 @@ const struct front	 front_http = {
 	.fe_reply = http_reply,
 	.fe_connected = http_connected,
 	.fe_relay_client = http_relay_client,
+	.fe_relay_remote = http_relay_remote,
 };

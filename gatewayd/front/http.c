@@ -108,7 +108,7 @@ http_vchar(uint8_t c)
  * yet, or HTTP_ERR_MALFORMED for a CR or LF out of place, which more
  * bytes cannot mend.
  */
-static int
+int
 http_head_end(const uint8_t *buf, size_t len)
 {
 	size_t	 i;
@@ -254,6 +254,20 @@ http_name_is(const uint8_t *p, size_t n, const char *name)
 	    0);
 }
 
+/* name, with '_' read as '-', as CGI servers map both to '_'. */
+static int
+http_name_like(const uint8_t *p, size_t n, const char *name)
+{
+	size_t	 i;
+
+	if (n != strlen(name))
+		return (0);
+	for (i = 0; i < n; i++)
+		if ((p[i] == '_' ? '-' : p[i] | 0x20) != (name[i] | 0x20))
+			return (0);
+	return (1);
+}
+
 /* Content-Length (RFC 9110 section 8.6): digits only, one value. */
 static int
 http_length(const uint8_t *v, size_t n, struct http_request *req)
@@ -296,6 +310,10 @@ http_framing(const uint8_t *p, size_t nn, const uint8_t *v, size_t vn,
 	}
 	if (http_name_is(p, nn, "Host") && f->seen_host++)
 		return (HTTP_ERR_MALFORMED);
+	/* CGI and WSGI servers read "Content_Length" as Content-Length. */
+	if (memchr(p, '_', nn) != NULL && (http_name_like(p, nn,
+	    "Content-Length") || http_name_like(p, nn, "Transfer-Encoding")))
+		return (HTTP_ERR_LENGTH);
 	return (0);
 }
 

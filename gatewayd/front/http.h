@@ -27,6 +27,7 @@
 /* A forwarded head: the client's, minus hop-by-hop fields, plus these. */
 #define HTTP_FORWARD_MAX	(HTTP_HEAD_MAX + 512)
 #define HTTP_CHUNK_LINE_MAX	4096	/* a chunk's size line, a trailer's */
+#define HTTP_RESPONSE_MAX	16384	/* a server's response head */
 
 enum http_error {
 	HTTP_ERR_MALFORMED = -1,	/* 400 */
@@ -107,6 +108,18 @@ int	 http_parse_request(const uint8_t *, size_t, struct http_request *);
  */
 size_t	 http_forward_head(const uint8_t *, size_t, const struct http_request *,
 	    char *, size_t);
+/*
+ * A server's response head to a forwarded request, rebuilt for the
+ * client: the status line as it came, hop-by-hop fields (Connection and
+ * the fields it names, Keep-Alive, Proxy-Connection, Upgrade, TE,
+ * Proxy-Authenticate) left out, Connection: close and Via added, so the
+ * client never reuses the connection for another site's request. Returns
+ * the length of the head taken from buf (> 0; *outn bytes written to out,
+ * *status its code), 0 when more bytes are needed, or -1 for a head that
+ * is malformed or longer than HTTP_RESPONSE_MAX, or out too small.
+ */
+int	 http_response_head(const uint8_t *, size_t, char *, size_t, size_t *,
+	    int *);
 void	 http_body_begin(struct http_body_scan *, const struct http_request *);
 /*
  * n more bytes after the head: how many belong to the body (all of them,

@@ -18,7 +18,8 @@
 /* Fields a proxy never passes on (RFC 9110 section 7.6.1), and ours. */
 static const char *const http_hop_fields[] = {
 	"Connection", "Proxy-Connection", "Keep-Alive", "TE", "Upgrade",
-	"Proxy-Authorization", "Proxy-Authenticate", "Host",
+	"Proxy-Authorization", "Proxy-Authenticate", "Proxy-Authentication-Info",
+	"Host",
 };
 
 /* Whether a Connection field of the head names the field name (RFC 9110
@@ -70,14 +71,36 @@ http_hop_field(const uint8_t *buf, const uint8_t *end, const uint8_t *p,
 	return (http_connection_names(buf, end, p, nn));
 }
 
+/* The fields of a head (past its first line) copied to out, but the
+ * hop-by-hop ones: the new length, or 0 if out is too small. */
+static size_t
+http_copy_fields(const uint8_t *buf, const uint8_t *first_eol,
+    const uint8_t *end, char *out, size_t o, size_t outlen)
+{
+	const uint8_t	*p, *eol, *colon;
+
+	for (p = first_eol + 2; p < end; p = eol + 2) {
+		eol = memchr(p, '\r', (size_t)(end - p) + 1);
+		colon = memchr(p, ':', (size_t)(eol - p));
+		if (http_hop_field(buf, end, p, (size_t)(colon - p)))
+			continue;
+		if (o + (size_t)(eol - p) + 2 >= outlen)
+			return (0);
+		memcpy(out + o, p, (size_t)(eol - p) + 2);
+		o += (size_t)(eol - p) + 2;
+	}
+	return (o);
+}
+
 size_t
 http_forward_head(const uint8_t *buf, size_t head,
     const struct http_request *req, char *out, size_t outlen)
 {
 	struct http_line l;
-	const uint8_t	*p, *eol, *end = buf + head - 2, *colon;
-	size_t		 o, path, an, nn;
+	const uint8_t	*eol, *end = buf + head - 2;
+	size_t		 o, path, an;
 	int		 r;
+	const char	*root;
 
 	eol = memchr(buf, '\r', head);
 	if (req->hr_kind != HTTP_REQ_FORWARD || eol == NULL ||
@@ -85,25 +108,23 @@ http_forward_head(const uint8_t *buf, size_t head,
 	    http_url(l.target, l.tlen, &(struct http_request){ 0 }, &path) < 0)
 		return (0);
 	an = path - 7;
-	/* An empty path is "/" (RFC 9112 section 3.2.1), so is "?q". */
+	/*
+	 * An empty path is "/" (RFC 9112 section 3.2.1), so is "?q"; but
+	 * OPTIONS of a bare authority asks about the server: "*".
+	 */
+	root = "";
+	if (path == l.tlen)
+		root = l.mlen == 7 && memcmp(l.method, "OPTIONS", 7) == 0 ?
+		    "*" : "/";
+	else if (l.target[path] == '?')
+		root = "/";
 	r = snprintf(out, outlen, "%.*s %s%.*s HTTP/1.%c\r\nHost: %.*s\r\n",
-	    (int)l.mlen, l.method, path == l.tlen || l.target[path] == '?' ?
-	    "/" : "", (int)(l.tlen - path), l.target + path, l.version[7],
-	    (int)an, l.target + 7);
+	    (int)l.mlen, l.method, root, (int)(l.tlen - path), l.target + path,
+	    l.version[7], (int)an, l.target + 7);
 	if (r < 0 || (size_t)r >= outlen)
 		return (0);
-	o = (size_t)r;
-	for (p = eol + 2; p < end; p = eol + 2) {
-		eol = memchr(p, '\r', (size_t)(end - p) + 1);
-		colon = memchr(p, ':', (size_t)(eol - p));
-		nn = (size_t)(colon - p);
-		if (http_hop_field(buf, end, p, nn))
-			continue;
-		if (o + (size_t)(eol - p) + 2 >= outlen)
-			return (0);
-		memcpy(out + o, p, (size_t)(eol - p) + 2);
-		o += (size_t)(eol - p) + 2;
-	}
+	if ((o = http_copy_fields(buf, eol, end, out, (size_t)r, outlen)) == 0)
+		return (0);
 	r = snprintf(out + o, outlen - o, "Via: 1.%c socksgw\r\n"
 	    "Connection: close\r\n\r\n", l.version[7]);
 	if (r < 0 || (size_t)r >= outlen - o)
@@ -111,20 +132,91 @@ http_forward_head(const uint8_t *buf, size_t head,
 	return (o + (size_t)r);
 }
 
-/* Where a chunked body's reader is (http_body_take). */
+/* A field line of a server's head: name, colon, value, nothing else. */
+static int
+http_response_field(const uint8_t *p, const uint8_t *eol)
+{
+	const uint8_t	*q;
+
+	for (q = p; q < eol && http_tchar(*q); q++)
+		;
+	if (q == p || q == eol || *q != ':')
+		return (-1);
+	for (q++; q < eol; q++)
+		if (!http_vchar(*q))
+			return (-1);
+	return (0);
+}
+
+int
+http_response_head(const uint8_t *buf, size_t len, char *out, size_t outlen,
+    size_t *outn, int *status)
+{
+	const uint8_t	*p, *eol, *end;
+	size_t		 o;
+	int		 head;
+
+	if ((head = http_head_end(buf, len < HTTP_RESPONSE_MAX ? len :
+	    HTTP_RESPONSE_MAX)) < 0)
+		return (-1);
+	if (head == 0)
+		return (len >= HTTP_RESPONSE_MAX ? -1 : 0);
+	end = buf + head - 2;
+	eol = memchr(buf, '\r', (size_t)(end - buf) + 1);
+	/* status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ] */
+	if (eol - buf < 12 || memcmp(buf, "HTTP/1.", 7) != 0 ||
+	    (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ' ||
+	    buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' ||
+	    buf[11] < '0' || buf[11] > '9' || (eol - buf > 12 && buf[12] != ' '))
+		return (-1);
+	for (p = buf + 12; p < eol; p++)
+		if (!http_vchar(*p))
+			return (-1);
+	*status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + buf[11] - '0';
+	for (p = eol + 2; p < end; p = eol + 2) {
+		eol = memchr(p, '\r', (size_t)(end - p) + 1);
+		if (http_response_field(p, eol) == -1)
+			return (-1);	/* obs-fold included */
+	}
+	eol = memchr(buf, '\r', (size_t)(end - buf) + 1);
+	if ((size_t)(eol - buf) + 2 >= outlen)
+		return (-1);
+	memcpy(out, buf, (size_t)(eol - buf) + 2);
+	if ((o = http_copy_fields(buf, eol, end, out, (size_t)(eol - buf) + 2,
+	    outlen)) == 0 || o + 64 >= outlen)
+		return (-1);
+	/* A 1xx is interim: the final head follows, and says close. */
+	if (*status >= 200)
+		o += (size_t)snprintf(out + o, outlen - o, "Via: 1.%c socksgw\r\n"
+		    "Connection: close\r\n", buf[7]);
+	memcpy(out + o, "\r\n", 2);
+	*outn = o + 2;
+	return (head);
+}
+
+/*
+ * Where a chunked body's reader is (http_body_take). Stricter than RFC
+ * 9112 section 7.1 allows, where servers are known to read it in
+ * different ways: no whitespace after a size, extensions of token bytes
+ * only (no quoted strings), sizes below 2^31 (a server that keeps 32 bits
+ * of a larger one would find its end elsewhere), trailer lines of a name,
+ * a colon and a value. The bytes go on as they came, so the server reads
+ * what was checked here.
+ */
 enum {
 	HB_SIZE,		/* chunk-size's hex digits */
-	HB_SIZE_WS,		/* BWS before a chunk extension */
 	HB_EXT,			/* a chunk extension, to the line's end */
 	HB_SIZE_LF,
 	HB_DATA,		/* hb_left bytes of chunk data */
 	HB_DATA_CR,
 	HB_DATA_LF,
 	HB_TRAILER,		/* a trailer line's first byte, or CR */
-	HB_TRAILER_FIELD,
+	HB_TRAILER_NAME,
+	HB_TRAILER_FIELD,	/* its value */
 	HB_TRAILER_LF,
 	HB_END_LF		/* the last LF of the body */
 };
+#define HB_SIZE_DIGITS	8	/* and below 2^31 */
 
 void
 http_body_begin(struct http_body_scan *b, const struct http_request *req)
@@ -157,26 +249,20 @@ http_chunk_byte(struct http_body_scan *b, uint8_t c)
 	switch (b->hb_state) {
 	case HB_SIZE:
 		if ((d = http_hex(c)) != -1) {
-			/* 15 hex digits: chunks below 2^60 bytes. */
-			if (++b->hb_digits > 15)
+			if (++b->hb_digits > HB_SIZE_DIGITS ||
+			    (b->hb_left << 4 | (uint64_t)d) > 0x7fffffff)
 				return (-1);
 			b->hb_left = b->hb_left << 4 | (uint64_t)d;
 			return (0);
 		}
 		if (b->hb_digits == 0)
 			return (-1);
-		b->hb_state = c == '\r' ? HB_SIZE_LF : c == ';' ? HB_EXT :
-		    (c == ' ' || c == '\t') ? HB_SIZE_WS : 0xff;
-		break;
-	case HB_SIZE_WS:
-		if (c != ' ' && c != '\t')
-			b->hb_state = c == '\r' ? HB_SIZE_LF : c == ';' ?
-			    HB_EXT : 0xff;
+		b->hb_state = c == '\r' ? HB_SIZE_LF : c == ';' ? HB_EXT : 0xff;
 		break;
 	case HB_EXT:
 		if (c == '\r')
 			b->hb_state = HB_SIZE_LF;
-		else if (!http_vchar(c))
+		else if (!http_tchar(c) && c != ';' && c != '=')
 			return (-1);
 		break;
 	case HB_SIZE_LF:
@@ -196,7 +282,13 @@ http_chunk_byte(struct http_body_scan *b, uint8_t c)
 	case HB_TRAILER:
 		/* No obs-fold, no field without a name. */
 		b->hb_state = c == '\r' ? HB_END_LF : http_tchar(c) ?
-		    HB_TRAILER_FIELD : 0xff;
+		    HB_TRAILER_NAME : 0xff;
+		break;
+	case HB_TRAILER_NAME:
+		if (c == ':')
+			b->hb_state = HB_TRAILER_FIELD;
+		else if (!http_tchar(c))
+			return (-1);
 		break;
 	case HB_TRAILER_FIELD:
 		if (++b->hb_trailer > HTTP_HEAD_MAX)

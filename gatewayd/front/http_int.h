@@ -15,6 +15,7 @@ struct http_line {
 	size_t		 mlen, tlen;
 };
 
+int	 http_head_end(const uint8_t *, size_t);
 int	 http_tchar(uint8_t);
 int	 http_vchar(uint8_t);
 int	 http_name_is(const uint8_t *, size_t, const char *);

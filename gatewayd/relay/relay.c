@@ -27,7 +27,9 @@
  * its message is read and dropped, never sent on (a second request in the
  * same bytes was never judged), and the client's EOF is passed on as
  * ever: the session ends when the server has answered and closed and the
- * client has closed too, or failed.
+ * client has closed too, or failed. Such a front end also rebuilds the
+ * server's head (fe_relay_remote) before the rest of its bytes are relayed
+ * as they come.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -57,6 +59,8 @@ struct relay_dir {
 	uint8_t		 rd_eof;	/* the sender ended */
 	uint8_t		 rd_shut;	/* SHUT_WR sent to the receiver */
 	uint8_t		 rd_blocked;	/* waiting for the receiver */
+	uint8_t		 rd_heading;	/* the front end wants the head */
+	struct evbuffer	*rd_head;	/* the head so far */
 };
 
 struct relay {
@@ -91,6 +95,7 @@ enum relay_step {
 	RELAY_WRITE_FAILED,	/* the receiver's error */
 	RELAY_NO_MEMORY,
 	RELAY_QUOTA_USED,	/* the user's quota ended inside this read */
+	RELAY_DROPPED,		/* past the client's message: not relayed */
 };
 
 static void	relay_readable(evutil_socket_t, short, void *);
@@ -139,6 +144,8 @@ relay_start(struct session *s)
 			return (-1);
 	}
 	s->s_active = w->w_now;
+	r->r_dir[SIDE_REMOTE].rd_heading = s->s_fe != NULL &&
+	    s->s_front->fe_relay_remote != NULL;
 	for (i = 0; i < 2; i++)
 		if (event_add(r->r_read[i], NULL) == -1)
 			return (-1);
@@ -185,6 +192,8 @@ relay_free_raw(struct session *s)
 			event_free(r->r_write[i]);
 		if (r->r_dir[i].rd_buf != NULL)
 			evbuffer_free(r->r_dir[i].rd_buf);
+		if (r->r_dir[i].rd_head != NULL)
+			evbuffer_free(r->r_dir[i].rd_head);
 	}
 	free(r);
 	s->s_relay = NULL;
@@ -355,6 +364,39 @@ relay_block(struct session *s, int from)
 }
 
 /*
+ * n bytes of the server's head, read into the scratch buffer: the front
+ * end rebuilds it (fe_relay_remote); what the client gets waits in the
+ * direction's buffer and is flushed as any other.
+ */
+static enum relay_step
+relay_head(struct session *s, struct relay_dir *d, int from, size_t n)
+{
+	size_t	 allowed;
+	int	 r;
+
+	if ((allowed = quota_take(s, n)) < n) {
+		quota_unspend(s, allowed);
+		return (RELAY_QUOTA_USED);
+	}
+	if ((d->rd_head == NULL && (d->rd_head = evbuffer_new()) == NULL) ||
+	    (d->rd_buf == NULL && (d->rd_buf = evbuffer_new()) == NULL) ||
+	    evbuffer_add(d->rd_head, s->s_worker->w_scratch, n) == -1)
+		return (RELAY_NO_MEMORY);
+	if ((r = s->s_front->fe_relay_remote(s, d->rd_head, d->rd_buf)) < 0) {
+		errno = EPROTO;
+		return (RELAY_READ_FAILED);
+	}
+	if (r == 1) {
+		d->rd_heading = 0;
+		evbuffer_free(d->rd_head);
+		d->rd_head = NULL;
+	}
+	if (evbuffer_get_length(d->rd_buf) > 0)
+		relay_block(s, from);
+	return (RELAY_MOVED);
+}
+
+/*
  * One read into the worker's scratch buffer, written on at once; what the
  * receiver cannot take waits in the direction's buffer. *moved is what
  * was read.
@@ -366,6 +408,7 @@ relay_copy_once(struct session *s, int from, size_t *moved)
 	struct relay_dir	*d = &s->s_relay->r_dir[from];
 	ssize_t			 n, sent;
 	size_t			 allowed;
+	long			 k;
 
 	n = read(s->s_fd[from], w->w_scratch, w->w_scratch_len);
 	if (n == 0)
@@ -373,10 +416,20 @@ relay_copy_once(struct session *s, int from, size_t *moved)
 	if (n == -1)
 		return (errno == EAGAIN || errno == EINTR ? RELAY_AGAIN :
 		    RELAY_READ_FAILED);
-	if (from == SIDE_CLIENT && s->s_fe != NULL &&
-	    (n = relay_framed(s, w->w_scratch, (size_t)n)) <= 0) {
-		*moved = 0;	/* past the client's message: dropped */
-		return (n == 0 ? RELAY_MOVED : RELAY_READ_FAILED);
+	if (d->rd_heading) {
+		*moved = (size_t)n;
+		return (relay_head(s, d, from, (size_t)n));
+	}
+	if (from == SIDE_CLIENT && s->s_fe != NULL) {
+		if ((k = relay_framed(s, w->w_scratch, (size_t)n)) < 0)
+			return (RELAY_READ_FAILED);
+		/* Past the client's message: dropped, and wiped (it may be
+		 * a request with its credentials). */
+		explicit_bzero(w->w_scratch + k, (size_t)(n - k));
+		if ((n = k) == 0) {
+			*moved = 0;
+			return (RELAY_DROPPED);
+		}
 	}
 	if ((allowed = quota_take(s, (size_t)n)) < (size_t)n) {
 		/* The quota ends inside this read: relay up to it, stop.
@@ -416,6 +469,7 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 				    SIDE_CLIENT : SIDE_REMOTE;
 	struct relay_dir	*d = &s->s_relay->r_dir[from];
 	size_t			 n = 0;
+	int64_t			 was = s->s_active;
 	int			 i;
 
 	(void)what;
@@ -438,6 +492,10 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 				relay_pass_eof(s, from);
 			return;
 		case RELAY_AGAIN:
+			return;
+		case RELAY_DROPPED:
+			/* Not activity: it would keep a session from idling. */
+			s->s_active = was;
 			return;
 		case RELAY_NO_MEMORY:
 			relay_end(s, CLOSE_NO_MEMORY);

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "account/account.h"
+#include "base/wipe.h"
 #include "proxy/worker.h"
 #include "session/session.h"
 
@@ -36,6 +37,8 @@ struct capped_relay {
 	uint8_t			 cr_eof[2];	/* side i sent EOF */
 	uint8_t			 cr_shut[2];	/* EOF from side i passed on */
 	uint8_t			 cr_ending;	/* quota used up: draining */
+	uint8_t			 cr_heading;	/* the front end wants the head */
+	struct evbuffer		*cr_head;	/* the server's head so far */
 	int64_t			 cr_drain_until; /* ms, worker clock */
 };
 
@@ -80,6 +83,7 @@ capped_start(struct session *s)
 			return (-1);
 	}
 	s->s_active = s->s_worker->w_now;
+	cr->cr_heading = s->s_fe != NULL && s->s_front->fe_relay_remote != NULL;
 	for (i = 0; i < 2; i++)
 		if (bufferevent_enable(cr->cr_bev[i], EV_READ | EV_WRITE) == -1)
 			return (-1);
@@ -132,6 +136,8 @@ capped_free(struct session *s)
 		bufferevent_remove_from_rate_limit_group(cr->cr_bev[i]);
 		bufferevent_free(cr->cr_bev[i]);
 	}
+	if (cr->cr_head != NULL)
+		evbuffer_free(cr->cr_head);
 	free(cr);
 	s->s_capped = NULL;
 }
@@ -201,6 +207,38 @@ capped_settle(struct session *s)
 			    bufferevent_get_output(to)));
 }
 
+/* The server's head, to the front end until it is done (relay.c's
+ * relay_head): what the client gets goes to its output. */
+static void
+capped_head(struct session *s, struct evbuffer *in, struct evbuffer *out)
+{
+	struct capped_relay	*cr = s->s_capped;
+	size_t			 n = evbuffer_get_length(in), allowed;
+	int			 r;
+
+	if ((allowed = quota_take(s, n)) < n) {
+		quota_unspend(s, allowed);
+		relay_end(s, CLOSE_QUOTA);
+		return;
+	}
+	s->s_bytes[SIDE_REMOTE] += n;
+	if ((cr->cr_head == NULL && (cr->cr_head = evbuffer_new()) == NULL) ||
+	    evbuffer_remove_buffer(in, cr->cr_head, n) != (int)n) {
+		relay_end(s, CLOSE_NO_MEMORY);
+		return;
+	}
+	if ((r = s->s_front->fe_relay_remote(s, cr->cr_head, out)) < 0) {
+		s->s_errno = EPROTO;
+		relay_end(s, CLOSE_REMOTE_ERROR);
+		return;
+	}
+	if (r == 1) {
+		cr->cr_heading = 0;
+		evbuffer_free(cr->cr_head);
+		cr->cr_head = NULL;
+	}
+}
+
 static void
 capped_read(struct bufferevent *bev, void *arg)
 {
@@ -210,12 +248,21 @@ capped_read(struct bufferevent *bev, void *arg)
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer		*out = bufferevent_get_output(cr->cr_bev[!from]);
 	size_t			 n = evbuffer_get_length(in), allowed, past = 0;
+	uint8_t			*p;
 	long			 k;
 
 	s->s_active = s->s_worker->w_now;
+	if (from == SIDE_REMOTE && cr->cr_heading) {
+		capped_head(s, in, out);
+		return;
+	}
 	if (from == SIDE_CLIENT && s->s_fe != NULL) {
 		/* The client's message, through its front end's framing. */
-		if ((k = relay_framed(s, evbuffer_pullup(in, -1), n)) < 0) {
+		if ((p = evbuffer_pullup(in, -1)) == NULL) {
+			relay_end(s, CLOSE_NO_MEMORY);
+			return;
+		}
+		if ((k = relay_framed(s, p, n)) < 0) {
 			s->s_errno = EPROTO;
 			relay_end(s, CLOSE_CLIENT_ERROR);
 			return;
@@ -232,11 +279,11 @@ capped_read(struct bufferevent *bev, void *arg)
 	if (allowed < n) {
 		/* The quota ends inside this read: the rest is dropped, what
 		 * was counted goes out (at the cap), then the session ends. */
-		evbuffer_drain(in, evbuffer_get_length(in));
+		wipe_drain(in, evbuffer_get_length(in));
 		capped_quota_end(s, s->s_worker->w_now);
 		return;
 	}
-	evbuffer_drain(in, past);
+	wipe_drain(in, past);	/* it may be a request, credentials and all */
 	/* Back-pressure: the receiver takes half before reading goes on. */
 	if (evbuffer_get_length(out) >= s->s_worker->w_scratch_len) {
 		bufferevent_disable(bev, EV_READ);

@@ -82,6 +82,8 @@ enum step { STEP_WAIT, STEP_NEXT, STEP_STOP };
  * which every front end maps to its own (SOCKS4's 0x5a/0x5b, HTTP's
  * status codes); everything after the request is the core's.
  */
+struct evbuffer;
+
 struct front {
 	/* Bytes arrived while the session is in its handshake. */
 	enum step	(*fe_read)(struct session *);
@@ -107,6 +109,15 @@ struct front {
 	 */
 	long		(*fe_relay_client)(struct session *, const uint8_t *p,
 			    size_t n);
+	/*
+	 * For a session with front-end state: the server's bytes until the
+	 * front end has rebuilt its head. pending holds what came so far
+	 * (the relay's); what the client gets goes into out, the rest of
+	 * pending too once the head is done. 1 done, 0 more needed, -1 a
+	 * head it will not pass on (the session closes).
+	 */
+	int		(*fe_relay_remote)(struct session *, struct evbuffer *pending,
+			    struct evbuffer *out);
 };
 #define FRONT_REPLY_MAX	1024	/* the longest reply of any front end */
 

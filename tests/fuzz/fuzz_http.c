@@ -16,7 +16,9 @@
  *    its end; every line ends in CRLF), names the judged host, and holds
  *    no Proxy-Authorization;
  *  - the end of its body (the bytes after the head) is found at the same
- *    place whatever the reads' sizes, and never past what was given.
+ *    place whatever the reads' sizes, and never past what was given;
+ *  - the same bytes read as a server's response head, rebuilt: one head,
+ *    no hop-by-hop field left, and a final one says Connection: close.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -96,6 +98,36 @@ forwarded(const uint8_t *data, size_t head, size_t len,
 	CHECK(whole <= (long)(len - head));
 }
 
+static void
+response(const uint8_t *data, size_t len)
+{
+	static char	 out[HTTP_RESPONSE_MAX + 257];
+	char		*p, *end;
+	uint8_t		*copy = malloc(len ? len : 1);
+	size_t		 n;
+	int		 r, status;
+
+	CHECK(copy != NULL);
+	memcpy(copy, data, len);
+	r = http_response_head(copy, len, out, sizeof(out) - 1, &n, &status);
+	free(copy);
+	CHECK(r >= -1 && (size_t)(r > 0 ? r : 0) <= len);
+	if (r <= 0)
+		return;
+	CHECK(status >= 100 && status <= 599 && n < sizeof(out));
+	out[n] = '\0';
+	end = strstr(out, "\r\n\r\n");
+	CHECK(end != NULL && end + 4 == out + n);
+	for (p = strstr(out, "\r\n"); p != NULL && p < end;
+	    p = strstr(p + 2, "\r\n"))
+		CHECK(strncasecmp(p + 2, "Keep-Alive:", 11) != 0 &&
+		    strncasecmp(p + 2, "Proxy-Connection:", 17) != 0 &&
+		    (strncasecmp(p + 2, "Connection:", 11) != 0 ||
+		    strcmp(p + 2, "Connection: close\r\n\r\n") == 0));
+	CHECK(status < 200 || strstr(out, "\r\nConnection: close\r\n\r\n") ==
+	    end - 19);
+}
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 int
@@ -106,6 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	size_t			 i, n;
 	int			 r;
 
+	response(data, len);
 	r = parse(data, len, &req);
 	if (r < 0) {
 		CHECK(r >= HTTP_ERR_MIN);

@@ -19,28 +19,47 @@ from test_connect import BODY, Hello
 from test_http import HttpCase, head_of
 from test_pam import SANITIZED, PamTestCase
 
-ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: 5\r\n"
+          b"Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\nok")
+# What the client gets of it: told to close, hop-by-hop fields gone.
+FORWARDED = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 socksgw\r\n"
+             b"Connection: close\r\n\r\nok")
+
+
+def read_until_quiet(sock, quiet):
+    """Every byte sock brings until EOF or `quiet` seconds of silence."""
+    sock.settimeout(quiet)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    return data
 
 
 class Recorder(socketserver.BaseRequestHandler):
     """Keeps every byte a connection brings until half a second of
     silence (so bytes smuggled behind a request would be caught), then
-    answers ANSWER and closes. `got` is set per test."""
+    answers ANSWER (which asks to keep the connection: the gateway must
+    not let the client believe it) and closes. `got` is set per test."""
     got = None
 
     def handle(self):
-        self.request.settimeout(0.5)
-        data = b""
-        try:
-            while True:
-                chunk = self.request.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except socket.timeout:
-            pass
-        self.got.append(data)
+        self.got.append(read_until_quiet(self.request, 0.5))
         self.request.sendall(ANSWER)
+
+
+class Scripted(socketserver.BaseRequestHandler):
+    """Reads the request, answers `answer` as it is, closes."""
+    answer = b""
+
+    def handle(self):
+        read_until_quiet(self.request, 0.3)
+        self.request.sendall(self.answer)
 
 
 class KeepsOpen(socketserver.BaseRequestHandler):
@@ -49,12 +68,7 @@ class KeepsOpen(socketserver.BaseRequestHandler):
     saw_eof = None
 
     def handle(self):
-        self.request.settimeout(0.3)
-        try:
-            while self.request.recv(65536):
-                pass
-        except socket.timeout:
-            pass
+        read_until_quiet(self.request, 0.3)
         self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         t0 = time.monotonic()
         self.request.settimeout(10)
@@ -144,7 +158,7 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
             b"Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
             b"Keep-Alive: 5\r\nProxy-Connection: keep-alive\r\n"
             b"Upgrade: h2c\r\nTE: trailers\r\nUser-Agent: t\r\n\r\n" % port)
-        self.assertEqual(data, ANSWER)
+        self.assertEqual(data, FORWARDED)
         self.assertEqual(got, [b"GET /p?q=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                                b"User-Agent: t\r\nVia: 1.1 socksgw\r\n"
                                b"Connection: close\r\n\r\n" % port])
@@ -158,11 +172,11 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
         chunked = b"5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n"
         # With the head, in one send: a length, then chunked.
         self.assertEqual(self.ask(head + b"Content-Length: 5\r\n\r\nhello" +
-                                  smuggled), ANSWER)
+                                  smuggled), FORWARDED)
         self.assertEqual(got.pop(), fwd + b"Content-Length: 5\r\n" + tail +
                          b"hello")
         self.assertEqual(self.ask(head + b"Transfer-Encoding: chunked\r\n"
-                                  b"\r\n" + chunked + smuggled), ANSWER)
+                                  b"\r\n" + chunked + smuggled), FORWARDED)
         self.assertEqual(got.pop(), fwd + b"Transfer-Encoding: chunked\r\n" +
                          tail + chunked)
         # In pieces, after the relay has started: the relay frames it.
@@ -172,14 +186,41 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
                       chunked[31:] + smuggled):
             time.sleep(0.1)
             s.sendall(piece)
-        self.assertEqual(recv_until_eof(s), ANSWER)
+        self.assertEqual(recv_until_eof(s), FORWARDED)
         s.close()
         self.assertEqual(got.pop(), fwd + b"Transfer-Encoding: chunked\r\n" +
                          tail + chunked)
         # A request without a body: what follows its head goes nowhere.
         self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n\r\n"
-                                  % port + smuggled), ANSWER)
+                                  % port + smuggled), FORWARDED)
         self.assertNotIn(b"smuggled", got.pop())
+
+    def test_server_heads_are_rebuilt_or_cut_off(self):
+        # A server cannot keep the client's connection (its next request,
+        # for another site, would be this server's to answer), nor answer
+        # as a proxy (407: a login box for the gateway's password) or
+        # switch protocols: those are cut off, the client gets nothing.
+        cases = [
+            (b"HTTP/1.1 100 Continue\r\nX-A: 1\r\n\r\n" + ANSWER,
+             b"HTTP/1.1 100 Continue\r\nX-A: 1\r\n\r\n" + FORWARDED),
+            (b"HTTP/1.0 404 Not Found\r\nConnection: Keep-Alive\r\n"
+             b"Proxy-Connection: keep-alive\r\nUpgrade: h2c\r\n"
+             b"Proxy-Authenticate: Basic realm=x\r\n\r\nnope",
+             b"HTTP/1.0 404 Not Found\r\nVia: 1.0 socksgw\r\n"
+             b"Connection: close\r\n\r\nnope"),
+            (b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+             b"Proxy-Authenticate: Basic realm=\"corp\"\r\n\r\n", b""),
+            (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", b""),
+            (b"HTTP/1.1 200 OK\r\nX : y\r\n\r\n", b""),
+            (b"HTTP/1.1 200 OK\r\nX: y\r\n folded\r\n\r\n", b""),
+            (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 20000 + b"\r\n\r\n", b""),
+            (b"SSH-2.0-OpenSSH\r\n\r\n", b""),
+        ]
+        for answer, want in cases:
+            port = self.tcp_server(type("S", (Scripted,), {"answer": answer}))
+            self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1"
+                                      b"\r\n\r\n" % port), want, answer[:40])
+        self.gw.wait_log("answered 407, which a server must not: cut off")
 
     def test_a_client_that_leaves_is_passed_on(self):
         # The client's close reaches a server that would otherwise hold
@@ -297,7 +338,7 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
         for piece in (chunked[:6], chunked[6:] + smuggled):
             time.sleep(0.2)
             s.sendall(piece)
-        self.assertEqual(recv_until_eof(s), ANSWER)
+        self.assertEqual(recv_until_eof(s), FORWARDED)
         s.close()
         self.assertEqual(len(got), 1)
         self.assertTrue(got[0].endswith(b"Connection: close\r\n\r\n" +
@@ -306,7 +347,7 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
         # No body: ended before the relay began.
         self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n" %
                                   port + self.CRED + b"\r\n" + smuggled),
-                         ANSWER)
+                         FORWARDED)
         self.assertNotIn(b"smuggled", got[1])
         wait_for(lambda: len(self.gw.audit("protocol = 'http' AND user = "
                                            "'alice' AND seq IS NOT NULL"))

@@ -323,6 +323,11 @@ test_lengths(void **state)
 	    "chunked\r\n\r\n", &req), HTTP_ERR_LENGTH);
 	assert_int_equal(parse("GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n"
 	    "\r\n", &req), HTTP_ERR_MALFORMED);
+	/* CGI servers read '_' as '-': refused, not passed on. */
+	assert_int_equal(parse("POST http://a/ HTTP/1.1\r\nContent-Length: 2\r\n"
+	    "Content_Length: 9\r\n\r\n", &req), HTTP_ERR_LENGTH);
+	assert_int_equal(parse("POST http://a/ HTTP/1.1\r\ntransfer_encoding: "
+	    "chunked\r\n\r\n", &req), HTTP_ERR_LENGTH);
 	assert_int_equal(http_error_status(HTTP_ERR_CODING), 501);
 	assert_int_equal(http_error_status(HTTP_ERR_LENGTH), 400);
 }
@@ -364,6 +369,57 @@ test_forward_head(void **state)
 	    &req, out, 20), 0);
 }
 
+static void
+test_response_heads(void **state)
+{
+	char		 out[HTTP_RESPONSE_MAX + 256], big[HTTP_RESPONSE_MAX + 64];
+	size_t		 n = 0;
+	int		 status = 0, r;
+	const char	*t = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-A\r\n"
+	    "X-A: 1\r\nKeep-Alive: 5\r\nProxy-Connection: keep-alive\r\n"
+	    "Content-Length: 2\r\nSet-Cookie: a=b\r\n\r\nok";
+	const char	*bad[] = {
+		"HTTP/1.1 20 OK\r\n\r\n",
+		"HTTP/1.1 200OK\r\n\r\n",
+		"HTTP/2 200 OK\r\n\r\n",
+		"HTTP/1.1 600 X\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX : y\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: y\r\n z\r\n\r\n",
+		"HTTP/1.1 200 OK\nX: y\n\n",
+		"HTTP/1.1 200 OK\r\nX: \x01\r\n\r\n",
+	};
+	size_t		 i;
+
+	(void)state;
+	r = http_response_head((const uint8_t *)t, strlen(t), out, sizeof(out),
+	    &n, &status);
+	assert_int_equal(r, (int)strlen(t) - 2);
+	assert_int_equal(status, 200);
+	out[n] = '\0';
+	assert_string_equal(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "Set-Cookie: a=b\r\nVia: 1.1 socksgw\r\nConnection: close\r\n"
+	    "\r\n");
+	/* Interim: no close of its own, the final head says it. */
+	t = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+	r = http_response_head((const uint8_t *)t, strlen(t), out, sizeof(out),
+	    &n, &status);
+	assert_int_equal(status, 100);
+	assert_int_equal(r, 25);
+	assert_memory_equal(out, "HTTP/1.1 100 Continue\r\n\r\n", n);
+	/* Every proper prefix waits; a head past the bound is refused. */
+	t = "HTTP/1.0 404 Not Found\r\nX: y\r\n\r\n";
+	for (i = 0; i < strlen(t); i++)
+		assert_int_equal(http_response_head((const uint8_t *)t, i, out,
+		    sizeof(out), &n, &status), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(http_response_head((const uint8_t *)bad[i],
+		    strlen(bad[i]), out, sizeof(out), &n, &status), -1);
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 21);
+	assert_int_equal(http_response_head((const uint8_t *)big, sizeof(big),
+	    out, sizeof(out), &n, &status), -1);
+}
+
 /* Feeds body in pieces of step bytes: how many were taken, or -1. */
 static long
 take_in_steps(enum http_body kind, uint64_t length, const char *body,
@@ -400,7 +456,7 @@ take_in_steps(enum http_body kind, uint64_t length, const char *body,
 static void
 test_chunked(void **state)
 {
-	const char	*body = "5;ext=\"a b\"\r\nhello\r\n1A \r\n"
+	const char	*body = "5;ext=a;b\r\nhello\r\n1A\r\n"
 	    "abcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n";
 	const char	*bad[] = {
 		"\r\n",				/* no size */
@@ -408,6 +464,11 @@ test_chunked(void **state)
 		"5\nhello\r\n0\r\n\r\n",	/* bare LF */
 		"5\r\nhelloX\r\n0\r\n\r\n",	/* no CRLF after the data */
 		"1000000000000000\r\n",		/* 16 digits */
+		"80000000\r\n",			/* 2^31: 32-bit servers */
+		"000000001\r\n",		/* 9 digits */
+		"5 \r\nhello\r\n0\r\n\r\n",	/* whitespace after a size */
+		"5;a=\"b c\"\r\n",		/* a quoted extension */
+		"0\r\nno colon\r\n\r\n",	/* a trailer line without a name */
 		"0\r\n folded\r\n\r\n",		/* obs-fold in a trailer */
 		"0\r\nX: \x01\r\n\r\n",
 		"0\r\n\rX",
@@ -462,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_lengths),
 		cmocka_unit_test(test_forward_head),
 		cmocka_unit_test(test_chunked),
+		cmocka_unit_test(test_response_heads),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -266,12 +266,10 @@ static void
 session_wipe_input(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->s_bev);
-	size_t		 len = evbuffer_get_length(in);
 
-	if (s->s_state <= S_REQUEST || s->s_state == S_REPLYING)
-		wipe_drain(in, len);
-	else
-		evbuffer_drain(in, len);
+	/* Early bytes too: behind a forwarded HTTP request may be another,
+	 * credentials and all. */
+	wipe_drain(in, evbuffer_get_length(in));
 }
 
 /*

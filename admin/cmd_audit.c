@@ -48,7 +48,7 @@ col(sqlite3_stmt *st, int i)
 	"client_addr, client_port, command, dst_host, dst_addr, dst_port, "   \
 	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "       \
 	"close_reason, seq, hex(hash), protocol, ident, packets_up, "        \
-	"packets_down, udp_destinations, udp_denied"
+	"packets_down, udp_destinations, udp_denied, auth_method"
 
 static int
 audit_list(struct ctl *ctl, struct args *a)
@@ -155,7 +155,7 @@ audit_show(struct ctl *ctl, int64_t id)
 	    "dst_host", "dst_addr", "dst_port", "dst_country", "verdict",
 	    "rule_id", "reason", "bytes_up", "bytes_down", "close_reason",
 	    "seq", "hash", "protocol", "ident", "packets_up", "packets_down",
-	    "udp_destinations", "udp_denied" };
+	    "udp_destinations", "udp_denied", "auth_method" };
 	sqlite3_stmt	*st;
 	sqlite3		*db = audit_db(ctl);
 	char		 v[80];

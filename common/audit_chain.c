@@ -7,7 +7,8 @@
  * Each completed row takes the next place (seq) in the chain: its hash is
  * SHA-256 over the previous hash and its own fields, each length-prefixed
  * (NULL distinct from ""), so an edited, inserted or deleted row shows in
- * `socksctl audit verify`.
+ * `socksctl audit verify`. A field added in a later schema is hashed only
+ * when present, after all the others (auth_method).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,13 @@ audit_chain_hash(void *reuse, const unsigned char prev[32],
 	chain_put_int(ctx, f->af_packets_down, 0);
 	chain_put_int(ctx, f->af_udp_dests, 0);
 	chain_put_int(ctx, f->af_udp_denied, 0);
+	/*
+	 * Added later (audit schema 8): hashed only when present and last,
+	 * so an older record hashes as it did, and a field added to it or
+	 * taken from a newer one breaks the chain all the same.
+	 */
+	if (f->af_auth_method != NULL)
+		chain_put(ctx, f->af_auth_method);
 	ok = ok && EVP_DigestFinal_ex(ctx, out, &len) == 1;
 	if (reuse == NULL)
 		EVP_MD_CTX_free(ctx);
@@ -140,6 +148,7 @@ audit_fields_row(sqlite3_stmt *st, struct audit_fields *f)
 	f->af_packets_down = sqlite3_column_int64(st, 24);
 	f->af_udp_dests = sqlite3_column_int64(st, 25);
 	f->af_udp_denied = sqlite3_column_int64(st, 26);
+	f->af_auth_method = (const char *)sqlite3_column_text(st, 27);
 }
 
 /* Rollups ---------------------------------------------------------------- */

@@ -37,6 +37,8 @@ struct audit_fields {
 	int64_t			 af_packets_down;
 	int64_t			 af_udp_dests;
 	int64_t			 af_udp_denied;
+	/* NULL in records older than the field: then not hashed at all */
+	const char		*af_auth_method;
 };
 
 /* A completed row's columns as the chain covers them (seq 19, hash 20). */
@@ -44,7 +46,7 @@ struct audit_fields {
 	"client_addr, client_port, command, dst_host, dst_addr, dst_port, " \
 	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, " \
 	"close_reason, seq, hash, protocol, ident, packets_up, packets_down, " \
-	"udp_destinations, udp_denied"
+	"udp_destinations, udp_denied, auth_method"
 
 int	 audit_chain_hash(void *, const unsigned char [32],
 	    const struct audit_fields *, unsigned char [32]);

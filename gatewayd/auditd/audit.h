@@ -51,6 +51,7 @@ struct audit_rec {
 	uint32_t		 ar_udp_dests;
 	uint32_t		 ar_udp_denied;
 	uint8_t			 ar_proto;	/* AUDIT_PROTO_* */
+	uint8_t			 ar_auth;	/* AUDIT_AUTH_* */
 };
 /* The client's protocol, in ar_proto; its name in the audit log. */
 #define AUDIT_PROTO_SOCKS5	5
@@ -58,6 +59,16 @@ struct audit_rec {
 #define AUDIT_PROTO_HTTP	1
 const char *audit_protocol_name(uint8_t);
 uint8_t	 audit_protocol_of(const char *);
+/*
+ * How the client logged in, in ar_auth (and a session's s_login); its name
+ * in the audit log. UNKNOWN is a record from before the field (NULL).
+ */
+#define AUDIT_AUTH_UNKNOWN	0
+#define AUDIT_AUTH_NONE		1	/* auth none, SOCKS4 */
+#define AUDIT_AUTH_PASSWORD	2	/* SOCKS5 username/password */
+#define AUDIT_AUTH_BASIC	3	/* HTTP Basic */
+const char *audit_auth_name(uint8_t);
+uint8_t	 audit_auth_of(const char *);
 int	 audit_init(const struct conf *, int, int, char **);
 void	 audit_channel(int);
 int	 audit_start(char **);

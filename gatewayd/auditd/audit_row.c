@@ -46,6 +46,7 @@ static const char *const audit_col_names[AC_MAX] = {
 	[AC_PACKETS_DOWN] = "packets_down",
 	[AC_UDP_DESTINATIONS] = "udp_destinations",
 	[AC_UDP_DENIED] = "udp_denied",
+	[AC_AUTH_METHOD] = "auth_method",
 	[AC_SEQ] = "seq",
 	[AC_HASH] = "hash",
 };
@@ -163,6 +164,7 @@ audit_bind(const struct audit_stmt *as, const struct audit_rec *r)
 	audit_bind_int(as, AC_PACKETS_DOWN, (int64_t)r->ar_packets[1]);
 	audit_bind_int(as, AC_UDP_DESTINATIONS, r->ar_udp_dests);
 	audit_bind_int(as, AC_UDP_DENIED, r->ar_udp_denied);
+	audit_bind_text(as, AC_AUTH_METHOD, audit_auth_name(r->ar_auth));
 }
 
 /* The record's place in the chain: its seq and hash. */
@@ -216,6 +218,33 @@ static const struct {
 	{ AUDIT_PROTO_SOCKS4, "socks4" },
 	{ AUDIT_PROTO_HTTP, "http" },
 };
+
+static const char *const audit_auths[] = {
+	[AUDIT_AUTH_UNKNOWN] = NULL,
+	[AUDIT_AUTH_NONE] = "none",
+	[AUDIT_AUTH_PASSWORD] = "password",
+	[AUDIT_AUTH_BASIC] = "basic",
+};
+
+/* The name of a login method; NULL (stored as NULL) for UNKNOWN. */
+const char *
+audit_auth_name(uint8_t auth)
+{
+	return (auth < sizeof(audit_auths) / sizeof(audit_auths[0]) ?
+	    audit_auths[auth] : NULL);
+}
+
+uint8_t
+audit_auth_of(const char *name)
+{
+	uint8_t	 i;
+
+	for (i = 1; name != NULL && i < sizeof(audit_auths) /
+	    sizeof(audit_auths[0]); i++)
+		if (strcmp(audit_auths[i], name) == 0)
+			return (i);
+	return (AUDIT_AUTH_UNKNOWN);
+}
 
 /* The name of a protocol; anything unknown reads as SOCKS5. */
 const char *
@@ -277,5 +306,6 @@ audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
 	f->af_packets_down = (int64_t)r->ar_packets[1];
 	f->af_udp_dests = r->ar_udp_dests;
 	f->af_udp_denied = r->ar_udp_denied;
+	f->af_auth_method = audit_auth_name(r->ar_auth);
 }
 

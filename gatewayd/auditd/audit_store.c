@@ -165,8 +165,9 @@ store_close_orphans(struct audit_rec *batch, const char *why)
 		    "start_ms, user, client_addr, client_port, command, "
 		    "dst_host, dst_addr, dst_port, dst_country, verdict, "
 		    "rule_id, reason, bytes_up, bytes_down, protocol, ident, "
-		    "packets_up, packets_down, udp_destinations, udp_denied "
-		    "FROM records WHERE seq IS NULL ORDER BY id LIMIT 4096",
+		    "packets_up, packets_down, udp_destinations, udp_denied, "
+		    "auth_method FROM records WHERE seq IS NULL ORDER BY id "
+		    "LIMIT 4096",
 		    -1, &st, NULL) != SQLITE_OK)
 			return (-1);
 		for (n = 0; n < AUDIT_BATCH && sqlite3_step(st) == SQLITE_ROW;
@@ -203,6 +204,8 @@ store_close_orphans(struct audit_rec *batch, const char *why)
 			    19);
 			r->ar_udp_dests = (uint32_t)sqlite3_column_int(st, 20);
 			r->ar_udp_denied = (uint32_t)sqlite3_column_int(st, 21);
+			r->ar_auth = audit_auth_of((const char *)
+			    sqlite3_column_text(st, 22));
 			snprintf(r->ar_close, sizeof(r->ar_close), "%s",
 			    why);
 		}

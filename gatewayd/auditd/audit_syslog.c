@@ -122,13 +122,15 @@ audit_syslog_record(const struct audit_rec *r, int64_t seq)
 	    "gatewayd %d %s [socksgw@%d seq=\"%lld\" sid=\"%llu\" "
 	    "user=\"%s\" client=\"%s\" cmd=\"%s\" dst=\"%s\" via=\"%s\" "
 	    "port=\"%u\" verdict=\"%s\" rule=\"%lld\" up=\"%llu\" "
-	    "down=\"%llu\" close=\"%s\"] %s", 16 * 8 + (r->ar_allow ? 6 : 4),
+	    "down=\"%llu\" close=\"%s\" auth=\"%s\"] %s", 16 * 8 +
+	    (r->ar_allow ? 6 : 4),
 	    ts, sy.sy_host, (int)getpid(), r->ar_type == AR_AUTH ? "auth" :
 	    "session", sy.sy_pen, (long long)seq,
 	    (unsigned long long)r->ar_sid, user, client, cmd, dst, via,
 	    r->ar_dst_port, r->ar_allow ? "allow" : "deny",
 	    (long long)r->ar_rule, (unsigned long long)r->ar_up,
-	    (unsigned long long)r->ar_down, close_, reason));
+	    (unsigned long long)r->ar_down, close_, audit_auth_name(r->ar_auth) ?
+	    audit_auth_name(r->ar_auth) : "-", reason));
 }
 
 void

@@ -270,6 +270,7 @@ http_read(struct session *s)
 		    "required (Basic)");
 		return (STEP_STOP);
 	}
+	s->s_login = AUDIT_AUTH_BASIC;
 	r = auth_submit(s, req.hr_user, req.hr_pass);
 	explicit_bzero(&req, sizeof(req));
 	if (r == -1) {

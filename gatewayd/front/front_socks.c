@@ -121,6 +121,7 @@ socks_auth(struct session *s)
 	}
 	/* The password leaves no copy behind in the input buffer. */
 	front_consume(s, (size_t)r);
+	s->s_login = AUDIT_AUTH_PASSWORD;
 	if (auth_submit(s, up.user, up.pass) == -1) {
 		/* authd gone, or its channel full for now: refused either way. */
 		explicit_bzero(&up, sizeof(up));

@@ -107,6 +107,7 @@ session_audit(struct session *s, enum audit_type type, const char *what)
 	addr_ip(&s->s_peer, r.ar_client, sizeof(r.ar_client));
 	r.ar_client_port = addr_port((struct sockaddr *)&s->s_peer);
 	r.ar_proto = s->s_proto;
+	r.ar_auth = s->s_login != 0 ? s->s_login : AUDIT_AUTH_NONE;
 	if (s->s_ident != NULL)
 		snprintf(r.ar_ident, sizeof(r.ar_ident), "%s", s->s_ident);
 	if (type == AR_AUTH) {

@@ -71,6 +71,7 @@ class AuditTest(GatewayTestCase):
         self.assertLessEqual(rec["start_ms"], rec["end_ms"])
         self.assertLess(abs(rec["start_ms"] / 1000 - time.time()), 60)
         self.assertIsNone(rec["user"])
+        self.assertEqual(rec["auth_method"], "none")
         self.assertEqual(rec["seq"], 1)
         self.assertEqual(len(rec["hash"]), 32)
 
@@ -224,6 +225,13 @@ class AuditTest(GatewayTestCase):
                  "seq, hash) VALUES ('session', 1, 1, 2, '10.0.0.1', 1, "
                  "'allow', 6, zeroblob(32))", "record 6 (chain place 6): "
                  "hash mismatch"),
+                # How the client logged in: taken away, or claimed.
+                ("login method dropped", "UPDATE records SET auth_method "
+                 "= NULL WHERE seq = 4",
+                 "record 4 (chain place 4): hash mismatch"),
+                ("login method changed", "UPDATE records SET auth_method "
+                 "= 'basic' WHERE seq = 5",
+                 "record 5 (chain place 5): hash mismatch"),
                 ("inserted unchained", "INSERT INTO records (kind, "
                  "session_id, start_ms, end_ms, client_addr, client_port, "
                  "verdict) VALUES ('session', 2, 1, 2, '10.0.0.1', 1, "
@@ -259,6 +267,7 @@ class AuditTest(GatewayTestCase):
                          r"client=\"127.0.0.1\" cmd=\"connect\" "
                          r"dst=\"127.0.0.1\" via=\"127.0.0.1\" port=\"%d\" "
                          r"verdict=\"allow\" rule=\"1\"" % port)
+        self.assertRegex(line, r' close="[^"]*" auth="none"\] ')
 
     def test_socksctl_audit_list_filters(self):
         port = self.tcp_server(EchoHandler)

@@ -46,6 +46,10 @@ def chain_hash(prev, row):
             continue
         v = str(v).encode()
         h.update(len(v).to_bytes(4, "big") + v)
+    # Added by audit schema 8: hashed only when present, after the rest.
+    if row.get("auth_method") is not None:
+        v = row["auth_method"].encode()
+        h.update(len(v).to_bytes(4, "big") + v)
     return h.digest()
 
 

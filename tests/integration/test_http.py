@@ -229,6 +229,8 @@ class HttpBasicTest(HttpCase, PamTestCase):
         auth = self.gw.audit("kind = 'auth'")
         self.assertEqual([(r["user"], r["protocol"]) for r in auth],
                          [("alice", "http")])
+        # How they logged in, in the record the chain covers.
+        self.assertEqual({r["auth_method"] for r in sess + auth}, {"basic"})
 
     def test_pac_file_needs_no_login(self):
         code, _, body = head_of(self.ask(b"GET /proxy.pac HTTP/1.1\r\n\r\n"))

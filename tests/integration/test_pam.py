@@ -157,6 +157,7 @@ class PamTest(PamTestCase):
         self.assertTrue(rec["reason"].startswith("authentication failed"),
                         rec["reason"])
         self.assertEqual(rec["close_reason"], "auth failed")
+        self.assertEqual(rec["auth_method"], "password")
         self.assertIsNotNone(rec["hash"])
         # A successful login's session names its user.
         port = self.tcp_server(EchoHandler)

@@ -8,7 +8,8 @@ import stat
 import subprocess
 import unittest
 
-from gwtest import GATEWAYD, EchoHandler, GatewayTestCase, socks_open
+from gwtest import (GATEWAYD, EchoHandler, GatewayTestCase, socks_open,
+                    wait_for)
 from test_pam import PamTestCase
 
 
@@ -88,10 +89,19 @@ class AuthdDescriptorsTest(PamTestCase):
     def test_authd_holds_its_channels_only(self):
         # Old main: authd was forked after the metrics listener, the
         # control socket and both databases were open, and kept them.
-        fds = socket_inodes(self.gw.authd_pid)
-        extra = [(fd, link) for fd, link in fds if fd > 2 and
-                 not link.startswith("pipe:")]  # its own wake-up pipe
-        self.assertEqual(len(extra), 2, fds)     # one channel a worker
+        def extra_fds():
+            return [(fd, link) for fd, link in
+                    socket_inodes(self.gw.authd_pid) if fd > 2 and
+                    not link.startswith("pipe:")]  # its own wake-up pipe
+        # One channel a worker. Read until it holds (a loaded machine may
+        # catch authd between two steps of its start), then checked.
+        try:
+            wait_for(lambda: len(extra_fds()) == 2, timeout=5,
+                     what="authd's two channels")
+        except AssertionError:
+            pass
+        extra = extra_fds()
+        self.assertEqual(len(extra), 2, extra)
         tcp = set()
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             with open(table) as f:

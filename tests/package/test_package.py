@@ -357,10 +357,11 @@ class PackageTest(unittest.TestCase):
         self.log.close()
 
     def upgrade(self):
-        # The audit log as an older build left it: its last three
+        # The audit log as an older build left it: its last four
         # migrations undone (one adds an index, one drops one, one lets
-        # protocol be 'http'). The upgrade must redo them, and keep every
-        # record, the rule, and the admin's change to the conffile.
+        # protocol be 'http', one adds auth_method). The upgrade must redo
+        # them, and keep every record, the rule, and the admin's change to
+        # the conffile.
         import sqlite3
         db = sqlite3.connect(STATE + "/audit/audit.db")
         records = db.execute("SELECT count(*) FROM records").fetchone()[0]
@@ -371,6 +372,7 @@ class PackageTest(unittest.TestCase):
         db.execute("UPDATE sqlite_master SET sql = replace(sql, "
                    "', ''http''', '') WHERE name = 'records'")
         db.execute("PRAGMA writable_schema = RESET")
+        db.execute("ALTER TABLE records DROP COLUMN auth_method")
         db.execute("PRAGMA user_version = 4")
         db.commit()
         db.close()
@@ -381,7 +383,10 @@ class PackageTest(unittest.TestCase):
             env=apt_env())
         self.assertEqual(installed_version(), self.new_version)
         db = sqlite3.connect(STATE + "/audit/audit.db")
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 7)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 8)
+        self.assertEqual(db.execute("SELECT count(*) FROM records WHERE "
+                                    "auth_method IS NOT NULL")
+                         .fetchone()[0], 0)
         self.assertIn("'socks4', 'http'", db.execute(
             "SELECT sql FROM sqlite_master WHERE name = 'records'")
             .fetchone()[0])

@@ -243,6 +243,58 @@ chain_holds(void)
 }
 
 /*
+ * A record written before the audit schema had auth_method (NULL) hashes
+ * exactly as it did: the expected hash below was computed by the build
+ * before the field existed (common/audit_chain.c at c34e5a9), so the
+ * chains and signed checkpoints of older logs still verify. A record
+ * with the field hashes differently, so it cannot be dropped unseen.
+ */
+static void
+test_records_older_than_a_field_hash_as_before(void **state)
+{
+	static const char	*before = "8dd050aefd17142471543f0f0917b739"
+	    "a07966272fee16e390f55ca8db66ebe5";
+	struct audit_fields	 f;
+	unsigned char		 prev[32], h[32], with[32], empty[32];
+	char			 hex[65];
+	int			 i;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	memset(prev, 0x5a, sizeof(prev));
+	f.af_seq = 42;
+	f.af_kind = "session";
+	f.af_session_id = 7;
+	f.af_start_ms = 1764662400000LL;
+	f.af_end_ms = 1764662401234LL;
+	f.af_user = "alice";
+	f.af_client_addr = "192.0.2.10";
+	f.af_client_port = 50123;
+	f.af_command = "connect";
+	f.af_dst_host = "www.example.org";
+	f.af_dst_addr = "198.51.100.7";
+	f.af_dst_port = 443;
+	f.af_verdict = "allow";
+	f.af_rule_id = 3;
+	f.af_reason = "";
+	f.af_bytes_up = 512;
+	f.af_bytes_down = 40960;
+	f.af_close_reason = "client closed";
+	f.af_protocol = "http";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, h), 0);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	assert_string_equal(hex, before);
+	f.af_auth_method = "basic";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, with), 0);
+	f.af_auth_method = "";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, empty), 0);
+	assert_memory_not_equal(h, with, 32);
+	assert_memory_not_equal(h, empty, 32);
+	assert_memory_not_equal(with, empty, 32);
+}
+
+/*
  * A close that says other things than its start (user, start time): what
  * is stored is what was hashed. Review: the row kept the start's user and
  * time under a hash of the close's, and verify said "hash mismatch".
@@ -486,6 +538,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_records_older_than_a_field_hash_as_before),
 		cmocka_unit_test(test_a_close_unlike_its_start_keeps_the_chain),
 		cmocka_unit_test(test_a_planted_session_id_is_left_out),
 		cmocka_unit_test(test_records_sent_before_a_reset_are_written),

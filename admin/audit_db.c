@@ -14,11 +14,21 @@
 #include "conf.h"
 #include "policy.h"
 
+/*
+ * The audit database, read-only, as this build reads it. A log newer than
+ * the build is refused: its records may hold fields this build would not
+ * hash, and verify would call them edited. A log from before audit schema
+ * 8 (an archive, or one gatewayd has not opened since an upgrade) is read
+ * through a view that gives auth_method as NULL, as those records were
+ * written and hashed, so it can be listed and verified without writing to
+ * the evidence to migrate it.
+ */
 sqlite3 *
 audit_db(struct ctl *ctl)
 {
 	sqlite3		*db;
 	const char	*path = ctl->ctl_conf->c_audit_db;
+	int		 v;
 
 	if (path == NULL)
 		ctl_error("%s: no audit_db configured", ctl->ctl_conf_path);
@@ -27,6 +37,14 @@ audit_db(struct ctl *ctl)
 	    NULL) != SQLITE_OK)
 		ctl_error("%s: %s", path, policy_db_errmsg(path, db));
 	sqlite3_busy_timeout(db, 5000);
+	if ((v = policy_db_version(db)) > db_schema_latest(DB_SCHEMA_AUDIT))
+		ctl_error("%s: audit schema version %d is newer than this build "
+		    "understands (%d): use the socksctl of the gatewayd that "
+		    "wrote it", path, v, db_schema_latest(DB_SCHEMA_AUDIT));
+	if (v >= 1 && v < 8 && sqlite3_exec(db, "CREATE TEMP VIEW records AS "
+	    "SELECT *, NULL AS auth_method FROM main.records", NULL, NULL,
+	    NULL) != SQLITE_OK)
+		ctl_error("%s: %s", path, sqlite3_errmsg(db));
 	return (db);
 }
 

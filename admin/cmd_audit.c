@@ -170,7 +170,7 @@ audit_show(struct ctl *ctl, int64_t id)
 		ctl_error("audit record %lld: no such record", (long long)id);
 	if (ctl->ctl_json)
 		printf("{");
-	for (i = 0; i < 27; i++) {
+	for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++) {
 		if (i == 3 || i == 4) {
 			format_ms(st, i, v, sizeof(v));
 			val = v;

@@ -66,6 +66,7 @@ write_bench(const char *path, long n)
 	r.ar_type = AR_WHOLE;
 	r.ar_allow = 1;
 	r.ar_rule = 42;
+	r.ar_auth = AUDIT_AUTH_PASSWORD;
 	snprintf(r.ar_client, sizeof(r.ar_client), "10.1.2.3");
 	snprintf(r.ar_cmd, sizeof(r.ar_cmd), "connect");
 	snprintf(r.ar_reason, sizeof(r.ar_reason), "rule 42 allows");
@@ -148,6 +149,7 @@ gen(const char *path, long n)
 		r->ar_start_ms = start;
 		r->ar_end_ms = start + 1500;
 		r->ar_proto = 5;
+		r->ar_auth = AUDIT_AUTH_PASSWORD;	/* users log in */
 		snprintf(r->ar_user, sizeof(r->ar_user), "user%ld",
 		    (i * 7919) % 5000);
 		snprintf(r->ar_client, sizeof(r->ar_client), "10.1.2.3");

@@ -53,6 +53,7 @@ void	 limits_release(struct session *);
 int	 quota_admit(struct session *);
 size_t	 quota_take(struct session *, size_t);
 void	 quota_unspend(struct session *, size_t);
+int	 quota_take_all(struct session *, size_t);
 int	 quota_exhausted(const struct session *);
 void	 quota_release(struct session *);
 void	 quota_persisted_on(void);

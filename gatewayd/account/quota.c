@@ -248,6 +248,23 @@ quota_admit(struct session *s)
 }
 
 /*
+ * Bytes the client sent before the relay (early data, or a forwarded HTTP
+ * request's head and first body bytes) are relayed too: all of them are
+ * taken, or none and -1. Without this they went out
+ * unpaid, and relay_settle() gave back what was still queued at a close.
+ */
+int
+quota_take_all(struct session *s, size_t n)
+{
+	size_t	 taken;
+
+	if ((taken = quota_take(s, n)) == n)
+		return (0);
+	quota_unspend(s, taken);
+	return (-1);
+}
+
+/*
  * The session read n bytes: how many of them it may relay. Fewer than n
  * means the quota is used up with those bytes.
  */

@@ -61,7 +61,8 @@ const char *audit_protocol_name(uint8_t);
 uint8_t	 audit_protocol_of(const char *);
 /*
  * How the client logged in, in ar_auth (and a session's s_login); its name
- * in the audit log. UNKNOWN is a record from before the field (NULL).
+ * in the audit log. UNKNOWN (NULL) is a record from before the field, or
+ * one no login applies to (a summary of refusals).
  */
 #define AUDIT_AUTH_UNKNOWN	0
 #define AUDIT_AUTH_NONE		1	/* auth none, SOCKS4 */

@@ -426,7 +426,7 @@ session_connected(struct session *s, const struct sockaddr *peer)
 	uint8_t			 reply[FRONT_REPLY_MAX];
 	struct evbuffer		*in, *out;
 	size_t			 early;
-	int			 one = 1;
+	int			 one = 1, paid;
 
 	setsockopt(s->s_fd[SIDE_REMOTE], IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one));
@@ -452,9 +452,10 @@ session_connected(struct session *s, const struct sockaddr *peer)
 	in = bufferevent_get_input(s->s_bev);
 	out = bufferevent_get_output(s->s_bev);
 	early = evbuffer_get_length(in);
-	if (relay_queue(s, SIDE_CLIENT, out) == -1 ||
+	if ((paid = quota_take_all(s, early)) == -1 ||
+	    relay_queue(s, SIDE_CLIENT, out) == -1 ||
 	    relay_queue(s, SIDE_REMOTE, in) == -1) {
-		session_close(s, CLOSE_NO_MEMORY);
+		session_close(s, paid == -1 ? CLOSE_QUOTA : CLOSE_NO_MEMORY);
 		return;
 	}
 	s->s_bytes[SIDE_CLIENT] += early;

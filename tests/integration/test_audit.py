@@ -73,6 +73,10 @@ class AuditTest(GatewayTestCase):
         self.assertIsNone(rec["user"])
         self.assertEqual(rec["auth_method"], "none")
         self.assertEqual(rec["seq"], 1)
+        show = json.loads(self.gw.ctl("--json", "audit", "show",
+                                      str(rec["id"])).stdout)
+        self.assertEqual((show["auth_method"], show["protocol"]),
+                         ("none", "socks5"))
         self.assertEqual(len(rec["hash"]), 32)
 
     def test_denied_record_fields(self):
@@ -200,6 +204,36 @@ class AuditTest(GatewayTestCase):
         self.assertGreaterEqual(finished, settled)
         # The chain survives a crash.
         self.assertEqual(gw.ctl("audit", "verify").returncode, 0)
+
+    def test_logs_of_other_schema_versions(self):
+        # A log from before audit schema 8 (an archive) is read as it was
+        # written: auth_method empty, nothing to migrate; one newer than
+        # this build is refused, not misread (review of issue 15).
+        port = self.tcp_server(EchoHandler)
+        socks_open(self.gw.addr, "127.0.0.1", port)[0].close()
+        wait_for(lambda: self.gw.audit("seq IS NOT NULL"), timeout=5,
+                 what="a record")
+        self.gw.stop()
+        import sqlite3
+        db = os.path.join(self.gw.tmp.path, "audit.db")
+        con = sqlite3.connect(db)
+        con.execute("ALTER TABLE records DROP COLUMN auth_method")
+        con.execute("PRAGMA user_version = 7")
+        con.commit()
+        con.close()
+        rows = json.loads(self.gw.ctl("--json", "audit", "list").stdout)
+        self.assertEqual(len(rows), 1)
+        show = json.loads(self.gw.ctl("--json", "audit", "show",
+                                      str(rows[0]["id"])).stdout)
+        self.assertEqual(show["auth_method"], "")
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA user_version = 99")
+        con.commit()
+        con.close()
+        r = self.gw.ctl("audit", "list", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("audit schema version 99 is newer than this build",
+                      r.stderr)
 
     def test_tampering_is_caught(self):
         port = self.tcp_server(EchoHandler)

@@ -353,6 +353,26 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
                                            "'alice' AND seq IS NOT NULL"))
                  == 2, timeout=5, what="alice's two records")
 
+    def test_early_bytes_are_paid_from_the_quota(self):
+        # The rebuilt head and the body bytes sent with it go out before
+        # the relay reads anything: they were relayed without being taken
+        # from the quota (review of issue 15). Over the quota: nothing
+        # reaches the server, the session closes on the quota.
+        self.gw.ctl("user", "set", "alice", "--quota", "1K/day")
+        self.gw.wait_log("policy: 1 rules in force", count=4)
+        got = []
+        port = self.tcp_server(type("R", (Recorder,), {"got": got}))
+        data = self.ask(b"POST http://127.0.0.1:%d/ HTTP/1.1\r\n" % port +
+                        self.CRED + b"Content-Length: 1000\r\n\r\n" +
+                        b"x" * 1000)
+        self.assertNotIn(b"200 OK", data)
+        wait_for(lambda: self.gw.audit("user = 'alice' AND seq IS NOT NULL"),
+                 timeout=5, what="the record")
+        self.assertEqual([r["close_reason"] for r in self.gw.audit(
+            "user = 'alice' AND kind = 'session'")], ["limit: quota"])
+        time.sleep(0.7)                 # the Recorder's quiet time
+        self.assertEqual(b"".join(got), b"")
+
     def test_capped_upload(self):
         sport, path, data = sink_and_upload(self, 2 << 20)
         r = subprocess.run(["curl", "-sS", "--max-time", "20", "-x",

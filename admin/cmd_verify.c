@@ -22,6 +22,34 @@
 #include "evidence.h"
 
 /*
+ * The column of a row whose storage class is not the one the writer gives
+ * it, or NULL. The hash covers text as sqlite3_column_text reads it, up to
+ * its first NUL: a value rewritten as a BLOB, or with a NUL and more after
+ * it, hashes the same but no longer matches the queries and reports that
+ * look for it (user = 'alice'). Verify calls that an edit.
+ */
+static const char *
+audit_row_mistyped(sqlite3_stmt *st)
+{
+	/* AUDIT_ROW_COLUMNS: Integer, Text, the hash Blob. */
+	static const char	 kinds[] = "ITIIITTITTTITTITIITIBTTIIIIT";
+	const unsigned char	*t;
+	int			 i, type;
+
+	for (i = 0; i < (int)sizeof(kinds) - 1; i++) {
+		if ((type = sqlite3_column_type(st, i)) == SQLITE_NULL ||
+		    kinds[i] == 'B')
+			continue;
+		if (kinds[i] == 'I' ? type != SQLITE_INTEGER :
+		    type != SQLITE_TEXT || (t = sqlite3_column_text(st, i)) ==
+		    NULL || strlen((const char *)t) !=
+		    (size_t)sqlite3_column_bytes(st, i))
+			return (sqlite3_column_name(st, i));
+	}
+	return (NULL);
+}
+
+/*
  * Recomputes the chain from its anchor. The first record whose place or
  * hash is wrong is reported: a gap is a deletion; a hash that does not
  * follow is an edit or an insertion.
@@ -29,6 +57,7 @@
 static int
 audit_verify_chain(sqlite3 *db, int64_t *verified)
 {
+	const char		*wrong;
 	struct audit_fields	 f;
 	unsigned char		 prev[32], h[32];
 	sqlite3_stmt		*st;
@@ -65,6 +94,14 @@ audit_verify_chain(sqlite3 *db, int64_t *verified)
 			    (long long)id, (long long)seq, (long long)expect,
 			    (long long)(seq - expect), seq - expect == 1 ? "" :
 			    "s");
+			bad = 1;
+			break;
+		}
+		if ((wrong = audit_row_mistyped(st)) != NULL) {
+			fprintf(stderr, "audit record %lld (chain place %lld): "
+			    "%s is not stored as the writer stores it: the "
+			    "record was edited\n", (long long)id, (long long)seq,
+			    wrong);
 			bad = 1;
 			break;
 		}

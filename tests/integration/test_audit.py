@@ -266,6 +266,15 @@ class AuditTest(GatewayTestCase):
                 ("login method changed", "UPDATE records SET auth_method "
                  "= 'basic' WHERE seq = 5",
                  "record 5 (chain place 5): hash mismatch"),
+                # Stored so that the hash reads the same text ("none",
+                # up to the NUL) but queries for it no longer find it.
+                ("login method as a blob", "UPDATE records SET "
+                 "auth_method = X'6e6f6e65006a756e6b' WHERE seq = 3",
+                 "record 3 (chain place 3): auth_method is not stored"),
+                ("client address with a NUL", "UPDATE records SET "
+                 "client_addr = "
+                 "CAST(X'3132372e302e302e3100ff' AS TEXT) WHERE seq = 2",
+                 "record 2 (chain place 2): client_addr is not stored"),
                 ("inserted unchained", "INSERT INTO records (kind, "
                  "session_id, start_ms, end_ms, client_addr, client_port, "
                  "verdict) VALUES ('session', 2, 1, 2, '10.0.0.1', 1, "

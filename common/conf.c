@@ -34,6 +34,10 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "auth", CT_AUTH, OFF(c_auth), 0, 0, "none", CK_RESTART },
 	{ "pam_service", CT_STRING, OFF(c_pam_service), 0, 0,
 	    "socksgw", CK_RESTART },
+	{ "krb5_keytab", CT_PATH, OFF(c_krb5_keytab), 0, 0,
+	    NULL, CK_RESTART },
+	{ "krb5_service", CT_STRING, OFF(c_krb5_service), 0, 0,
+	    NULL, CK_RESTART },
 	{ "auth_workers", CT_INT, OFF(c_auth_workers), 1, 64, "4", CK_RESTART },
 	{ "auth_fail_limit", CT_INT, OFF(c_auth_fail_limit), 0, 1000000,
 	    "5", CK_RESTART },
@@ -333,7 +337,8 @@ conf_line(struct conf *c, char *text, const char *file, int line,
 		return;
 	}
 	if (kw->ck_type != CT_PATH && kw->ck_type != CT_TEXT &&
-	    kw->ck_type != CT_CIDRS && strpbrk(value, " \t") != NULL) {
+	    kw->ck_type != CT_CIDRS && kw->ck_type != CT_AUTH &&
+	    strpbrk(value, " \t") != NULL) {
 		conf_error(ce, file, line, "%s: one value expected, got '%s'",
 		    key, value);
 		return;
@@ -439,10 +444,23 @@ conf_load(const char *path, char **cause)
 	 * SOCKS4 carries no password: beside `auth pam` it would be a way
 	 * in without authentication for every rule that names no user.
 	 */
-	if (c->c_socks4 && c->c_auth == AUTH_PAM)
+	if (c->c_socks4 && c->c_auth != AUTH_NONE)
 		conf_error(&ce, path, seen[conf_find_keyword("socks4") -
-		    conf_keywords], "socks4 yes cannot go with auth pam: SOCKS4 "
-		    "clients carry no password and would not be authenticated");
+		    conf_keywords], "socks4 yes cannot go with a login method "
+		    "(auth): SOCKS4 clients carry no credentials and would not "
+		    "be authenticated");
+
+	/* Kerberos needs its key and the name clients ask tickets for. */
+	if ((c->c_auth & AUTH_GSSAPI) && (c->c_krb5_keytab == NULL ||
+	    c->c_krb5_service == NULL))
+		conf_error(&ce, path, seen[conf_find_keyword("auth") -
+		    conf_keywords], "auth gssapi needs krb5_keytab and "
+		    "krb5_service (e.g. HTTP/proxy.example.org)");
+	if (c->c_krb5_service != NULL && (strchr(c->c_krb5_service, '/') ==
+	    NULL || c->c_krb5_service[0] == '/'))
+		conf_error(&ce, path, seen[conf_find_keyword("krb5_service") -
+		    conf_keywords], "krb5_service %s: expected service/host, "
+		    "e.g. HTTP/proxy.example.org", c->c_krb5_service);
 
 	/* A PAC file nobody could fetch is a mistake worth saying. */
 	if (!c->c_http && c->c_pac_file != NULL)

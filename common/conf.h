@@ -17,7 +17,8 @@
 #define GW_MAX_LISTEN		64
 #define GW_MAX_WORKERS		64
 
-enum conf_auth { AUTH_NONE, AUTH_PAM };
+/* auth: login methods, a set ("auth pam gssapi"); none is the empty set */
+enum conf_auth { AUTH_NONE = 0, AUTH_PAM = 0x1, AUTH_GSSAPI = 0x2 };
 
 struct conf_listen {
 	struct sockaddr_storage	 cl_ss;
@@ -37,8 +38,10 @@ struct conf {
 	char			*c_path;
 	struct conf_listen	 c_listen[GW_MAX_LISTEN];
 	size_t			 c_nlisten;
-	enum conf_auth		 c_auth;
+	int			 c_auth;		/* AUTH_* flags */
 	char			*c_pam_service;
+	char			*c_krb5_keytab;
+	char			*c_krb5_service;	/* HTTP/host */
 	int			 c_auth_workers;
 	int			 c_auth_fail_limit;	/* failures ... */
 	int			 c_auth_fail_window;	/* ... within seconds */

@@ -14,7 +14,7 @@ struct conf;
 
 enum conf_type {
 	CT_LISTEN,	/* repeatable ADDR:PORT */
-	CT_AUTH,	/* none | pam */
+	CT_AUTH,	/* none | pam and/or gssapi: AUTH_* flags */
 	CT_PATH,	/* relative to the configuration file's folder */
 	CT_STRING,
 	CT_TEXT,	/* a string that may hold spaces */

@@ -153,17 +153,37 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 		    "splicing no faster than copying); delete this line",
 		    kw->ck_name);
 		return (-1);
-	case CT_AUTH:
-		if (strcmp(value, "none") == 0)
-			c->c_auth = AUTH_NONE;
-		else if (strcmp(value, "pam") == 0)
-			c->c_auth = AUTH_PAM;
-		else {
-			conf_error(ce, file, line, "auth %s: expected none or "
-			    "pam", value);
+	case CT_AUTH: {
+		/* A list of methods: "none" alone, or pam and/or gssapi. */
+		char	*copy = conf_xstrdup(value), *tok, *save = NULL;
+		int	 flags = 0, none = 0;
+
+		if (copy == NULL)
+			return (-1);
+		for (tok = strtok_r(copy, " \t", &save); tok != NULL;
+		    tok = strtok_r(NULL, " \t", &save)) {
+			if (strcmp(tok, "none") == 0)
+				none = 1;
+			else if (strcmp(tok, "pam") == 0)
+				flags |= AUTH_PAM;
+			else if (strcmp(tok, "gssapi") == 0)
+				flags |= AUTH_GSSAPI;
+			else {
+				conf_error(ce, file, line, "auth %s: expected "
+				    "none, or pam and/or gssapi", tok);
+				free(copy);
+				return (-1);
+			}
+		}
+		free(copy);
+		if (none && flags != 0) {
+			conf_error(ce, file, line, "auth %s: none cannot go "
+			    "with a login method", value);
 			return (-1);
 		}
+		c->c_auth = flags;
 		break;
+	}
 	case CT_PATH:
 	case CT_STRING:
 	case CT_TEXT:

@@ -23,6 +23,7 @@
 #include "log.h"
 
 #include "auditd/audit.h"
+#include "authd/auth.h"
 #include "parent/parent.h"
 #include "proxy/proxy.h"
 
@@ -78,6 +79,41 @@ gw_check_accounts(const struct conf *c, char **cause)
 			*cause = NULL;
 		return (-1);
 	}
+	return (0);
+}
+
+/*
+ * auth gssapi: the keytab holds a key for krb5_service and nobody but its
+ * owner's group can read it (it lets whoever reads it pose as the proxy
+ * to every client). Said before serving; the credential is not kept.
+ */
+static int
+gw_check_keytab(const struct conf *c)
+{
+	struct stat	 st;
+	char		*cause = NULL, msg[PATH_MAX + 320];
+
+	if (stat(c->c_krb5_keytab, &st) == -1) {
+		snprintf(msg, sizeof(msg), "%s: krb5_keytab %s: %s", c->c_path,
+		    c->c_krb5_keytab, strerror(errno));
+		log_plain_errors(msg);
+		return (-1);
+	}
+	if (st.st_mode & S_IROTH) {
+		snprintf(msg, sizeof(msg), "%s: krb5_keytab %s is readable by "
+		    "every user: chmod o-r it", c->c_path, c->c_krb5_keytab);
+		log_plain_errors(msg);
+		return (-1);
+	}
+	if (authd_gss_init(c->c_krb5_keytab, c->c_krb5_service, &cause) ==
+	    -1) {
+		snprintf(msg, sizeof(msg), "%s: %s", c->c_path, cause != NULL ?
+		    cause : "out of memory");
+		free(cause);
+		log_plain_errors(msg);
+		return (-1);
+	}
+	authd_gss_release();
 	return (0);
 }
 
@@ -160,6 +196,10 @@ main(int argc, char **argv)
 		    "account (uid): auditd needs an account of its own, or the "
 		    "proxy could rewrite the audit log", c->c_path);
 		log_plain_errors(msg);
+		conf_unref(c);
+		return (1);
+	}
+	if ((c->c_auth & AUTH_GSSAPI) && gw_check_keytab(c) == -1) {
 		conf_unref(c);
 		return (1);
 	}

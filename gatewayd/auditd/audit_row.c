@@ -224,6 +224,7 @@ static const char *const audit_auths[] = {
 	[AUDIT_AUTH_NONE] = "none",
 	[AUDIT_AUTH_PASSWORD] = "password",
 	[AUDIT_AUTH_BASIC] = "basic",
+	[AUDIT_AUTH_NEGOTIATE] = "negotiate",
 };
 
 /* The name of a login method; NULL (stored as NULL) for UNKNOWN. */

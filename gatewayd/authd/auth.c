@@ -81,32 +81,28 @@ auth_channel_replace(struct worker *w, int fd)
 	atomic_store(&auth_gone_said, 0);
 }
 
-/* Sends the pair to authd; -1 if it cannot take it now. */
-int
-auth_submit(struct session *s, const char *user, const char *pass)
+/*
+ * Sends one login to authd (a request, as long as its token): the
+ * session waits in S_AUTH. user is the name it goes by until authd
+ * answers ("" for a token, whose user only authd can tell). -1 if authd
+ * cannot take it now.
+ */
+static int
+auth_send(struct session *s, int type, struct auth_request *req,
+    const char *user)
 {
-	struct worker		*w = s->s_worker;
-	struct auth_request	 req;
-	ssize_t			 n;
+	struct worker	*w = s->s_worker;
+	ssize_t		 n;
 
-	if (w->w_auth_fd == -1)
-		return (-1);
-	memset(&req, 0, sizeof(req));
-	req.ar_sid = s->s_id;
+	req->ar_sid = s->s_id;
 	/*
 	 * The bare address ("2001:db8::10", never "[2001:db8::10]"): authd
 	 * counts failures by its prefix and hands it to PAM as PAM_RHOST.
 	 */
-	addr_ip(&s->s_peer, req.ar_client, sizeof(req.ar_client));
-	if (strlen(user) >= sizeof(req.ar_user) ||
-	    strlen(pass) >= sizeof(req.ar_pass))
-		return (-1);
-	memcpy(req.ar_user, user, strlen(user) + 1);
-	memcpy(req.ar_pass, pass, strlen(pass) + 1);
+	addr_ip(&s->s_peer, req->ar_client, sizeof(req->ar_client));
 	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
-	n = chan_send(w->w_auth_fd, AUTH_MSG_PASSWORD, s->s_id, &req,
-	    sizeof(req), MSG_DONTWAIT);
-	explicit_bzero(&req, sizeof(req));
+	n = chan_send(w->w_auth_fd, type, s->s_id, req, AUTH_REQUEST_LEN(req),
+	    MSG_DONTWAIT);
 	if (n == -1)
 		return (-1);
 	if ((s->s_user = strdup(user)) == NULL)
@@ -114,6 +110,42 @@ auth_submit(struct session *s, const char *user, const char *pass)
 	TAILQ_INSERT_TAIL(&w->w_authing, s, s_auth_entry);
 	s->s_authing = 1;
 	return (0);
+}
+
+/* A user name and password (RFC 1929, HTTP Basic). */
+int
+auth_submit(struct session *s, const char *user, const char *pass)
+{
+	struct auth_request	 req;
+	int			 r;
+
+	if (s->s_worker->w_auth_fd == -1 || strlen(user) >=
+	    sizeof(req.ar_user) || strlen(pass) >= sizeof(req.ar_pass))
+		return (-1);
+	memset(&req, 0, offsetof(struct auth_request, ar_token));
+	memcpy(req.ar_user, user, strlen(user) + 1);
+	memcpy(req.ar_pass, pass, strlen(pass) + 1);
+	r = auth_send(s, AUTH_MSG_PASSWORD, &req, user);
+	explicit_bzero(&req, offsetof(struct auth_request, ar_token));
+	return (r);
+}
+
+/* A GSS-API token (HTTP Negotiate). */
+int
+auth_submit_token(struct session *s, const uint8_t *token, size_t len)
+{
+	struct auth_request	 req;
+	int			 r;
+
+	if (s->s_worker->w_auth_fd == -1 || len == 0 ||
+	    len > sizeof(req.ar_token))
+		return (-1);
+	memset(&req, 0, offsetof(struct auth_request, ar_token));
+	req.ar_toklen = (uint16_t)len;
+	memcpy(req.ar_token, token, len);
+	r = auth_send(s, AUTH_MSG_TOKEN, &req, "");
+	explicit_bzero(&req, AUTH_REQUEST_LEN(&req));
+	return (r);
 }
 
 void
@@ -157,6 +189,7 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 				rep.ap_status = AUTH_ERROR;
 			rep.ap_msg[sizeof(rep.ap_msg) - 1] = '\0';
 			rep.ap_user[sizeof(rep.ap_user) - 1] = '\0';
+			rep.ap_principal[sizeof(rep.ap_principal) - 1] = '\0';
 			auth_deliver(w, &rep);
 			continue;
 		}

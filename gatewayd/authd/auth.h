@@ -1,14 +1,17 @@
 /*
  * auth.h: logins, checked by authd (authd.c) through PAM (authd_pam.c)
- * in a process of its own; the proxy's side of the channel (auth.c).
+ * or Kerberos (authd_gss.c) in a process of its own; the proxy's side of
+ * the channel (auth.c).
  *
- * Messages are fixed-size structs over a SOCK_SEQPACKET socketpair per
- * worker, one message per send, keyed by session id (never pointers).
+ * Messages go over a SOCK_SEQPACKET socketpair per worker, one message
+ * per send, keyed by session id (never pointers). A request ends with its
+ * token, sent only as long as it is (a password login sends none).
  */
 #ifndef AUTH_H
 #define AUTH_H
 
 #include <sys/types.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -36,13 +39,26 @@ enum auth_status {
 enum auth_msg {
 	AUTH_MSG_PASSWORD = 1,	/* worker -> authd: struct auth_request */
 	AUTH_MSG_RESULT,	/* authd -> worker: struct auth_reply */
+	AUTH_MSG_TOKEN,		/* worker -> authd: a GSS-API token */
 };
+/*
+ * A Kerberos token: an AP-REQ in SPNEGO, about 1 to 2 KiB from MIT
+ * Kerberos; Active Directory adds the user's groups (the PAC), which
+ * Windows bounds by MaxTokenSize, 12,000 bytes by default before Windows
+ * Server 2012. Base64 of that fits an HTTP head of HTTP_HEAD_MAX.
+ */
+#define AUTH_TOKEN_MAX		12000
 struct auth_request {
 	uint64_t		 ar_sid;
 	char			 ar_client[ADDR_STRLEN];
 	char			 ar_user[256];
 	char			 ar_pass[256];
+	uint16_t		 ar_toklen;	/* AUTH_MSG_TOKEN only */
+	uint8_t			 ar_token[AUTH_TOKEN_MAX];
 };
+/* The bytes of a request that are sent: its token as long as it is. */
+#define AUTH_REQUEST_LEN(r) \
+	(offsetof(struct auth_request, ar_token) + (r)->ar_toklen)
 struct auth_reply {
 	uint64_t		 ap_sid;
 	uint8_t			 ap_status;
@@ -51,19 +67,26 @@ struct auth_reply {
 	char			 ap_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
 	char			 ap_msg[128];
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
+	char			 ap_principal[256]; /* Kerberos: whose ticket */
 };
-pid_t	 authd_start(const struct conf *, int *, int, char **);
 const char *auth_status_str(enum auth_status);
 
 /* authd.c, authd_pam.c: the process, and one login checked */
 pid_t	 authd_start(const struct conf *, int *, int, char **);
 void	 authd_pam_init(const char *, int);
 void	 authd_pam_check(struct auth_request *, struct auth_reply *);
+void	 authd_pam_account(const char *, const char *, struct auth_reply *);
+
+/* authd_gss.c: Kerberos (SPNEGO or raw krb5) through MIT's GSS-API */
+int	 authd_gss_init(const char *, const char *, char **);
+void	 authd_gss_check(const struct auth_request *, struct auth_reply *);
+void	 authd_gss_release(void);
 
 /* auth.c: the proxy's side; the session's front end hears the answer */
 void	 auth_channel_init(struct worker *);
 void	 auth_channel_replace(struct worker *, int);
 int	 auth_submit(struct session *, const char *, const char *);
+int	 auth_submit_token(struct session *, const uint8_t *, size_t);
 void	 auth_forget(struct session *);
 
 #endif /* AUTH_H */

@@ -14,7 +14,8 @@
  * user, locks out, delays, and hands a free PAM thread the login whose
  * client has the cleanest record. Idle PAM threads read the channels into
  * that queue themselves, so an idle authd costs a login no extra
- * hand-off. authd_pam.c checks a login (PAM, its cache, the groups).
+ * hand-off. authd_pam.c checks a login (PAM, its cache, the groups);
+ * authd_gss.c a Kerberos token (GSS-API, then PAM's account check).
  * Passwords are wiped as soon as they are checked, and when a login
  * leaves the queue unchecked.
  */
@@ -24,6 +25,7 @@
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -54,6 +56,7 @@ struct authd_channels {
 
 static struct {
 	int			 a_lockout;
+	int			 a_gss;		/* auth gssapi: a keytab */
 	pthread_mutex_t		 a_lock;	/* channels, queue */
 	int			 a_wake[2];	/* the queue may have work */
 	int			 a_stop;
@@ -135,6 +138,16 @@ authd_queue(struct auth_request *req, int i)
 	req->ar_pass[sizeof(req->ar_pass) - 1] = '\0';
 	req->ar_client[sizeof(req->ar_client) - 1] = '\0';
 	memset(&rep, 0, sizeof(rep));
+	if (req->ar_toklen > 0 && !authd.a_gss) {
+		/* Kerberos is not configured: nothing to check it with. */
+		rep.ap_sid = req->ar_sid;
+		rep.ap_status = AUTH_FAILED;
+		snprintf(rep.ap_msg, sizeof(rep.ap_msg), "Kerberos is not "
+		    "configured (auth gssapi)");
+		authd_reply(i, &rep);
+		explicit_bzero(req, AUTH_REQUEST_LEN(req));
+		return;
+	}
 	pthread_mutex_lock(&authd.a_lock);
 	r = authq_push(authd.a_q, req, i, gw_mono_ms(), &evicted);
 	if (evicted != NULL) {
@@ -159,7 +172,26 @@ authd_queue(struct auth_request *req, int i)
 		    "queue for this client");
 		authd_reply(i, &rep);
 	}
-	explicit_bzero(req, sizeof(*req));
+	explicit_bzero(req, AUTH_REQUEST_LEN(req));
+}
+
+/*
+ * Whether a message read from a worker is a login: a password, or a
+ * token as long as it says, for the session its header names.
+ */
+static int
+authd_valid(const struct chan_hdr *hdr, const struct auth_request *req,
+    ssize_t n)
+{
+	size_t	 fixed = offsetof(struct auth_request, ar_token);
+
+	if (n < (ssize_t)fixed || hdr->ch_sid != req->ar_sid)
+		return (0);
+	if (hdr->ch_type == AUTH_MSG_PASSWORD)
+		return ((size_t)n == fixed && req->ar_toklen == 0);
+	return (hdr->ch_type == AUTH_MSG_TOKEN && req->ar_toklen > 0 &&
+	    req->ar_toklen <= AUTH_TOKEN_MAX &&
+	    (size_t)n == fixed + req->ar_toklen);
 }
 
 /* Reads every login waiting on the channels poll found readable. */
@@ -180,8 +212,7 @@ authd_take(struct authd_channels *ch, const struct pollfd *pfd)
 			    MSG_DONTWAIT);
 			if (n == -1 && errno == EAGAIN)
 				break;
-			if (n != (ssize_t)sizeof(req) || hdr.ch_type !=
-			    AUTH_MSG_PASSWORD || hdr.ch_sid != req.ar_sid) {
+			if (!authd_valid(&hdr, &req, n)) {
 				/* EOF or a broken message: the worker is gone. */
 				pthread_mutex_lock(&authd.a_lock);
 				if (ch->ac_fds[i] == pfd[i].fd) {
@@ -267,10 +298,14 @@ authd_worker(void *arg)
 		memset(&rep, 0, sizeof(rep));
 		rep.ap_sid = r->ar_sid;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (what == AUTHQ_RUN) {
-			req = *r;
+		if (what == AUTHQ_RUN && r->ar_toklen > 0) {
+			memcpy(&req, r, AUTH_REQUEST_LEN(r));
+			authd_gss_check(&req, &rep);
+			explicit_bzero(&req, AUTH_REQUEST_LEN(r));
+		} else if (what == AUTHQ_RUN) {
+			memcpy(&req, r, AUTH_REQUEST_LEN(r));
 			authd_pam_check(&req, &rep);
-			explicit_bzero(&req, sizeof(req));
+			explicit_bzero(&req, AUTH_REQUEST_LEN(r));
 		} else if (what == AUTHQ_LOCKED)
 			rep.ap_status = AUTH_LOCKED;
 		else {
@@ -375,6 +410,15 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 	memset(&authd, 0, sizeof(authd));
 	authd.a_lockout = c->c_auth_lockout;
 	authd_pam_init(c->c_pam_service, c->c_auth_cache_ttl);
+	if (c->c_auth & AUTH_GSSAPI) {
+		char	*why = NULL;
+
+		/* main.c checked the keytab at start; it may have gone since. */
+		if (authd_gss_init(c->c_krb5_keytab, c->c_krb5_service,
+		    &why) == -1)
+			fatalx("authd: %s", why != NULL ? why : "Kerberos");
+		authd.a_gss = 1;
+	}
 	{
 		struct authq_limits	 lim;
 

@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,51 @@ authd_groups(const char *user, struct auth_reply *rep)
 		snprintf(rep->ap_groups[rep->ap_ngroups++], AUTH_GROUP_NAME,
 		    "%s", grp->gr_name);
 	}
+}
+
+/*
+ * PAM's account management alone, for a user someone else authenticated
+ * (Kerberos): an expired, locked or disallowed account is refused as it
+ * is for a password login, and PAM_USER is the name the session holds.
+ * Its conversation answers nothing: an account stack that prompts fails.
+ */
+void
+authd_pam_account(const char *user, const char *client,
+    struct auth_reply *rep)
+{
+	struct auth_request	 none;
+	struct pam_conv		 conv = { authd_conv, &none };
+	pam_handle_t		*pamh = NULL;
+	const void		*item;
+	int			 rc;
+
+	memset(&none, 0, offsetof(struct auth_request, ar_token));
+	none.ar_pass[0] = '\0';
+	if ((rc = pam_start(pam.p_service, user, &conv, &pamh)) !=
+	    PAM_SUCCESS) {
+		rep->ap_status = AUTH_ERROR;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "pam_start: %s",
+		    pam_strerror(NULL, rc));
+		return;
+	}
+	pam_set_item(pamh, PAM_RHOST, client);
+	if ((rc = pam_acct_mgmt(pamh, PAM_SILENT)) != PAM_SUCCESS) {
+		rep->ap_status = AUTH_REFUSED;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
+		    pam_strerror(pamh, rc));
+	} else if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS ||
+	    item == NULL || ((const char *)item)[0] == '\0' ||
+	    strlen(item) >= sizeof(rep->ap_user)) {
+		rep->ap_status = AUTH_ERROR;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "PAM left no "
+		    "usable user name");
+	} else {
+		rep->ap_status = AUTH_OK;
+		snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
+		    (const char *)item);
+		authd_groups(rep->ap_user, rep);
+	}
+	pam_end(pamh, rc);
 }
 
 /* Asks PAM (or the cache); rep gets the answer and the canonical name. */

@@ -13,6 +13,10 @@
  *  - a user, across all prefixes: never locked (anyone could lock anyone
  *    out), but each failure past auth_fail_limit doubles a delay before
  *    that user's next attempt goes to PAM, up to AUTHQ_DELAY_MAX.
+ * A Kerberos token names no user before it is accepted: it counts as
+ * the pair (prefix, ""), so bad tokens lock that prefix's Kerberos logins
+ * (not its passwords), and under AQ_TOKEN in place of a user, so the
+ * delay after repeated failures falls on that prefix's tokens alone.
  * Attempts in flight count against the limits before PAM answers and are
  * given back when they succeed: a request that could reach a limit waits
  * until those before it are answered, so ten parallel logins with the
@@ -48,7 +52,7 @@
 
 #define AUTHQ_BUCKETS		4096	/* grows by doubling */
 
-enum authq_kind { AQ_PAIR, AQ_PREFIX, AQ_USER };
+enum authq_kind { AQ_PAIR, AQ_PREFIX, AQ_USER, AQ_TOKEN };
 
 struct authq_key {
 	struct authq_key	*k_next;	/* hash chain */
@@ -66,10 +70,10 @@ struct authq_key {
 
 struct authq_item {
 	struct authq_item	*i_next;
-	struct auth_request	 i_req;
 	int			 i_channel;
 	int64_t			 i_queued_ms;
 	struct authq_key	*i_keys[3];	/* pair, prefix, user */
+	struct auth_request	 i_req;		/* as long as its token: last */
 };
 
 struct authq {
@@ -114,7 +118,7 @@ authq_new(const struct authq_limits *lim)
 static void
 authq_item_free(struct authq_item *it)
 {
-	explicit_bzero(&it->i_req, sizeof(it->i_req));
+	explicit_bzero(&it->i_req, AUTH_REQUEST_LEN(&it->i_req));
 	free(it);
 }
 
@@ -274,11 +278,20 @@ authq_push(struct authq *q, const struct auth_request *req, int channel,
 	authq_prefix(req->ar_client, q->q_lim.al_prefix6, prefix,
 	    sizeof(prefix));
 	snprintf(pair, sizeof(pair), "%s %s", prefix, user);
-	if ((it = calloc(1, sizeof(*it))) == NULL)
+	if (req->ar_toklen > sizeof(req->ar_token) || (it = calloc(1,
+	    offsetof(struct authq_item, i_req) + AUTH_REQUEST_LEN(req))) ==
+	    NULL)
 		return (AUTHQ_BUSY);
+	/*
+	 * A Kerberos token names no user until it is accepted: its failures
+	 * (a forged, replayed or expired ticket) count against its client
+	 * prefix, and the per-user delay falls on that prefix's tokens
+	 * (AQ_TOKEN), never on every Kerberos user at once.
+	 */
 	if ((it->i_keys[0] = authq_key(q, AQ_PAIR, pair)) == NULL ||
 	    (it->i_keys[1] = authq_key(q, AQ_PREFIX, prefix)) == NULL ||
-	    (it->i_keys[2] = authq_key(q, AQ_USER, user)) == NULL ||
+	    (it->i_keys[2] = req->ar_toklen > 0 ? authq_key(q, AQ_TOKEN,
+	    prefix) : authq_key(q, AQ_USER, user)) == NULL ||
 	    it->i_keys[1]->k_queued >= (uint32_t)q->q_lim.al_queue) {
 		free(it);
 		return (AUTHQ_BUSY);
@@ -300,7 +313,7 @@ authq_push(struct authq *q, const struct auth_request *req, int channel,
 		*evicted = *newest;
 		authq_unlink(q, newest);
 	}
-	it->i_req = *req;
+	memcpy(&it->i_req, req, AUTH_REQUEST_LEN(req));
 	it->i_channel = channel;
 	it->i_queued_ms = now;
 	/* Waiting logins keep their keys alive (not swept). */
@@ -427,7 +440,8 @@ authq_fail(const struct authq *q, struct authq_key *k, int limit,
 		k->k_window_ms = now;
 	k->k_fails++;
 	k->k_last_fail_ms = now;
-	if (limit > 0 && k->k_kind != AQ_USER && k->k_fails >=
+	if (limit > 0 && k->k_kind != AQ_USER && k->k_kind != AQ_TOKEN &&
+	    k->k_fails >=
 	    (uint32_t)limit) {
 		k->k_locked_ms = now + (int64_t)q->q_lim.al_lockout * 1000;
 		k->k_fails = 0;

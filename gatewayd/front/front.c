@@ -90,10 +90,21 @@ front_auth_answer(struct session *s, const struct auth_reply *rep)
 	    rep->ap_status == AUTH_BUSY ? GW_STAT_AUTH_BUSY :
 	    rep->ap_status == AUTH_GONE ? GW_STAT_AUTHD_DOWN :
 	    GW_STAT_AUTH_FAILED, 1);
+	/*
+	 * A Kerberos login names nobody until authd has read the ticket: a
+	 * refused one is logged and audited under the principal, when known.
+	 */
+	if (rep->ap_status != AUTH_OK && s->s_user[0] == '\0' &&
+	    rep->ap_principal[0] != '\0' && (canon = strdup(
+	    rep->ap_principal)) != NULL) {
+		free(s->s_user);
+		s->s_user = canon;
+	}
 	if (rep->ap_status != AUTH_OK) {
 		log_warnx("auth: client %s user %s: %s%s%s",
 		    addr_str((struct sockaddr *)&s->s_peer, peer, sizeof(peer)),
-		    s->s_user, auth_status_str(rep->ap_status),
+		    s->s_user[0] ? s->s_user : "-",
+		    auth_status_str(rep->ap_status),
 		    rep->ap_msg[0] ? ": " : "", rep->ap_msg);
 		snprintf(why, sizeof(why), "%s%s%s",
 		    auth_status_str(rep->ap_status), rep->ap_msg[0] ? ": " : "",
@@ -110,11 +121,15 @@ front_auth_answer(struct session *s, const struct auth_reply *rep)
 	 * quotas, caps, `user disable`, the audit and the logs see
 	 * "alice" when a case-insensitive backend let "ALICE" in.
 	 */
+	if (rep->ap_user[0] == '\0' && s->s_user[0] == '\0')
+		return ("auth: error");	/* no name to hold the session */
 	if (rep->ap_user[0] != '\0' && strcmp(rep->ap_user, s->s_user) != 0) {
 		if ((canon = strdup(rep->ap_user)) == NULL)
 			return ("out of memory");
-		log_debug("session %llu: user %s is %s for PAM",
-		    (unsigned long long)s->s_id, s->s_user, canon);
+		log_debug("session %llu: user %s is %s for %s",
+		    (unsigned long long)s->s_id, rep->ap_principal[0] ?
+		    rep->ap_principal : s->s_user, canon,
+		    rep->ap_principal[0] ? "Kerberos" : "PAM");
 		free(s->s_user);
 		s->s_user = canon;
 	}

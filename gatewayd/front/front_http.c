@@ -34,6 +34,7 @@
 #include <event2/event.h>
 
 #include "addr.h"
+#include "base64.h"
 #include "conf.h"
 #include "http.h"
 #include "log.h"
@@ -48,8 +49,20 @@
 #include "front.h"
 
 #define HTTP_EARLY_MAX	1024	/* bytes buffered after the head */
-#define HTTP_CHALLENGE	"Proxy-Authenticate: Basic realm=\"socksgw\", " \
+#define HTTP_BASIC	"Proxy-Authenticate: Basic realm=\"socksgw\", " \
 			"charset=\"UTF-8\"\r\n"
+#define HTTP_NEGOTIATE	"Proxy-Authenticate: Negotiate\r\n"
+
+/* A 407 offers the schemes auth names, Negotiate first (RFC 4559). */
+static const char *
+http_challenge(const struct session *s)
+{
+	int	 auth = s->s_worker->w_conf->c_auth;
+
+	if ((auth & AUTH_GSSAPI) && (auth & AUTH_PAM))
+		return (HTTP_NEGOTIATE HTTP_BASIC);
+	return ((auth & AUTH_GSSAPI) ? HTTP_NEGOTIATE : HTTP_BASIC);
+}
 
 /* A forwarded request's state: where its body ends. */
 struct front_state {
@@ -208,8 +221,9 @@ http_read(struct session *s)
 {
 	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
 	struct http_request	 req;
-	uint8_t			 buf[HTTP_HEAD_MAX];
+	uint8_t			 buf[HTTP_HEAD_MAX], tok[HTTP_TOKEN_MAX];
 	size_t			 len = evbuffer_get_length(in);
+	long			 toklen = 0;
 	int			 r;
 
 	if (s->s_state != S_GREETING)
@@ -227,6 +241,15 @@ http_read(struct session *s)
 	if (evbuffer_copyout(in, buf, len) != (ssize_t)len)
 		return (STEP_WAIT);
 	r = http_parse_request(buf, len, &req);
+	/*
+	 * A Negotiate token stays in the head: decoded before it is wiped,
+	 * when Kerberos is on (otherwise a 407 asks for what is).
+	 */
+	if (r > 0 && req.hr_auth == HTTP_AUTH_NEGOTIATE &&
+	    (s->s_worker->w_conf->c_auth & AUTH_GSSAPI) && (toklen =
+	    b64_decode(buf + req.hr_token_at, req.hr_token_len, tok,
+	    sizeof(tok))) <= 0)
+		r = HTTP_ERR_CREDENTIALS;
 	explicit_bzero(buf, len);
 	if (r == 0)
 		return (STEP_WAIT);
@@ -259,20 +282,28 @@ http_read(struct session *s)
 		http_refuse(s, 503, NULL, "out of memory");
 		return (STEP_STOP);
 	}
-	if (s->s_worker->w_conf->c_auth != AUTH_PAM) {
+	if (s->s_worker->w_conf->c_auth == AUTH_NONE) {
 		explicit_bzero(&req, sizeof(req));
 		return (http_begin(s));
 	}
-	if (req.hr_auth != HTTP_AUTH_BASIC) {
+	if (req.hr_auth == HTTP_AUTH_NEGOTIATE &&
+	    (s->s_worker->w_conf->c_auth & AUTH_GSSAPI)) {
+		s->s_login = AUDIT_AUTH_NEGOTIATE;
+		r = auth_submit_token(s, tok, (size_t)toklen);
+	} else if (req.hr_auth == HTTP_AUTH_BASIC &&
+	    (s->s_worker->w_conf->c_auth & AUTH_PAM)) {
+		s->s_login = AUDIT_AUTH_BASIC;
+		r = auth_submit(s, req.hr_user, req.hr_pass);
+	} else {
 		/* The usual first request of a browser: no record of it. */
 		explicit_bzero(&req, sizeof(req));
-		http_refuse(s, 407, HTTP_CHALLENGE, "proxy authentication "
-		    "required (Basic)");
+		explicit_bzero(tok, (size_t)toklen);
+		http_refuse(s, 407, http_challenge(s), "proxy authentication "
+		    "required");
 		return (STEP_STOP);
 	}
-	s->s_login = AUDIT_AUTH_BASIC;
-	r = auth_submit(s, req.hr_user, req.hr_pass);
 	explicit_bzero(&req, sizeof(req));
+	explicit_bzero(tok, (size_t)toklen);
 	if (r == -1) {
 		STAT_ADD(s->s_worker->w_auth_fd == -1 ? GW_STAT_AUTHD_DOWN :
 		    GW_STAT_AUTH_BUSY, 1);
@@ -294,7 +325,7 @@ http_authenticated(struct session *s, const struct auth_reply *rep)
 		/* A wrong password asks again; a lock-out or authd does not. */
 		if (rep->ap_status == AUTH_FAILED ||
 		    rep->ap_status == AUTH_REFUSED)
-			http_refuse(s, 407, HTTP_CHALLENGE, why);
+			http_refuse(s, 407, http_challenge(s), why);
 		else
 			http_refuse(s, rep->ap_status == AUTH_LOCKED ? 403 :
 			    503, NULL, why);

@@ -39,7 +39,7 @@ socks_greeting(struct session *s)
 	size_t			 len;
 	uint8_t			 reply[2] = { S5_VERSION, 0 };
 	uint8_t			*buf;
-	int			 r;
+	int			 r, auth;
 
 	if ((buf = socks_input(s, S5_GREETING_MAX, &len)) == NULL)
 		return (STEP_WAIT);
@@ -74,9 +74,13 @@ socks_greeting(struct session *s)
 	 * The method comes from the configuration alone: with `auth pam`
 	 * username/password is the only one, whether authd is up or not (a
 	 * dead authd refuses every login; it never opens the gateway).
+	 * SOCKS5's GSSAPI (RFC 1961) is not built: `auth gssapi` alone
+	 * leaves SOCKS5 clients no method.
 	 */
-	reply[1] = s5_select_method(&g, s->s_worker->w_conf->c_auth ==
-	    AUTH_PAM ? S5_METHOD_USERPASS : S5_METHOD_NONE);
+	auth = s->s_worker->w_conf->c_auth;
+	reply[1] = s5_select_method(&g, (auth & AUTH_PAM) ?
+	    S5_METHOD_USERPASS : auth == AUTH_NONE ? S5_METHOD_NONE :
+	    S5_METHOD_UNACCEPTABLE);
 	if (reply[1] == S5_METHOD_UNACCEPTABLE) {
 		session_refuse_bytes(s, reply, sizeof(reply),
 		    "no acceptable authentication method");

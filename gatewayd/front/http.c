@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "http.h"
 #include "http_int.h"
 #include "socks5.h"
@@ -56,6 +57,7 @@ static const struct {
 
 /* What the fields said, as they are read. */
 struct http_fields {
+	const uint8_t	*head;		/* where the head starts */
 	int	 seen_auth;
 	int	 seen_host;
 	int	 seen_length;
@@ -183,50 +185,18 @@ http_target(const uint8_t *p, size_t n, struct http_request *req)
 	return (0);
 }
 
-static int
-http_b64(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	return (c == '+' ? 62 : c == '/' ? 63 : -1);
-}
-
 /* RFC 7617: base64 of user-id ":" password, neither with a control. */
 static int
 http_basic(const uint8_t *p, size_t n, struct http_request *req)
 {
 	uint8_t		 out[2 * HTTP_CRED_MAX + 2], *colon;
-	size_t		 i, o = 0, pad = 0, ulen, plen;
-	uint32_t	 acc = 0;
-	int		 v, r = HTTP_ERR_CREDENTIALS;
+	size_t		 i, o, ulen, plen;
+	long		 got;
+	int		 r = HTTP_ERR_CREDENTIALS;
 
-	while (n > 0 && p[n - 1] == '=' && pad < 2) {
-		n--;
-		pad++;
-	}
-	if ((n + pad) % 4 != 0 || n / 4 * 3 + 3 > sizeof(out))
-		return (HTTP_ERR_CREDENTIALS);
-	for (i = 0; i < n; i++) {
-		if ((v = http_b64(p[i])) == -1)
-			goto done;
-		acc = acc << 6 | (uint32_t)v;
-		if (i % 4 == 3) {
-			out[o++] = (uint8_t)(acc >> 16);
-			out[o++] = (uint8_t)(acc >> 8);
-			out[o++] = (uint8_t)acc;
-			acc = 0;
-		}
-	}
-	if (pad == 2)
-		out[o++] = (uint8_t)(acc >> 4);
-	else if (pad == 1) {
-		out[o++] = (uint8_t)(acc >> 10);
-		out[o++] = (uint8_t)(acc >> 2);
-	}
+	if ((got = b64_decode(p, n, out, sizeof(out))) == -1)
+		goto done;
+	o = (size_t)got;
 	for (i = 0; i < o; i++)
 		if (out[i] < 0x20 || out[i] == 0x7f)
 			goto done;
@@ -317,6 +287,23 @@ http_framing(const uint8_t *p, size_t nn, const uint8_t *v, size_t vn,
 	return (0);
 }
 
+/*
+ * RFC 4559: a Negotiate token, left where it is (16 KB of base64 at
+ * most); the front end decodes it from the head when Kerberos is on, and
+ * refuses one that is not base64 or too long then. Otherwise it is a
+ * scheme not taken, whatever it holds, and a 407 asks again.
+ */
+static int
+http_negotiate(const uint8_t *p, size_t n, struct http_request *req,
+    size_t at)
+{
+	(void)p;
+	req->hr_auth = HTTP_AUTH_NEGOTIATE;
+	req->hr_token_at = at;
+	req->hr_token_len = n;
+	return (0);
+}
+
 /* One field: Proxy-Authorization read, a body's length found, the rest
  * checked. */
 static int
@@ -347,6 +334,13 @@ http_field(const uint8_t *p, size_t n, struct http_request *req,
 			for (v += 6; v < ve && *v == ' '; v++)
 				;
 			return (http_basic(v, (size_t)(ve - v), req));
+		}
+		if (ve - v > 10 && strncasecmp((const char *)v, "Negotiate ",
+		    10) == 0) {
+			for (v += 10; v < ve && *v == ' '; v++)
+				;
+			return (http_negotiate(v, (size_t)(ve - v), req,
+			    (size_t)(v - f->head)));
 		}
 		req->hr_auth = HTTP_AUTH_OTHER;
 		return (0);
@@ -479,6 +473,7 @@ http_parse_request(const uint8_t *buf, size_t len, struct http_request *req)
 
 	memset(req, 0, sizeof(*req));
 	memset(&f, 0, sizeof(f));
+	f.head = buf;
 	if ((head = http_head_end(buf, len < HTTP_HEAD_MAX ? len :
 	    HTTP_HEAD_MAX)) < 0)
 		return (head);

@@ -20,10 +20,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_HEAD_MAX		8192	/* request line and fields */
+/*
+ * A request line and fields: 20 KiB, room for a Kerberos token of
+ * AUTH_TOKEN_MAX bytes (Active Directory's ticket with the user's groups)
+ * in base64 beside a browser's usual fields.
+ */
+#define HTTP_HEAD_MAX		20480
 #define HTTP_FIELDS_MAX		64
 #define HTTP_NAME_MAX		255	/* a CONNECT's host */
 #define HTTP_CRED_MAX		255	/* a Basic user id or password */
+#define HTTP_TOKEN_MAX		12000	/* a Negotiate token, decoded */
 /* A forwarded head: the client's, minus hop-by-hop fields, plus these. */
 #define HTTP_FORWARD_MAX	(HTTP_HEAD_MAX + 512)
 #define HTTP_CHUNK_LINE_MAX	4096	/* a chunk's size line, a trailer's */
@@ -58,7 +64,8 @@ enum http_body {
 enum http_auth {
 	HTTP_AUTH_NONE,			/* no Proxy-Authorization */
 	HTTP_AUTH_BASIC,		/* hr_user, hr_pass set */
-	HTTP_AUTH_OTHER			/* a scheme not taken (yet) */
+	HTTP_AUTH_NEGOTIATE,		/* hr_token_at, hr_token_len set */
+	HTTP_AUTH_OTHER			/* a scheme not taken */
 };
 
 struct http_request {
@@ -71,6 +78,9 @@ struct http_request {
 	enum http_auth		 hr_auth;
 	char			 hr_user[HTTP_CRED_MAX + 1];
 	char			 hr_pass[HTTP_CRED_MAX + 1];
+	/* Negotiate (RFC 4559): where its base64 token is in the head. */
+	size_t			 hr_token_at;
+	size_t			 hr_token_len;
 	/* HTTP_REQ_FORWARD: where the body ends; the head is rebuilt by
 	 * http_forward_head() from the same bytes. */
 	enum http_body		 hr_body;

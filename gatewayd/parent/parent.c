@@ -89,7 +89,7 @@ parent_start_authd(void)
 
 	for (i = 0; i < pa.pa_nworkers; i++)
 		pa.pa_auth_fds[i] = -1;
-	if (pa.pa_conf->c_auth != AUTH_PAM)
+	if (pa.pa_conf->c_auth == AUTH_NONE)
 		return (0);
 	parent_throttle(pa.pa_authd_started);
 	pa.pa_authd_started = gw_mono_ms();
@@ -303,7 +303,7 @@ parent_retry(void)
 	pa.pa_retry_at = 0;
 	if (pa.pa_proxy == -1)
 		return;
-	if (!pa.pa_stopping && pa.pa_conf->c_auth == AUTH_PAM &&
+	if (!pa.pa_stopping && pa.pa_conf->c_auth != AUTH_NONE &&
 	    pa.pa_authd == -1)
 		parent_restart(0);
 	if (pa.pa_conf->c_audit_db != NULL && pa.pa_auditd == -1)

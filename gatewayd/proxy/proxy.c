@@ -391,8 +391,11 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	log_info("gatewayd %s ready: %d workers, max_sessions %d, auth %s%s, "
 	    "SOCKS5 CONNECT, BIND and UDP ASSOCIATE, SOCKS4/4a %s, audit %s",
 	    SOCKSGW_VERSION, gw_nworkers, c->c_max_sessions,
-	    c->c_auth == AUTH_PAM ? "pam, service " : "none",
-	    c->c_auth == AUTH_PAM ? c->c_pam_service : "",
+	    c->c_auth == AUTH_NONE ? "none" : (c->c_auth & AUTH_GSSAPI) ?
+	    ((c->c_auth & AUTH_PAM) ? "pam gssapi, service " :
+	    "gssapi, service ") : "pam, service ",
+	    c->c_auth == AUTH_NONE ? "" : (c->c_auth & AUTH_GSSAPI) ?
+	    c->c_krb5_service : c->c_pam_service,
 	    c->c_socks4 ? "enabled" : "disabled (socks4 no)",
 	    c->c_audit_db ? c->c_audit_db : "off");
 	gw_parent_fd = px->px_ctl;

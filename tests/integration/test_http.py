@@ -130,7 +130,7 @@ class HttpConnectTest(HttpCase, GatewayTestCase):
              b"\r\nhello", 400),
             (b"CONNECT 127.0.0.1:80 HTTP/1.1\r\nTransfer-Encoding: "
              b"chunked\r\n\r\n", 400),
-            (b"CONNECT 127.0.0.1:80 HTTP/1.1\r\nX: " + b"y" * 9000 +
+            (b"CONNECT 127.0.0.1:80 HTTP/1.1\r\nX: " + b"y" * 25000 +
              b"\r\n\r\n", 431),
             (b"CONNECT 127.0.0.1:80 HTTP/1.1\r\n" + b"X: y\r\n" * 70 +
              b"\r\n", 431),

@@ -124,7 +124,7 @@ test_conf_errors(void **state)
 		":5: listen 127.0.0.1:70000: bad port",
 		":6: workers 0: expected a whole number from 1 to 64",
 		":7: handshake_timeout 5s: expected a whole number",
-		":8: auth magic: expected none or pam",
+		":8: auth magic: expected none, or pam and/or gssapi",
 		":9: log_verbose maybe: expected yes",
 		":10: relay_buffer 12Q: expected a size",
 		":11: idle_timeout: missing value",
@@ -165,6 +165,50 @@ test_conf_errors(void **state)
 	for (i = 0, want = cause; (want = strchr(want, '\n')) != NULL; want++)
 		i++;
 	assert_int_equal(i + 1, sizeof(expect) / sizeof(expect[0]));
+	free(cause);
+	free(path);
+}
+
+/* auth is a set of methods; Kerberos needs its keytab and service. */
+static void
+test_conf_auth_methods(void **state)
+{
+	struct conf	*c;
+	char		*path, *cause = NULL;
+
+	(void)state;
+	path = write_conf("auth.conf", "auth pam gssapi\n"
+	    "krb5_keytab /etc/socksgw/http.keytab\n"
+	    "krb5_service HTTP/proxy.example.org\n");
+	assert_non_null(c = conf_load(path, &cause));
+	assert_int_equal(c->c_auth, AUTH_PAM | AUTH_GSSAPI);
+	assert_string_equal(c->c_krb5_service, "HTTP/proxy.example.org");
+	conf_unref(c);
+	free(path);
+	path = write_conf("auth.conf", "auth gssapi\n");
+	assert_null(conf_load(path, &cause));
+	assert_non_null(strstr(cause, ":1: auth gssapi needs krb5_keytab and "
+	    "krb5_service"));
+	free(cause);
+	free(path);
+	path = write_conf("auth.conf", "auth none pam\n");
+	assert_null(conf_load(path, &cause));
+	assert_non_null(strstr(cause, ":1: auth none pam: none cannot go "
+	    "with a login method"));
+	free(cause);
+	free(path);
+	path = write_conf("auth.conf", "auth gssapi\nkrb5_keytab /k\n"
+	    "krb5_service proxy.example.org\n");
+	assert_null(conf_load(path, &cause));
+	assert_non_null(strstr(cause, ":3: krb5_service proxy.example.org: "
+	    "expected service/host"));
+	free(cause);
+	free(path);
+	path = write_conf("auth.conf", "auth gssapi\nkrb5_keytab /k\n"
+	    "krb5_service HTTP/p\nsocks4 yes\n");
+	assert_null(conf_load(path, &cause));
+	assert_non_null(strstr(cause, ":4: socks4 yes cannot go with a login "
+	    "method"));
 	free(cause);
 	free(path);
 }
@@ -281,6 +325,7 @@ main(void)
 		cmocka_unit_test(test_conf_values),
 		cmocka_unit_test(test_conf_defaults),
 		cmocka_unit_test(test_conf_errors),
+		cmocka_unit_test(test_conf_auth_methods),
 		cmocka_unit_test(test_conf_missing_file),
 		cmocka_unit_test(test_guard_listeners),
 	};

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "base64.h"
 #include "http.h"
 
 static int
@@ -137,6 +138,82 @@ test_refusals(void **state)
 	assert_int_equal(http_error_status(HTTP_ERR_CREDENTIALS), 400);
 }
 
+/*
+ * Negotiate (RFC 4559): the token is found in the head, not copied; the
+ * front end decodes it (b64_decode, with HTTP_TOKEN_MAX as its bound).
+ */
+static void
+test_negotiate(void **state)
+{
+	struct http_request	 req;
+	const char		*head = "CONNECT a:1 HTTP/1.1\r\n"
+	    "Proxy-Authorization: Negotiate  YIIBAQ==\r\n\r\n";
+	char			*big;
+	uint8_t			 out[8];
+	uint8_t			*dec;
+	size_t			 n, at;
+
+	(void)state;
+	assert_true(parse(head, &req) > 0);
+	assert_int_equal(req.hr_auth, HTTP_AUTH_NEGOTIATE);
+	assert_int_equal(req.hr_token_len, 8);
+	assert_memory_equal(head + req.hr_token_at, "YIIBAQ==", 8);
+	assert_int_equal(b64_decode((const uint8_t *)head + req.hr_token_at,
+	    req.hr_token_len, out, sizeof(out)), 4);
+	assert_memory_equal(out, "\x60\x82\x01\x01", 4);
+	assert_true(parse("CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: "
+	    "Negotiate YII*AQ==\r\n\r\n", &req) > 0);
+	assert_int_equal(b64_decode((const uint8_t *)"YII*AQ==", 8, out,
+	    sizeof(out)), -1);
+	assert_int_equal(b64_decode((const uint8_t *)"YIIBA", 5, out,
+	    sizeof(out)), -1);
+	/* "Negotiate" with no token is a scheme not taken: a 407 asks. */
+	assert_true(parse("CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: "
+	    "Negotiate \r\n\r\n", &req) > 0);
+	assert_int_equal(req.hr_auth, HTTP_AUTH_OTHER);
+	/* A token at the bound fits the head; one group more does not. */
+	n = HTTP_TOKEN_MAX / 3 * 4;
+	assert_non_null(big = malloc(n + 256));
+	strcpy(big, "CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: Negotiate ");
+	at = strlen(big);
+	memset(big + at, 'A', n);
+	strcpy(big + at + n, "\r\nUser-Agent: a browser of today\r\n\r\n");
+	assert_true(parse(big, &req) > 0);
+	assert_int_equal(req.hr_token_len, n);
+	assert_non_null(dec = malloc(HTTP_TOKEN_MAX + 3));
+	assert_int_equal(b64_decode((uint8_t *)big + at, n, dec,
+	    HTTP_TOKEN_MAX), HTTP_TOKEN_MAX);
+	assert_int_equal(b64_decode((uint8_t *)big + at, n, dec,
+	    HTTP_TOKEN_MAX - 1), -1);
+	free(dec);
+	free(big);
+}
+
+/* base64 both ways, and what the decoder refuses. */
+static void
+test_base64(void **state)
+{
+	uint8_t		 in[256], back[256];
+	char		 text[400];
+	size_t		 n, i;
+
+	(void)state;
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + 3);
+	for (n = 0; n <= 10; n++) {
+		assert_int_equal(b64_encode(in, n, text, sizeof(text)),
+		    (long)((n + 2) / 3 * 4));
+		if (n > 0)
+			assert_int_equal(b64_decode((uint8_t *)text,
+			    strlen(text), back, sizeof(back)), (long)n);
+		assert_memory_equal(in, back, n);
+	}
+	assert_int_equal(b64_encode(in, 3, text, 4), -1);	/* no NUL room */
+	assert_int_equal(b64_decode((const uint8_t *)"QQ=A", 4, back, 8), -1);
+	assert_int_equal(b64_decode((const uint8_t *)"Q===", 4, back, 8), -1);
+	assert_int_equal(b64_decode((const uint8_t *)"QUJD", 4, back, 2), -1);
+}
+
 static void
 test_basic(void **state)
 {
@@ -158,7 +235,7 @@ test_basic(void **state)
 	    "Basic YWJjOmRl\r\n\r\n", &req) > 0);
 	assert_string_equal(req.hr_pass, "de");
 	assert_true(parse("CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: "
-	    "Negotiate YII=\r\n\r\n", &req) > 0);
+	    "NTLM TlRMTVNTUAAB\r\n\r\n", &req) > 0);
 	assert_int_equal(req.hr_auth, HTTP_AUTH_OTHER);
 	/* No colon; a control byte ("a\x01:b"); bad alphabet; twice. */
 	assert_int_equal(parse("CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: "
@@ -515,6 +592,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_negotiate),
+		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_pac),
 		cmocka_unit_test(test_prefixes),

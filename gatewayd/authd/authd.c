@@ -247,6 +247,7 @@ authd_worker(void *arg)
 	struct timespec			 t0, t1;
 	int64_t				 wait;
 	int				 what, channel, locked, i, open;
+	int				 token;
 	char				 byte;
 
 	for (;;) {
@@ -295,6 +296,7 @@ authd_worker(void *arg)
 		}
 
 		r = authq_request(it, &channel);
+		token = r->ar_toklen > 0;
 		memset(&rep, 0, sizeof(rep));
 		rep.ap_sid = r->ar_sid;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -328,8 +330,9 @@ authd_worker(void *arg)
 		if (i)
 			authd_wake();
 		if (locked & AUTHQ_LOCK_PAIR)
-			authd_note(&rep, "user locked out for %ds from this "
-			    "client", authd.a_lockout);
+			authd_note(&rep, "%s locked out for %ds from this "
+			    "client", token ? "Kerberos logins" : "user",
+			    authd.a_lockout);
 		if (locked & AUTHQ_LOCK_PREFIX)
 			authd_note(&rep, "client locked out for %ds",
 			    authd.a_lockout);

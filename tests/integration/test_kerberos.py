@@ -1,0 +1,270 @@
+"""Kerberos single sign-on for browsers (issue 15): HTTP Negotiate (RFC
+4559) against a real MIT KDC that the test starts on loopback with a realm
+of its own (kdc.py). curl --proxy-negotiate with a ticket from kinit, and
+tokens made by Debian's python3-gssapi for what curl would never send (a
+replay, a ticket for another service, a stale one). The principal becomes a
+local user through krb5.conf's auth_to_local, which must exist for NSS
+(nss_wrapper here) and pass PAM's account stack (pam_matrix)."""
+
+import base64
+import http.server
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+from gwtest import EchoHandler, recv_exact, recv_until_eof, wait_for
+from kdc import REALM, Kdc
+from test_connect import BODY, Hello
+from test_http import head_of
+from test_pam import PamTestCase
+
+SERVICE = "HTTP/localhost"
+# The machine's own accounts the gateway runs as, then the test's users.
+SYSTEM = ("root", "nobody", "nogroup", "socksgw-audit")
+
+
+def system_lines(path):
+    with open(path) as f:
+        return "".join(l for l in f if l.split(":")[0] in SYSTEM)
+
+
+PASSWD = system_lines("/etc/passwd") + (
+          "alice:x:1001:1001:Alice:/nonexistent:/bin/false\n"
+          "bob:x:1002:1002:Bob:/nonexistent:/bin/false\n"
+          "zoe:x:1003:1003:Zoe:/nonexistent:/bin/false\n")
+GROUP = system_lines("/etc/group") + (
+    "alice:x:1001:\nbob:x:1002:\nzoe:x:1003:\nteachers:x:2001:alice\n")
+# A token as a browser makes it: SPNEGO around a Kerberos AP-REQ.
+MAKE_TOKEN = """
+import base64, sys, gssapi
+name = gssapi.Name(sys.argv[1], gssapi.NameType.hostbased_service)
+spnego = gssapi.OID.from_int_seq("1.3.6.1.5.5.2")
+ctx = gssapi.SecurityContext(name=name, usage="initiate", mech=spnego)
+print(base64.b64encode(ctx.step()).decode())
+"""
+
+
+def have_kerberos():
+    try:
+        import gssapi  # noqa: F401
+    except ImportError:
+        return False
+    return all(os.path.exists(p) for p in ("/usr/sbin/krb5kdc",
+                                           "/usr/bin/kinit"))
+
+
+@unittest.skipIf(os.environ.get("SOCKSGW_SANITIZE") == "1",
+                 "pam_wrapper cannot run under ASan")
+@unittest.skipUnless(have_kerberos(), "krb5-kdc, krb5-user, python3-gssapi")
+class NegotiateTest(PamTestCase):
+    gateway_extra = None
+
+    def setUp(self):
+        from gwtest import TempDir
+        self.ktmp = TempDir(self.tmp_parent)
+        self.addCleanup(self.ktmp.cleanup)
+        # A clock skew of 2 s, so a stale token is refused in seconds.
+        self.kdc = Kdc(self.ktmp, clockskew=2)
+        self.addCleanup(self.kdc.stop)
+        for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw"),
+                         ("root", "root-pw"), ("zed", "zed-pw"),
+                         ("alice/admin", "admin-pw"), ("zoe", "zoe-pw")):
+            self.kdc.addprinc(user, pw)
+        self.kdc.addprinc(SERVICE)
+        self.kdc.addprinc("HTTP/elsewhere")
+        self.keytab = self.kdc.keytab(
+            SERVICE, os.path.join(self.ktmp.path, "http.keytab"))
+        self.passwd = self.ktmp.write("passwd", PASSWD)
+        self.group = self.ktmp.write("group", GROUP)
+        super().setUp()
+        self.gw.ctl("group", "add", "teachers")
+        self.gw.ctl("rule", "add", "deny", "--user", "@teachers",
+                    "--port", "9", "--position", "1")
+        self.gw.wait_log("policy: 2 rules in force")
+
+    def make_pam(self):
+        # zoe's account is refused by PAM's account stack: pam_matrix
+        # knows her for another service only.
+        path = super().make_pam()
+        with open(os.path.join(path, "passdb"), "a") as f:
+            f.write("zoe:zoe-pw:otherservice\n")
+        return path
+
+    def pam_env(self):
+        env = super().pam_env()
+        env.update(self.kdc.env)
+        env["LD_PRELOAD"] += " libnss_wrapper.so"
+        env["NSS_WRAPPER_PASSWD"] = self.passwd
+        env["NSS_WRAPPER_GROUP"] = self.group
+        return env
+
+    def start_gateway(self, extra="", **kw):
+        extra = extra or ("auth pam gssapi\nkrb5_keytab %s\n"
+                          "krb5_service %s\nauth_fail_limit 3\n"
+                          "auth_fail_window 60\nauth_lockout 2\n"
+                          % (self.keytab, SERVICE))
+        return super().start_gateway(extra, **kw)
+
+    def token(self, env, service="HTTP@localhost"):
+        r = subprocess.run(["/usr/bin/python3", "-c", MAKE_TOKEN, service],
+                           env=dict(os.environ, **env), capture_output=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def connect(self, port, token):
+        """A CONNECT with this token: the status, the socket if 200."""
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nProxy-Authorization: "
+                  b"Negotiate %s\r\n\r\n" % (port, token))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        code, headers, _ = head_of(head)
+        if code != 200:
+            s.close()
+            return code, headers, None
+        return code, headers, s
+
+    def test_curl_negotiate_then_audit_names_the_user(self):
+        # Asked for both schemes, Negotiate first.
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n")
+        code, headers, _ = head_of(recv_until_eof(s))
+        s.close()
+        self.assertEqual(code, 407)
+        self.assertIn("proxy-authenticate: negotiate\n"
+                      "proxy-authenticate: basic", headers)
+        port = self.tcp_server(EchoHandler)
+        hport = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), Hello))
+        env = self.kdc.kinit("alice", "alice-pw")
+        # curl names the service after the proxy's host: HTTP@localhost.
+        # Through a tunnel (CONNECT), then forwarded (GET http://...).
+        for how in (["--proxytunnel"], []):
+            r = subprocess.run(
+                ["curl", "-sS", "--max-time", "10", "--proxy-negotiate",
+                 "-U", ":", "-x", "http://localhost:%d" % self.gw.port] +
+                how + ["http://127.0.0.1:%d/" % hport],
+                capture_output=True, timeout=30, env=dict(os.environ, **env))
+            self.assertEqual((r.returncode, r.stdout), (0, BODY),
+                             r.stderr + self.gw.log().encode())
+        # A token that is not base64: unreadable, 400 as for Basic.
+        code, _, _ = self.connect(port, b"x")
+        self.assertEqual(code, 400)
+        wait_for(lambda: len(self.gw.audit(
+            "kind = 'session' AND seq IS NOT NULL")) == 2, timeout=5,
+            what="the sessions' records")
+        sess = self.gw.audit("kind = 'session'")
+        self.assertEqual([(r["user"], r["protocol"], r["auth_method"])
+                          for r in sess], [("alice", "http", "negotiate")] * 2)
+        # Her groups come through NSS: teachers may not reach port 9.
+        code, _, _ = self.connect(9, self.token(env))
+        self.assertEqual(code, 403, self.gw.log())
+
+    def test_replay_other_service_stale_token_refused(self):
+        port = self.tcp_server(EchoHandler)
+        env = self.kdc.kinit("bob", "bob-pw")
+        tok = self.token(env)
+        code, _, s = self.connect(port, tok)
+        self.assertEqual(code, 200, self.gw.log())
+        s.sendall(b"hi")
+        self.assertEqual(recv_exact(s, 2), b"hi")
+        s.close()
+        # The same authenticator again: the replay cache refuses it.
+        code, headers, _ = self.connect(port, tok)
+        self.assertEqual(code, 407)
+        self.assertIn("proxy-authenticate: negotiate", headers)
+        # A ticket for a service whose key the gateway does not hold.
+        code, _, _ = self.connect(port, self.token(env, "HTTP@elsewhere"))
+        self.assertEqual(code, 407)
+        # Not a Kerberos token at all (valid base64, garbage inside).
+        code, _, _ = self.connect(port, base64.b64encode(b"\x60\x05junk"))
+        self.assertEqual(code, 407)
+        # Made now, sent past the clock skew (2 s): refused.
+        tok = self.token(env)
+        time.sleep(4)
+        code, _, _ = self.connect(port, tok)
+        self.assertEqual(code, 407)
+        log = self.gw.log()
+        for why in ("Request is a replay", "Cannot find key for "
+                    "HTTP/localhost@SOCKSGW.TEST", "Clock skew too great"):
+            self.assertIn(why, log)
+        self.assertIn("user -: authentication failed", log)
+        # Four refusals, recorded without a user (the tickets named
+        # nobody the gateway accepted).
+        wait_for(lambda: len(self.gw.audit("kind = 'auth'")) >= 4,
+                 timeout=5, what="the refusals' records")
+        recs = self.gw.audit("kind = 'auth'")
+        self.assertEqual({(r["user"], r["auth_method"]) for r in recs},
+                         {(None, "negotiate")})
+
+    def test_principals_that_map_to_no_proxy_user(self):
+        port = self.tcp_server(EchoHandler)
+        cases = (
+            ("alice/admin", "admin-pw", "maps to no local user"),
+            ("root", "root-pw", "uid 0 is never a proxy user"),
+            ("zed", "zed-pw", "no such user zed"),
+            ("zoe", "zoe-pw", "account refused"),
+        )
+        for i, (principal, pw, why) in enumerate(cases):
+            if i == 3:
+                time.sleep(2.5)     # three failures lock for auth_lockout
+            code, _, _ = self.connect(port, self.token(
+                self.kdc.kinit(principal, pw)))
+            self.assertEqual(code, 407, principal)
+            self.gw.wait_log(why)
+        # Refused under the principal's name, which the audit escapes.
+        wait_for(lambda: len(self.gw.audit("kind = 'auth'")) >= 4,
+                 timeout=5, what="the refusals' records")
+        users = sorted(r["user"] for r in self.gw.audit("kind = 'auth'"))
+        self.assertEqual(users, sorted("%s@%s" % (p, REALM)
+                                       for p, _, _ in cases))
+
+    def test_bad_tokens_lock_out_their_client_not_kerberos(self):
+        # auth_fail_limit 3 (PamTestCase): three bad tokens from one
+        # client lock that client's Kerberos logins for auth_lockout.
+        port = self.tcp_server(EchoHandler)
+        junk = base64.b64encode(b"\x60\x05junk")
+        for _ in range(3):
+            self.assertEqual(self.connect(port, junk)[0], 407)
+        env = self.kdc.kinit("alice", "alice-pw")
+        code, _, _ = self.connect(port, self.token(env))
+        self.assertEqual(code, 403)             # locked out: not asked
+        self.gw.wait_log("locked out")
+        # Passwords from the same client are another pair: still heard.
+        status, s = self.login("alice", "secret")
+        self.assertEqual(status, 0)
+        s.close()
+        time.sleep(2.5)                         # auth_lockout 2
+        code, _, s = self.connect(port, self.token(env))
+        self.assertEqual(code, 200, self.gw.log())
+        s.close()
+
+    def test_keytab_problems_stop_the_start(self):
+        # Readable by everyone: refused; a service it has no key for too.
+        os.chmod(self.keytab, 0o644)
+        r = subprocess.run([os.environ.get("GATEWAYD", "gatewayd"), "-c",
+                            self.gw.conf], capture_output=True, timeout=30,
+                           env=dict(os.environ, **self.pam_env()))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"is readable by every user", r.stderr)
+        os.chmod(self.keytab, 0o600)
+        with open(self.gw.conf) as f:
+            text = f.read()
+        conf = self.gw.tmp.write("other.conf", text.replace(
+            SERVICE, "HTTP/elsewhere"))
+        r = subprocess.run([os.environ.get("GATEWAYD", "gatewayd"), "-c",
+                            conf], capture_output=True, timeout=30,
+                           env=dict(os.environ, **self.pam_env()))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"has no key for HTTP/elsewhere", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -167,6 +167,39 @@ class NegotiateTest(PamTestCase):
         code, _, _ = self.connect(9, self.token(env))
         self.assertEqual(code, 403, self.gw.log())
 
+    def test_chromium_logs_in_with_a_ticket(self):
+        """Headless Chromium with the gateway as its proxy, told it may
+        send tickets to it: a plain-HTTP page (forwarded) and an HTTP page
+        by name through a tunnel, both attributed to the ticket's user."""
+        import shutil
+        chromium = shutil.which("chromium")
+        if chromium is None:
+            self.fail("chromium is not installed (packaging/install-deps.sh "
+                      "test installs it)")
+        hport = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), Hello))
+        env = self.kdc.kinit("alice", "alice-pw")
+        profile = os.path.join(self.tmp.path, "chromium-profile")
+        # The proxy by the host name the service principal names; loopback
+        # sites go through it too ("<-loopback>").
+        r = subprocess.run([chromium, "--headless", "--no-sandbox",
+                            "--disable-gpu", "--disable-background-networking",
+                            "--disable-component-update", "--disable-sync",
+                            "--no-first-run", "--user-data-dir=" + profile,
+                            "--proxy-server=http://localhost:%d" %
+                            self.gw.port, "--proxy-bypass-list=<-loopback>",
+                            "--auth-server-allowlist=localhost",
+                            "--dump-dom",
+                            "http://www.test.example:%d/" % hport],
+                           capture_output=True, timeout=120,
+                           env=dict(os.environ, **env))
+        self.assertIn(BODY.strip(), r.stdout,
+                      r.stderr[-2000:] + self.gw.log().encode())
+        wait_for(lambda: self.gw.audit(
+            "kind = 'session' AND user = 'alice' AND auth_method = "
+            "'negotiate' AND dst_host = 'www.test.example' AND seq IS NOT "
+            "NULL"), timeout=10, what="the browser's request in the audit")
+
     def test_replay_other_service_stale_token_refused(self):
         port = self.tcp_server(EchoHandler)
         env = self.kdc.kinit("bob", "bob-pw")

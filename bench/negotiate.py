@@ -5,8 +5,9 @@ one gatewayd (auth pam gssapi, audit on, one allow rule), measured
 alternately: ROUNDS rounds (default 3) of 5 s at 1 and at 32 clients, each
 a loop of a fresh token, connect, CONNECT with credentials, a 64-byte echo,
 close (bench/negobench.c). A real MIT KDC on loopback (tests' kdc.py),
-pam_matrix for Basic, nss_wrapper for the user: no file of the machine is
-read or changed. Prints each run and the medians.
+pam_matrix for Basic, and the bench's user in a passwd file bound over
+/etc/passwd in gatewayd's own mount namespace: no file of the machine is
+changed. Prints each run and the medians.
 
     python3 bench/negotiate.py [BUILD] [ROUNDS]
 
@@ -69,12 +70,15 @@ try:
                     "--dst", "127.0.0.0/8"], check=True, capture_output=True)
     os.chmod(os.path.join(d.path, "policy.db"), 0o644)
     env = dict(os.environ, **kdc.env)
-    env.update({"LD_PRELOAD": "libpam_wrapper.so libnss_wrapper.so",
-                "PAM_WRAPPER": "1", "PAM_WRAPPER_SERVICE_DIR": d.path,
-                "NSS_WRAPPER_PASSWD": passwd, "NSS_WRAPPER_GROUP": group})
+    env.update({"PAM_WRAPPER": "1", "PAM_WRAPPER_SERVICE_DIR": d.path,
+                "BENCH_PRELOAD": "libpam_wrapper.so"})
     log = open(os.path.join(d.path, "log"), "w")
-    gw = subprocess.Popen([B + "/gatewayd", "-c", conf], env=env,
-                          stdout=log, stderr=subprocess.STDOUT)
+    gw = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+         'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && '
+         'shift 2 && export LD_PRELOAD="$BENCH_PRELOAD" && exec "$@"', "sh", passwd,
+         group, B + "/gatewayd", "-c", conf], env=env, stdout=log,
+        stderr=subprocess.STDOUT)
     procs.append(gw)
     wait_for(lambda: "ready:" in open(log.name).read(), what="gatewayd")
     cenv = dict(os.environ, **kdc.kinit("bench", "bench-pw"))

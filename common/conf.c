@@ -29,7 +29,7 @@
  * keyword: a row here, the field in struct conf, the man page.
  */
 #define OFF(m)	offsetof(struct conf, m)
-static const struct conf_keyword conf_keywords[] = {
+const struct conf_keyword conf_keywords[] = {
 	{ "listen", CT_LISTEN, 0, 0, 0, NULL, CK_RESTART },
 	{ "auth", CT_AUTH, OFF(c_auth), 0, 0, "none", CK_RESTART },
 	{ "pam_service", CT_STRING, OFF(c_pam_service), 0, 0,
@@ -38,6 +38,10 @@ static const struct conf_keyword conf_keywords[] = {
 	    NULL, CK_RESTART },
 	{ "krb5_service", CT_STRING, OFF(c_krb5_service), 0, 0,
 	    NULL, CK_RESTART },
+	{ "krb5_rcache", CT_PATH, OFF(c_krb5_rcache), 0, 0,
+	    NULL, CK_RESTART },
+	{ "krb5_min_uid", CT_INT, OFF(c_krb5_min_uid), 0, INT_MAX,
+	    "1000", CK_RESTART },
 	{ "auth_workers", CT_INT, OFF(c_auth_workers), 1, 64, "4", CK_RESTART },
 	{ "auth_fail_limit", CT_INT, OFF(c_auth_fail_limit), 0, 1000000,
 	    "5", CK_RESTART },
@@ -116,6 +120,8 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "http", CT_BOOL, OFF(c_http), 0, 0, "yes", CK_LIVE },
 	{ "pac_file", CT_PATH, OFF(c_pac_file), 0, 0, NULL, CK_LIVE },
 };
+const size_t conf_nkeywords = sizeof(conf_keywords) /
+    sizeof(conf_keywords[0]);
 #undef OFF
 
 /*
@@ -213,72 +219,6 @@ conf_unref(struct conf *c)
 	free(c->c_pac);		/* read from pac_file, not a keyword */
 	free(c->c_path);
 	free(c);
-}
-
-/* Whether keyword kw has the same value in a and b. */
-static int
-conf_same(const struct conf *a, const struct conf *b,
-    const struct conf_keyword *kw)
-{
-	const char	*pa = (const char *)a + kw->ck_offset;
-	const char	*pb = (const char *)b + kw->ck_offset;
-	const char	*sa, *sb;
-	size_t		 i;
-
-	switch (kw->ck_type) {
-	case CT_LISTEN:
-		if (a->c_nlisten != b->c_nlisten)
-			return (0);
-		for (i = 0; i < a->c_nlisten; i++)
-			if (strcmp(a->c_listen[i].cl_text,
-			    b->c_listen[i].cl_text) != 0)
-				return (0);
-		return (1);
-	case CT_PATH:
-	case CT_STRING:
-	case CT_TEXT:
-		sa = *(const char *const *)pa;
-		sb = *(const char *const *)pb;
-		return ((sa == NULL && sb == NULL) || (sa != NULL &&
-		    sb != NULL && strcmp(sa, sb) == 0));
-	case CT_SIZE:
-		return (*(const size_t *)pa == *(const size_t *)pb);
-	case CT_ADDRESS:
-		return (a->c_has_metrics == b->c_has_metrics &&
-		    strcmp(a->c_metrics.cl_text, b->c_metrics.cl_text) == 0);
-	case CT_CIDRS:
-		return (memcmp(pa, pb, sizeof(struct conf_cidrs)) == 0);
-	case CT_REMOVED:
-		return (1);
-	default:	/* CT_INT, CT_BOOL, CT_AUTH, CT_FAILURE: an int */
-		return (*(const int *)pa == *(const int *)pb);
-	}
-}
-
-/*
- * The restart-only keywords whose values differ between the running
- * configuration and a reloaded one, as "listen, workers" in out ("" when
- * none). A reload keeps their old values until the next start.
- */
-size_t
-conf_restart_needed(const struct conf *old, const struct conf *new,
-    char *out, size_t len)
-{
-	size_t	 i, n = 0, used = 0;
-
-	if (len > 0)
-		out[0] = '\0';
-	for (i = 0; i < sizeof(conf_keywords) / sizeof(conf_keywords[0]);
-	    i++) {
-		if (conf_keywords[i].ck_when != CK_RESTART ||
-		    conf_same(old, new, &conf_keywords[i]))
-			continue;
-		if (used < len)
-			used += (size_t)snprintf(out + used, len - used, "%s%s",
-			    n > 0 ? ", " : "", conf_keywords[i].ck_name);
-		n++;
-	}
-	return (n);
 }
 
 /*
@@ -446,9 +386,10 @@ conf_load(const char *path, char **cause)
 	 */
 	if (c->c_socks4 && c->c_auth != AUTH_NONE)
 		conf_error(&ce, path, seen[conf_find_keyword("socks4") -
-		    conf_keywords], "socks4 yes cannot go with a login method "
-		    "(auth): SOCKS4 clients carry no credentials and would not "
-		    "be authenticated");
+		    conf_keywords], "socks4 yes cannot go with auth %s: SOCKS4 "
+		    "clients carry no credentials and would not be "
+		    "authenticated", c->c_auth == AUTH_PAM ? "pam" :
+		    c->c_auth == AUTH_GSSAPI ? "gssapi" : "pam gssapi");
 
 	/* Kerberos needs its key and the name clients ask tickets for. */
 	if ((c->c_auth & AUTH_GSSAPI) && (c->c_krb5_keytab == NULL ||

@@ -42,6 +42,8 @@ struct conf {
 	char			*c_pam_service;
 	char			*c_krb5_keytab;
 	char			*c_krb5_service;	/* HTTP/host */
+	char			*c_krb5_rcache;		/* replay cache file */
+	int			 c_krb5_min_uid;	/* below: refused */
 	int			 c_auth_workers;
 	int			 c_auth_fail_limit;	/* failures ... */
 	int			 c_auth_fail_window;	/* ... within seconds */
@@ -97,6 +99,7 @@ struct conf	*conf_default(void);
 void		 conf_ref(struct conf *);
 void		 conf_unref(struct conf *);
 int		 conf_check_files(struct conf *, char **);
+int		 conf_keep_restart(const struct conf *, struct conf *);
 size_t		 conf_restart_needed(const struct conf *, const struct conf *,
 		    char *, size_t);
 

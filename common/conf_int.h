@@ -37,6 +37,10 @@ struct conf_keyword {
 	enum { CK_LIVE, CK_RESTART } ck_when;	/* a reload applies it? */
 };
 
+/* conf.c: every keyword */
+extern const struct conf_keyword conf_keywords[];
+extern const size_t conf_nkeywords;
+
 struct conf_errors {
 	char	*ce_text;
 	size_t	 ce_len;

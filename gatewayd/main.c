@@ -91,6 +91,7 @@ static int
 gw_check_keytab(const struct conf *c)
 {
 	struct stat	 st;
+	struct passwd	*pw;
 	char		*cause = NULL, msg[PATH_MAX + 320];
 
 	if (stat(c->c_krb5_keytab, &st) == -1) {
@@ -105,8 +106,23 @@ gw_check_keytab(const struct conf *c)
 		log_plain_errors(msg);
 		return (-1);
 	}
-	if (authd_gss_init(c->c_krb5_keytab, c->c_krb5_service, &cause) ==
-	    -1) {
+	/*
+	 * Nor by the proxy's account, which faces the network, nor changed
+	 * by anyone but root.
+	 */
+	if ((geteuid() == 0 && st.st_uid != 0) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    ((st.st_mode & S_IRGRP) && c->c_user != NULL &&
+	    (pw = getpwnam(c->c_user)) != NULL && pw->pw_gid == st.st_gid)) {
+		snprintf(msg, sizeof(msg), "%s: krb5_keytab %s must be owned "
+		    "by root, writable by root alone and not readable by user "
+		    "%s's group (chmod 0600)", c->c_path, c->c_krb5_keytab,
+		    c->c_user != NULL ? c->c_user : "-");
+		log_plain_errors(msg);
+		return (-1);
+	}
+	if (authd_gss_init(c->c_krb5_keytab, c->c_krb5_service,
+	    c->c_krb5_rcache, (uid_t)c->c_krb5_min_uid, &cause) == -1) {
 		snprintf(msg, sizeof(msg), "%s: %s", c->c_path, cause != NULL ?
 		    cause : "out of memory");
 		free(cause);

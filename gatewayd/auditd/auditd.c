@@ -445,6 +445,7 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 	int		 pair[2], keep[2];
 	pid_t		 pid;
 	sigset_t	 none;
+	struct privsep_account acct;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) ==
 	    -1) {
@@ -488,13 +489,14 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 	 */
 	keep[0] = ad.ad_fd;
 	keep[1] = runtime_lock_descriptor();
+	privsep_lookup(c->c_path, "audit_user", c->c_audit_user != NULL ?
+	    c->c_audit_user : geteuid() == 0 ? GW_AUDIT_USER : NULL, &acct);
 	privsep_close_all_but(keep, 2);
 	if (store_open(c, &why) == -1) {
 		log_warnx("%s", why != NULL ? why : "auditd: out of memory");
 		_exit(1);
 	}
-	privsep_drop(c->c_path, "audit_user", c->c_audit_user != NULL ?
-	    c->c_audit_user : geteuid() == 0 ? GW_AUDIT_USER : NULL);
+	privsep_become(&acct);
 	if (chan_send(ad.ad_fd, AM_READY, 0, NULL, 0, 0) == -1)
 		_exit(1);
 	_exit(auditd_loop());

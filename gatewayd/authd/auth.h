@@ -65,7 +65,7 @@ struct auth_reply {
 	uint8_t			 ap_ngroups;
 	uint32_t		 ap_usec;	/* time authd spent on it */
 	char			 ap_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
-	char			 ap_msg[128];
+	char			 ap_msg[192];
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
 	char			 ap_principal[256]; /* Kerberos: whose ticket */
 };
@@ -78,7 +78,8 @@ void	 authd_pam_check(struct auth_request *, struct auth_reply *);
 void	 authd_pam_account(const char *, const char *, struct auth_reply *);
 
 /* authd_gss.c: Kerberos (SPNEGO or raw krb5) through MIT's GSS-API */
-int	 authd_gss_init(const char *, const char *, char **);
+int	 authd_gss_init(const char *, const char *, const char *, uid_t,
+	    char **);
 void	 authd_gss_check(const struct auth_request *, struct auth_reply *);
 void	 authd_gss_release(void);
 

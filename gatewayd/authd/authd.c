@@ -214,6 +214,7 @@ authd_take(struct authd_channels *ch, const struct pollfd *pfd)
 				break;
 			if (!authd_valid(&hdr, &req, n)) {
 				/* EOF or a broken message: the worker is gone. */
+				explicit_bzero(&req, sizeof(req));
 				pthread_mutex_lock(&authd.a_lock);
 				if (ch->ac_fds[i] == pfd[i].fd) {
 					ch->ac_fds[i] = -1;
@@ -418,7 +419,7 @@ authd_start(const struct conf *c, int *fds, int nworkers, char **cause)
 
 		/* main.c checked the keytab at start; it may have gone since. */
 		if (authd_gss_init(c->c_krb5_keytab, c->c_krb5_service,
-		    &why) == -1)
+		    c->c_krb5_rcache, (uid_t)c->c_krb5_min_uid, &why) == -1)
 			fatalx("authd: %s", why != NULL ? why : "Kerberos");
 		authd.a_gss = 1;
 	}

@@ -18,7 +18,10 @@
  * so in krb5.conf, where its other Kerberos services read it too. The
  * user must then exist for NSS and pass PAM's account stack (expired,
  * locked, not allowed here) exactly as a password login does, and
- * PAM_USER is the name the session holds. root is never a proxy user.
+ * PAM_USER is the name the session holds. PAM's auth stack is not run:
+ * the KDC authenticated the user; restrictions a site keeps there
+ * (pam_succeed_if, pam_listfile) belong in its account stack. root and
+ * system accounts (below krb5_min_uid) are never proxy users.
  *
  * Replays: MIT's replay cache (KRB5RCACHEDIR, /var/tmp by default)
  * refuses an authenticator seen before; a token's lifetime is its
@@ -42,7 +45,31 @@ static gss_OID_desc	 gss_spnego_oid = { 6, (void *)"\x2b\x06\x01\x05\x05\x02" };
 
 static struct {
 	gss_cred_id_t		 g_cred;
-} gss = { GSS_C_NO_CREDENTIAL };
+	uid_t			 g_min_uid;
+} gss = { GSS_C_NO_CREDENTIAL, 0 };
+
+/*
+ * Whether a failed acceptance is the gateway's fault rather than the
+ * token's, as far as GSS-API says: no credential. The krb5 mechanism's
+ * own codes (a key missing for the ticket's kvno, a replay cache that
+ * cannot be written) reach us renumbered by the mechglue (100005...), so
+ * they cannot be told from a bad token: those count against the client,
+ * which fails closed (see the README on rotating the service's key).
+ */
+static int
+authd_gss_ours(OM_uint32 major)
+{
+	return (GSS_ROUTINE_ERROR(major) == GSS_S_NO_CRED);
+}
+
+/* Kerberos by any of its OIDs: RFC 1964's, the pre-RFC one, Microsoft's. */
+static int
+authd_gss_is_krb5(gss_OID mech)
+{
+	return (mech != GSS_C_NO_OID && (gss_oid_equal(mech, gss_mech_krb5) ||
+	    gss_oid_equal(mech, gss_mech_krb5_old) ||
+	    gss_oid_equal(mech, gss_mech_krb5_wrong)));
+}
 
 /* GSS-API's words for major and minor status, as one line. */
 static void
@@ -54,7 +81,9 @@ authd_gss_status(OM_uint32 major, OM_uint32 minor, char *out, size_t len)
 	int		 pass, i;
 
 	out[0] = '\0';
-	for (pass = 0; pass < 2; pass++) {
+	/* "Unspecified GSS failure": the mechanism's words say it all. */
+	for (pass = GSS_ROUTINE_ERROR(major) == GSS_S_FAILURE && minor != 0;
+	    pass < 2; pass++) {
 		ctx = 0;
 		for (i = 0; i < 4; i++) {
 			if (gss_display_status(&min, pass == 0 ? major : minor,
@@ -84,10 +113,13 @@ authd_gss_status(OM_uint32 major, OM_uint32 minor, char *out, size_t len)
  * acceptor credential for service from keytab, Kerberos only.
  */
 int
-authd_gss_init(const char *keytab, const char *service, char **cause)
+authd_gss_init(const char *keytab, const char *service, const char *rcache,
+    uid_t min_uid, char **cause)
 {
-	gss_key_value_element_desc	 el = { "keytab", keytab };
-	gss_key_value_set_desc		 store = { 1, &el };
+	gss_key_value_element_desc	 el[2] = { { "keytab", keytab },
+					    { "rcache", NULL } };
+	gss_key_value_set_desc		 store = { 1, el };
+	char				 rcname[4096];
 	gss_OID_desc			 mechs[2];
 	gss_OID_set_desc		 want = { 2, mechs };
 	gss_OID_set_desc		 krb5_only = { 1, mechs + 1 };
@@ -98,6 +130,17 @@ authd_gss_init(const char *keytab, const char *service, char **cause)
 
 	mechs[0] = gss_spnego_oid;
 	mechs[1] = *gss_mech_krb5;
+	gss.g_min_uid = min_uid;
+	/*
+	 * A replay cache that outlives the process: MIT's default is in
+	 * KRB5RCACHEDIR (/var/tmp), which systemd's PrivateTmp discards at
+	 * every restart, and a token sniffed before one could be replayed.
+	 */
+	if (rcache != NULL) {
+		snprintf(rcname, sizeof(rcname), "file2:%s", rcache);
+		el[1].value = rcname;
+		store.count = 2;
+	}
 	nb.value = (void *)service;
 	nb.length = strlen(service);
 	if ((major = gss_import_name(&minor, &nb,
@@ -187,6 +230,14 @@ authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
 		    "never a proxy user", rep->ap_principal);
 		return;
 	}
+	if (pwp->pw_uid < gss.g_min_uid) {
+		/* daemon, www-data, socksgw: no principal should become one. */
+		rep->ap_status = AUTH_REFUSED;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%.50s: %.20s is a "
+		    "system account (krb5_min_uid %u)", rep->ap_principal,
+		    pwp->pw_name, (unsigned)gss.g_min_uid);
+		return;
+	}
 	/* NSS's spelling, then PAM's account stack and its PAM_USER. */
 	authd_pam_account(pwp->pw_name, client, rep);
 }
@@ -199,12 +250,12 @@ authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
 	gss_name_t	 src = GSS_C_NO_NAME;
 	gss_buffer_desc	 in, out = GSS_C_EMPTY_BUFFER, shown;
 	gss_OID		 mech = GSS_C_NO_OID;
-	OM_uint32	 major, minor;
+	OM_uint32	 major, minor, flags = 0;
 
 	in.value = (void *)req->ar_token;
 	in.length = req->ar_toklen;
 	major = gss_accept_sec_context(&minor, &ctx, gss.g_cred, &in,
-	    GSS_C_NO_CHANNEL_BINDINGS, &src, &mech, &out, NULL, NULL, NULL);
+	    GSS_C_NO_CHANNEL_BINDINGS, &src, &mech, &out, &flags, NULL, NULL);
 	if (major == GSS_S_CONTINUE_NEEDED) {
 		/* Kerberos takes one message; a second leg is something else. */
 		rep->ap_status = AUTH_FAILED;
@@ -213,15 +264,23 @@ authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
 		goto done;
 	}
 	if (major != GSS_S_COMPLETE) {
-		rep->ap_status = AUTH_FAILED;
+		rep->ap_status = authd_gss_ours(major) ? AUTH_ERROR :
+		    AUTH_FAILED;
 		authd_gss_status(major, minor, rep->ap_msg,
 		    sizeof(rep->ap_msg));
 		goto done;
 	}
-	if (mech == GSS_C_NO_OID || !gss_oid_equal(mech, gss_mech_krb5)) {
+	if (!authd_gss_is_krb5(mech)) {
 		rep->ap_status = AUTH_FAILED;
 		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "Negotiate: a "
 		    "mechanism other than Kerberos");
+		goto done;
+	}
+	if (flags & GSS_C_ANON_FLAG) {
+		/* WELLKNOWN/ANONYMOUS names nobody, whatever it maps to. */
+		rep->ap_status = AUTH_FAILED;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "an anonymous "
+		    "ticket");
 		goto done;
 	}
 	if (gss_display_name(&minor, src, &shown, NULL) != GSS_S_COMPLETE) {

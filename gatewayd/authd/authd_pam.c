@@ -177,24 +177,32 @@ authd_groups(const char *user, struct auth_reply *rep)
 	}
 }
 
+/* No one to answer: an account stack that asks anything fails. */
+static int
+authd_conv_none(int n, const struct pam_message **msg,
+    struct pam_response **resp, void *arg)
+{
+	(void)n;
+	(void)msg;
+	(void)resp;
+	(void)arg;
+	return (PAM_CONV_ERR);
+}
+
 /*
  * PAM's account management alone, for a user someone else authenticated
  * (Kerberos): an expired, locked or disallowed account is refused as it
  * is for a password login, and PAM_USER is the name the session holds.
- * Its conversation answers nothing: an account stack that prompts fails.
  */
 void
 authd_pam_account(const char *user, const char *client,
     struct auth_reply *rep)
 {
-	struct auth_request	 none;
-	struct pam_conv		 conv = { authd_conv, &none };
+	struct pam_conv		 conv = { authd_conv_none, NULL };
 	pam_handle_t		*pamh = NULL;
 	const void		*item;
 	int			 rc;
 
-	memset(&none, 0, offsetof(struct auth_request, ar_token));
-	none.ar_pass[0] = '\0';
 	if ((rc = pam_start(pam.p_service, user, &conv, &pamh)) !=
 	    PAM_SUCCESS) {
 		rep->ap_status = AUTH_ERROR;

@@ -13,10 +13,11 @@
  *  - a user, across all prefixes: never locked (anyone could lock anyone
  *    out), but each failure past auth_fail_limit doubles a delay before
  *    that user's next attempt goes to PAM, up to AUTHQ_DELAY_MAX.
- * A Kerberos token names no user before it is accepted: it counts as
- * the pair (prefix, ""), so bad tokens lock that prefix's Kerberos logins
- * (not its passwords), and under AQ_TOKEN in place of a user, so the
- * delay after repeated failures falls on that prefix's tokens alone.
+ * A Kerberos token names no user before it is accepted: its failures
+ * count under its exact client address (AQ_TOKEN_PAIR, which locks that
+ * address's Kerberos logins but not its passwords; AQ_TOKEN, whose delay
+ * falls on that address's tokens alone) and under the prefix. A valid
+ * ticket whose account PAM refuses is not a failure.
  * Attempts in flight count against the limits before PAM answers and are
  * given back when they succeed: a request that could reach a limit waits
  * until those before it are answered, so ten parallel logins with the
@@ -52,7 +53,10 @@
 
 #define AUTHQ_BUCKETS		4096	/* grows by doubling */
 
-enum authq_kind { AQ_PAIR, AQ_PREFIX, AQ_USER, AQ_TOKEN };
+enum authq_kind { AQ_PAIR, AQ_PREFIX, AQ_USER, AQ_TOKEN_PAIR, AQ_TOKEN };
+/* Each kind's first character in a key's text: kinds never share a key. */
+static const char	 authq_kind_char[] = "aPutT";
+_Static_assert(sizeof(authq_kind_char) == AQ_TOKEN + 2, "a kind per char");
 
 struct authq_key {
 	struct authq_key	*k_next;	/* hash chain */
@@ -204,7 +208,7 @@ authq_key(struct authq *q, enum authq_kind kind, const char *name)
 	uint64_t		 h;
 	size_t			 len;
 
-	snprintf(text, sizeof(text), "%c%s", "aPu"[kind], name);
+	snprintf(text, sizeof(text), "%c%s", authq_kind_char[kind], name);
 	h = authq_hash(text);
 	for (k = q->q_table[h % q->q_buckets]; k != NULL; k = k->k_next)
 		if (k->k_hash == h && strcmp(k->k_name, text) == 0)
@@ -284,14 +288,20 @@ authq_push(struct authq *q, const struct auth_request *req, int channel,
 		return (AUTHQ_BUSY);
 	/*
 	 * A Kerberos token names no user until it is accepted: its failures
-	 * (a forged, replayed or expired ticket) count against its client
-	 * prefix, and the per-user delay falls on that prefix's tokens
-	 * (AQ_TOKEN), never on every Kerberos user at once.
+	 * (a forged, replayed or stale ticket) count against its client's
+	 * exact address (AQ_TOKEN_PAIR, AQ_TOKEN), not the prefix, which a
+	 * whole office shares behind NAT or on one IPv6 /64; and the prefix
+	 * counts them as it counts passwords.
 	 */
-	if ((it->i_keys[0] = authq_key(q, AQ_PAIR, pair)) == NULL ||
+	if (req->ar_toklen > 0) {
+		it->i_keys[0] = authq_key(q, AQ_TOKEN_PAIR, req->ar_client);
+		it->i_keys[2] = authq_key(q, AQ_TOKEN, req->ar_client);
+	} else {
+		it->i_keys[0] = authq_key(q, AQ_PAIR, pair);
+		it->i_keys[2] = authq_key(q, AQ_USER, user);
+	}
+	if (it->i_keys[0] == NULL || it->i_keys[2] == NULL ||
 	    (it->i_keys[1] = authq_key(q, AQ_PREFIX, prefix)) == NULL ||
-	    (it->i_keys[2] = req->ar_toklen > 0 ? authq_key(q, AQ_TOKEN,
-	    prefix) : authq_key(q, AQ_USER, user)) == NULL ||
 	    it->i_keys[1]->k_queued >= (uint32_t)q->q_lim.al_queue) {
 		free(it);
 		return (AUTHQ_BUSY);
@@ -469,7 +479,13 @@ authq_done(struct authq *q, struct authq_item *it, int ran,
 		if (ran)
 			it->i_keys[i]->k_running--;
 	}
-	if (ran && (st == AUTH_FAILED || st == AUTH_REFUSED)) {
+	/*
+	 * A ticket the KDC issued and PAM's account stack then refused is
+	 * no guess at a secret: not counted, or one refused user would lock
+	 * out everyone at the same address.
+	 */
+	if (ran && (st == AUTH_FAILED || (st == AUTH_REFUSED &&
+	    it->i_req.ar_toklen == 0))) {
 		if (authq_fail(q, it->i_keys[0], lim->al_pair_limit, now))
 			*locked |= AUTHQ_LOCK_PAIR;
 		if (authq_fail(q, it->i_keys[1], lim->al_pair_limit > 0 ?

@@ -81,7 +81,7 @@ front_consume(struct session *s, size_t n)
 const char *
 front_auth_answer(struct session *s, const struct auth_reply *rep)
 {
-	char		 peer[ADDR_STRLEN], why[192], *canon;
+	char		 peer[ADDR_STRLEN], why[256], *canon;
 	struct timespec	 now;
 	int		 i;
 

@@ -216,6 +216,61 @@ http_forward(struct session *s, const struct http_request *req, size_t head)
 	return (0);
 }
 
+/*
+ * A request read: forwarded, the PAC file, or a tunnel, once the client
+ * has logged in as auth asks. Its credentials (req, tok) are the
+ * caller's to wipe, whatever the outcome.
+ */
+static enum step
+http_take(struct session *s, const struct http_request *req, size_t head,
+    const uint8_t *tok, size_t toklen)
+{
+	int	 auth = s->s_worker->w_conf->c_auth, r;
+
+	if (req->hr_kind == HTTP_REQ_FORWARD && http_forward(s, req, head) ==
+	    -1)
+		return (STEP_STOP);
+	if (req->hr_kind != HTTP_REQ_FORWARD)
+		front_consume(s, head);
+	bufferevent_setwatermark(s->s_bev, EV_READ, 0, HTTP_EARLY_MAX +
+	    (s->s_fe != NULL ? s->s_fe->fs_head : 0));
+	if (req->hr_kind == HTTP_REQ_PAC) {
+		http_pac(s, req->hr_head_only);
+		return (STEP_STOP);
+	}
+	s->s_dst_port = req->hr_port;
+	if (req->hr_is_addr)
+		memcpy(&s->s_dst, &req->hr_addr, sizeof(s->s_dst));
+	else if ((s->s_dst_name = strdup(req->hr_host)) == NULL) {
+		http_refuse(s, 503, NULL, "out of memory");
+		return (STEP_STOP);
+	}
+	if (auth == AUTH_NONE)
+		return (http_begin(s));
+	if (req->hr_auth == HTTP_AUTH_NEGOTIATE && (auth & AUTH_GSSAPI)) {
+		s->s_login = AUDIT_AUTH_NEGOTIATE;
+		r = auth_submit_token(s, tok, toklen);
+	} else if (req->hr_auth == HTTP_AUTH_BASIC && (auth & AUTH_PAM)) {
+		s->s_login = AUDIT_AUTH_BASIC;
+		r = auth_submit(s, req->hr_user, req->hr_pass);
+	} else {
+		/* The usual first request of a browser: no record of it. */
+		http_refuse(s, 407, http_challenge(s), "proxy authentication "
+		    "required");
+		return (STEP_STOP);
+	}
+	if (r == -1) {
+		STAT_ADD(s->s_worker->w_auth_fd == -1 ? GW_STAT_AUTHD_DOWN :
+		    GW_STAT_AUTH_BUSY, 1);
+		http_refuse(s, 503, NULL, s->s_worker->w_auth_fd == -1 ?
+		    "auth: authd unavailable" : "auth: authd busy");
+		return (STEP_STOP);
+	}
+	session_set_state(s, S_AUTH);
+	bufferevent_disable(s->s_bev, EV_READ);
+	return (STEP_STOP);
+}
+
 static enum step
 http_read(struct session *s)
 {
@@ -224,7 +279,8 @@ http_read(struct session *s)
 	uint8_t			 buf[HTTP_HEAD_MAX], tok[HTTP_TOKEN_MAX];
 	size_t			 len = evbuffer_get_length(in);
 	long			 toklen = 0;
-	int			 r;
+	enum step		 step = STEP_STOP;
+	int			 r, decoded = 0;
 
 	if (s->s_state != S_GREETING)
 		return (STEP_WAIT);
@@ -246,74 +302,25 @@ http_read(struct session *s)
 	 * when Kerberos is on (otherwise a 407 asks for what is).
 	 */
 	if (r > 0 && req.hr_auth == HTTP_AUTH_NEGOTIATE &&
-	    (s->s_worker->w_conf->c_auth & AUTH_GSSAPI) && (toklen =
-	    b64_decode(buf + req.hr_token_at, req.hr_token_len, tok,
-	    sizeof(tok))) <= 0)
-		r = HTTP_ERR_CREDENTIALS;
+	    (s->s_worker->w_conf->c_auth & AUTH_GSSAPI)) {
+		decoded = 1;
+		if ((toklen = b64_decode(buf + req.hr_token_at,
+		    req.hr_token_len, tok, sizeof(tok))) <= 0)
+			r = HTTP_ERR_CREDENTIALS;
+	}
 	explicit_bzero(buf, len);
 	if (r == 0)
-		return (STEP_WAIT);
-	if (r < 0) {
-		/* Credentials read before a later line failed: wiped too. */
-		explicit_bzero(&req, sizeof(req));
+		step = STEP_WAIT;
+	else if (r < 0)
 		http_refuse(s, http_error_status(r), NULL, http_strerror(r));
-		return (STEP_STOP);
-	}
-	if (req.hr_kind == HTTP_REQ_FORWARD && http_forward(s, &req,
-	    (size_t)r) == -1) {
-		explicit_bzero(&req, sizeof(req));
-		return (STEP_STOP);
-	}
-	if (req.hr_kind != HTTP_REQ_FORWARD)
-		front_consume(s, (size_t)r);
-	bufferevent_setwatermark(s->s_bev, EV_READ, 0, HTTP_EARLY_MAX +
-	    (s->s_fe != NULL ? s->s_fe->fs_head : 0));
-	if (req.hr_kind == HTTP_REQ_PAC) {
-		r = req.hr_head_only;
-		explicit_bzero(&req, sizeof(req));
-		http_pac(s, r);
-		return (STEP_STOP);
-	}
-	s->s_dst_port = req.hr_port;
-	if (req.hr_is_addr)
-		memcpy(&s->s_dst, &req.hr_addr, sizeof(s->s_dst));
-	else if ((s->s_dst_name = strdup(req.hr_host)) == NULL) {
-		explicit_bzero(&req, sizeof(req));
-		http_refuse(s, 503, NULL, "out of memory");
-		return (STEP_STOP);
-	}
-	if (s->s_worker->w_conf->c_auth == AUTH_NONE) {
-		explicit_bzero(&req, sizeof(req));
-		return (http_begin(s));
-	}
-	if (req.hr_auth == HTTP_AUTH_NEGOTIATE &&
-	    (s->s_worker->w_conf->c_auth & AUTH_GSSAPI)) {
-		s->s_login = AUDIT_AUTH_NEGOTIATE;
-		r = auth_submit_token(s, tok, (size_t)toklen);
-	} else if (req.hr_auth == HTTP_AUTH_BASIC &&
-	    (s->s_worker->w_conf->c_auth & AUTH_PAM)) {
-		s->s_login = AUDIT_AUTH_BASIC;
-		r = auth_submit(s, req.hr_user, req.hr_pass);
-	} else {
-		/* The usual first request of a browser: no record of it. */
-		explicit_bzero(&req, sizeof(req));
-		explicit_bzero(tok, (size_t)toklen);
-		http_refuse(s, 407, http_challenge(s), "proxy authentication "
-		    "required");
-		return (STEP_STOP);
-	}
+	else
+		step = http_take(s, &req, (size_t)r, tok, toklen > 0 ?
+		    (size_t)toklen : 0);
+	/* Every way out: credentials read before a later line failed too. */
 	explicit_bzero(&req, sizeof(req));
-	explicit_bzero(tok, (size_t)toklen);
-	if (r == -1) {
-		STAT_ADD(s->s_worker->w_auth_fd == -1 ? GW_STAT_AUTHD_DOWN :
-		    GW_STAT_AUTH_BUSY, 1);
-		http_refuse(s, 503, NULL, s->s_worker->w_auth_fd == -1 ?
-		    "auth: authd unavailable" : "auth: authd busy");
-		return (STEP_STOP);
-	}
-	session_set_state(s, S_AUTH);
-	bufferevent_disable(s->s_bev, EV_READ);
-	return (STEP_STOP);
+	if (decoded)
+		explicit_bzero(tok, sizeof(tok));
+	return (step);
 }
 
 static void

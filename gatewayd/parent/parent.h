@@ -6,6 +6,8 @@
 #ifndef PARENT_H
 #define PARENT_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 struct conf;
@@ -32,6 +34,15 @@ int	 parent_run(struct conf *, int, int *, int, proxy_main_fn *);
 
 /* privsep.c */
 void	 privsep_close_all_but(const int *, int);
+struct privsep_account {
+	int	 pa_set;		/* 0: not root, nothing to drop */
+	uid_t	 pa_uid;
+	gid_t	 pa_gid;
+	char	 pa_name[256];
+};
+void	 privsep_lookup(const char *, const char *, const char *,
+	    struct privsep_account *);
+void	 privsep_become(const struct privsep_account *);
 void	 privsep_drop(const char *, const char *, const char *);
 int	 privsep_same_account(const char *, const char *);
 

@@ -10,6 +10,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -69,15 +71,19 @@ privsep_same_account(const char *a, const char *b)
 }
 
 /*
- * Leaves root for user, named by keyword in the configuration at path;
- * every failure is fatal (relayd proc.c). Not started as root: nothing
- * to drop, and a user other than the one running is said to be ignored.
+ * The account to leave root for: user, named by keyword in the
+ * configuration at path, looked up now (before a child closes the
+ * descriptors an NSS module may hold open), entered by privsep_become().
+ * Every failure is fatal (relayd proc.c). Not started as root: nothing to
+ * drop, and a user other than the one running is said to be ignored.
  */
 void
-privsep_drop(const char *path, const char *keyword, const char *user)
+privsep_lookup(const char *path, const char *keyword, const char *user,
+    struct privsep_account *acct)
 {
 	struct passwd	*pw;
 
+	memset(acct, 0, sizeof(*acct));
 	if (geteuid() != 0) {
 		if (user != NULL && ((pw = getpwnam(user)) == NULL ||
 		    pw->pw_uid != geteuid()))
@@ -92,13 +98,35 @@ privsep_drop(const char *path, const char *keyword, const char *user)
 		fatalx("%s: %s %s: no such user", path, keyword, user);
 	if (pw->pw_uid == 0)
 		fatalx("%s: %s %s: must not be root", path, keyword, user);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot drop privileges to %s", user);
+	acct->pa_set = 1;
+	acct->pa_uid = pw->pw_uid;
+	acct->pa_gid = pw->pw_gid;
+	snprintf(acct->pa_name, sizeof(acct->pa_name), "%s", user);
+}
+
+void
+privsep_become(const struct privsep_account *acct)
+{
+	if (!acct->pa_set)
+		return;
+	if (setgroups(1, &acct->pa_gid) == -1 ||
+	    setresgid(acct->pa_gid, acct->pa_gid, acct->pa_gid) == -1 ||
+	    setresuid(acct->pa_uid, acct->pa_uid, acct->pa_uid) == -1)
+		fatal("cannot drop privileges to %s", acct->pa_name);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
 	if (getuid() == 0 || geteuid() == 0 || setuid(0) != -1)
 		fatalx("still root after dropping privileges");
-	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+	log_info("running as %s (uid %u)", acct->pa_name,
+	    (unsigned)acct->pa_uid);
+}
+
+/* Leaves root for user at once. */
+void
+privsep_drop(const char *path, const char *keyword, const char *user)
+{
+	struct privsep_account	 acct;
+
+	privsep_lookup(path, keyword, user, &acct);
+	privsep_become(&acct);
 }

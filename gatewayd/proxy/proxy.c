@@ -140,10 +140,17 @@ gw_reload(char *restart, size_t len)
 		return (cause != NULL ? cause : strdup("out of memory"));
 	}
 	proxy_conf_complete(c);
-	/* Sockets, threads, accounts and the children are made once. */
+	/*
+	 * Sockets, threads, accounts and the children are made once; the
+	 * restart-only values stay the started ones until the next start.
+	 */
 	if (conf_restart_needed(gw_conf_start, c, restart, len) > 0)
 		log_warnx("reload: %s take effect only after a restart",
 		    restart);
+	if (conf_keep_restart(gw_conf_start, c) == -1) {
+		conf_unref(c);
+		return (strdup("out of memory"));
+	}
 	log_set_verbose(gw_verbose + c->c_log_verbose);
 	gwpolicy_reload(c);
 	pthread_mutex_lock(&gw_conf_lock);

@@ -162,7 +162,13 @@ class Gateway:
         env["SOCKSGW_TEST_HOST_TMP"] = os.path.join(self.tmp.path, "host-tmp")
         os.makedirs(env["SOCKSGW_TEST_HOST_TMP"], exist_ok=True)
         env["SOCKSGW_TEST_PRELOAD"] = env.pop("LD_PRELOAD", "")
+        # Accounts of the test's own (SOCKSGW_TEST_PASSWD and _GROUP):
+        # bound over /etc/passwd and /etc/group in this namespace alone,
+        # read by the C library's own files module as on a real machine.
         script = (
+            'for f in passwd group; do eval "a=\\$SOCKSGW_TEST_$(echo $f | '
+            'tr a-z A-Z)"; [ -z "$a" ] || mount --bind "$a" "/etc/$f" || '
+            'exit 1; done && '
             'h="$SOCKSGW_TEST_HOST_TMP" && mount --bind /tmp "$h" && '
             'mount -t tmpfs -o mode=1777,size=16m socksgw-test-tmp /tmp && '
             'for d in $SOCKSGW_TEST_KEEP; do mkdir "/tmp/$d" && '

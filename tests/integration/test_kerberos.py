@@ -4,7 +4,8 @@ of its own (kdc.py). curl --proxy-negotiate with a ticket from kinit, and
 tokens made by Debian's python3-gssapi for what curl would never send (a
 replay, a ticket for another service, a stale one). The principal becomes a
 local user through krb5.conf's auth_to_local, which must exist for NSS
-(nss_wrapper here) and pass PAM's account stack (pam_matrix)."""
+(the test's own /etc/passwd, bound over the machine's in the gateway's
+mount namespace) and pass PAM's account stack (pam_matrix)."""
 
 import base64
 import http.server
@@ -22,7 +23,7 @@ from test_pam import PamTestCase
 
 SERVICE = "HTTP/localhost"
 # The machine's own accounts the gateway runs as, then the test's users.
-SYSTEM = ("root", "nobody", "nogroup", "socksgw-audit")
+SYSTEM = ("root", "daemon", "nobody", "nogroup", "socksgw-audit")
 
 
 def system_lines(path):
@@ -58,6 +59,8 @@ def have_kerberos():
 @unittest.skipIf(os.environ.get("SOCKSGW_SANITIZE") == "1",
                  "pam_wrapper cannot run under ASan")
 @unittest.skipUnless(have_kerberos(), "krb5-kdc, krb5-user, python3-gssapi")
+@unittest.skipUnless(PamTestCase.PRIVATE_TMP, "root and unshare: the test's "
+                     "accounts are bound over /etc/passwd in a namespace")
 class NegotiateTest(PamTestCase):
     gateway_extra = None
 
@@ -70,12 +73,16 @@ class NegotiateTest(PamTestCase):
         self.addCleanup(self.kdc.stop)
         for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw"),
                          ("root", "root-pw"), ("zed", "zed-pw"),
-                         ("alice/admin", "admin-pw"), ("zoe", "zoe-pw")):
+                         ("alice/admin", "admin-pw"), ("zoe", "zoe-pw"),
+                         ("daemon", "daemon-pw")):
             self.kdc.addprinc(user, pw)
-        self.kdc.addprinc(SERVICE)
-        self.kdc.addprinc("HTTP/elsewhere")
-        self.keytab = self.kdc.keytab(
-            SERVICE, os.path.join(self.ktmp.path, "http.keytab"))
+        for service in (SERVICE, "HTTP/elsewhere", "HTTP/nokey"):
+            self.kdc.addprinc(service)
+        # The keytab holds another service's key too: the gateway must
+        # accept tickets for krb5_service alone.
+        self.keytab = os.path.join(self.ktmp.path, "http.keytab")
+        for service in (SERVICE, "HTTP/elsewhere"):
+            self.kdc.keytab(service, self.keytab)
         self.passwd = self.ktmp.write("passwd", PASSWD)
         self.group = self.ktmp.write("group", GROUP)
         super().setUp()
@@ -95,16 +102,18 @@ class NegotiateTest(PamTestCase):
     def pam_env(self):
         env = super().pam_env()
         env.update(self.kdc.env)
-        env["LD_PRELOAD"] += " libnss_wrapper.so"
-        env["NSS_WRAPPER_PASSWD"] = self.passwd
-        env["NSS_WRAPPER_GROUP"] = self.group
+        # The test's users, for this gateway's mount namespace alone
+        # (gwtest's private_tmp_prefix binds them over /etc/passwd).
+        env["SOCKSGW_TEST_PASSWD"] = self.passwd
+        env["SOCKSGW_TEST_GROUP"] = self.group
         return env
 
     def start_gateway(self, extra="", **kw):
         extra = extra or ("auth pam gssapi\nkrb5_keytab %s\n"
                           "krb5_service %s\nauth_fail_limit 3\n"
                           "auth_fail_window 60\nauth_lockout 2\n"
-                          % (self.keytab, SERVICE))
+                          "krb5_rcache %s/replay.rcache2\n"
+                          % (self.keytab, SERVICE, self.ktmp.path))
         return super().start_gateway(extra, **kw)
 
     def token(self, env, service="HTTP@localhost"):
@@ -114,9 +123,11 @@ class NegotiateTest(PamTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout.strip()
 
-    def connect(self, port, token):
+    def connect(self, port, token, src=None):
         """A CONNECT with this token: the status, the socket if 200."""
-        s = socket.create_connection(self.gw.addr, timeout=10)
+        s = socket.create_connection(self.gw.addr, timeout=10,
+                                     source_address=(src, 0) if src
+                                     else None)
         s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nProxy-Authorization: "
                   b"Negotiate %s\r\n\r\n" % (port, token))
         head = b""
@@ -213,9 +224,17 @@ class NegotiateTest(PamTestCase):
         code, headers, _ = self.connect(port, tok)
         self.assertEqual(code, 407)
         self.assertIn("proxy-authenticate: negotiate", headers)
-        # A ticket for a service whose key the gateway does not hold.
+        # A ticket for another service whose key is in the keytab: not
+        # the one the gateway is (the credential is bound to it).
         code, _, _ = self.connect(port, self.token(env, "HTTP@elsewhere"))
         self.assertEqual(code, 407)
+        # One whose key is not there at all.
+        code, _, _ = self.connect(port, self.token(env, "HTTP@nokey"))
+        self.assertEqual(code, 407)
+        # Three failures: this address's Kerberos logins are locked for
+        # auth_lockout (2 s); then two more.
+        self.assertIn("Kerberos logins locked out for 2s", self.gw.log())
+        time.sleep(2.5)
         # Not a Kerberos token at all (valid base64, garbage inside).
         code, _, _ = self.connect(port, base64.b64encode(b"\x60\x05junk"))
         self.assertEqual(code, 407)
@@ -225,13 +244,14 @@ class NegotiateTest(PamTestCase):
         code, _, _ = self.connect(port, tok)
         self.assertEqual(code, 407)
         log = self.gw.log()
-        for why in ("Request is a replay", "Cannot find key for "
-                    "HTTP/localhost@SOCKSGW.TEST", "Clock skew too great"):
+        for why in ("Request is a replay", "Cannot decrypt ticket for "
+                    "HTTP/elsewhere", "Cannot find key for HTTP/localhost",
+                    "Clock skew too great"):
             self.assertIn(why, log)
         self.assertIn("user -: authentication failed", log)
-        # Four refusals, recorded without a user (the tickets named
+        # Five refusals, recorded without a user (the tickets named
         # nobody the gateway accepted).
-        wait_for(lambda: len(self.gw.audit("kind = 'auth'")) >= 4,
+        wait_for(lambda: len(self.gw.audit("kind = 'auth'")) >= 5,
                  timeout=5, what="the refusals' records")
         recs = self.gw.audit("kind = 'auth'")
         self.assertEqual({(r["user"], r["auth_method"]) for r in recs},
@@ -242,18 +262,20 @@ class NegotiateTest(PamTestCase):
         cases = (
             ("alice/admin", "admin-pw", "maps to no local user"),
             ("root", "root-pw", "uid 0 is never a proxy user"),
+            ("daemon", "daemon-pw", "daemon is a system account "
+             "(krb5_min_uid 1000)"),
             ("zed", "zed-pw", "no such user zed"),
             ("zoe", "zoe-pw", "account refused"),
         )
-        for i, (principal, pw, why) in enumerate(cases):
-            if i == 3:
-                time.sleep(2.5)     # three failures lock for auth_lockout
+        # Five refusals in a row, past auth_fail_limit 3: a valid ticket
+        # that names a refused account is no guess, so never a lock-out.
+        for principal, pw, why in cases:
             code, _, _ = self.connect(port, self.token(
                 self.kdc.kinit(principal, pw)))
             self.assertEqual(code, 407, principal)
             self.gw.wait_log(why)
         # Refused under the principal's name, which the audit escapes.
-        wait_for(lambda: len(self.gw.audit("kind = 'auth'")) >= 4,
+        wait_for(lambda: len(self.gw.audit("kind = 'auth'")) >= 5,
                  timeout=5, what="the refusals' records")
         users = sorted(r["user"] for r in self.gw.audit("kind = 'auth'"))
         self.assertEqual(users, sorted("%s@%s" % (p, REALM)
@@ -269,7 +291,12 @@ class NegotiateTest(PamTestCase):
         env = self.kdc.kinit("alice", "alice-pw")
         code, _, _ = self.connect(port, self.token(env))
         self.assertEqual(code, 403)             # locked out: not asked
-        self.gw.wait_log("locked out")
+        self.gw.wait_log("Kerberos logins locked out for 2s from this "
+                         "client")
+        # Another address is neither locked nor slowed.
+        code, _, s = self.connect(port, self.token(env), src="127.0.0.2")
+        self.assertEqual(code, 200, self.gw.log())
+        s.close()
         # Passwords from the same client are another pair: still heard.
         status, s = self.login("alice", "secret")
         self.assertEqual(status, 0)
@@ -279,6 +306,42 @@ class NegotiateTest(PamTestCase):
         self.assertEqual(code, 200, self.gw.log())
         s.close()
 
+    def test_replay_cache_outlives_a_restart(self):
+        # krb5_rcache keeps it beside the state, not in a /tmp that
+        # systemd's PrivateTmp empties at every restart.
+        port = self.tcp_server(EchoHandler)
+        tok = self.token(self.kdc.kinit("bob", "bob-pw"))
+        code, _, s = self.connect(port, tok)
+        self.assertEqual(code, 200, self.gw.log())
+        s.close()
+        self.gw.restart()
+        code, _, _ = self.connect(port, tok)
+        self.assertEqual(code, 407)
+        self.gw.wait_log("Request is a replay")
+
+    def test_oversize_token_and_gssapi_alone(self):
+        # A token past 12,000 bytes: unreadable, 400, whatever it holds.
+        big = base64.b64encode(b"\x60" * 12003)
+        self.assertEqual(self.connect(1, big)[0], 400)
+        # auth gssapi alone: 407 offers Negotiate only; SOCKS5 clients
+        # are offered no method (RFC 1961 is not built).
+        gw = self.start_gateway("auth gssapi\nkrb5_keytab %s\n"
+                                "krb5_service %s\n" % (self.keytab, SERVICE))
+        s = socket.create_connection(gw.addr, timeout=10)
+        s.sendall(b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nProxy-Authorization: "
+                  b"Basic YWxpY2U6c2VjcmV0\r\n\r\n")
+        code, headers, _ = head_of(recv_until_eof(s))
+        s.close()
+        self.assertEqual(code, 407)
+        self.assertIn("proxy-authenticate: negotiate", headers)
+        self.assertNotIn("basic", headers)
+        for methods in (b"\x05\x01\x00", b"\x05\x01\x02",
+                        b"\x05\x02\x00\x02"):
+            s = socket.create_connection(gw.addr, timeout=10)
+            s.sendall(methods)
+            self.assertEqual(recv_exact(s, 2), b"\x05\xff")
+            s.close()
+
     def test_keytab_problems_stop_the_start(self):
         # Readable by everyone: refused; a service it has no key for too.
         os.chmod(self.keytab, 0o644)
@@ -287,16 +350,23 @@ class NegotiateTest(PamTestCase):
                            env=dict(os.environ, **self.pam_env()))
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"is readable by every user", r.stderr)
+        os.chmod(self.keytab, 0o620)
+        r = subprocess.run([os.environ.get("GATEWAYD", "gatewayd"), "-c",
+                            self.gw.conf], capture_output=True, timeout=30,
+                           env=dict(os.environ, **self.pam_env()))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"must be owned by root, writable by root alone",
+                      r.stderr)
         os.chmod(self.keytab, 0o600)
         with open(self.gw.conf) as f:
             text = f.read()
         conf = self.gw.tmp.write("other.conf", text.replace(
-            SERVICE, "HTTP/elsewhere"))
+            SERVICE, "HTTP/nokey"))
         r = subprocess.run([os.environ.get("GATEWAYD", "gatewayd"), "-c",
                             conf], capture_output=True, timeout=30,
                            env=dict(os.environ, **self.pam_env()))
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn(b"has no key for HTTP/elsewhere", r.stderr)
+        self.assertIn(b"has no key for HTTP/nokey", r.stderr)
 
 
 if __name__ == "__main__":

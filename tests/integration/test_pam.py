@@ -9,6 +9,7 @@ import http.server
 import os
 import pwd
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -129,6 +130,26 @@ class PamTest(PamTestCase):
         s.sendall(socks_request("127.0.0.1", port))
         self.assertEqual(recv_exact(s, 10)[:2], b"\x05\x00")
         return s
+
+    def test_reload_to_auth_none_keeps_logins(self):
+        # auth is restart-only: a reload that says `auth none` must not
+        # open the gateway while the log says a restart is needed
+        # (review of issue 15: workers read the reloaded value at once).
+        with open(self.gw.conf) as f:
+            text = f.read()
+        with open(self.gw.conf, "w") as f:
+            f.write(text.replace("auth pam\n", "auth none\n"))
+        self.gw.signal(signal.SIGHUP)
+        self.gw.wait_log("configuration reloaded")
+        self.assertIn("reload: auth take effect only after a restart",
+                      self.gw.log())
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x05\x01\x00")
+        self.assertEqual(recv_exact(s, 2), b"\x05\xff")
+        s.close()
+        status, s = self.login("alice", "secret")
+        self.assertEqual(status, 0)
+        s.close()
 
     def test_failures(self):
         self.gw = self.start_gateway("auth pam\nauth_fail_limit 100\n")

@@ -147,6 +147,66 @@ test_prefix_lock_and_ipv6(void **state)
 	authq_free(q);
 }
 
+/* One Kerberos token login through the queue, as attempt() does. */
+static int
+token_attempt(struct authq *q, const char *client, enum auth_status st,
+    int64_t now, int *locks)
+{
+	struct auth_request	 r;
+	struct authq_item	*it;
+	int64_t			 wait;
+	int			 what, dummy;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.ar_client, sizeof(r.ar_client), "%s", client);
+	r.ar_toklen = 3;
+	memcpy(r.ar_token, "\x60\x01\x00", 3);
+	assert_int_equal(push(q, &r, 0, now), AUTHQ_QUEUED);
+	if ((what = authq_next(q, now, &it, &wait)) == AUTHQ_NONE)
+		return (what);
+	assert_int_equal(authq_request(it, &dummy)->ar_toklen, 3);
+	authq_done(q, it, what == AUTHQ_RUN, what == AUTHQ_RUN ? st :
+	    AUTH_LOCKED, now, locks != NULL ? locks : &dummy);
+	return (what);
+}
+
+/*
+ * Bad tokens lock their own address's Kerberos logins: not another
+ * address (not even one of the same IPv6 /64), not passwords from the
+ * same address, not Basic with an empty user name; and a ticket whose
+ * account PAM refuses is not a failure at all (review of issue 15: every
+ * token once shared one counter, so a few addresses delayed everyone).
+ */
+static void
+test_token_failures(void **state)
+{
+	struct authq	*q = authq_new(&defaults);
+	int		 i, locks = 0;
+
+	(void)state;
+	for (i = 0; i < 8; i++)
+		assert_int_equal(token_attempt(q, "2001:db8::1", AUTH_REFUSED,
+		    1000, &locks), AUTHQ_RUN);
+	assert_int_equal(locks, 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(token_attempt(q, "2001:db8::1", AUTH_FAILED,
+		    1000, &locks), AUTHQ_RUN);
+	assert_int_equal(locks, AUTHQ_LOCK_PAIR);
+	assert_int_equal(token_attempt(q, "2001:db8::1", AUTH_OK, 1000, NULL),
+	    AUTHQ_LOCKED);
+	/* The neighbour on the same /64: neither locked nor delayed. */
+	assert_int_equal(token_attempt(q, "2001:db8::2", AUTH_OK, 1000, NULL),
+	    AUTHQ_RUN);
+	assert_int_equal(token_attempt(q, "192.0.2.9", AUTH_OK, 1000, NULL),
+	    AUTHQ_RUN);
+	/* Passwords from the locked address, an empty user name included. */
+	assert_int_equal(attempt(q, "alice", "2001:db8::1", AUTH_OK, 1000,
+	    NULL), AUTHQ_RUN);
+	assert_int_equal(attempt(q, "", "2001:db8::1", AUTH_FAILED, 1000,
+	    NULL), AUTHQ_RUN);
+	authq_free(q);
+}
+
 /* A user's failures everywhere slow it down, but never lock it out. */
 static void
 test_user_delay(void **state)
@@ -321,6 +381,7 @@ main(void)
 		cmocka_unit_test(test_pair_lock),
 		cmocka_unit_test(test_no_flush),
 		cmocka_unit_test(test_prefix_lock_and_ipv6),
+		cmocka_unit_test(test_token_failures),
 		cmocka_unit_test(test_user_delay),
 		cmocka_unit_test(test_inflight_given_back),
 		cmocka_unit_test(test_clean_client_first),

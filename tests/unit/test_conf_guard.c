@@ -207,8 +207,7 @@ test_conf_auth_methods(void **state)
 	path = write_conf("auth.conf", "auth gssapi\nkrb5_keytab /k\n"
 	    "krb5_service HTTP/p\nsocks4 yes\n");
 	assert_null(conf_load(path, &cause));
-	assert_non_null(strstr(cause, ":4: socks4 yes cannot go with a login "
-	    "method"));
+	assert_non_null(strstr(cause, ":4: socks4 yes cannot go with auth gssapi"));
 	free(cause);
 	free(path);
 }

@@ -83,6 +83,41 @@ gw_check_accounts(const struct conf *c, char **cause)
 }
 
 /*
+ * krb5_rcache: authd (root) opens it at every login, following no one
+ * else's choice: its folder must be root's and writable by root alone,
+ * and the file, if there, a regular file of root's (not a link that
+ * would have root write elsewhere). Said at start, not by every login
+ * failing.
+ */
+static int
+gw_check_rcache(const struct conf *c)
+{
+	struct stat	 st;
+	char		 dir[PATH_MAX], msg[PATH_MAX * 2 + 200], *slash;
+	const char	*why = NULL;
+
+	snprintf(dir, sizeof(dir), "%s", c->c_krb5_rcache);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		snprintf(dir, sizeof(dir), "%s", slash == dir ? "/" : ".");
+	else
+		*slash = '\0';
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
+		why = "its folder does not exist";
+	else if (geteuid() == 0 && (st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))))
+		why = "its folder must be root's and writable by root alone";
+	else if (lstat(c->c_krb5_rcache, &st) == 0 && (!S_ISREG(st.st_mode) ||
+	    (geteuid() == 0 && st.st_uid != 0)))
+		why = "it must be a regular file of root's";
+	if (why == NULL)
+		return (0);
+	snprintf(msg, sizeof(msg), "%s: krb5_rcache %s: %s", c->c_path,
+	    c->c_krb5_rcache, why);
+	log_plain_errors(msg);
+	return (-1);
+}
+
+/*
  * auth gssapi: the keytab holds a key for krb5_service and nobody but its
  * owner's group can read it (it lets whoever reads it pose as the proxy
  * to every client). Said before serving; the credential is not kept.
@@ -121,6 +156,8 @@ gw_check_keytab(const struct conf *c)
 		log_plain_errors(msg);
 		return (-1);
 	}
+	if (c->c_krb5_rcache != NULL && gw_check_rcache(c) == -1)
+		return (-1);
 	if (authd_gss_init(c->c_krb5_keytab, c->c_krb5_service,
 	    c->c_krb5_rcache, (uid_t)c->c_krb5_min_uid, &cause) == -1) {
 		snprintf(msg, sizeof(msg), "%s: %s", c->c_path, cause != NULL ?

@@ -48,20 +48,6 @@ static struct {
 	uid_t			 g_min_uid;
 } gss = { GSS_C_NO_CREDENTIAL, 0 };
 
-/*
- * Whether a failed acceptance is the gateway's fault rather than the
- * token's, as far as GSS-API says: no credential. The krb5 mechanism's
- * own codes (a key missing for the ticket's kvno, a replay cache that
- * cannot be written) reach us renumbered by the mechglue (100005...), so
- * they cannot be told from a bad token: those count against the client,
- * which fails closed (see the README on rotating the service's key).
- */
-static int
-authd_gss_ours(OM_uint32 major)
-{
-	return (GSS_ROUTINE_ERROR(major) == GSS_S_NO_CRED);
-}
-
 /* Kerberos by any of its OIDs: RFC 1964's, the pre-RFC one, Microsoft's. */
 static int
 authd_gss_is_krb5(gss_OID mech)
@@ -120,16 +106,19 @@ authd_gss_init(const char *keytab, const char *service, const char *rcache,
 					    { "rcache", NULL } };
 	gss_key_value_set_desc		 store = { 1, el };
 	char				 rcname[4096];
-	gss_OID_desc			 mechs[2];
-	gss_OID_set_desc		 want = { 2, mechs };
-	gss_OID_set_desc		 krb5_only = { 1, mechs + 1 };
+	gss_OID_desc			 mechs[4];
+	gss_OID_set_desc		 want = { 4, mechs };
+	gss_OID_set_desc		 krb5_only = { 3, mechs + 1 };
 	gss_buffer_desc			 nb;
 	gss_name_t			 name = GSS_C_NO_NAME;
 	OM_uint32			 major, minor;
 	char				 why[256];
 
+	/* SPNEGO, and Kerberos by each of its OIDs (a raw token may use any). */
 	mechs[0] = gss_spnego_oid;
 	mechs[1] = *gss_mech_krb5;
+	mechs[2] = *gss_mech_krb5_old;
+	mechs[3] = *gss_mech_krb5_wrong;
 	gss.g_min_uid = min_uid;
 	/*
 	 * A replay cache that outlives the process: MIT's default is in
@@ -230,7 +219,7 @@ authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
 		    "never a proxy user", rep->ap_principal);
 		return;
 	}
-	if (pwp->pw_uid < gss.g_min_uid) {
+	if (pwp->pw_uid < gss.g_min_uid || pwp->pw_uid == 65534) {
 		/* daemon, www-data, socksgw: no principal should become one. */
 		rep->ap_status = AUTH_REFUSED;
 		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%.50s: %.20s is a "
@@ -240,6 +229,16 @@ authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
 	}
 	/* NSS's spelling, then PAM's account stack and its PAM_USER. */
 	authd_pam_account(pwp->pw_name, client, rep);
+	/* The name PAM ended with is held to the same rules. */
+	if (rep->ap_status == AUTH_OK && strcmp(rep->ap_user, pwp->pw_name) !=
+	    0 && (getpwnam_r(rep->ap_user, &pw, buf, sizeof(buf), &pwp) != 0 ||
+	    pwp == NULL || pwp->pw_uid == 0 || pwp->pw_uid < gss.g_min_uid ||
+	    pwp->pw_uid == 65534)) {
+		rep->ap_status = AUTH_REFUSED;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%.60s: PAM named "
+		    "%.40s, no proxy user", rep->ap_principal, rep->ap_user);
+		rep->ap_user[0] = '\0';
+	}
 }
 
 /* Accepts req's token; rep gets the answer and the user. */
@@ -264,10 +263,16 @@ authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
 		goto done;
 	}
 	if (major != GSS_S_COMPLETE) {
-		rep->ap_status = authd_gss_ours(major) ? AUTH_ERROR :
-		    AUTH_FAILED;
+		/*
+		 * The token's fault, as far as can be told: the mechglue
+		 * renumbers the Kerberos library's codes (a key missing for
+		 * the ticket's kvno looks like a forged ticket), and the
+		 * credential exists since the start. Room is left for the
+		 * lock-out's note.
+		 */
+		rep->ap_status = AUTH_FAILED;
 		authd_gss_status(major, minor, rep->ap_msg,
-		    sizeof(rep->ap_msg));
+		    sizeof(rep->ap_msg) - 64);
 		goto done;
 	}
 	if (!authd_gss_is_krb5(mech)) {

@@ -13,10 +13,13 @@
  *  - a user, across all prefixes: never locked (anyone could lock anyone
  *    out), but each failure past auth_fail_limit doubles a delay before
  *    that user's next attempt goes to PAM, up to AUTHQ_DELAY_MAX.
- * A Kerberos token names no user before it is accepted: its failures
- * count under its exact client address (AQ_TOKEN_PAIR, which locks that
- * address's Kerberos logins but not its passwords; AQ_TOKEN, whose delay
- * falls on that address's tokens alone) and under the prefix. A valid
+ * A Kerberos token names no user before it is accepted, and guesses no
+ * secret (a ticket comes from the KDC): its failures count under
+ * AQ_TOKEN_PAIR for its client prefix alone, which locks that prefix's
+ * Kerberos logins at auth_client_fail_limit failures (an office behind
+ * one NAT address shares a prefix: five stale tickets must not lock it
+ * out), never its passwords and never another prefix; no per-user delay
+ * applies (AQ_TOKEN holds the third place and counts nothing). A valid
  * ticket whose account PAM refuses is not a failure.
  * Attempts in flight count against the limits before PAM answers and are
  * given back when they succeed: a request that could reach a limit waits
@@ -286,16 +289,10 @@ authq_push(struct authq *q, const struct auth_request *req, int channel,
 	    offsetof(struct authq_item, i_req) + AUTH_REQUEST_LEN(req))) ==
 	    NULL)
 		return (AUTHQ_BUSY);
-	/*
-	 * A Kerberos token names no user until it is accepted: its failures
-	 * (a forged, replayed or stale ticket) count against its client's
-	 * exact address (AQ_TOKEN_PAIR, AQ_TOKEN), not the prefix, which a
-	 * whole office shares behind NAT or on one IPv6 /64; and the prefix
-	 * counts them as it counts passwords.
-	 */
+	/* A Kerberos token: keyed by its prefix alone (see DESIGN). */
 	if (req->ar_toklen > 0) {
-		it->i_keys[0] = authq_key(q, AQ_TOKEN_PAIR, req->ar_client);
-		it->i_keys[2] = authq_key(q, AQ_TOKEN, req->ar_client);
+		it->i_keys[0] = authq_key(q, AQ_TOKEN_PAIR, prefix);
+		it->i_keys[2] = authq_key(q, AQ_TOKEN, prefix);
 	} else {
 		it->i_keys[0] = authq_key(q, AQ_PAIR, pair);
 		it->i_keys[2] = authq_key(q, AQ_USER, user);
@@ -405,14 +402,15 @@ authq_next(struct authq *q, int64_t now, struct authq_item **out,
 		}
 		/* Those in PAM count as failures until they are known. */
 		if (lim->al_pair_limit > 0 && (pair->k_fails +
-		    pair->k_running >= (uint32_t)lim->al_pair_limit ||
+		    pair->k_running >= (uint32_t)(pair->k_kind ==
+		    AQ_TOKEN_PAIR ? lim->al_prefix_limit : lim->al_pair_limit) ||
 		    pfx->k_fails + pfx->k_running >=
 		    (uint32_t)lim->al_prefix_limit))
 			continue;
 		if (pfx->k_running >= (uint32_t)lim->al_inflight)
 			continue;
-		until = usr->k_last_fail_ms + authq_user_delay(q,
-		    usr->k_fails);
+		until = usr->k_kind == AQ_TOKEN ? 0 : usr->k_last_fail_ms +
+		    authq_user_delay(q, usr->k_fails);
 		if (until > now) {
 			if (wait == -1 || until - now < wait)
 				wait = until - now;
@@ -479,13 +477,18 @@ authq_done(struct authq *q, struct authq_item *it, int ran,
 		if (ran)
 			it->i_keys[i]->k_running--;
 	}
-	/*
-	 * A ticket the KDC issued and PAM's account stack then refused is
-	 * no guess at a secret: not counted, or one refused user would lock
-	 * out everyone at the same address.
-	 */
-	if (ran && (st == AUTH_FAILED || (st == AUTH_REFUSED &&
-	    it->i_req.ar_toklen == 0))) {
+	if (ran && it->i_req.ar_toklen > 0) {
+		/*
+		 * A token: its prefix's Kerberos logins alone (DESIGN); a
+		 * ticket the KDC issued and PAM then refused guesses nothing
+		 * and is not counted.
+		 */
+		if (st == AUTH_FAILED && authq_fail(q, it->i_keys[0],
+		    lim->al_pair_limit > 0 ? lim->al_prefix_limit : 0, now))
+			*locked |= AUTHQ_LOCK_PAIR;
+		else if (st == AUTH_OK)
+			it->i_keys[0]->k_fails = 0;
+	} else if (ran && (st == AUTH_FAILED || st == AUTH_REFUSED)) {
 		if (authq_fail(q, it->i_keys[0], lim->al_pair_limit, now))
 			*locked |= AUTHQ_LOCK_PAIR;
 		if (authq_fail(q, it->i_keys[1], lim->al_pair_limit > 0 ?

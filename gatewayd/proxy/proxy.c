@@ -139,10 +139,13 @@ gw_reload(char *restart, size_t len)
 		conf_unref(c);
 		return (cause != NULL ? cause : strdup("out of memory"));
 	}
-	proxy_conf_complete(c);
 	/*
 	 * Sockets, threads, accounts and the children are made once; the
-	 * restart-only values stay the started ones until the next start.
+	 * restart-only values stay the started ones until the next start,
+	 * and what is derived from them, or checked against them, is so
+	 * from the values that will run: `auth pam` kept from the start
+	 * beside a reloaded `socks4 yes` would let SOCKS4 clients in with no
+	 * login at all.
 	 */
 	if (conf_restart_needed(gw_conf_start, c, restart, len) > 0)
 		log_warnx("reload: %s take effect only after a restart",
@@ -151,6 +154,14 @@ gw_reload(char *restart, size_t len)
 		conf_unref(c);
 		return (strdup("out of memory"));
 	}
+	if (c->c_socks4 && c->c_auth != AUTH_NONE) {
+		log_warnx("reload failed, the running configuration stays: "
+		    "socks4 yes cannot go with the running auth (a restart "
+		    "changes auth)");
+		conf_unref(c);
+		return (strdup("socks4 yes cannot go with the running auth"));
+	}
+	proxy_conf_complete(c);
 	log_set_verbose(gw_verbose + c->c_log_verbose);
 	gwpolicy_reload(c);
 	pthread_mutex_lock(&gw_conf_lock);

@@ -106,11 +106,16 @@ class NegotiateTest(PamTestCase):
         # (gwtest's private_tmp_prefix binds them over /etc/passwd).
         env["SOCKSGW_TEST_PASSWD"] = self.passwd
         env["SOCKSGW_TEST_GROUP"] = self.group
+        # MIT's default replay cache in the gateway's own /tmp, emptied at
+        # each start as systemd's PrivateTmp does: only krb5_rcache keeps
+        # one across a restart.
+        env["KRB5RCACHEDIR"] = "/tmp"
         return env
 
     def start_gateway(self, extra="", **kw):
         extra = extra or ("auth pam gssapi\nkrb5_keytab %s\n"
                           "krb5_service %s\nauth_fail_limit 3\n"
+                          "auth_client_fail_limit 3\n"
                           "auth_fail_window 60\nauth_lockout 2\n"
                           "krb5_rcache %s/replay.rcache2\n"
                           % (self.keytab, SERVICE, self.ktmp.path))
@@ -282,8 +287,8 @@ class NegotiateTest(PamTestCase):
                                        for p, _, _ in cases))
 
     def test_bad_tokens_lock_out_their_client_not_kerberos(self):
-        # auth_fail_limit 3 (PamTestCase): three bad tokens from one
-        # client lock that client's Kerberos logins for auth_lockout.
+        # auth_client_fail_limit 3: three bad tokens from one client
+        # lock that client's Kerberos logins for auth_lockout.
         port = self.tcp_server(EchoHandler)
         junk = base64.b64encode(b"\x60\x05junk")
         for _ in range(3):
@@ -314,6 +319,8 @@ class NegotiateTest(PamTestCase):
         code, _, s = self.connect(port, tok)
         self.assertEqual(code, 200, self.gw.log())
         s.close()
+        self.assertTrue(os.path.exists(os.path.join(self.ktmp.path,
+                                                    "replay.rcache2")))
         self.gw.restart()
         code, _, _ = self.connect(port, tok)
         self.assertEqual(code, 407)
@@ -358,6 +365,20 @@ class NegotiateTest(PamTestCase):
         self.assertIn(b"must be owned by root, writable by root alone",
                       r.stderr)
         os.chmod(self.keytab, 0o600)
+        # A replay cache in a folder others may write to.
+        shared = os.path.join(self.ktmp.path, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        with open(self.gw.conf) as f:
+            text = f.read()
+        conf = self.gw.tmp.write("rc.conf", text.replace(
+            "krb5_rcache %s/" % self.ktmp.path, "krb5_rcache %s/" % shared))
+        r = subprocess.run([os.environ.get("GATEWAYD", "gatewayd"), "-c",
+                            conf], capture_output=True, timeout=30,
+                           env=dict(os.environ, **self.pam_env()))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"its folder must be root's and writable by root "
+                      b"alone", r.stderr)
         with open(self.gw.conf) as f:
             text = f.read()
         conf = self.gw.tmp.write("other.conf", text.replace(

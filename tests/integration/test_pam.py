@@ -19,7 +19,8 @@ import unittest
 
 import socks  # Debian's python3-socks
 
-from gwtest import EchoHandler, GatewayTestCase, recv_exact, socks_request
+from gwtest import (EchoHandler, GatewayTestCase, recv_exact, recv_until_eof,
+                    socks_request)
 from test_connect import BODY, Hello
 
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
@@ -150,6 +151,20 @@ class PamTest(PamTestCase):
         status, s = self.login("alice", "secret")
         self.assertEqual(status, 0)
         s.close()
+        # auth none with socks4 yes passes `gatewayd -n`, but beside the
+        # running auth pam it would let SOCKS4 in with no login at all
+        # (second review of issue 15): the reload is refused.
+        with open(self.gw.conf, "w") as f:
+            f.write(text.replace("auth pam\n", "auth none\nsocks4 yes\n"))
+        self.gw.signal(signal.SIGHUP)
+        self.gw.wait_log("socks4 yes cannot go with the running auth")
+        port = self.tcp_server(EchoHandler)
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"\x04\x01" + port.to_bytes(2, "big") +
+                  bytes([127, 0, 0, 1]) + b"x\x00")
+        reply = recv_until_eof(s)
+        s.close()
+        self.assertNotEqual(reply[:2], b"\x00\x5a")
 
     def test_failures(self):
         self.gw = self.start_gateway("auth pam\nauth_fail_limit 100\n")

@@ -171,11 +171,13 @@ token_attempt(struct authq *q, const char *client, enum auth_status st,
 }
 
 /*
- * Bad tokens lock their own address's Kerberos logins: not another
- * address (not even one of the same IPv6 /64), not passwords from the
- * same address, not Basic with an empty user name; and a ticket whose
- * account PAM refuses is not a failure at all (review of issue 15: every
- * token once shared one counter, so a few addresses delayed everyone).
+ * Bad tokens lock their own prefix's Kerberos logins, at the client limit
+ * (50), not the pair limit (5): not another prefix, not passwords from
+ * the same prefix (an empty user name included), with no delay before;
+ * and a ticket whose account PAM refuses is not a failure at all (review
+ * of issue 15: every token once shared one counter, so a few addresses
+ * delayed every Kerberos login; then five stale tickets behind one NAT
+ * address locked a whole office).
  */
 static void
 test_token_failures(void **state)
@@ -184,22 +186,27 @@ test_token_failures(void **state)
 	int		 i, locks = 0;
 
 	(void)state;
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 60; i++)
 		assert_int_equal(token_attempt(q, "2001:db8::1", AUTH_REFUSED,
 		    1000, &locks), AUTHQ_RUN);
 	assert_int_equal(locks, 0);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 49; i++)
 		assert_int_equal(token_attempt(q, "2001:db8::1", AUTH_FAILED,
 		    1000, &locks), AUTHQ_RUN);
+	assert_int_equal(locks, 0);
+	/* No delay after the pair limit: the next one runs at once. */
+	assert_int_equal(token_attempt(q, "2001:db8::7", AUTH_FAILED, 1000,
+	    &locks), AUTHQ_RUN);
 	assert_int_equal(locks, AUTHQ_LOCK_PAIR);
-	assert_int_equal(token_attempt(q, "2001:db8::1", AUTH_OK, 1000, NULL),
-	    AUTHQ_LOCKED);
-	/* The neighbour on the same /64: neither locked nor delayed. */
+	/* The whole /64's Kerberos logins: locked. */
 	assert_int_equal(token_attempt(q, "2001:db8::2", AUTH_OK, 1000, NULL),
-	    AUTHQ_RUN);
+	    AUTHQ_LOCKED);
+	/* Another prefix: neither locked nor delayed. */
+	assert_int_equal(token_attempt(q, "2001:db8:1::1", AUTH_OK, 1000,
+	    NULL), AUTHQ_RUN);
 	assert_int_equal(token_attempt(q, "192.0.2.9", AUTH_OK, 1000, NULL),
 	    AUTHQ_RUN);
-	/* Passwords from the locked address, an empty user name included. */
+	/* Passwords from the locked prefix, an empty user name included. */
 	assert_int_equal(attempt(q, "alice", "2001:db8::1", AUTH_OK, 1000,
 	    NULL), AUTHQ_RUN);
 	assert_int_equal(attempt(q, "", "2001:db8::1", AUTH_FAILED, 1000,

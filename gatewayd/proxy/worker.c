@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "conf.h"
 #include "log.h"
@@ -38,9 +37,8 @@
 #include "proxy.h"
 #include "worker.h"
 
-static void	worker_accept(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	worker_accept_error(struct evconnlistener *, void *);
+static void	worker_accept(evutil_socket_t, short, void *);
+static void	worker_accept_error(struct worker *);
 static void	worker_accept_resume(evutil_socket_t, short, void *);
 static void	worker_sweep(evutil_socket_t, short, void *);
 static void	worker_wakeup(evutil_socket_t, short, void *);
@@ -78,13 +76,11 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 	if ((w->w_resolver = resolver_new(w->w_base, c, cause)) == NULL)
 		return (-1);
 	for (i = 0; i < nfds; i++) {
-		w->w_listeners[i] = evconnlistener_new(w->w_base,
-		    worker_accept, w, LEV_OPT_CLOSE_ON_FREE |
-		    LEV_OPT_CLOSE_ON_EXEC, 0, fds[i]);
-		if (w->w_listeners[i] == NULL)
+		w->w_listeners[i] = event_new(w->w_base, fds[i],
+		    EV_READ | EV_PERSIST, worker_accept, w);
+		if (w->w_listeners[i] == NULL ||
+		    event_add(w->w_listeners[i], NULL) == -1)
 			goto nomem;
-		evconnlistener_set_error_cb(w->w_listeners[i],
-		    worker_accept_error);
 		w->w_nlisteners++;
 	}
 	auth_channel_init(w);
@@ -138,26 +134,51 @@ worker_request(struct worker *w, unsigned what)
 }
 
 static void
-worker_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+worker_close_listeners(struct worker *w)
 {
-	(void)l;
-	session_accept(arg, &front_detect, fd, sa, (socklen_t)salen);
+	size_t	 i;
+
+	for (i = 0; i < w->w_nlisteners; i++) {
+		close(event_get_fd(w->w_listeners[i]));
+		event_free(w->w_listeners[i]);
+	}
+	w->w_nlisteners = 0;
+}
+
+/*
+ * A connection is waiting: one accept per wake-up. The loop is level-
+ * triggered, so another waiting connection wakes it again at once; an
+ * accept that loops until EAGAIN costs every lone connection (an
+ * interactive user's) one more system call for nothing.
+ */
+static void
+worker_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd;
+
+	(void)what;
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC);
+	if (fd != -1)
+		session_accept(arg, &front_detect, fd, (struct sockaddr *)&ss,
+		    len);
+	else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		worker_accept_error(arg);
 }
 
 /*
  * Out of descriptors (or memory): the pending connection stays queued and
- * libevent would call us again at once, forever. Pause accepting for a
+ * the loop would call us again at once, forever. Pause accepting for a
  * second instead; sessions that end meanwhile free descriptors.
  */
 static void
-worker_accept_error(struct evconnlistener *l, void *arg)
+worker_accept_error(struct worker *w)
 {
 	static const struct timeval	 pause = { 1, 0 };
-	struct worker			*w = arg;
 	size_t				 i;
 
-	(void)l;
 	if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS &&
 	    errno != ENOMEM) {
 		log_warn("worker %d: accept", w->w_id);
@@ -165,7 +186,7 @@ worker_accept_error(struct evconnlistener *l, void *arg)
 	}
 	log_warn("worker %d: accept paused for 1s", w->w_id);
 	for (i = 0; i < w->w_nlisteners; i++)
-		evconnlistener_disable(w->w_listeners[i]);
+		event_del(w->w_listeners[i]);
 	evtimer_add(w->w_accept_resume, &pause);
 }
 
@@ -180,7 +201,7 @@ worker_accept_resume(evutil_socket_t fd, short what, void *arg)
 	if (w->w_stopping)
 		return;
 	for (i = 0; i < w->w_nlisteners; i++)
-		evconnlistener_enable(w->w_listeners[i]);
+		event_add(w->w_listeners[i], NULL);
 }
 
 /* Once the last session of a stopping worker is freed, its loop ends. */
@@ -266,15 +287,11 @@ worker_reload(struct worker *w)
 static void
 worker_stop(struct worker *w)
 {
-	size_t	 i;
-
 	w->w_stopping = 1;
 	w->w_stop_deadline = w->w_now +
 	    (int64_t)w->w_conf->c_shutdown_grace * 1000;
 	evtimer_del(w->w_accept_resume);
-	for (i = 0; i < w->w_nlisteners; i++)
-		evconnlistener_free(w->w_listeners[i]);
-	w->w_nlisteners = 0;
+	worker_close_listeners(w);
 	if (w->w_nsessions > 0)
 		log_info("worker %d: %u sessions open, waiting up to %ds",
 		    w->w_id, w->w_nsessions, w->w_conf->c_shutdown_grace);
@@ -349,11 +366,8 @@ void
 worker_free(struct worker *w)
 {
 	struct session	*s;
-	size_t		 i;
 
-	for (i = 0; i < w->w_nlisteners; i++)
-		evconnlistener_free(w->w_listeners[i]);
-	w->w_nlisteners = 0;
+	worker_close_listeners(w);
 	while ((s = TAILQ_FIRST(&w->w_sessions)) != NULL)
 		session_close(s, CLOSE_SHUTDOWN);
 	session_reap(w);

@@ -5,6 +5,10 @@
 # proxied connection. Everything stays on 127.0.0.1; every phase is bounded.
 #
 #	bench/run.sh [-d SECONDS] [-i IDLE_CONNECTIONS] [-A] [BUILD_DIR]
+#	bench/run.sh --peers [-d SECONDS] [-r ROUNDS] [BUILD_DIR]
+#
+# --peers runs bench/peers.sh instead: socksgw beside Debian's microsocks
+# and dante-server, interleaved with the direct baseline, medians.
 #
 # -A also builds a 10,000,000-record audit database (about 2.5 GB and two
 # minutes) and times socksctl's query on it.
@@ -12,6 +16,10 @@
 # Needs a build (cmake -S . -B build && cmake --build build).
 set -eu
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --peers ]; then
+	shift
+	exec sh bench/peers.sh "$@"
+fi
 
 secs=5
 idle_count=9900
@@ -43,6 +51,7 @@ cleanup() {
 	set +e	# a killed server's wait returns 143: not the bench's status
 	[ -n "$aud_pid" ] && kill "$aud_pid" 2>/dev/null && wait "$aud_pid" 2>/dev/null
 	[ -n "$pam_pid" ] && kill "$pam_pid" 2>/dev/null && wait "$pam_pid" 2>/dev/null
+	[ -n "${aud_cache_pid:-}" ] && kill "$aud_cache_pid" 2>/dev/null && wait "$aud_cache_pid" 2>/dev/null
 	[ -n "$big_pid" ] && kill "$big_pid" 2>/dev/null && wait "$big_pid" 2>/dev/null
 	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
 	[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
@@ -198,6 +207,24 @@ if [ -e "$wrapper" ]; then
 	row "conn/s, 1 client" "$(field "$none1" conn/s)" "$(field "$pam1" conn/s)"
 	row "  median latency us" "$(field "$none1" median_us)" "$(field "$pam1" median_us)"
 	row "conn/s, 32 clients" "$(field "$none32" conn/s)" "$(field "$pam32" conn/s)"
+	# The same with auth_cache_ttl: a login PAM checked in the last 300 s
+	# is answered by authd from its cache (still a round trip to authd).
+	mkdir "$tmp/pamc"
+	chmod 755 "$tmp/pamc"
+	cache_port=$(free_port)
+	sed -e "s/^listen .*/listen 127.0.0.1:$cache_port/" \
+	    -e "s|^policy_db .*||" "$tmp/pam/gatewayd.conf" >"$tmp/pamc/gatewayd.conf"
+	echo "auth_cache_ttl 300" >>"$tmp/pamc/gatewayd.conf"
+	cp "$tmp/policy.db" "$tmp/pamc/policy.db"
+	chmod 644 "$tmp/pamc/gatewayd.conf" "$tmp/pamc/policy.db"
+	env $pamenv "$bin/gatewayd" -c "$tmp/pamc/gatewayd.conf" \
+	    >"$tmp/pamc/gatewayd.log" 2>&1 &
+	aud_cache_pid=$!
+	wait_for "$tmp/pamc/gatewayd.log" "ready:"
+	none32c=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "$gw" -c 32 -d "$secs")
+	cache32=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" -s "127.0.0.1:$cache_port" -a bench:bench -c 32 -d "$secs")
+	kill "$aud_cache_pid" 2>/dev/null && wait "$aud_cache_pid" 2>/dev/null || true
+	row "conn/s, 32, auth_cache_ttl" "$(field "$none32c" conn/s)" "$(field "$cache32" conn/s)"
 	# Limits: set for 500 other users (live reload), then for the bench
 	# user too (high enough never to refuse), against none, same gatewayd.
 	# (One transaction, so one reload; socksctl would make 500.)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/listener.h>
 
 #include "conf.h"
 #include "log.h"
@@ -37,8 +38,9 @@
 #include "proxy.h"
 #include "worker.h"
 
-static void	worker_accept(evutil_socket_t, short, void *);
-static void	worker_accept_error(struct worker *);
+static void	worker_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	worker_accept_error(struct evconnlistener *, void *);
 static void	worker_accept_resume(evutil_socket_t, short, void *);
 static void	worker_sweep(evutil_socket_t, short, void *);
 static void	worker_wakeup(evutil_socket_t, short, void *);
@@ -76,11 +78,13 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 	if ((w->w_resolver = resolver_new(w->w_base, c, cause)) == NULL)
 		return (-1);
 	for (i = 0; i < nfds; i++) {
-		w->w_listeners[i] = event_new(w->w_base, fds[i],
-		    EV_READ | EV_PERSIST, worker_accept, w);
-		if (w->w_listeners[i] == NULL ||
-		    event_add(w->w_listeners[i], NULL) == -1)
+		w->w_listeners[i] = evconnlistener_new(w->w_base,
+		    worker_accept, w, LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_CLOSE_ON_EXEC, 0, fds[i]);
+		if (w->w_listeners[i] == NULL)
 			goto nomem;
+		evconnlistener_set_error_cb(w->w_listeners[i],
+		    worker_accept_error);
 		w->w_nlisteners++;
 	}
 	auth_channel_init(w);
@@ -134,51 +138,26 @@ worker_request(struct worker *w, unsigned what)
 }
 
 static void
-worker_close_listeners(struct worker *w)
+worker_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
 {
-	size_t	 i;
-
-	for (i = 0; i < w->w_nlisteners; i++) {
-		close(event_get_fd(w->w_listeners[i]));
-		event_free(w->w_listeners[i]);
-	}
-	w->w_nlisteners = 0;
-}
-
-/*
- * A connection is waiting: one accept per wake-up. The loop is level-
- * triggered, so another waiting connection wakes it again at once; an
- * accept that loops until EAGAIN costs every lone connection (an
- * interactive user's) one more system call for nothing.
- */
-static void
-worker_accept(evutil_socket_t lfd, short what, void *arg)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	int			 fd;
-
-	(void)what;
-	fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK |
-	    SOCK_CLOEXEC);
-	if (fd != -1)
-		session_accept(arg, &front_detect, fd, (struct sockaddr *)&ss,
-		    len);
-	else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-		worker_accept_error(arg);
+	(void)l;
+	session_accept(arg, &front_detect, fd, sa, (socklen_t)salen);
 }
 
 /*
  * Out of descriptors (or memory): the pending connection stays queued and
- * the loop would call us again at once, forever. Pause accepting for a
+ * libevent would call us again at once, forever. Pause accepting for a
  * second instead; sessions that end meanwhile free descriptors.
  */
 static void
-worker_accept_error(struct worker *w)
+worker_accept_error(struct evconnlistener *l, void *arg)
 {
 	static const struct timeval	 pause = { 1, 0 };
+	struct worker			*w = arg;
 	size_t				 i;
 
+	(void)l;
 	if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS &&
 	    errno != ENOMEM) {
 		log_warn("worker %d: accept", w->w_id);
@@ -186,7 +165,7 @@ worker_accept_error(struct worker *w)
 	}
 	log_warn("worker %d: accept paused for 1s", w->w_id);
 	for (i = 0; i < w->w_nlisteners; i++)
-		event_del(w->w_listeners[i]);
+		evconnlistener_disable(w->w_listeners[i]);
 	evtimer_add(w->w_accept_resume, &pause);
 }
 
@@ -201,7 +180,7 @@ worker_accept_resume(evutil_socket_t fd, short what, void *arg)
 	if (w->w_stopping)
 		return;
 	for (i = 0; i < w->w_nlisteners; i++)
-		event_add(w->w_listeners[i], NULL);
+		evconnlistener_enable(w->w_listeners[i]);
 }
 
 /* Once the last session of a stopping worker is freed, its loop ends. */
@@ -287,11 +266,15 @@ worker_reload(struct worker *w)
 static void
 worker_stop(struct worker *w)
 {
+	size_t	 i;
+
 	w->w_stopping = 1;
 	w->w_stop_deadline = w->w_now +
 	    (int64_t)w->w_conf->c_shutdown_grace * 1000;
 	evtimer_del(w->w_accept_resume);
-	worker_close_listeners(w);
+	for (i = 0; i < w->w_nlisteners; i++)
+		evconnlistener_free(w->w_listeners[i]);
+	w->w_nlisteners = 0;
 	if (w->w_nsessions > 0)
 		log_info("worker %d: %u sessions open, waiting up to %ds",
 		    w->w_id, w->w_nsessions, w->w_conf->c_shutdown_grace);
@@ -366,8 +349,11 @@ void
 worker_free(struct worker *w)
 {
 	struct session	*s;
+	size_t		 i;
 
-	worker_close_listeners(w);
+	for (i = 0; i < w->w_nlisteners; i++)
+		evconnlistener_free(w->w_listeners[i]);
+	w->w_nlisteners = 0;
 	while ((s = TAILQ_FIRST(&w->w_sessions)) != NULL)
 		session_close(s, CLOSE_SHUTDOWN);
 	session_reap(w);

@@ -16,6 +16,7 @@
 
 struct event_base;
 struct event;
+struct evconnlistener;
 struct policy;
 struct resolver;
 struct session;
@@ -26,7 +27,7 @@ struct worker {
 	pthread_t		 w_thread;
 	struct event_base	*w_base;
 	struct resolver		*w_resolver;
-	struct event		*w_listeners[GW_MAX_LISTEN];
+	struct evconnlistener	*w_listeners[GW_MAX_LISTEN];
 	size_t			 w_nlisteners;
 	struct event		*w_sweep;
 	struct event		*w_wakeup;

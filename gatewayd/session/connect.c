@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,26 +68,6 @@ connect_errno_to_rep(int err)
 	}
 }
 
-/*
- * Waits for a connection in progress. One to loopback or a near host is
- * often complete when connect() returns: then connect_done runs in this
- * loop iteration (event_active) rather than after the event is added to
- * the poller, waited for, and removed again, three system calls and a
- * trip round the loop that a lone client feels in its latency.
- */
-static int
-connect_wait(struct event *ev, int fd)
-{
-	struct pollfd	 pfd = { fd, POLLOUT, 0 };
-
-	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLOUT | POLLERR |
-	    POLLHUP))) {
-		event_active(ev, EV_WRITE, 1);
-		return (0);
-	}
-	return (event_add(ev, NULL));
-}
-
 /* Tries the next candidate; refuses the client when none is left. */
 void
 connect_next(struct session *s)
@@ -140,8 +119,8 @@ connect_next(struct session *s)
 		}
 		s->s_dial.d_ev = event_new(w->w_base, fd, EV_WRITE,
 		    connect_done, s);
-		if (s->s_dial.d_ev == NULL || connect_wait(s->s_dial.d_ev,
-		    fd) == -1) {
+		if (s->s_dial.d_ev == NULL || event_add(s->s_dial.d_ev,
+		    NULL) == -1) {
 			if (s->s_dial.d_ev != NULL)
 				event_free(s->s_dial.d_ev);
 			s->s_dial.d_ev = NULL;

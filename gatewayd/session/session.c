@@ -167,7 +167,13 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	    sizeof(s->s_peer));
 	addr_unmap(&s->s_peer);
 	clock_gettime(CLOCK_MONOTONIC, &s->s_started);
-	s->s_start_ms = gw_clock_of(CLOCK_REALTIME);
+	{
+		struct timespec	 wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		s->s_start_ms = (int64_t)wall.tv_sec * 1000 +
+		    wall.tv_nsec / 1000000;
+	}
 	w->w_now = gw_clock_ms();
 	s->s_deadline = w->w_now +
 	    (int64_t)w->w_conf->c_handshake_timeout * 1000;
@@ -189,13 +195,6 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	s->s_state = S_GREETING;
 	s->s_front = fe;
 	s->s_proto = AUDIT_PROTO_SOCKS5;
-	/*
-	 * The client's first message is usually here already: read now,
-	 * not after a trip round the loop (a lone client's latency).
-	 */
-	if (evbuffer_read(bufferevent_get_input(s->s_bev), fd,
-	    SESSION_HANDSHAKE_BUFFER) > 0)
-		session_client_read(s->s_bev, s);
 }
 
 /* The client's bytes, to the handler of the session's state. */

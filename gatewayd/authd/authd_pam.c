@@ -36,6 +36,13 @@ struct authd_cached {
 	char			 c_canon[256];
 	unsigned char		 c_digest[32];
 	time_t			 c_expires;
+	/*
+	 * The groups NSS gave at the check: a cached login asks NSS nothing
+	 * (with the files and systemd modules that is some 70 system calls,
+	 * opening /etc/passwd and /etc/group again for each group).
+	 */
+	uint8_t			 c_ngroups;
+	char			 c_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
 };
 
 static struct {
@@ -117,7 +124,7 @@ authd_digest(const struct auth_request *req, unsigned char out[32])
 /* Under p_lock: whether a recent success with this password is cached. */
 static int
 authd_cache_hit(const struct auth_request *req, const unsigned char *d,
-    time_t now, char *canon, size_t len)
+    time_t now, struct auth_reply *rep)
 {
 	size_t	 i;
 
@@ -126,7 +133,11 @@ authd_cache_hit(const struct auth_request *req, const unsigned char *d,
 
 		if (c->c_expires > now && strcmp(c->c_user, req->ar_user) ==
 		    0 && CRYPTO_memcmp(c->c_digest, d, 32) == 0) {
-			snprintf(canon, len, "%s", c->c_canon);
+			snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
+			    c->c_canon);
+			rep->ap_ngroups = c->c_ngroups;
+			memcpy(rep->ap_groups, c->c_groups,
+			    sizeof(rep->ap_groups));
 			return (1);
 		}
 	}
@@ -134,7 +145,7 @@ authd_cache_hit(const struct auth_request *req, const unsigned char *d,
 }
 
 static void
-authd_cache_put(const struct auth_request *req, const char *canon,
+authd_cache_put(const struct auth_request *req, const struct auth_reply *rep,
     const unsigned char *d, time_t now)
 {
 	struct authd_cached	*slot = &pam.p_cache[0];
@@ -149,7 +160,9 @@ authd_cache_put(const struct auth_request *req, const char *canon,
 			slot = &pam.p_cache[i];
 	}
 	snprintf(slot->c_user, sizeof(slot->c_user), "%s", req->ar_user);
-	snprintf(slot->c_canon, sizeof(slot->c_canon), "%s", canon);
+	snprintf(slot->c_canon, sizeof(slot->c_canon), "%s", rep->ap_user);
+	slot->c_ngroups = rep->ap_ngroups;
+	memcpy(slot->c_groups, rep->ap_groups, sizeof(slot->c_groups));
 	memcpy(slot->c_digest, d, 32);
 	slot->c_expires = now + pam.p_cache_ttl;
 }
@@ -245,14 +258,12 @@ authd_pam_check(struct auth_request *req, struct auth_reply *rep)
 	if (pam.p_cache_ttl > 0) {
 		authd_digest(req, digest);
 		pthread_mutex_lock(&pam.p_lock);
-		cached = authd_cache_hit(req, digest, now, rep->ap_user,
-		    sizeof(rep->ap_user));
+		cached = authd_cache_hit(req, digest, now, rep);
 		pthread_mutex_unlock(&pam.p_lock);
 	}
 	if (cached) {
 		rep->ap_status = AUTH_OK;
 		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "cached");
-		authd_groups(rep->ap_user, rep);
 		goto done;
 	}
 	if (req->ar_user[0] == '\0' || req->ar_pass[0] == '\0') {
@@ -296,7 +307,7 @@ authd_pam_check(struct auth_request *req, struct auth_reply *rep)
 		authd_groups(rep->ap_user, rep);
 		if (pam.p_cache_ttl > 0) {
 			pthread_mutex_lock(&pam.p_lock);
-			authd_cache_put(req, rep->ap_user, digest, now);
+			authd_cache_put(req, rep, digest, now);
 			pthread_mutex_unlock(&pam.p_lock);
 		}
 	}

@@ -20,6 +20,7 @@ import unittest
 import socks  # Debian's python3-socks
 
 from gwtest import (EchoHandler, GatewayTestCase, recv_exact, recv_until_eof,
+                    wait_for,
                     socks_request)
 from test_connect import BODY, Hello
 
@@ -343,3 +344,45 @@ class SlowPamTest(PamTestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+@unittest.skipIf(os.environ.get("SOCKSGW_SANITIZE") == "1",
+                 "pam_wrapper cannot run under ASan")
+@unittest.skipUnless(PamTestCase.PRIVATE_TMP, "root and unshare: the test's "
+                     "accounts are bound over /etc/passwd in a namespace")
+class PamCacheTest(PamTestCase):
+    """auth_cache_ttl: a login PAM checked is answered from authd's cache,
+    with the groups NSS gave then (a cached login asks NSS nothing): a
+    deny rule on a group holds for cached logins as for the first."""
+    gateway_extra = "auth pam\nauth_cache_ttl 60\nlog_verbose yes\n"
+
+    def pam_env(self):
+        env = super().pam_env()
+        from gwtest import TempDir
+        tmp = TempDir(self.tmp_parent)
+        self.addCleanup(tmp.cleanup)
+        keep = ("root", "nobody", "nogroup", "socksgw-audit")
+        with open("/etc/passwd") as f:
+            passwd = "".join(l for l in f if l.split(":")[0] in keep)
+        with open("/etc/group") as f:
+            group = "".join(l for l in f if l.split(":")[0] in keep)
+        env["SOCKSGW_TEST_PASSWD"] = tmp.write(
+            "passwd", passwd + "alice:x:1001:1001::/nonexistent:/bin/false\n")
+        env["SOCKSGW_TEST_GROUP"] = tmp.write(
+            "group", group + "alice:x:1001:\nstudents:x:2001:alice\n")
+        return env
+
+    def test_cached_login_keeps_its_groups(self):
+        port = self.tcp_server(EchoHandler)
+        self.gw.ctl("group", "add", "students")
+        self.gw.ctl("rule", "add", "deny", "--user", "@students", "--port",
+                    str(port), "--position", "1")
+        self.gw.wait_log("policy: 2 rules in force")
+        for _ in range(3):
+            status, s = self.login("alice", "secret")
+            self.assertEqual(status, 0)
+            s.sendall(socks_request("127.0.0.1", port))
+            self.assertEqual(recv_exact(s, 10)[1], 2)   # not allowed
+            s.close()
+        # The second and third were answered from the cache.
+        wait_for(lambda: self.gw.log().count("(2 groups)") >= 3,
+                 timeout=5, what="three logins with their group")

@@ -301,13 +301,12 @@ authd_worker(void *arg)
 		memset(&rep, 0, sizeof(rep));
 		rep.ap_sid = r->ar_sid;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (what == AUTHQ_RUN && r->ar_toklen > 0) {
+		if (what == AUTHQ_RUN) {
 			memcpy(&req, r, AUTH_REQUEST_LEN(r));
-			authd_gss_check(&req, &rep);
-			explicit_bzero(&req, AUTH_REQUEST_LEN(r));
-		} else if (what == AUTHQ_RUN) {
-			memcpy(&req, r, AUTH_REQUEST_LEN(r));
-			authd_pam_check(&req, &rep);
+			if (token)
+				authd_gss_check(&req, &rep);
+			else
+				authd_pam_check(&req, &rep);
 			explicit_bzero(&req, AUTH_REQUEST_LEN(r));
 		} else if (what == AUTHQ_LOCKED)
 			rep.ap_status = AUTH_LOCKED;

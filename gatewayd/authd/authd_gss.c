@@ -185,6 +185,13 @@ authd_gss_name_ok(const gss_buffer_desc *b, size_t max)
 	return (1);
 }
 
+/* Whether uid may be a proxy user: not root, nobody nor a system account. */
+static int
+authd_gss_uid_ok(uid_t uid)
+{
+	return (uid != 0 && uid >= gss.g_min_uid && uid != 65534);
+}
+
 /* The principal's local user, refused when it maps to nobody or root. */
 static void
 authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
@@ -219,7 +226,7 @@ authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
 		    "never a proxy user", rep->ap_principal);
 		return;
 	}
-	if (pwp->pw_uid < gss.g_min_uid || pwp->pw_uid == 65534) {
+	if (!authd_gss_uid_ok(pwp->pw_uid)) {
 		/* daemon, www-data, socksgw: no principal should become one. */
 		rep->ap_status = AUTH_REFUSED;
 		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%.50s: %.20s is a "
@@ -232,8 +239,7 @@ authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
 	/* The name PAM ended with is held to the same rules. */
 	if (rep->ap_status == AUTH_OK && strcmp(rep->ap_user, pwp->pw_name) !=
 	    0 && (getpwnam_r(rep->ap_user, &pw, buf, sizeof(buf), &pwp) != 0 ||
-	    pwp == NULL || pwp->pw_uid == 0 || pwp->pw_uid < gss.g_min_uid ||
-	    pwp->pw_uid == 65534)) {
+	    pwp == NULL || !authd_gss_uid_ok(pwp->pw_uid))) {
 		rep->ap_status = AUTH_REFUSED;
 		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%.60s: PAM named "
 		    "%.40s, no proxy user", rep->ap_principal, rep->ap_user);

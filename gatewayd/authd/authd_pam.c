@@ -203,9 +203,38 @@ authd_conv_none(int n, const struct pam_message **msg,
 }
 
 /*
+ * The account stack, then the name PAM ended with (PAM_USER), for every
+ * login method: an expired, locked or disallowed account is refused, and
+ * a login without a usable name is none. PAM's last status.
+ */
+static int
+authd_pam_account_of(pam_handle_t *pamh, struct auth_reply *rep)
+{
+	const void	*item;
+	int		 rc;
+
+	if ((rc = pam_acct_mgmt(pamh, PAM_SILENT)) != PAM_SUCCESS) {
+		rep->ap_status = AUTH_REFUSED;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
+		    pam_strerror(pamh, rc));
+	} else if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS ||
+	    item == NULL || ((const char *)item)[0] == '\0' ||
+	    strlen(item) >= sizeof(rep->ap_user)) {
+		/* No name to hold the session under: no login. */
+		rep->ap_status = AUTH_ERROR;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "PAM left no "
+		    "usable user name");
+	} else {
+		rep->ap_status = AUTH_OK;
+		snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
+		    (const char *)item);
+	}
+	return (rc);
+}
+
+/*
  * PAM's account management alone, for a user someone else authenticated
- * (Kerberos): an expired, locked or disallowed account is refused as it
- * is for a password login, and PAM_USER is the name the session holds.
+ * (Kerberos), exactly as for a password login.
  */
 void
 authd_pam_account(const char *user, const char *client,
@@ -213,7 +242,6 @@ authd_pam_account(const char *user, const char *client,
 {
 	struct pam_conv		 conv = { authd_conv_none, NULL };
 	pam_handle_t		*pamh = NULL;
-	const void		*item;
 	int			 rc;
 
 	if ((rc = pam_start(pam.p_service, user, &conv, &pamh)) !=
@@ -224,22 +252,9 @@ authd_pam_account(const char *user, const char *client,
 		return;
 	}
 	pam_set_item(pamh, PAM_RHOST, client);
-	if ((rc = pam_acct_mgmt(pamh, PAM_SILENT)) != PAM_SUCCESS) {
-		rep->ap_status = AUTH_REFUSED;
-		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
-		    pam_strerror(pamh, rc));
-	} else if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS ||
-	    item == NULL || ((const char *)item)[0] == '\0' ||
-	    strlen(item) >= sizeof(rep->ap_user)) {
-		rep->ap_status = AUTH_ERROR;
-		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "PAM left no "
-		    "usable user name");
-	} else {
-		rep->ap_status = AUTH_OK;
-		snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
-		    (const char *)item);
+	rc = authd_pam_account_of(pamh, rep);
+	if (rep->ap_status == AUTH_OK)
 		authd_groups(rep->ap_user, rep);
-	}
 	pam_end(pamh, rc);
 }
 
@@ -249,7 +264,6 @@ authd_pam_check(struct auth_request *req, struct auth_reply *rep)
 {
 	pam_handle_t	*pamh = NULL;
 	struct pam_conv	 conv = { authd_conv, req };
-	const void	*item;
 	unsigned char	 digest[32];
 	time_t		 now = time(NULL);
 	int		 rc, cached = 0;
@@ -284,23 +298,8 @@ authd_pam_check(struct auth_request *req, struct auth_reply *rep)
 			rep->ap_status = AUTH_FAILED;
 			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
 			    pam_strerror(pamh, rc));
-		} else if ((rc = pam_acct_mgmt(pamh, PAM_SILENT)) !=
-		    PAM_SUCCESS) {
-			rep->ap_status = AUTH_REFUSED;
-			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "%s",
-			    pam_strerror(pamh, rc));
-		} else if (pam_get_item(pamh, PAM_USER, &item) !=
-		    PAM_SUCCESS || item == NULL || ((const char *)item)[0] ==
-		    '\0' || strlen(item) >= sizeof(rep->ap_user)) {
-			/* No name to hold the session under: no login. */
-			rep->ap_status = AUTH_ERROR;
-			snprintf(rep->ap_msg, sizeof(rep->ap_msg), "PAM left "
-			    "no usable user name");
-		} else {
-			rep->ap_status = AUTH_OK;
-			snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
-			    (const char *)item);
-		}
+		} else
+			rc = authd_pam_account_of(pamh, rep);
 		pam_end(pamh, rc);
 	}
 	if (rep->ap_status == AUTH_OK) {

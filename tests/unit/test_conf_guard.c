@@ -169,6 +169,20 @@ test_conf_errors(void **state)
 	free(path);
 }
 
+/* A configuration that must be refused, with want in the cause. */
+static void
+conf_refused(const char *text, const char *want)
+{
+	char	*path, *cause = NULL;
+
+	path = write_conf("auth.conf", text);
+	assert_null(conf_load(path, &cause));
+	if (strstr(cause, want) == NULL)
+		fail_msg("missing \"%s\" in:\n%s", want, cause);
+	free(cause);
+	free(path);
+}
+
 /* auth is a set of methods; Kerberos needs its keytab and service. */
 static void
 test_conf_auth_methods(void **state)
@@ -185,31 +199,15 @@ test_conf_auth_methods(void **state)
 	assert_string_equal(c->c_krb5_service, "HTTP/proxy.example.org");
 	conf_unref(c);
 	free(path);
-	path = write_conf("auth.conf", "auth gssapi\n");
-	assert_null(conf_load(path, &cause));
-	assert_non_null(strstr(cause, ":1: auth gssapi needs krb5_keytab and "
-	    "krb5_service"));
-	free(cause);
-	free(path);
-	path = write_conf("auth.conf", "auth none pam\n");
-	assert_null(conf_load(path, &cause));
-	assert_non_null(strstr(cause, ":1: auth none pam: none cannot go "
-	    "with a login method"));
-	free(cause);
-	free(path);
-	path = write_conf("auth.conf", "auth gssapi\nkrb5_keytab /k\n"
-	    "krb5_service proxy.example.org\n");
-	assert_null(conf_load(path, &cause));
-	assert_non_null(strstr(cause, ":3: krb5_service proxy.example.org: "
-	    "expected service/host"));
-	free(cause);
-	free(path);
-	path = write_conf("auth.conf", "auth gssapi\nkrb5_keytab /k\n"
-	    "krb5_service HTTP/p\nsocks4 yes\n");
-	assert_null(conf_load(path, &cause));
-	assert_non_null(strstr(cause, ":4: socks4 yes cannot go with auth gssapi"));
-	free(cause);
-	free(path);
+	conf_refused("auth gssapi\n",
+	    ":1: auth gssapi needs krb5_keytab and krb5_service");
+	conf_refused("auth none pam\n",
+	    ":1: auth none pam: none cannot go with a login method");
+	conf_refused("auth gssapi\nkrb5_keytab /k\n"
+	    "krb5_service proxy.example.org\n",
+	    ":3: krb5_service proxy.example.org: expected service/host");
+	conf_refused("auth gssapi\nkrb5_keytab /k\nkrb5_service HTTP/p\n"
+	    "socks4 yes\n", ":4: socks4 yes cannot go with auth gssapi");
 }
 
 static void

@@ -69,6 +69,7 @@ uint8_t	 audit_protocol_of(const char *);
 #define AUDIT_AUTH_PASSWORD	2	/* SOCKS5 username/password */
 #define AUDIT_AUTH_BASIC	3	/* HTTP Basic */
 #define AUDIT_AUTH_NEGOTIATE	4	/* HTTP Negotiate (Kerberos) */
+#define AUDIT_AUTH_GSSAPI	5	/* SOCKS5 GSSAPI (RFC 1961, Kerberos) */
 const char *audit_auth_name(uint8_t);
 uint8_t	 audit_auth_of(const char *);
 int	 audit_init(const struct conf *, int, int, char **);

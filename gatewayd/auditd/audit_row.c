@@ -225,6 +225,7 @@ static const char *const audit_auths[] = {
 	[AUDIT_AUTH_PASSWORD] = "password",
 	[AUDIT_AUTH_BASIC] = "basic",
 	[AUDIT_AUTH_NEGOTIATE] = "negotiate",
+	[AUDIT_AUTH_GSSAPI] = "gssapi",
 };
 
 /* The name of a login method; NULL (stored as NULL) for UNKNOWN. */

@@ -130,9 +130,13 @@ auth_submit(struct session *s, const char *user, const char *pass)
 	return (r);
 }
 
-/* A GSS-API token (HTTP Negotiate). */
+/*
+ * A GSS-API token: HTTP Negotiate's (keep 0), or SOCKS5 GSSAPI's, whose
+ * accepted context comes back for the session to keep (keep 1).
+ */
 int
-auth_submit_token(struct session *s, const uint8_t *token, size_t len)
+auth_submit_token(struct session *s, const uint8_t *token, size_t len,
+    int keep)
 {
 	struct auth_request	 req;
 	int			 r;
@@ -142,6 +146,7 @@ auth_submit_token(struct session *s, const uint8_t *token, size_t len)
 		return (-1);
 	memset(&req, 0, offsetof(struct auth_request, ar_token));
 	req.ar_toklen = (uint16_t)len;
+	req.ar_keep = keep != 0;
 	memcpy(req.ar_token, token, len);
 	r = auth_send(s, AUTH_MSG_TOKEN, &req, "");
 	explicit_bzero(&req, AUTH_REQUEST_LEN(&req));
@@ -183,7 +188,9 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (;;) {
 		n = chan_recv(fd, &hdr, &rep, sizeof(rep), MSG_DONTWAIT);
-		if (n == (ssize_t)sizeof(rep) && hdr.ch_type ==
+		if (n >= (ssize_t)offsetof(struct auth_reply, ap_data) &&
+		    rep.ap_outlen + rep.ap_ctxlen <= AUTH_REPLY_DATA_MAX &&
+		    n == (ssize_t)AUTH_REPLY_LEN(&rep) && hdr.ch_type ==
 		    AUTH_MSG_RESULT && hdr.ch_sid == rep.ap_sid) {
 			if (rep.ap_status > AUTH_BUSY)	/* not authd's to say */
 				rep.ap_status = AUTH_ERROR;
@@ -191,6 +198,9 @@ auth_reply_cb(evutil_socket_t fd, short what, void *arg)
 			rep.ap_user[sizeof(rep.ap_user) - 1] = '\0';
 			rep.ap_principal[sizeof(rep.ap_principal) - 1] = '\0';
 			auth_deliver(w, &rep);
+			/* A context's keys are the session's now, not ours. */
+			explicit_bzero(rep.ap_data, rep.ap_outlen +
+			    rep.ap_ctxlen);
 			continue;
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))

@@ -48,11 +48,23 @@ enum auth_msg {
  * Server 2012. Base64 of that fits an HTTP head of HTTP_HEAD_MAX.
  */
 #define AUTH_TOKEN_MAX		12000
+/*
+ * An exported Kerberos context holds the ticket's authorization data
+ * (a PAC from Active Directory: up to a token's size) besides its keys
+ * and names; a reply holds it and a token for the client.
+ */
+#define AUTH_REPLY_DATA_MAX	(3 * AUTH_TOKEN_MAX)
 struct auth_request {
 	uint64_t		 ar_sid;
 	char			 ar_client[ADDR_STRLEN];
 	char			 ar_user[256];
 	char			 ar_pass[256];
+	/*
+	 * AUTH_MSG_TOKEN: 1 when the worker takes the accepted context over
+	 * (SOCKS5 GSSAPI, RFC 1961, wraps every byte of the session with
+	 * it); 0 when a login is all it asks (HTTP Negotiate).
+	 */
+	uint8_t			 ar_keep;
 	uint16_t		 ar_toklen;	/* AUTH_MSG_TOKEN only */
 	uint8_t			 ar_token[AUTH_TOKEN_MAX];
 };
@@ -68,7 +80,19 @@ struct auth_reply {
 	char			 ap_msg[192];
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
 	char			 ap_principal[256]; /* Kerberos: whose ticket */
+	/*
+	 * ar_keep: the token for the client (the AP-REP of mutual
+	 * authentication, often none), then the accepted context as
+	 * gss_export_sec_context() wrote it, session keys included: sent
+	 * only as long as they are, and wiped on both sides once used.
+	 */
+	uint16_t		 ap_outlen;
+	uint16_t		 ap_ctxlen;
+	uint8_t			 ap_data[AUTH_REPLY_DATA_MAX];
 };
+/* The bytes of a reply that are sent. */
+#define AUTH_REPLY_LEN(r) \
+	(offsetof(struct auth_reply, ap_data) + (r)->ap_outlen + (r)->ap_ctxlen)
 const char *auth_status_str(enum auth_status);
 
 /* authd.c, authd_pam.c: the process, and one login checked */
@@ -82,12 +106,13 @@ int	 authd_gss_init(const char *, const char *, const char *, uid_t,
 	    char **);
 void	 authd_gss_check(const struct auth_request *, struct auth_reply *);
 void	 authd_gss_release(void);
+void	 authd_gss_status(uint32_t, uint32_t, char *, size_t);
 
 /* auth.c: the proxy's side; the session's front end hears the answer */
 void	 auth_channel_init(struct worker *);
 void	 auth_channel_replace(struct worker *, int);
 int	 auth_submit(struct session *, const char *, const char *);
-int	 auth_submit_token(struct session *, const uint8_t *, size_t);
+int	 auth_submit_token(struct session *, const uint8_t *, size_t, int);
 void	 auth_forget(struct session *);
 
 #endif /* AUTH_H */

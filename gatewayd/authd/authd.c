@@ -111,7 +111,7 @@ authd_reply(int channel, const struct auth_reply *rep)
 	pthread_mutex_unlock(&authd.a_lock);
 	/* One message per send: concurrent replies never mix. */
 	if (fd != -1 && chan_send(fd, AUTH_MSG_RESULT, rep->ap_sid, rep,
-	    sizeof(*rep), 0) == -1 && errno != EPIPE)
+	    AUTH_REPLY_LEN(rep), 0) == -1 && errno != EPIPE)
 		log_warn("authd: send");
 }
 
@@ -188,8 +188,10 @@ authd_valid(const struct chan_hdr *hdr, const struct auth_request *req,
 	if (n < (ssize_t)fixed || hdr->ch_sid != req->ar_sid)
 		return (0);
 	if (hdr->ch_type == AUTH_MSG_PASSWORD)
-		return ((size_t)n == fixed && req->ar_toklen == 0);
+		return ((size_t)n == fixed && req->ar_toklen == 0 &&
+		    req->ar_keep == 0);
 	return (hdr->ch_type == AUTH_MSG_TOKEN && req->ar_toklen > 0 &&
+	    req->ar_keep <= 1 &&
 	    req->ar_toklen <= AUTH_TOKEN_MAX &&
 	    (size_t)n == fixed + req->ar_toklen);
 }
@@ -298,7 +300,7 @@ authd_worker(void *arg)
 
 		r = authq_request(it, &channel);
 		token = r->ar_toklen > 0;
-		memset(&rep, 0, sizeof(rep));
+		memset(&rep, 0, offsetof(struct auth_reply, ap_data));
 		rep.ap_sid = r->ar_sid;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (what == AUTHQ_RUN) {
@@ -337,6 +339,8 @@ authd_worker(void *arg)
 			authd_note(&rep, "client locked out for %ds",
 			    authd.a_lockout);
 		authd_reply(channel, &rep);
+		/* An exported context holds the session's keys. */
+		explicit_bzero(rep.ap_data, rep.ap_outlen + rep.ap_ctxlen);
 	}
 }
 

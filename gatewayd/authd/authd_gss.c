@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,12 @@ authd_gss_is_krb5(gss_OID mech)
 	    gss_oid_equal(mech, gss_mech_krb5_wrong)));
 }
 
-/* GSS-API's words for major and minor status, as one line. */
-static void
-authd_gss_status(OM_uint32 major, OM_uint32 minor, char *out, size_t len)
+/*
+ * GSS-API's words for major and minor status, as one line with no
+ * control bytes (also for the proxy's SOCKS5 GSSAPI layer).
+ */
+void
+authd_gss_status(uint32_t major, uint32_t minor, char *out, size_t len)
 {
 	OM_uint32	 min, ctx = 0;
 	gss_buffer_desc	 b;
@@ -247,6 +251,51 @@ authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
 	}
 }
 
+/*
+ * SOCKS5 GSSAPI (RFC 1961): the session wraps every byte with the
+ * accepted context, in the worker; it goes back exported, after the token
+ * the client waits for. RFC 1961 has the client ask for replay and
+ * sequence detection: without them a frame could be replayed or dropped
+ * inside the session unnoticed, so such a context is refused.
+ */
+static void
+authd_gss_export(gss_ctx_id_t *ctx, const gss_buffer_desc *out,
+    OM_uint32 flags, struct auth_reply *rep)
+{
+	const OM_uint32	 need = GSS_C_INTEG_FLAG | GSS_C_CONF_FLAG |
+			    GSS_C_REPLAY_FLAG | GSS_C_SEQUENCE_FLAG;
+	gss_buffer_desc	 ex = GSS_C_EMPTY_BUFFER;
+	OM_uint32	 major, minor;
+
+	if ((flags & need) != need) {
+		rep->ap_status = AUTH_FAILED;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "the context lacks "
+		    "integrity, confidentiality, replay or sequence detection "
+		    "(flags %#x)", (unsigned)flags);
+		return;
+	}
+	if ((major = gss_export_sec_context(&minor, ctx, &ex)) !=
+	    GSS_S_COMPLETE) {
+		rep->ap_status = AUTH_ERROR;
+		authd_gss_status(major, minor, rep->ap_msg,
+		    sizeof(rep->ap_msg));
+		return;
+	}
+	if (out->length > UINT16_MAX || ex.length > UINT16_MAX ||
+	    out->length + ex.length > AUTH_REPLY_DATA_MAX) {
+		rep->ap_status = AUTH_ERROR;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "the context is too "
+		    "large to hand over (%zu bytes)", ex.length);
+	} else {
+		memcpy(rep->ap_data, out->value, out->length);
+		memcpy(rep->ap_data + out->length, ex.value, ex.length);
+		rep->ap_outlen = (uint16_t)out->length;
+		rep->ap_ctxlen = (uint16_t)ex.length;
+	}
+	explicit_bzero(ex.value, ex.length);
+	gss_release_buffer(&minor, &ex);
+}
+
 /* Accepts req's token; rep gets the answer and the user. */
 void
 authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
@@ -316,10 +365,13 @@ authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
 		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "no user name");
 	}
 	/*
-	 * The AP-REP in out (mutual authentication) is not sent back: HTTP
-	 * proxy clients (curl, Chromium) read Proxy-Authenticate on a 407
-	 * only, and the tunnel's 200 is the answer they wait for.
+	 * The AP-REP in out (mutual authentication) goes back to SOCKS5
+	 * clients only: HTTP proxy clients (curl, Chromium) read
+	 * Proxy-Authenticate on a 407 only, and the tunnel's 200 is the
+	 * answer they wait for.
 	 */
+	if (rep->ap_status == AUTH_OK && req->ar_keep)
+		authd_gss_export(&ctx, &out, flags, rep);
 done:
 	gss_release_buffer(&minor, &out);
 	if (src != GSS_C_NO_NAME)

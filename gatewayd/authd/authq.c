@@ -285,9 +285,14 @@ authq_push(struct authq *q, const struct auth_request *req, int channel,
 	authq_prefix(req->ar_client, q->q_lim.al_prefix6, prefix,
 	    sizeof(prefix));
 	snprintf(pair, sizeof(pair), "%s %s", prefix, user);
+	/*
+	 * As long as its request, rounded up to the struct's alignment: the
+	 * largest token then fills the struct, its tail padding too.
+	 */
 	if (req->ar_toklen > sizeof(req->ar_token) || (it = calloc(1,
-	    offsetof(struct authq_item, i_req) + AUTH_REQUEST_LEN(req))) ==
-	    NULL)
+	    offsetof(struct authq_item, i_req) + ((AUTH_REQUEST_LEN(req) +
+	    _Alignof(struct authq_item) - 1) &
+	    ~(_Alignof(struct authq_item) - 1)))) == NULL)
 		return (AUTHQ_BUSY);
 	/* A Kerberos token: keyed by its prefix alone (see DESIGN). */
 	if (req->ar_toklen > 0) {

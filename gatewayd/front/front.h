@@ -15,4 +15,7 @@ extern const struct front	 front_http;
 void	 front_consume(struct session *, size_t);
 const char *front_auth_answer(struct session *, const struct auth_reply *);
 
+/* socks_gss.c: SOCKS5 GSSAPI (RFC 1961) after authd's yes */
+int	 socks_gss_start(struct session *, const struct auth_reply *);
+
 #endif /* FRONT_H */

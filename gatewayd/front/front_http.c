@@ -249,7 +249,7 @@ http_take(struct session *s, const struct http_request *req, size_t head,
 		return (http_begin(s));
 	if (req->hr_auth == HTTP_AUTH_NEGOTIATE && (auth & AUTH_GSSAPI)) {
 		s->s_login = AUDIT_AUTH_NEGOTIATE;
-		r = auth_submit_token(s, tok, toklen);
+		r = auth_submit_token(s, tok, toklen, 0);
 	} else if (req->hr_auth == HTTP_AUTH_BASIC && (auth & AUTH_PAM)) {
 		s->s_login = AUDIT_AUTH_BASIC;
 		r = auth_submit(s, req->hr_user, req->hr_pass);

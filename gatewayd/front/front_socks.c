@@ -1,5 +1,6 @@
 /*
- * front_socks.c: the SOCKS5 (RFC 1928, RFC 1929) and SOCKS4/4a front end:
+ * front_socks.c: the SOCKS5 (RFC 1928; logins RFC 1929 and RFC 1961's
+ * GSSAPI, whose layer is socks_gss.c) and SOCKS4/4a front end:
  * each handshake message of one client, parsed with the pure codec of
  * socks5.c and answered in its protocol. It ends in session_begin() with
  * a command and a destination; what follows (policy, DNS, connect, relay,
@@ -25,6 +26,7 @@
 
 #include "authd/auth.h"
 #include "base/stats.h"
+#include "auditd/audit.h"
 #include "proxy/worker.h"
 
 #include "front.h"
@@ -74,13 +76,17 @@ socks_greeting(struct session *s)
 	 * The method comes from the configuration alone: with `auth pam`
 	 * username/password is the only one, whether authd is up or not (a
 	 * dead authd refuses every login; it never opens the gateway).
-	 * SOCKS5's GSSAPI (RFC 1961) is not built: `auth gssapi` alone
-	 * leaves SOCKS5 clients no method.
+	 * GSSAPI (RFC 1961) comes first where both are on and the client
+	 * offers it: single sign-on, and no password on the wire.
 	 */
 	auth = s->s_worker->w_conf->c_auth;
-	reply[1] = s5_select_method(&g, (auth & AUTH_PAM) ?
-	    S5_METHOD_USERPASS : auth == AUTH_NONE ? S5_METHOD_NONE :
-	    S5_METHOD_UNACCEPTABLE);
+	reply[1] = S5_METHOD_UNACCEPTABLE;
+	if (auth & AUTH_GSSAPI)
+		reply[1] = s5_select_method(&g, S5_METHOD_GSSAPI);
+	if (reply[1] == S5_METHOD_UNACCEPTABLE)
+		reply[1] = s5_select_method(&g, (auth & AUTH_PAM) ?
+		    S5_METHOD_USERPASS : auth == AUTH_NONE ? S5_METHOD_NONE :
+		    S5_METHOD_UNACCEPTABLE);
 	if (reply[1] == S5_METHOD_UNACCEPTABLE) {
 		session_refuse_bytes(s, reply, sizeof(reply),
 		    "no acceptable authentication method");
@@ -90,9 +96,75 @@ socks_greeting(struct session *s)
 		session_close(s, CLOSE_NO_MEMORY);
 		return (STEP_STOP);
 	}
-	session_set_state(s, reply[1] == S5_METHOD_USERPASS ? S_AUTH :
-	    S_REQUEST);
+	if (reply[1] == S5_METHOD_GSSAPI) {
+		/* A Kerberos token is larger than any other handshake. */
+		s->s_login = AUDIT_AUTH_GSSAPI;
+		bufferevent_setwatermark(s->s_bev, EV_READ, 0, S5_GSS_HEADER +
+		    AUTH_TOKEN_MAX);
+	}
+	session_set_state(s, reply[1] == S5_METHOD_NONE ? S_REQUEST : S_AUTH);
 	return (STEP_NEXT);
+}
+
+/*
+ * A login authd could not take (gone, or its channel full): refused
+ * either way, with the method's own failure message.
+ */
+static enum step
+socks_auth_unsent(struct session *s, const uint8_t *failure, size_t len)
+{
+	if (s->s_worker->w_auth_fd == -1) {
+		STAT_ADD(GW_STAT_AUTHD_DOWN, 1);
+		session_refuse_bytes(s, failure, len, "auth: authd unavailable");
+	} else {
+		STAT_ADD(GW_STAT_AUTH_BUSY, 1);
+		session_refuse_bytes(s, failure, len, "auth: authd busy");
+	}
+	return (STEP_STOP);
+}
+
+/*
+ * RFC 1961 section 3: the client's first token goes to authd, which
+ * accepts it and hands the context back (socks_authenticated). Kerberos
+ * takes one token; a mechanism that wants more rounds is refused there.
+ */
+static enum step
+socks_gss_auth(struct session *s)
+{
+	static const uint8_t	 abort[2] = { S5_GSS_VERSION, S5_GSS_ABORT };
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
+	struct s5_gss_frame	 f;
+	size_t			 len = evbuffer_get_length(in), tlen;
+	uint8_t			 hdr[S5_GSS_HEADER], tok[AUTH_TOKEN_MAX];
+	int			 r;
+
+	if (len > S5_GSS_HEADER)
+		len = S5_GSS_HEADER;
+	if (evbuffer_copyout(in, hdr, len) != (ssize_t)len)
+		return (STEP_WAIT);
+	if ((r = s5_parse_gss_frame(hdr, len, S5_GSS_AUTH, &f)) < 0) {
+		session_refuse_bytes(s, abort, sizeof(abort), s5_strerror(r));
+		return (STEP_STOP);
+	}
+	if (len < S5_GSS_HEADER)
+		return (STEP_WAIT);
+	if ((tlen = (size_t)hdr[2] << 8 | hdr[3]) == 0 ||
+	    tlen > AUTH_TOKEN_MAX) {
+		session_refuse_bytes(s, abort, sizeof(abort), tlen == 0 ?
+		    "GSSAPI: an empty token" : "GSSAPI: a token past "
+		    "12,000 bytes");
+		return (STEP_STOP);
+	}
+	if (evbuffer_get_length(in) < S5_GSS_HEADER + tlen)
+		return (STEP_WAIT);
+	evbuffer_drain(in, S5_GSS_HEADER);
+	evbuffer_remove(in, tok, tlen);
+	r = auth_submit_token(s, tok, tlen, 1);
+	explicit_bzero(tok, tlen);
+	if (r == -1)
+		return (socks_auth_unsent(s, abort, sizeof(abort)));
+	bufferevent_disable(s->s_bev, EV_READ);
+	return (STEP_STOP);
 }
 
 /* RFC 1929: the pair goes to authd; reading stops until it answers. */
@@ -106,6 +178,8 @@ socks_auth(struct session *s)
 	uint8_t			 buf[S5_USERPASS_MAX];
 	int			 r;
 
+	if (s->s_login == AUDIT_AUTH_GSSAPI)
+		return (socks_gss_auth(s));
 	/*
 	 * Copied out, not pulled up: a pullup would move the password into
 	 * a new chain and free the old ones unwiped.
@@ -127,18 +201,8 @@ socks_auth(struct session *s)
 	front_consume(s, (size_t)r);
 	s->s_login = AUDIT_AUTH_PASSWORD;
 	if (auth_submit(s, up.user, up.pass) == -1) {
-		/* authd gone, or its channel full for now: refused either way. */
 		explicit_bzero(&up, sizeof(up));
-		if (s->s_worker->w_auth_fd == -1) {
-			STAT_ADD(GW_STAT_AUTHD_DOWN, 1);
-			session_refuse_bytes(s, failure, sizeof(failure),
-			    "auth: authd unavailable");
-		} else {
-			STAT_ADD(GW_STAT_AUTH_BUSY, 1);
-			session_refuse_bytes(s, failure, sizeof(failure),
-			    "auth: authd busy");
-		}
-		return (STEP_STOP);
+		return (socks_auth_unsent(s, failure, sizeof(failure)));
 	}
 	explicit_bzero(&up, sizeof(up));
 	bufferevent_disable(s->s_bev, EV_READ);
@@ -151,14 +215,22 @@ socks_authenticated(struct session *s, const struct auth_reply *rep)
 {
 	static const uint8_t	 failure[2] = { S5_AUTH_VERSION, 0x01 };
 	static const uint8_t	 success[2] = { S5_AUTH_VERSION, 0x00 };
+	static const uint8_t	 abort[2] = { S5_GSS_VERSION, S5_GSS_ABORT };
+	const int		 gss = s->s_login == AUDIT_AUTH_GSSAPI;
 	const char		*why;
 
 	if ((why = front_auth_answer(s, rep)) != NULL) {
-		session_refuse_bytes(s, failure, sizeof(failure), why);
+		session_refuse_bytes(s, gss ? abort : failure, 2, why);
 		return;
 	}
-	if (session_reply(s, success, sizeof(success)) == -1) {
-		session_close(s, CLOSE_NO_MEMORY);
+	/* GSSAPI: the server's token, then the layer (socks_gss.c). */
+	if (gss ? socks_gss_start(s, rep) : session_reply(s, success,
+	    sizeof(success))) {
+		if (gss)
+			session_refuse_bytes(s, abort, sizeof(abort), "GSSAPI: "
+			    "the context could not be taken over");
+		else
+			session_close(s, CLOSE_NO_MEMORY);
 		return;
 	}
 	session_set_state(s, S_REQUEST);
@@ -225,6 +297,12 @@ socks_request(struct session *s)
 		return (STEP_STOP);
 	}
 	evbuffer_drain(bufferevent_get_input(s->s_bev), (size_t)r);
+	if (req.cmd == S5_CMD_UDP_ASSOCIATE && s->s_login == AUDIT_AUTH_GSSAPI) {
+		/* RFC 1961 wraps datagrams too: not built, so not relayed bare. */
+		session_refuse(s, S5_REP_CMD_UNSUPPORTED, "UDP ASSOCIATE with "
+		    "GSSAPI protection is not supported");
+		return (STEP_STOP);
+	}
 	return (session_begin(s, req.cmd, req.atyp == S5_ATYP_DOMAIN ?
 	    req.name : NULL, &req.addr, req.port, NULL));
 }

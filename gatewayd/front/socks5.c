@@ -47,6 +47,45 @@ s5_select_method(const struct s5_greeting *g, uint8_t wanted)
 }
 
 /*
+ * One RFC 1961 message of type mtyp: its token points into buf. An abort
+ * from the peer, or another type, is an error, never skipped.
+ */
+int
+s5_parse_gss_frame(const uint8_t *buf, size_t len, uint8_t mtyp,
+    struct s5_gss_frame *f)
+{
+	size_t	 tlen;
+
+	if (len < 1)
+		return (0);
+	if (buf[0] != S5_GSS_VERSION)
+		return (S5_ERR_VERSION);
+	if (len < 2)
+		return (0);
+	if (buf[1] == S5_GSS_ABORT)
+		return (S5_ERR_GSS_ABORT);
+	if (buf[1] != mtyp)
+		return (S5_ERR_GSS_TYPE);
+	if (len < S5_GSS_HEADER)
+		return (0);
+	tlen = (size_t)buf[2] << 8 | buf[3];
+	if (len < S5_GSS_HEADER + tlen)
+		return (0);
+	f->len = (uint16_t)tlen;
+	f->token = buf + S5_GSS_HEADER;
+	return ((int)(S5_GSS_HEADER + tlen));
+}
+
+void
+s5_build_gss_header(uint8_t *buf, uint8_t mtyp, uint16_t len)
+{
+	buf[0] = S5_GSS_VERSION;
+	buf[1] = mtyp;
+	buf[2] = (uint8_t)(len >> 8);
+	buf[3] = (uint8_t)len;
+}
+
+/*
  * RFC 1929 says names and passwords are 1 to 255 bytes. An empty one is
  * parsed here all the same: refusing it is the authenticator's job, which
  * answers with a failed status rather than a dropped connection.
@@ -247,6 +286,8 @@ s5_strerror(int err)
 		[-S5_ERR_DOMAIN] = "malformed domain name",
 		[-S5_ERR_TOO_LONG] = "field longer than 255 bytes",
 		[-S5_ERR_CREDENTIALS] = "NUL byte in user name or password",
+		[-S5_ERR_GSS_ABORT] = "GSSAPI: the client aborted",
+		[-S5_ERR_GSS_TYPE] = "GSSAPI: not the message type expected",
 	};
 
 	if (err < 0 && err >= S5_ERR_MIN && why[-err] != NULL)

@@ -59,7 +59,9 @@ enum s5_error {
 	S5_ERR_DOMAIN = -6,	/* empty name, or a NUL or control byte */
 	S5_ERR_TOO_LONG = -7,	/* SOCKS4: a field without its NUL */
 	S5_ERR_CREDENTIALS = -8,	/* RFC 1929: a NUL in user or password */
-	S5_ERR_MIN = S5_ERR_CREDENTIALS
+	S5_ERR_GSS_ABORT = -9,	/* RFC 1961: the peer aborted */
+	S5_ERR_GSS_TYPE = -10,	/* RFC 1961: not the message type due */
+	S5_ERR_MIN = S5_ERR_GSS_TYPE
 };
 
 struct s5_greeting {
@@ -105,6 +107,31 @@ struct s4_request {
 	char		 userid[256];
 	char		 name[256];	/* SOCKS4a: the host name, or "" */
 };
+
+/*
+ * RFC 1961 (GSSAPI): every message after the greeting is VER=1 MTYP
+ * LEN(2, big-endian) TOKEN, LEN up to 65535; an abort is VER=1 MTYP=0xff
+ * alone. The token of a protection message is one wrapped byte, the
+ * level.
+ */
+#define S5_GSS_VERSION		0x01
+#define S5_GSS_AUTH		0x01	/* context establishment */
+#define S5_GSS_PROTECTION	0x02	/* protection-level subnegotiation */
+#define S5_GSS_DATA		0x03	/* encapsulated SOCKS and user data */
+#define S5_GSS_ABORT		0xff
+#define S5_GSS_HEADER		4
+#define S5_GSS_TOKEN_MAX	65535
+#define S5_GSS_INTEGRITY	1	/* protection levels */
+#define S5_GSS_CONFIDENTIALITY	2
+#define S5_GSS_SELECTIVE	3
+
+struct s5_gss_frame {
+	uint16_t	 len;
+	const uint8_t	*token;		/* into the parsed buffer */
+};
+int	 s5_parse_gss_frame(const uint8_t *, size_t, uint8_t,
+	    struct s5_gss_frame *);
+void	 s5_build_gss_header(uint8_t *, uint8_t, uint16_t);
 
 /* RFC 1928 section 7: RSV(2) FRAG ATYP DST.ADDR DST.PORT, then data. */
 struct s5_udp_header {

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "log.h"
@@ -132,6 +133,9 @@ relay_start(struct session *s)
 	case 1:
 		return (capped_start(s));
 	}
+	/* A layered client (SOCKS5 GSSAPI) is bufferevents all the way. */
+	if (s->s_bev != NULL && bufferevent_get_underlying(s->s_bev) != NULL)
+		return (capped_start(s));
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return (-1);
 	s->s_relay = r;

@@ -35,6 +35,7 @@ void	 relay_quota_end(struct session *, int64_t);
 
 /* relay_capped.c */
 int	 capped_start(struct session *);
+void	 relay_early(struct session *);
 int	 capped_queue(struct session *, int, struct evbuffer *);
 void	 capped_free(struct session *);
 void	 capped_repool(struct session *, struct bw_pool *[2]);

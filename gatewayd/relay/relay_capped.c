@@ -6,7 +6,9 @@
  *
  * Sessions without a cap keep the raw relay (relay.c), which is faster;
  * this one pays for bufferevents only where libevent's metering is the
- * point. The rules are the same: at most relay_buffer bytes wait per
+ * point, or where the client's bytes pass a filter (SOCKS5 GSSAPI's
+ * wrapping, front/socks_gss.c), whose bufferevent it takes over from the
+ * handshake: "written" then means through every layer (base/bev.c). The rules are the same: at most relay_buffer bytes wait per
  * direction (reading from the sender stops until the receiver has taken
  * half of them), an EOF is passed on as shutdown(SHUT_WR) once what came
  * before it is written, the session ends when both directions have, and
@@ -23,6 +25,7 @@
 #include <event2/event.h>
 
 #include "account/account.h"
+#include "base/bev.h"
 #include "base/wipe.h"
 #include "proxy/worker.h"
 #include "session/session.h"
@@ -53,6 +56,47 @@ capped_side(const struct session *s, const struct bufferevent *bev)
 	    SIDE_REMOTE);
 }
 
+/*
+ * Where a side's bandwidth is metered: its socket's bufferevent, under a
+ * client's filter when it has one.
+ */
+static struct bufferevent *
+capped_metered(struct bufferevent *bev)
+{
+	struct bufferevent	*under = bufferevent_get_underlying(bev);
+
+	return (under != NULL ? under : bev);
+}
+
+/*
+ * Side i's bufferevent: a new one on its socket, or the client's own
+ * when it is layered (SOCKS5 GSSAPI), taken over from the handshake with
+ * what it holds. A filter gets no read watermark: libevent's filters stop
+ * unwrapping at one and never start again by themselves (socks_gss.c).
+ */
+static struct bufferevent *
+capped_side_bev(struct session *s, int i)
+{
+	struct bufferevent	*bev;
+
+	if (i == SIDE_CLIENT && s->s_bev != NULL &&
+	    bufferevent_get_underlying(s->s_bev) != NULL) {
+		bev = s->s_bev;
+		s->s_bev = NULL;
+		bufferevent_setwatermark(bev, EV_READ, 0, 0);
+		return (bev);
+	}
+	/* Thread-safe: a pool's refills come from another thread. */
+	if ((bev = bufferevent_socket_new(s->s_worker->w_base, s->s_fd[i],
+	    BEV_OPT_THREADSAFE)) == NULL)
+		return (NULL);
+	bufferevent_setwatermark(bev, EV_READ, 0, s->s_worker->w_scratch_len);
+	/* As large as the raw relay's reads (libevent: 16 KiB). */
+	bufferevent_set_max_single_read(bev, s->s_worker->w_scratch_len);
+	bufferevent_set_max_single_write(bev, s->s_worker->w_scratch_len);
+	return (bev);
+}
+
 int
 capped_start(struct session *s)
 {
@@ -64,22 +108,13 @@ capped_start(struct session *s)
 		return (-1);
 	s->s_capped = cr;
 	for (i = 0; i < 2; i++) {
-		/* Thread-safe: a pool's refills come from another thread. */
-		cr->cr_bev[i] = bufferevent_socket_new(s->s_worker->w_base,
-		    s->s_fd[i], BEV_OPT_THREADSAFE);
-		if (cr->cr_bev[i] == NULL)
+		if ((cr->cr_bev[i] = capped_side_bev(s, i)) == NULL)
 			return (-1);
 		bufferevent_setcb(cr->cr_bev[i], capped_read, capped_write,
 		    capped_event, s);
-		bufferevent_setwatermark(cr->cr_bev[i], EV_READ, 0,
-		    s->s_worker->w_scratch_len);
-		/* As large as the raw relay's reads (libevent: 16 KiB). */
-		bufferevent_set_max_single_read(cr->cr_bev[i],
-		    s->s_worker->w_scratch_len);
-		bufferevent_set_max_single_write(cr->cr_bev[i],
-		    s->s_worker->w_scratch_len);
 		if ((g = bandwidth_group(s, i)) != NULL &&
-		    bufferevent_add_to_rate_limit_group(cr->cr_bev[i], g) == -1)
+		    bufferevent_add_to_rate_limit_group(capped_metered(
+		    cr->cr_bev[i]), g) == -1)
 			return (-1);
 	}
 	s->s_active = s->s_worker->w_now;
@@ -88,6 +123,20 @@ capped_start(struct session *s)
 		if (bufferevent_enable(cr->cr_bev[i], EV_READ | EV_WRITE) == -1)
 			return (-1);
 	return (0);
+}
+
+/*
+ * A layered client taken over at the start (capped_side_bev): what it
+ * sent early is unwrapped now and relayed as any later read is.
+ */
+void
+relay_early(struct session *s)
+{
+	struct bufferevent	*bev = s->s_capped->cr_bev[SIDE_CLIENT];
+
+	bufferevent_flush(bev, EV_READ, BEV_NORMAL);
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		capped_read(bev, s);
 }
 
 /*
@@ -104,10 +153,11 @@ capped_repool(struct session *s, struct bw_pool *old[2])
 	for (i = 0; i < 2; i++) {
 		if (old[i] == s->s_bw[i])
 			continue;
-		bufferevent_remove_from_rate_limit_group(s->s_capped->cr_bev[i]);
+		bufferevent_remove_from_rate_limit_group(capped_metered(
+		    s->s_capped->cr_bev[i]));
 		if ((g = bandwidth_group(s, i)) != NULL)
-			bufferevent_add_to_rate_limit_group(
-			    s->s_capped->cr_bev[i], g);
+			bufferevent_add_to_rate_limit_group(capped_metered(
+			    s->s_capped->cr_bev[i]), g);
 	}
 }
 
@@ -133,8 +183,9 @@ capped_free(struct session *s)
 		 * Out of its group now: libevent would remove it only when
 		 * the free is finalized, later, and the pool may go first.
 		 */
-		bufferevent_remove_from_rate_limit_group(cr->cr_bev[i]);
-		bufferevent_free(cr->cr_bev[i]);
+		bufferevent_remove_from_rate_limit_group(capped_metered(
+		    cr->cr_bev[i]));
+		bev_free(cr->cr_bev[i]);
 	}
 	if (cr->cr_head != NULL)
 		evbuffer_free(cr->cr_head);
@@ -177,8 +228,7 @@ capped_quota_end(struct session *s, int64_t now)
 			bufferevent_setwatermark(cr->cr_bev[i], EV_WRITE, 0, 0);
 		}
 	}
-	if ((evbuffer_get_length(bufferevent_get_output(cr->cr_bev[0])) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(cr->cr_bev[1])) == 0) ||
+	if ((bev_unsent(cr->cr_bev[0]) == 0 && bev_unsent(cr->cr_bev[1]) == 0) ||
 	    now >= cr->cr_drain_until)
 		relay_end(s, CLOSE_QUOTA);
 }
@@ -305,7 +355,7 @@ capped_write(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (cr->cr_eof[!to]) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (bev_unsent(bev) == 0)
 			capped_pass_eof(s, !to);
 		return;
 	}
@@ -327,8 +377,7 @@ capped_event(struct bufferevent *bev, short what, void *arg)
 		bufferevent_disable(bev, EV_READ);
 		/* Passed on when the other side's output is empty. */
 		bufferevent_setwatermark(cr->cr_bev[!side], EV_WRITE, 0, 0);
-		if (evbuffer_get_length(bufferevent_get_output(
-		    cr->cr_bev[!side])) == 0)
+		if (bev_unsent(cr->cr_bev[!side]) == 0)
 			capped_pass_eof(s, side);
 		return;
 	}

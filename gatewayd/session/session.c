@@ -44,6 +44,7 @@
 
 #include "account/account.h"
 #include "authd/auth.h"
+#include "base/bev.h"
 #include "base/clock.h"
 #include "base/stats.h"
 #include "base/wipe.h"
@@ -63,7 +64,6 @@ _Atomic unsigned	 gw_nsessions;
 static void	session_client_event(struct bufferevent *, short, void *);
 static void	session_refusal_flushed(struct bufferevent *, void *);
 static void	session_wipe_input(struct session *);
-static int	session_send(struct session *, const void *, size_t);
 
 const char *
 session_state_name(enum session_state state)
@@ -90,27 +90,23 @@ session_set_state(struct session *s, enum session_state state)
 	s->s_state = state;
 }
 
-/* A reply to the client during the handshake (BIND's first one). */
+/*
+ * Writes a handshake message (BIND's first reply too); an empty one is a
+ * failure. A fresh socket takes a few bytes at once, so they are sent
+ * right away rather than a loop turn later; what the socket does not take
+ * waits in the bufferevent. A layered client (SOCKS5 GSSAPI) has every
+ * byte wrapped by its filter: never straight to the socket.
+ */
 int
 session_reply(struct session *s, const void *buf, size_t len)
-{
-	return (session_send(s, buf, len));
-}
-
-/*
- * Writes a handshake message; an empty one is a failure. A fresh socket
- * takes a few bytes at once, so they are sent right away rather than a
- * loop turn later; what the socket does not take waits in the bufferevent.
- */
-static int
-session_send(struct session *s, const void *buf, size_t len)
 {
 	ssize_t	 n = 0;
 
 	/* A front end that could not write its reply (fe_reply gave 0). */
 	if (len == 0)
 		return (-1);
-	if (evbuffer_get_length(bufferevent_get_output(s->s_bev)) == 0) {
+	if (bufferevent_get_underlying(s->s_bev) == NULL &&
+	    evbuffer_get_length(bufferevent_get_output(s->s_bev)) == 0) {
 		n = send(s->s_fd[SIDE_CLIENT], buf, len, MSG_NOSIGNAL |
 		    MSG_DONTWAIT);
 		if (n == -1)
@@ -190,7 +186,7 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	    session_client_event, s);
 	bufferevent_setwatermark(s->s_bev, EV_READ, 0,
 	    SESSION_HANDSHAKE_BUFFER);
-	/* Writing is enabled only if a reply ever has to wait (session_send). */
+	/* Writing is enabled only if a reply ever has to wait (session_reply). */
 	bufferevent_enable(s->s_bev, EV_READ);
 	s->s_state = S_GREETING;
 	s->s_front = fe;
@@ -389,7 +385,7 @@ session_refuse_bytes(struct session *s, const uint8_t *bytes, size_t len,
 	bufferevent_setcb(bev, session_client_read, session_refusal_flushed,
 	    session_client_event, s);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	if (session_send(s, bytes, len) == -1) {
+	if (session_reply(s, bytes, len) == -1) {
 		session_close(s, CLOSE_REFUSED);
 		return;
 	}
@@ -404,11 +400,11 @@ session_refusal_flushed(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (bev_unsent(bev) > 0)
 		return;
 	if (!s->s_client_shut) {
 		s->s_client_shut = 1;
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		shutdown(s->s_fd[SIDE_CLIENT], SHUT_WR);
 	}
 }
 
@@ -438,7 +434,7 @@ session_connected(struct session *s, const struct sockaddr *peer)
 		memset(&bnd, 0, sizeof(bnd));
 	addr_unmap(&bnd);
 	if ((s->s_front->fe_connected != NULL ? s->s_front->fe_connected(s) :
-	    session_send(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
+	    session_reply(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
 	    (struct sockaddr *)&bnd, reply, sizeof(reply)))) == -1 ||
 	    relay_start(s) == -1) {
 		session_close(s, s->s_errno == EPROTO ? CLOSE_CLIENT_ERROR :
@@ -449,6 +445,11 @@ session_connected(struct session *s, const struct sockaddr *peer)
 	session_active(s);
 	session_observe_handshake(s);
 	session_audit(s, AR_START, NULL);
+	if (s->s_bev == NULL) {
+		/* A layered client, taken over by the relay, early bytes too. */
+		relay_early(s);
+		return;
+	}
 	in = bufferevent_get_input(s->s_bev);
 	out = bufferevent_get_output(s->s_bev);
 	early = evbuffer_get_length(in);
@@ -555,7 +556,7 @@ session_end(struct session *s, enum close_reason why, const char *reason)
 	connect_cancel(s);
 	if (s->s_bev != NULL) {
 		session_wipe_input(s);
-		bufferevent_free(s->s_bev);
+		bev_free(s->s_bev);
 		s->s_bev = NULL;
 	}
 	relay_free(s);

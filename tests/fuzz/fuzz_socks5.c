@@ -1,5 +1,6 @@
 /*
- * libFuzzer harness for the SOCKS5 / SOCKS4 / RFC 1929 / UDP-header codec.
+ * libFuzzer harness for the SOCKS5 / SOCKS4 / RFC 1929 / UDP-header codec
+ * and RFC 1961's framing.
  * The first byte picks the parser. Invariants, beyond ASan's "never read
  * past the input" (each call gets a buffer of exactly its length):
  *  - a parser never claims more bytes than it was given;
@@ -20,7 +21,7 @@
 
 #define CHECK(x)	do { if (!(x)) abort(); } while (0)
 
-enum { P_GREETING, P_USERPASS, P_REQUEST, P_SOCKS4, P_UDP, P_MAX };
+enum { P_GREETING, P_USERPASS, P_REQUEST, P_SOCKS4, P_UDP, P_GSS, P_MAX };
 
 static int
 parse(int which, const uint8_t *data, size_t len, void *out)
@@ -43,8 +44,15 @@ parse(int which, const uint8_t *data, size_t len, void *out)
 	case P_SOCKS4:
 		r = s4_parse_request(copy, len, out);
 		break;
-	default:
+	case P_UDP:
 		r = s5_parse_udp_header(copy, len, out);
+		break;
+	default:
+		r = s5_parse_gss_frame(copy, len, S5_GSS_DATA, out);
+		/* The token points into the copy, about to be freed. */
+		if (r > 0)
+			((struct s5_gss_frame *)out)->token = data +
+			    S5_GSS_HEADER;
 		break;
 	}
 	free(copy);
@@ -92,6 +100,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct s5_request	req;
 		struct s4_request	s4;
 		struct s5_udp_header	udp;
+		struct s5_gss_frame	gss;
 	} out, scratch;
 	int	 which, r, k;
 
@@ -116,6 +125,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		round_trip_request(data, r, &out.req);
 	else if (which == P_UDP)
 		round_trip_udp(&out.udp);
+	else if (which == P_GSS) {
+		/* The header says the token's length; it rebuilds the same. */
+		uint8_t	 h[S5_GSS_HEADER];
+
+		CHECK(r == S5_GSS_HEADER + out.gss.len);
+		CHECK(out.gss.token == data + S5_GSS_HEADER);
+		s5_build_gss_header(h, S5_GSS_DATA, out.gss.len);
+		CHECK(memcmp(h, data, sizeof(h)) == 0);
+	}
 	else if (which == P_USERPASS)
 		CHECK(strlen(out.up.user) == out.up.ulen &&
 		    strlen(out.up.pass) == out.up.plen);

@@ -9,6 +9,7 @@ mount namespace) and pass PAM's account stack (pam_matrix)."""
 
 import base64
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -326,12 +327,80 @@ class NegotiateTest(PamTestCase):
         self.assertEqual(code, 407)
         self.gw.wait_log("Request is a replay")
 
+    def gss_socks(self, env, dport, mode, level=2, size=64):
+        """gss_socks.py's outcome, with the ticket in env."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        r = subprocess.run(["/usr/bin/python3",
+                            os.path.join(here, "gss_socks.py"),
+                            str(self.gw.port), str(dport), mode, str(level),
+                            str(size)], env=dict(os.environ, **env),
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr + self.gw.log().encode())
+        return json.loads(r.stdout)
+
+    def test_socks5_gssapi_wraps_every_byte(self):
+        """RFC 1961: a SOCKS5 client logs in with its ticket, agrees a
+        protection level, and everything after (request, reply, data, the
+        EOF) goes wrapped; 300 kB each way pass several 64 KiB tokens and
+        the relay's back-pressure."""
+        port = self.tcp_server(EchoHandler)
+        env = self.kdc.kinit("alice", "alice-pw")
+        # Integrity and confidentiality as asked; selective is answered
+        # with confidentiality.
+        for level, agreed in ((1, 1), (2, 2), (3, 2)):
+            out = self.gss_socks(env, port, "echo", level, 300000)
+            self.assertEqual(out, {"method": 1, "level": agreed, "rep": 0,
+                                   "echo": True, "eof": True},
+                             self.gw.log())
+        # The policy sees her and her groups: teachers may not reach 9.
+        self.assertEqual(self.gss_socks(env, 9, "connect")["rep"], 2)
+        # Datagrams would go unwrapped: refused, in a wrapped reply.
+        self.assertEqual(self.gss_socks(env, port, "udp")["rep"], 7)
+        wait_for(lambda: len(self.gw.audit(
+            "kind = 'session' AND seq IS NOT NULL")) >= 4, timeout=5,
+            what="the sessions' records")
+        self.assertEqual({(r["user"], r["protocol"], r["auth_method"])
+                          for r in self.gw.audit("kind = 'session'")},
+                         {("alice", "socks5", "gssapi")})
+
+    def test_socks5_gssapi_refuses_what_breaks_the_protection(self):
+        port = self.tcp_server(EchoHandler)
+        env = self.kdc.kinit("bob", "bob-pw")
+        # A message sent twice, one in clear at confidentiality level:
+        # the session ends there, and the echo never saw the second.
+        for mode, why in (("replay", "The token was a duplicate"),
+                          ("clear", "a message in clear at "
+                           "confidentiality level")):
+            out = self.gss_socks(env, port, mode)
+            self.assertEqual((out["rep"], out["first"], out["after"]),
+                             (0, "once", None), mode)
+            self.gw.wait_log(why)
+        # A context without replay and sequence detection, and a token
+        # that is none: the server aborts (01 ff) before any request.
+        for mode, why in (("noflags", "lacks integrity, confidentiality, "
+                           "replay or sequence detection"),
+                          ("garbage", "GSSAPI")):
+            out = self.gss_socks(env, port, mode)
+            self.assertEqual(out, {"method": 1, "aborted": True}, mode)
+            self.gw.wait_log(why)
+        # Framing: a token past 12,000 bytes, and another message type.
+        for msg in (b"\x01\x01\x2f\x00", b"\x01\x03\x00\x01x"):
+            s = socket.create_connection(self.gw.addr, timeout=10)
+            s.sendall(b"\x05\x01\x01")
+            self.assertEqual(recv_exact(s, 2), b"\x05\x01")
+            s.sendall(msg)
+            self.assertEqual(recv_until_eof(s), b"\x01\xff")
+            s.close()
+        # The layer's socket events went before the socket did: libevent
+        # never touched a closed (or reused) descriptor.
+        self.assertNotIn("[warn]", self.gw.log())
+
     def test_oversize_token_and_gssapi_alone(self):
         # A token past 12,000 bytes: unreadable, 400, whatever it holds.
         big = base64.b64encode(b"\x60" * 12003)
         self.assertEqual(self.connect(1, big)[0], 400)
         # auth gssapi alone: 407 offers Negotiate only; SOCKS5 clients
-        # are offered no method (RFC 1961 is not built).
+        # are offered GSSAPI alone.
         gw = self.start_gateway("auth gssapi\nkrb5_keytab %s\n"
                                 "krb5_service %s\n" % (self.keytab, SERVICE))
         s = socket.create_connection(gw.addr, timeout=10)
@@ -342,11 +411,13 @@ class NegotiateTest(PamTestCase):
         self.assertEqual(code, 407)
         self.assertIn("proxy-authenticate: negotiate", headers)
         self.assertNotIn("basic", headers)
-        for methods in (b"\x05\x01\x00", b"\x05\x01\x02",
-                        b"\x05\x02\x00\x02"):
+        for methods, method in ((b"\x05\x01\x00", 0xff),
+                                (b"\x05\x01\x02", 0xff),
+                                (b"\x05\x02\x00\x02", 0xff),
+                                (b"\x05\x03\x00\x02\x01", 1)):
             s = socket.create_connection(gw.addr, timeout=10)
             s.sendall(methods)
-            self.assertEqual(recv_exact(s, 2), b"\x05\xff")
+            self.assertEqual(recv_exact(s, 2), bytes((5, method)))
             s.close()
 
     def test_keytab_problems_stop_the_start(self):

@@ -465,6 +465,42 @@ test_names(void **state)
 	assert_string_equal(s5_cmd_str(S5_CMD_UDP_ASSOCIATE), "udp");
 }
 
+/* RFC 1961: a frame of the type due, its token in place; the rest refused. */
+static void
+test_gss_frame(void **state)
+{
+	uint8_t			 msg[S5_GSS_HEADER + 300], h[S5_GSS_HEADER];
+	const uint8_t		 abort_[] = { 1, 0xff };
+	const uint8_t		 v5[] = { 5, 3, 0, 1, 'x' };
+	const uint8_t		 other[] = { 1, 2, 0, 1, 'x' };
+	struct s5_gss_frame	 f;
+	size_t			 k;
+
+	(void)state;
+	s5_build_gss_header(msg, S5_GSS_DATA, 300);
+	memset(msg + S5_GSS_HEADER, 't', 300);
+	for (k = 0; k < sizeof(msg); k++)
+		assert_int_equal(s5_parse_gss_frame(msg, k, S5_GSS_DATA, &f),
+		    0);
+	assert_int_equal(s5_parse_gss_frame(msg, sizeof(msg), S5_GSS_DATA,
+	    &f), (int)sizeof(msg));
+	assert_int_equal(f.len, 300);
+	assert_ptr_equal(f.token, msg + S5_GSS_HEADER);
+	assert_memory_equal(msg, "\x01\x03\x01\x2c", 4);
+	/* The largest token: its length in both bytes. */
+	s5_build_gss_header(h, S5_GSS_AUTH, S5_GSS_TOKEN_MAX);
+	assert_memory_equal(h, "\x01\x01\xff\xff", 4);
+	/* An abort, another version or another type: never skipped. */
+	assert_int_equal(s5_parse_gss_frame(abort_, sizeof(abort_),
+	    S5_GSS_DATA, &f), S5_ERR_GSS_ABORT);
+	assert_int_equal(s5_parse_gss_frame(v5, sizeof(v5), S5_GSS_DATA, &f),
+	    S5_ERR_VERSION);
+	assert_int_equal(s5_parse_gss_frame(other, 2, S5_GSS_DATA, &f),
+	    S5_ERR_GSS_TYPE);
+	assert_string_equal(s5_strerror(S5_ERR_GSS_TYPE),
+	    "GSSAPI: not the message type expected");
+}
+
 int
 main(void)
 {
@@ -485,6 +521,7 @@ main(void)
 		cmocka_unit_test(test_socks4),
 		cmocka_unit_test(test_udp_header),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_gss_frame),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

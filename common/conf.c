@@ -94,6 +94,11 @@ const struct conf_keyword conf_keywords[] = {
 	{ "metrics_allow", CT_CIDRS, OFF(c_metrics_allow), 0, 0,
 	    NULL, CK_RESTART },
 	{ "pac_allow", CT_CIDRS, OFF(c_pac_allow), 0, 0, NULL, CK_LIVE },
+	{ "proxy_trusted", CT_CIDRS, OFF(c_proxy_trusted), 0, 0, NULL,
+	    CK_LIVE },
+	{ "proxy_timeout", CT_INT, OFF(c_proxy_timeout), 1, 60, "3", CK_LIVE },
+	{ "proxy_pending", CT_INT, OFF(c_proxy_pending), 1, 10000000, "1024",
+	    CK_LIVE },
 	{ "handshake_per_client", CT_INT, OFF(c_handshake_per_client),
 	    0, 10000000, NULL, CK_LIVE },
 	{ "user", CT_STRING, OFF(c_user), 0, 0, NULL, CK_RESTART },
@@ -278,6 +283,7 @@ conf_line(struct conf *c, char *text, const char *file, int line,
 	}
 	if (kw->ck_type != CT_PATH && kw->ck_type != CT_TEXT &&
 	    kw->ck_type != CT_CIDRS && kw->ck_type != CT_AUTH &&
+	    kw->ck_type != CT_LISTEN &&
 	    strpbrk(value, " \t") != NULL) {
 		conf_error(ce, file, line, "%s: one value expected, got '%s'",
 		    key, value);
@@ -307,7 +313,7 @@ conf_load(const char *path, char **cause)
 	const char		*why;
 	FILE			*f;
 	char			*line = NULL;
-	size_t			 cap = 0;
+	size_t			 cap = 0, i;
 	ssize_t			 n;
 	int			 lineno = 0;
 
@@ -408,6 +414,19 @@ conf_load(const char *path, char **cause)
 		conf_error(&ce, path, seen[conf_find_keyword("pac_file") -
 		    conf_keywords], "pac_file needs http yes: the PAC file is "
 		    "served over HTTP");
+
+	/*
+	 * A PROXY protocol header names the client every rule and record
+	 * believes: only balancers the configuration names may send one.
+	 */
+	for (i = 0; i < c->c_nlisten; i++)
+		if (c->c_listen[i].cl_proxy && c->c_proxy_trusted.cc_n == 0) {
+			conf_error(&ce, path, seen[conf_find_keyword("listen") -
+			    conf_keywords], "listen %s proxy_protocol needs "
+			    "proxy_trusted (the load balancers' addresses)",
+			    c->c_listen[i].cl_text);
+			break;
+		}
 
 	/* The policy database lives beside the configuration by default. */
 	if (c->c_policy_db == NULL)

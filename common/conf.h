@@ -24,6 +24,8 @@ struct conf_listen {
 	struct sockaddr_storage	 cl_ss;
 	socklen_t		 cl_len;
 	char			 cl_text[ADDR_STRLEN];
+	/* `listen ADDR:PORT proxy_protocol`: behind a load balancer */
+	int			 cl_proxy;
 };
 
 /* Address ranges a keyword allows (metrics_allow, pac_allow). */
@@ -74,6 +76,9 @@ struct conf {
 	int			 c_has_metrics;
 	struct conf_cidrs	 c_metrics_allow;
 	struct conf_cidrs	 c_pac_allow;
+	struct conf_cidrs	 c_proxy_trusted;	/* balancers */
+	int			 c_proxy_timeout;	/* s, to the header */
+	int			 c_proxy_pending;	/* per balancer */
 	int			 c_handshake_per_client;	/* 0: auto */
 	char			*c_runtime_dir;
 	char			*c_user;

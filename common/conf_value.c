@@ -138,10 +138,29 @@ conf_set(struct conf *c, const struct conf_keyword *kw, const char *value,
 			return (-1);
 		}
 		cl = &c->c_listen[c->c_nlisten];
-		if (addr_parse_hostport(value, &cl->cl_ss, &cl->cl_len,
-		    &why) == -1) {
-			conf_error(ce, file, line, "listen %s: %s", value, why);
-			return (-1);
+		memset(cl, 0, sizeof(*cl));
+		/* ADDR:PORT, then its option: proxy_protocol. */
+		{
+			char	 hp[ADDR_STRLEN + 8];
+			size_t	 k = strcspn(value, " \t");
+
+			if (value[k] != '\0') {
+				if (strcmp(value + k + strspn(value + k,
+				    " \t"), "proxy_protocol") != 0) {
+					conf_error(ce, file, line, "listen %s: "
+					    "unknown option (expected "
+					    "proxy_protocol)", value);
+					return (-1);
+				}
+				cl->cl_proxy = 1;
+			}
+			snprintf(hp, sizeof(hp), "%.*s", (int)k, value);
+			if (k >= sizeof(hp) || addr_parse_hostport(hp,
+			    &cl->cl_ss, &cl->cl_len, &why) == -1) {
+				conf_error(ce, file, line, "listen %s: %s",
+				    value, k >= sizeof(hp) ? "too long" : why);
+				return (-1);
+			}
 		}
 		addr_str((struct sockaddr *)&cl->cl_ss, cl->cl_text,
 		    sizeof(cl->cl_text));

@@ -10,7 +10,7 @@ test="libcmocka-dev python3 python3-socks libpam-wrapper
 	libmaxmind-db-writer-perl sqlite3 procps chromium iproute2
 	clang libclang-rt-14-dev faketime libfaketime
 	debhelper dpkg-dev fakeroot lintian systemd man-db git strace
-	krb5-kdc krb5-admin-server krb5-user python3-gssapi"
+	krb5-kdc krb5-admin-server krb5-user python3-gssapi haproxy"
 
 case "${1:-build}" in
 build)	pkgs="$build" ;;

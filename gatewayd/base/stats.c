@@ -125,6 +125,14 @@ static const struct {
 	{ GW_STAT_REQ_HTTP, "requests_total", "protocol=\"http\"", NULL },
 	{ GW_STAT_PAC_SERVED, "pac_served_total", NULL,
 	    "PAC files served (GET /proxy.pac, /wpad.dat)." },
+	{ GW_STAT_PROXY_UNTRUSTED, "proxy_protocol_total",
+	    "result=\"untrusted\"", "Connections on proxy_protocol listeners "
+	    "by outcome: from an address proxy_trusted does not name, with "
+	    "no or a malformed header, a balancer's health check." },
+	{ GW_STAT_PROXY_REFUSED, "proxy_protocol_total", "result=\"refused\"",
+	    NULL },
+	{ GW_STAT_PROXY_LOCAL, "proxy_protocol_total", "result=\"local\"",
+	    NULL },
 	{ GW_STAT_AUDIT_REFUSED, "audit_refusals_total", NULL,
 	    "Requests refused because the audit log could not take them "
 	    "(audit_failure block)." },

@@ -43,9 +43,12 @@ front_detect_read(struct session *s)
 	return (s->s_front->fe_read(s));
 }
 
-/* A connection that said nothing is closed without a word. */
-static size_t
-front_detect_reply(const struct session *s, uint8_t rep,
+/*
+ * A connection that said nothing (or only a load balancer's header) is
+ * closed without a word.
+ */
+size_t
+front_silent_reply(const struct session *s, uint8_t rep,
     const struct sockaddr *sa, uint8_t *buf, size_t len)
 {
 	(void)s;
@@ -58,7 +61,7 @@ front_detect_reply(const struct session *s, uint8_t rep,
 
 const struct front	 front_detect = {
 	.fe_read = front_detect_read,
-	.fe_reply = front_detect_reply,
+	.fe_reply = front_silent_reply,
 };
 
 /*

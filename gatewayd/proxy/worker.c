@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +24,16 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "log.h"
 #include "policy.h"
+#include "stat.h"
 
 #include "account/account.h"
 #include "authd/auth.h"
 #include "base/clock.h"
+#include "base/stats.h"
 #include "front/front.h"
 #include "relay/relay.h"
 #include "session/phases.h"
@@ -39,6 +43,8 @@
 #include "worker.h"
 
 static void	worker_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	worker_accept_proxy(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	worker_accept_error(struct evconnlistener *, void *);
 static void	worker_accept_resume(evutil_socket_t, short, void *);
@@ -79,6 +85,7 @@ worker_init(struct worker *w, int id, struct conf *c, const int *fds,
 		return (-1);
 	for (i = 0; i < nfds; i++) {
 		w->w_listeners[i] = evconnlistener_new(w->w_base,
+		    c->c_listen[i].cl_proxy ? worker_accept_proxy :
 		    worker_accept, w, LEV_OPT_CLOSE_ON_FREE |
 		    LEV_OPT_CLOSE_ON_EXEC, 0, fds[i]);
 		if (w->w_listeners[i] == NULL)
@@ -143,6 +150,34 @@ worker_accept(struct evconnlistener *l, evutil_socket_t fd,
 {
 	(void)l;
 	session_accept(arg, &front_detect, fd, sa, (socklen_t)salen);
+}
+
+/*
+ * A proxy_protocol listener: only the balancers proxy_trusted names may
+ * say who a client is. Anyone else is closed at once, and said at most
+ * once a second (a flood must not fill the log); the counter has them all.
+ */
+static void
+worker_accept_proxy(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	static _Atomic int64_t	 said;
+	struct worker		*w = arg;
+	char			 peer[ADDR_STRLEN];
+	int64_t			 now = gw_clock_ms() / 1000, last;
+
+	(void)l;
+	if (conf_cidrs_allow(&w->w_conf->c_proxy_trusted, sa)) {
+		session_accept(w, &front_proxy, fd, sa, (socklen_t)salen);
+		return;
+	}
+	STAT_ADD(GW_STAT_PROXY_UNTRUSTED, 1);
+	close(fd);
+	last = atomic_load(&said);
+	if (last != now && atomic_compare_exchange_strong(&said, &last, now))
+		log_warnx("refused %s on a proxy_protocol listener: not a "
+		    "load balancer proxy_trusted names", addr_str(sa, peer,
+		    sizeof(peer)));
 }
 
 /*

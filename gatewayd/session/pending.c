@@ -18,8 +18,10 @@
 #include "conf.h"
 
 #include "base/clock.h"
+#include "proxy/worker.h"
 
 #include "phases.h"
+#include "session.h"
 
 #define PENDING_BUCKETS		4096
 
@@ -117,4 +119,24 @@ handshake_cap(const struct conf *c)
 		return ((unsigned)c->c_handshake_per_client);
 	n = c->c_max_sessions / 8;
 	return ((unsigned)(n < 4 ? 4 : n > 256 ? 256 : n));
+}
+
+/*
+ * The session's client is not its socket's peer: a load balancer's PROXY
+ * header named it. The socket leaves the balancer's count and enters the
+ * client's, under handshake_per_client, so every per-client cap from here
+ * on is the client's. -1 (and counted nowhere) when that one is full.
+ */
+int
+pending_rename(struct session *s, const struct sockaddr_storage *client)
+{
+	if (s->s_pending)
+		pending_leave(&s->s_peer);
+	s->s_pending = 0;
+	memcpy(&s->s_peer, client, sizeof(s->s_peer));
+	if (pending_enter(&s->s_peer, handshake_cap(s->s_worker->w_conf)) ==
+	    -1)
+		return (-1);
+	s->s_pending = 1;
+	return (0);
 }

@@ -133,7 +133,8 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	memset(&peer, 0, sizeof(peer));
 	memcpy(&peer, sa, salen < sizeof(peer) ? salen : sizeof(peer));
 	addr_unmap(&peer);
-	if (pending_enter(&peer, handshake_cap(w->w_conf)) == -1) {
+	if (pending_enter(&peer, fe->fe_accept_cap != NULL ?
+	    fe->fe_accept_cap(w->w_conf) : handshake_cap(w->w_conf)) == -1) {
 		STAT_ADD(GW_STAT_LIMIT_HANDSHAKES, 1);
 		close(fd);
 		return;
@@ -163,16 +164,12 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	    sizeof(s->s_peer));
 	addr_unmap(&s->s_peer);
 	clock_gettime(CLOCK_MONOTONIC, &s->s_started);
-	{
-		struct timespec	 wall;
-
-		clock_gettime(CLOCK_REALTIME, &wall);
-		s->s_start_ms = (int64_t)wall.tv_sec * 1000 +
-		    wall.tv_nsec / 1000000;
-	}
+	s->s_start_ms = gw_clock_of(CLOCK_REALTIME);
 	w->w_now = gw_clock_ms();
-	s->s_deadline = w->w_now +
-	    (int64_t)w->w_conf->c_handshake_timeout * 1000;
+	/* A front end that reads a prefix first (PROXY) has its own limit. */
+	s->s_deadline = w->w_now + (int64_t)(fe->fe_accept_timeout != NULL ?
+	    fe->fe_accept_timeout(w->w_conf) :
+	    w->w_conf->c_handshake_timeout) * 1000;
 	open = atomic_fetch_add(&gw_nsessions, 1) + 1;
 	if (open > (unsigned)w->w_conf->c_max_sessions)
 		s->s_over_limit = 1;

@@ -20,6 +20,7 @@
 
 struct account;
 struct auth_reply;
+struct conf;
 struct bufferevent;
 struct bw_pool;
 struct capped_relay;
@@ -118,6 +119,13 @@ struct front {
 	 */
 	int		(*fe_relay_remote)(struct session *, struct evbuffer *pending,
 			    struct evbuffer *out);
+	/*
+	 * Optional: a front end that reads a prefix before any protocol
+	 * (a load balancer's PROXY header) has, at accept, its own cap of
+	 * silent sockets per host and its own time limit (seconds).
+	 */
+	unsigned	(*fe_accept_cap)(const struct conf *);
+	int		(*fe_accept_timeout)(const struct conf *);
 };
 #define FRONT_REPLY_MAX	1024	/* the longest reply of any front end */
 
@@ -225,6 +233,9 @@ void	 session_dst_text(const struct session *, char *, size_t);
 void	 session_audit(struct session *, enum audit_type, const char *);
 void	 session_log_close(struct session *, const char *);
 void	 session_observe_handshake(struct session *);
+
+/* pending.c: a client named by a load balancer (front_proxy.c) */
+int	 pending_rename(struct session *, const struct sockaddr_storage *);
 
 /* session_req.c: the policy request of a session (to a destination) */
 void	 session_policy_req(const struct session *, const struct sockaddr *,

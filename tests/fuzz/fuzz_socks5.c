@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for the SOCKS5 / SOCKS4 / RFC 1929 / UDP-header codec
- * and RFC 1961's framing.
+ * and RFC 1961's framing, and the PROXY protocol header (v1 and v2).
  * The first byte picks the parser. Invariants, beyond ASan's "never read
  * past the input" (each call gets a buffer of exactly its length):
  *  - a parser never claims more bytes than it was given;
@@ -17,11 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy_header.h"
 #include "socks5.h"
 
 #define CHECK(x)	do { if (!(x)) abort(); } while (0)
 
-enum { P_GREETING, P_USERPASS, P_REQUEST, P_SOCKS4, P_UDP, P_GSS, P_MAX };
+enum { P_GREETING, P_USERPASS, P_REQUEST, P_SOCKS4, P_UDP, P_GSS, P_PROXY, P_MAX };
 
 static int
 parse(int which, const uint8_t *data, size_t len, void *out)
@@ -46,6 +47,9 @@ parse(int which, const uint8_t *data, size_t len, void *out)
 		break;
 	case P_UDP:
 		r = s5_parse_udp_header(copy, len, out);
+		break;
+	case P_PROXY:
+		r = pp_parse(copy, len, out);
 		break;
 	default:
 		r = s5_parse_gss_frame(copy, len, S5_GSS_DATA, out);
@@ -101,6 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct s4_request	s4;
 		struct s5_udp_header	udp;
 		struct s5_gss_frame	gss;
+		struct pp_header	pp;
 	} out, scratch;
 	int	 which, r, k;
 
@@ -125,6 +130,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		round_trip_request(data, r, &out.req);
 	else if (which == P_UDP)
 		round_trip_udp(&out.udp);
+	else if (which == P_PROXY)
+		/* A header names a client, or is the balancer's own. */
+		CHECK(out.pp.ph_local || out.pp.ph_src.ss_family == AF_INET ||
+		    out.pp.ph_src.ss_family == AF_INET6);
 	else if (which == P_GSS) {
 		/* The header says the token's length; it rebuilds the same. */
 		uint8_t	 h[S5_GSS_HEADER];

@@ -99,6 +99,7 @@ const struct conf_keyword conf_keywords[] = {
 	{ "proxy_timeout", CT_INT, OFF(c_proxy_timeout), 1, 60, "3", CK_LIVE },
 	{ "proxy_pending", CT_INT, OFF(c_proxy_pending), 1, 10000000, "1024",
 	    CK_LIVE },
+	{ "advertise", CT_CIDRS, OFF(c_advertise), 0, 0, NULL, CK_LIVE },
 	{ "handshake_per_client", CT_INT, OFF(c_handshake_per_client),
 	    0, 10000000, NULL, CK_LIVE },
 	{ "user", CT_STRING, OFF(c_user), 0, 0, NULL, CK_RESTART },
@@ -425,6 +426,18 @@ conf_load(const char *path, char **cause)
 			    conf_keywords], "listen %s proxy_protocol needs "
 			    "proxy_trusted (the load balancers' addresses)",
 			    c->c_listen[i].cl_text);
+			break;
+		}
+
+	/* One address per family, whole: what UDP and BIND replies name. */
+	for (i = 0; i < c->c_advertise.cc_n; i++)
+		if (c->c_advertise.cc_list[i].ac_len != (c->c_advertise.
+		    cc_list[i].ac_family == AF_INET ? 32 : 128) || (i == 1 &&
+		    c->c_advertise.cc_list[0].ac_family == c->c_advertise.
+		    cc_list[1].ac_family) || i > 1) {
+			conf_error(&ce, path, seen[conf_find_keyword(
+			    "advertise") - conf_keywords], "advertise: one "
+			    "address per family (IPv4, IPv6), no prefix");
 			break;
 		}
 

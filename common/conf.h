@@ -79,6 +79,7 @@ struct conf {
 	struct conf_cidrs	 c_proxy_trusted;	/* balancers */
 	int			 c_proxy_timeout;	/* s, to the header */
 	int			 c_proxy_pending;	/* per balancer */
+	struct conf_cidrs	 c_advertise;	/* for UDP and BIND replies */
 	int			 c_handshake_per_client;	/* 0: auto */
 	char			*c_runtime_dir;
 	char			*c_user;

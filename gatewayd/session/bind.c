@@ -47,6 +47,59 @@ bind_local_toward(const struct sockaddr *sa, struct sockaddr_storage *out)
 	return (rc);
 }
 
+/*
+ * advertise (behind a load balancer): datagrams and BIND's peers come to
+ * this node directly, at the address clients know it by, which may not be
+ * the socket's own (a NAT in front). With one for local's family, local
+ * names it, port kept, and 1 is returned.
+ */
+int
+bind_advertise(const struct conf *c, struct sockaddr_storage *local)
+{
+	const struct addr_cidr	*ac;
+	size_t			 i;
+
+	for (i = 0; i < c->c_advertise.cc_n; i++) {
+		ac = &c->c_advertise.cc_list[i];
+		if (ac->ac_family != local->ss_family)
+			continue;
+		if (ac->ac_family == AF_INET)
+			memcpy(&((struct sockaddr_in *)local)->sin_addr,
+			    ac->ac_addr, 4);
+		else
+			memcpy(&((struct sockaddr_in6 *)local)->sin6_addr,
+			    ac->ac_addr, 16);
+		return (1);
+	}
+	return (0);
+}
+
+/*
+ * Where a socket for the client's datagrams or BIND's peer listens: where
+ * the client reached the gateway (UDP) or toward the peer (BIND), port 0;
+ * every address of the family when one is advertised, since the socket's
+ * own may be neither the advertised one nor reachable.
+ */
+int
+bind_local(struct session *s, const struct sockaddr *toward,
+    struct sockaddr_storage *local)
+{
+	struct sockaddr_storage	 adv;
+	socklen_t		 len = sizeof(*local);
+
+	if (toward != NULL ? bind_local_toward(toward, local) == -1 :
+	    getsockname(s->s_fd[SIDE_CLIENT], (struct sockaddr *)local,
+	    &len) == -1)
+		return (-1);
+	addr_set_port(local, 0);
+	memcpy(&adv, local, sizeof(adv));
+	if (bind_advertise(s->s_worker->w_conf, &adv)) {
+		memset(local, 0, sizeof(*local));
+		local->ss_family = adv.ss_family;
+	}
+	return (0);
+}
+
 /* Listens for the peer the client expects (s_dst) and replies where. */
 int
 bind_start(struct session *s)
@@ -57,9 +110,8 @@ bind_start(struct session *s)
 	uint8_t			 reply[FRONT_REPLY_MAX];
 	int			 fd = -1, one = 1;
 
-	if (bind_local_toward((struct sockaddr *)&s->s_dst, &local) == -1)
+	if (bind_local(s, (struct sockaddr *)&s->s_dst, &local) == -1)
 		goto fail;
-	addr_set_port(&local, 0);
 	if ((fd = socket(local.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
@@ -75,6 +127,7 @@ bind_start(struct session *s)
 	if (event_add(s->s_dial.d_ev, NULL) == -1)
 		goto fail;
 	addr_unmap(&local);
+	bind_advertise(w->w_conf, &local);
 	if (session_reply(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
 	    (struct sockaddr *)&local, reply, sizeof(reply))) == -1)
 		goto fail;

@@ -46,6 +46,9 @@ uint8_t	 connect_errno_to_rep(int);
 /* bind.c */
 int	 bind_start(struct session *);
 void	 bind_cancel(struct session *);
+int	 bind_advertise(const struct conf *, struct sockaddr_storage *);
+int	 bind_local(struct session *, const struct sockaddr *,
+	    struct sockaddr_storage *);
 
 /* udp.c */
 enum step udp_begin(struct session *, const char *,

@@ -204,11 +204,8 @@ udp_start(struct session *s, uint16_t client_port)
 	ua->ua_s = s;
 	ua->ua_fd = ua->ua_out[0] = ua->ua_out[1] = -1;
 	/* The relay listens where the client reached the gateway. */
-	if (getsockname(s->s_fd[SIDE_CLIENT], (struct sockaddr *)&local,
-	    &len) == -1)
+	if (bind_local(s, NULL, &local) == -1)
 		goto fail;
-	addr_set_port(&local, 0);
-	len = sizeof(local);
 	if ((ua->ua_fd = udp_socket(local.ss_family,
 	    (struct sockaddr *)&local)) == -1 ||
 	    getsockname(ua->ua_fd, (struct sockaddr *)&local, &len) == -1)
@@ -225,6 +222,7 @@ udp_start(struct session *s, uint16_t client_port)
 	addr_set_port(&ua->ua_client, client_port);
 	ua->ua_port_fixed = ua->ua_port_known = client_port != 0;
 	addr_unmap(&local);
+	bind_advertise(w->w_conf, &local);
 	if (session_reply(s, reply, s->s_front->fe_reply(s, S5_REP_SUCCEEDED,
 	    (struct sockaddr *)&local, reply, sizeof(reply))) == -1)
 		goto fail;

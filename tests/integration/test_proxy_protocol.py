@@ -42,7 +42,7 @@ class ProxyBase(GatewayTestCase):
               "--src", "127.0.0.3", "--dst", "127.0.0.0/8"),)
     extra = ("proxy_trusted %s\nproxy_timeout 3\nhandshake_timeout 30\n"
              "handshake_per_client 2\nproxy_pending 3\n"
-             "control_socket ctl.sock\n" % BALANCER)
+             "control_socket ctl.sock\nadvertise 127.0.0.9\n" % BALANCER)
 
     def setUp(self):
         from gwtest import DnsStub, TempDir
@@ -183,6 +183,43 @@ class ProxyProtocolTest(ProxyBase):
         for s in held:
             s.close()
 
+    def test_udp_and_bind_replies_name_the_advertised_address(self):
+        """Datagrams and BIND's peers do not pass the balancer: the
+        replies name `advertise`, where the node listens for them."""
+        from test_protocols import udp_echo, udp_header
+        uport = udp_echo(self)
+        s = self.balancer()
+        s.sendall(v1("127.0.0.3", "127.0.0.1", 5000, self.pp_port) +
+                  b"\x05\x01\x00")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s.sendall(socks_request("0.0.0.0", 0, cmd=3))
+        rep, addr, rport = read_reply(s)
+        self.assertEqual((rep, addr), (0, "127.0.0.9"))
+        # From the client the header named, to the advertised address.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.3", 0))
+        u.settimeout(5)
+        u.sendto(udp_header("127.0.0.1", uport) + b"dgram",
+                 ("127.0.0.9", rport))
+        data, _ = u.recvfrom(100)
+        self.assertTrue(data.endswith(b"dgram"))
+        u.close()
+        s.close()
+        s = self.balancer()
+        s.sendall(v1("127.0.0.3", "127.0.0.1", 5001, self.pp_port) +
+                  b"\x05\x01\x00")
+        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s.sendall(socks_request("127.0.0.1", 9, cmd=2))
+        rep, addr, bport = read_reply(s)
+        self.assertEqual((rep, addr), (0, "127.0.0.9"))
+        peer = socket.create_connection(("127.0.0.9", bport), timeout=5,
+                                        source_address=("127.0.0.1", 0))
+        self.assertEqual(read_reply(s)[0], 0)
+        peer.sendall(b"bound")
+        self.assertEqual(recv_exact(s, 5), b"bound")
+        peer.close()
+        s.close()
+
 
 @unittest.skipUnless(shutil.which("haproxy"), "haproxy (install-deps test)")
 class HaproxyTest(ProxyBase):
@@ -223,6 +260,7 @@ class HaproxyTest(ProxyBase):
     def stop_haproxy(self):
         self.haproxy.kill()         # our own child, by its PID
         self.haproxy.wait()
+        self.haproxy.stderr.close()
 
     def test_clients_behind_haproxy_are_judged_by_their_address(self):
         from http.server import ThreadingHTTPServer

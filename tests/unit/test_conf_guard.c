@@ -210,6 +210,40 @@ test_conf_auth_methods(void **state)
 	    "socks4 yes\n", ":4: socks4 yes cannot go with auth gssapi");
 }
 
+/* A listener behind a load balancer, and the addresses replies name. */
+static void
+test_conf_proxy_protocol(void **state)
+{
+	struct conf	*c;
+	char		*path, *cause = NULL;
+
+	(void)state;
+	path = write_conf("proxy.conf", "listen 127.0.0.1:1080\n"
+	    "listen 10.0.0.5:1081   proxy_protocol\n"
+	    "proxy_trusted 10.0.0.2 10.0.1.0/24\n"
+	    "advertise 198.51.100.5 2001:db8::5\n");
+	assert_non_null(c = conf_load(path, &cause));
+	assert_int_equal(c->c_nlisten, 2);
+	assert_int_equal(c->c_listen[0].cl_proxy, 0);
+	assert_int_equal(c->c_listen[1].cl_proxy, 1);
+	assert_string_equal(c->c_listen[1].cl_text, "10.0.0.5:1081");
+	assert_int_equal(c->c_proxy_trusted.cc_n, 2);
+	assert_int_equal(c->c_proxy_timeout, 3);
+	assert_int_equal(c->c_proxy_pending, 1024);
+	assert_int_equal(c->c_advertise.cc_n, 2);
+	conf_unref(c);
+	free(path);
+	/* No balancer named: nobody may say who a client is. */
+	conf_refused("listen 10.0.0.5:1081 proxy_protocol\n",
+	    ":1: listen 10.0.0.5:1081 proxy_protocol needs proxy_trusted");
+	conf_refused("listen 10.0.0.5:1081 proxy\nproxy_trusted 10.0.0.2\n",
+	    ":1: listen 10.0.0.5:1081 proxy: unknown option");
+	conf_refused("advertise 198.51.100.0/24\n",
+	    ":1: advertise: one address per family");
+	conf_refused("advertise 198.51.100.5 198.51.100.6\n",
+	    ":1: advertise: one address per family");
+}
+
 static void
 test_conf_missing_file(void **state)
 {
@@ -323,6 +357,7 @@ main(void)
 		cmocka_unit_test(test_conf_defaults),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_conf_auth_methods),
+		cmocka_unit_test(test_conf_proxy_protocol),
 		cmocka_unit_test(test_conf_missing_file),
 		cmocka_unit_test(test_guard_listeners),
 	};

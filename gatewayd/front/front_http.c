@@ -8,18 +8,21 @@
  * request is judged by host and port as a CONNECT; policy, DNS, connect,
  * relay, limits, quotas and audit are the session core's.
  *
- * A connection carries one request. After a CONNECT its bytes are the
- * tunnel's. A forwarded request goes to the server with its head rebuilt
- * (http_forward_head: Host set to the judged target, hop-by-hop fields
- * and credentials left out, Via and Connection: close added), its body
- * framed by its one length (bytes after its end are read and dropped,
- * never sent on), and the server's response comes back as it is, until
- * the server closes; the session ends when both have closed. So every
- * request is judged and audited on its own, and no second request can
- * ride on a judged one; a browser opens a new connection for the next
- * (see the README on keep-alive).
- * A refusal closes the connection. The PAC file is served here too
- * (http_pac). Not built yet (issue 15): Negotiate (Kerberos).
+ * After a CONNECT the connection's bytes are the tunnel's. A forwarded
+ * request goes to the server with its head rebuilt (http_forward_head:
+ * Host set to the judged target, hop-by-hop fields and credentials left
+ * out, Via and Connection: close added) and its body framed by its one
+ * length; the server's response head is rebuilt too. When the client may
+ * send another request (HTTP/1.1 without Connection: close) and the
+ * response says where its body ends, the connection is kept: the body is
+ * followed to its end, nothing the server sends past it reaches the
+ * client, and the bytes the client sent past its request (its next one)
+ * go to a new session on the same connection (session_next), judged,
+ * limited and audited on its own, with a connection of its own to its
+ * server, holding the login made on the connection. Otherwise the client
+ * is told to close, bytes past its request are dropped, and the response
+ * passes until the server closes. A refusal closes the connection. The
+ * PAC file is served here too (http_pac).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -47,8 +50,8 @@
 #include "proxy/worker.h"
 
 #include "front.h"
+#include "front_http_int.h"
 
-#define HTTP_EARLY_MAX	1024	/* bytes buffered after the head */
 #define HTTP_BASIC	"Proxy-Authenticate: Basic realm=\"socksgw\", " \
 			"charset=\"UTF-8\"\r\n"
 #define HTTP_NEGOTIATE	"Proxy-Authenticate: Negotiate\r\n"
@@ -65,10 +68,6 @@ http_challenge(const struct session *s)
 }
 
 /* A forwarded request's state: where its body ends. */
-struct front_state {
-	struct http_body_scan	 fs_body;
-	size_t			 fs_head;	/* the rebuilt head's length */
-};
 
 /* Refuses with status and a one-line body; why goes to the log. */
 static void
@@ -194,11 +193,16 @@ http_forward(struct session *s, const struct http_request *req, size_t head)
 	uint8_t		 buf[HTTP_HEAD_MAX];
 	char		 out[HTTP_FORWARD_MAX];
 	size_t		 n;
+	int		 closes = 1, head_only = 0;
 
 	if (evbuffer_copyout(in, buf, head) != (ssize_t)head)
 		n = 0;
-	else
+	else {
 		n = http_forward_head(buf, head, req, out, sizeof(out));
+		closes = http_request_closes(buf, head, req);
+		/* A response to HEAD has no body, whatever its length says. */
+		head_only = head > 5 && memcmp(buf, "HEAD ", 5) == 0;
+	}
 	explicit_bzero(buf, head);
 	front_consume(s, head);
 	if (n == 0) {
@@ -213,7 +217,24 @@ http_forward(struct session *s, const struct http_request *req, size_t head)
 	}
 	s->s_fe->fs_head = n;
 	http_body_begin(&s->s_fe->fs_body, req);
+	s->s_fe->fs_keep = !closes;
+	s->s_fe->fs_head_only = head_only;
+	s->s_fe->fs_req_done = req->hr_body == HTTP_BODY_NONE;
 	return (0);
+}
+
+/* The login a kept connection brought along is not this request's. */
+static void
+http_forget_login(struct session *s)
+{
+	free(s->s_user);
+	s->s_user = NULL;
+	while (s->s_ngroups > 0)
+		free(s->s_groups[--s->s_ngroups]);
+	free(s->s_groups);
+	s->s_groups = NULL;
+	s->s_authed = 0;
+	s->s_login = 0;
 }
 
 /*
@@ -245,8 +266,16 @@ http_take(struct session *s, const struct http_request *req, size_t head,
 		http_refuse(s, 503, NULL, "out of memory");
 		return (STEP_STOP);
 	}
-	if (auth == AUTH_NONE)
+	/*
+	 * A later request on a kept connection holds the login made on it
+	 * (session_next), as browsers expect of Negotiate, unless it brings
+	 * credentials of its own: those are checked as if it had none.
+	 */
+	if (auth == AUTH_NONE || (s->s_authed && req->hr_auth ==
+	    HTTP_AUTH_NONE))
 		return (http_begin(s));
+	if (s->s_authed)
+		http_forget_login(s);
 	if (req->hr_auth == HTTP_AUTH_NEGOTIATE && (auth & AUTH_GSSAPI)) {
 		s->s_login = AUDIT_AUTH_NEGOTIATE;
 		r = auth_submit_token(s, tok, toklen, 0);
@@ -390,103 +419,6 @@ http_reply(const struct session *s, uint8_t rep, const struct sockaddr *sa,
 	return (http_build_response((char *)buf, len, status, NULL, body));
 }
 
-static long
-http_relay_client(struct session *s, const uint8_t *p, size_t n)
-{
-	int	 ended;
-
-	return (http_body_take(&s->s_fe->fs_body, p, n, &ended));
-}
-
-/*
- * The server is connected. A tunnel says 200; a forwarded request's head
- * is first in the client's buffered bytes, and of what came after it,
- * only its body goes (the relay frames the rest as it comes).
- */
-static int
-http_connected(struct session *s)
-{
-	struct evbuffer	*in = bufferevent_get_input(s->s_bev), *keep;
-	uint8_t		 reply[FRONT_REPLY_MAX], *p;
-	size_t		 early, head;
-	long		 k;
-	int		 ended;
-
-	if (s->s_fe == NULL)
-		return (session_reply(s, reply, http_build_response((char *)
-		    reply, sizeof(reply), 200, NULL, NULL)));
-	head = s->s_fe->fs_head;
-	early = evbuffer_get_length(in) - head;
-	if (early == 0)
-		return (0);
-	if ((p = evbuffer_pullup(in, -1)) == NULL)
-		return (-1);
-	if ((k = http_body_take(&s->s_fe->fs_body, p + head, early,
-	    &ended)) < 0) {
-		s->s_errno = EPROTO;
-		return (-1);
-	}
-	if ((size_t)k == early)
-		return (0);
-	/*
-	 * Bytes past the body: dropped, never sent on. (A bufferevent's
-	 * input may not be added to at its end, only at its start.)
-	 */
-	if ((keep = evbuffer_new()) == NULL)
-		return (-1);
-	k = evbuffer_remove_buffer(in, keep, head + (size_t)k) ==
-	    (int)(head + (size_t)k) ? 0 : -1;
-	wipe_drain(in, evbuffer_get_length(in));	/* credentials, maybe */
-	if (k == 0 && evbuffer_prepend_buffer(in, keep) == -1)
-		k = -1;
-	evbuffer_free(keep);
-	return ((int)k);
-}
-
-/*
- * The server's response head: rebuilt (http_response_head) so that the
- * client is told to close, and never reuses the connection for a request
- * to another site, which could be answered by this server. Interim (1xx)
- * heads pass, rebuilt, before the final one. A server that answers as a
- * proxy would (407) or switches protocols (101, though Upgrade was never
- * sent on) is cut off: the client gets no answer rather than that one.
- */
-static int
-http_relay_remote(struct session *s, struct evbuffer *pending,
-    struct evbuffer *out)
-{
-	char	 head[HTTP_RESPONSE_MAX + 256];
-	char	 dst[ADDR_STRLEN + HTTP_NAME_MAX];
-	uint8_t	*p;
-	size_t	 len, n;
-	int	 r, status;
-
-	for (;;) {
-		len = evbuffer_get_length(pending);
-		if (len > HTTP_RESPONSE_MAX)
-			len = HTTP_RESPONSE_MAX;
-		if ((p = evbuffer_pullup(pending, (ssize_t)len)) == NULL &&
-		    len > 0)
-			return (-1);
-		if ((r = http_response_head(p, len, head, sizeof(head), &n,
-		    &status)) <= 0)
-			return (r);
-		if (status == 407 || status == 101) {
-			session_dst_text(s, dst, sizeof(dst));
-			log_warnx("session %llu: %s answered %d, which a "
-			    "server must not: cut off", (unsigned long long)
-			    s->s_id, dst, status);
-			return (-1);
-		}
-		if (evbuffer_add(out, head, n) == -1 ||
-		    evbuffer_drain(pending, (size_t)r) == -1)
-			return (-1);
-		if (status >= 200)
-			return (evbuffer_add_buffer(out, pending) == 0 ? 1 :
-			    -1);
-	}
-}
-
 const struct front	 front_http = {
 	.fe_read = http_read,
 	.fe_authenticated = http_authenticated,
@@ -494,4 +426,6 @@ const struct front	 front_http = {
 	.fe_connected = http_connected,
 	.fe_relay_client = http_relay_client,
 	.fe_relay_remote = http_relay_remote,
+	.fe_next = http_next,
+	.fe_free = http_free,
 };

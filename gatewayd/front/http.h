@@ -122,14 +122,19 @@ size_t	 http_forward_head(const uint8_t *, size_t, const struct http_request *,
  * A server's response head to a forwarded request, rebuilt for the
  * client: the status line as it came, hop-by-hop fields (Connection and
  * the fields it names, Keep-Alive, Proxy-Connection, Upgrade, TE,
- * Proxy-Authenticate) left out, Connection: close and Via added, so the
- * client never reuses the connection for another site's request. Returns
- * the length of the head taken from buf (> 0; *outn bytes written to out,
- * *status its code), 0 when more bytes are needed, or -1 for a head that
- * is malformed or longer than HTTP_RESPONSE_MAX, or out too small.
+ * Proxy-Authenticate) left out, Via added, and Connection: close unless
+ * keep (the gateway then knows where the body ends: http_response_body).
+ * Returns the length of the head taken from buf (> 0; *outn bytes written
+ * to out, *status its code), 0 when more bytes are needed, or -1 for a
+ * head that is malformed or longer than HTTP_RESPONSE_MAX, or out too
+ * small.
  */
 int	 http_response_head(const uint8_t *, size_t, char *, size_t, size_t *,
-	    int *);
+	    int *, int);
+int	 http_response_body(const uint8_t *, size_t, int, int,
+	    struct http_body_scan *);
+int	 http_request_closes(const uint8_t *, size_t,
+	    const struct http_request *);
 void	 http_body_begin(struct http_body_scan *, const struct http_request *);
 /*
  * n more bytes after the head: how many belong to the body (all of them,

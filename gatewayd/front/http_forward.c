@@ -150,7 +150,7 @@ http_response_field(const uint8_t *p, const uint8_t *eol)
 
 int
 http_response_head(const uint8_t *buf, size_t len, char *out, size_t outlen,
-    size_t *outn, int *status)
+    size_t *outn, int *status, int keep)
 {
 	const uint8_t	*p, *eol, *end;
 	size_t		 o;
@@ -185,13 +185,76 @@ http_response_head(const uint8_t *buf, size_t len, char *out, size_t outlen,
 	if ((o = http_copy_fields(buf, eol, end, out, (size_t)(eol - buf) + 2,
 	    outlen)) == 0 || o + 64 >= outlen)
 		return (-1);
-	/* A 1xx is interim: the final head follows, and says close. */
+	/* A 1xx is interim: the final head follows, and says how it ends. */
 	if (*status >= 200)
 		o += (size_t)snprintf(out + o, outlen - o, "Via: 1.%c socksgw\r\n"
-		    "Connection: close\r\n", buf[7]);
+		    "%s", buf[7], keep ? "" : "Connection: close\r\n");
 	memcpy(out + o, "\r\n", 2);
 	*outn = o + 2;
 	return (head);
+}
+
+/*
+ * Whether the client's connection ends with this request: it said
+ * Connection: close (RFC 9112 section 9.6), or speaks HTTP/1.0, whose
+ * connections close unless told otherwise.
+ */
+int
+http_request_closes(const uint8_t *buf, size_t head,
+    const struct http_request *req)
+{
+	return (req->hr_http10 || http_connection_names(buf, buf + head - 2,
+	    (const uint8_t *)"close", 5));
+}
+
+/*
+ * Where a response's body ends (RFC 9112 section 6.3), from the server's
+ * final head (head bytes of buf, checked by http_response_head): none
+ * (204, 304, an answer to HEAD), one Content-Length, or chunked alone.
+ * 1 with b set; 0 when only the server's close can end it (no length,
+ * another coding, a length twice, or both fields), and the client's
+ * connection closes after it: nothing the server sends later can then be
+ * read by the client as the answer to another request.
+ */
+int
+http_response_body(const uint8_t *buf, size_t head, int status,
+    int head_only, struct http_body_scan *b)
+{
+	const uint8_t	*p, *eol, *end = buf + head - 2, *v, *ve, *colon;
+	uint64_t	 len = 0;
+	int		 lengths = 0, codings = 0;
+
+	memset(b, 0, sizeof(*b));
+	if (head_only || status == 204 || status == 304) {
+		b->hb_kind = HTTP_BODY_NONE;
+		return (1);
+	}
+	for (p = (const uint8_t *)memchr(buf, '\n', (size_t)(end - buf)) + 1;
+	    p < end; p = eol + 2) {
+		eol = memchr(p, '\r', (size_t)(end - p) + 1);
+		colon = memchr(p, ':', (size_t)(eol - p));
+		for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+			;
+		if (http_name_is(p, (size_t)(colon - p), "Content-Length")) {
+			if (lengths++ || ve == v || ve - v > 18)
+				return (0);
+			for (len = 0; v < ve; v++) {
+				if (*v < '0' || *v > '9')
+					return (0);
+				len = len * 10 + (uint64_t)(*v - '0');
+			}
+		} else if (http_name_is(p, (size_t)(colon - p),
+		    "Transfer-Encoding") && (codings++ ||
+		    !http_name_is(v, (size_t)(ve - v), "chunked")))
+			return (0);
+	}
+	if (lengths + codings != 1)
+		return (0);
+	b->hb_kind = codings ? HTTP_BODY_CHUNKED : HTTP_BODY_LENGTH;
+	b->hb_left = codings ? 0 : len;
+	return (1);
 }
 
 /*

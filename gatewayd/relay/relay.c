@@ -97,6 +97,7 @@ enum relay_step {
 	RELAY_NO_MEMORY,
 	RELAY_QUOTA_USED,	/* the user's quota ended inside this read */
 	RELAY_DROPPED,		/* past the client's message: not relayed */
+	RELAY_DONE,		/* the server's response is complete */
 };
 
 static void	relay_readable(evutil_socket_t, short, void *);
@@ -259,6 +260,23 @@ relay_free(struct session *s)
 }
 
 /*
+ * Bytes read from the server and counted that still wait for the client,
+ * moved to dst in order: its connection carries on in another session
+ * (session_next), which sends them first.
+ */
+int
+relay_unsent_client(struct session *s, struct evbuffer *dst)
+{
+	struct evbuffer	*b = NULL;
+
+	if (s->s_capped != NULL)
+		return (capped_unsent_client(s, dst));
+	if (s->s_relay != NULL)
+		b = s->s_relay->r_dir[SIDE_REMOTE].rd_buf;
+	return (b == NULL ? 0 : evbuffer_add_buffer(dst, b));
+}
+
+/*
  * A reload changed the session's bandwidth pools (bandwidth_recheck()):
  * a capped relay moves its bufferevents between groups; a raw relay that
  * now has a cap becomes a capped relay, with what waits in either
@@ -390,7 +408,10 @@ relay_head(struct session *s, struct relay_dir *d, int from, size_t n)
 		errno = EPROTO;
 		return (RELAY_READ_FAILED);
 	}
-	if (r == 1) {
+	/* Complete: what waits for the client goes with its next session. */
+	if (r == 2 && !s->s_relay->r_dir[SIDE_CLIENT].rd_eof)
+		return (RELAY_DONE);
+	if (r >= 1) {
 		d->rd_heading = 0;
 		evbuffer_free(d->rd_head);
 		d->rd_head = NULL;
@@ -506,6 +527,10 @@ relay_readable(evutil_socket_t fd, short what, void *arg)
 			return;
 		case RELAY_QUOTA_USED:
 			relay_end(s, CLOSE_QUOTA);
+			return;
+		case RELAY_DONE:
+			s->s_bytes[from] += (uint64_t)n;
+			relay_end(s, CLOSE_KEEPALIVE);
 			return;
 		case RELAY_READ_FAILED:		/* the sender's */
 			relay_fail(s, from);

@@ -27,6 +27,7 @@ void	 relay_end(struct session *, enum close_reason);
 int	 relay_start(struct session *);
 long	 relay_framed(struct session *, const uint8_t *, size_t);
 int	 relay_queue(struct session *, int, struct evbuffer *);
+int	 relay_unsent_client(struct session *, struct evbuffer *);
 void	 relay_free(struct session *);
 void	 relay_repool(struct session *, struct bw_pool *[2]);
 void	 relay_uncount(struct session *, int, size_t);
@@ -36,6 +37,7 @@ void	 relay_quota_end(struct session *, int64_t);
 /* relay_capped.c */
 int	 capped_start(struct session *);
 void	 relay_early(struct session *);
+int	 capped_unsent_client(struct session *, struct evbuffer *);
 int	 capped_queue(struct session *, int, struct evbuffer *);
 void	 capped_free(struct session *);
 void	 capped_repool(struct session *, struct bw_pool *[2]);

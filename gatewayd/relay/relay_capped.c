@@ -233,6 +233,24 @@ capped_quota_end(struct session *s, int64_t now)
 		relay_end(s, CLOSE_QUOTA);
 }
 
+/*
+ * relay_unsent_client's, for a capped relay: a bufferevent's output may
+ * not be drained at its start but by the bufferevent, and this one is
+ * about to go.
+ */
+int
+capped_unsent_client(struct session *s, struct evbuffer *dst)
+{
+	struct evbuffer	*out = bufferevent_get_output(
+			    s->s_capped->cr_bev[SIDE_CLIENT]);
+	int		 r;
+
+	evbuffer_unfreeze(out, 1);
+	r = evbuffer_add_buffer(dst, out);
+	evbuffer_freeze(out, 1);
+	return (r);
+}
+
 /* For the sweep: is the session draining after its quota ended? */
 int
 capped_draining(const struct session *s)
@@ -282,7 +300,12 @@ capped_head(struct session *s, struct evbuffer *in, struct evbuffer *out)
 		relay_end(s, CLOSE_REMOTE_ERROR);
 		return;
 	}
-	if (r == 1) {
+	/* Complete: what waits for the client goes with its next session. */
+	if (r == 2 && !cr->cr_eof[SIDE_CLIENT]) {
+		relay_end(s, CLOSE_KEEPALIVE);
+		return;
+	}
+	if (r >= 1) {
 		cr->cr_heading = 0;
 		evbuffer_free(cr->cr_head);
 		cr->cr_head = NULL;

@@ -13,10 +13,15 @@
 #include "session/session.h"
 
 struct audit_rec;
+struct bufferevent;
 struct conf;
 struct event_base;
 struct evutil_addrinfo;
 struct policy;
+
+/* session.c, session_new.c: the session's client side */
+void	 session_client_event(struct bufferevent *, short, void *);
+void	 session_next(struct session *);
 
 /* verdict.c: asking the policy about a session */
 int	 verdict_name(struct session *);

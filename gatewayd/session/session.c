@@ -54,14 +54,11 @@
 #include "phases.h"
 #include "session.h"
 
-/* Large enough for any one handshake message plus a pipelined next one. */
-#define SESSION_HANDSHAKE_BUFFER	1024
 /* How long a refused client gets to read its reply before the close. */
 #define SESSION_LINGER_MS		2000
 
 _Atomic unsigned	 gw_nsessions;
 
-static void	session_client_event(struct bufferevent *, short, void *);
 static void	session_refusal_flushed(struct bufferevent *, void *);
 static void	session_wipe_input(struct session *);
 
@@ -120,76 +117,6 @@ session_reply(struct session *s, const void *buf, size_t len)
 	    len - (size_t)n));
 }
 
-void
-session_accept(struct worker *w, const struct front *fe, int fd,
-    const struct sockaddr *sa, socklen_t salen)
-{
-	struct session	*s;
-	struct sockaddr_storage peer;
-	int		 one = 1;
-	unsigned	 open;
-
-	/* A host may hold only so many sockets that have said nothing. */
-	memset(&peer, 0, sizeof(peer));
-	memcpy(&peer, sa, salen < sizeof(peer) ? salen : sizeof(peer));
-	addr_unmap(&peer);
-	if (pending_enter(&peer, fe->fe_accept_cap != NULL ?
-	    fe->fe_accept_cap(w->w_conf) : handshake_cap(w->w_conf)) == -1) {
-		STAT_ADD(GW_STAT_LIMIT_HANDSHAKES, 1);
-		close(fd);
-		return;
-	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		log_warn("session: calloc");
-		pending_leave(&peer);
-		close(fd);
-		return;
-	}
-	/* The session owns the descriptor; the bufferevent only borrows it. */
-	s->s_bev = bufferevent_socket_new(w->w_base, fd, 0);
-	if (s->s_bev == NULL) {
-		log_warnx("session: bufferevent_socket_new failed");
-		pending_leave(&peer);
-		close(fd);
-		free(s);
-		return;
-	}
-	s->s_pending = 1;
-	s->s_worker = w;
-	s->s_id = atomic_fetch_add(&gw_next_sid, 1);
-	s->s_fd[SIDE_CLIENT] = fd;
-	s->s_fd[SIDE_REMOTE] = -1;
-	s->s_dial.d_bind_fd = -1;
-	memcpy(&s->s_peer, sa, salen < sizeof(s->s_peer) ? salen :
-	    sizeof(s->s_peer));
-	addr_unmap(&s->s_peer);
-	clock_gettime(CLOCK_MONOTONIC, &s->s_started);
-	s->s_start_ms = gw_clock_of(CLOCK_REALTIME);
-	w->w_now = gw_clock_ms();
-	/* A front end that reads a prefix first (PROXY) has its own limit. */
-	s->s_deadline = w->w_now + (int64_t)(fe->fe_accept_timeout != NULL ?
-	    fe->fe_accept_timeout(w->w_conf) :
-	    w->w_conf->c_handshake_timeout) * 1000;
-	open = atomic_fetch_add(&gw_nsessions, 1) + 1;
-	if (open > (unsigned)w->w_conf->c_max_sessions)
-		s->s_over_limit = 1;
-	TAILQ_INSERT_TAIL(&w->w_sessions, s, s_entry);
-	w->w_nsessions++;
-	STAT_ADD(GW_STAT_SESSIONS, 1);
-
-	/* Relayed traffic is passed on as it comes: no Nagle delay. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bufferevent_setcb(s->s_bev, session_client_read, NULL,
-	    session_client_event, s);
-	bufferevent_setwatermark(s->s_bev, EV_READ, 0,
-	    SESSION_HANDSHAKE_BUFFER);
-	/* Writing is enabled only if a reply ever has to wait (session_reply). */
-	bufferevent_enable(s->s_bev, EV_READ);
-	s->s_state = S_GREETING;
-	s->s_front = fe;
-	s->s_proto = AUDIT_PROTO_SOCKS5;
-}
-
 /* The client's bytes, to the handler of the session's state. */
 void
 session_client_read(struct bufferevent *bev, void *arg)
@@ -228,7 +155,7 @@ session_client_read(struct bufferevent *bev, void *arg)
 	} while (step == STEP_NEXT);
 }
 
-static void
+void
 session_client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
@@ -526,6 +453,9 @@ session_end(struct session *s, enum close_reason why, const char *reason)
 
 	if (s->s_state == S_CLOSED)
 		return;
+	/* Its client's connection carries on (HTTP keep-alive), bytes too. */
+	if (why == CLOSE_KEEPALIVE)
+		session_next(s);
 	session_active(s);
 	/* Bytes still buffered will not be relayed: not counted as such. */
 	relay_settle(s);
@@ -583,6 +513,8 @@ session_reap(struct worker *w)
 		if (s->s_dial.d_cand != &s->s_dst)
 			free(s->s_dial.d_cand);
 		free(s->s_dst_name);
+		if (s->s_fe != NULL && s->s_front->fe_free != NULL)
+			s->s_front->fe_free(s);
 		free(s->s_fe);
 		free(s->s_reason);
 		free(s->s_user);

@@ -70,6 +70,7 @@ enum close_reason {
 	CLOSE_REVOKED,
 	CLOSE_SHUTDOWN,
 	CLOSE_NO_MEMORY,
+	CLOSE_KEEPALIVE,	/* HTTP: answered; the connection carries on */
 	CLOSE_MAX
 };
 extern const char *const close_reason_text[CLOSE_MAX];
@@ -115,7 +116,9 @@ struct front {
 	 * front end has rebuilt its head. pending holds what came so far
 	 * (the relay's); what the client gets goes into out, the rest of
 	 * pending too once the head is done. 1 done, 0 more needed, -1 a
-	 * head it will not pass on (the session closes).
+	 * head it will not pass on (the session closes), 2 the response is
+	 * complete and nothing more of the server's is passed on (the
+	 * session ends, CLOSE_KEEPALIVE).
 	 */
 	int		(*fe_relay_remote)(struct session *, struct evbuffer *pending,
 			    struct evbuffer *out);
@@ -126,6 +129,14 @@ struct front {
 	 */
 	unsigned	(*fe_accept_cap)(const struct conf *);
 	int		(*fe_accept_timeout)(const struct conf *);
+	/*
+	 * Optional, for a session with front-end state: the exchange is
+	 * complete (fe_relay_remote said 2). 1 when the client's connection
+	 * carries another request, with the bytes it sent past this one
+	 * moved into next (session_next); 0 when it closes now.
+	 */
+	int		(*fe_next)(struct session *, struct evbuffer *next);
+	void		(*fe_free)(struct session *);	/* optional */
 };
 #define FRONT_REPLY_MAX	1024	/* the longest reply of any front end */
 

@@ -36,6 +36,7 @@ const char *const close_reason_text[CLOSE_MAX] = {
 	[CLOSE_REVOKED] = "policy-revoked",
 	[CLOSE_SHUTDOWN] = "shutdown",
 	[CLOSE_NO_MEMORY] = "out of memory",
+	[CLOSE_KEEPALIVE] = "response complete",
 };
 
 void

@@ -2,7 +2,10 @@
 requests (GET http://host/path) from curl and from hand-made bytes, seen
 from the server's side: the head it receives (Host, hop-by-hop fields,
 credentials, Via), bodies by length and chunked, and never a second
-request riding behind a judged one (RFC 9112 section 11.2)."""
+request riding behind a judged one (RFC 9112 section 11.2). Keep-alive:
+each request on a kept connection is judged, forwarded over a connection
+of its own and audited on its own; nothing a server sends past its
+response reaches the client."""
 
 import base64
 import hashlib
@@ -21,9 +24,34 @@ from test_pam import SANITIZED, PamTestCase
 
 ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: 5\r\n"
           b"Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\nok")
-# What the client gets of it: told to close, hop-by-hop fields gone.
+# What the client gets of it, hop-by-hop fields gone: told to close when
+# it asked to (CLOSE in its request), else the connection is kept.
 FORWARDED = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 socksgw\r\n"
              b"Connection: close\r\n\r\nok")
+KEPT = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 socksgw\r\n\r\nok"
+CLOSE = b"Connection: close\r\n"
+
+
+def read_response(sock):
+    """One response with a Content-Length (or none), read to its end."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def read_until_quiet(sock, quiet):
@@ -78,6 +106,48 @@ class KeepsOpen(socketserver.BaseRequestHandler):
             self.saw_eof.append(time.monotonic() - t0)
         except socket.timeout:
             pass
+
+
+class Pages(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive: /chunked in chunks, /empty a 204, /extra
+    with bytes past its length, /eof without a length (ends by closing),
+    anything else its path with a length. Each connection's source port
+    goes to `conns`."""
+    protocol_version = "HTTP/1.1"
+    conns = None
+
+    def setup(self):
+        super().setup()
+        self.conns.append(self.client_address[1])
+
+    def do_HEAD(self):
+        self.do_GET(head=True)
+
+    def do_GET(self, head=False):
+        body = b"page " + self.path.encode()
+        if self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        elif self.path == "/empty":
+            self.send_response(204)
+            self.end_headers()
+        elif self.path == "/eof":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body + (b"EXTRA" if self.path == "/extra"
+                                         else b""))
+
+    def log_message(self, *args):
+        pass
 
 
 class Sink(http.server.BaseHTTPRequestHandler):
@@ -144,21 +214,26 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
                          [("127.0.0.1", hport, "connect", "allow"),
                           ("www.test.example", hport, "connect", "allow")])
         self.assertTrue(all(r["bytes_down"] > len(BODY) for r in recs))
-        # The server closes after its answer; curl may close first.
-        self.assertTrue(all(r["close_reason"] in ("remote closed",
+        # The answer's end is known (Content-Length): the exchange ends
+        # there, the connection kept; or the server or curl closed first.
+        self.assertTrue(all(r["close_reason"] in ("response complete",
+                                                  "remote closed",
                                                   "client closed")
                             for r in recs), [r["close_reason"] for r in recs])
 
     def test_the_server_sees_a_rebuilt_head(self):
         port, got = self.recorder()
-        data = self.ask(
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(
             b"GET http://127.0.0.1:%d/p?q=1 HTTP/1.1\r\n"
             b"Host: other.example\r\n"
             b"Proxy-Authorization: Basic Zm9vOmJhcg==\r\n"
             b"Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
             b"Keep-Alive: 5\r\nProxy-Connection: keep-alive\r\n"
             b"Upgrade: h2c\r\nTE: trailers\r\nUser-Agent: t\r\n\r\n" % port)
-        self.assertEqual(data, FORWARDED)
+        # Kept (the client may send more): no Connection: close.
+        self.assertEqual(read_response(s), KEPT)
+        s.close()
         self.assertEqual(got, [b"GET /p?q=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                                b"User-Agent: t\r\nVia: 1.1 socksgw\r\n"
                                b"Connection: close\r\n\r\n" % port])
@@ -166,7 +241,8 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
     def test_bodies_end_where_their_length_says(self):
         port, got = self.recorder()
         smuggled = b"GET http://127.0.0.1:%d/smuggled HTTP/1.1\r\n\r\n" % port
-        head = b"POST http://127.0.0.1:%d/ HTTP/1.1\r\n" % port
+        # The client asks to close: what follows its request is dropped.
+        head = b"POST http://127.0.0.1:%d/ HTTP/1.1\r\n" % port + CLOSE
         fwd = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port)
         tail = b"Via: 1.1 socksgw\r\nConnection: close\r\n\r\n"
         chunked = b"5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n"
@@ -191,9 +267,11 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
         self.assertEqual(got.pop(), fwd + b"Transfer-Encoding: chunked\r\n" +
                          tail + chunked)
         # A request without a body: what follows its head goes nowhere.
-        self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n\r\n"
-                                  % port + smuggled), FORWARDED)
+        self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n"
+                                  % port + CLOSE + b"\r\n" + smuggled),
+                         FORWARDED)
         self.assertNotIn(b"smuggled", got.pop())
+        self.assertEqual(got, [])
 
     def test_server_heads_are_rebuilt_or_cut_off(self):
         # A server cannot keep the client's connection (its next request,
@@ -219,7 +297,8 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
         for answer, want in cases:
             port = self.tcp_server(type("S", (Scripted,), {"answer": answer}))
             self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1"
-                                      b"\r\n\r\n" % port), want, answer[:40])
+                                      b"\r\n%s\r\n" % (port, CLOSE)), want,
+                             answer[:40])
         self.gw.wait_log("answered 407, which a server must not: cut off")
 
     def test_a_client_that_leaves_is_passed_on(self):
@@ -229,7 +308,8 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
         saw = []
         port = self.tcp_server(type("K", (KeepsOpen,), {"saw_eof": saw}))
         s = socket.create_connection(self.gw.addr, timeout=10)
-        s.sendall(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n\r\n" % port)
+        s.sendall(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n%s\r\n" % (port,
+                                                                  CLOSE))
         data = b""
         while not data.endswith(b"ok"):
             data += s.recv(100)
@@ -295,6 +375,77 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
         self.assertEqual(code, 403)
         self.assertEqual(got, [])
 
+    def pages(self):
+        conns = []
+        port = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), type("P", (Pages,), {"conns": conns})))
+        return port, conns
+
+    def test_keep_alive_judges_each_request_on_its_own(self):
+        import http.client
+        port, conns = self.pages()
+        c = http.client.HTTPConnection(*self.gw.addr, timeout=10)
+        mine = None
+        for host, method, path, want in (
+                ("127.0.0.1", "GET", "/a", b"page /a"),
+                ("www.test.example", "GET", "/chunked", b"page /chunked"),
+                ("127.0.0.1", "HEAD", "/h", b""),
+                ("localhost", "GET", "/empty", b""),
+                # Bytes the server sends past its length never arrive.
+                ("127.0.0.1", "GET", "/extra", b"page /extra"),
+                ("127.0.0.1", "GET", "/b", b"page /b")):
+            c.request(method, "http://%s:%d%s" % (host, port, path))
+            r = c.getresponse()
+            self.assertEqual((r.status in (200, 204), r.read()), (True, want),
+                             path)
+            self.assertIsNone(r.getheader("Connection"))
+            # One connection from the client all along.
+            mine = mine or c.sock.getsockname()
+            self.assertEqual(c.sock.getsockname(), mine)
+        # A response without a length ends the connection.
+        c.request("GET", "http://127.0.0.1:%d/eof" % port)
+        r = c.getresponse()
+        self.assertEqual((r.getheader("Connection"), r.read()),
+                         ("close", b"page /eof"))
+        c.close()
+        # Each request had a connection of its own to its server, and a
+        # record of its own.
+        self.assertEqual(len(set(conns)), 7)
+        wait_for(lambda: len(self.gw.audit("protocol = 'http' AND seq IS "
+                                           "NOT NULL")) == 7, timeout=5,
+                 what="seven records")
+        recs = self.gw.audit("protocol = 'http'")
+        self.assertEqual([r["dst_host"] for r in recs],
+                         ["127.0.0.1", "www.test.example", "127.0.0.1",
+                          "localhost", "127.0.0.1", "127.0.0.1",
+                          "127.0.0.1"])
+        self.assertEqual([r["close_reason"] for r in recs[:6]],
+                         ["response complete"] * 6)
+
+    def test_keep_alive_pipelined_and_denied(self):
+        port, conns = self.pages()
+        self.gw.ctl("rule", "add", "deny", "--dst", "127.0.0.1/32", "--port",
+                    "9", "--position", "1")
+        self.gw.wait_log("policy: 2 rules in force")
+        # Three requests in one send: answered in order, each judged; the
+        # third is denied, which closes the connection.
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"GET http://127.0.0.1:%d/one HTTP/1.1\r\n\r\n"
+                  b"GET http://127.0.0.1:%d/two HTTP/1.1\r\n\r\n"
+                  b"GET http://127.0.0.1:9/ HTTP/1.1\r\n\r\n" % (port, port))
+        data = recv_until_eof(s)
+        s.close()
+        one = data.index(b"\r\n\r\npage /one")
+        two = data.index(b"\r\n\r\npage /two")
+        self.assertLess(one, two)
+        code, _, _ = head_of(data[two + len(b"\r\n\r\npage /two"):])
+        self.assertEqual(code, 403)
+        wait_for(lambda: len(self.gw.audit("protocol = 'http' AND seq IS "
+                                           "NOT NULL")) == 3, timeout=5,
+                 what="three records")
+        self.assertEqual([r["verdict"] for r in self.gw.audit(
+            "protocol = 'http'")], ["allow", "allow", "deny"])
+
     def test_uploads_stream_both_ways(self):
         sport, path, data = sink_and_upload(self, 3 << 20)
         want = hashlib.sha256(data).hexdigest().encode()
@@ -334,7 +485,7 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
         chunked = b"5\r\nhello\r\n0\r\n\r\n"
         s = socket.create_connection(self.gw.addr, timeout=10)
         s.sendall(b"POST http://127.0.0.1:%d/ HTTP/1.1\r\n" % port + self.CRED +
-                  b"Transfer-Encoding: chunked\r\n\r\n")
+                  CLOSE + b"Transfer-Encoding: chunked\r\n\r\n")
         for piece in (chunked[:6], chunked[6:] + smuggled):
             time.sleep(0.2)
             s.sendall(piece)
@@ -346,12 +497,36 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
         self.assertNotIn(b"alice", got[0])
         # No body: ended before the relay began.
         self.assertEqual(self.ask(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n" %
-                                  port + self.CRED + b"\r\n" + smuggled),
-                         FORWARDED)
+                                  port + self.CRED + CLOSE + b"\r\n" +
+                                  smuggled), FORWARDED)
         self.assertNotIn(b"smuggled", got[1])
         wait_for(lambda: len(self.gw.audit("protocol = 'http' AND user = "
                                            "'alice' AND seq IS NOT NULL"))
                  == 2, timeout=5, what="alice's two records")
+
+    def test_a_kept_connection_keeps_its_login(self):
+        conns = []
+        port = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), type("P", (Pages,), {"conns": conns})))
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        # Logged in once, the next request without credentials holds it.
+        for cred, path in ((self.CRED, b"/one"), (b"", b"/two")):
+            s.sendall(b"GET http://127.0.0.1:%d%s HTTP/1.1\r\n" % (port, path)
+                      + cred + b"\r\n")
+            self.assertTrue(read_response(s).endswith(b"page " + path))
+        # New credentials are checked again: a wrong password is a 407.
+        s.sendall(b"GET http://127.0.0.1:%d/three HTTP/1.1\r\n" % port +
+                  b"Proxy-Authorization: Basic %s\r\n\r\n" %
+                  base64.b64encode(b"alice:wrong"))
+        self.assertEqual(head_of(recv_until_eof(s))[0], 407)
+        s.close()
+        wait_for(lambda: len(self.gw.audit("protocol = 'http' AND seq IS "
+                                           "NOT NULL")) == 3, timeout=5,
+                 what="the records")
+        self.assertEqual([(r["kind"], r["user"], r["auth_method"])
+                          for r in self.gw.audit("protocol = 'http'")],
+                         [("session", "alice", "basic")] * 2 +
+                         [("auth", "alice", "basic")])
 
     def test_early_bytes_are_paid_from_the_quota(self):
         # The rebuilt head and the body bytes sent with it go out before
@@ -387,4 +562,4 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
                            capture_output=True, timeout=30)
         self.assertEqual((r.returncode, r.stdout),
                          (0, hashlib.sha256(data).hexdigest().encode()),
-                         r.stderr)
+                         r.stderr + self.gw.log().encode()[-3000:])

@@ -469,17 +469,23 @@ test_response_heads(void **state)
 
 	(void)state;
 	r = http_response_head((const uint8_t *)t, strlen(t), out, sizeof(out),
-	    &n, &status);
+	    &n, &status, 0);
 	assert_int_equal(r, (int)strlen(t) - 2);
 	assert_int_equal(status, 200);
 	out[n] = '\0';
 	assert_string_equal(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 	    "Set-Cookie: a=b\r\nVia: 1.1 socksgw\r\nConnection: close\r\n"
 	    "\r\n");
+	/* Kept alive: the same, without the close. */
+	r = http_response_head((const uint8_t *)t, strlen(t), out, sizeof(out),
+	    &n, &status, 1);
+	out[n] = '\0';
+	assert_string_equal(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "Set-Cookie: a=b\r\nVia: 1.1 socksgw\r\n\r\n");
 	/* Interim: no close of its own, the final head says it. */
 	t = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
 	r = http_response_head((const uint8_t *)t, strlen(t), out, sizeof(out),
-	    &n, &status);
+	    &n, &status, 0);
 	assert_int_equal(status, 100);
 	assert_int_equal(r, 25);
 	assert_memory_equal(out, "HTTP/1.1 100 Continue\r\n\r\n", n);
@@ -487,14 +493,62 @@ test_response_heads(void **state)
 	t = "HTTP/1.0 404 Not Found\r\nX: y\r\n\r\n";
 	for (i = 0; i < strlen(t); i++)
 		assert_int_equal(http_response_head((const uint8_t *)t, i, out,
-		    sizeof(out), &n, &status), 0);
+		    sizeof(out), &n, &status, 0), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(http_response_head((const uint8_t *)bad[i],
-		    strlen(bad[i]), out, sizeof(out), &n, &status), -1);
+		    strlen(bad[i]), out, sizeof(out), &n, &status, 0), -1);
 	memset(big, 'x', sizeof(big));
 	memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 21);
 	assert_int_equal(http_response_head((const uint8_t *)big, sizeof(big),
-	    out, sizeof(out), &n, &status), -1);
+	    out, sizeof(out), &n, &status, 0), -1);
+}
+
+/* Where a response's body ends, or only the server's close can say. */
+static void
+test_response_body(void **state)
+{
+	static const struct {
+		const char	*head;
+		int		 status, head_only, known;
+		enum http_body	 kind;
+		uint64_t	 left;
+	} cases[] = {
+		{ "HTTP/1.1 200 OK\r\nContent-Length:  12 \r\n\r\n", 200, 0, 1,
+		    HTTP_BODY_LENGTH, 12 },
+		{ "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n", 200,
+		    0, 1, HTTP_BODY_CHUNKED, 0 },
+		{ "HTTP/1.1 204 No Content\r\n\r\n", 204, 0, 1,
+		    HTTP_BODY_NONE, 0 },
+		{ "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+		    304, 0, 1, HTTP_BODY_NONE, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", 200, 1, 1,
+		    HTTP_BODY_NONE, 0 },
+		/* Only the close can end these. */
+		{ "HTTP/1.1 200 OK\r\n\r\n", 200, 0, 0, 0, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1"
+		    "\r\n\r\n", 200, 0, 0, 0, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: "
+		    "chunked\r\n\r\n", 200, 0, 0, 0, 0 },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		    200, 0, 0, 0, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 200, 0, 0,
+		    0, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n"
+		    "\r\n", 200, 0, 0, 0, 0 },
+	};
+	struct http_body_scan	 b;
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(http_response_body((const uint8_t *)
+		    cases[i].head, strlen(cases[i].head), cases[i].status,
+		    cases[i].head_only, &b), cases[i].known);
+		if (cases[i].known) {
+			assert_int_equal(b.hb_kind, cases[i].kind);
+			assert_int_equal(b.hb_left, cases[i].left);
+		}
+	}
 }
 
 /* Feeds body in pieces of step bytes: how many were taken, or -1. */
@@ -593,6 +647,7 @@ main(void)
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_negotiate),
+		cmocka_unit_test(test_response_body),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_pac),

@@ -41,6 +41,11 @@
 
 #include "auth.h"
 
+/* What a SOCKS5 GSSAPI context must offer (authd_gss_check). */
+#define GSS_SOCKS_FLAGS	(GSS_C_MUTUAL_FLAG | GSS_C_INTEG_FLAG | \
+			    GSS_C_CONF_FLAG | GSS_C_REPLAY_FLAG | \
+			    GSS_C_SEQUENCE_FLAG)
+
 /* SPNEGO, RFC 4178: 1.3.6.1.5.5.2 */
 static gss_OID_desc	 gss_spnego_oid = { 6, (void *)"\x2b\x06\x01\x05\x05\x02" };
 
@@ -254,26 +259,15 @@ authd_gss_user(gss_name_t src, const char *client, struct auth_reply *rep)
 /*
  * SOCKS5 GSSAPI (RFC 1961): the session wraps every byte with the
  * accepted context, in the worker; it goes back exported, after the token
- * the client waits for. RFC 1961 has the client ask for replay and
- * sequence detection: without them a frame could be replayed or dropped
- * inside the session unnoticed, so such a context is refused.
+ * the client waits for.
  */
 static void
 authd_gss_export(gss_ctx_id_t *ctx, const gss_buffer_desc *out,
-    OM_uint32 flags, struct auth_reply *rep)
+    struct auth_reply *rep)
 {
-	const OM_uint32	 need = GSS_C_INTEG_FLAG | GSS_C_CONF_FLAG |
-			    GSS_C_REPLAY_FLAG | GSS_C_SEQUENCE_FLAG;
 	gss_buffer_desc	 ex = GSS_C_EMPTY_BUFFER;
 	OM_uint32	 major, minor;
 
-	if ((flags & need) != need) {
-		rep->ap_status = AUTH_FAILED;
-		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "the context lacks "
-		    "integrity, confidentiality, replay or sequence detection "
-		    "(flags %#x)", (unsigned)flags);
-		return;
-	}
 	if ((major = gss_export_sec_context(&minor, ctx, &ex)) !=
 	    GSS_S_COMPLETE) {
 		rep->ap_status = AUTH_ERROR;
@@ -359,6 +353,20 @@ authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
 	memcpy(rep->ap_principal, shown.value, shown.length);
 	rep->ap_principal[shown.length] = '\0';
 	gss_release_buffer(&minor, &shown);
+	/*
+	 * RFC 1961 has the client ask for mutual authentication (a key of
+	 * the session's own: a whole session recorded cannot be played
+	 * again) and replay and sequence detection (or a message could be
+	 * replayed or dropped inside the session unnoticed). A valid ticket
+	 * without them guessed nothing: refused, not counted as a failure.
+	 */
+	if (req->ar_keep && (flags & GSS_SOCKS_FLAGS) != GSS_SOCKS_FLAGS) {
+		rep->ap_status = AUTH_REFUSED;
+		snprintf(rep->ap_msg, sizeof(rep->ap_msg), "the context lacks "
+		    "mutual authentication, integrity, confidentiality, replay "
+		    "or sequence detection (flags %#x)", (unsigned)flags);
+		goto done;
+	}
 	authd_gss_user(src, req->ar_client, rep);
 	if (rep->ap_status == AUTH_OK && rep->ap_user[0] == '\0') {
 		rep->ap_status = AUTH_ERROR;	/* no name, no session */
@@ -371,7 +379,7 @@ authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
 	 * answer they wait for.
 	 */
 	if (rep->ap_status == AUTH_OK && req->ar_keep)
-		authd_gss_export(&ctx, &out, flags, rep);
+		authd_gss_export(&ctx, &out, rep);
 done:
 	gss_release_buffer(&minor, &out);
 	if (src != GSS_C_NO_NAME)

@@ -27,6 +27,10 @@
  * libevent's filters ignore their callbacks' errors and never say when
  * the layer under them has written everything; both are done here (an
  * error event, deferred; a write event when the socket's buffer empties).
+ *
+ * A session lives as long as the client's ticket: past its end time
+ * GSS-API wraps and unwraps nothing more, and the session ends (the
+ * client logs in again with a fresh ticket).
  */
 #include <sys/types.h>
 
@@ -64,6 +68,7 @@ struct gss_layer {
 	uint64_t		 gl_sid;	/* the session, for the log */
 	uint8_t			 gl_level;	/* agreed; 0 not yet */
 	uint8_t			 gl_failed;
+	uint8_t			 gl_busy;	/* in sgss_in */
 	OM_uint32		 gl_max;	/* plain bytes one token takes */
 };
 
@@ -114,13 +119,15 @@ sgss_wrap(struct gss_layer *gl, uint8_t mtyp, int conf, const void *p,
 	gss_buffer_desc	 in, out = GSS_C_EMPTY_BUFFER;
 	uint8_t		 h[S5_GSS_HEADER];
 	OM_uint32	 min;
-	int		 r = -1;
+	int		 r = -1, done = 0;
 
 	in.value = (void *)p;
 	in.length = n;
 	*major = gss_wrap(minor, gl->gl_ctx, conf, GSS_C_QOP_DEFAULT, &in,
-	    NULL, &out);
-	if (*major == GSS_S_COMPLETE && out.length <= S5_GSS_TOKEN_MAX) {
+	    &done, &out);
+	/* Encrypted when it was asked to be, or it does not go. */
+	if (*major == GSS_S_COMPLETE && out.length <= S5_GSS_TOKEN_MAX &&
+	    (!conf || done)) {
 		s5_build_gss_header(h, mtyp, (uint16_t)out.length);
 		r = evbuffer_add(dst, h, sizeof(h)) == 0 &&
 		    evbuffer_add(dst, out.value, out.length) == 0 ? 0 : -1;
@@ -200,21 +207,46 @@ sgss_unwrap(struct gss_layer *gl, struct evbuffer *src, struct evbuffer *dst,
 	return (BEV_OK);
 }
 
+static enum bufferevent_filter_result sgss_in_messages(struct gss_layer *,
+		    struct evbuffer *, struct evbuffer *, ev_ssize_t, size_t);
+
 /* The filter's input side: whole messages from src, plain bytes to dst. */
 static enum bufferevent_filter_result
 sgss_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
     enum bufferevent_flush_mode mode, void *arg)
 {
 	struct gss_layer		*gl = arg;
-	struct s5_gss_frame		 f;
-	enum bufferevent_filter_result	 res = BEV_NEED_MORE, r;
-	size_t				 n, want, before = evbuffer_get_length(dst);
-	uint8_t				*p, type;
-	int				 k;
+	enum bufferevent_filter_result	 res;
+	size_t				 before = evbuffer_get_length(dst);
 
 	(void)mode;
 	if (gl->gl_failed)
 		return (sgss_fail(gl, src, "", 0, 0));
+	/*
+	 * libevent runs the input filter again from inside evbuffer_add to
+	 * dst once a watermark stopped it (its input-buffer callback): the
+	 * message under way is not drained yet, and unwrapping it twice
+	 * would read as a replay. The outer call goes on with the rest.
+	 */
+	if (gl->gl_busy)
+		return (BEV_NEED_MORE);
+	gl->gl_busy = 1;
+	res = sgss_in_messages(gl, src, dst, limit, before);
+	gl->gl_busy = 0;
+	return (res);
+}
+
+/* sgss_in's loop: every whole message while dst may take more. */
+static enum bufferevent_filter_result
+sgss_in_messages(struct gss_layer *gl, struct evbuffer *src,
+    struct evbuffer *dst, ev_ssize_t limit, size_t before)
+{
+	struct s5_gss_frame		 f;
+	enum bufferevent_filter_result	 res = BEV_NEED_MORE, r;
+	size_t				 n, want;
+	uint8_t				*p, type;
+	int				 k;
+
 	while ((n = evbuffer_get_length(src)) > 0) {
 		if (limit >= 0 && evbuffer_get_length(dst) - before >=
 		    (size_t)limit)

@@ -71,8 +71,9 @@ capped_metered(struct bufferevent *bev)
 /*
  * Side i's bufferevent: a new one on its socket, or the client's own
  * when it is layered (SOCKS5 GSSAPI), taken over from the handshake with
- * what it holds. A filter gets no read watermark: libevent's filters stop
- * unwrapping at one and never start again by themselves (socks_gss.c).
+ * what it holds. The filter's read watermark goes: it unwraps every whole
+ * message a read brings, and the relay bounds memory as for any side (it
+ * stops reading while the receiver holds relay_buffer).
  */
 static struct bufferevent *
 capped_side_bev(struct session *s, int i)

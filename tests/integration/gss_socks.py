@@ -7,6 +7,8 @@ modes that misbehave on purpose say how in their names.
     python3 gss_socks.py PROXY_PORT DEST_PORT MODE [LEVEL] [SIZE]
 
 MODE: echo (SIZE bytes both ways, then a half-close and the echo's EOF),
+pipeline (SIZE bytes in 64-byte messages sent with the request), bind
+(the same behind a BIND, read by the peer it waits for),
 replay (one data message sent twice), clear (a message in clear at level
 2), udp (UDP ASSOCIATE), connect (the reply only), noflags (a context
 without replay and sequence detection), garbage (a token that is none).
@@ -16,6 +18,7 @@ import json
 import socket
 import struct
 import sys
+import time
 
 import gssapi
 
@@ -79,18 +82,25 @@ class Client:
         self.conf = got == 2
         return got
 
+    def wrapped(self, data, conf=None):
+        return frame(3, self.ctx.wrap(data, self.conf if conf is None
+                                      else conf).message)
+
     def send(self, data, conf=None):
-        msg = frame(3, self.ctx.wrap(data, self.conf if conf is None
-                                     else conf).message)
+        msg = self.wrapped(data, conf)
         self.s.sendall(msg)
         return msg
 
     def recv(self):
         return self.ctx.unwrap(recv_frame(self.s, 3)).message
 
-    def request(self, cmd, port):
-        self.send(b"\x05" + bytes((cmd,)) + b"\x00\x01\x7f\x00\x00\x01" +
-                  struct.pack("!H", port))
+    def request(self, cmd, port, after=None):
+        """The request, then the messages after() wraps (in that order:
+        each message's sequence number is its place)."""
+        req = self.wrapped(b"\x05" + bytes((cmd,)) +
+                           b"\x00\x01\x7f\x00\x00\x01" +
+                           struct.pack("!H", port))
+        self.s.sendall(req + (after() if after else b""))
         reply = b""
         while len(reply) < 10:
             reply += self.recv()
@@ -118,8 +128,40 @@ def main():
         out["method"] = c.greet()[1]
         c.login(b"\x60\x05junk" if mode == "garbage" else None)
         out["level"] = c.agree(level)
-        out["rep"] = c.request(3 if mode == "udp" else 1, dport)
-        if mode == "echo":
+        data = bytes(i % 251 for i in range(size))
+        after = None
+        if mode == "pipeline":
+            # Many small messages right behind the request, before its
+            # reply: more than the handshake buffers.
+            def after():
+                return b"".join(c.wrapped(data[i:i + 64])
+                                for i in range(0, size, 64))
+        if mode == "bind":
+            # BIND, with the data right behind it: the gateway reads it
+            # while it waits for the peer, past its handshake buffer.
+            req = c.wrapped(b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x00")
+            c.s.sendall(req + b"".join(c.wrapped(data[i:i + 64])
+                                       for i in range(0, size, 64)))
+            first = c.recv_until(10)
+            time.sleep(0.5)
+            peer = socket.create_connection(
+                ("127.0.0.1", struct.unpack("!H", first[8:10])[0]),
+                timeout=10)
+            out["rep"] = c.recv_until(10)[1]
+            got = b""
+            while len(got) < size:
+                chunk = peer.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            out["echo"] = got == data
+            peer.close()
+            print(json.dumps(out))
+            return
+        out["rep"] = c.request(3 if mode == "udp" else 1, dport, after)
+        if mode == "pipeline":
+            out["echo"] = c.recv_until(size) == data
+        elif mode == "echo":
             data = bytes(i % 251 for i in range(size))
             sent = 0
             while sent < size:

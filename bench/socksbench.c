@@ -26,8 +26,9 @@
  * logs in with RFC 1929 username/password. -H (rate only) speaks HTTP
  * CONNECT to the gateway instead of SOCKS5 (with -a, Basic). -F (rate
  * only) has the gateway forward a plain-HTTP request instead: GET
- * http://TARGET/, whose rebuilt head the echo target sends back (checked
- * byte for byte) in place of the 64-byte echo.
+ * http://TARGET/, whose rebuilt head the echo target sends back as a
+ * response's body (checked byte for byte, with the response head the
+ * gateway rebuilt) in place of the 64-byte echo.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -61,7 +62,7 @@ static int			 use_forward;	/* -F: a forwarded GET */
 static int			 src_spread = 1;
 static char			 http_req[1024];
 static size_t			 http_req_len;
-static char			 fwd_echo[512];	/* -F: the head it gets back */
+static char			 fwd_echo[512];	/* -F: the answer it gets */
 static size_t			 fwd_echo_len;
 
 static void __attribute__((noreturn))
@@ -166,11 +167,18 @@ http_connect_request(void)
 	if (r < 0 || (size_t)r >= sizeof(http_req))
 		return (-1);
 	http_req_len = (size_t)r;
-	/* What gatewayd sends the server: the echo target sends it back. */
-	r = snprintf(fwd_echo, sizeof(fwd_echo), "GET / HTTP/1.1\r\nHost: "
-	    "%s:%u\r\nVia: 1.1 socksgw\r\nConnection: close\r\n\r\n", host,
-	    ntohs(target.sin_port));
-	if (r < 0 || (size_t)r >= sizeof(fwd_echo) || r > 128)
+	/*
+	 * What gatewayd sends the server, which the echo target sends back
+	 * as its response's body (http_echo), behind the response head the
+	 * gateway rebuilt (the client keeps the connection: no close).
+	 */
+	r = snprintf(fwd_echo, sizeof(fwd_echo), "HTTP/1.1 200 OK\r\n"
+	    "Content-Length: %d\r\nVia: 1.1 socksgw\r\n\r\nGET / HTTP/1.1\r\n"
+	    "Host: %s:%u\r\nVia: 1.1 socksgw\r\nConnection: close\r\n\r\n",
+	    (int)(strlen("GET / HTTP/1.1\r\nHost: :\r\nVia: 1.1 socksgw\r\n"
+	    "Connection: close\r\n\r\n") + strlen(host) + snprintf(NULL, 0,
+	    "%u", ntohs(target.sin_port))), host, ntohs(target.sin_port));
+	if (r < 0 || (size_t)r >= sizeof(fwd_echo) || r > 256)
 		return (-1);
 	fwd_echo_len = (size_t)r;
 	return (0);
@@ -277,6 +285,26 @@ listen_on(uint16_t port)
 }
 
 /*
+ * A forwarded GET (-F) as the echo target answers it: a response whose
+ * body is the request as it came, so the client can check the head the
+ * gateway rebuilt. The new length of buf.
+ */
+static ssize_t
+http_echo(char *buf, size_t n, size_t size)
+{
+	char	 head[64];
+	int	 h;
+
+	h = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: "
+	    "%zu\r\n\r\n", n);
+	if (h < 0 || (size_t)h + n > size)
+		return (-1);
+	memmove(buf + h, buf, n);
+	memcpy(buf, head, (size_t)h);
+	return ((ssize_t)h + (ssize_t)n);
+}
+
+/*
  * The echo: TCP (and UDP on the first thread) on one epoll loop per
  * thread, all accepting from one listener (EPOLLEXCLUSIVE wakes one of
  * them), so the target is never what limits a direct run.
@@ -330,7 +358,11 @@ echo_loop(void *arg)
 				continue;
 			}
 			/* Echo payloads are small: one write takes them. */
-			r = read(fd, buf, sizeof(buf));
+			r = read(fd, buf, sizeof(buf) / 2);
+			if (r > 4 && memcmp(buf, "GET ", 4) == 0 &&
+			    (r = http_echo(buf, (size_t)r, sizeof(buf))) > 0 &&
+			    write(fd, buf, (size_t)r) == r)
+				continue;
 			if (r > 0 && write(fd, buf, (size_t)r) == r)
 				continue;
 			if (r < 0 && errno == EAGAIN)
@@ -466,7 +498,7 @@ struct client {
 	enum cstate	 state;
 	size_t		 have;
 	double		 t0;
-	uint8_t		 buf[128];	/* an echo, a reply, -F's head */
+	uint8_t		 buf[256];	/* an echo, a reply, -F's answer */
 };
 
 struct loop {

@@ -28,7 +28,8 @@ conf_same(const struct conf *a, const struct conf *b,
 			return (0);
 		for (i = 0; i < a->c_nlisten; i++)
 			if (strcmp(a->c_listen[i].cl_text,
-			    b->c_listen[i].cl_text) != 0)
+			    b->c_listen[i].cl_text) != 0 ||
+			    a->c_listen[i].cl_proxy != b->c_listen[i].cl_proxy)
 				return (0);
 		return (1);
 	case CT_PATH:

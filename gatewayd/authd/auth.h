@@ -80,6 +80,7 @@ struct auth_reply {
 	char			 ap_msg[192];
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
 	char			 ap_principal[256]; /* Kerberos: whose ticket */
+	uint32_t		 ap_valid_s;	/* Kerberos: the ticket's time left */
 	/*
 	 * ar_keep: the token for the client (the AP-REP of mutual
 	 * authentication, often none), then the accepted context as

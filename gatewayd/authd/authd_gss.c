@@ -298,12 +298,15 @@ authd_gss_check(const struct auth_request *req, struct auth_reply *rep)
 	gss_name_t	 src = GSS_C_NO_NAME;
 	gss_buffer_desc	 in, out = GSS_C_EMPTY_BUFFER, shown;
 	gss_OID		 mech = GSS_C_NO_OID;
-	OM_uint32	 major, minor, flags = 0;
+	OM_uint32	 major, minor, flags = 0, lifetime = 0;
 
 	in.value = (void *)req->ar_token;
 	in.length = req->ar_toklen;
 	major = gss_accept_sec_context(&minor, &ctx, gss.g_cred, &in,
-	    GSS_C_NO_CHANNEL_BINDINGS, &src, &mech, &out, &flags, NULL, NULL);
+	    GSS_C_NO_CHANNEL_BINDINGS, &src, &mech, &out, &flags, &lifetime,
+	    NULL);
+	/* How long the login may be held: no longer than the ticket. */
+	rep->ap_valid_s = lifetime == GSS_C_INDEFINITE ? 0 : lifetime;
 	if (major == GSS_S_CONTINUE_NEEDED) {
 		/* Kerberos takes one message; a second leg is something else. */
 		rep->ap_status = AUTH_FAILED;

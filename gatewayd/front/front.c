@@ -21,6 +21,7 @@
 #include "stat.h"
 
 #include "authd/auth.h"
+#include "base/clock.h"
 #include "base/stats.h"
 #include "base/wipe.h"
 
@@ -144,6 +145,9 @@ front_auth_answer(struct session *s, const struct auth_reply *rep)
 				s->s_ngroups++;
 	}
 	s->s_authed = 1;
+	/* A kept HTTP connection holds a Kerberos login this long at most. */
+	s->s_login_until = rep->ap_valid_s > 0 ? gw_clock_ms() +
+	    (int64_t)rep->ap_valid_s * 1000 : 0;
 	if (log_debug_enabled()) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		log_debug("session %llu: user %s authenticated (%d groups) "

@@ -21,6 +21,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -44,6 +45,8 @@ proxy_read(struct session *s)
 	uint8_t			*p;
 	int			 r;
 
+	/* A version 2 header with its TLVs is longer than a handshake. */
+	bufferevent_setwatermark(s->s_bev, EV_READ, 0, PP_V2_MAX);
 	if (len > PP_V2_MAX)
 		len = PP_V2_MAX;
 	if ((p = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)

@@ -167,7 +167,9 @@ worker_accept_proxy(struct evconnlistener *l, evutil_socket_t fd,
 	int64_t			 now = gw_clock_ms() / 1000, last;
 
 	(void)l;
-	if (conf_cidrs_allow(&w->w_conf->c_proxy_trusted, sa)) {
+	/* An empty list (a reload that dropped it) trusts no one. */
+	if (w->w_conf->c_proxy_trusted.cc_n > 0 &&
+	    conf_cidrs_allow(&w->w_conf->c_proxy_trusted, sa)) {
 		session_accept(w, &front_proxy, fd, sa, (socklen_t)salen);
 		return;
 	}

@@ -408,10 +408,20 @@ relay_head(struct session *s, struct relay_dir *d, int from, size_t n)
 		errno = EPROTO;
 		return (RELAY_READ_FAILED);
 	}
-	/* Complete: what waits for the client goes with its next session. */
+	/*
+	 * Complete: what waits for the client goes with its next session;
+	 * or, the client having ended its side, the server's part is over
+	 * as if it had closed (nothing more of it passes).
+	 */
 	if (r == 2 && !s->s_relay->r_dir[SIDE_CLIENT].rd_eof)
 		return (RELAY_DONE);
-	if (r >= 1) {
+	if (r == 2) {
+		s->s_bytes[from] += n;	/* read, as RELAY_MOVED counts */
+		if (evbuffer_get_length(d->rd_buf) > 0)
+			relay_block(s, from);
+		return (RELAY_EOF);
+	}
+	if (r == 1) {
 		d->rd_heading = 0;
 		evbuffer_free(d->rd_head);
 		d->rd_head = NULL;

@@ -278,7 +278,7 @@ capped_settle(struct session *s)
 
 /* The server's head, to the front end until it is done (relay.c's
  * relay_head): what the client gets goes to its output. */
-static void
+static int
 capped_head(struct session *s, struct evbuffer *in, struct evbuffer *out)
 {
 	struct capped_relay	*cr = s->s_capped;
@@ -288,29 +288,39 @@ capped_head(struct session *s, struct evbuffer *in, struct evbuffer *out)
 	if ((allowed = quota_take(s, n)) < n) {
 		quota_unspend(s, allowed);
 		relay_end(s, CLOSE_QUOTA);
-		return;
+		return (-1);
 	}
 	s->s_bytes[SIDE_REMOTE] += n;
 	if ((cr->cr_head == NULL && (cr->cr_head = evbuffer_new()) == NULL) ||
 	    evbuffer_remove_buffer(in, cr->cr_head, n) != (int)n) {
 		relay_end(s, CLOSE_NO_MEMORY);
-		return;
+		return (-1);
 	}
 	if ((r = s->s_front->fe_relay_remote(s, cr->cr_head, out)) < 0) {
 		s->s_errno = EPROTO;
 		relay_end(s, CLOSE_REMOTE_ERROR);
-		return;
+		return (-1);
 	}
-	/* Complete: what waits for the client goes with its next session. */
+	/*
+	 * Complete: what waits for the client goes with its next session;
+	 * or, the client having ended its side, the server's part is over
+	 * as if it had closed (nothing more of it passes), and the rest
+	 * goes out before the session ends.
+	 */
 	if (r == 2 && !cr->cr_eof[SIDE_CLIENT]) {
 		relay_end(s, CLOSE_KEEPALIVE);
-		return;
+		return (-1);
 	}
-	if (r >= 1) {
+	if (r == 2) {
+		capped_event(cr->cr_bev[SIDE_REMOTE], BEV_EVENT_EOF, s);
+		return (-1);
+	}
+	if (r == 1) {
 		cr->cr_heading = 0;
 		evbuffer_free(cr->cr_head);
 		cr->cr_head = NULL;
 	}
+	return (0);
 }
 
 static void
@@ -327,8 +337,10 @@ capped_read(struct bufferevent *bev, void *arg)
 
 	s->s_active = s->s_worker->w_now;
 	if (from == SIDE_REMOTE && cr->cr_heading) {
-		capped_head(s, in, out);
-		return;
+		/* A kept response's body goes this way too: pressure below. */
+		if (capped_head(s, in, out) == -1)
+			return;
+		goto pressure;
 	}
 	if (from == SIDE_CLIENT && s->s_fe != NULL) {
 		/* The client's message, through its front end's framing. */
@@ -358,6 +370,7 @@ capped_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	wipe_drain(in, past);	/* it may be a request, credentials and all */
+pressure:
 	/* Back-pressure: the receiver takes half before reading goes on. */
 	if (evbuffer_get_length(out) >= s->s_worker->w_scratch_len) {
 		bufferevent_disable(bev, EV_READ);

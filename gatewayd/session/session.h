@@ -204,6 +204,7 @@ struct session {
 	uint8_t			 s_authing;	/* on w_authing */
 	uint8_t			 s_authed;	/* s_user passed PAM */
 	uint8_t			 s_login;	/* AUDIT_AUTH_*, 0: none tried */
+	int64_t			 s_login_until;	/* Kerberos: its ticket's end, ms */
 	struct account_hold	 s_hold;	/* of its user's account */
 	struct capped_relay	*s_capped;	/* relay under a cap */
 	struct bw_pool		*s_bw[2];	/* caps: [0] user's, [1] group's */

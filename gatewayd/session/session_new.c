@@ -115,23 +115,45 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 	s->s_pending = 1;
 }
 
-/* The login s made holds for n too: the same connection, the same user. */
+/*
+ * The login s made holds for n too, when it belongs to the connection:
+ * Negotiate (Kerberos) is one per connection, and browsers send it once,
+ * until its ticket ends. Basic is per request (RFC 9110): browsers send it
+ * with each, and a request without it on a connection that several users'
+ * requests may share (a downstream proxy's pool) must not run as the
+ * last one's. All or nothing: a login without its groups would slip past
+ * group rules.
+ */
 static void
 session_inherit(struct session *n, const struct session *s)
 {
 	int	 i;
 
 	if (!s->s_authed || s->s_user == NULL ||
-	    (n->s_user = strdup(s->s_user)) == NULL)
+	    s->s_login != AUDIT_AUTH_NEGOTIATE ||
+	    s->s_login_until <= gw_clock_ms())
+		return;
+	if ((n->s_user = strdup(s->s_user)) == NULL)
 		return;
 	if (s->s_ngroups > 0 && (n->s_groups = calloc((size_t)s->s_ngroups,
-	    sizeof(*n->s_groups))) != NULL)
-		for (i = 0; i < s->s_ngroups; i++)
-			if ((n->s_groups[n->s_ngroups] = strdup(
-			    s->s_groups[i])) != NULL)
-				n->s_ngroups++;
+	    sizeof(*n->s_groups))) == NULL)
+		goto fail;
+	for (i = 0; i < s->s_ngroups; i++) {
+		if ((n->s_groups[i] = strdup(s->s_groups[i])) == NULL)
+			goto fail;
+		n->s_ngroups++;
+	}
 	n->s_authed = 1;
 	n->s_login = s->s_login;
+	n->s_login_until = s->s_login_until;
+	return;
+fail:
+	while (n->s_ngroups > 0)
+		free(n->s_groups[--n->s_ngroups]);
+	free(n->s_groups);
+	n->s_groups = NULL;
+	free(n->s_user);
+	n->s_user = NULL;
 }
 
 /*
@@ -161,7 +183,8 @@ session_next(struct session *s)
 	if (early == NULL || unsent == NULL ||
 	    relay_unsent_client(s, unsent) == -1)
 		goto done;
-	keep = s->s_front->fe_next(s, early) == 1;
+	/* Stopping: the connection closes once this answer is out. */
+	keep = s->s_front->fe_next(s, early) == 1 && !s->s_worker->w_stopping;
 	s->s_fd[SIDE_CLIENT] = -1;	/* the successor's, or closed */
 	if ((n = session_new(s->s_worker, s->s_front, fd, &s->s_peer,
 	    s->s_worker->w_conf->c_handshake_timeout)) == NULL)

@@ -90,6 +90,21 @@ class Scripted(socketserver.BaseRequestHandler):
         self.request.sendall(self.answer)
 
 
+class Late(socketserver.BaseRequestHandler):
+    """Answers, then, a moment later, a second answer nobody asked for."""
+
+    def handle(self):
+        read_until_quiet(self.request, 0.3)
+        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                             b"\r\nok")
+        time.sleep(0.3)
+        try:
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4"
+                                 b"\r\n\r\nevil")
+        except OSError:
+            pass
+
+
 class KeepsOpen(socketserver.BaseRequestHandler):
     """A server that ignores Connection: close: answers, then waits for
     the other side to close; `saw_eof` gets how long that took."""
@@ -446,6 +461,27 @@ class HttpForwardTest(HttpCase, GatewayTestCase):
         self.assertEqual([r["verdict"] for r in self.gw.audit(
             "protocol = 'http'")], ["allow", "allow", "deny"])
 
+    def test_after_a_half_close_nothing_past_the_response_passes(self):
+        # The client ended its side; the response ends; what the server
+        # sends later never reaches the client, which was not told to
+        # close and would take it for the answer to another request.
+        port = self.tcp_server(type("S", (Scripted,), {"answer": (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")}))
+        late = self.tcp_server(Late)
+        for p in (port, late):
+            s = socket.create_connection(self.gw.addr, timeout=10)
+            s.sendall(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n\r\n" % p)
+            # Once relayed (the server answers after 0.3 s of quiet): a
+            # half-close before that ends the request unanswered.
+            wait_for(lambda: self.gw.audit("dst_port = ? AND seq IS NULL",
+                                           p), timeout=5,
+                     what="the exchange under way")
+            s.shutdown(socket.SHUT_WR)
+            data = recv_until_eof(s)
+            s.close()
+            self.assertTrue(data.endswith(b"\r\n\r\nok"), data)
+            self.assertNotIn(b"evil", data)
+
     def test_uploads_stream_both_ways(self):
         sport, path, data = sink_and_upload(self, 3 << 20)
         want = hashlib.sha256(data).hexdigest().encode()
@@ -504,18 +540,26 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
                                            "'alice' AND seq IS NOT NULL"))
                  == 2, timeout=5, what="alice's two records")
 
-    def test_a_kept_connection_keeps_its_login(self):
+    def test_a_basic_login_is_per_request(self):
+        # Basic (RFC 9110) is per request: on a kept connection, a request
+        # without credentials is asked for them, not run as the last
+        # user's (a downstream proxy may share one connection among users).
         conns = []
         port = self.serve(http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), type("P", (Pages,), {"conns": conns})))
         s = socket.create_connection(self.gw.addr, timeout=10)
-        # Logged in once, the next request without credentials holds it.
-        for cred, path in ((self.CRED, b"/one"), (b"", b"/two")):
-            s.sendall(b"GET http://127.0.0.1:%d%s HTTP/1.1\r\n" % (port, path)
-                      + cred + b"\r\n")
-            self.assertTrue(read_response(s).endswith(b"page " + path))
+        s.sendall(b"GET http://127.0.0.1:%d/one HTTP/1.1\r\n" % port +
+                  self.CRED + b"\r\n")
+        self.assertTrue(read_response(s).endswith(b"page /one"))
+        s.sendall(b"GET http://127.0.0.1:%d/two HTTP/1.1\r\n\r\n" % port)
+        self.assertEqual(head_of(recv_until_eof(s))[0], 407)
+        s.close()
         # New credentials are checked again: a wrong password is a 407.
+        s = socket.create_connection(self.gw.addr, timeout=10)
         s.sendall(b"GET http://127.0.0.1:%d/three HTTP/1.1\r\n" % port +
+                  self.CRED + b"\r\n")
+        self.assertTrue(read_response(s).endswith(b"page /three"))
+        s.sendall(b"GET http://127.0.0.1:%d/four HTTP/1.1\r\n" % port +
                   b"Proxy-Authorization: Basic %s\r\n\r\n" %
                   base64.b64encode(b"alice:wrong"))
         self.assertEqual(head_of(recv_until_eof(s))[0], 407)
@@ -527,6 +571,7 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
                           for r in self.gw.audit("protocol = 'http'")],
                          [("session", "alice", "basic")] * 2 +
                          [("auth", "alice", "basic")])
+        self.assertEqual(len(conns), 2)
 
     def test_early_bytes_are_paid_from_the_quota(self):
         # The rebuilt head and the body bytes sent with it go out before

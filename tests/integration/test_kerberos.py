@@ -184,6 +184,34 @@ class NegotiateTest(PamTestCase):
         code, _, _ = self.connect(9, self.token(env))
         self.assertEqual(code, 403, self.gw.log())
 
+    def test_a_kept_connection_holds_its_ticket(self):
+        # Negotiate is one per connection: browsers send the token once,
+        # and the later requests on the kept connection are the same
+        # user's (until the ticket ends), each judged and audited.
+        from test_http_forward import Pages, read_response
+        conns = []
+        port = self.serve(http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), type("P", (Pages,), {"conns": conns})))
+        tok = self.token(self.kdc.kinit("alice", "alice-pw"))
+        s = socket.create_connection(self.gw.addr, timeout=10)
+        s.sendall(b"GET http://127.0.0.1:%d/one HTTP/1.1\r\n"
+                  b"Proxy-Authorization: Negotiate %s\r\n\r\n" % (port, tok))
+        self.assertTrue(read_response(s).endswith(b"page /one"),
+                        self.gw.log())
+        s.sendall(b"GET http://127.0.0.1:%d/two HTTP/1.1\r\n\r\n" % port)
+        self.assertTrue(read_response(s).endswith(b"page /two"))
+        # Her groups came along: teachers may not reach port 9.
+        s.sendall(b"GET http://127.0.0.1:9/ HTTP/1.1\r\n\r\n")
+        self.assertEqual(head_of(recv_until_eof(s))[0], 403)
+        s.close()
+        wait_for(lambda: len(self.gw.audit(
+            "kind = 'session' AND seq IS NOT NULL")) == 3, timeout=5,
+            what="the records")
+        self.assertEqual([(r["user"], r["auth_method"], r["verdict"])
+                          for r in self.gw.audit("kind = 'session'")],
+                         [("alice", "negotiate", "allow")] * 2 +
+                         [("alice", "negotiate", "deny")])
+
     def test_chromium_logs_in_with_a_ticket(self):
         """Headless Chromium with the gateway as its proxy, told it may
         send tickets to it: a plain-HTTP page (forwarded) and an HTTP page

@@ -157,6 +157,24 @@ class ProxyProtocolTest(ProxyBase):
         self.assertEqual((stats["proxy_untrusted"], stats["proxy_refused"],
                           stats["proxy_health_checks"]), (1, 3, 1))
 
+    def test_a_reload_without_proxy_trusted_trusts_no_one(self):
+        # listen is restart-only: a reload that drops proxy_protocol and
+        # proxy_trusted keeps the listener, whose empty list must not
+        # fall back to "loopback", where any local process could name
+        # any client.
+        import signal
+        with open(self.gw.conf) as f:
+            text = f.read()
+        with open(self.gw.conf, "w") as f:
+            f.write(text.replace(" proxy_protocol", "").replace(
+                "proxy_trusted %s\n" % BALANCER, ""))
+        self.gw.signal(signal.SIGHUP)
+        self.gw.wait_log("take effect only after a restart")
+        s = self.balancer()
+        s.sendall(v1("192.0.2.7", "127.0.0.1", 1, 2) + b"\x05\x01\x00")
+        self.closed_without_a_word(s, within=2)
+        self.gw.wait_log("not a load balancer proxy_trusted names")
+
     def test_caps_follow_the_named_client(self):
         # Silent sockets count against the client the header names
         # (handshake_per_client 2), not the balancer all clients share.

@@ -18,10 +18,10 @@
  * The audit database, read-only, as this build reads it. A log newer than
  * the build is refused: its records may hold fields this build would not
  * hash, and verify would call them edited. A log from before audit schema
- * 8 (an archive, or one gatewayd has not opened since an upgrade) is read
- * through a view that gives auth_method as NULL, as those records were
- * written and hashed, so it can be listed and verified without writing to
- * the evidence to migrate it.
+ * 8 or 9 (an archive, or one gatewayd has not opened since an upgrade) is
+ * read through a view that gives auth_method and node as NULL, as those
+ * records were written and hashed, so it can be listed and verified
+ * without writing to the evidence to migrate it.
  */
 sqlite3 *
 audit_db(struct ctl *ctl)
@@ -41,9 +41,10 @@ audit_db(struct ctl *ctl)
 		ctl_error("%s: audit schema version %d is newer than this build "
 		    "understands (%d): use the socksctl of the gatewayd that "
 		    "wrote it", path, v, db_schema_latest(DB_SCHEMA_AUDIT));
-	if (v >= 1 && v < 8 && sqlite3_exec(db, "CREATE TEMP VIEW records AS "
-	    "SELECT *, NULL AS auth_method FROM main.records", NULL, NULL,
-	    NULL) != SQLITE_OK)
+	if (v >= 1 && v < 9 && sqlite3_exec(db, v < 8 ? "CREATE TEMP VIEW "
+	    "records AS SELECT *, NULL AS auth_method, NULL AS node FROM "
+	    "main.records" : "CREATE TEMP VIEW records AS SELECT *, NULL AS "
+	    "node FROM main.records", NULL, NULL, NULL) != SQLITE_OK)
 		ctl_error("%s: %s", path, sqlite3_errmsg(db));
 	return (db);
 }

@@ -48,7 +48,7 @@ col(sqlite3_stmt *st, int i)
 	"client_addr, client_port, command, dst_host, dst_addr, dst_port, "   \
 	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, "       \
 	"close_reason, seq, hex(hash), protocol, ident, packets_up, "        \
-	"packets_down, udp_destinations, udp_denied, auth_method"
+	"packets_down, udp_destinations, udp_denied, auth_method, node"
 
 static int
 audit_list(struct ctl *ctl, struct args *a)
@@ -60,7 +60,7 @@ audit_list(struct ctl *ctl, struct args *a)
 	sqlite3_stmt	*st;
 	sqlite3		*db;
 	const char	*user = NULL, *verdict = NULL, *dsttext = NULL;
-	const char	*clientaddr = NULL;
+	const char	*clientaddr = NULL, *node = NULL;
 	int64_t		 since = INT64_MIN, until = INT64_MAX, limit = 100;
 	int64_t		 rule_id = -1, session = -1;
 
@@ -83,6 +83,8 @@ audit_list(struct ctl *ctl, struct args *a)
 			dsttext = v;
 		else if (strcmp(opt, "--client") == 0)
 			clientaddr = v;
+		else if (strcmp(opt, "--node") == 0)
+			node = v;
 		else if (strcmp(opt, "--rule") == 0)
 			rule_id = strtoll(v, NULL, 10);
 		else if (strcmp(opt, "--limit") == 0)
@@ -97,7 +99,8 @@ audit_list(struct ctl *ctl, struct args *a)
 	    "AND (?5 IS NULL OR instr(coalesce(dst_host, '') || ' ' || "
 	    "coalesce(dst_addr, ''), ?5) > 0) AND (?6 IS NULL OR client_addr "
 	    "= ?6) AND (?7 < 0 OR rule_id = ?7) AND (?9 < 0 OR session_id = "
-	    "?9) ORDER BY start_ms DESC, id DESC LIMIT ?8");
+	    "?9) AND (?10 IS NULL OR node = ?10) ORDER BY start_ms DESC, id "
+	    "DESC LIMIT ?8");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		ctl_error("%s", sqlite3_errmsg(db));
 	sqlite3_bind_int64(st, 1, since);
@@ -113,8 +116,11 @@ audit_list(struct ctl *ctl, struct args *a)
 	sqlite3_bind_int64(st, 7, rule_id);
 	sqlite3_bind_int64(st, 8, limit);
 	sqlite3_bind_int64(st, 9, session);
-	t = table_new(13, "#id", "#session", "start", "end", "user", "client",
-	    "command", "dst", "verdict", "#rule", "#up", "#down", "close");
+	if (node)
+		sqlite3_bind_text(st, 10, node, -1, SQLITE_STATIC);
+	t = table_new(14, "#id", "#session", "start", "end", "user", "client",
+	    "command", "dst", "verdict", "#rule", "#up", "#down", "close",
+	    "node");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(id, sizeof(id), "%lld", sqlite3_column_int64(st, 0));
 		snprintf(sid, sizeof(sid), "%lld", sqlite3_column_int64(st, 2));
@@ -139,7 +145,7 @@ audit_list(struct ctl *ctl, struct args *a)
 		table_row(t, id, sid, start, end[0] ? end : "open", col(st, 5),
 		    client, col(st, 8), dst, col(st, 13), rule, up, down,
 		    sqlite3_column_type(st, 4) == SQLITE_NULL ? "(open)" :
-		    col(st, 18));
+		    col(st, 18), col(st, 28));
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -155,7 +161,7 @@ audit_show(struct ctl *ctl, int64_t id)
 	    "dst_host", "dst_addr", "dst_port", "dst_country", "verdict",
 	    "rule_id", "reason", "bytes_up", "bytes_down", "close_reason",
 	    "seq", "hash", "protocol", "ident", "packets_up", "packets_down",
-	    "udp_destinations", "udp_denied", "auth_method" };
+	    "udp_destinations", "udp_denied", "auth_method", "node" };
 	sqlite3_stmt	*st;
 	sqlite3		*db = audit_db(ctl);
 	char		 v[80];

@@ -123,7 +123,8 @@ static const struct help helps[] = {
 	  "mismatch; exit 1 if there is one." },
 	{ "audit", "list", "[--user U] [--session ID] [--since T] [--until T] "
 	  "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
-	  "[--limit N]", "Lists audit records, newest first." },
+	  "[--node NAME] [--limit N]", "Lists audit records, newest first, "
+	  "with the node (node_name) that wrote each." },
 	{ "audit", "show", "ID", "Shows one audit record in full." },
 	{ "audit", "verify", "[--pubkey FILE] [--checkpoints FILE]",
 	  "Checks the hash chain and the signed checkpoints of the audit "

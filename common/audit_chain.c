@@ -8,7 +8,7 @@
  * SHA-256 over the previous hash and its own fields, each length-prefixed
  * (NULL distinct from ""), so an edited, inserted or deleted row shows in
  * `socksctl audit verify`. A field added in a later schema is hashed only
- * when present, after all the others (auth_method).
+ * when present, after all the others (auth_method, then node).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +106,15 @@ audit_chain_hash(void *reuse, const unsigned char prev[32],
 	 * so an older record hashes as it did, and a field added to it or
 	 * taken from a newer one breaks the chain all the same.
 	 */
-	if (f->af_auth_method != NULL)
+	if (f->af_node != NULL) {
+		/*
+		 * Schema 9 on: auth_method is always hashed, NULL or not,
+		 * before the node, so that neither value can pass for the
+		 * other's.
+		 */
+		chain_put(ctx, f->af_auth_method);
+		chain_put(ctx, f->af_node);
+	} else if (f->af_auth_method != NULL)
 		chain_put(ctx, f->af_auth_method);
 	ok = ok && EVP_DigestFinal_ex(ctx, out, &len) == 1;
 	if (reuse == NULL)
@@ -149,6 +157,7 @@ audit_fields_row(sqlite3_stmt *st, struct audit_fields *f)
 	f->af_udp_dests = sqlite3_column_int64(st, 25);
 	f->af_udp_denied = sqlite3_column_int64(st, 26);
 	f->af_auth_method = (const char *)sqlite3_column_text(st, 27);
+	f->af_node = (const char *)sqlite3_column_text(st, 28);
 }
 
 /* Rollups ---------------------------------------------------------------- */

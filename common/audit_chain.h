@@ -39,6 +39,7 @@ struct audit_fields {
 	int64_t			 af_udp_denied;
 	/* NULL in records older than the field: then not hashed at all */
 	const char		*af_auth_method;
+	const char		*af_node;	/* audit schema 9 */
 };
 
 /* A completed row's columns as the chain covers them (seq 19, hash 20). */
@@ -46,7 +47,7 @@ struct audit_fields {
 	"client_addr, client_port, command, dst_host, dst_addr, dst_port, " \
 	"dst_country, verdict, rule_id, reason, bytes_up, bytes_down, " \
 	"close_reason, seq, hash, protocol, ident, packets_up, packets_down, " \
-	"udp_destinations, udp_denied, auth_method"
+	"udp_destinations, udp_denied, auth_method, node"
 
 int	 audit_chain_hash(void *, const unsigned char [32],
 	    const struct audit_fields *, unsigned char [32]);

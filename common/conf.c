@@ -28,6 +28,8 @@
  * it (the daemon's reload says which restart-only ones changed). Adding a
  * keyword: a row here, the field in struct conf, the man page.
  */
+static int	conf_node_name_ok(const char *);
+
 #define OFF(m)	offsetof(struct conf, m)
 const struct conf_keyword conf_keywords[] = {
 	{ "listen", CT_LISTEN, 0, 0, 0, NULL, CK_RESTART },
@@ -100,6 +102,7 @@ const struct conf_keyword conf_keywords[] = {
 	{ "proxy_pending", CT_INT, OFF(c_proxy_pending), 1, 10000000, "1024",
 	    CK_LIVE },
 	{ "advertise", CT_CIDRS, OFF(c_advertise), 0, 0, NULL, CK_LIVE },
+	{ "node_name", CT_STRING, OFF(c_node_name), 0, 0, NULL, CK_RESTART },
 	{ "handshake_per_client", CT_INT, OFF(c_handshake_per_client),
 	    0, 10000000, NULL, CK_LIVE },
 	{ "user", CT_STRING, OFF(c_user), 0, 0, NULL, CK_RESTART },
@@ -441,6 +444,25 @@ conf_load(const char *path, char **cause)
 			break;
 		}
 
+	/*
+	 * The node's name in every audit record: the host name by default.
+	 * Letters, digits, '.', '-' and '_' only, so that it reads the same
+	 * in every report, CSV, JSON and syslog line without escaping.
+	 */
+	if (c->c_node_name == NULL) {
+		char	 host[256];
+
+		if (gethostname(host, sizeof(host) - 1) == -1)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';	/* the short name */
+		c->c_node_name = conf_xstrdup(host);
+	}
+	if (c->c_node_name != NULL && !conf_node_name_ok(c->c_node_name))
+		conf_error(&ce, path, seen[conf_find_keyword("node_name") -
+		    conf_keywords], "node_name %.80s: 1 to %d letters, digits, "
+		    "'.', '-' or '_'", c->c_node_name, GW_NODE_NAME_MAX);
+
 	/* The policy database lives beside the configuration by default. */
 	if (c->c_policy_db == NULL)
 		c->c_policy_db = conf_resolve_path(path, "policy.db");
@@ -504,6 +526,19 @@ conf_check_files(struct conf *c, char **cause)
 }
 
 /* Whether a client at sa may: in one of the ranges, or loopback if none. */
+/* A node name every sink takes as it is (conf_load). */
+static int
+conf_node_name_ok(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-' && s[i] != '_')
+			return (0);
+	return (i > 0 && i <= GW_NODE_NAME_MAX);
+}
+
 int
 conf_cidrs_allow(const struct conf_cidrs *cc, const struct sockaddr *sa)
 {

@@ -16,6 +16,7 @@
 #define GW_AUDIT_USER		"socksgw-audit"	/* audit_user's default */
 #define GW_MAX_LISTEN		64
 #define GW_MAX_WORKERS		64
+#define GW_NODE_NAME_MAX	64	/* node_name: bytes at most */
 
 /* auth: login methods, a set ("auth pam gssapi"); none is the empty set */
 enum conf_auth { AUTH_NONE = 0, AUTH_PAM = 0x1, AUTH_GSSAPI = 0x2 };
@@ -80,6 +81,7 @@ struct conf {
 	int			 c_proxy_timeout;	/* s, to the header */
 	int			 c_proxy_pending;	/* per balancer */
 	struct conf_cidrs	 c_advertise;	/* for UDP and BIND replies */
+	char			*c_node_name;	/* in every audit record */
 	int			 c_handshake_per_client;	/* 0: auto */
 	char			*c_runtime_dir;
 	char			*c_user;

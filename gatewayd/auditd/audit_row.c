@@ -11,6 +11,8 @@
 
 #include <sqlite3.h>
 
+#include "conf.h"
+
 #include "audit_chain.h"
 
 #include "audit.h"
@@ -47,9 +49,22 @@ static const char *const audit_col_names[AC_MAX] = {
 	[AC_UDP_DESTINATIONS] = "udp_destinations",
 	[AC_UDP_DENIED] = "udp_denied",
 	[AC_AUTH_METHOD] = "auth_method",
+	[AC_NODE] = "node",
 	[AC_SEQ] = "seq",
 	[AC_HASH] = "hash",
 };
+
+/*
+ * The node every record of this writer names (node_name): one per
+ * process, set before the first record, never from a record.
+ */
+static char	 audit_node[GW_NODE_NAME_MAX + 1];
+
+void
+audit_set_node(const char *name)
+{
+	snprintf(audit_node, sizeof(audit_node), "%s", name);
+}
 
 /*
  * The writer's three statements: a start row (no seq, no hash), a whole
@@ -165,6 +180,7 @@ audit_bind(const struct audit_stmt *as, const struct audit_rec *r)
 	audit_bind_int(as, AC_UDP_DESTINATIONS, r->ar_udp_dests);
 	audit_bind_int(as, AC_UDP_DENIED, r->ar_udp_denied);
 	audit_bind_text(as, AC_AUTH_METHOD, audit_auth_name(r->ar_auth));
+	audit_bind_text(as, AC_NODE, audit_node);
 }
 
 /* The record's place in the chain: its seq and hash. */
@@ -309,5 +325,6 @@ audit_fields_of(const struct audit_rec *r, int64_t seq, struct audit_fields *f)
 	f->af_udp_dests = r->ar_udp_dests;
 	f->af_udp_denied = r->ar_udp_denied;
 	f->af_auth_method = audit_auth_name(r->ar_auth);
+	f->af_node = audit_node;
 }
 

@@ -492,6 +492,7 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 	privsep_lookup(c->c_path, "audit_user", c->c_audit_user != NULL ?
 	    c->c_audit_user : geteuid() == 0 ? GW_AUDIT_USER : NULL, &acct);
 	privsep_close_all_but(keep, 2);
+	audit_set_node(c->c_node_name);
 	if (store_open(c, &why) == -1) {
 		log_warnx("%s", why != NULL ? why : "auditd: out of memory");
 		_exit(1);

@@ -49,7 +49,7 @@ enum audit_col {
 	AC_DST_PORT, AC_DST_COUNTRY, AC_VERDICT, AC_RULE_ID, AC_REASON,
 	AC_BYTES_UP, AC_BYTES_DOWN, AC_CLOSE_REASON, AC_PROTOCOL, AC_IDENT,
 	AC_PACKETS_UP, AC_PACKETS_DOWN, AC_UDP_DESTINATIONS, AC_UDP_DENIED,
-	AC_AUTH_METHOD, AC_SEQ, AC_HASH, AC_MAX
+	AC_AUTH_METHOD, AC_NODE, AC_SEQ, AC_HASH, AC_MAX
 };
 enum audit_stmt_kind { AS_START, AS_INSERT, AS_FINISH };
 struct audit_stmt {
@@ -59,6 +59,7 @@ struct audit_stmt {
 int	 audit_stmt_prepare(struct sqlite3 *, struct audit_stmt *,
 	    enum audit_stmt_kind);
 void	 audit_bind(const struct audit_stmt *, const struct audit_rec *);
+void	 audit_set_node(const char *);
 void	 audit_bind_link(const struct audit_stmt *, int64_t,
 	    const uint8_t [32]);
 void	 audit_coalesce(struct audit_rec *, size_t);

@@ -218,6 +218,7 @@ class AuditTest(GatewayTestCase):
         db = os.path.join(self.gw.tmp.path, "audit.db")
         con = sqlite3.connect(db)
         con.execute("ALTER TABLE records DROP COLUMN auth_method")
+        con.execute("ALTER TABLE records DROP COLUMN node")
         con.execute("PRAGMA user_version = 7")
         con.commit()
         con.close()
@@ -225,7 +226,16 @@ class AuditTest(GatewayTestCase):
         self.assertEqual(len(rows), 1)
         show = json.loads(self.gw.ctl("--json", "audit", "show",
                                       str(rows[0]["id"])).stdout)
-        self.assertEqual(show["auth_method"], "")
+        self.assertEqual((show["auth_method"], show["node"]), ("", ""))
+        # Schema 8 (a method, no node yet): node empty, verify passes.
+        con = sqlite3.connect(db)
+        con.execute("ALTER TABLE records ADD COLUMN auth_method TEXT")
+        con.execute("PRAGMA user_version = 8")
+        con.commit()
+        con.close()
+        self.assertEqual(json.loads(self.gw.ctl(
+            "--json", "audit", "show", str(rows[0]["id"])).stdout)["node"],
+            "")
         con = sqlite3.connect(db)
         con.execute("PRAGMA user_version = 99")
         con.commit()
@@ -311,6 +321,36 @@ class AuditTest(GatewayTestCase):
                          r"dst=\"127.0.0.1\" via=\"127.0.0.1\" port=\"%d\" "
                          r"verdict=\"allow\" rule=\"1\"" % port)
         self.assertRegex(line, r' close="[^"]*" auth="none"\] ')
+
+    def test_records_name_their_node(self):
+        # node_name, by default the short host name, is in every record,
+        # covered by the chain, and a filter of audit list (issue 18).
+        import socket as sk
+        port = self.tcp_server(EchoHandler)
+        socks_open(self.gw.addr, "127.0.0.1", port)[0].close()
+        gw = self.start_gateway("node_name gw-east.1\n")
+        socks_open(gw.addr, "127.0.0.1", port)[0].close()
+        for g in (self.gw, gw):
+            wait_for(lambda: g.audit("seq IS NOT NULL"), timeout=5,
+                     what="a record")
+        self.assertEqual([r["node"] for r in self.gw.audit()],
+                         [sk.gethostname().split(".")[0]])
+        self.assertEqual([r["node"] for r in gw.audit()], ["gw-east.1"])
+        js = lambda *a: json.loads(gw.ctl("--json", "audit", "list",
+                                          *a).stdout)
+        self.assertEqual([r["node"] for r in js()], ["gw-east.1"])
+        self.assertEqual(js("--node", "gw-east.1")[0]["node"], "gw-east.1")
+        self.assertEqual(js("--node", "gw-west"), [])
+        gw.stop()
+        self.assertEqual(gw.ctl("audit", "verify").returncode, 0)
+        # A node renamed in the log is caught.
+        import sqlite3
+        con = sqlite3.connect(os.path.join(gw.tmp.path, "audit.db"))
+        con.execute("UPDATE records SET node = 'gw-west'")
+        con.commit()
+        con.close()
+        r = gw.ctl("audit", "verify", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
 
     def test_socksctl_audit_list_filters(self):
         port = self.tcp_server(EchoHandler)

@@ -357,9 +357,9 @@ class PackageTest(unittest.TestCase):
         self.log.close()
 
     def upgrade(self):
-        # The audit log as an older build left it: its last four
+        # The audit log as an older build left it: its last five
         # migrations undone (one adds an index, one drops one, one lets
-        # protocol be 'http', one adds auth_method). The upgrade must redo
+        # protocol be 'http', one adds auth_method, one node). The upgrade must redo
         # them, and keep every record, the rule, and the admin's change to
         # the conffile.
         import sqlite3
@@ -373,6 +373,7 @@ class PackageTest(unittest.TestCase):
                    "', ''http''', '') WHERE name = 'records'")
         db.execute("PRAGMA writable_schema = RESET")
         db.execute("ALTER TABLE records DROP COLUMN auth_method")
+        db.execute("ALTER TABLE records DROP COLUMN node")
         db.execute("PRAGMA user_version = 4")
         db.commit()
         db.close()
@@ -383,7 +384,7 @@ class PackageTest(unittest.TestCase):
             env=apt_env())
         self.assertEqual(installed_version(), self.new_version)
         db = sqlite3.connect(STATE + "/audit/audit.db")
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 8)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 9)
         self.assertEqual(db.execute("SELECT count(*) FROM records WHERE "
                                     "auth_method IS NOT NULL")
                          .fetchone()[0], 0)

@@ -292,6 +292,46 @@ test_records_older_than_a_field_hash_as_before(void **state)
 	assert_memory_not_equal(h, with, 32);
 	assert_memory_not_equal(h, empty, 32);
 	assert_memory_not_equal(with, empty, 32);
+	/* Schema 8 records (a method, no node) still hash as they did. */
+	f.af_auth_method = "basic";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, empty), 0);
+	assert_memory_equal(with, empty, 32);
+}
+
+/*
+ * The node (schema 9) is covered, and so is auth_method beside it, NULL
+ * or not: a value moved from one of the two to the other, or a method
+ * taken away, breaks the chain (review of issue 18: hashed only when
+ * present, "basic" as the method and "basic" as the node would read the
+ * same).
+ */
+static void
+test_the_node_is_covered(void **state)
+{
+	struct audit_fields	 f;
+	unsigned char		 prev[32], a[32], b[32], c[32], d[32];
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	memset(prev, 0x5a, sizeof(prev));
+	f.af_seq = 1;
+	f.af_kind = "session";
+	f.af_client_addr = "192.0.2.10";
+	f.af_verdict = "allow";
+	f.af_reason = "";
+	f.af_auth_method = "basic";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, a), 0);
+	f.af_auth_method = NULL;
+	f.af_node = "basic";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, b), 0);
+	f.af_auth_method = "basic";
+	f.af_node = "gw1";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, c), 0);
+	f.af_node = "gw2";
+	assert_int_equal(audit_chain_hash(NULL, prev, &f, d), 0);
+	assert_memory_not_equal(a, b, 32);
+	assert_memory_not_equal(a, c, 32);
+	assert_memory_not_equal(c, d, 32);
 }
 
 /*
@@ -539,6 +579,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_records_older_than_a_field_hash_as_before),
+		cmocka_unit_test(test_the_node_is_covered),
 		cmocka_unit_test(test_a_close_unlike_its_start_keeps_the_chain),
 		cmocka_unit_test(test_a_planted_session_id_is_left_out),
 		cmocka_unit_test(test_records_sent_before_a_reset_are_written),

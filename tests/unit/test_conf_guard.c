@@ -242,6 +242,11 @@ test_conf_proxy_protocol(void **state)
 	    ":1: advertise: one address per family");
 	conf_refused("advertise 198.51.100.5 198.51.100.6\n",
 	    ":1: advertise: one address per family");
+	/* A node name every sink takes as it is. */
+	conf_refused("node_name gw\"1\n", ":1: node_name gw\"1: 1 to 64");
+	conf_refused("node_name "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	    ":1: node_name");
 }
 
 static void

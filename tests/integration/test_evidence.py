@@ -46,10 +46,18 @@ def chain_hash(prev, row):
             continue
         v = str(v).encode()
         h.update(len(v).to_bytes(4, "big") + v)
-    # Added by audit schema 8: hashed only when present, after the rest.
-    if row.get("auth_method") is not None:
-        v = row["auth_method"].encode()
-        h.update(len(v).to_bytes(4, "big") + v)
+    # Added by audit schemas 8 and 9: hashed only when present, after the
+    # rest; with a node, auth_method whether NULL or not.
+    def put(v):
+        if v is None:
+            h.update(b"\xff\xff\xff\xff")
+        else:
+            h.update(len(v.encode()).to_bytes(4, "big") + v.encode())
+    if row.get("node") is not None:
+        put(row.get("auth_method"))
+        put(row["node"])
+    elif row.get("auth_method") is not None:
+        put(row["auth_method"])
     return h.digest()
 
 

@@ -44,7 +44,10 @@ audit_syslog_open(const struct conf *c)
 	    c->c_audit_syslog_socket ? c->c_audit_syslog_socket : "/dev/log");
 	sy.sy_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	sy.sy_pen = c->c_audit_syslog_pen;
-	gethostname(sy.sy_host, sizeof(sy.sy_host) - 1);
+	/* The node's name, as the records' node column has it (RFC 5424
+	 * HOSTNAME: printable, no space; node_name is checked for that). */
+	snprintf(sy.sy_host, sizeof(sy.sy_host), "%s", c->c_node_name != NULL ?
+	    c->c_node_name : "-");
 }
 
 void

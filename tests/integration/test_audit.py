@@ -308,14 +308,15 @@ class AuditTest(GatewayTestCase):
         os.chmod(path, 0o666)
         self.addCleanup(sock.close)
         gw = self.start_gateway("audit_syslog yes\naudit_syslog_pen 64999\n"
-                                "audit_syslog_socket %s" % path)
+                                "audit_syslog_socket %s\nnode_name gw-7\n"
+                                % path)
         port = self.tcp_server(EchoHandler)
         s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
         s.close()
         sock.settimeout(5)
         line = sock.recv(4096).decode()
         self.assertRegex(line, r"^<1[34]\d>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
-                         r"\.\d{3}Z \S+ gatewayd \d+ session "
+                         r"\.\d{3}Z gw-7 gatewayd \d+ session "
                          r"\[socksgw@64999 seq=\"1\" sid=\"\d+\" user=\"-\" "
                          r"client=\"127.0.0.1\" cmd=\"connect\" "
                          r"dst=\"127.0.0.1\" via=\"127.0.0.1\" port=\"%d\" "

@@ -573,6 +573,41 @@ class HttpForwardCappedTest(HttpCase, PamTestCase):
                          [("auth", "alice", "basic")])
         self.assertEqual(len(conns), 2)
 
+    def test_a_kept_download_waits_for_a_slow_client(self):
+        # Under a bandwidth cap, a kept response's body still has the
+        # relay's back-pressure: a client that reads nothing holds the
+        # server back, and the gateway does not read the body into its
+        # memory (review: it was read whole, then carried past the cap).
+        size = 256 << 20
+
+        class Big(socketserver.BaseRequestHandler):
+            def handle(self):
+                read_until_quiet(self.request, 0.3)
+                try:
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-"
+                                         b"Length: %d\r\n\r\n" % size)
+                    for _ in range(size >> 20):
+                        self.request.sendall(b"x" * (1 << 20))
+                except OSError:
+                    pass
+
+        def rss_kib():
+            with open("/proc/%d/status" % self.gw.proxy_pid) as f:
+                return int([l for l in f if l.startswith("VmRSS:")][0]
+                           .split()[1])
+
+        port = self.tcp_server(Big)
+        before = rss_kib()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(self.gw.addr)
+        s.sendall(b"GET http://127.0.0.1:%d/big HTTP/1.1\r\n" % port +
+                  self.CRED + b"\r\n")
+        time.sleep(3)
+        grown = rss_kib() - before
+        s.close()
+        self.assertLess(grown, 32 << 10, "the proxy grew by %d KiB" % grown)
+
     def test_early_bytes_are_paid_from_the_quota(self):
         # The rebuilt head and the body bytes sent with it go out before
         # the relay reads anything: they were relayed without being taken

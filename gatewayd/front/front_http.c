@@ -146,8 +146,11 @@ http_pac(struct session *s, int head_only)
 		return;
 	}
 	if (pac == NULL) {
-		if (getsockname(s->s_fd[SIDE_CLIENT], (struct sockaddr *)&local,
-		    &llen) == -1) {
+		/* Behind a load balancer: the address the client reached. */
+		if (s->s_reached != NULL)
+			memcpy(&local, s->s_reached, sizeof(local));
+		else if (getsockname(s->s_fd[SIDE_CLIENT], (struct sockaddr *)
+		    &local, &llen) == -1) {
 			http_refuse(s, 503, NULL, "no local address");
 			return;
 		}

@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -63,6 +65,10 @@ proxy_read(struct session *s)
 	evbuffer_drain(in, (size_t)r);
 	addr_str((struct sockaddr *)&s->s_peer, from, sizeof(from));
 	addr_unmap(&h.ph_src);
+	addr_unmap(&h.ph_dst);
+	/* The address clients know the gateway by (the generated PAC file). */
+	if ((s->s_reached = malloc(sizeof(*s->s_reached))) != NULL)
+		memcpy(s->s_reached, &h.ph_dst, sizeof(*s->s_reached));
 	if (pending_rename(s, &h.ph_src) == -1) {
 		STAT_ADD(GW_STAT_LIMIT_HANDSHAKES, 1);
 		s->s_refusal = "handshake_per_client reached (the client "

@@ -513,6 +513,7 @@ session_reap(struct worker *w)
 		if (s->s_dial.d_cand != &s->s_dst)
 			free(s->s_dial.d_cand);
 		free(s->s_dst_name);
+		free(s->s_reached);
 		if (s->s_fe != NULL && s->s_front->fe_free != NULL)
 			s->s_front->fe_free(s);
 		free(s->s_fe);

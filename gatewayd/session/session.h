@@ -190,6 +190,8 @@ struct session {
 	struct dial		 s_dial;	/* connect or BIND's wait */
 	int			 s_errno;	/* of the last failure */
 	struct sockaddr_storage	 s_peer;	/* the client */
+	/* PROXY: where the client reached the load balancer, or NULL */
+	struct sockaddr_storage	*s_reached;
 	struct sockaddr_storage	 s_dst;		/* address tried or used */
 	char			*s_dst_name;	/* name as requested, or NULL */
 	uint16_t		 s_dst_port;

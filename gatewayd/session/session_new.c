@@ -190,6 +190,9 @@ session_next(struct session *s)
 	    s->s_worker->w_conf->c_handshake_timeout)) == NULL)
 		goto done;
 	n->s_proto = s->s_proto;
+	if (s->s_reached != NULL && (n->s_reached = malloc(sizeof(
+	    *n->s_reached))) != NULL)
+		memcpy(n->s_reached, s->s_reached, sizeof(*n->s_reached));
 	if (!keep) {
 		/*
 		 * Not kept (the server answered before the request's body

@@ -201,6 +201,21 @@ class ProxyProtocolTest(ProxyBase):
         for s in held:
             s.close()
 
+    def test_the_pac_file_names_the_address_the_client_reached(self):
+        # The generated PAC file sends browsers to the balancer's address
+        # the client used (the header's destination), not the node's own.
+        s = self.balancer()
+        s.sendall(v1("127.0.0.3", "198.51.100.5", 5000, 3128) +
+                  b"GET /proxy.pac HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertIn(b'return "PROXY 198.51.100.5:3128";', data)
+
     def test_udp_and_bind_replies_name_the_advertised_address(self):
         """Datagrams and BIND's peers do not pass the balancer: the
         replies name `advertise`, where the node listens for them."""

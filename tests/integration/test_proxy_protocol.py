@@ -16,7 +16,7 @@ import time
 import unittest
 
 from gwtest import (EchoHandler, GatewayTestCase, free_port, recv_exact,
-                    socks_request, read_reply, wait_for)
+                    recv_until_eof, socks_request, read_reply, wait_for)
 
 BALANCER = "127.0.0.2"
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -207,12 +207,7 @@ class ProxyProtocolTest(ProxyBase):
         s = self.balancer()
         s.sendall(v1("127.0.0.3", "198.51.100.5", 5000, 3128) +
                   b"GET /proxy.pac HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until_eof(s)
         s.close()
         self.assertIn(b'return "PROXY 198.51.100.5:3128";', data)
 

@@ -22,6 +22,7 @@ struct conf;
 #define EXIT_USAGE	2
 
 struct args;
+struct table;
 
 struct ctl {
 	const char	*ctl_conf_path;
@@ -31,6 +32,7 @@ struct ctl {
 	char		*ctl_cmdline;	/* for the change log */
 	char		 ctl_detail[256];	/* what changed, if more to say */
 	int		 ctl_batch;	/* import: one transaction for all */
+	const char	*ctl_fleet;	/* --fleet FILE: the nodes' sockets */
 	/*
 	 * What the commands above ctl.c give it (socksctl.c sets them): a
 	 * noun's command (import runs a file of them), and the policy as
@@ -97,6 +99,13 @@ int	 list_is_cidr(struct ctl *, const char *);
 
 /* cmd_live.c */
 char	*live_try(struct ctl *, const char *);
+char	*live_try_at(const char *, const char *);
+void	 live_field(const char *, const char *, char *, size_t);
+void	 live_session_rows(char *, struct table *, const char *);
+void	 live_sessions_request(struct args *, const char *, char *, size_t);
+
+/* cmd_fleet.c: --fleet FILE sessions|stats, every node's control socket */
+int	 fleet_run(struct ctl *, const char *, struct args *);
 
 /* cmd_test.c */
 int	 cmd_test(struct ctl *, struct args *);

@@ -26,8 +26,14 @@
 char *
 live_try(struct ctl *ctl, const char *request)
 {
+	return (live_try_at(ctl->ctl_conf->c_control_socket, request));
+}
+
+/* live_try's, at the control socket path (a fleet's node: cmd_fleet.c). */
+char *
+live_try_at(const char *path, const char *request)
+{
 	struct sockaddr_un	 sun;
-	const char		*path = ctl->ctl_conf->c_control_socket;
 	char			*buf = NULL;
 	struct timeval		 timeout = { 10, 0 };
 	size_t			 len = 0, cap = 0;
@@ -97,7 +103,7 @@ live_ask(struct ctl *ctl, const char *request)
 }
 
 /* The value of "key" in a flat JSON object (string or number). */
-static void
+void
 live_field(const char *obj, const char *key, char *out, size_t len)
 {
 	char		 pat[64];
@@ -122,16 +128,56 @@ live_field(const char *obj, const char *key, char *out, size_t len)
 	out[n] = '\0';
 }
 
-static int
-live_sessions(struct ctl *ctl, struct args *a)
+/*
+ * Each session of a "sessions" answer (edited in place) as a row of t,
+ * after its node's name when there is one (socksctl --fleet).
+ */
+void
+live_session_rows(char *ans, struct table *t, const char *node)
 {
 	static const char *const cols[] = { "id", "user", "client", "dst",
 	    "command", "state", "rule", "age_s", "bytes_up", "bytes_down",
 	    "rate_bps" };
-	const char	*opt, *user = NULL;
-	char		 req[300], v[11][300], *ans, *p, *end;
+	char	 v[11][300], *p, *end;
+	int	 i;
+
+	for (p = strchr(ans, '{'); p != NULL && (p = strchr(p + 1, '{')) !=
+	    NULL; p = end) {
+		if ((end = strchr(p, '}')) == NULL)
+			break;
+		*end++ = '\0';
+		for (i = 0; i < 11; i++)
+			live_field(p, cols[i], v[i], sizeof(v[i]));
+		if (node != NULL)
+			table_row(t, node, v[0], v[1], v[2], v[3], v[4], v[5],
+			    v[6], v[7], v[8], v[9], v[10]);
+		else
+			table_row(t, v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+			    v[7], v[8], v[9], v[10]);
+	}
+}
+
+/* The listing's request: "sessions", or with --user U, that user's. */
+void
+live_sessions_request(struct args *a, const char *opt, char *req, size_t len)
+{
+	const char	*user = NULL;
+
+	if (opt != NULL) {
+		if (strcmp(opt, "--user") != 0)
+			ctl_usage_error("sessions: unknown option '%s'", opt);
+		user = args_value(a, opt);
+	}
+	args_done(a);
+	snprintf(req, len, "sessions%s%s", user ? " " : "", user ? user : "");
+}
+
+static int
+live_sessions(struct ctl *ctl, struct args *a)
+{
+	const char	*opt;
+	char		 req[300], v[1][300], *ans;
 	struct table	*t;
-	int		 i;
 
 	opt = args_next(a);
 	if (opt != NULL && strcmp(opt, "kill") == 0) {
@@ -157,14 +203,7 @@ live_sessions(struct ctl *ctl, struct args *a)
 			ctl_error("no such session: nothing killed");
 		return (0);
 	}
-	if (opt != NULL) {
-		if (strcmp(opt, "--user") != 0)
-			ctl_usage_error("sessions: unknown option '%s'", opt);
-		user = args_value(a, opt);
-	}
-	args_done(a);
-	snprintf(req, sizeof(req), "sessions%s%s", user ? " " : "",
-	    user ? user : "");
+	live_sessions_request(a, opt, req, sizeof(req));
 	ans = live_ask(ctl, req);
 	if (ctl->ctl_json) {
 		printf("%s", ans);
@@ -173,16 +212,7 @@ live_sessions(struct ctl *ctl, struct args *a)
 	}
 	t = table_new(11, "#id", "user", "client", "dst", "command", "state",
 	    "#rule", "age", "#up", "#down", "#rate");
-	for (p = strchr(ans, '{'); p != NULL && (p = strchr(p + 1, '{')) !=
-	    NULL; p = end) {
-		if ((end = strchr(p, '}')) == NULL)
-			break;
-		*end++ = '\0';
-		for (i = 0; i < 11; i++)
-			live_field(p, cols[i], v[i], sizeof(v[i]));
-		table_row(t, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-		    v[8], v[9], v[10]);
-	}
+	live_session_rows(ans, t, NULL);
 	free(ans);
 	table_print(t, 0);
 	return (0);

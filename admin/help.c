@@ -96,12 +96,14 @@ static const struct help helps[] = {
 	  "country database with codes at geoip_country_path (or P)." },
 	{ "geoip", "show", "", "Says which country database the "
 	  "configuration uses, its version and whose data it is." },
-	{ "sessions", NULL, "[--user U] | kill ID | kill --user U",
-	  "Lists the sessions open now, or closes some (control socket)." },
+	{ "sessions", NULL, "[--user U] | kill ID | kill --user U "
+	  "(socksctl --fleet FILE sessions: kill NODE:ID)",
+	  "Lists the sessions open now, or closes some (control socket). "
+	  "With --fleet FILE before it, every node's, with a node column." },
 	{ "reload", NULL, "", "Makes gatewayd read its configuration "
 	  "again (control socket)." },
 	{ "stats", NULL, "", "Prints gatewayd's counters (control "
-	  "socket)." },
+	  "socket); with --fleet FILE, each one's total and each node's." },
 	{ "log", NULL, "[--limit N] | revert ID", "Prints the policy change "
 	  "log: who changed what, when (each entry keeps the policy as it was "
 	  "after it); revert ID undoes change ID alone, as a new change." },

@@ -59,6 +59,7 @@ static void __attribute__((noreturn))
 ctl_help(FILE *f, int code)
 {
 	fprintf(f, "usage: socksctl [-c FILE] [--json] NOUN VERB [ARGS]\n"
+	    "       socksctl --fleet FILE [--json] sessions|stats ...\n"
 	    "       socksctl NOUN [VERB] --help | socksctl --version\n\n");
 	help_usage(f, NULL);
 	fprintf(f, "\nThe configuration (default %s) names the databases. "
@@ -123,6 +124,8 @@ main(int argc, char **argv)
 	for (k = 1; k < argc && argv[k][0] == '-'; k++) {
 		if (strcmp(argv[k], "-c") == 0 && k + 1 < argc)
 			ctl.ctl_conf_path = argv[++k];
+		else if (strcmp(argv[k], "--fleet") == 0 && k + 1 < argc)
+			ctl.ctl_fleet = argv[++k];
 		else if (strcmp(argv[k], "-h") == 0 ||
 		    strcmp(argv[k], "--help") == 0)
 			ctl_help(stdout, 0);
@@ -157,6 +160,12 @@ main(int argc, char **argv)
 			ctl_usage_error("%s %s: unknown verb", noun, argv[k]);
 		return (0);
 	}
+	a.a_argc = argc;
+	a.a_argv = argv;
+	a.a_i = k;
+	/* A fleet's nodes answer for themselves: no configuration here. */
+	if (ctl.ctl_fleet != NULL)
+		return (fleet_run(&ctl, noun, &a));
 	if ((ctl.ctl_conf = conf_load(ctl.ctl_conf_path, &cause)) == NULL) {
 		fprintf(stderr, "%s\n", cause ? cause : "out of memory");
 		return (1);

@@ -33,6 +33,67 @@ class OperationsTest(GatewayTestCase):
         recv_exact(s, 5)
         return s, port
 
+    def test_fleet_sessions_and_stats(self):
+        # socksctl --fleet FILE: every node's live state through its own
+        # control socket, with a node column; a kill names NODE:ID; a node
+        # that does not answer is said, the others shown, the exit 1.
+        gw2 = self.start_gateway("control_socket ctl.sock\n"
+                                 "node_name gw2\n")
+        port = self.tcp_server(EchoHandler)
+        held = []
+        for gw in (self.gw, self.gw, gw2):
+            s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", port)
+            s.sendall(b"x")
+            recv_exact(s, 1)
+            held.append(s)
+        fleet = os.path.join(self.tmp.path, "fleet")
+        with open(fleet, "w") as f:
+            f.write("# the nodes\ngw1 %s\ngw2 %s\n" % (
+                os.path.join(self.gw.tmp.path, "ctl.sock"),
+                os.path.join(gw2.tmp.path, "ctl.sock")))
+
+        def run(*args, path=fleet):
+            return subprocess.run([SOCKSCTL, "--fleet", path] + list(args),
+                                  capture_output=True, text=True, timeout=60)
+        out = json.loads(run("--json", "sessions").stdout)
+        self.assertEqual([(n["node"], len(n["answer"]["sessions"]))
+                          for n in out["nodes"]], [("gw1", 2), ("gw2", 1)])
+        text = run("sessions").stdout
+        self.assertEqual(sorted(l.split()[0] for l in text.splitlines()[1:]),
+                         ["gw1", "gw1", "gw2"])
+        stats = run("stats").stdout
+        self.assertRegex(stats, r"sessions_open\s+3\s+gw1 2, gw2 1")
+        # gw2's session, by its node and id: gw1's stay.
+        sid = out["nodes"][1]["answer"]["sessions"][0]["id"]
+        r = run("sessions", "kill", "gw2:%d" % sid)
+        self.assertEqual(r.stdout, "1 session killed\n", r.stderr)
+        self.assertEqual(len(self.js("sessions")["sessions"]), 2)
+        # (Two nodes started in the same second number their sessions
+        # alike: an id alone names no session in a fleet.)
+        r = run("sessions", "kill", "gw1:1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no such session", r.stderr)
+        # A node that does not answer: said, the others shown, exit 1.
+        with open(fleet, "a") as f:
+            f.write("gw3 %s\n" % os.path.join(self.tmp.path, "none.sock"))
+        r = run("sessions")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("node gw3: nothing answers at", r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 3)
+        # A line out of form is named; --fleet is for live state only.
+        bad = os.path.join(self.tmp.path, "bad")
+        with open(bad, "w") as f:
+            f.write("gw1 %s\ngw 1 relative.sock\n" % fleet)
+        r = run("sessions", path=bad)
+        self.assertEqual(r.returncode, 2 if "usage" in r.stderr else 1)
+        self.assertIn("%s:2: expected NAME /PATH/TO/control.sock" % bad,
+                      r.stderr)
+        r = run("rule", "list")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--fleet works with sessions and stats", r.stderr)
+        for s in held:
+            s.close()
+
     def test_sessions_listed_and_killed(self):
         s, port = self.held_session()
         sessions = self.js("sessions")["sessions"]

@@ -15,13 +15,16 @@
  * shown all the same, and the exit status is 1.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "conf.h"
@@ -49,7 +52,11 @@ fleet_read(const char *file, struct fleet_node *nodes)
 		ctl_error("--fleet %s: %s", file, strerror(errno));
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
-		if (line[0] == '#' || strspn(line, " \t\r\n") == strlen(line))
+		if (strchr(line, '\n') == NULL && !feof(f))
+			ctl_error("%s:%d: a line longer than %zu bytes", file,
+			    lineno, sizeof(line) - 2);
+		j = strspn(line, " \t\r\n");
+		if (line[j] == '#' || line[j] == '\0')
 			continue;
 		k = sscanf(line, "%255s %1023s %7s", name, path, extra);
 		for (j = 0; k >= 1 && name[j] != '\0'; j++)
@@ -81,25 +88,99 @@ fleet_read(const char *file, struct fleet_node *nodes)
 	return (n);
 }
 
+/*
+ * Whether path is a socket only this user (or root) could have put there:
+ * its owner and its folder's are this user or root, and the folder is
+ * not writable by others. Else a local user could stand in for a node,
+ * hear its requests (kill-user) and answer anything.
+ */
+static int
+fleet_socket_ok(const char *path)
+{
+	struct stat	 st;
+	char		 dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+	uid_t		 me = getuid();
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return (0);
+	*(slash == dir ? slash + 1 : slash) = '\0';
+	if (lstat(path, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+	    (st.st_uid != 0 && st.st_uid != me))
+		return (0);
+	return (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    (st.st_uid == 0 || st.st_uid == me) &&
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0);
+}
+
+/*
+ * Whether an answer is one JSON object and nothing else (strings skipped
+ * over): it is printed inside the fleet's own JSON as it came.
+ */
+static int
+fleet_one_object(const char *s)
+{
+	int	 depth = 0, in = 0;
+
+	s += strspn(s, " \r\n\t");
+	if (*s != '{')
+		return (0);
+	for (; *s != '\0'; s++) {
+		if (in) {
+			if (*s == '\\' && s[1] != '\0')
+				s++;
+			else if (*s == '"')
+				in = 0;
+			continue;
+		}
+		if (*s == '"')
+			in = 1;
+		else if (*s == '{' || *s == '[')
+			depth++;
+		else if ((*s == '}' || *s == ']') && --depth == 0)
+			return (s[1 + strspn(s + 1, " \r\n\t")] == '\0');
+		else if ((unsigned char)*s < 0x20 && strchr(" \r\n\t", *s) ==
+		    NULL)
+			return (0);
+	}
+	return (0);
+}
+
 /* Asks every node; says on stderr which did not answer. 0, or 1 if one. */
 static int
 fleet_ask(struct fleet_node *nodes, int n, const char *request)
 {
-	int	 i, failed = 0;
+	struct stat	 st;
+	char		 why[256];
+	int		 i, failed = 0;
 
 	for (i = 0; i < n; i++) {
-		nodes[i].fn_answer = live_try_at(nodes[i].fn_path, request);
-		if (nodes[i].fn_answer != NULL && strncmp(nodes[i].fn_answer,
-		    "{\"error\": ", 10) == 0) {
-			fprintf(stderr, "socksctl: node %s: gatewayd: %s\n",
-			    nodes[i].fn_name, nodes[i].fn_answer);
-			free(nodes[i].fn_answer);
-			nodes[i].fn_answer = NULL;
+		nodes[i].fn_answer = NULL;
+		if (lstat(nodes[i].fn_path, &st) == 0 &&
+		    !fleet_socket_ok(nodes[i].fn_path)) {
+			fprintf(stderr, "socksctl: node %s: %s is not a socket "
+			    "of this user's or root's, in a folder only they "
+			    "write\n", nodes[i].fn_name, nodes[i].fn_path);
 			failed = 1;
-		} else if (nodes[i].fn_answer == NULL) {
+			continue;
+		}
+		nodes[i].fn_answer = live_try_at(nodes[i].fn_path, request);
+		if (nodes[i].fn_answer == NULL) {
 			fprintf(stderr, "socksctl: node %s: nothing answers at "
 			    "%s (%s)\n", nodes[i].fn_name, nodes[i].fn_path,
 			    strerror(errno));
+			failed = 1;
+			continue;
+		}
+		if (strncmp(nodes[i].fn_answer, "{\"error\": ", 10) == 0 ||
+		    !fleet_one_object(nodes[i].fn_answer)) {
+			esc_log(why, sizeof(why), nodes[i].fn_answer);
+			fprintf(stderr, "socksctl: node %s: %s%s\n",
+			    nodes[i].fn_name, fleet_one_object(
+			    nodes[i].fn_answer) ? "gatewayd: " : "not an "
+			    "answer: ", why);
+			free(nodes[i].fn_answer);
+			nodes[i].fn_answer = NULL;
 			failed = 1;
 		}
 	}
@@ -129,7 +210,7 @@ fleet_sessions(struct ctl *ctl, struct fleet_node *nodes, int n,
     struct args *a)
 {
 	const char	*opt;
-	char		 req[300], v[1][300], *colon;
+	char		 req[300], v[1][300], target[300], *colon;
 	struct table	*t;
 	int		 i, k, failed, killed = 0;
 
@@ -141,16 +222,17 @@ fleet_sessions(struct ctl *ctl, struct fleet_node *nodes, int n,
 			    args_value(a, opt));
 		else {
 			/* One node's session: NODE:ID. */
-			if ((colon = strrchr(opt, ':')) == NULL)
+			snprintf(target, sizeof(target), "%s", opt);
+			if ((colon = strrchr(target, ':')) == NULL)
 				ctl_usage_error("sessions kill %s: NODE:ID "
 				    "with --fleet", opt);
 			*colon = '\0';
-			for (i = 0; i < n && strcmp(nodes[i].fn_name, opt) != 0;
-			    i++)
+			for (i = 0; i < n && strcmp(nodes[i].fn_name, target) !=
+			    0; i++)
 				;
 			if (i == n)
 				ctl_usage_error("sessions kill: no node %s in "
-				    "the fleet file", opt);
+				    "the fleet file", target);
 			snprintf(req, sizeof(req), "kill %llu",
 			    (unsigned long long)parse_id(colon + 1,
 			    "session id"));
@@ -198,10 +280,10 @@ fleet_stats(struct ctl *ctl, struct fleet_node *nodes, int n,
 {
 	struct table	*t;
 	const char	*name;
-	char		 v[64], total[32], *each;
+	char		 v[64], total[32], *each, *ep;
 	size_t		 len, cap;
-	long long	 sum;
-	int		 i, k, failed;
+	long long	 sum, x;
+	int		 i, k, r, failed;
 
 	args_done(a);
 	failed = fleet_ask(nodes, n, "stats");
@@ -210,7 +292,7 @@ fleet_stats(struct ctl *ctl, struct fleet_node *nodes, int n,
 		return (failed);
 	}
 	t = table_new(3, "counter", "#total", "by node");
-	cap = (size_t)n * (GW_NODE_NAME_MAX + 32) + 1;
+	cap = (size_t)n * (GW_NODE_NAME_MAX + sizeof(v) + 4) + 1;
 	if ((each = malloc(cap)) == NULL)
 		ctl_error("out of memory");
 	for (i = -2; i < GW_STAT_MAX; i++) {
@@ -223,9 +305,18 @@ fleet_stats(struct ctl *ctl, struct fleet_node *nodes, int n,
 			if (nodes[k].fn_answer == NULL)
 				continue;
 			live_field(nodes[k].fn_answer, name, v, sizeof(v));
-			sum += atoll(v);
-			len += (size_t)snprintf(each + len, cap - len, "%s%s %s",
-			    len ? ", " : "", nodes[k].fn_name, v[0] ? v : "-");
+			/* A count, or not summed: shown as "?". */
+			errno = 0;
+			x = strtoll(v, &ep, 10);
+			if (v[0] == '\0' || *ep != '\0' || errno != 0 || x < 0)
+				snprintf(v, sizeof(v), "?");
+			else if (sum <= LLONG_MAX - x)
+				sum += x;
+			r = snprintf(each + len, cap - len, "%s%s %s", len ?
+			    ", " : "", nodes[k].fn_name, v);
+			if (r < 0 || (size_t)r >= cap - len)
+				break;
+			len += (size_t)r;
 		}
 		snprintf(total, sizeof(total), "%lld", sum);
 		table_row(t, name, total, each);

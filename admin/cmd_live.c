@@ -12,9 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
+
+/* The largest answer read (sessions: some 300 bytes each). */
+#define LIVE_ANSWER_MAX	(64 << 20)
 #include "conf.h"
 #include "escape.h"
 #include "stat.h"
@@ -36,6 +40,7 @@ live_try_at(const char *path, const char *request)
 	struct sockaddr_un	 sun;
 	char			*buf = NULL;
 	struct timeval		 timeout = { 10, 0 };
+	struct timespec		 t0, t;
 	size_t			 len = 0, cap = 0;
 	ssize_t			 n;
 	int			 fd, saved;
@@ -59,15 +64,32 @@ live_try_at(const char *path, const char *request)
 		errno = saved;
 		return (NULL);
 	}
+	/*
+	 * Bounded in size and in time as a whole: a gateway that answers a
+	 * byte at a time, or without end, is not waited for.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
 			cap = cap ? cap * 2 : 65536;
-			if ((buf = realloc(buf, cap)) == NULL)
-				ctl_error("out of memory");
+			if (cap > LIVE_ANSWER_MAX || (buf = realloc(buf, cap)) ==
+			    NULL) {
+				free(buf);
+				close(fd);
+				errno = EFBIG;
+				return (NULL);
+			}
 		}
 		if ((n = read(fd, buf + len, cap - len - 1)) <= 0)
 			break;
 		len += (size_t)n;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > timeout.tv_sec) {
+			free(buf);
+			close(fd);
+			errno = ETIMEDOUT;
+			return (NULL);
+		}
 	}
 	close(fd);
 	if (len == 0) {

@@ -32,10 +32,13 @@ static const char *
 audit_row_mistyped(sqlite3_stmt *st)
 {
 	/* AUDIT_ROW_COLUMNS: Integer, Text, the hash Blob. */
-	static const char	 kinds[] = "ITIIITTITTTITTITIITIBTTIIIIT";
+	static const char	 kinds[] = "ITIIITTITTTITTITIITIBTTIIIITT";
 	const unsigned char	*t;
 	int			 i, type;
 
+	/* A column added to the row and not here would go unchecked. */
+	if (sqlite3_column_count(st) != (int)sizeof(kinds) - 1)
+		return ("(the row's columns: this build is inconsistent)");
 	for (i = 0; i < (int)sizeof(kinds) - 1; i++) {
 		if ((type = sqlite3_column_type(st, i)) == SQLITE_NULL ||
 		    kinds[i] == 'B')

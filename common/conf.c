@@ -450,15 +450,25 @@ conf_load(const char *path, char **cause)
 	 * in every report, CSV, JSON and syslog line without escaping.
 	 */
 	if (c->c_node_name == NULL) {
+		/*
+		 * The default is made fit, never refused: a host name with
+		 * other bytes must not stop an unchanged configuration.
+		 */
 		char	 host[256];
+		size_t	 k;
 
 		if (gethostname(host, sizeof(host) - 1) == -1)
-			snprintf(host, sizeof(host), "localhost");
+			host[0] = '\0';
 		host[sizeof(host) - 1] = '\0';
 		host[strcspn(host, ".")] = '\0';	/* the short name */
-		c->c_node_name = conf_xstrdup(host);
-	}
-	if (c->c_node_name != NULL && !conf_node_name_ok(c->c_node_name))
+		host[GW_NODE_NAME_MAX] = '\0';
+		for (k = 0; host[k] != '\0'; k++)
+			if (!isalnum((unsigned char)host[k]) && host[k] != '-' &&
+			    host[k] != '_')
+				host[k] = '-';
+		c->c_node_name = conf_xstrdup(host[0] != '\0' ? host :
+		    "gateway");
+	} else if (!conf_node_name_ok(c->c_node_name))
 		conf_error(&ce, path, seen[conf_find_keyword("node_name") -
 		    conf_keywords], "node_name %.80s: 1 to %d letters, digits, "
 		    "'.', '-' or '_'", c->c_node_name, GW_NODE_NAME_MAX);
@@ -525,7 +535,6 @@ conf_check_files(struct conf *c, char **cause)
 	return (0);
 }
 
-/* Whether a client at sa may: in one of the ranges, or loopback if none. */
 /* A node name every sink takes as it is (conf_load). */
 static int
 conf_node_name_ok(const char *s)
@@ -539,6 +548,7 @@ conf_node_name_ok(const char *s)
 	return (i > 0 && i <= GW_NODE_NAME_MAX);
 }
 
+/* Whether a client at sa may: in one of the ranges, or loopback if none. */
 int
 conf_cidrs_allow(const struct conf_cidrs *cc, const struct sockaddr *sa)
 {

@@ -30,7 +30,7 @@ static struct {
 	int			 sy_pen;
 	int			 sy_failing;
 	uint64_t		 sy_failed;
-	char			 sy_host[64];
+	char			 sy_host[GW_NODE_NAME_MAX + 1];
 } sy = { .sy_fd = -1 };
 
 /* As root, before auditd drops its privileges. */

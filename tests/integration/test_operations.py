@@ -80,6 +80,20 @@ class OperationsTest(GatewayTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("node gw3: nothing answers at", r.stderr)
         self.assertEqual(len(r.stdout.splitlines()), 3)
+        # A socket someone else could have put there stands for no node.
+        import socket as sk
+        fake = "/tmp/socksgw-fake-%d.sock" % os.getpid()
+        lsn = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+        lsn.bind(fake)
+        lsn.listen(1)
+        self.addCleanup(os.unlink, fake)
+        self.addCleanup(lsn.close)
+        with open(fleet, "a") as f:
+            f.write("gw4 %s\n" % fake)
+        r = run("stats")
+        self.assertIn("node gw4: %s is not a socket of this user's or "
+                      "root's, in a folder only they write" % fake, r.stderr)
+        self.assertRegex(r.stdout, r"sessions_open\s+2\s+gw1 2, gw2 0")
         # A line out of form is named; --fleet is for live state only.
         bad = os.path.join(self.tmp.path, "bad")
         with open(bad, "w") as f:

@@ -196,15 +196,13 @@ http_forward(struct session *s, const struct http_request *req, size_t head)
 	uint8_t		 buf[HTTP_HEAD_MAX];
 	char		 out[HTTP_FORWARD_MAX];
 	size_t		 n;
-	int		 closes = 1, head_only = 0;
+	int		 closes = 1;
 
 	if (evbuffer_copyout(in, buf, head) != (ssize_t)head)
 		n = 0;
 	else {
 		n = http_forward_head(buf, head, req, out, sizeof(out));
 		closes = http_request_closes(buf, head, req);
-		/* A response to HEAD has no body, whatever its length says. */
-		head_only = head > 5 && memcmp(buf, "HEAD ", 5) == 0;
 	}
 	explicit_bzero(buf, head);
 	front_consume(s, head);
@@ -221,7 +219,7 @@ http_forward(struct session *s, const struct http_request *req, size_t head)
 	s->s_fe->fs_head = n;
 	http_body_begin(&s->s_fe->fs_body, req);
 	s->s_fe->fs_keep = !closes;
-	s->s_fe->fs_head_only = head_only;
+	s->s_fe->fs_head_only = req->hr_head_only != 0;
 	s->s_fe->fs_req_done = req->hr_body == HTTP_BODY_NONE;
 	return (0);
 }

@@ -409,7 +409,6 @@ http_pac(const uint8_t *method, size_t mlen, const uint8_t *target,
 		if (tlen == strlen(paths[i]) && memcmp(target, paths[i],
 		    tlen) == 0) {
 			req->hr_kind = HTTP_REQ_PAC;
-			req->hr_head_only = mlen == 4;
 			return (1);
 		}
 	return (0);
@@ -484,6 +483,8 @@ http_parse_request(const uint8_t *buf, size_t len, struct http_request *req)
 	if ((r = http_request_line(buf, eol, &l)) < 0 ||
 	    (r = http_request_kind(&l, req)) < 0)
 		return (r);
+	/* HEAD: its response has no body, whatever its length says. */
+	req->hr_head_only = l.mlen == 4 && memcmp(l.method, "HEAD", 4) == 0;
 	for (p = eol + 2; p < end; p = eol + 2) {
 		eol = memchr(p, '\r', (size_t)(end - p) + 1);
 		/* obs-fold (RFC 9112 section 5.2) is refused. */

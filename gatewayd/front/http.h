@@ -70,7 +70,7 @@ enum http_auth {
 
 struct http_request {
 	enum http_kind		 hr_kind;
-	int			 hr_head_only;	/* HEAD */
+	int			 hr_head_only;	/* HEAD: an answer without body */
 	char			 hr_host[HTTP_NAME_MAX + 1];	/* a name */
 	struct sockaddr_storage	 hr_addr;	/* or an address and port */
 	int			 hr_is_addr;

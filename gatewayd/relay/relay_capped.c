@@ -276,8 +276,12 @@ capped_settle(struct session *s)
 			    bufferevent_get_output(to)));
 }
 
-/* The server's head, to the front end until it is done (relay.c's
- * relay_head): what the client gets goes to its output. */
+/*
+ * The server's head, to the front end until it is done (relay.c's
+ * relay_head): what the client gets goes to its output. 0 when reading
+ * goes on (the caller applies back-pressure), -1 when this side is over:
+ * the session ended, or the server's part did (its EOF is passed on).
+ */
 static int
 capped_head(struct session *s, struct evbuffer *in, struct evbuffer *out)
 {

@@ -64,11 +64,16 @@ class ProxyBase(GatewayTestCase):
         return socket.create_connection(("127.0.0.1", self.pp_port),
                                         timeout=10, source_address=(src, 0))
 
-    def connect_through(self, header, dport=None):
-        """A balancer's connection: header, SOCKS5 CONNECT; (rep, sock)."""
+    def greeted(self, header):
+        """A balancer's connection: header, SOCKS5 greeting answered."""
         s = self.balancer()
         s.sendall(header + b"\x05\x01\x00")
         self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        return s
+
+    def connect_through(self, header, dport=None):
+        """A balancer's connection: header, SOCKS5 CONNECT; (rep, sock)."""
+        s = self.greeted(header)
         s.sendall(socks_request("127.0.0.1", dport or self.echo))
         rep = read_reply(s)[0]
         return rep, s
@@ -219,10 +224,7 @@ class ProxyProtocolTest(ProxyBase):
         replies name `advertise`, where the node listens for them."""
         from test_protocols import udp_echo, udp_header
         uport = udp_echo(self)
-        s = self.balancer()
-        s.sendall(v1("127.0.0.3", "127.0.0.1", 5000, self.pp_port) +
-                  b"\x05\x01\x00")
-        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s = self.greeted(v1("127.0.0.3", "127.0.0.1", 5000, self.pp_port))
         s.sendall(socks_request("0.0.0.0", 0, cmd=3))
         rep, addr, rport = read_reply(s)
         self.assertEqual((rep, addr), (0, "127.0.0.9"))
@@ -236,10 +238,7 @@ class ProxyProtocolTest(ProxyBase):
         self.assertTrue(data.endswith(b"dgram"))
         u.close()
         s.close()
-        s = self.balancer()
-        s.sendall(v1("127.0.0.3", "127.0.0.1", 5001, self.pp_port) +
-                  b"\x05\x01\x00")
-        self.assertEqual(recv_exact(s, 2), b"\x05\x00")
+        s = self.greeted(v1("127.0.0.3", "127.0.0.1", 5001, self.pp_port))
         s.sendall(socks_request("127.0.0.1", 9, cmd=2))
         rep, addr, bport = read_reply(s)
         self.assertEqual((rep, addr), (0, "127.0.0.9"))

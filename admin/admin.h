@@ -173,5 +173,22 @@ void		 limits_view(const struct policy *, const struct policy_req *,
 int64_t	 parse_when(const char *, const char *);
 int	 audit_report(struct ctl *, struct args *);
 int	 audit_verify(struct ctl *, struct args *);
+struct verify_result {
+	int64_t		 vr_records, vr_points, vr_outside, vr_restarted;
+};
+struct evp_pkey_st;
+int	 audit_verify_db(struct sqlite3 *, struct evp_pkey_st *, const char *,
+	    int, struct verify_result *);
+/* audit list's filters (NULL, INT64_MIN/MAX, -1: none) */
+struct audit_filter {
+	const char	*af_user, *af_verdict, *af_dst, *af_client, *af_node;
+	int64_t		 af_since, af_until, af_limit, af_rule, af_session;
+};
+struct table	*audit_list_table(void);
+void	 audit_list_row(struct table *, const char *const *);
+/* cmd_central.c: the fleet's central audit store (audit_central) */
+int	 central_list(struct ctl *, const struct audit_filter *);
+int	 central_verify(struct ctl *, const char *, const char *);
+int	 central_nodes(struct ctl *, struct args *);
 
 #endif /* ADMIN_H */

@@ -17,25 +17,6 @@
 
 #include "admin.h"
 
-static void
-format_ms(sqlite3_stmt *st, int col, char *out, size_t len)
-{
-	struct tm	 tm;
-	time_t		 t;
-	int64_t		 ms;
-
-	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
-		snprintf(out, len, "%s", "");
-		return;
-	}
-	ms = sqlite3_column_int64(st, col);
-	t = (time_t)(ms / 1000);
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + strlen(out), len - strlen(out), ".%03dZ",
-	    (int)(ms % 1000));
-}
-
 static const char *
 col(sqlite3_stmt *st, int i)
 {
@@ -50,102 +31,142 @@ col(sqlite3_stmt *st, int i)
 	"close_reason, seq, hex(hash), protocol, ident, packets_up, "        \
 	"packets_down, udp_destinations, udp_denied, auth_method, node"
 
+/* Milliseconds since the epoch (text) as ISO 8601 UTC; "" for NULL. */
+static void
+format_ms_text(const char *v, char *out, size_t len)
+{
+	struct tm	 tm;
+	time_t		 t;
+	int64_t		 ms;
+
+	if (v == NULL) {
+		snprintf(out, len, "%s", "");
+		return;
+	}
+	ms = strtoll(v, NULL, 10);
+	t = (time_t)(ms / 1000);
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + strlen(out), len - strlen(out), ".%03dZ",
+	    (int)(ms % 1000));
+}
+
+static void
+format_ms(sqlite3_stmt *st, int col, char *out, size_t len)
+{
+	format_ms_text((const char *)sqlite3_column_text(st, col), out, len);
+}
+
+struct table *
+audit_list_table(void)
+{
+	return (table_new(14, "#id", "#session", "start", "end", "user",
+	    "client", "command", "dst", "verdict", "#rule", "#up", "#down",
+	    "close", "node"));
+}
+
+#define NN(s)	((s) != NULL ? (s) : "")
+
+/*
+ * A listed record, its AUDIT_COLUMNS as text (NULL: SQL NULL), from this
+ * log or from the central store (cmd_central.c).
+ */
+void
+audit_list_row(struct table *t, const char *const *v)
+{
+	char	 start[40], end[40], client[300], dst[600];
+
+	format_ms_text(v[3], start, sizeof(start));
+	format_ms_text(v[4], end, sizeof(end));
+	snprintf(client, sizeof(client), "%s:%s", NN(v[6]), NN(v[7]));
+	if (v[11] == NULL)
+		snprintf(dst, sizeof(dst), "%s", NN(v[9]));
+	else if (strcmp(NN(v[9]), NN(v[10])) == 0 || NN(v[10])[0] == '\0')
+		snprintf(dst, sizeof(dst), "%s:%s", NN(v[9]), v[11]);
+	else
+		snprintf(dst, sizeof(dst), "%s:%s (%s)", NN(v[9]), v[11],
+		    v[10]);
+	table_row(t, NN(v[0]), NN(v[2]), start, end[0] ? end : "open",
+	    NN(v[5]), client, NN(v[8]), dst, NN(v[13]), NN(v[14]), NN(v[16]),
+	    NN(v[17]), v[4] == NULL ? "(open)" : NN(v[18]), NN(v[28]));
+}
+
 static int
 audit_list(struct ctl *ctl, struct args *a)
 {
-	const char	*opt, *v;
-	char		 sql[1024], start[40], end[40], client[64], dst[300];
-	char		 rule[24], up[24], down[24], id[24], sid[24];
-	struct table	*t;
-	sqlite3_stmt	*st;
-	sqlite3		*db;
-	const char	*user = NULL, *verdict = NULL, *dsttext = NULL;
-	const char	*clientaddr = NULL, *node = NULL;
-	int64_t		 since = INT64_MIN, until = INT64_MAX, limit = 100;
-	int64_t		 rule_id = -1, session = -1;
+	struct audit_filter	 f = { .af_since = INT64_MIN,
+				    .af_until = INT64_MAX, .af_limit = 100,
+				    .af_rule = -1, .af_session = -1 };
+	const char		*opt, *v, *vals[29];
+	struct table		*t;
+	sqlite3_stmt		*st;
+	sqlite3			*db;
+	int			 i, central = 0;
 
 	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--central") == 0) {
+			central = 1;
+			continue;
+		}
 		v = args_value(a, opt);
 		if (strcmp(opt, "--user") == 0)
-			user = v;
+			f.af_user = v;
 		else if (strcmp(opt, "--session") == 0)
-			session = parse_id(v, "--session");
+			f.af_session = parse_id(v, "--session");
 		else if (strcmp(opt, "--since") == 0)
-			since = parse_when(opt, v);
+			f.af_since = parse_when(opt, v);
 		else if (strcmp(opt, "--until") == 0)
-			until = parse_when(opt, v);
+			f.af_until = parse_when(opt, v);
 		else if (strcmp(opt, "--verdict") == 0) {
 			if (strcmp(v, "allow") != 0 && strcmp(v, "deny") != 0)
 				ctl_usage_error("--verdict %s: allow or deny",
 				    v);
-			verdict = v;
+			f.af_verdict = v;
 		} else if (strcmp(opt, "--dst") == 0)
-			dsttext = v;
+			f.af_dst = v;
 		else if (strcmp(opt, "--client") == 0)
-			clientaddr = v;
+			f.af_client = v;
 		else if (strcmp(opt, "--node") == 0)
-			node = v;
+			f.af_node = v;
 		else if (strcmp(opt, "--rule") == 0)
-			rule_id = strtoll(v, NULL, 10);
+			f.af_rule = strtoll(v, NULL, 10);
 		else if (strcmp(opt, "--limit") == 0)
-			limit = parse_id(v, "--limit");
+			f.af_limit = parse_id(v, "--limit");
 		else
 			ctl_usage_error("audit list: unknown option '%s'", opt);
 	}
+	if (central)
+		return (central_list(ctl, &f));
 	db = audit_db(ctl);
-	snprintf(sql, sizeof(sql), "SELECT " AUDIT_COLUMNS " FROM records "
+	if (sqlite3_prepare_v2(db, "SELECT " AUDIT_COLUMNS " FROM records "
 	    "WHERE start_ms >= ?1 AND start_ms <= ?2 "
 	    "AND (?3 IS NULL OR user = ?3) AND (?4 IS NULL OR verdict = ?4) "
 	    "AND (?5 IS NULL OR instr(coalesce(dst_host, '') || ' ' || "
 	    "coalesce(dst_addr, ''), ?5) > 0) AND (?6 IS NULL OR client_addr "
 	    "= ?6) AND (?7 < 0 OR rule_id = ?7) AND (?9 < 0 OR session_id = "
 	    "?9) AND (?10 IS NULL OR node = ?10) ORDER BY start_ms DESC, id "
-	    "DESC LIMIT ?8");
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	    "DESC LIMIT ?8", -1, &st, NULL) != SQLITE_OK)
 		ctl_error("%s", sqlite3_errmsg(db));
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int64(st, 2, until);
-	if (user)
-		sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
-	if (verdict)
-		sqlite3_bind_text(st, 4, verdict, -1, SQLITE_STATIC);
-	if (dsttext)
-		sqlite3_bind_text(st, 5, dsttext, -1, SQLITE_STATIC);
-	if (clientaddr)
-		sqlite3_bind_text(st, 6, clientaddr, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, rule_id);
-	sqlite3_bind_int64(st, 8, limit);
-	sqlite3_bind_int64(st, 9, session);
-	if (node)
-		sqlite3_bind_text(st, 10, node, -1, SQLITE_STATIC);
-	t = table_new(14, "#id", "#session", "start", "end", "user", "client",
-	    "command", "dst", "verdict", "#rule", "#up", "#down", "close",
-	    "node");
+	sqlite3_bind_int64(st, 1, f.af_since);
+	sqlite3_bind_int64(st, 2, f.af_until);
+	if (f.af_user)
+		sqlite3_bind_text(st, 3, f.af_user, -1, SQLITE_STATIC);
+	if (f.af_verdict)
+		sqlite3_bind_text(st, 4, f.af_verdict, -1, SQLITE_STATIC);
+	if (f.af_dst)
+		sqlite3_bind_text(st, 5, f.af_dst, -1, SQLITE_STATIC);
+	if (f.af_client)
+		sqlite3_bind_text(st, 6, f.af_client, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, f.af_rule);
+	sqlite3_bind_int64(st, 8, f.af_limit);
+	sqlite3_bind_int64(st, 9, f.af_session);
+	if (f.af_node)
+		sqlite3_bind_text(st, 10, f.af_node, -1, SQLITE_STATIC);
+	t = audit_list_table();
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(id, sizeof(id), "%lld", sqlite3_column_int64(st, 0));
-		snprintf(sid, sizeof(sid), "%lld", sqlite3_column_int64(st, 2));
-		format_ms(st, 3, start, sizeof(start));
-		format_ms(st, 4, end, sizeof(end));
-		snprintf(client, sizeof(client), "%s:%d", col(st, 6),
-		    sqlite3_column_int(st, 7));
-		if (sqlite3_column_type(st, 11) == SQLITE_NULL)
-			snprintf(dst, sizeof(dst), "%s", col(st, 9));
-		else if (strcmp(col(st, 9), col(st, 10)) == 0 ||
-		    col(st, 10)[0] == '\0')
-			snprintf(dst, sizeof(dst), "%s:%d", col(st, 9),
-			    sqlite3_column_int(st, 11));
-		else
-			snprintf(dst, sizeof(dst), "%s:%d (%s)", col(st, 9),
-			    sqlite3_column_int(st, 11), col(st, 10));
-		snprintf(rule, sizeof(rule), "%lld",
-		    sqlite3_column_int64(st, 14));
-		snprintf(up, sizeof(up), "%lld", sqlite3_column_int64(st, 16));
-		snprintf(down, sizeof(down), "%lld",
-		    sqlite3_column_int64(st, 17));
-		table_row(t, id, sid, start, end[0] ? end : "open", col(st, 5),
-		    client, col(st, 8), dst, col(st, 13), rule, up, down,
-		    sqlite3_column_type(st, 4) == SQLITE_NULL ? "(open)" :
-		    col(st, 18), col(st, 28));
+		for (i = 0; i < 29; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		audit_list_row(t, vals);
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -210,6 +231,8 @@ cmd_audit(struct ctl *ctl, struct args *a)
 		return (audit_report(ctl, a));
 	if (strcmp(verb, "verify") == 0)
 		return (audit_verify(ctl, a));
+	if (strcmp(verb, "nodes") == 0)
+		return (central_nodes(ctl, a));
 	ctl_usage_error("audit %s: unknown verb", verb);
 }
 

@@ -252,45 +252,29 @@ audit_verify_external(sqlite3 *db, EVP_PKEY *key, const char *path,
 }
 
 /*
- * socksctl audit verify [--pubkey FILE] [--checkpoints FILE]: the chain
- * from its anchor, then every signed checkpoint: its signature, the
- * anchor against the newest signed prune, each checkpoint against the
- * record at its place, and checkpoints kept elsewhere.
+ * Everything verify checks in one log (db) with one key: the chain from its
+ * anchor, every checkpoint's signature, the anchor against the signed
+ * prunes, each checkpoint against its record, and checkpoints kept
+ * elsewhere (ext). 0, or 1 after saying what is wrong on stderr.
+ *
+ * A node's copy in the central store (central) keeps records the node has
+ * pruned since it first shipped: its anchor is where shipping began, which
+ * must be a signed prune (or the chain's start), not the newest one, and
+ * every checkpoint after it must find its record there.
  */
 int
-audit_verify(struct ctl *ctl, struct args *a)
+audit_verify_db(sqlite3 *db, EVP_PKEY *key, const char *ext, int central,
+    struct verify_result *vr)
 {
 	struct checkpoint	 cp;
-	char			 keypath[PATH_MAX], pubpath[PATH_MAX];
-	char			 fp[EVIDENCE_FP_LEN], *cause = NULL;
-	const char		*opt, *pub = NULL, *ext = NULL;
 	unsigned char		 anchor[32];
 	sqlite3_stmt		*st;
-	sqlite3			*db;
-	EVP_PKEY		*key;
-	int64_t			 n = 0, points = 0, outside = 0, restarted = 0;
 	int64_t			 anchor_seq = 0, pruned = 0;
 	int			 bad, have_anchor = 0, signed_anchor = 0;
 
-	while ((opt = args_next(a)) != NULL) {
-		if (strcmp(opt, "--pubkey") == 0)
-			pub = args_value(a, opt);
-		else if (strcmp(opt, "--checkpoints") == 0)
-			ext = args_value(a, opt);
-		else
-			ctl_usage_error("audit verify: unknown option %s", opt);
-	}
-	db = audit_db(ctl);
-	evidence_paths(ctl->ctl_conf->c_audit_db, keypath, pubpath,
-	    sizeof(keypath));
-	if ((key = evidence_pubkey_load(pub != NULL ? pub : pubpath,
-	    &cause)) == NULL)
-		ctl_error("%s (the public key: --pubkey FILE)", cause != NULL ?
-		    cause : "out of memory");
-	evidence_fingerprint(key, fp);
-	if ((bad = audit_verify_chain(db, &n)) != 0)
-		goto done;
-
+	memset(vr, 0, sizeof(*vr));
+	if ((bad = audit_verify_chain(db, &vr->vr_records)) != 0)
+		return (bad);
 	if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM chain WHERE name = "
 	    "'anchor'", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW &&
@@ -321,8 +305,14 @@ audit_verify(struct ctl *ctl, struct args *a)
 			bad = 1;
 			break;
 		}
-		points++;
-		if (cp.cp_kind[0] == 'p' && cp.cp_seq >= pruned) {
+		vr->vr_points++;
+		if (cp.cp_kind[0] != 'p')
+			continue;
+		if (central) {
+			signed_anchor |= have_anchor && cp.cp_seq ==
+			    anchor_seq && memcmp(cp.cp_hash, anchor, 32) == 0;
+			pruned = anchor_seq;
+		} else if (cp.cp_seq >= pruned) {
 			pruned = cp.cp_seq;
 			signed_anchor = have_anchor && cp.cp_seq == anchor_seq &&
 			    memcmp(cp.cp_hash, anchor, 32) == 0;
@@ -330,9 +320,10 @@ audit_verify(struct ctl *ctl, struct args *a)
 	}
 	sqlite3_finalize(st);
 	if (!bad && have_anchor && !signed_anchor) {
-		fprintf(stderr, "the chain's anchor (place %lld) is not the "
-		    "newest signed prune: records were deleted behind a forged "
-		    "anchor\n", (long long)anchor_seq);
+		fprintf(stderr, "the chain's anchor (place %lld) is not %s: "
+		    "records were deleted behind a forged anchor\n",
+		    (long long)anchor_seq, central ? "a signed prune" :
+		    "the newest signed prune");
 		bad = 1;
 	}
 	/* Every checkpoint against the records it names. */
@@ -349,7 +340,8 @@ audit_verify(struct ctl *ctl, struct args *a)
 		sqlite3_finalize(st);
 	}
 	if (!bad && ext != NULL)
-		bad = audit_verify_external(db, key, ext, pruned, &outside);
+		bad = audit_verify_external(db, key, ext, pruned,
+		    &vr->vr_outside);
 	/*
 	 * Rows a restart completed from a crashed run's open rows: their
 	 * fields are what the database held then, which no signature from
@@ -359,19 +351,69 @@ audit_verify(struct ctl *ctl, struct args *a)
 	    "close_reason IN ('gateway restarted', 'proxy restarted')", -1,
 	    &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
-			restarted = sqlite3_column_int64(st, 0);
+			vr->vr_restarted = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 	}
-	if (!bad && restarted > 0 && !ctl->ctl_json)
+	return (bad);
+}
+
+/*
+ * socksctl audit verify [--pubkey FILE] [--checkpoints FILE] [--central
+ * [--node NAME]]: this log (audit_verify_db), or with --central each
+ * node's copy in the fleet's central store (cmd_central.c).
+ */
+int
+audit_verify(struct ctl *ctl, struct args *a)
+{
+	struct verify_result	 vr;
+	char			 keypath[PATH_MAX], pubpath[PATH_MAX];
+	char			 fp[EVIDENCE_FP_LEN], *cause = NULL;
+	const char		*opt, *pub = NULL, *ext = NULL, *node = NULL;
+	sqlite3			*db;
+	EVP_PKEY		*key;
+	int			 bad, central = 0;
+
+	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--pubkey") == 0)
+			pub = args_value(a, opt);
+		else if (strcmp(opt, "--checkpoints") == 0)
+			ext = args_value(a, opt);
+		else if (strcmp(opt, "--central") == 0)
+			central = 1;
+		else if (strcmp(opt, "--node") == 0)
+			node = args_value(a, opt);
+		else
+			ctl_usage_error("audit verify: unknown option %s", opt);
+	}
+	if (central) {
+		if (ext != NULL)
+			ctl_usage_error("audit verify --central: --checkpoints "
+			    "is for one node's own log");
+		if (pub != NULL && node == NULL)
+			ctl_usage_error("audit verify --central --pubkey FILE: "
+			    "the key of one node (--node NAME)");
+		return (central_verify(ctl, node, pub));
+	}
+	if (node != NULL)
+		ctl_usage_error("audit verify --node: with --central");
+	db = audit_db(ctl);
+	evidence_paths(ctl->ctl_conf->c_audit_db, keypath, pubpath,
+	    sizeof(keypath));
+	if ((key = evidence_pubkey_load(pub != NULL ? pub : pubpath,
+	    &cause)) == NULL)
+		ctl_error("%s (the public key: --pubkey FILE)", cause != NULL ?
+		    cause : "out of memory");
+	evidence_fingerprint(key, fp);
+	bad = audit_verify_db(db, key, ext, 0, &vr);
+	if (!bad && vr.vr_restarted > 0 && !ctl->ctl_json)
 		printf("note: %lld records were completed at a restart from "
 		    "the open rows a crashed run left; their fields are as the "
 		    "database held them then, covered by no earlier "
-		    "signature\n", (long long)restarted);
+		    "signature\n", (long long)vr.vr_restarted);
 	if (!bad && pub == NULL && !ctl->ctl_json)
 		printf("note: the public key beside the database was used; "
 		    "whoever can write there can replace it: pin a copy with "
 		    "--pubkey\n");
-done:
 	EVP_PKEY_free(key);
 	sqlite3_close(db);
 	if (bad)
@@ -380,12 +422,13 @@ done:
 		printf("{\"verified\": %lld, \"checkpoints\": %lld, "
 		    "\"external_checkpoints\": %lld, \"key\": \"%s\", "
 		    "\"completed_at_restart\": %lld, \"pinned_key\": %s, "
-		    "\"intact\": true}\n", (long long)n, (long long)points,
-		    (long long)outside, fp, (long long)restarted,
-		    pub != NULL ? "true" : "false");
+		    "\"intact\": true}\n", (long long)vr.vr_records,
+		    (long long)vr.vr_points, (long long)vr.vr_outside, fp,
+		    (long long)vr.vr_restarted, pub != NULL ? "true" : "false");
 	else
 		printf("%lld records verified, %lld signed checkpoints (key %s)"
-		    "%s: the chain is intact\n", (long long)n, (long long)points,
-		    fp, ext != NULL ? ", and those kept elsewhere" : "");
+		    "%s: the chain is intact\n", (long long)vr.vr_records,
+		    (long long)vr.vr_points, fp, ext != NULL ?
+		    ", and those kept elsewhere" : "");
 	return (0);
 }

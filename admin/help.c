@@ -125,12 +125,19 @@ static const struct help helps[] = {
 	  "mismatch; exit 1 if there is one." },
 	{ "audit", "list", "[--user U] [--session ID] [--since T] [--until T] "
 	  "[--verdict allow|deny] [--dst TEXT] [--client ADDR] [--rule N] "
-	  "[--node NAME] [--limit N]", "Lists audit records, newest first, "
-	  "with the node (node_name) that wrote each." },
+	  "[--node NAME] [--limit N] [--central]", "Lists audit records, "
+	  "newest first, with the node (node_name) that wrote each; "
+	  "--central: every node's, from the fleet's central store "
+	  "(audit_central)." },
 	{ "audit", "show", "ID", "Shows one audit record in full." },
-	{ "audit", "verify", "[--pubkey FILE] [--checkpoints FILE]",
+	{ "audit", "verify", "[--pubkey FILE] [--checkpoints FILE] "
+	  "[--central [--node NAME]]",
 	  "Checks the hash chain and the signed checkpoints of the audit "
-	  "log." },
+	  "log; --central: of each node's copy in the central store, and "
+	  "that none ends before the node's last shipped record." },
+	{ "audit", "nodes", "", "Lists the nodes shipping to the central "
+	  "store (audit_central): records held, the chain's anchor, the last "
+	  "record shipped and when." },
 	{ "audit", "report", "users|destinations|denied-destinations|"
 	  "denials|timeline [--since T] [--until T] [--user U] [--group G] "
 	  "[--top N] [--by sessions|bytes] [--bucket hour|day] "

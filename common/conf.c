@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "central.h"
 #include "conf.h"
 #include "conf_int.h"
 
@@ -79,6 +80,8 @@ const struct conf_keyword conf_keywords[] = {
 	    NULL, CK_RESTART },
 	{ "audit_syslog_pen", CT_INT, OFF(c_audit_syslog_pen), 1, INT_MAX,
 	    NULL, CK_RESTART },
+	{ "audit_central", CT_TEXT, OFF(c_audit_central), 0, 0, NULL,
+	    CK_RESTART },
 	{ "geoip_country_path", CT_TEXT, OFF(c_geoip_path), 0, 0,
 	    NULL, CK_LIVE },
 	{ "timezone", CT_STRING, OFF(c_timezone), 0, 0, NULL, CK_RESTART },
@@ -472,6 +475,25 @@ conf_load(const char *path, char **cause)
 		conf_error(&ce, path, seen[conf_find_keyword("node_name") -
 		    conf_keywords], "node_name %.80s: 1 to %d letters, digits, "
 		    "'.', '-' or '_'", c->c_node_name, GW_NODE_NAME_MAX);
+
+	/*
+	 * The fleet's central audit store: a URL libpq reads, without a
+	 * password (the shipper reads it from its passfile), and shipped
+	 * from the local log, which it therefore needs.
+	 */
+	if (c->c_audit_central != NULL) {
+		char	 bad[256];
+		int	 at = seen[conf_find_keyword("audit_central") -
+			    conf_keywords];
+
+		if (central_url_check(c->c_audit_central, bad,
+		    sizeof(bad)) == -1)
+			conf_error(&ce, path, at, "audit_central: %s", bad);
+		else if (c->c_audit_db == NULL)
+			conf_error(&ce, path, at, "audit_central: records "
+			    "are shipped from the local log: audit_db is "
+			    "needed too");
+	}
 
 	/* The policy database lives beside the configuration by default. */
 	if (c->c_policy_db == NULL)

@@ -66,6 +66,7 @@ struct conf {
 	int			 c_audit_syslog;
 	char			*c_audit_syslog_socket;
 	int			 c_audit_syslog_pen;
+	char			*c_audit_central;	/* postgresql:// URL */
 	char			*c_geoip_db;
 	char			*c_geoip_path;	/* "country iso_code" */
 	char			*c_timezone;

@@ -5,12 +5,14 @@
 set -eu
 
 build="build-essential cmake pkg-config libevent-dev libsqlite3-dev
-	libmaxminddb-dev libpam0g-dev libssl-dev libsystemd-dev libkrb5-dev curl"
+	libmaxminddb-dev libpam0g-dev libssl-dev libsystemd-dev libkrb5-dev libpq-dev
+	curl"
 test="libcmocka-dev python3 python3-socks libpam-wrapper
 	libmaxmind-db-writer-perl sqlite3 procps chromium iproute2
 	clang libclang-rt-14-dev faketime libfaketime
 	debhelper dpkg-dev fakeroot lintian systemd man-db git strace
-	krb5-kdc krb5-admin-server krb5-user python3-gssapi haproxy"
+	krb5-kdc krb5-admin-server krb5-user python3-gssapi haproxy
+	postgresql-15"
 
 case "${1:-build}" in
 build)	pkgs="$build" ;;

@@ -14,5 +14,6 @@ struct schema_migration {
 
 extern const struct schema_migration schema_policy[];
 extern const struct schema_migration schema_audit[];
+extern const struct schema_migration schema_central[];	/* PostgreSQL */
 
 #endif /* SCHEMA_H */

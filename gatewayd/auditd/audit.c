@@ -108,6 +108,18 @@ audit_counters(const struct am_ack *a)
 		    au.au_seen_syslog);
 	au.au_seen_refused = a->ak_refused;
 	au.au_seen_syslog = a->ak_syslog_failed;
+	pthread_mutex_lock(&au.au_lock);
+	au.au_central = a->ak_central;
+	pthread_mutex_unlock(&au.au_lock);
+}
+
+/* The audit shipper's last word, for stats and metrics. */
+void
+audit_central_status(struct ship_status *st)
+{
+	pthread_mutex_lock(&au.au_lock);
+	*st = au.au_central;
+	pthread_mutex_unlock(&au.au_lock);
 }
 
 /* Forgets what auditd has committed: records up to rseq, usage up to useq. */

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 struct conf;
@@ -84,6 +85,10 @@ void	 audit_push(const struct audit_rec *, int);
 void	 audit_release(struct session *);
 int	 audit_offer(const struct audit_rec *);
 size_t	 audit_queue_depth(void);
+struct ship_status;
+void	 audit_central_status(struct ship_status *);
+int	 audit_central_json(char *, size_t);
+void	 audit_central_prometheus(FILE *);
 uint64_t audit_records_lost(void);
 
 #endif /* AUDIT_H */

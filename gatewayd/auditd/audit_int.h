@@ -40,6 +40,7 @@ struct audit_state {
 	int			 au_welcomed;	/* once: quota counts, ids */
 	int			 au_restarted;	/* by the parent */
 	uint64_t		 au_seen_refused, au_seen_syslog;
+	struct ship_status	 au_central;	/* under au_lock */
 	struct am_usage		*au_usage;	/* unacknowledged bytes */
 	size_t			 au_nusage, au_usage_cap;
 	size_t			 au_usage_inflight;	/* the first n, sent */

@@ -68,12 +68,26 @@ struct am_usage_hdr {
 };
 #define AM_USAGE_MAX	512
 
+/* The audit shipper's progress (audit_ship.c), passed on in each ack. */
+enum ship_state { SHIP_OFF, SHIP_STARTING, SHIP_UP, SHIP_DOWN,
+	SHIP_CONFLICT };
+struct ship_status {			/* shipper -> auditd -> proxy */
+	uint64_t	 ss_shipped_seq;	/* the central store's last */
+	uint64_t	 ss_head_seq;		/* the local chain's head */
+	uint64_t	 ss_shipped_total;	/* by this shipper */
+	int64_t		 ss_lag_ms;	/* the oldest not shipped: its age */
+	int64_t		 ss_time_ms;	/* when this was said */
+	uint8_t		 ss_state;	/* enum ship_state */
+	uint8_t		 ss_known;	/* shipped_seq heard from the store */
+};
+
 struct am_ack {
 	uint64_t	 ak_records;
 	uint64_t	 ak_usage;
 	uint64_t	 ak_refused;	/* records the database refused */
 	uint64_t	 ak_syslog_failed;
 	uint8_t		 ak_healthy;	/* writing works */
+	struct ship_status ak_central;	/* audit_central (auditd.h) */
 };
 
 #endif

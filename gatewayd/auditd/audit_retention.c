@@ -160,6 +160,19 @@ store_rollups_hold(int64_t base, int64_t young)
 }
 
 /*
+ * With audit_central, nothing the central store lacks is pruned: the
+ * shipper says how far it has shipped (auditd.c), and until it has said,
+ * nothing goes.
+ */
+static int64_t	 ship_limit = INT64_MAX;
+
+void
+store_ship_limit(int64_t seq)
+{
+	ship_limit = seq;
+}
+
+/*
  * Where pruning may cut: the newest checkpoint this key signed within the
  * next AUDIT_PRUNE_STEP records, below every record younger than cutoff,
  * and only when the chain recomputed from the anchor reaches exactly the
@@ -221,9 +234,10 @@ store_prune_point(int64_t cutoff, struct checkpoint *cp)
 	if (sqlite3_prepare_v2(store.db, "SELECT seq, hash, time_ms, "
 	    "signature FROM checkpoints WHERE kind = 'checkpoint' AND "
 	    "seq > ?1 AND seq <= ?2 AND seq < ?3 AND seq <= coalesce((SELECT "
-	    "chain.seq FROM chain WHERE name = 'rollup'), 0) ORDER BY seq "
-	    "DESC", -1, &st, NULL) != SQLITE_OK)
+	    "chain.seq FROM chain WHERE name = 'rollup'), 0) AND seq <= ?4 "
+	    "ORDER BY seq DESC", -1, &st, NULL) != SQLITE_OK)
 		return (0);
+	sqlite3_bind_int64(st, 4, ship_limit);
 	sqlite3_bind_int64(st, 1, base);
 	sqlite3_bind_int64(st, 2, base + AUDIT_PRUNE_STEP);
 	sqlite3_bind_int64(st, 3, young);

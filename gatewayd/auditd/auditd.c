@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -69,7 +70,10 @@ static struct {
 	int			 ad_healthy, ad_ack_due;
 	int			 ad_block;	/* audit_failure block */
 	uint64_t		 ad_bad_sids;	/* records left out for them */
-} ad;
+	int			 ad_ship_fd;	/* the shipper, or -1 */
+	pid_t			 ad_ship_pid;
+	struct ship_status	 ad_ship;
+} ad = { .ad_ship_fd = -1 };
 
 static union {
 	struct chan_hdr		 h;
@@ -88,6 +92,7 @@ auditd_ack(void)
 	a.ak_refused = store_refused();
 	a.ak_syslog_failed = audit_syslog_failed();
 	a.ak_healthy = (uint8_t)ad.ad_healthy;
+	a.ak_central = ad.ad_ship;
 	ad.ad_ack_due = chan_send(ad.ad_fd, AM_ACK, 0, &a, sizeof(a),
 	    MSG_DONTWAIT) == -1 && errno == EAGAIN;
 }
@@ -316,6 +321,59 @@ auditd_read(void)
 	}
 }
 
+/*
+ * What the shipper says of its progress: passed on to the proxy, and the
+ * limit of pruning (nothing the central store lacks goes).
+ */
+static void
+auditd_ship_read(void)
+{
+	struct ship_status	 st;
+	ssize_t			 n;
+
+	while ((n = recv(ad.ad_ship_fd, &st, sizeof(st), MSG_DONTWAIT)) ==
+	    (ssize_t)sizeof(st)) {
+		if (st.ss_state > SHIP_CONFLICT)
+			continue;
+		ad.ad_ship = st;
+		ad.ad_ack_due = 1;
+		if (st.ss_known)
+			store_ship_limit((int64_t)st.ss_shipped_seq);
+	}
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		/* It ended (the parent's next auditd starts a new one). */
+		log_warnx("audit_central: the shipper ended; records are kept "
+		    "here and shipped by the next");
+		close(ad.ad_ship_fd);
+		ad.ad_ship_fd = -1;
+		ad.ad_ship.ss_state = SHIP_DOWN;
+		ad.ad_ack_due = 1;
+	}
+}
+
+/* At auditd's end: the shipper's last round, then it goes too. */
+static void
+auditd_ship_stop(void)
+{
+	int64_t	 until = gw_mono_ms() + 7000;
+	int	 status;
+
+	if (ad.ad_ship_pid <= 0)
+		return;
+	if (ad.ad_ship_fd != -1)
+		close(ad.ad_ship_fd);
+	ad.ad_ship_fd = -1;
+	while (waitpid(ad.ad_ship_pid, &status, WNOHANG) == 0) {
+		if (gw_mono_ms() >= until) {
+			kill(ad.ad_ship_pid, SIGKILL);
+			waitpid(ad.ad_ship_pid, &status, 0);
+			break;
+		}
+		usleep(20000);
+	}
+	ad.ad_ship_pid = 0;
+}
+
 /* Writes the batch and the usage that wait; acknowledges what did. */
 static void
 auditd_write(int64_t now, int64_t *retry_at)
@@ -374,7 +432,7 @@ ack:
 static int
 auditd_loop(void)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	int64_t		 now, retry_at = 0, prune_at = 0;
 	int64_t		 given_up = 0;
 
@@ -386,12 +444,18 @@ auditd_loop(void)
 	store_checkpoint(gw_mono_ms(), 1);
 	for (;;) {
 		if (!ad.ad_eof) {
-			pfd.fd = ad.ad_fd;
-			pfd.events = POLLIN;
-			if (poll(&pfd, 1, ad.ad_n > 0 || ad.ad_usage_due ?
-			    0 : AUDITD_INTERVAL_MS) > 0)
+			pfd[0].fd = ad.ad_fd;
+			pfd[0].events = POLLIN;
+			pfd[0].revents = 0;
+			pfd[1].fd = ad.ad_ship_fd;	/* -1: ignored */
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			if (poll(pfd, 2, ad.ad_n > 0 || ad.ad_usage_due ?
+			    0 : AUDITD_INTERVAL_MS) > 0 && pfd[0].revents != 0)
 				auditd_read();
 		}
+		if (ad.ad_ship_fd != -1)
+			auditd_ship_read();
 		now = gw_mono_ms();
 		auditd_write(now, &retry_at);
 		if (ad.ad_n == 0 && now >= prune_at) {
@@ -428,6 +492,7 @@ auditd_loop(void)
 		usleep(AUDITD_INTERVAL_MS * 1000);
 	}
 	store_checkpoint(gw_mono_ms(), 1);
+	auditd_ship_stop();
 	explicit_bzero(ad.ad_batch, AUDIT_BATCH * sizeof(*ad.ad_batch));
 	free(ad.ad_batch);
 	store_close();
@@ -493,10 +558,21 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 	    c->c_audit_user : geteuid() == 0 ? GW_AUDIT_USER : NULL, &acct);
 	privsep_close_all_but(keep, 2);
 	audit_set_node(c->c_node_name);
+	/* Before the key is read: the shipper never holds it (audit_ship.c). */
+	if (c->c_audit_central != NULL)
+		store_ship_limit(0);	/* until the shipper says more */
+	if ((ad.ad_ship_pid = ship_start(c, &acct, &ad.ad_ship_fd)) == -1)
+		log_warn("audit_central: cannot start the shipper; records "
+		    "are kept here");
+	else if (ad.ad_ship_pid > 0)
+		ad.ad_ship.ss_state = SHIP_STARTING;
 	if (store_open(c, &why) == -1) {
 		log_warnx("%s", why != NULL ? why : "auditd: out of memory");
 		_exit(1);
 	}
+	/* The log is there: the shipper opens it, as root still. */
+	if (ad.ad_ship_fd != -1 && send(ad.ad_ship_fd, "r", 1, 0) != 1)
+		log_warn("audit_central: the shipper");
 	privsep_become(&acct);
 	if (chan_send(ad.ad_fd, AM_READY, 0, NULL, 0, 0) == -1)
 		_exit(1);

@@ -74,6 +74,12 @@ void	 wal_stop(void);
 void	 maint_writer_begin(void);
 void	 maint_writer_end(void);
 
+/* audit_ship.c: the copy to the fleet's central store (audit_central) */
+struct privsep_account;
+pid_t	 ship_start(const struct conf *, const struct privsep_account *,
+	    int *);
+void	 store_ship_limit(int64_t);
+
 /* audit_syslog.c: a copy of every completed record and checkpoint */
 void	 audit_syslog_open(const struct conf *);
 void	 audit_syslog_close(void);

@@ -377,7 +377,7 @@ control_rules(struct evbuffer *out)
 static void
 control_read(struct bufferevent *bev, void *arg)
 {
-	char			 restart[512];
+	char			 restart[512], central[256];
 	struct control_client	*cc = arg;
 	struct control_ctx	*ctx = cc->cc_ctx;
 	struct evbuffer		*in = bufferevent_get_input(bev);
@@ -452,8 +452,9 @@ control_read(struct bufferevent *bev, void *arg)
 		for (i = 0; i < GW_STAT_MAX; i++)
 			evbuffer_add_printf(out, ", \"%s\": %llu",
 			    stat_name(i), (unsigned long long)gw_stats[i]);
-		evbuffer_add_printf(out, ", \"audit_queue\": %zu}\n",
-		    audit_queue_depth());
+		audit_central_json(central, sizeof(central));
+		evbuffer_add_printf(out, ", \"audit_queue\": %zu%s}\n",
+		    audit_queue_depth(), central);
 		break;
 	case CV_RULES:
 		control_rules(out);

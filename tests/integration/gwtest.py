@@ -88,6 +88,23 @@ class DnsStub:
         self.proc.stdout.close()
 
 
+def child_of(parent, comm):
+    """The pid of parent's child named comm, or None."""
+    try:
+        with open("/proc/%d/task/%d/children" % (parent, parent)) as f:
+            pids = [int(x) for x in f.read().split()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() == comm:
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
 class Gateway:
     """A gatewayd started from the built binary on free loopback ports."""
 
@@ -208,20 +225,7 @@ class Gateway:
     def child(self, comm):
         """The pid of the parent's child named comm (socksgw-proxy,
         socksgw-authd), or None."""
-        try:
-            with open("/proc/%d/task/%d/children" % (self.proc.pid,
-                                                      self.proc.pid)) as f:
-                pids = [int(x) for x in f.read().split()]
-        except OSError:
-            return None
-        for pid in pids:
-            try:
-                with open("/proc/%d/comm" % pid) as f:
-                    if f.read().strip() == comm:
-                        return pid
-            except OSError:
-                continue
-        return None
+        return child_of(self.proc.pid, comm)
 
     @property
     def proxy_pid(self):

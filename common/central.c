@@ -1,0 +1,193 @@
+/*
+ * central.c: connecting to the fleet's PostgreSQL and bringing its schema
+ * up to date.
+ *
+ * The URL is libpq's (postgresql://user@host:port/db?...), but never with a
+ * password in it: gatewayd.conf is readable by more accounts than the
+ * audit shipper's, and libpq reads the password from a passfile of mode
+ * 0600 (passfile=..., or ~/.pgpass of the account that connects). What the
+ * URL leaves unset gets bounds a gateway needs: a connect timeout, TCP
+ * keepalives and a statement timeout, so a server that stops answering
+ * costs seconds, never a stuck shipper.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central.h"
+#include "schema.h"
+
+/* Keys a URL may leave unset, with the value a gateway uses then. */
+static const struct {
+	const char	*cd_key;
+	const char	*cd_value;
+} central_defaults[] = {
+	{ "connect_timeout", "5" },
+	{ "keepalives", "1" },
+	{ "keepalives_idle", "10" },
+	{ "keepalives_interval", "5" },
+	{ "keepalives_count", "3" },
+	{ "tcp_user_timeout", "20000" },
+	{ "options", "-c statement_timeout=30000" },
+};
+#define CENTRAL_NDEFAULTS \
+	(sizeof(central_defaults) / sizeof(central_defaults[0]))
+
+/* 0, or -1 with why: the URL does not parse, or carries a password. */
+int
+central_url_check(const char *url, char *why, size_t len)
+{
+	PQconninfoOption	*opts, *o;
+	char			*err = NULL;
+	int			 rc = 0;
+
+	if (strncmp(url, "postgresql://", 13) != 0 &&
+	    strncmp(url, "postgres://", 11) != 0) {
+		snprintf(why, len, "a postgresql:// URL expected");
+		return (-1);
+	}
+	if ((opts = PQconninfoParse(url, &err)) == NULL) {
+		/* libpq's message names the part it could not read. */
+		snprintf(why, len, "%s", err != NULL ? err : "out of memory");
+		why[strcspn(why, "\n")] = '\0';
+		PQfreemem(err);
+		return (-1);
+	}
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
+		    o->val[0] != '\0') {
+			snprintf(why, len, "a password in the URL: put it in a "
+			    "libpq passfile of mode 0600 (passfile=PATH)");
+			rc = -1;
+		}
+	PQconninfoFree(opts);
+	return (rc);
+}
+
+/* A server's notices ("already exists, skipping") are nobody's business. */
+static void
+central_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/*
+ * Connects (blocking, within connect_timeout); NULL with why. app names
+ * the connection in pg_stat_activity.
+ */
+PGconn *
+central_connect(const char *url, const char *app, char *why, size_t len)
+{
+	const char		*keys[CENTRAL_NDEFAULTS + 3];
+	const char		*vals[CENTRAL_NDEFAULTS + 3];
+	PQconninfoOption	*opts, *o;
+	PGconn			*pg;
+	size_t			 i, n = 0;
+
+	if (central_url_check(url, why, len) == -1)
+		return (NULL);
+	if ((opts = PQconninfoParse(url, NULL)) == NULL) {
+		snprintf(why, len, "out of memory");
+		return (NULL);
+	}
+	keys[n] = "dbname";
+	vals[n++] = url;
+	for (i = 0; i < CENTRAL_NDEFAULTS; i++) {
+		for (o = opts; o->keyword != NULL; o++)
+			if (strcmp(o->keyword, central_defaults[i].cd_key) == 0)
+				break;
+		if (o->keyword != NULL && o->val != NULL)
+			continue;	/* the URL's own */
+		keys[n] = central_defaults[i].cd_key;
+		vals[n++] = central_defaults[i].cd_value;
+	}
+	keys[n] = "application_name";
+	vals[n++] = app;
+	keys[n] = NULL;
+	vals[n] = NULL;
+	pg = PQconnectdbParams(keys, vals, 1);
+	PQconninfoFree(opts);
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+		snprintf(why, len, "%s", pg != NULL ? PQerrorMessage(pg) :
+		    "out of memory");
+		why[strcspn(why, "\n")] = '\0';
+		PQfinish(pg);
+		return (NULL);
+	}
+	PQsetNoticeProcessor(pg, central_notice, NULL);
+	return (pg);
+}
+
+/* Did the statement work? 1, or 0 with the server's first line in why. */
+int
+central_ok(PGresult *r, char *why, size_t len)
+{
+	int	 ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+		    PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok) {
+		snprintf(why, len, "%s", r != NULL ? PQresultErrorMessage(r) :
+		    "out of memory");
+		why[strcspn(why, "\n")] = '\0';
+	}
+	return (ok);
+}
+
+static int
+central_exec(PGconn *pg, const char *sql, char *why, size_t len)
+{
+	PGresult	*r = PQexec(pg, sql);
+	int		 ok = central_ok(r, why, len);
+
+	PQclear(r);
+	return (ok ? 0 : -1);
+}
+
+/*
+ * Brings the central schema to this build's version, in one transaction
+ * under an advisory lock (nodes starting together migrate once). A store
+ * newer than this build is refused: its records may carry fields this
+ * build would not ship.
+ */
+int
+central_migrate(PGconn *pg, char *why, size_t len)
+{
+	const struct schema_migration	*m;
+	PGresult			*r;
+	char				 sql[160];
+	int				 have = 0, want = 0;
+
+	for (m = schema_central; m->sm_sql != NULL; m++)
+		want = m->sm_version;
+	if (central_exec(pg, "BEGIN; SELECT pg_advisory_xact_lock("
+	    "7308325130572129069); CREATE TABLE IF NOT EXISTS socksgw_schema ("
+	    "name text PRIMARY KEY, version integer NOT NULL)", why, len) == -1)
+		goto fail;
+	r = PQexec(pg, "SELECT version FROM socksgw_schema WHERE name = "
+	    "'central'");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		have = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (have > want) {
+		snprintf(why, len, "the central store is at schema version %d; "
+		    "this build knows %d: upgrade it", have, want);
+		goto fail;
+	}
+	for (m = schema_central; m->sm_sql != NULL; m++) {
+		if (m->sm_version <= have)
+			continue;
+		if (central_exec(pg, m->sm_sql, why, len) == -1)
+			goto fail;
+	}
+	snprintf(sql, sizeof(sql), "INSERT INTO socksgw_schema VALUES "
+	    "('central', %d) ON CONFLICT (name) DO UPDATE SET version = %d",
+	    want, want);
+	if (central_exec(pg, sql, why, len) == -1 ||
+	    central_exec(pg, "COMMIT", why, len) == -1)
+		goto fail;
+	return (0);
+fail:
+	central_exec(pg, "ROLLBACK", sql, sizeof(sql));
+	return (-1);
+}

@@ -1,0 +1,100 @@
+"""A PostgreSQL 15 server of a test's own (Debian's postgresql-15), on a
+free loopback port, with a role and a database for a fleet's gateways.
+
+As root the cluster runs as the postgres account (PostgreSQL refuses root);
+the gateways log in over TCP with a password from a libpq passfile, as
+gatewayd.conf's audit_central expects (never a password in the URL).
+"""
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+from gwtest import free_port, wait_for
+
+BIN = "/usr/lib/postgresql/15/bin"
+PASSWORD = "fleet-secret"
+
+
+def available():
+    return os.path.exists(os.path.join(BIN, "postgres"))
+
+
+class PostgresServer:
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="sgw-pg-", dir="/var/tmp")
+        os.chmod(self.dir, 0o755)
+        self.data = os.path.join(self.dir, "data")
+        self.sock = os.path.join(self.dir, "sock")
+        os.mkdir(self.sock)
+        self.owner = None
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            self.owner = (pw.pw_uid, pw.pw_gid)
+            os.chown(self.dir, *self.owner)
+            os.chown(self.sock, *self.owner)
+        self._run([BIN + "/initdb", "-D", self.data, "-U", "postgres",
+                   "--auth-local=trust", "--auth-host=scram-sha-256",
+                   "--no-sync", "-E", "UTF8", "--locale=C"])
+        self.start()
+        self.psql("CREATE ROLE gw LOGIN PASSWORD '%s'" % PASSWORD,
+                  db="postgres")
+        self.psql("CREATE DATABASE fleet OWNER gw", db="postgres")
+
+    def _run(self, argv, check=True, input=None):
+        def drop():
+            if self.owner:
+                os.setgid(self.owner[1])
+                os.setuid(self.owner[0])
+        return subprocess.run(argv, preexec_fn=drop, check=check,
+                              input=input, capture_output=True, text=True,
+                              cwd=self.dir)
+
+    def start(self):
+        self._run([BIN + "/pg_ctl", "-D", self.data, "-l",
+                   os.path.join(self.dir, "log"), "-w", "-t", "30", "-o",
+                   "-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off"
+                   % (self.port, self.sock), "start"])
+
+    def stop(self):
+        self._run([BIN + "/pg_ctl", "-D", self.data, "-m", "fast", "-w",
+                   "stop"], check=False)
+
+    def psql(self, sql, db="fleet", check=True):
+        """Runs SQL as the superuser; the rows, '|'-separated (None on an
+        error when check is false)."""
+        r = self._run(["/usr/bin/psql", "-X", "-q", "-A", "-t", "-v",
+                       "ON_ERROR_STOP=1", "-h", self.sock, "-p",
+                       str(self.port), "-U", "postgres", "-d", db, "-c", sql],
+                      check=False)
+        if r.returncode != 0:
+            if check:
+                raise AssertionError("psql %s: %s" % (sql, r.stderr))
+            return None
+        return [l for l in r.stdout.splitlines() if l != ""]
+
+    def scalar(self, sql):
+        rows = self.psql(sql)
+        return rows[0] if rows else None
+
+    def passfile(self, tmp, account=None):
+        """A libpq passfile for the gw role, mode 0600, owned by account
+        (the audit shipper's) when given."""
+        path = tmp.write("pgpass", "127.0.0.1:%d:fleet:gw:%s\n" %
+                         (self.port, PASSWORD))
+        os.chmod(path, 0o600)
+        if account is not None and os.geteuid() == 0:
+            pw = pwd.getpwnam(account)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        return path
+
+    def url(self, passfile):
+        return "postgresql://gw@127.0.0.1:%d/fleet?passfile=%s" % (
+            self.port, passfile)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,267 @@
+"""A fleet's central audit store (issue 18): each gatewayd ships its audit
+log to a real PostgreSQL 15 (a cluster the test starts on loopback), in
+order and exactly once, whatever stops in between; socksctl lists and
+verifies the central copy across nodes.
+
+Every node writes locally first; the tests count what is local and what is
+central and require them equal, record for record (session id, chain
+place, hash), with no duplicate.
+"""
+import json
+import os
+import signal
+import socket
+import time
+import unittest
+
+import pgserver
+from gwtest import (EchoHandler, GatewayTestCase, child_of, recv_exact,
+                    socks_open, wait_for)
+
+
+@unittest.skipUnless(pgserver.available(), "postgresql-15 is not installed")
+class CentralAuditTest(GatewayTestCase):
+    pg = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = pgserver.PostgresServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.cleanup()
+
+    def setUp(self):
+        super().setUp()
+        # Each test on an empty store (the schema stays, as it would).
+        self.pg.psql("DROP TABLE IF EXISTS audit_checkpoints, audit_records, "
+                     "audit_keys, audit_nodes, socksgw_schema")
+        self.passfile = self.pg.passfile(self.tmp, "socksgw-audit")
+        self.echo = self.tcp_server(EchoHandler)
+
+    # The test's own first gateway has no audit_central: each test starts
+    # the nodes it needs.
+    def node(self, name, extra=""):
+        return self.start_gateway(
+            "node_name %s\naudit_central %s\ncontrol_socket ctl.sock\n%s" %
+            (name, self.pg.url(self.passfile), extra))
+
+    def sessions(self, gw, n):
+        for _ in range(n):
+            s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", self.echo)
+            self.assertEqual(rep, 0)
+            s.sendall(b"ping")
+            recv_exact(s, 4)
+            s.close()
+
+    def local(self, gw):
+        import sqlite3
+        con = sqlite3.connect(os.path.join(gw.tmp.path, "audit.db"))
+        try:
+            return sorted((sid, seq, bytes(h).hex()) for sid, seq, h in
+                          con.execute("SELECT session_id, seq, hash FROM "
+                                      "records WHERE seq IS NOT NULL"))
+        finally:
+            con.close()
+
+    def central(self, node):
+        rows = self.pg.psql("SELECT session_id, seq, encode(hash, 'hex') "
+                            "FROM audit_records WHERE node = '%s'" % node,
+                            check=False)     # no table before the first
+        return sorted((int(a), int(b), c) for a, b, c in (
+            r.split("|") for r in rows or ()))
+
+    def wait_shipped(self, gw, node, timeout=20):
+        def same():
+            loc = self.local(gw)
+            return loc and loc == self.central(node)
+        try:
+            wait_for(same, timeout=timeout, interval=0.2,
+                     what="node %s's records in the central store" % node)
+        except AssertionError:
+            raise AssertionError("node %s: %d local, %d central; its log:\n%s"
+                                 % (node, len(self.local(gw)),
+                                    len(self.central(node)), "\n".join(l for l in gw.log().splitlines() if "session" not in l)[-3000:]))
+
+    def no_duplicates(self):
+        self.assertEqual(self.pg.psql(
+            "SELECT node, session_id FROM audit_records GROUP BY 1, 2 "
+            "HAVING count(*) > 1"), [])
+
+    def stats(self, gw):
+        return json.loads(gw.ctl("--json", "stats").stdout)
+
+    def test_two_nodes_ship_exactly_once_and_verify_centrally(self):
+        a = self.node("alpha")
+        b = self.node("bravo")
+        self.sessions(a, 20)
+        self.sessions(b, 15)
+        self.wait_shipped(a, "alpha")
+        self.wait_shipped(b, "bravo")
+        self.no_duplicates()
+        # The shipped rows are the nodes' own, field for field.
+        row = a.audit("seq IS NOT NULL")[0]     # all ASCII here
+        user, port, cmd = self.pg.psql(
+            "SELECT encode(client_addr, 'escape'), dst_port, "
+            "encode(command, 'escape') FROM audit_records WHERE node = "
+            "'alpha' AND session_id = %d" % row["session_id"])[0].split("|")
+        self.assertEqual((user, int(port), cmd),
+                         (row["client_addr"], row["dst_port"], row["command"]))
+        # Stats and metrics say where shipping stands.
+        st = wait_for(lambda: (lambda s: s if s.get("audit_central", {})
+                               .get("lag_records") == 0 else None)(
+                                   self.stats(a)), timeout=10,
+                      what="lag 0 in stats")
+        self.assertEqual(st["audit_central"]["state"], "up")
+        self.assertGreaterEqual(st["audit_central"]["shipped_total"], 20)
+        # socksctl, on either node's configuration, sees the whole fleet.
+        out = json.loads(a.ctl("--json", "audit", "list", "--central",
+                               "--limit", "1000").stdout)
+        self.assertEqual(sorted({r["node"] for r in out}), ["alpha", "bravo"])
+        self.assertEqual(len(out), len(self.local(a)) + len(self.local(b)))
+        only = json.loads(b.ctl("--json", "audit", "list", "--central",
+                                "--node", "bravo").stdout)
+        self.assertEqual({r["node"] for r in only}, {"bravo"})
+        nodes = json.loads(a.ctl("--json", "audit", "nodes").stdout)
+        self.assertEqual([n["node"] for n in nodes], ["alpha", "bravo"])
+        r = a.ctl("audit", "verify", "--central")
+        self.assertIn("node alpha: %d records verified" % len(self.local(a)),
+                      r.stdout)
+        self.assertIn("node bravo: %d records verified" % len(self.local(b)),
+                      r.stdout)
+        # Pinned to the node's own public key.
+        r = a.ctl("audit", "verify", "--central", "--node", "alpha",
+                  "--pubkey", os.path.join(a.tmp.path, "audit.pub"))
+        self.assertIn("the chain is intact", r.stdout)
+
+    def test_central_edits_and_deletions_fail_verify(self):
+        a = self.node("alpha")
+        self.sessions(a, 12)
+        self.wait_shipped(a, "alpha")
+        seqs = [s for _, s, _ in self.local(a)]
+        # An edited destination.
+        self.pg.psql("UPDATE audit_records SET dst_port = dst_port + 1 WHERE "
+                     "node = 'alpha' AND seq = %d" % seqs[3])
+        r = a.ctl("audit", "verify", "--central", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("hash mismatch", r.stderr)
+        self.pg.psql("UPDATE audit_records SET dst_port = dst_port - 1 WHERE "
+                     "node = 'alpha' AND seq = %d" % seqs[3])
+        self.assertEqual(a.ctl("audit", "verify", "--central").returncode, 0)
+        # The newest record deleted: the node's cursor still names it.
+        self.pg.psql("DELETE FROM audit_records WHERE node = 'alpha' AND "
+                     "seq = %d" % seqs[-1])
+        r = a.ctl("audit", "verify", "--central", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("deleted from the end", r.stderr)
+
+    def test_store_down_keeps_records_and_ships_them_once_after(self):
+        a = self.node("alpha")
+        self.sessions(a, 5)
+        self.wait_shipped(a, "alpha")
+        self.pg.stop()
+        try:
+            # Sessions go on while the store is down; the node says so.
+            self.sessions(a, 30)
+            wait_for(lambda: self.stats(a)["audit_central"]["state"] ==
+                     "down", timeout=20, what="state down")
+            a.wait_log("the central store cannot be reached")
+            st = wait_for(lambda: (lambda s: s if s["audit_central"][
+                "lag_records"] >= 30 else None)(self.stats(a)), timeout=10,
+                what="the lag in stats")
+            self.assertGreater(st["audit_central"]["lag_ms"], 0)
+        finally:
+            self.pg.start()
+        self.wait_shipped(a, "alpha", timeout=30)
+        self.no_duplicates()
+        self.assertEqual(len(self.central("alpha")), 35)
+
+    def test_a_node_killed_ships_the_rest_after_its_restart(self):
+        a = self.node("alpha")
+        self.sessions(a, 10)
+        self.wait_shipped(a, "alpha")
+        # The shipper first, mid-way: a new one takes over where the
+        # store's cursor stands.
+        shipper = wait_for(lambda: self.shipper(a), timeout=10,
+                           what="the shipper")
+        os.kill(shipper, signal.SIGKILL)
+        self.sessions(a, 10)
+        # Then the whole node, with SIGKILL: its log on disk is the copy.
+        for pid in (a.proc.pid,):
+            os.kill(pid, signal.SIGKILL)
+        a.proc.wait()
+        a.killed = True
+        wait_for(lambda: self.shipper(a) is None, timeout=10,
+                 what="the node's processes gone")
+        self.sessions_refused(a)
+        a.killed = False
+        a.logfile.close()
+        a.logfile = open(a.logpath, "a")
+        a._launch(*a._how)
+        wait_for(lambda: self.stats_or_none(a), timeout=15,
+                 what="the restarted node")
+        self.sessions(a, 5)
+        self.wait_shipped(a, "alpha", timeout=30)
+        self.no_duplicates()
+        self.assertEqual(a.ctl("audit", "verify", "--central").returncode, 0)
+
+    def test_a_second_log_under_the_same_name_is_refused(self):
+        a = self.node("alpha")
+        self.sessions(a, 5)
+        self.wait_shipped(a, "alpha")
+        before = self.central("alpha")
+        # Another gateway (another log) says it is alpha too.
+        b = self.node("alpha")
+        self.sessions(b, 5)
+        b.wait_log("nothing is shipped until an administrator resolves it",
+                   timeout=20)
+        self.assertEqual(self.stats(b)["audit_central"]["state"],
+                         "conflict")
+        # alpha's central chain is untouched, and alpha still ships.
+        self.assertEqual(self.central("alpha")[:len(before)], before)
+        self.sessions(a, 3)
+        self.wait_shipped(a, "alpha")
+
+    def test_a_password_in_the_url_is_refused(self):
+        conf = self.tmp.write("bad.conf", "audit_db audit.db\n"
+                              "audit_central postgresql://gw:secret@"
+                              "127.0.0.1/fleet\n")
+        r = self.gw.ctl("-c", conf, "audit", "nodes", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("bad.conf:2", r.stderr)
+        self.assertIn("passfile", r.stderr)
+
+    def test_hostile_bytes_ship_and_list_escaped(self):
+        # A user id that is not UTF-8 and carries a terminal escape (SOCKS4):
+        # PostgreSQL takes it as bytes, socksctl prints it escaped.
+        a = self.node("alpha", "socks4 yes")
+        s = socket.create_connection(a.addr, timeout=10)
+        s.sendall(b"\x04\x01" + self.echo.to_bytes(2, "big") +
+                  bytes([127, 0, 0, 1]) + b"\xff\xfe\x1b[31mevil\x00")
+        self.assertEqual(recv_exact(s, 8)[1], 0x5a)
+        s.close()
+        self.wait_shipped(a, "alpha")
+        self.assertEqual(self.pg.scalar(
+            "SELECT encode(ident, 'hex') FROM audit_records WHERE ident IS "
+            "NOT NULL"), "fffe1b5b33316d6576696c")
+        r = a.ctl("audit", "list", "--central")
+        self.assertNotIn("\x1b", r.stdout)
+        self.assertEqual(a.ctl("audit", "verify", "--central").returncode, 0)
+
+    # helpers ---------------------------------------------------------------
+    def shipper(self, gw):
+        auditd = gw.child("socksgw-auditd")
+        return auditd and child_of(auditd, "socksgw-shipper")
+
+    def stats_or_none(self, gw):
+        r = gw.ctl("--json", "stats", check=False)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def sessions_refused(self, gw):
+        with self.assertRaises(OSError):
+            with socket.create_connection(gw.addr, timeout=2) as s:
+                s.recv(1)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -28,6 +28,7 @@
 #include "audit_chain.h"
 #include "central.h"
 #include "conf.h"
+#include "escape.h"
 #include "evidence.h"
 #include "policy.h"
 
@@ -293,7 +294,7 @@ central_tail_hash(sqlite3 *db, int64_t seq, PGresult *n, int row)
 
 /*
  * One node's copy: 0 intact, 1 not (said on stderr). pub pins its key;
- * else each key the node has said it signs with is tried in turn.
+ * else the one key the store holds for it is used (more: --pubkey).
  */
 static int
 central_verify_node(struct ctl *ctl, PGconn *pg, PGresult *n, int row,
@@ -302,7 +303,9 @@ central_verify_node(struct ctl *ctl, PGconn *pg, PGresult *n, int row,
 	struct verify_result	 vr;
 	const char		*node = PQgetvalue(n, row, 0), *v[1] = { node };
 	char			*path, fp[EVIDENCE_FP_LEN], *cause = NULL;
-	PGresult		*keys, *tail;
+	char			 name[ESC_FIELD_MAX], jname[ESC_FIELD_MAX];
+	PGresult		*keys, *tail, *cps;
+	int64_t			 covered;
 	EVP_PKEY		*key = NULL;
 	sqlite3			*db;
 	sqlite3_stmt		*st;
@@ -311,6 +314,9 @@ central_verify_node(struct ctl *ctl, PGconn *pg, PGresult *n, int row,
 				    10);
 	int			 bad = 1, found;
 
+	/* The store's names are anyone's who can write there. */
+	esc_log(name, sizeof(name), node);
+	esc_json(jname, sizeof(jname), node);
 	db = central_scratch(&path);
 	central_copy(pg, node, db);
 	if (anchor > 0) {
@@ -336,14 +342,14 @@ central_verify_node(struct ctl *ctl, PGconn *pg, PGresult *n, int row,
 		cause = NULL;
 	PQclear(keys);
 	if (key == NULL) {
-		fprintf(stderr, "node %s: %s\n", node, cause != NULL ? cause :
+		fprintf(stderr, "node %s: %s\n", name, cause != NULL ? cause :
 		    "a public key that is not Ed25519");
 		goto done;
 	}
 	bad = audit_verify_db(db, key, NULL, 1, &vr);
 	if (bad) {
 		fprintf(stderr, "node %s: the central copy is not intact "
-		    "(above)\n", node);
+		    "(above)\n", name);
 		goto done;
 	}
 	evidence_fingerprint(key, fp);
@@ -356,7 +362,7 @@ central_verify_node(struct ctl *ctl, PGconn *pg, PGresult *n, int row,
 	    n, row))) {
 		fprintf(stderr, "node %s: the store says it shipped up to chain "
 		    "place %lld, and the chain there ends at %s: records were "
-		    "deleted from the end, or the cursor was moved\n", node,
+		    "deleted from the end, or the cursor was moved\n", name,
 		    (long long)shipped, found ? PQgetvalue(tail, 0, 0) :
 		    "its anchor");
 		bad = 1;
@@ -364,19 +370,45 @@ central_verify_node(struct ctl *ctl, PGconn *pg, PGresult *n, int row,
 	PQclear(tail);
 	if (bad)
 		goto done;
+	/*
+	 * A node's checkpoints are never deleted and are shipped in their
+	 * order: ids 1 to its cursor, none missing, or some were removed
+	 * (with the records after them rewritten, verify would not see it).
+	 */
+	cps = central_query(pg, "SELECT count(*)::text, coalesce(max(id), "
+	    "0)::text, coalesce(max(seq) FILTER (WHERE kind = 'checkpoint'), "
+	    "0)::text, (SELECT shipped_cp::text FROM audit_nodes WHERE node = "
+	    "$1) FROM audit_checkpoints WHERE node = $1", 1, v, NULL, NULL);
+	covered = strtoll(PQgetvalue(cps, 0, 2), NULL, 10);
+	if (strcmp(PQgetvalue(cps, 0, 0), PQgetvalue(cps, 0, 1)) != 0 ||
+	    strcmp(PQgetvalue(cps, 0, 1), PQgetvalue(cps, 0, 3)) != 0) {
+		fprintf(stderr, "node %s: %s checkpoints where the node shipped "
+		    "1 to %s, the highest %s: signed checkpoints were deleted\n",
+		    name, PQgetvalue(cps, 0, 0), PQgetvalue(cps, 0, 3),
+		    PQgetvalue(cps, 0, 1));
+		bad = 1;
+	}
+	PQclear(cps);
+	if (bad)
+		goto done;
 	if (ctl->ctl_json)
 		printf("{\"node\": \"%s\", \"verified\": %lld, \"checkpoints\": "
-		    "%lld, \"anchor\": %lld, \"key\": \"%s\", "
-		    "\"completed_at_restart\": %lld, \"pinned_key\": %s, "
-		    "\"intact\": true}\n", node, (long long)vr.vr_records,
-		    (long long)vr.vr_points, (long long)anchor, fp,
-		    (long long)vr.vr_restarted, pub != NULL ? "true" : "false");
+		    "%lld, \"anchor\": %lld, \"unsigned_tail\": %lld, "
+		    "\"key\": \"%s\", \"completed_at_restart\": %lld, "
+		    "\"pinned_key\": %s, \"intact\": true}\n", jname,
+		    (long long)vr.vr_records, (long long)vr.vr_points,
+		    (long long)anchor, (long long)(shipped - (covered > anchor ?
+		    covered : anchor)), fp, (long long)vr.vr_restarted,
+		    pub != NULL ? "true" : "false");
 	else
 		printf("node %s: %lld records verified (chain places %lld to "
-		    "%lld), %lld signed checkpoints (key %s): the chain is "
-		    "intact\n", node, (long long)vr.vr_records,
-		    (long long)anchor + 1, (long long)shipped,
-		    (long long)vr.vr_points, fp);
+		    "%lld; the last %lld after its newest signed checkpoint), "
+		    "%lld signed checkpoints (key %s%s): the chain is intact\n",
+		    name, (long long)vr.vr_records, (long long)anchor + 1,
+		    (long long)shipped, (long long)(shipped - (covered > anchor ?
+		    covered : anchor)), (long long)vr.vr_points, fp, pub != NULL ?
+		    ", pinned" : ", as the store holds it: pin a copy with "
+		    "--node NAME --pubkey FILE");
 done:
 	EVP_PKEY_free(key);
 	free(cause);
@@ -397,6 +429,12 @@ central_verify(struct ctl *ctl, const char *node, const char *pub)
 	PGresult	*n;
 	const char	*v[1] = { node };
 	int		 i, bad = 0;
+
+	/* One snapshot: batches shipped meanwhile would look like losses. */
+	n = PQexec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (PQresultStatus(n) != PGRES_COMMAND_OK)
+		central_fail(pg, n);
+	PQclear(n);
 
 	n = central_query(pg, "SELECT node, anchor_seq::text, anchor_hash, "
 	    "shipped_seq::text, shipped_hash FROM audit_nodes WHERE $1::text "

@@ -8,7 +8,8 @@
  * 0600 (passfile=..., or ~/.pgpass of the account that connects). What the
  * URL leaves unset gets bounds a gateway needs: a connect timeout, TCP
  * keepalives and a statement timeout, so a server that stops answering
- * costs seconds, never a stuck shipper.
+ * costs seconds, never a stuck shipper; and, to any host but this one,
+ * TLS that checks the server's certificate (sslmode verify-full).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ static const struct {
 	{ "keepalives_count", "3" },
 	{ "tcp_user_timeout", "20000" },
 	{ "options", "-c statement_timeout=30000" },
+	/* TLS or nothing, as sslmode says: not a Kerberos ticket lying about */
+	{ "gssencmode", "disable" },
 };
 #define CENTRAL_NDEFAULTS \
 	(sizeof(central_defaults) / sizeof(central_defaults[0]))
@@ -54,10 +57,12 @@ central_url_check(const char *url, char *why, size_t len)
 		return (-1);
 	}
 	for (o = opts; o->keyword != NULL; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
+		if ((strcmp(o->keyword, "password") == 0 ||
+		    strcmp(o->keyword, "sslpassword") == 0) && o->val != NULL &&
 		    o->val[0] != '\0') {
-			snprintf(why, len, "a password in the URL: put it in a "
-			    "libpq passfile of mode 0600 (passfile=PATH)");
+			snprintf(why, len, "a %s in the URL: put a password in "
+			    "a libpq passfile of mode 0600 (passfile=PATH), and "
+			    "use a client key without one", o->keyword);
 			rc = -1;
 		}
 	PQconninfoFree(opts);
@@ -73,14 +78,42 @@ central_notice(void *arg, const char *message)
 }
 
 /*
+ * Is every host the URL names this machine (loopback or a Unix socket)?
+ * Only then may the connection go without TLS by default.
+ */
+static int
+central_local(const PQconninfoOption *opts)
+{
+	const PQconninfoOption	*o;
+	const char		*p, *end;
+	size_t			 n;
+
+	for (o = opts; o->keyword != NULL; o++) {
+		if ((strcmp(o->keyword, "host") != 0 &&
+		    strcmp(o->keyword, "hostaddr") != 0) || o->val == NULL)
+			continue;
+		for (p = o->val; *p != '\0'; p = *end ? end + 1 : end) {
+			end = p + strcspn(p, ",");
+			n = (size_t)(end - p);
+			if (!(n > 0 && p[0] == '/') && !(n == 9 && strncmp(p,
+			    "127.0.0.1", 9) == 0) && !(n == 3 && strncmp(p, "::1",
+			    3) == 0) && !(n == 9 && strncmp(p, "localhost", 9) ==
+			    0))
+				return (0);
+		}
+	}
+	return (1);	/* none named: the Unix socket */
+}
+
+/*
  * Connects (blocking, within connect_timeout); NULL with why. app names
  * the connection in pg_stat_activity.
  */
 PGconn *
 central_connect(const char *url, const char *app, char *why, size_t len)
 {
-	const char		*keys[CENTRAL_NDEFAULTS + 3];
-	const char		*vals[CENTRAL_NDEFAULTS + 3];
+	const char		*keys[CENTRAL_NDEFAULTS + 4];
+	const char		*vals[CENTRAL_NDEFAULTS + 4];
 	PQconninfoOption	*opts, *o;
 	PGconn			*pg;
 	size_t			 i, n = 0;
@@ -101,6 +134,19 @@ central_connect(const char *url, const char *app, char *why, size_t len)
 			continue;	/* the URL's own */
 		keys[n] = central_defaults[i].cd_key;
 		vals[n++] = central_defaults[i].cd_value;
+	}
+	/*
+	 * Another host: TLS with its certificate checked against its name,
+	 * unless the URL says otherwise (sslmode=...): libpq's default,
+	 * "prefer", lets anyone on the path pose as the store, take the
+	 * records and acknowledge them.
+	 */
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "sslmode") == 0)
+			break;
+	if (o->keyword != NULL && o->val == NULL && !central_local(opts)) {
+		keys[n] = "sslmode";
+		vals[n++] = "verify-full";
 	}
 	keys[n] = "application_name";
 	vals[n++] = app;

@@ -89,6 +89,8 @@ audit_channel_lost(const char *why)
 	au.au_fd = -1;
 	pthread_mutex_lock(&au.au_lock);
 	au.au_sent = 0;			/* unacknowledged: sent again */
+	if (au.au_central.ss_state != SHIP_OFF)	/* its shipper went too */
+		au.au_central.ss_state = SHIP_DOWN;
 	pthread_mutex_unlock(&au.au_lock);
 	au.au_healthy = 0;
 	log_warnx("audit: auditd is gone (%s): %s until it is back; nothing "

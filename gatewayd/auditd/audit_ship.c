@@ -32,7 +32,9 @@
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -62,7 +64,9 @@
 #define SHIP_IDLE_MS	200	/* between rounds with nothing to send */
 #define SHIP_RETRY_MS	1000	/* the first retry; doubles up to ... */
 #define SHIP_RETRY_MAX	10000
-#define SHIP_LAST_MS	5000	/* the last round, once auditd has closed */
+#define SHIP_LAST_MS	1000	/* the last round, once auditd has closed */
+#define SHIP_CHECKPOINTS 1000	/* checkpoints per transaction at most */
+#define SHIP_NICE	10
 
 static struct {
 	const char	*sh_url;
@@ -170,44 +174,56 @@ fail:
 	return (-1);
 }
 
-/* One multi-row INSERT of the batch: one round trip. 0, or -1 with why. */
+/*
+ * Did the store refuse the data itself (SQLSTATE class 22, a data
+ * exception, or 23, a key it already holds)? Not a connection's failure:
+ * retrying cannot help, and an administrator must look (a conflict).
+ */
 static int
-ship_insert(struct ship_rows *b, const char *now, char *why, size_t len)
+ship_refused(PGresult *r)
 {
-	static const char head[] = "INSERT INTO audit_records (node, id, kind, "
-	    "session_id, start_ms, end_ms, \"user\", client_addr, client_port, "
-	    "command, dst_host, dst_addr, dst_port, dst_country, verdict, "
-	    "rule_id, reason, bytes_up, bytes_down, close_reason, seq, hash, "
-	    "protocol, ident, packets_up, packets_down, udp_destinations, "
-	    "udp_denied, auth_method, rec_node, shipped_ms) VALUES ";
-	PGresult	*r;
-	char		*sql, *p;
-	size_t		 cap = sizeof(head) + (size_t)b->n * SHIP_COLUMNS * 8 +
-			    (size_t)b->n * 16;
-	int		 i, j, ok;
+	const char	*state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 
-	if ((sql = malloc(cap)) == NULL) {
-		snprintf(why, len, "out of memory");
+	return (state != NULL && (strncmp(state, "22", 2) == 0 ||
+	    strncmp(state, "23", 2) == 0));
+}
+
+/*
+ * The batch in one COPY (ship_read made its text): a stream, not a
+ * statement of thousands of parameters to parse and plan, which is most
+ * of what the store spends per record. 0, or -1 with why.
+ */
+static int
+ship_copy(struct ship_rows *b, char *why, size_t len)
+{
+	PGresult	*r;
+	int		 ok;
+
+	r = PQexec(sh.sh_pg, "COPY audit_records (node, id, kind, session_id, "
+	    "start_ms, end_ms, \"user\", client_addr, client_port, command, "
+	    "dst_host, dst_addr, dst_port, dst_country, verdict, rule_id, "
+	    "reason, bytes_up, bytes_down, close_reason, seq, hash, protocol, "
+	    "ident, packets_up, packets_down, udp_destinations, udp_denied, "
+	    "auth_method, rec_node, shipped_ms) FROM STDIN");
+	ok = PQresultStatus(r) == PGRES_COPY_IN;
+	if (!ok)
+		central_ok(r, why, len);
+	PQclear(r);
+	if (!ok)
+		return (-1);
+	if (PQputCopyData(sh.sh_pg, b->buf, (int)b->len) != 1 ||
+	    PQputCopyEnd(sh.sh_pg, NULL) != 1) {
+		snprintf(why, len, "%s", PQerrorMessage(sh.sh_pg));
+		why[strcspn(why, "\n")] = '\0';
 		return (-1);
 	}
-	p = sql + snprintf(sql, cap, "%s", head);
-	for (i = 0; i < b->n; i++) {
-		p += snprintf(p, cap - (size_t)(p - sql), "%s($1", i ? "," : "");
-		for (j = 0; j < SHIP_COLUMNS; j++)
-			p += snprintf(p, cap - (size_t)(p - sql), ",$%d",
-			    3 + i * SHIP_COLUMNS + j);
-		p += snprintf(p, cap - (size_t)(p - sql), ",$2)");
+	ok = 1;
+	while ((r = PQgetResult(sh.sh_pg)) != NULL) {
+		if (ok && !central_ok(r, why, len))
+			ok = ship_refused(r) ? -2 : 0;
+		PQclear(r);
 	}
-	b->val[0] = sh.sh_node;
-	b->val[1] = now;
-	b->len[0] = b->len[1] = 0;
-	b->fmt[0] = b->fmt[1] = 0;
-	r = PQexecParams(sh.sh_pg, sql, 2 + b->n * SHIP_COLUMNS, NULL, b->val,
-	    b->len, b->fmt, 0);
-	free(sql);
-	ok = central_ok(r, why, len);
-	PQclear(r);
-	return (ok ? 0 : -1);
+	return (ok == 1 ? 0 : ok == -2 ? -2 : -1);
 }
 
 /* The checkpoints after id cp that lie within the shipped chain. */
@@ -222,10 +238,11 @@ ship_checkpoints(int64_t cp, int64_t upto, int64_t *lastcp, char *why,
 	char		 id[24], seq[24], tms[24];
 
 	if (sqlite3_prepare_v2(sh.sh_db, "SELECT id, kind, seq, hash, time_ms, "
-	    "signature FROM checkpoints WHERE id > ?1 ORDER BY id", -1, &st,
-	    NULL) != SQLITE_OK)
+	    "signature FROM checkpoints WHERE id > ?1 ORDER BY id LIMIT ?2", -1,
+	    &st, NULL) != SQLITE_OK)
 		return (0);
 	sqlite3_bind_int64(st, 1, cp);
+	sqlite3_bind_int(st, 2, SHIP_CHECKPOINTS);
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		/* In id order: one ahead of the records waits, and all after. */
 		if (sqlite3_column_int64(st, 2) > upto)
@@ -249,7 +266,7 @@ ship_checkpoints(int64_t cp, int64_t upto, int64_t *lastcp, char *why,
 		r = PQexecParams(sh.sh_pg, "INSERT INTO audit_checkpoints VALUES "
 		    "($1, $2, $3, $4, $5, $6, $7)", 7, NULL, v, l, f, 0);
 		if (!central_ok(r, why, len))
-			rc = -1;
+			rc = ship_refused(r) ? -2 : -1;
 		PQclear(r);
 		*lastcp = sqlite3_column_int64(st, 0);
 	}
@@ -265,7 +282,7 @@ static int
 ship_round(struct ship_rows *b, char *why, size_t len)
 {
 	PGresult	*r;
-	unsigned char	 hash[32], lasthash[32], ahash[32];
+	unsigned char	 hash[32] = { 0 }, lasthash[32], ahash[32] = { 0 };
 	char		 seqs[24], cps[24], hex[65], now[24], anc[24];
 	const char	*v[5];
 	int64_t		 seq, cp, last, lastcp, aseq;
@@ -280,6 +297,12 @@ ship_round(struct ship_rows *b, char *why, size_t len)
 	    "'hex'), shipped_cp FROM audit_nodes WHERE node = $1 FOR UPDATE",
 	    1, NULL, v, NULL, NULL, 0);
 	if (!central_ok(r, why, len)) {
+		PQclear(r);
+		goto fail;
+	}
+	if (PQnfields(r) != 3) {
+		snprintf(why, len, "the central store answered %d columns, 3 "
+		    "asked", PQnfields(r));
 		PQclear(r);
 		goto fail;
 	}
@@ -319,15 +342,18 @@ ship_round(struct ship_rows *b, char *why, size_t len)
 	}
 	last = seq;
 	lastcp = cp;
-	if (ship_read(sh.sh_db, b, seq, &last, lasthash) == -1) {
+	if (ship_read(sh.sh_db, b, sh.sh_node, now, seq, &last,
+	    lasthash) == -1) {
 		snprintf(why, len, "reading the local log: %s",
 		    sqlite3_errmsg(sh.sh_db));
 		goto fail_local;
 	}
-	if (b->n > 0 && ship_insert(b, now, why, len) == -1)
+	if (b->n > 0 && (rc = ship_copy(b, why, len)) != 0)
 		goto fail_local;
-	if (ship_checkpoints(cp, last, &lastcp, why, len) == -1)
+	rc = -1;
+	if ((rc = ship_checkpoints(cp, last, &lastcp, why, len)) != 0)
 		goto fail_local;
+	rc = -1;
 	if (b->n > 0 || lastcp != cp) {
 		snprintf(seqs, sizeof(seqs), "%lld", (long long)last);
 		snprintf(cps, sizeof(cps), "%lld", (long long)lastcp);
@@ -347,13 +373,10 @@ ship_round(struct ship_rows *b, char *why, size_t len)
 	sh.sh_st.ss_shipped_seq = (uint64_t)last;
 	sh.sh_st.ss_known = 1;
 	sh.sh_st.ss_shipped_total += (uint64_t)b->n;
-	rc = b->n;
-	ship_rows_free(b);
-	return (rc);
+	return (b->n);
 fail_local:
 	sqlite3_exec(sh.sh_db, "ROLLBACK", NULL, NULL, NULL);
 fail:
-	ship_rows_free(b);
 	if (PQstatus(sh.sh_pg) == CONNECTION_OK) {
 		r = PQexec(sh.sh_pg, "ROLLBACK");
 		PQclear(r);
@@ -367,7 +390,6 @@ ship_wait(int ms)
 {
 	struct pollfd	 pfd = { .fd = sh.sh_fd, .events = POLLIN };
 	char		 c;
-
 	ssize_t		 n;
 
 	if (poll(&pfd, 1, ms) <= 0)
@@ -406,7 +428,7 @@ ship_loop(void)
 			break;		/* all shipped */
 		if (closing) {
 			if (n < 0)
-				poll(NULL, 0, SHIP_IDLE_MS);
+				break;	/* no store: the next shipper's work */
 			continue;
 		}
 		if (n == SHIP_BATCH)
@@ -423,8 +445,56 @@ ship_loop(void)
 	}
 	ship_disconnect();
 	sqlite3_close(sh.sh_db);
+	ship_rows_free(b);
 	free(b);
 	return (0);
+}
+
+/*
+ * auditd's side: the shipper's newest status into st. 1 when there was
+ * one, 0 when none came, -1 when the shipper is gone.
+ */
+int
+ship_status_read(int fd, struct ship_status *st)
+{
+	struct ship_status	 m;
+	ssize_t			 n;
+	int			 got = 0;
+
+	while ((n = recv(fd, &m, sizeof(m), MSG_DONTWAIT)) ==
+	    (ssize_t)sizeof(m))
+		if (m.ss_state <= SHIP_CONFLICT) {
+			*st = m;
+			got = 1;
+		}
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		return (-1);
+	return (got);
+}
+
+/*
+ * At auditd's end: a second for the shipper's last round (what it does not
+ * ship, the next one does: the cursor is the store's), then it goes too.
+ * Never longer: the parent waits for auditd before it starts a new proxy.
+ */
+void
+ship_stop(pid_t pid, int fd)
+{
+	int64_t	 until = gw_mono_ms() + 1500;
+	int	 status;
+
+	if (fd != -1)
+		close(fd);
+	if (pid <= 0)
+		return;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (gw_mono_ms() >= until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		usleep(20000);
+	}
 }
 
 /*
@@ -463,7 +533,7 @@ ship_start(const struct conf *c, const struct privsep_account *acct,
     int *fd)
 {
 	int	 pair[2];
-	pid_t	 pid;
+	pid_t	 pid, auditd = getpid();
 
 	*fd = -1;
 	if (c->c_audit_central == NULL || c->c_audit_db == NULL)
@@ -480,11 +550,13 @@ ship_start(const struct conf *c, const struct privsep_account *acct,
 		*fd = pair[0];
 		return (pid);
 	}
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (getppid() == 1)
-		_exit(0);		/* auditd is already gone */
 	log_init(log_debug_enabled(), "gatewayd[shipper]");
 	prctl(PR_SET_NAME, "socksgw-shipper", 0, 0, 0);
+	/*
+	 * Background work: on a saturated node the sessions come first, and
+	 * the lag (in the metrics) grows instead; the records are safe here.
+	 */
+	setpriority(PRIO_PROCESS, 0, SHIP_NICE);
 	privsep_close_all_but(&pair[1], 1);	/* not the proxy's channel */
 	sh.sh_fd = pair[1];
 	sh.sh_url = c->c_audit_central;
@@ -492,5 +564,9 @@ ship_start(const struct conf *c, const struct privsep_account *acct,
 	if (ship_open(c) == -1)
 		_exit(0);
 	privsep_become(acct);
+	/* After the drop, which clears it: ends with auditd, whatever. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != auditd)
+		_exit(0);		/* auditd is already gone */
 	_exit(ship_loop());
 }

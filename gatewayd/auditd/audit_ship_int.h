@@ -16,18 +16,15 @@
 #define SHIP_BATCH	500	/* records per transaction at most */
 #define SHIP_COLUMNS	29	/* AUDIT_ROW_COLUMNS */
 
-/* The values of one batch's rows, as PQexecParams takes them. */
+/* One batch's records, as the text of a COPY into audit_records. */
 struct ship_rows {
 	int		 n;
-	const char	*val[2 + SHIP_BATCH * SHIP_COLUMNS];
-	int		 len[2 + SHIP_BATCH * SHIP_COLUMNS];
-	int		 fmt[2 + SHIP_BATCH * SHIP_COLUMNS];
-	char		*own[SHIP_BATCH * SHIP_COLUMNS];
-	int		 nown;
+	char		*buf;
+	size_t		 len, cap;
 };
 
-int	 ship_read(sqlite3 *, struct ship_rows *, int64_t, int64_t *,
-	    unsigned char [32]);
+int	 ship_read(sqlite3 *, struct ship_rows *, const char *, const char *,
+	    int64_t, int64_t *, unsigned char [32]);
 void	 ship_rows_free(struct ship_rows *);
 int	 ship_continues(sqlite3 *, const char *, int64_t,
 	    const unsigned char *, char *, size_t);

@@ -81,39 +81,72 @@ ship_continues(sqlite3 *db, const char *node, int64_t seq,
 	return (0);
 }
 
-static const char *
-ship_keep(struct ship_rows *b, const void *p, size_t n)
+/* Appends n bytes to the batch's COPY text: 0, or -1 (out of memory). */
+static int
+ship_put(struct ship_rows *b, const char *p, size_t n)
 {
-	char	*copy;
+	char	*grown;
+	size_t	 cap;
 
-	if ((copy = malloc(n + 1)) == NULL)
-		return (NULL);
-	memcpy(copy, p, n);
-	copy[n] = '\0';
-	b->own[b->nown++] = copy;
-	return (copy);
+	if (b->len + n > b->cap) {
+		cap = b->cap ? b->cap : 65536;
+		while (cap < b->len + n)
+			cap *= 2;
+		if ((grown = realloc(b->buf, cap)) == NULL)
+			return (-1);
+		b->buf = grown;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+	return (0);
+}
+
+/* Bytes as COPY's text form of bytea: \\x and hex, nothing to escape. */
+static int
+ship_put_bytea(struct ship_rows *b, const unsigned char *p, size_t n)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	char			 chunk[256];
+	size_t			 i, k = 0;
+
+	if (ship_put(b, "\\\\x", 3) == -1)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		chunk[k++] = hex[p[i] >> 4];
+		chunk[k++] = hex[p[i] & 15];
+		if (k == sizeof(chunk) && (ship_put(b, chunk, k) == -1 ||
+		    (k = 0) != 0))
+			return (-1);
+	}
+	return (ship_put(b, chunk, k));
 }
 
 void
 ship_rows_free(struct ship_rows *b)
 {
-	while (b->nown > 0)
-		free(b->own[--b->nown]);
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
 }
 
 /*
- * Reads up to SHIP_BATCH completed records after seq into b; the last one's
- * seq and hash into *last and lasthash. -1 when out of memory.
+ * Reads up to SHIP_BATCH completed records after seq into b, as the text
+ * of a COPY into audit_records (node, the AUDIT_ROW_COLUMNS, shipped_ms):
+ * integers as integers whatever a row holds, every text as bytea hex. The
+ * node name needs no escaping (node_name admits letters, digits, '.', '-'
+ * and '_'). The last record's seq and hash into *last and lasthash. -1
+ * when out of memory.
  */
 int
-ship_read(sqlite3 *db, struct ship_rows *b, int64_t seq, int64_t *last,
-    unsigned char lasthash[32])
+ship_read(sqlite3 *db, struct ship_rows *b, const char *node,
+    const char *now, int64_t seq, int64_t *last, unsigned char lasthash[32])
 {
 	sqlite3_stmt	*st;
 	char		 num[24];
-	int		 i, k, rc = 0;
+	int		 i, n, rc = 0;
 
 	b->n = 0;
+	b->len = 0;
 	if (sqlite3_prepare_v2(db, "SELECT " AUDIT_ROW_COLUMNS " FROM "
 	    "records WHERE seq > ?1 AND seq IS NOT NULL ORDER BY seq LIMIT ?2",
 	    -1, &st, NULL) != SQLITE_OK)
@@ -121,30 +154,22 @@ ship_read(sqlite3 *db, struct ship_rows *b, int64_t seq, int64_t *last,
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_int(st, 2, SHIP_BATCH);
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		rc |= ship_put(b, node, strlen(node));
 		for (i = 0; i < SHIP_COLUMNS; i++) {
-			k = 2 + b->n * SHIP_COLUMNS + i;
-			b->fmt[k] = 0;
-			b->len[k] = 0;
-			b->val[k] = NULL;
+			rc |= ship_put(b, "\t", 1);
 			if (sqlite3_column_type(st, i) == SQLITE_NULL)
-				continue;
-			if (ship_int_column(i)) {
-				/* As an integer, whatever the row holds. */
-				snprintf(num, sizeof(num), "%lld", (long long)
-				    sqlite3_column_int64(st, i));
-				b->val[k] = ship_keep(b, num, strlen(num));
-			} else {
-				const void	*p = sqlite3_column_blob(st, i);
-				int		 n = sqlite3_column_bytes(st, i);
-
-				b->val[k] = ship_keep(b, p != NULL ? p : "",
-				    (size_t)n);
-				b->len[k] = n;
-				b->fmt[k] = 1;		/* bytea, as is */
-			}
-			if (b->val[k] == NULL)
-				rc = -1;
+				rc |= ship_put(b, "\\N", 2);
+			else if (ship_int_column(i)) {
+				n = snprintf(num, sizeof(num), "%lld",
+				    (long long)sqlite3_column_int64(st, i));
+				rc |= ship_put(b, num, (size_t)n);
+			} else
+				rc |= ship_put_bytea(b, sqlite3_column_blob(st,
+				    i), (size_t)sqlite3_column_bytes(st, i));
 		}
+		rc |= ship_put(b, "\t", 1);
+		rc |= ship_put(b, now, strlen(now));
+		rc |= ship_put(b, "\n", 1);
 		*last = sqlite3_column_int64(st, 19);
 		memset(lasthash, 0, 32);
 		if (sqlite3_column_bytes(st, 20) == 32)
@@ -152,7 +177,7 @@ ship_read(sqlite3 *db, struct ship_rows *b, int64_t seq, int64_t *last,
 		b->n++;
 	}
 	sqlite3_finalize(st);
-	return (rc);
+	return (rc != 0 ? -1 : 0);
 }
 
 /*

@@ -23,7 +23,6 @@
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -328,50 +327,27 @@ auditd_read(void)
 static void
 auditd_ship_read(void)
 {
-	struct ship_status	 st;
-	ssize_t			 n;
-
-	while ((n = recv(ad.ad_ship_fd, &st, sizeof(st), MSG_DONTWAIT)) ==
-	    (ssize_t)sizeof(st)) {
-		if (st.ss_state > SHIP_CONFLICT)
-			continue;
-		ad.ad_ship = st;
+	switch (ship_status_read(ad.ad_ship_fd, &ad.ad_ship)) {
+	case 1:
 		ad.ad_ack_due = 1;
-		if (st.ss_known)
-			store_ship_limit((int64_t)st.ss_shipped_seq);
-	}
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-		/* It ended (the parent's next auditd starts a new one). */
-		log_warnx("audit_central: the shipper ended; records are kept "
-		    "here and shipped by the next");
+		if (ad.ad_ship.ss_known)
+			store_ship_limit((int64_t)ad.ad_ship.ss_shipped_seq);
+		break;
+	case -1:
+		/*
+		 * It died (it never ends by itself while auditd runs). Only a
+		 * root process can open the log for a new one, so auditd ends
+		 * as on a malformed message: the parent starts both anew
+		 * (throttled), and the proxy resends what is not committed.
+		 */
+		log_warnx("audit_central: the shipper ended; auditd ends too, "
+		    "so that the parent starts both again (nothing is lost)");
 		close(ad.ad_ship_fd);
 		ad.ad_ship_fd = -1;
 		ad.ad_ship.ss_state = SHIP_DOWN;
-		ad.ad_ack_due = 1;
+		ad.ad_eof = ad.ad_bad = 1;
+		break;
 	}
-}
-
-/* At auditd's end: the shipper's last round, then it goes too. */
-static void
-auditd_ship_stop(void)
-{
-	int64_t	 until = gw_mono_ms() + 7000;
-	int	 status;
-
-	if (ad.ad_ship_pid <= 0)
-		return;
-	if (ad.ad_ship_fd != -1)
-		close(ad.ad_ship_fd);
-	ad.ad_ship_fd = -1;
-	while (waitpid(ad.ad_ship_pid, &status, WNOHANG) == 0) {
-		if (gw_mono_ms() >= until) {
-			kill(ad.ad_ship_pid, SIGKILL);
-			waitpid(ad.ad_ship_pid, &status, 0);
-			break;
-		}
-		usleep(20000);
-	}
-	ad.ad_ship_pid = 0;
 }
 
 /* Writes the batch and the usage that wait; acknowledges what did. */
@@ -492,7 +468,8 @@ auditd_loop(void)
 		usleep(AUDITD_INTERVAL_MS * 1000);
 	}
 	store_checkpoint(gw_mono_ms(), 1);
-	auditd_ship_stop();
+	ship_stop(ad.ad_ship_pid, ad.ad_ship_fd);
+	ad.ad_ship_fd = -1;
 	explicit_bzero(ad.ad_batch, AUDIT_BATCH * sizeof(*ad.ad_batch));
 	free(ad.ad_batch);
 	store_close();

@@ -76,8 +76,11 @@ void	 maint_writer_end(void);
 
 /* audit_ship.c: the copy to the fleet's central store (audit_central) */
 struct privsep_account;
+struct ship_status;
 pid_t	 ship_start(const struct conf *, const struct privsep_account *,
 	    int *);
+int	 ship_status_read(int, struct ship_status *);
+void	 ship_stop(pid_t, int);
 void	 store_ship_limit(int64_t);
 
 /* audit_syslog.c: a copy of every completed record and checkpoint */

@@ -55,7 +55,7 @@ class PostgresServer:
     def start(self):
         self._run([BIN + "/pg_ctl", "-D", self.data, "-l",
                    os.path.join(self.dir, "log"), "-w", "-t", "30", "-o",
-                   "-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off "
+                   "-c listen_addresses=127.0.0.1,127.0.0.2 -p %d -k %s -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off"
                    % (self.port, self.sock), "start"])
 
@@ -83,7 +83,7 @@ class PostgresServer:
     def passfile(self, tmp, account=None):
         """A libpq passfile for the gw role, mode 0600, owned by account
         (the audit shipper's) when given."""
-        path = tmp.write("pgpass", "127.0.0.1:%d:fleet:gw:%s\n" %
+        path = tmp.write("pgpass", "*:%d:fleet:gw:%s\n" %
                          (self.port, PASSWORD))
         os.chmod(path, 0o600)
         if account is not None and os.geteuid() == 0:
@@ -91,9 +91,9 @@ class PostgresServer:
             os.chown(path, pw.pw_uid, pw.pw_gid)
         return path
 
-    def url(self, passfile):
-        return "postgresql://gw@127.0.0.1:%d/fleet?passfile=%s" % (
-            self.port, passfile)
+    def url(self, passfile, host="127.0.0.1"):
+        return "postgresql://gw@%s:%d/fleet?passfile=%s" % (
+            host, self.port, passfile)
 
     def cleanup(self):
         self.stop()

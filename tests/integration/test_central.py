@@ -15,6 +15,7 @@ import time
 import unittest
 
 import pgserver
+import test_evidence as evidence   # its faketime settings, not its tests
 from gwtest import (EchoHandler, GatewayTestCase, child_of, recv_exact,
                     socks_open, wait_for)
 
@@ -47,9 +48,10 @@ class CentralAuditTest(GatewayTestCase):
             (name, self.pg.url(self.passfile), extra))
 
     def sessions(self, gw, n):
+        gw.expected = getattr(gw, "expected", 0) + n    # records to come
         for _ in range(n):
             s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", self.echo)
-            self.assertEqual(rep, 0)
+            self.assertEqual(rep, 0, "\n".join(gw.log().splitlines()[-12:]))
             s.sendall(b"ping")
             recv_exact(s, 4)
             s.close()
@@ -72,9 +74,12 @@ class CentralAuditTest(GatewayTestCase):
             r.split("|") for r in rows or ()))
 
     def wait_shipped(self, gw, node, timeout=20):
+        """Until every session's record is written here (a record comes
+        after its session closes) and all of them are central."""
         def same():
             loc = self.local(gw)
-            return loc and loc == self.central(node)
+            return (len(loc) >= getattr(gw, "expected", 1) and
+                    loc == self.central(node))
         try:
             wait_for(same, timeout=timeout, interval=0.2,
                      what="node %s's records in the central store" % node)
@@ -136,9 +141,14 @@ class CentralAuditTest(GatewayTestCase):
 
     def test_central_edits_and_deletions_fail_verify(self):
         a = self.node("alpha")
-        self.sessions(a, 12)
+        self.sessions(a, 10)
+        a.restart()             # a stop signs the chain's head
+        self.sessions(a, 2)
         self.wait_shipped(a, "alpha")
-        seqs = [s for _, s, _ in self.local(a)]
+        wait_for(lambda: int(self.pg.scalar(
+            "SELECT count(*) FROM audit_checkpoints")) >= 1, timeout=10,
+            what="a checkpoint shipped")
+        seqs = sorted(s for _, s, _ in self.local(a))
         # An edited destination.
         self.pg.psql("UPDATE audit_records SET dst_port = dst_port + 1 WHERE "
                      "node = 'alpha' AND seq = %d" % seqs[3])
@@ -148,6 +158,13 @@ class CentralAuditTest(GatewayTestCase):
         self.pg.psql("UPDATE audit_records SET dst_port = dst_port - 1 WHERE "
                      "node = 'alpha' AND seq = %d" % seqs[3])
         self.assertEqual(a.ctl("audit", "verify", "--central").returncode, 0)
+        # A signed checkpoint deleted (with it, an edit after it could be
+        # recomputed unseen): the node shipped them 1 to its cursor.
+        self.pg.psql("DELETE FROM audit_checkpoints WHERE node = 'alpha' AND "
+                     "id = 1")
+        r = a.ctl("audit", "verify", "--central", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("signed checkpoints were deleted", r.stderr)
         # The newest record deleted: the node's cursor still names it.
         self.pg.psql("DELETE FROM audit_records WHERE node = 'alpha' AND "
                      "seq = %d" % seqs[-1])
@@ -185,14 +202,24 @@ class CentralAuditTest(GatewayTestCase):
         shipper = wait_for(lambda: self.shipper(a), timeout=10,
                            what="the shipper")
         os.kill(shipper, signal.SIGKILL)
+        # auditd ends with it, so that the parent starts both anew (only
+        # a root process can open the log for a new shipper).
+        a.wait_log("the shipper ended; auditd ends too")
+        wait_for(lambda: self.shipper(a) not in (None, shipper), timeout=15,
+                 what="a new shipper")
+        wait_for(lambda: self.stats(a).get("audit_central", {}).get(
+            "state") == "up", timeout=15, what="shipping again")
         self.sessions(a, 10)
         # Then the whole node, with SIGKILL: its log on disk is the copy.
-        for pid in (a.proc.pid,):
-            os.kill(pid, signal.SIGKILL)
+        left = [a.child("socksgw-auditd"), a.child("socksgw-proxy")]
+        os.kill(a.proc.pid, signal.SIGKILL)
         a.proc.wait()
         a.killed = True
-        wait_for(lambda: self.shipper(a) is None, timeout=10,
-                 what="the node's processes gone")
+        # The proxy stops when the parent is gone, and auditd when the
+        # proxy has: then the node's lock is free for the restart.
+        wait_for(lambda: not any(os.path.exists("/proc/%d" % p)
+                                 for p in left if p), timeout=20,
+                 what="the killed node's processes gone")
         self.sessions_refused(a)
         a.killed = False
         a.logfile.close()
@@ -203,7 +230,8 @@ class CentralAuditTest(GatewayTestCase):
         self.sessions(a, 5)
         self.wait_shipped(a, "alpha", timeout=30)
         self.no_duplicates()
-        self.assertEqual(a.ctl("audit", "verify", "--central").returncode, 0)
+        r = a.ctl("audit", "verify", "--central", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_a_second_log_under_the_same_name_is_refused(self):
         a = self.node("alpha")
@@ -222,6 +250,56 @@ class CentralAuditTest(GatewayTestCase):
         self.sessions(a, 3)
         self.wait_shipped(a, "alpha")
 
+    def test_tls_is_required_beyond_this_machine(self):
+        # 127.0.0.2 stands for another host (only 127.0.0.1, ::1, localhost
+        # and Unix sockets count as this one): without sslmode in the URL
+        # the server's certificate must check out, and this one has none.
+        a = self.node("alpha")
+        self.sessions(a, 2)
+        self.wait_shipped(a, "alpha")
+        conf = self.tmp.write("remote.conf", "audit_db %s\naudit_central "
+                              "%s\n" % (os.path.join(a.tmp.path, "audit.db"),
+                                        self.pg.url(self.passfile,
+                                                    "127.0.0.2")))
+        r = a.ctl("-c", conf, "audit", "nodes", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("SSL", r.stderr)
+        # Said in the URL, it is the administrator's choice.
+        with open(conf) as f:
+            plain = self.tmp.write("plain.conf", f.read().replace(
+                "passfile=", "sslmode=disable&passfile="))
+        self.assertIn("alpha", a.ctl("-c", plain, "audit", "nodes").stdout)
+
+    @evidence.needs_faketime
+    def test_nothing_unshipped_is_pruned(self):
+        # Records from three days ago, written while the store is down; a
+        # run today with audit_retention_days 1 would prune them, but not
+        # before the store has them.
+        self.pg.stop()
+        try:
+            a = self.node("alpha", "audit_retention_days 1")
+            a.stop()
+            a.logfile = open(a.logpath, "a")
+            a._launch(a._how[0], a._how[1], evidence.THREE_DAYS_AGO)
+            self.sessions(a, 3)
+            a.stop()
+            a.logfile = open(a.logpath, "a")
+            a._launch(*a._how[:2], None)
+            self.sessions(a, 5)
+            a.wait_log("the central store cannot be reached")
+            time.sleep(3)       # the writer prunes at its start, then each 10 s
+            self.assertEqual(len(self.local(a)), 8)
+        finally:
+            self.pg.start()
+        # Shipped first, then pruned; the store keeps all eight.
+        wait_for(lambda: len(self.central("alpha")) == 8, timeout=30,
+                 interval=0.2, what="all 8 records central")
+        wait_for(lambda: len(self.local(a)) == 5, timeout=30, interval=0.2,
+                 what="the 3 old records pruned locally")
+        self.no_duplicates()
+        r = a.ctl("audit", "verify", "--central")
+        self.assertIn("node alpha: 8 records verified", r.stdout)
+
     def test_a_password_in_the_url_is_refused(self):
         conf = self.tmp.write("bad.conf", "audit_db audit.db\n"
                               "audit_central postgresql://gw:secret@"
@@ -235,6 +313,7 @@ class CentralAuditTest(GatewayTestCase):
         # A user id that is not UTF-8 and carries a terminal escape (SOCKS4):
         # PostgreSQL takes it as bytes, socksctl prints it escaped.
         a = self.node("alpha", "socks4 yes")
+        a.expected = 1
         s = socket.create_connection(a.addr, timeout=10)
         s.sendall(b"\x04\x01" + self.echo.to_bytes(2, "big") +
                   bytes([127, 0, 0, 1]) + b"\xff\xfe\x1b[31mevil\x00")

@@ -131,6 +131,8 @@ printf '%-34s %10s %10s %7s\n' "conn/s, 32 clients (median of $rounds)" \
     "local" "central" "ratio"
 printf '%-34s %10s %10s %6s%%\n' "" "$l" "$c" \
     "$(awk -v a="$l" -v b="$c" 'BEGIN { printf "%.1f", 100 * b / a }')"
+echo "paired rounds, central/local, median: $(paste "$tmp/local.rates" "$tmp/central.rates" |
+    awk '{ printf "%.1f\n", 100 * $2 / $1 }' | median)%"
 echo "rounds: local $(tr '\n' ' ' <"$tmp/local.rates")| central $(tr '\n' ' ' <"$tmp/central.rates")"
 echo "when the last round ended: $lag (records, ms) not yet shipped"
 i=0

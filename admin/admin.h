@@ -190,5 +190,6 @@ void	 audit_list_row(struct table *, const char *const *);
 int	 central_list(struct ctl *, const struct audit_filter *);
 int	 central_verify(struct ctl *, const char *, const char *);
 int	 central_nodes(struct ctl *, struct args *);
+char	*central_report_log(struct ctl *, int64_t, int64_t, const char *);
 
 #endif /* ADMIN_H */

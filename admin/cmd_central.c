@@ -210,42 +210,99 @@ central_bind(sqlite3_stmt *st, int i, PGresult *r, int row, int col,
 		    PQgetlength(r, row, col), SQLITE_TRANSIENT);
 }
 
-/* Copies node's records and checkpoints into db. */
+/*
+ * Runs a query row by row (libpq's single-row mode: a node's whole log is
+ * never in memory at once), each row to fn.
+ */
 static void
-central_copy(PGconn *pg, const char *node, sqlite3 *db)
+central_rows(PGconn *pg, const char *sql, int n, const char *const *vals,
+    void (*fn)(PGresult *, void *), void *arg)
+{
+	PGresult	*r;
+
+	if (!PQsendQueryParams(pg, sql, n, NULL, vals, NULL, NULL, 1) ||
+	    !PQsetSingleRowMode(pg))
+		central_fail(pg, NULL);
+	while ((r = PQgetResult(pg)) != NULL) {
+		if (PQresultStatus(r) == PGRES_SINGLE_TUPLE)
+			fn(r, arg);
+		else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			central_fail(pg, r);
+		PQclear(r);
+	}
+}
+
+/* Where central rows go: a scratch log's INSERT. */
+struct central_sink {
+	sqlite3		*cs_db;
+	sqlite3_stmt	*cs_st;
+	int64_t		 cs_n;
+	int		 cs_renumber;	/* a report's: many nodes in one log */
+};
+
+/*
+ * One record (CENTRAL_COLUMNS) into the scratch log, as the node wrote
+ * it; or, for a report over several nodes, numbered anew (their ids,
+ * session ids and chain places overlap), with the node that shipped it.
+ */
+static void
+central_sink_record(PGresult *r, void *arg)
 {
 	/* AUDIT_ROW_COLUMNS: Integer, Text, the hash Blob (cmd_verify.c). */
 	static const char	 kinds[] = "ITIIITTITTTITTITIITIBTTIIIITT";
-	PGresult		*r;
-	sqlite3_stmt		*st;
-	const char		*v[1] = { node };
-	int			 i, k;
+	struct central_sink	*cs = arg;
+	sqlite3_stmt		*st = cs->cs_st;
+	int			 k;
 
+	cs->cs_n++;
+	for (k = 0; k < 29; k++) {
+		if (cs->cs_renumber && (k == 0 || k == 20))
+			sqlite3_bind_null(st, k + 1);
+		else if (cs->cs_renumber && (k == 2 || k == 19))
+			sqlite3_bind_int64(st, k + 1, cs->cs_n);
+		else if (cs->cs_renumber && k == 28)
+			central_bind(st, k + 1, r, 0, 29, 0);
+		else if (kinds[k] == 'B' && !PQgetisnull(r, 0, k))
+			sqlite3_bind_blob(st, k + 1, PQgetvalue(r, 0, k),
+			    PQgetlength(r, 0, k), SQLITE_TRANSIENT);
+		else
+			central_bind(st, k + 1, r, 0, k, kinds[k] == 'I');
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ctl_error("a central record (node %s, id %s): %s",
+		    term_text(PQgetvalue(r, 0, 29)), PQgetvalue(r, 0, 0),
+		    sqlite3_errmsg(cs->cs_db));
+	sqlite3_reset(st);
+}
+
+static void
+central_sink_open(struct central_sink *cs, sqlite3 *db, int renumber)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->cs_db = db;
+	cs->cs_renumber = renumber;
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO records (" AUDIT_ROW_COLUMNS
 	    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
 	    "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "
-	    "?27, ?28, ?29)", -1, &st, NULL) != SQLITE_OK)
+	    "?27, ?28, ?29)", -1, &cs->cs_st, NULL) != SQLITE_OK)
 		ctl_error("%s", sqlite3_errmsg(db));
-	/* A cursor would bound the memory; a node's log fits for now. */
-	r = central_query(pg, "SELECT " CENTRAL_COLUMNS " FROM audit_records "
-	    "WHERE node = $1 ORDER BY seq", 1, v, NULL, NULL);
-	for (i = 0; i < PQntuples(r); i++) {
-		for (k = 0; k < 29; k++) {
-			if (kinds[k] == 'B' && !PQgetisnull(r, i, k))
-				sqlite3_bind_blob(st, k + 1, PQgetvalue(r, i, k),
-				    PQgetlength(r, i, k), SQLITE_TRANSIENT);
-			else
-				central_bind(st, k + 1, r, i, k, kinds[k] ==
-				    'I');
-		}
-		if (sqlite3_step(st) != SQLITE_DONE)
-			ctl_error("node %s, record %s: %s", node,
-			    PQgetvalue(r, i, 0), sqlite3_errmsg(db));
-		sqlite3_reset(st);
-	}
-	PQclear(r);
-	sqlite3_finalize(st);
+}
+
+/* Copies node's records and checkpoints into db. */
+static void
+central_copy(PGconn *pg, const char *node, sqlite3 *db)
+{
+	struct central_sink	 cs;
+	PGresult		*r;
+	sqlite3_stmt		*st;
+	const char		*v[1] = { node };
+	int			 i;
+
+	central_sink_open(&cs, db, 0);
+	central_rows(pg, "SELECT " CENTRAL_COLUMNS " FROM audit_records WHERE "
+	    "node = $1 ORDER BY seq", 1, v, central_sink_record, &cs);
+	sqlite3_finalize(cs.cs_st);
 	if (sqlite3_prepare_v2(db, "INSERT INTO checkpoints (id, kind, seq, "
 	    "hash, time_ms, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1,
 	    &st, NULL) != SQLITE_OK)
@@ -448,4 +505,34 @@ central_verify(struct ctl *ctl, const char *node, const char *pub)
 	PQclear(n);
 	PQfinish(pg);
 	return (bad);
+}
+
+/*
+ * socksctl audit report --central: the records of [since, until] (of one
+ * node, or every one) in a scratch log of the local schema, which the
+ * report reads as it reads a node's own; its path.
+ */
+char *
+central_report_log(struct ctl *ctl, int64_t since, int64_t until,
+    const char *node)
+{
+	struct central_sink	 cs;
+	PGconn			*pg = central_open(ctl);
+	sqlite3			*db;
+	char			*path, from[24], to[24];
+	const char		*v[3] = { from, to, node };
+
+	snprintf(from, sizeof(from), "%lld", (long long)since);
+	snprintf(to, sizeof(to), "%lld", (long long)until);
+	db = central_scratch(&path);
+	central_sink_open(&cs, db, 1);
+	central_rows(pg, "SELECT " CENTRAL_COLUMNS " FROM audit_records WHERE "
+	    "start_ms >= $1 AND start_ms <= $2 AND ($3::text IS NULL OR node = "
+	    "$3) ORDER BY node, seq", 3, v, central_sink_record, &cs);
+	sqlite3_finalize(cs.cs_st);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ctl_error("%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	PQfinish(pg);
+	return (path);
 }

@@ -304,9 +304,11 @@ audit_report(struct ctl *ctl, struct args *a)
 	struct report	 r;
 	struct rows	 rw;
 	enum report_format fmt = FMT_TABLE;
-	const char	*opt, *v;
+	const char	*opt, *v, *node = NULL;
 	char		 sql[600];
 	sqlite3_stmt	*st;
+	int		 central = 0;
+	char		*own = NULL;
 
 	memset(&r, 0, sizeof(r));
 	memset(&rw, 0, sizeof(rw));
@@ -317,9 +319,15 @@ audit_report(struct ctl *ctl, struct args *a)
 	r.r_until = ((int64_t)time(NULL) + 60) * 1000;
 	r.r_bucket_ms = 3600000;
 	while ((opt = args_next(a)) != NULL) {
+		if (strcmp(opt, "--central") == 0) {
+			central = 1;
+			continue;
+		}
 		v = args_value(a, opt);
 		if (strcmp(opt, "--since") == 0)
 			r.r_since = parse_when(opt, v);
+		else if (strcmp(opt, "--node") == 0)
+			node = v;
 		else if (strcmp(opt, "--until") == 0)
 			r.r_until = parse_when(opt, v);
 		else if (strcmp(opt, "--user") == 0)
@@ -360,6 +368,18 @@ audit_report(struct ctl *ctl, struct args *a)
 	    strcmp(r.r_kind, "timeline") != 0)
 		ctl_usage_error("audit report %s: users, destinations, denials "
 		    "or timeline", r.r_kind);
+	if (node != NULL && !central)
+		ctl_usage_error("audit report --node: with --central (a node's "
+		    "own log is its own)");
+	/*
+	 * Across the fleet: the period's records from the central store, in
+	 * a scratch log the rest reads as it reads this node's.
+	 */
+	if (central) {
+		own = ctl->ctl_conf->c_audit_db;
+		ctl->ctl_conf->c_audit_db = central_report_log(ctl, r.r_since,
+		    r.r_until, node);
+	}
 	r.r_rollups = report_rollup(ctl);
 	r.r_db = audit_db(ctl);
 	/*
@@ -397,5 +417,9 @@ audit_report(struct ctl *ctl, struct args *a)
 		    term_text(r.r_attribution));
 	rows_free(&rw);
 	sqlite3_close(r.r_db);
+	if (central) {
+		free(ctl->ctl_conf->c_audit_db);	/* removed at exit */
+		ctl->ctl_conf->c_audit_db = own;
+	}
 	return (0);
 }

@@ -141,8 +141,9 @@ static const struct help helps[] = {
 	{ "audit", "report", "users|destinations|denied-destinations|"
 	  "denials|timeline [--since T] [--until T] [--user U] [--group G] "
 	  "[--top N] [--by sessions|bytes] [--bucket hour|day] "
-	  "[--format table|csv|json|html]",
-	  "Summarises the audit log for a period." },
+	  "[--format table|csv|json|html] [--central [--node NAME]]",
+	  "Summarises the audit log for a period; --central: the fleet's, "
+	  "from the central store." },
 };
 
 static void

@@ -129,6 +129,18 @@ class CentralAuditTest(GatewayTestCase):
         self.assertEqual({r["node"] for r in only}, {"bravo"})
         nodes = json.loads(a.ctl("--json", "audit", "nodes").stdout)
         self.assertEqual([n["node"] for n in nodes], ["alpha", "bravo"])
+        # Reports across the fleet, or of one node, from the store.
+        def sessions_to_echo(*args):
+            rows = json.loads(a.ctl("--json", "audit", "report",
+                                    "destinations", "--central",
+                                    *args).stdout)
+            return sum(r["sessions"] for r in rows
+                       if r["destination"] == "127.0.0.1")
+        self.assertEqual(sessions_to_echo(), 35)
+        self.assertEqual(sessions_to_echo("--node", "bravo"), 15)
+        html = a.ctl("audit", "report", "users", "--central", "--format",
+                     "html").stdout
+        self.assertIn("<html", html)
         r = a.ctl("audit", "verify", "--central")
         self.assertIn("node alpha: %d records verified" % len(self.local(a)),
                       r.stdout)

@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +68,7 @@ static struct event_base *bw_base;
 static struct event	*bw_keepalive;
 static pthread_t	 bw_thread;
 static int		 bw_running;
+static _Atomic int	 bw_stopping;	/* bandwidth_stop: the thread ends */
 
 static struct ev_token_bucket_cfg *
 bw_cfg(uint64_t rate)
@@ -268,11 +270,20 @@ bw_keepalive_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
+/*
+ * Until bandwidth_stop says so. Not event_base_loopbreak(): a break asked
+ * before the loop has begun is forgotten when it begins (libevent clears
+ * it), and the thread then slept on its one-day timer while the proxy
+ * waited to join it: a gateway told to stop right after it started hung
+ * (about one start in 70 under load).
+ */
 static void *
 bw_main(void *arg)
 {
 	(void)arg;
-	event_base_dispatch(bw_base);
+	while (!atomic_load(&bw_stopping))
+		if (event_base_loop(bw_base, EVLOOP_ONCE) == -1)
+			break;
 	return (NULL);
 }
 
@@ -306,10 +317,13 @@ void
 bandwidth_stop(void)
 {
 	if (bw_running) {
-		event_base_loopbreak(bw_base);
+		/* Seen before its next wait, or woken from it. */
+		atomic_store(&bw_stopping, 1);
+		event_active(bw_keepalive, EV_TIMEOUT, 0);
 		pthread_join(bw_thread, NULL);
 		bw_running = 0;
 	}
+	atomic_store(&bw_stopping, 0);
 	if (bw_keepalive != NULL)
 		event_free(bw_keepalive);
 	bw_keepalive = NULL;

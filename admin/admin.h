@@ -54,6 +54,7 @@ extern const char *ctl_where;	/* FILE:LINE that errors name, or NULL */
 extern const char *ctl_noun, *ctl_verb;	/* of the command line, for hints */
 void	 ctl_start(struct ctl *);
 void	 ctl_temp(const char *);
+void	 ctl_temp_done(const char *);
 void	 ctl_usage_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	 ctl_error(const char *, ...)

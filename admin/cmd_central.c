@@ -176,9 +176,12 @@ central_scratch(char **pathp)
 {
 	sqlite3		*db;
 	char		*path, *cause = NULL;
+	const char	*tmpdir = getenv("TMPDIR");
 	int		 fd;
 
-	if (asprintf(&path, "/tmp/socksctl-central-XXXXXX") < 0)
+	/* A fleet's records can be large: TMPDIR says where they may go. */
+	if (asprintf(&path, "%s/socksctl-central-XXXXXX", tmpdir != NULL &&
+	    tmpdir[0] == '/' ? tmpdir : "/tmp") < 0)
 		ctl_error("out of memory");
 	if ((fd = mkstemp(path)) == -1)
 		ctl_error("%s: %s", path, strerror(errno));
@@ -470,7 +473,7 @@ done:
 	EVP_PKEY_free(key);
 	free(cause);
 	sqlite3_close(db);
-	unlink(path);
+	ctl_temp_done(path);	/* a fleet has more nodes than slots */
 	free(path);
 	return (bad);
 }

@@ -56,21 +56,38 @@ ctl_temp(const char *path)
 	ctl_error("too many temporary files");
 }
 
+/* Removes slot i's file and its journal, and frees the slot. */
 static void
-ctl_temps_remove(void)
+ctl_temp_remove(size_t i)
 {
 	char	 journal[4200];
+
+	unlink(ctl_temps[i]);
+	snprintf(journal, sizeof(journal), "%s-journal", ctl_temps[i]);
+	unlink(journal);
+	free(ctl_temps[i]);
+	ctl_temps[i] = NULL;
+}
+
+/* A temporary file done with before the exit: removed now, its slot free. */
+void
+ctl_temp_done(const char *path)
+{
 	size_t	 i;
 
 	for (i = 0; i < sizeof(ctl_temps) / sizeof(ctl_temps[0]); i++)
-		if (ctl_temps[i] != NULL) {
-			unlink(ctl_temps[i]);
-			snprintf(journal, sizeof(journal), "%s-journal",
-			    ctl_temps[i]);
-			unlink(journal);
-			free(ctl_temps[i]);
-			ctl_temps[i] = NULL;
-		}
+		if (ctl_temps[i] != NULL && strcmp(ctl_temps[i], path) == 0)
+			ctl_temp_remove(i);
+}
+
+static void
+ctl_temps_remove(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(ctl_temps) / sizeof(ctl_temps[0]); i++)
+		if (ctl_temps[i] != NULL)
+			ctl_temp_remove(i);
 }
 
 /*

@@ -72,7 +72,7 @@ psql_ -d postgres -c "CREATE DATABASE fleet OWNER gw" >/dev/null
 echo "127.0.0.1:$pg_port:fleet:gw:bench" >"$tmp/pgpass"
 chmod 600 "$tmp/pgpass"
 [ "$(id -u)" -eq 0 ] && chown socksgw-audit "$tmp/pgpass"
-url="postgresql://gw@127.0.0.1:$pg_port/fleet?passfile=$tmp/pgpass"
+url="postgresql://gw@127.0.0.1:$pg_port/fleet?sslmode=disable&passfile=$tmp/pgpass"
 
 echo_port=$(free_port)
 sink_port=$(free_port)

@@ -8,8 +8,8 @@
  * 0600 (passfile=..., or ~/.pgpass of the account that connects). What the
  * URL leaves unset gets bounds a gateway needs: a connect timeout, TCP
  * keepalives and a statement timeout, so a server that stops answering
- * costs seconds, never a stuck shipper; and, to any host but this one,
- * TLS that checks the server's certificate (sslmode verify-full).
+ * costs seconds, never a stuck shipper; and, over TCP, TLS that checks
+ * the server's certificate (sslmode verify-full).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,27 +78,27 @@ central_notice(void *arg, const char *message)
 }
 
 /*
- * Is every host the URL names this machine (loopback or a Unix socket)?
- * Only then may the connection go without TLS by default.
+ * Does the URL reach the server only through Unix sockets (a host that is
+ * a path, or none)? Only then may it go without TLS by default: on TCP,
+ * even to 127.0.0.1, any local account can listen on the port while the
+ * server is down, ask for the password in clear and acknowledge records
+ * it throws away.
  */
 static int
 central_local(const PQconninfoOption *opts)
 {
 	const PQconninfoOption	*o;
 	const char		*p, *end;
-	size_t			 n;
 
 	for (o = opts; o->keyword != NULL; o++) {
-		if ((strcmp(o->keyword, "host") != 0 &&
-		    strcmp(o->keyword, "hostaddr") != 0) || o->val == NULL)
+		if (strcmp(o->keyword, "hostaddr") == 0 && o->val != NULL &&
+		    o->val[0] != '\0')
+			return (0);
+		if (strcmp(o->keyword, "host") != 0 || o->val == NULL)
 			continue;
 		for (p = o->val; *p != '\0'; p = *end ? end + 1 : end) {
 			end = p + strcspn(p, ",");
-			n = (size_t)(end - p);
-			if (!(n > 0 && p[0] == '/') && !(n == 9 && strncmp(p,
-			    "127.0.0.1", 9) == 0) && !(n == 3 && strncmp(p, "::1",
-			    3) == 0) && !(n == 9 && strncmp(p, "localhost", 9) ==
-			    0))
+			if (p[0] != '/' && p[0] != '@')
 				return (0);
 		}
 	}
@@ -136,7 +136,7 @@ central_connect(const char *url, const char *app, char *why, size_t len)
 		vals[n++] = central_defaults[i].cd_value;
 	}
 	/*
-	 * Another host: TLS with its certificate checked against its name,
+	 * Over TCP: TLS with the certificate checked against the host name,
 	 * unless the URL says otherwise (sslmode=...): libpq's default,
 	 * "prefer", lets anyone on the path pose as the store, take the
 	 * records and acknowledge them.
@@ -212,7 +212,8 @@ central_migrate(PGconn *pg, char *why, size_t len)
 		goto fail;
 	r = PQexec(pg, "SELECT version FROM socksgw_schema WHERE name = "
 	    "'central'");
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    PQnfields(r) == 1)	/* a server's answer is checked, not trusted */
 		have = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	if (have > want) {

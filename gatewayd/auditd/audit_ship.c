@@ -219,6 +219,16 @@ ship_copy(struct ship_rows *b, char *why, size_t len)
 	}
 	ok = 1;
 	while ((r = PQgetResult(sh.sh_pg)) != NULL) {
+		if (PQresultStatus(r) == PGRES_COPY_IN ||
+		    PQresultStatus(r) == PGRES_COPY_OUT ||
+		    PQresultStatus(r) == PGRES_COPY_BOTH) {
+			/* A server that asks for more: it would never end. */
+			snprintf(why, len, "the central store answered COPY "
+			    "with another COPY");
+			PQclear(r);
+			ok = 0;
+			break;
+		}
 		if (ok && !central_ok(r, why, len))
 			ok = ship_refused(r) ? -2 : 0;
 		PQclear(r);
@@ -261,8 +271,14 @@ ship_checkpoints(int64_t cp, int64_t upto, int64_t *lastcp, char *why,
 		v[6] = sqlite3_column_blob(st, 5);
 		l[6] = sqlite3_column_bytes(st, 5);
 		f[6] = 1;
-		if (v[2] == NULL || v[4] == NULL || v[6] == NULL)
-			continue;	/* verify says what is wrong with it */
+		if (v[2] == NULL || v[4] == NULL || v[6] == NULL) {
+			/* Skipped, it would leave a gap verify calls deletion. */
+			snprintf(why, len, "checkpoint %s of the local log is "
+			    "damaged (a field is NULL): socksctl audit verify "
+			    "says more", id);
+			rc = -2;
+			break;
+		}
 		r = PQexecParams(sh.sh_pg, "INSERT INTO audit_checkpoints VALUES "
 		    "($1, $2, $3, $4, $5, $6, $7)", 7, NULL, v, l, f, 0);
 		if (!central_ok(r, why, len))

@@ -52,6 +52,7 @@
 #define AUDITD_PRUNE_AGAIN_MS	200	/* while a step removed records */
 #define AUDITD_LAST_TRY_MS	30000	/* writing, once the proxy is gone */
 #define AUDITD_BUFSIZE		(4 * 1024 * 1024)
+#define AUDITD_SHIP_YOUNG_MS	60000	/* a shipper dead sooner: no restart */
 
 static struct {
 	int			 ad_fd;
@@ -71,6 +72,7 @@ static struct {
 	uint64_t		 ad_bad_sids;	/* records left out for them */
 	int			 ad_ship_fd;	/* the shipper, or -1 */
 	pid_t			 ad_ship_pid;
+	int64_t			 ad_ship_started;	/* gw_mono_ms */
 	struct ship_status	 ad_ship;
 } ad = { .ad_ship_fd = -1 };
 
@@ -337,14 +339,26 @@ auditd_ship_read(void)
 		/*
 		 * It died (it never ends by itself while auditd runs). Only a
 		 * root process can open the log for a new one, so auditd ends
-		 * as on a malformed message: the parent starts both anew
-		 * (throttled), and the proxy resends what is not committed.
+		 * as on a malformed message: the parent starts both anew, and
+		 * the proxy resends what is not committed. But not in a loop:
+		 * a shipper that died young (a store that crashes it at each
+		 * connection) stays dead until gatewayd restarts, and the
+		 * records wait here, none pruned.
 		 */
+		ship_stop(ad.ad_ship_pid, ad.ad_ship_fd);	/* reaped */
+		ad.ad_ship_fd = -1;
+		ad.ad_ship_pid = 0;
+		ad.ad_ship.ss_state = SHIP_DOWN;
+		ad.ad_ack_due = 1;
+		if (gw_mono_ms() - ad.ad_ship_started < AUDITD_SHIP_YOUNG_MS) {
+			log_errorx("audit_central: the shipper ended within "
+			    "%d s of its start: shipping stops until gatewayd "
+			    "restarts; records are kept here, none pruned",
+			    AUDITD_SHIP_YOUNG_MS / 1000);
+			break;
+		}
 		log_warnx("audit_central: the shipper ended; auditd ends too, "
 		    "so that the parent starts both again (nothing is lost)");
-		close(ad.ad_ship_fd);
-		ad.ad_ship_fd = -1;
-		ad.ad_ship.ss_state = SHIP_DOWN;
 		ad.ad_eof = ad.ad_bad = 1;
 		break;
 	}
@@ -541,8 +555,10 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 	if ((ad.ad_ship_pid = ship_start(c, &acct, &ad.ad_ship_fd)) == -1)
 		log_warn("audit_central: cannot start the shipper; records "
 		    "are kept here");
-	else if (ad.ad_ship_pid > 0)
+	else if (ad.ad_ship_pid > 0) {
 		ad.ad_ship.ss_state = SHIP_STARTING;
+		ad.ad_ship_started = gw_mono_ms();
+	}
 	if (store_open(c, &why) == -1) {
 		log_warnx("%s", why != NULL ? why : "auditd: out of memory");
 		_exit(1);

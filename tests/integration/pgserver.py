@@ -91,9 +91,11 @@ class PostgresServer:
             os.chown(path, pw.pw_uid, pw.pw_gid)
         return path
 
-    def url(self, passfile, host="127.0.0.1"):
-        return "postgresql://gw@%s:%d/fleet?passfile=%s" % (
-            host, self.port, passfile)
+    def url(self, passfile, host="127.0.0.1", tls=False):
+        """This server has no certificate: over TCP, TLS is declined in
+        the URL (gatewayd requires it unless the URL says so)."""
+        return "postgresql://gw@%s:%d/fleet?%spassfile=%s" % (
+            host, self.port, "" if tls else "sslmode=disable&", passfile)
 
     def cleanup(self):
         self.stop()

@@ -215,11 +215,30 @@ report_query(struct report *r, const char *kind, struct rows *rw)
 		    "Z', (start_ms / ?6) * ?6 / 1000, 'unixepoch'), count(*), "
 		    "sum(bytes_up), sum(bytes_down) FROM records WHERE "
 		    REPORT_WHERE " GROUP BY start_ms / ?6 ORDER BY 1");
+	} else if (strcmp(kind, "nodes") == 0) {
+		/* Which gateway served what: a fleet's (--central) or one's. */
+		rw->rw_ncols = 6;
+		rw->rw_cols[0] = "node";
+		rw->rw_cols[1] = "#sessions";
+		rw->rw_cols[2] = "#allowed";
+		rw->rw_cols[3] = "#denied";
+		rw->rw_cols[4] = "#users";
+		rw->rw_cols[5] = "#bytes";
+		snprintf(sql, sizeof(sql), "SELECT coalesce(node, '(unnamed)'), "
+		    "count(*), sum(verdict = 'allow'), sum(verdict = 'deny'), "
+		    "count(DISTINCT user), sum(bytes_up + bytes_down) FROM "
+		    "records WHERE " REPORT_WHERE " GROUP BY node ORDER BY %s "
+		    "DESC, 1 LIMIT CASE WHEN ?5 > 0 THEN ?5 ELSE -1 END",
+		    r->r_by_bytes ? "6" : "2");
 	} else
-		ctl_usage_error("audit report %s: users, destinations, denials "
-		    "or timeline", kind);
-	/* Destinations of one user or group: only the records know. */
-	if (r->r_rollups && !(strstr(kind, "destinations") != NULL &&
+		ctl_usage_error("audit report %s: users, destinations, denials, "
+		    "timeline or nodes", kind);
+	/*
+	 * Destinations of one user or group, and nodes (the rollups have no
+	 * node): only the records know.
+	 */
+	if (r->r_rollups && strcmp(kind, "nodes") != 0 &&
+	    !(strstr(kind, "destinations") != NULL &&
 	    (r->r_user != NULL || r->r_group != NULL)))
 		report_rollup_sql(r, kind, sql, sizeof(sql));
 	rows_run(r, rw, sql);
@@ -314,7 +333,7 @@ audit_report(struct ctl *ctl, struct args *a)
 	memset(&rw, 0, sizeof(rw));
 	if ((r.r_kind = args_next(a)) == NULL)
 		ctl_usage_error("audit report users|destinations|denials|"
-		    "timeline");
+		    "timeline|nodes");
 	r.r_since = ((int64_t)time(NULL) - 7 * 86400) * 1000;
 	r.r_until = ((int64_t)time(NULL) + 60) * 1000;
 	r.r_bucket_ms = 3600000;
@@ -365,9 +384,9 @@ audit_report(struct ctl *ctl, struct args *a)
 		fmt = FMT_JSON;
 	if (strcmp(r.r_kind, "users") != 0 && strcmp(r.r_kind,
 	    "destinations") != 0 && strcmp(r.r_kind, "denials") != 0 &&
-	    strcmp(r.r_kind, "timeline") != 0)
-		ctl_usage_error("audit report %s: users, destinations, denials "
-		    "or timeline", r.r_kind);
+	    strcmp(r.r_kind, "timeline") != 0 && strcmp(r.r_kind, "nodes") != 0)
+		ctl_usage_error("audit report %s: users, destinations, denials, "
+		    "timeline or nodes", r.r_kind);
 	if (node != NULL && !central)
 		ctl_usage_error("audit report --node: with --central (a node's "
 		    "own log is its own)");

@@ -139,7 +139,7 @@ static const struct help helps[] = {
 	  "store (audit_central): records held, the chain's anchor, the last "
 	  "record shipped and when." },
 	{ "audit", "report", "users|destinations|denied-destinations|"
-	  "denials|timeline [--since T] [--until T] [--user U] [--group G] "
+	  "denials|timeline|nodes [--since T] [--until T] [--user U] [--group G] "
 	  "[--top N] [--by sessions|bytes] [--bucket hour|day] "
 	  "[--format table|csv|json|html] [--central [--node NAME]]",
 	  "Summarises the audit log for a period; --central: the fleet's, "

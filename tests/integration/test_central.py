@@ -138,9 +138,14 @@ class CentralAuditTest(GatewayTestCase):
                        if r["destination"] == "127.0.0.1")
         self.assertEqual(sessions_to_echo(), 35)
         self.assertEqual(sessions_to_echo("--node", "bravo"), 15)
-        html = a.ctl("audit", "report", "users", "--central", "--format",
+        nodes = json.loads(a.ctl("--json", "audit", "report", "nodes",
+                                 "--central").stdout)
+        self.assertEqual([(n["node"], n["sessions"], n["allowed"])
+                          for n in nodes],
+                         [("alpha", 20, 20), ("bravo", 15, 15)])
+        html = a.ctl("audit", "report", "nodes", "--central", "--format",
                      "html").stdout
-        self.assertIn("<html", html)
+        self.assertIn("<td>bravo</td>", html)
         r = a.ctl("audit", "verify", "--central")
         self.assertIn("node alpha: %d records verified" % len(self.local(a)),
                       r.stdout)

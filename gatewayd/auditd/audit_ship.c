@@ -34,7 +34,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -464,53 +463,6 @@ ship_loop(void)
 	ship_rows_free(b);
 	free(b);
 	return (0);
-}
-
-/*
- * auditd's side: the shipper's newest status into st. 1 when there was
- * one, 0 when none came, -1 when the shipper is gone.
- */
-int
-ship_status_read(int fd, struct ship_status *st)
-{
-	struct ship_status	 m;
-	ssize_t			 n;
-	int			 got = 0;
-
-	while ((n = recv(fd, &m, sizeof(m), MSG_DONTWAIT)) ==
-	    (ssize_t)sizeof(m))
-		if (m.ss_state <= SHIP_CONFLICT) {
-			*st = m;
-			got = 1;
-		}
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
-		return (-1);
-	return (got);
-}
-
-/*
- * At auditd's end: a second for the shipper's last round (what it does not
- * ship, the next one does: the cursor is the store's), then it goes too.
- * Never longer: the parent waits for auditd before it starts a new proxy.
- */
-void
-ship_stop(pid_t pid, int fd)
-{
-	int64_t	 until = gw_mono_ms() + 1500;
-	int	 status;
-
-	if (fd != -1)
-		close(fd);
-	if (pid <= 0)
-		return;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (gw_mono_ms() >= until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			break;
-		}
-		usleep(20000);
-	}
 }
 
 /*

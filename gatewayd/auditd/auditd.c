@@ -73,6 +73,7 @@ static struct {
 	int			 ad_ship_fd;	/* the shipper, or -1 */
 	pid_t			 ad_ship_pid;
 	int64_t			 ad_ship_started;	/* gw_mono_ms */
+	int64_t			 ad_ship_heard;	/* its last status */
 	struct ship_status	 ad_ship;
 } ad = { .ad_ship_fd = -1 };
 
@@ -330,7 +331,13 @@ static void
 auditd_ship_read(void)
 {
 	switch (ship_status_read(ad.ad_ship_fd, &ad.ad_ship)) {
+	case 0:
+		/* Silent too long: stuck on a store that stopped answering. */
+		if (ship_watch(ad.ad_ship_pid, ad.ad_ship_heard))
+			ad.ad_ship_started = 0;	/* old: auditd restarts */
+		break;
 	case 1:
+		ad.ad_ship_heard = gw_mono_ms();
 		ad.ad_ack_due = 1;
 		if (ad.ad_ship.ss_known)
 			store_ship_limit((int64_t)ad.ad_ship.ss_shipped_seq);
@@ -557,7 +564,7 @@ auditd_start(const struct conf *c, int *fd, char **cause)
 		    "are kept here");
 	else if (ad.ad_ship_pid > 0) {
 		ad.ad_ship.ss_state = SHIP_STARTING;
-		ad.ad_ship_started = gw_mono_ms();
+		ad.ad_ship_started = ad.ad_ship_heard = gw_mono_ms();
 	}
 	if (store_open(c, &why) == -1) {
 		log_warnx("%s", why != NULL ? why : "auditd: out of memory");

@@ -81,6 +81,7 @@ pid_t	 ship_start(const struct conf *, const struct privsep_account *,
 	    int *);
 int	 ship_status_read(int, struct ship_status *);
 void	 ship_stop(pid_t, int);
+int	 ship_watch(pid_t, int64_t);
 void	 store_ship_limit(int64_t);
 
 /* audit_syslog.c: a copy of every completed record and checkpoint */

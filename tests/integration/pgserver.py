@@ -8,6 +8,7 @@ gatewayd.conf's audit_central expects (never a password in the URL).
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -62,6 +63,28 @@ class PostgresServer:
     def stop(self):
         self._run([BIN + "/pg_ctl", "-D", self.data, "-m", "fast", "-w",
                    "stop"], check=False)
+
+    def pids(self):
+        """The postmaster and its children (backends, writers)."""
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            main = int(f.readline())
+        with open("/proc/%d/task/%d/children" % (main, main)) as f:
+            return [main] + [int(p) for p in f.read().split()]
+
+    def signal_all(self, sig):
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass        # a backend that just ended
+
+    def pause(self):
+        """A server that stops answering (its processes stopped): the
+        kernel still accepts and acknowledges, nothing replies."""
+        self.signal_all(signal.SIGSTOP)
+
+    def resume(self):
+        self.signal_all(signal.SIGCONT)
 
     def psql(self, sql, db="fleet", check=True):
         """Runs SQL as the superuser; the rows, '|'-separated (None on an

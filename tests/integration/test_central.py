@@ -210,6 +210,26 @@ class CentralAuditTest(GatewayTestCase):
         self.no_duplicates()
         self.assertEqual(len(self.central("alpha")), 35)
 
+    def test_a_store_that_stops_answering_is_noticed(self):
+        # PostgreSQL's processes stopped: connections stay open, nothing
+        # answers, and the server's statement timeout cannot fire. The
+        # shipper hangs in its next statement; auditd's watchdog stops it
+        # after 45 s of silence, and the state says down, not up.
+        a = self.node("alpha")
+        self.sessions(a, 3)
+        self.wait_shipped(a, "alpha")
+        self.pg.pause()
+        try:
+            self.sessions(a, 5)
+            a.wait_log("the shipper has said nothing for 45 s", timeout=70)
+            wait_for(lambda: self.stats(a).get("audit_central", {}).get(
+                "state") == "down", timeout=20, what="state down")
+        finally:
+            self.pg.resume()
+        self.sessions(a, 2)
+        self.wait_shipped(a, "alpha", timeout=40)
+        self.no_duplicates()
+
     def test_a_node_killed_ships_the_rest_after_its_restart(self):
         a = self.node("alpha")
         self.sessions(a, 10)

@@ -202,6 +202,25 @@ class Gateway:
         self.logfile = open(self.logpath, "a")
         self._launch(*self._how)
 
+    def kill(self):
+        """SIGKILL to the parent, as a crash would; returns once its proxy
+        and auditd have ended too (so its lock is free for relaunch)."""
+        left = [self.child("socksgw-auditd"), self.child("socksgw-proxy")]
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.killed = True
+        wait_for(lambda: not any(os.path.exists("/proc/%d" % p)
+                                 for p in left if p), timeout=20,
+                 what="the killed gateway's processes gone")
+
+    def relaunch(self, env=None):
+        """The same gateway (its files) again after kill() or stop()."""
+        self.killed = False
+        self.logfile.close()
+        self.logfile = open(self.logpath, "a")
+        args, nofile, old_env = self._how
+        self._launch(args, nofile, env)
+
     def ctl(self, *args, check=True):
         """Runs socksctl on this gateway's configuration."""
         r = subprocess.run([SOCKSCTL, "-c", self.conf] + list(args),

@@ -247,20 +247,9 @@ class CentralAuditTest(GatewayTestCase):
         self.sessions(a, 10)
         self.assertIsNone(self.shipper(a))
         # Then the whole node, with SIGKILL: its log on disk is the copy.
-        left = [a.child("socksgw-auditd"), a.child("socksgw-proxy")]
-        os.kill(a.proc.pid, signal.SIGKILL)
-        a.proc.wait()
-        a.killed = True
-        # The proxy stops when the parent is gone, and auditd when the
-        # proxy has: then the node's lock is free for the restart.
-        wait_for(lambda: not any(os.path.exists("/proc/%d" % p)
-                                 for p in left if p), timeout=20,
-                 what="the killed node's processes gone")
+        a.kill()
         self.sessions_refused(a)
-        a.killed = False
-        a.logfile.close()
-        a.logfile = open(a.logpath, "a")
-        a._launch(*a._how)
+        a.relaunch()
         wait_for(lambda: self.stats_or_none(a), timeout=15,
                  what="the restarted node")
         # The restarted node's shipper takes over where the store's
@@ -320,12 +309,10 @@ class CentralAuditTest(GatewayTestCase):
         try:
             a = self.node("alpha", "audit_retention_days 1")
             a.stop()
-            a.logfile = open(a.logpath, "a")
-            a._launch(a._how[0], a._how[1], evidence.THREE_DAYS_AGO)
+            a.relaunch(evidence.THREE_DAYS_AGO)
             self.sessions(a, 3)
             a.stop()
-            a.logfile = open(a.logpath, "a")
-            a._launch(*a._how[:2], None)
+            a.relaunch()
             self.sessions(a, 5)
             a.wait_log("the central store cannot be reached")
             time.sleep(3)       # the writer prunes at its start, then each 10 s

@@ -12,7 +12,6 @@ Not covered here, because not built: one policy for the fleet, and
 fleet-wide quotas and session limits.
 """
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -117,21 +116,6 @@ class FleetTest(GatewayTestCase):
         finally:
             con.close()
 
-    def kill_node(self, gw):
-        left = [gw.child("socksgw-auditd"), gw.child("socksgw-proxy")]
-        os.kill(gw.proc.pid, signal.SIGKILL)
-        gw.proc.wait()
-        gw.killed = True
-        wait_for(lambda: not any(os.path.exists("/proc/%d" % p)
-                                 for p in left if p), timeout=20,
-                 what="the killed node's processes gone")
-
-    def relaunch(self, gw):
-        gw.killed = False
-        gw.logfile.close()
-        gw.logfile = open(gw.logpath, "a")
-        gw._launch(*gw._how)
-
     def test_a_fleet_under_load_loses_nothing(self):
         # A client with no rule is refused, judged by its own address.
         self.assertEqual(self.session(STRANGER), 2)
@@ -145,9 +129,9 @@ class FleetTest(GatewayTestCase):
             t.start()
         try:
             time.sleep(2)
-            self.kill_node(self.nodes["gw2"])
+            self.nodes["gw2"].kill()
             time.sleep(2)
-            self.relaunch(self.nodes["gw2"])
+            self.nodes["gw2"].relaunch()
             time.sleep(1)
             self.pg.stop()
             down_from = counts["ok"]

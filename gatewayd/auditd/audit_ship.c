@@ -139,7 +139,7 @@ ship_connect(char *why, size_t len)
 	unsigned char	 raw[32];
 	size_t		 rawlen = sizeof(raw);
 	char		 hex[65], now[24];
-	const char	*v[4];
+	const char	*node_now[2], *key[3];
 
 	if ((sh.sh_pg = central_connect(sh.sh_url, "socksgw-shipper", why,
 	    len)) == NULL)
@@ -156,15 +156,14 @@ ship_connect(char *why, size_t len)
 		evidence_hex(raw, 32, hex);
 		snprintf(now, sizeof(now), "%lld",
 		    (long long)gw_clock_of(CLOCK_REALTIME));
-		v[0] = sh.sh_node;
-		v[1] = hex;
-		v[2] = now;
-		v[3] = now;		/* $2 of the first */
+		node_now[0] = key[0] = sh.sh_node;
+		node_now[1] = key[2] = now;
+		key[1] = hex;
 		if (ship_exec("INSERT INTO audit_nodes VALUES ($1, 0, NULL, 0, "
 		    "NULL, 0, $2, $2) ON CONFLICT (node) DO NOTHING", 2,
-		    (const char *[]){ v[0], v[3] }, why, len) == -1 || ship_exec("INSERT INTO audit_keys VALUES ($1, "
-		    "decode($2, 'hex'), $3) ON CONFLICT DO NOTHING", 3, v, why,
-		    len) == -1)
+		    node_now, why, len) == -1 || ship_exec("INSERT INTO "
+		    "audit_keys VALUES ($1, decode($2, 'hex'), $3) ON CONFLICT "
+		    "DO NOTHING", 3, key, why, len) == -1)
 			goto fail;
 	}
 	return (0);
@@ -351,7 +350,8 @@ ship_round(struct ship_rows *b, char *why, size_t len)
 			goto fail_local;
 		seq = aseq;
 		memcpy(hash, ahash, 32);
-	} else if (!ship_continues(sh.sh_db, sh.sh_node, seq, fresh ? NULL : hash, why, len)) {
+	} else if (!ship_continues(sh.sh_db, sh.sh_node, seq, fresh ? NULL :
+	    hash, why, len)) {
 		rc = -2;
 		goto fail_local;
 	}
@@ -363,10 +363,9 @@ ship_round(struct ship_rows *b, char *why, size_t len)
 		    sqlite3_errmsg(sh.sh_db));
 		goto fail_local;
 	}
-	if (b->n > 0 && (rc = ship_copy(b, why, len)) != 0)
-		goto fail_local;
-	rc = -1;
-	if ((rc = ship_checkpoints(cp, last, &lastcp, why, len)) != 0)
+	/* -1 or -2 from either; -1 for any failure after. */
+	if ((b->n > 0 && (rc = ship_copy(b, why, len)) != 0) ||
+	    (rc = ship_checkpoints(cp, last, &lastcp, why, len)) != 0)
 		goto fail_local;
 	rc = -1;
 	if (b->n > 0 || lastcp != cp) {

@@ -187,6 +187,11 @@ struct audit_filter {
 };
 struct table	*audit_list_table(void);
 void	 audit_list_row(struct table *, const char *const *);
+/* policy_store.c: the fleet's policy in PostgreSQL (policy_db URL) */
+struct sqlite3	*policy_store_open(struct ctl *);
+void		 policy_store_finish(struct ctl *);
+int		 policy_store_init(struct ctl *);
+
 /* cmd_central.c: the fleet's central audit store (audit_central) */
 int	 central_list(struct ctl *, const struct audit_filter *);
 int	 central_verify(struct ctl *, const char *, const char *);

@@ -20,6 +20,22 @@
 #include "conf.h"
 #include "escape.h"
 
+/*
+ * A fleet's init: the store's schema and a first (empty) policy, stored
+ * when socksctl ends well. The policy's schema version.
+ */
+static int
+init_store(struct ctl *ctl)
+{
+	int	 fresh = policy_store_init(ctl);
+	int	 v = policy_db_version(ctl_db(ctl));
+
+	if (!ctl->ctl_json)
+		printf("policy store: schema version %d%s\n", v,
+		    fresh ? ", an empty policy stored" : "");
+	return (v);
+}
+
 /* Creates or migrates both databases. */
 int
 cmd_init(struct ctl *ctl, struct args *a)
@@ -29,12 +45,16 @@ cmd_init(struct ctl *ctl, struct args *a)
 	int	 before, audit = -1;
 
 	args_done(a);
-	db = policy_db_open(ctl->ctl_conf->c_policy_db, POLICY_DB_CREATE,
-	    &cause);
-	if (db == NULL)
-		ctl_error("%s", cause ? cause : "out of memory");
-	before = policy_db_version(db);
-	sqlite3_close(db);
+	if (ctl->ctl_conf->c_policy_central != NULL)
+		before = init_store(ctl);
+	else {
+		db = policy_db_open(ctl->ctl_conf->c_policy_db,
+		    POLICY_DB_CREATE, &cause);
+		if (db == NULL)
+			ctl_error("%s", cause ? cause : "out of memory");
+		before = policy_db_version(db);
+		sqlite3_close(db);
+	}
 	if (ctl->ctl_conf->c_audit_db != NULL) {
 		if (sqlite3_open_v2(ctl->ctl_conf->c_audit_db, &db,
 		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -53,8 +73,9 @@ cmd_init(struct ctl *ctl, struct args *a)
 		    "\"audit_schema_version\": %d}\n",
 		    ctl->ctl_conf->c_policy_db, before, audit);
 	else {
-		printf("policy database %s: schema version %d\n",
-		    ctl->ctl_conf->c_policy_db, before);
+		if (ctl->ctl_conf->c_policy_central == NULL)
+			printf("policy database %s: schema version %d\n",
+			    ctl->ctl_conf->c_policy_db, before);
 		if (audit != -1)
 			printf("audit database %s: schema version %d\n",
 			    ctl->ctl_conf->c_audit_db, audit);

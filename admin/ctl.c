@@ -195,6 +195,8 @@ ctl_db(struct ctl *ctl)
 
 	if (ctl->ctl_db != NULL)
 		return (ctl->ctl_db);
+	if (ctl->ctl_conf->c_policy_central != NULL)
+		return (policy_store_open(ctl));
 	if (access(ctl->ctl_conf->c_policy_db, F_OK) == -1)
 		ctl_error("%s: %s%s", ctl->ctl_conf->c_policy_db,
 		    strerror(errno), errno == ENOENT ? " (run socksctl init)" :

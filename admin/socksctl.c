@@ -178,6 +178,8 @@ main(int argc, char **argv)
 	a.a_argv = argv;
 	a.a_i = k;
 	rc = ctl_nouns[i].fn(&ctl, &a);
+	if (rc == 0 && ctl.ctl_db != NULL)
+		policy_store_finish(&ctl);	/* a fleet's: stored, or nothing */
 	if (ctl.ctl_db != NULL)
 		sqlite3_close(ctl.ctl_db);
 	conf_unref(ctl.ctl_conf);

@@ -106,23 +106,22 @@ central_local(const PQconninfoOption *opts)
 }
 
 /*
- * Connects (blocking, within connect_timeout); NULL with why. app names
- * the connection in pg_stat_activity.
+ * The connection parameters for url (keys and vals, NULL-terminated, of
+ * CENTRAL_NPARAMS at most): the URL's own, and the defaults it leaves.
  */
-PGconn *
-central_connect(const char *url, const char *app, char *why, size_t len)
+#define CENTRAL_NPARAMS	(CENTRAL_NDEFAULTS + 4)
+static int
+central_params(const char *url, const char *app, const char **keys,
+    const char **vals, char *why, size_t len)
 {
-	const char		*keys[CENTRAL_NDEFAULTS + 4];
-	const char		*vals[CENTRAL_NDEFAULTS + 4];
 	PQconninfoOption	*opts, *o;
-	PGconn			*pg;
 	size_t			 i, n = 0;
 
 	if (central_url_check(url, why, len) == -1)
-		return (NULL);
+		return (-1);
 	if ((opts = PQconninfoParse(url, NULL)) == NULL) {
 		snprintf(why, len, "out of memory");
-		return (NULL);
+		return (-1);
 	}
 	keys[n] = "dbname";
 	vals[n++] = url;
@@ -139,7 +138,7 @@ central_connect(const char *url, const char *app, char *why, size_t len)
 	 * Over TCP: TLS with the certificate checked against the host name,
 	 * unless the URL says otherwise (sslmode=...): libpq's default,
 	 * "prefer", lets anyone on the path pose as the store, take the
-	 * records and acknowledge them.
+	 * records and acknowledge them, or hand out a policy of its own.
 	 */
 	for (o = opts; o->keyword != NULL; o++)
 		if (strcmp(o->keyword, "sslmode") == 0)
@@ -152,9 +151,28 @@ central_connect(const char *url, const char *app, char *why, size_t len)
 	vals[n++] = app;
 	keys[n] = NULL;
 	vals[n] = NULL;
-	pg = PQconnectdbParams(keys, vals, 1);
 	PQconninfoFree(opts);
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+	return (0);
+}
+
+/*
+ * Connects: blocking, within connect_timeout; or, with start, only begun
+ * (PQconnectPoll goes on), for a caller that must stay able to stop at
+ * once. NULL with why. app names the connection in pg_stat_activity.
+ */
+static PGconn *
+central_open(const char *url, const char *app, int start, char *why,
+    size_t len)
+{
+	const char	*keys[CENTRAL_NPARAMS], *vals[CENTRAL_NPARAMS];
+	PGconn		*pg;
+
+	if (central_params(url, app, keys, vals, why, len) == -1)
+		return (NULL);
+	pg = start ? PQconnectStartParams(keys, vals, 1) :
+	    PQconnectdbParams(keys, vals, 1);
+	if (pg == NULL || PQstatus(pg) == CONNECTION_BAD ||
+	    (!start && PQstatus(pg) != CONNECTION_OK)) {
 		snprintf(why, len, "%s", pg != NULL ? PQerrorMessage(pg) :
 		    "out of memory");
 		why[strcspn(why, "\n")] = '\0';
@@ -163,6 +181,19 @@ central_connect(const char *url, const char *app, char *why, size_t len)
 	}
 	PQsetNoticeProcessor(pg, central_notice, NULL);
 	return (pg);
+}
+
+PGconn *
+central_connect(const char *url, const char *app, char *why, size_t len)
+{
+	return (central_open(url, app, 0, why, len));
+}
+
+PGconn *
+central_connect_start(const char *url, const char *app, char *why,
+    size_t len)
+{
+	return (central_open(url, app, 1, why, len));
 }
 
 /* Did the statement work? 1, or 0 with the server's first line in why. */

@@ -1,6 +1,7 @@
 /*
- * central.h: the connection to a fleet's PostgreSQL (audit_central), shared
- * by gatewayd's audit shipper and socksctl's central views, and the central
+ * central.h: the connection to a fleet's PostgreSQL (audit_central, and a
+ * policy_db URL), shared by gatewayd's audit shipper and policy follower
+ * and socksctl's central views and policy commands, and the central
  * store's schema (schema/central/, migrated by whoever connects first).
  */
 #ifndef CENTRAL_H
@@ -12,6 +13,7 @@
 
 int	 central_url_check(const char *, char *, size_t);
 PGconn	*central_connect(const char *, const char *, char *, size_t);
+PGconn	*central_connect_start(const char *, const char *, char *, size_t);
 int	 central_migrate(PGconn *, char *, size_t);
 int	 central_ok(PGresult *, char *, size_t);
 

@@ -29,7 +29,6 @@
  * it (the daemon's reload says which restart-only ones changed). Adding a
  * keyword: a row here, the field in struct conf, the man page.
  */
-static int	conf_node_name_ok(const char *);
 
 #define OFF(m)	offsetof(struct conf, m)
 const struct conf_keyword conf_keywords[] = {
@@ -62,7 +61,12 @@ const struct conf_keyword conf_keywords[] = {
 	    "300", CK_RESTART },
 	{ "auth_cache_ttl", CT_INT, OFF(c_auth_cache_ttl), 0, 86400,
 	    "0", CK_RESTART },
-	{ "policy_db", CT_PATH, OFF(c_policy_db), 0, 0, NULL, CK_RESTART },
+	/* A path, or the fleet's postgresql:// URL: conf_load sorts it out. */
+	{ "policy_db", CT_TEXT, OFF(c_policy_db), 0, 0, NULL, CK_RESTART },
+	{ "policy_snapshot", CT_PATH, OFF(c_policy_snapshot), 0, 0, NULL,
+	    CK_RESTART },
+	{ "policy_max_age", CT_INT, OFF(c_policy_max_age), 10, 30 * 86400,
+	    "3600", CK_LIVE },
 	{ "audit_db", CT_PATH, OFF(c_audit_db), 0, 0, NULL, CK_RESTART },
 	{ "audit_user", CT_STRING, OFF(c_audit_user), 0, 0, NULL, CK_RESTART },
 	{ "geoip_db", CT_PATH, OFF(c_geoip_db), 0, 0, NULL, CK_LIVE },
@@ -229,6 +233,7 @@ conf_unref(struct conf *c)
 			free(*(char **)((char *)c +
 			    conf_keywords[i].ck_offset));
 	free(c->c_pac);		/* read from pac_file, not a keyword */
+	free(c->c_policy_central);	/* policy_db's, when a URL */
 	free(c->c_path);
 	free(c);
 }
@@ -243,7 +248,7 @@ conf_audit_sessions(const struct conf *c)
 	return (c->c_audit_queue / 8 * 3);
 }
 
-static const struct conf_keyword *
+const struct conf_keyword *
 conf_find_keyword(const char *name)
 {
 	size_t	 i;
@@ -447,57 +452,7 @@ conf_load(const char *path, char **cause)
 			break;
 		}
 
-	/*
-	 * The node's name in every audit record: the host name by default.
-	 * Letters, digits, '.', '-' and '_' only, so that it reads the same
-	 * in every report, CSV, JSON and syslog line without escaping.
-	 */
-	if (c->c_node_name == NULL) {
-		/*
-		 * The default is made fit, never refused: a host name with
-		 * other bytes must not stop an unchanged configuration.
-		 */
-		char	 host[256];
-		size_t	 k;
-
-		if (gethostname(host, sizeof(host) - 1) == -1)
-			host[0] = '\0';
-		host[sizeof(host) - 1] = '\0';
-		host[strcspn(host, ".")] = '\0';	/* the short name */
-		host[GW_NODE_NAME_MAX] = '\0';
-		for (k = 0; host[k] != '\0'; k++)
-			if (!isalnum((unsigned char)host[k]) && host[k] != '-' &&
-			    host[k] != '_')
-				host[k] = '-';
-		c->c_node_name = conf_xstrdup(host[0] != '\0' ? host :
-		    "gateway");
-	} else if (!conf_node_name_ok(c->c_node_name))
-		conf_error(&ce, path, seen[conf_find_keyword("node_name") -
-		    conf_keywords], "node_name %.80s: 1 to %d letters, digits, "
-		    "'.', '-' or '_'", c->c_node_name, GW_NODE_NAME_MAX);
-
-	/*
-	 * The fleet's central audit store: a URL libpq reads, without a
-	 * password (the shipper reads it from its passfile), and shipped
-	 * from the local log, which it therefore needs.
-	 */
-	if (c->c_audit_central != NULL) {
-		char	 bad[256];
-		int	 at = seen[conf_find_keyword("audit_central") -
-			    conf_keywords];
-
-		if (central_url_check(c->c_audit_central, bad,
-		    sizeof(bad)) == -1)
-			conf_error(&ce, path, at, "audit_central: %s", bad);
-		else if (c->c_audit_db == NULL)
-			conf_error(&ce, path, at, "audit_central: records "
-			    "are shipped from the local log: audit_db is "
-			    "needed too");
-	}
-
-	/* The policy database lives beside the configuration by default. */
-	if (c->c_policy_db == NULL)
-		c->c_policy_db = conf_resolve_path(path, "policy.db");
+	conf_fleet(c, path, seen, &ce);	/* node_name, the central store */
 	if (c->c_nlisten == 0 && ce.ce_count == 0) {
 		/* Safe default: loopback only. */
 		addr_parse_hostport("127.0.0.1:1080", &c->c_listen[0].cl_ss,
@@ -555,19 +510,6 @@ conf_check_files(struct conf *c, char **cause)
 		return (-1);
 	}
 	return (0);
-}
-
-/* A node name every sink takes as it is (conf_load). */
-static int
-conf_node_name_ok(const char *s)
-{
-	size_t	 i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
-		    s[i] != '-' && s[i] != '_')
-			return (0);
-	return (i > 0 && i <= GW_NODE_NAME_MAX);
 }
 
 /* Whether a client at sa may: in one of the ranges, or loopback if none. */

@@ -17,6 +17,8 @@
 #define GW_MAX_LISTEN		64
 #define GW_MAX_WORKERS		64
 #define GW_NODE_NAME_MAX	64	/* node_name: bytes at most */
+/* A fleet node's copy of the central policy, unless policy_snapshot says */
+#define CONF_POLICY_SNAPSHOT	"/var/lib/socksgw/snapshot/policy.db"
 
 /* auth: login methods, a set ("auth pam gssapi"); none is the empty set */
 enum conf_auth { AUTH_NONE = 0, AUTH_PAM = 0x1, AUTH_GSSAPI = 0x2 };
@@ -56,7 +58,10 @@ struct conf {
 	int			 c_auth_client_queue;	/* waiting at most */
 	int			 c_auth_ipv6_prefix;	/* a client is this /N */
 	int			 c_auth_cache_ttl;	/* 0: no cache */
-	char			*c_policy_db;
+	char			*c_policy_db;	/* the SQLite file judged by */
+	char			*c_policy_central;	/* postgresql:// URL */
+	char			*c_policy_snapshot;	/* as configured */
+	int			 c_policy_max_age;	/* seconds */
 	char			*c_audit_db;
 	char			*c_audit_user;		/* auditd's account */
 	int			 c_audit_queue;

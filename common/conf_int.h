@@ -53,6 +53,10 @@ extern int	 conf_oom;
 void	 conf_error(struct conf_errors *, const char *, int, const char *,
 	    ...) __attribute__((format(printf, 4, 5)));
 char	*conf_xstrdup(const char *);
+const struct conf_keyword *conf_find_keyword(const char *);
+/* conf_fleet.c */
+void	 conf_fleet(struct conf *, const char *, const int *,
+	    struct conf_errors *);
 int	 conf_set(struct conf *, const struct conf_keyword *, const char *,
 	    const char *, int, struct conf_errors *);
 char	*conf_resolve_path(const char *, const char *);

@@ -380,12 +380,36 @@ eval_fold(struct eval *e, long r, struct policy_verdict *v,
 	return (1);
 }
 
+/* A closed snapshot's verdict, whatever the request: 1 when it is one. */
+static int
+decide_closed(const struct policy *p, struct policy_verdict *v)
+{
+	if (p->p_closed[0] == '\0')
+		return (0);
+	memset(v, 0, sizeof(*v));
+	v->action = POLICY_DENY;
+	snprintf(v->reason, sizeof(v->reason), "%s", p->p_closed);
+	return (1);
+}
+
+/*
+ * Closes a snapshot not yet shared (a fleet node that has not heard from
+ * its policy store for too long): it denies every request with reason.
+ */
+void
+policy_close(struct policy *p, const char *reason)
+{
+	snprintf(p->p_closed, sizeof(p->p_closed), "%s", reason);
+}
+
 void
 policy_decide(const struct policy *p, const struct policy_req *req,
     struct policy_verdict *v)
 {
 	long	 r;
 
+	if (decide_closed(p, v))
+		return;
 	EVAL_SETUP(e, p, req, buf);
 	r = eval_decide(&e, v);
 	eval_fold(&e, r, v, NULL);
@@ -407,6 +431,8 @@ policy_decide_any_dst(const struct policy *p, const struct policy_req *req,
 	size_t			 i;
 	long			 r;
 
+	if (decide_closed(p, v))
+		return;
 	any.dst_name = NULL;
 	any.dst_addr = NULL;
 	{

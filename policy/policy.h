@@ -78,6 +78,7 @@ void		 policy_decide(const struct policy *, const struct policy_req *,
 		    struct policy_verdict *);
 void		 policy_decide_any_dst(const struct policy *,
 		    const struct policy_req *, struct policy_verdict *);
+void		 policy_close(struct policy *, const char *);
 void		 policy_ref(struct policy *);
 void		 policy_unref(struct policy *);
 size_t		 policy_rule_count(const struct policy *);

@@ -144,6 +144,8 @@ struct policy_geoip;
 
 struct policy {
 	_Atomic int	 p_refs;
+	/* Set: every request is denied, with this reason (policy_close). */
+	char		 p_closed[POLICY_REASON_MAX];
 	size_t		 p_nrules;
 	size_t		 p_words;	/* bitset width in 64-bit words */
 	struct prule	*p_rules;

@@ -44,6 +44,7 @@
 #include "session/session.h"
 
 #include "control.h"
+#include "proxy.h"
 #include "worker.h"
 
 #define CONTROL_LINE_MAX	512
@@ -377,7 +378,7 @@ control_rules(struct evbuffer *out)
 static void
 control_read(struct bufferevent *bev, void *arg)
 {
-	char			 restart[512], central[256];
+	char			 restart[512], central[256], store[2048];
 	struct control_client	*cc = arg;
 	struct control_ctx	*ctx = cc->cc_ctx;
 	struct evbuffer		*in = bufferevent_get_input(bev);
@@ -453,8 +454,9 @@ control_read(struct bufferevent *bev, void *arg)
 			evbuffer_add_printf(out, ", \"%s\": %llu",
 			    stat_name(i), (unsigned long long)gw_stats[i]);
 		audit_central_json(central, sizeof(central));
-		evbuffer_add_printf(out, ", \"audit_queue\": %zu%s}\n",
-		    audit_queue_depth(), central);
+		policy_follow_json(store, sizeof(store));
+		evbuffer_add_printf(out, ", \"audit_queue\": %zu%s%s}\n",
+		    audit_queue_depth(), central, store);
 		break;
 	case CV_RULES:
 		control_rules(out);

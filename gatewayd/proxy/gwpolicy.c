@@ -59,6 +59,8 @@ static sqlite3_stmt	*gp_version_st;
 static int		 gp_version;
 static dev_t		 gp_dev;
 static double		 gp_compile_ms;
+static _Atomic int	 gp_closed;	/* the snapshot in force denies all */
+static int		 gp_poke;	/* look now, not in GWPOLICY_POLL_MS */
 static ino_t		 gp_ino;
 
 static void
@@ -223,7 +225,7 @@ gwpolicy_compile(char **cause)
 	struct policy_options	 o;
 	struct timespec		 t0, t1;
 	struct policy		*p;
-	char			*geoip_db, *geoip_path;
+	char			*geoip_db, *geoip_path, why[POLICY_REASON_MAX];
 
 	pthread_mutex_lock(&gp_opt_lock);
 	geoip_db = gp_geoip_db ? strdup(gp_geoip_db) : NULL;
@@ -239,6 +241,9 @@ gwpolicy_compile(char **cause)
 	free(geoip_path);
 	if (p == NULL)
 		return (NULL);
+	/* A fleet node out of touch with its store for too long. */
+	if ((gp_closed = policy_follow_closed(why, sizeof(why))))
+		policy_close(p, why);
 	gp_version = gwpolicy_data_version();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	gp_compile_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
@@ -250,6 +255,12 @@ gwpolicy_compile(char **cause)
 static void
 gwpolicy_log_in_force(const struct policy *p)
 {
+	char	 why[POLICY_REASON_MAX];
+
+	if (gp_closed && policy_follow_closed(why, sizeof(why))) {
+		log_warnx("policy: %s", why);
+		return;
+	}
 	log_info("policy: %zu rules in force, compiled in %.0f ms, %zu KiB",
 	    policy_rule_count(p), gp_compile_ms, policy_memory(p) / 1024);
 	if (policy_rule_count(p) == 0)
@@ -297,7 +308,7 @@ gwpolicy_check_change(int force)
 {
 	struct policy	*p;
 	struct stat	 st;
-	char		*cause = NULL;
+	char		*cause = NULL, why[POLICY_REASON_MAX];
 	int		 v;
 
 	if (stat(gp_path, &st) == 0 && (st.st_dev != gp_dev ||
@@ -314,6 +325,9 @@ gwpolicy_check_change(int force)
 	if (gp_db == NULL)
 		return;
 	v = gwpolicy_data_version();
+	/* Closing or opening again, for a fleet node, is a new snapshot. */
+	if (policy_follow_closed(why, sizeof(why)) != gp_closed)
+		force = 1;
 	if (!force && v == gp_version)
 		return;
 	if (policy_db_version(gp_db) != policy_db_latest()) {
@@ -350,8 +364,9 @@ gwpolicy_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		if (!gp_reload)
+		if (!gp_reload && !gp_poke)
 			pthread_cond_timedwait(&gp_cond, &gp_lock, &ts);
+		gp_poke = 0;
 		if (gp_stop)
 			break;
 		force = gp_reload;
@@ -386,6 +401,7 @@ gwpolicy_reload(const struct conf *c)
 	if (strcmp(c->c_policy_db, gp_path) != 0)
 		log_warnx("reload: policy_db takes effect only after a "
 		    "restart");
+	policy_follow_reload(c);
 	pthread_mutex_lock(&gp_opt_lock);
 	free(gp_geoip_db);
 	free(gp_geoip_path);
@@ -396,6 +412,26 @@ gwpolicy_reload(const struct conf *c)
 	gp_reload = 1;
 	pthread_cond_signal(&gp_cond);
 	pthread_mutex_unlock(&gp_lock);
+}
+
+/*
+ * The policy follower has put a new snapshot in place, or heard from its
+ * store: look at once rather than at the next poll.
+ */
+void
+gwpolicy_poke(void)
+{
+	pthread_mutex_lock(&gp_lock);
+	gp_poke = 1;
+	pthread_cond_signal(&gp_cond);
+	pthread_mutex_unlock(&gp_lock);
+}
+
+/* Whether the snapshot in force refuses everything (policy_max_age). */
+int
+gwpolicy_closed(void)
+{
+	return (atomic_load(&gp_closed));
 }
 
 void

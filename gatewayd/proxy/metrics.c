@@ -155,6 +155,7 @@ metrics_read(struct bufferevent *bev, void *arg)
 	stat_prometheus(f, (unsigned)gw_nsessions, audit_queue_depth(),
 	    audit_records_lost());
 	audit_central_prometheus(f);
+	policy_follow_prometheus(f);
 	procstat_prometheus(f);
 	fclose(f);
 	metrics_respond(mc, 200, "OK", text, len);

@@ -340,6 +340,7 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	struct event_base	*base;
 	struct event		*sigs[3], *parent_ev, *status_ev;
 	struct timeval		 status_every = { 5, 0 };
+	struct privsep_account	 acct;
 	static const int	 signos[3] = { SIGHUP, SIGTERM, SIGINT };
 	char			*cause = NULL;
 	int			*fds;
@@ -351,9 +352,12 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	metrics_init(c, px->px_metrics);
-	if (gwpolicy_init(c, &cause) == -1 || control_init(c, &cause) == -1)
+	privsep_lookup(c->c_path, "user", c->c_user, &acct);
+	if (policy_follow_prepare(c, acct.pa_set ? acct.pa_uid : geteuid(),
+	    acct.pa_set ? acct.pa_gid : getegid(), &cause) == -1 ||
+	    gwpolicy_init(c, &cause) == -1 || control_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
-	privsep_drop(c->c_path, "user", c->c_user);
+	privsep_become(&acct);
 	/* auditd's hello: quota counts and session ids before any session. */
 	if (audit_init(c, px->px_audit, px->px_restarted, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
@@ -401,6 +405,7 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	control_ctx.cx_reload = gw_reload;
 	if (audit_start(&cause) == -1 ||
 	    gwpolicy_watch(gw_policy_changed, &cause) == -1 ||
+	    policy_follow_start(c, &cause) == -1 ||
 	    control_start(base, &control_ctx, &cause) == -1 ||
 	    metrics_start(base, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
@@ -436,6 +441,7 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	gw_workers_gone = 1;
 	bandwidth_stop();
 	gw_audit_drain(px->px_ctl);
+	policy_follow_stop();
 	gwpolicy_stop();
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);

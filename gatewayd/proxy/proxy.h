@@ -7,6 +7,9 @@
 #ifndef PROXY_H
 #define PROXY_H
 
+#include <sys/types.h>
+
+#include <stdint.h>
 #include <stdio.h>
 
 struct conf;
@@ -26,8 +29,37 @@ int	 gwpolicy_init(const struct conf *, char **);
 int	 gwpolicy_watch(void (*)(const struct policy *), char **);
 void	 gwpolicy_reload(const struct conf *);
 void	 gwpolicy_stop(void);
+void	 gwpolicy_poke(void);
+int	 gwpolicy_closed(void);
 struct policy *gwpolicy_get(unsigned *);
 unsigned gwpolicy_generation(void);
+
+/* policy_follow.c: a fleet node's copy of the fleet's policy */
+enum { FOLLOW_OFF, FOLLOW_CONNECTING, FOLLOW_UP, FOLLOW_DOWN };
+struct follow_status {
+	int		 fs_state;
+	int64_t		 fs_heard_age;	/* s since the store confirmed; -1 */
+	int64_t		 fs_change;	/* the snapshot's change id */
+	int64_t		 fs_installed;	/* snapshots received */
+	int		 fs_max_age;	/* policy_max_age */
+	char		 fs_error[256];
+};
+int	 policy_follow_prepare(const struct conf *, uid_t, gid_t, char **);
+int	 policy_follow_start(const struct conf *, char **);
+void	 policy_follow_reload(const struct conf *);
+void	 policy_follow_stop(void);
+void	 policy_follow_status(struct follow_status *);
+const char *policy_follow_state_name(int);
+int	 policy_follow_closed(char *, size_t);
+/* policy_follow_view.c */
+int	 policy_follow_json(char *, size_t);
+void	 policy_follow_prometheus(FILE *);
+
+/* policy_image.c: a policy from the fleet's store, checked, in place */
+struct sqlite3;
+int64_t	 policy_snapshot_change(struct sqlite3 *);
+int	 policy_image_install(const char *, const void *, size_t,
+	    const void *, size_t, int64_t, char *, size_t);
 
 /* listen.c: the listening sockets, [worker][listen address] */
 int	 listeners_open(const struct conf *, int, int *, char **);

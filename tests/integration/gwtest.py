@@ -110,7 +110,8 @@ class Gateway:
 
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
                  rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None,
-                 env=None, audit=True, resolv_extra="", private_tmp=False):
+                 env=None, audit=True, resolv_extra="", private_tmp=False,
+                 init=True):
         # Each gateway has a folder of its own: configuration, policy, log.
         self.tmp = tmp = tmp.subdir()
         self.port = free_port()
@@ -129,7 +130,8 @@ class Gateway:
             lines.append("audit_db audit.db")
         lines.append(extra)
         self.conf = tmp.write("gatewayd.conf", "\n".join(lines) + "\n")
-        if not os.path.exists(os.path.join(tmp.path, "policy.db")):
+        # init=False: a policy of the test's own making (a fleet's store)
+        if init and not os.path.exists(os.path.join(tmp.path, "policy.db")):
             self.ctl("init")
             for rule in rules:
                 self.ctl("rule", "add", *rule)

@@ -103,10 +103,10 @@ class PostgresServer:
         rows = self.psql(sql)
         return rows[0] if rows else None
 
-    def passfile(self, tmp, account=None):
+    def passfile(self, tmp, account=None, name="pgpass"):
         """A libpq passfile for the gw role, mode 0600, owned by account
-        (the audit shipper's) when given."""
-        path = tmp.write("pgpass", "*:%d:fleet:gw:%s\n" %
+        (the audit shipper's, or the proxy's for a policy) when given."""
+        path = tmp.write(name, "*:%d:fleet:gw:%s\n" %
                          (self.port, PASSWORD))
         os.chmod(path, 0o600)
         if account is not None and os.geteuid() == 0:
@@ -123,3 +123,26 @@ class PostgresServer:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class StoreTestCase:
+    """A mixin for a test class: one PostgresServer for all its tests
+    (self.pg), started again before a test if one before stopped it."""
+    pg = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PostgresServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.cleanup()
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.exists(os.path.join(self.pg.data, "postmaster.pid")):
+            self.pg.start()
+        # Each test on an empty store (made again by whoever comes first).
+        self.pg.psql("DROP TABLE IF EXISTS policy_head, policy_changes, "
+                     "audit_checkpoints, audit_records, audit_keys, "
+                     "audit_nodes, socksgw_schema")

@@ -21,22 +21,9 @@ from gwtest import (EchoHandler, GatewayTestCase, child_of, recv_exact,
 
 
 @unittest.skipUnless(pgserver.available(), "postgresql-15 is not installed")
-class CentralAuditTest(GatewayTestCase):
-    pg = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = pgserver.PostgresServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.cleanup()
-
+class CentralAuditTest(pgserver.StoreTestCase, GatewayTestCase):
     def setUp(self):
         super().setUp()
-        # Each test on an empty store (the schema stays, as it would).
-        self.pg.psql("DROP TABLE IF EXISTS audit_checkpoints, audit_records, "
-                     "audit_keys, audit_nodes, socksgw_schema")
         self.passfile = self.pg.passfile(self.tmp, "socksgw-audit")
         self.echo = self.tcp_server(EchoHandler)
 

@@ -1,15 +1,16 @@
 """A fleet under load (issue 18): three gatewayd nodes behind Debian's
 HAProxy 2.6 (mode tcp, send-proxy-v2, health checks with the PROXY
-header), one PostgreSQL 15 for the central audit trail, clients looping
-through the balancer. One node is killed with SIGKILL under load and
-restarted; PostgreSQL is stopped for 30 s under load and started again.
-Then every record is central exactly once, each node's chain verifies,
-and every session was judged by its client's address, not the balancer's.
+header), one PostgreSQL 15 for the fleet's one policy and its central
+audit trail, clients looping through the balancer. One node is killed
+with SIGKILL under load and restarted; PostgreSQL is stopped for 30 s
+under load and started again. Then every record is central exactly once,
+each node's chain verifies, every session was judged by its client's
+address, not the balancer's, and one policy change reaches every node.
 
 Everything is on loopback addresses the test picks: the balancer speaks
 from 127.0.0.2, clients from 127.0.0.3 (allowed) and 127.0.0.4 (no rule).
-Not covered here, because not built: one policy for the fleet, and
-fleet-wide quotas and session limits.
+Not covered here, because not built: fleet-wide quotas and session
+limits.
 """
 import os
 import socket
@@ -20,8 +21,8 @@ import time
 import unittest
 
 import pgserver
-from gwtest import (EchoHandler, GatewayTestCase, free_port, read_reply,
-                    recv_exact, socks_request, wait_for)
+from gwtest import (SOCKSCTL, EchoHandler, GatewayTestCase, free_port,
+                    read_reply, recv_exact, socks_request, wait_for)
 
 BALANCER = "127.0.0.2"
 CLIENT = "127.0.0.3"
@@ -36,16 +37,24 @@ class FleetTest(GatewayTestCase):
         self.pg = pgserver.PostgresServer()
         self.addCleanup(self.pg.cleanup)
         self.passfile = self.pg.passfile(self.tmp, "socksgw-audit")
+        # The fleet's one policy: the proxies (nobody) read its passfile.
+        policy_url = self.pg.url(self.pg.passfile(self.tmp, "nobody",
+                                                  "pgpass-policy"))
+        self.admin_conf = self.tmp.write("admin.conf",
+                                         "policy_db %s\n" % policy_url)
+        self.admin("init")
+        self.admin("rule", "add", "allow", "--src", CLIENT, "--dst",
+                   "127.0.0.0/8")
         self.echo = self.tcp_server(EchoHandler)
         self.nodes = {}
         for name in NODES:
             port = free_port()
             gw = self.start_gateway(
                 "node_name %s\nproxy_trusted %s\naudit_central %s\n"
+                "policy_db %s\npolicy_snapshot snap/policy.db\n"
                 "control_socket ctl.sock\nhandshake_timeout 10\n" % (
-                    name, BALANCER, self.pg.url(self.passfile)),
-                listen=["127.0.0.1:%d proxy_protocol" % port],
-                rules=(("allow", "--src", CLIENT, "--dst", "127.0.0.0/8"),))
+                    name, BALANCER, self.pg.url(self.passfile), policy_url),
+                listen=["127.0.0.1:%d proxy_protocol" % port], init=False)
             gw.pp_port = port
             self.nodes[name] = gw
         self.front = free_port()
@@ -65,6 +74,12 @@ class FleetTest(GatewayTestCase):
                                         stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop_haproxy)
         wait_for(self.balancer_up, what="haproxy")
+
+    def admin(self, *args):
+        """socksctl on the admins' configuration: the store alone."""
+        return subprocess.run([SOCKSCTL, "-c", self.admin_conf] + list(args),
+                              capture_output=True, text=True, timeout=60,
+                              check=True)
 
     def stop_haproxy(self):
         self.haproxy.kill()         # our own child, by its PID
@@ -117,6 +132,11 @@ class FleetTest(GatewayTestCase):
             con.close()
 
     def test_a_fleet_under_load_loses_nothing(self):
+        # Every node follows the store's policy before the load.
+        for gw in self.nodes.values():
+            wait_for(lambda: '"closed": false' in gw.ctl("--json",
+                                                         "stats").stdout,
+                     what="the node to follow the store")
         # A client with no rule is refused, judged by its own address.
         self.assertEqual(self.session(STRANGER), 2)
         counts = {"ok": 0, "refused": 0, "failed": 0}
@@ -178,12 +198,29 @@ class FleetTest(GatewayTestCase):
         for name in NODES:
             self.assertIn("node %s: " % name, r.stdout)
         self.assertEqual(r.stdout.count("the chain is intact"), 3)
+        # One policy change, by one command, reaches every node: the
+        # stranger is let in by whichever node the balancer picks.
+        t0 = time.monotonic()
+        self.admin("rule", "add", "allow", "--src", STRANGER, "--dst",
+                   "127.0.0.0/8")
+        wait_for(lambda: all(self.stranger_allowed(gw)
+                             for gw in self.nodes.values()),
+                 timeout=20, interval=0.05, what="the change on every node")
+        spread = time.monotonic() - t0
         sys.stderr.write(
             "\nfleet: %d sessions served (%d while PostgreSQL was down 30 s),"
             " %d failed on the killed node; %d allowed records central, "
             "%s duplicated, lost 0; all central %.1f s after PostgreSQL "
-            "came back\n" % (counts["ok"], served_while_down,
-                             counts["failed"], allowed, dup, lag))
+            "came back; a policy change in force on all 3 nodes after "
+            "%.2f s\n" % (counts["ok"], served_while_down, counts["failed"],
+                          allowed, dup, lag, spread))
+
+    def stranger_allowed(self, gw):
+        """One session of the stranger's through the balancer; whether
+        node gw has allowed one of them (its own audit says)."""
+        self.session(STRANGER)
+        return bool(gw.audit("client_addr = ? AND verdict = 'allow'",
+                             STRANGER))
 
 
 if __name__ == "__main__":

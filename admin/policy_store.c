@@ -1,0 +1,240 @@
+/*
+ * policy_store.c: the fleet's one policy, in PostgreSQL (`policy_db
+ * postgresql://...`), for socksctl.
+ *
+ * DESIGN. Every command runs exactly as on one gateway, on a scratch copy
+ * of the newest policy: the SQLite database of the local schema that the
+ * store keeps whole (policy_head.image), change log included. Each
+ * command opens one transaction in PostgreSQL under an advisory lock, so
+ * admins' commands on the fleet follow one another as they do on one
+ * file; when the command changed the policy (a new change-log entry), the
+ * copy goes back as the new head with those entries, and NOTIFY
+ * socksgw_policy tells the nodes, all in that one commit. An error
+ * anywhere ends socksctl before the commit: nothing changes.
+ *
+ * Why the whole database and not the tables row by row: the nodes then
+ * need neither socksctl's command parsers nor a second engine's copy of
+ * the schema, and they judge by the very bytes socksctl checked. Policies
+ * are small (a rule is a few hundred bytes; lists of a million entries
+ * make tens of MiB, which one transaction carries).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include "admin.h"
+#include "central.h"
+#include "conf.h"
+
+/* pg_advisory_xact_lock's key: socksctl's policy commands, one at a time */
+#define POLICY_STORE_LOCK	"7308325130572129070"
+
+static PGconn	*ps_pg;
+static int64_t	 ps_base;	/* the newest change in the scratch copy */
+static int	 ps_fresh;	/* the store held no policy yet */
+static int	 ps_init;	/* socksctl init: store the empty one */
+
+static void __attribute__((noreturn))
+store_fail(const char *what, PGresult *r)
+{
+	char	 why[512];
+
+	if (!central_ok(r, why, sizeof(why)) || r == NULL)
+		ctl_error("policy_db: %s: %s", what, why);
+	ctl_error("policy_db: %s: the server's answer is not the expected one",
+	    what);
+}
+
+static PGresult *
+store_exec(const char *sql, int n, const char *const *vals,
+    const int *lens, const int *fmts, int binary_result)
+{
+	PGresult	*r;
+
+	r = PQexecParams(ps_pg, sql, n, NULL, vals, lens, fmts,
+	    binary_result);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		store_fail(sql, r);
+	return (r);
+}
+
+/* Writes len bytes to a new temporary file (removed at exit); its path. */
+static char *
+store_scratch(const void *bytes, size_t len)
+{
+	const char	*tmpdir = getenv("TMPDIR");
+	char		*path;
+	int		 fd;
+
+	if (asprintf(&path, "%s/socksctl-policy-XXXXXX", tmpdir != NULL &&
+	    tmpdir[0] == '/' ? tmpdir : "/tmp") < 0)
+		ctl_error("out of memory");
+	if ((fd = mkstemp(path)) == -1)
+		ctl_error("%s: %s", path, strerror(errno));
+	ctl_temp(path);
+	if (len > 0 && write(fd, bytes, len) != (ssize_t)len)
+		ctl_error("%s: %s", path, strerror(errno));
+	if (close(fd) == -1)
+		ctl_error("%s: %s", path, strerror(errno));
+	return (path);
+}
+
+/*
+ * The store's newest policy in a scratch database, inside the store's
+ * transaction that will take the change (ctl_db's, when policy_db is a
+ * URL). The store's schema is brought up to date first.
+ */
+sqlite3 *
+policy_store_open(struct ctl *ctl)
+{
+	unsigned char	 sum[SHA256_DIGEST_LENGTH];
+	PGresult	*r;
+	sqlite3		*db;
+	char		 why[512], *path, *cause = NULL;
+
+	if ((ps_pg = central_connect(ctl->ctl_conf->c_policy_central,
+	    "socksctl", why, sizeof(why))) == NULL)
+		ctl_error("policy_db: %s", why);
+	if (central_migrate(ps_pg, why, sizeof(why)) == -1)
+		ctl_error("policy_db: %s", why);
+	PQclear(store_exec("BEGIN", 0, NULL, NULL, NULL, 0));
+	PQclear(store_exec("SELECT pg_advisory_xact_lock("
+	    POLICY_STORE_LOCK ")", 0, NULL, NULL, NULL, 0));
+	r = store_exec("SELECT image, sha256 FROM policy_head", 0, NULL, NULL,
+	    NULL, 1);
+	if (PQntuples(r) == 1 && PQnfields(r) == 2) {
+		SHA256((const unsigned char *)PQgetvalue(r, 0, 0),
+		    (size_t)PQgetlength(r, 0, 0), sum);
+		if (PQgetlength(r, 0, 1) != (int)sizeof(sum) ||
+		    memcmp(PQgetvalue(r, 0, 1), sum, sizeof(sum)) != 0)
+			ctl_error("policy_db: the store's policy does not match "
+			    "its checksum; restore policy_head from a backup, or "
+			    "ask socksgw's authors");
+		path = store_scratch(PQgetvalue(r, 0, 0),
+		    (size_t)PQgetlength(r, 0, 0));
+	} else if (PQntuples(r) == 0) {
+		path = store_scratch(NULL, 0);	/* no policy yet: an empty one */
+		ps_fresh = 1;
+	} else
+		store_fail("SELECT image, sha256 FROM policy_head", r);
+	PQclear(r);
+	/* An image of an older schema is brought up to this build's. */
+	if ((db = policy_db_open(path, POLICY_DB_CREATE, &cause)) == NULL)
+		ctl_error("policy_db: the store's policy: %s", cause ? cause :
+		    "out of memory");
+	ctl->ctl_db = db;
+	ps_base = sql_int(ctl, "SELECT coalesce(max(id), 0) FROM changes",
+	    NULL, 0, 0);
+	free(path);
+	return (db);
+}
+
+/* The change-log entries the command made, into policy_changes. */
+static void
+store_changes(struct ctl *ctl)
+{
+	static const char sql[] = "INSERT INTO policy_changes (id, time, "
+	    "os_user, command, detail, policy) VALUES ($1, $2, $3, $4, $5, $6)";
+	sqlite3_stmt	*st;
+	const char	*vals[6];
+	char		 id[24];
+	int		 i;
+
+	st = sql_prepare(ctl, "SELECT id, time, os_user, command, detail, "
+	    "policy FROM changes WHERE id > ?1 ORDER BY id");
+	sqlite3_bind_int64(st, 1, ps_base);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(id, sizeof(id), "%lld",
+		    (long long)sqlite3_column_int64(st, 0));
+		vals[0] = id;
+		for (i = 1; i < 6; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		PQclear(store_exec(sql, 6, vals, NULL, NULL, 0));
+	}
+	sqlite3_finalize(st);
+}
+
+/*
+ * After a command that succeeded: when it changed the policy, the scratch
+ * copy becomes the store's head, with its change-log entries, and the
+ * nodes hear of it; all in one commit. A command that changed nothing
+ * leaves the store as it was.
+ */
+void
+policy_store_finish(struct ctl *ctl)
+{
+	static const char head[] = "INSERT INTO policy_head (one, change_id, "
+	    "schema_version, image, sha256, time) VALUES (true, $1, $2, $3, "
+	    "$4, now()) ON CONFLICT (one) DO UPDATE SET change_id = $1, "
+	    "schema_version = $2, image = $3, sha256 = $4, time = now()";
+	unsigned char	 sum[SHA256_DIGEST_LENGTH], *image;
+	const char	*vals[4];
+	char		 id[24], version[16];
+	sqlite3_int64	 size;
+	int		 lens[4], fmts[4] = { 0, 0, 1, 1 };
+	int64_t		 newest;
+	int		 publish;
+
+	if (ps_pg == NULL)
+		return;
+	newest = sql_int(ctl, "SELECT coalesce(max(id), 0) FROM changes",
+	    NULL, 0, 0);
+	publish = newest > ps_base || (ps_fresh && ps_init);
+	if (publish) {
+		if (!sqlite3_get_autocommit(ctl->ctl_db))
+			ctl_error("policy_db: a transaction is still open");
+		store_changes(ctl);
+		if ((image = sqlite3_serialize(ctl->ctl_db, "main", &size,
+		    0)) == NULL)
+			ctl_error("policy_db: cannot copy the policy: %s",
+			    sqlite3_errmsg(ctl->ctl_db));
+		if (size > INT_MAX)
+			ctl_error("policy_db: the policy is %lld bytes; the "
+			    "store takes at most 2 GiB", (long long)size);
+		SHA256(image, (size_t)size, sum);
+		snprintf(id, sizeof(id), "%lld", (long long)newest);
+		snprintf(version, sizeof(version), "%d",
+		    policy_db_version(ctl->ctl_db));
+		vals[0] = id;
+		vals[1] = version;
+		vals[2] = (const char *)image;
+		vals[3] = (const char *)sum;
+		lens[0] = lens[1] = 0;
+		lens[2] = (int)size;
+		lens[3] = (int)sizeof(sum);
+		PQclear(store_exec(head, 4, vals, lens, fmts, 0));
+		sqlite3_free(image);
+		vals[0] = id;
+		PQclear(store_exec("SELECT pg_notify('socksgw_policy', $1)", 1,
+		    vals, NULL, NULL, 0));
+	}
+	PQclear(store_exec(publish ? "COMMIT" : "ROLLBACK", 0, NULL, NULL,
+	    NULL, 0));
+	PQfinish(ps_pg);
+	ps_pg = NULL;
+}
+
+/*
+ * socksctl init on a fleet: the store's schema, and an empty policy as its
+ * first head when it has none, so that nodes have one to follow. Whether
+ * the store had none.
+ */
+int
+policy_store_init(struct ctl *ctl)
+{
+	ps_init = 1;
+	ctl_db(ctl);
+	return (ps_fresh);
+}

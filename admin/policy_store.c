@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +43,7 @@ static PGconn	*ps_pg;
 static int64_t	 ps_base;	/* the newest change in the scratch copy */
 static int	 ps_fresh;	/* the store held no policy yet */
 static int	 ps_init;	/* socksctl init: store the empty one */
+static int	 ps_schema;	/* the stored policy's schema version */
 
 static void __attribute__((noreturn))
 store_fail(const char *what, PGresult *r)
@@ -70,25 +70,41 @@ store_exec(const char *sql, int n, const char *const *vals,
 	return (r);
 }
 
-/* Writes len bytes to a new temporary file (removed at exit); its path. */
-static char *
-store_scratch(const void *bytes, size_t len)
+/*
+ * The policy image in a database of socksctl's memory (no file another
+ * local account could plant a journal beside), brought up to this
+ * build's schema; NULL image: an empty policy.
+ */
+static sqlite3 *
+store_scratch(const void *image, size_t len)
 {
-	const char	*tmpdir = getenv("TMPDIR");
-	char		*path;
-	int		 fd;
+	sqlite3		*db;
+	unsigned char	*copy = NULL;
+	char		*cause = NULL;
 
-	if (asprintf(&path, "%s/socksctl-policy-XXXXXX", tmpdir != NULL &&
-	    tmpdir[0] == '/' ? tmpdir : "/tmp") < 0)
-		ctl_error("out of memory");
-	if ((fd = mkstemp(path)) == -1)
-		ctl_error("%s: %s", path, strerror(errno));
-	ctl_temp(path);
-	if (len > 0 && write(fd, bytes, len) != (ssize_t)len)
-		ctl_error("%s: %s", path, strerror(errno));
-	if (close(fd) == -1)
-		ctl_error("%s: %s", path, strerror(errno));
-	return (path);
+	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		ctl_error("policy_db: %s", sqlite3_errmsg(db));
+	if (image != NULL) {
+		if ((copy = sqlite3_malloc64(len)) == NULL)
+			ctl_error("out of memory");
+		memcpy(copy, image, len);
+		if (sqlite3_deserialize(db, "main", copy, (sqlite3_int64)len,
+		    (sqlite3_int64)len, SQLITE_DESERIALIZE_FREEONCLOSE |
+		    SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK)
+			ctl_error("policy_db: the store's policy: %s",
+			    sqlite3_errmsg(db));
+	}
+	sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	if (policy_db_version(db) > policy_db_latest())
+		ctl_error("policy_db: the store's policy is of schema %d; this "
+		    "socksctl knows %d: upgrade it", policy_db_version(db),
+		    policy_db_latest());
+	ps_schema = image != NULL ? policy_db_version(db) : 0;
+	if (policy_db_migrate(db, &cause) == -1)
+		ctl_error("policy_db: the store's policy: %s", cause ? cause :
+		    "out of memory");
+	return (db);
 }
 
 /*
@@ -101,17 +117,24 @@ policy_store_open(struct ctl *ctl)
 {
 	unsigned char	 sum[SHA256_DIGEST_LENGTH];
 	PGresult	*r;
-	sqlite3		*db;
-	char		 why[512], *path, *cause = NULL;
+	sqlite3		*db = NULL;
+	char		 why[512];
 
 	if ((ps_pg = central_connect(ctl->ctl_conf->c_policy_central,
 	    "socksctl", why, sizeof(why))) == NULL)
 		ctl_error("policy_db: %s", why);
-	if (central_migrate(ps_pg, why, sizeof(why)) == -1)
+	if (central_migrate(ps_pg, "policy", why, sizeof(why)) == -1)
 		ctl_error("policy_db: %s", why);
 	PQclear(store_exec("BEGIN", 0, NULL, NULL, NULL, 0));
-	PQclear(store_exec("SELECT pg_advisory_xact_lock("
-	    POLICY_STORE_LOCK ")", 0, NULL, NULL, NULL, 0));
+	/* Another admin's command first; not for ever (list import -). */
+	PQclear(store_exec("SET LOCAL lock_timeout = '60s'", 0, NULL, NULL,
+	    NULL, 0));
+	r = PQexec(ps_pg, "SELECT pg_advisory_xact_lock(" POLICY_STORE_LOCK
+	    ")");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		ctl_error("policy_db: another admin's command has held the "
+		    "policy for 60 s; try again (%s)", PQresultErrorMessage(r));
+	PQclear(r);
 	r = store_exec("SELECT image, sha256 FROM policy_head", 0, NULL, NULL,
 	    NULL, 1);
 	if (PQntuples(r) == 1 && PQnfields(r) == 2) {
@@ -122,22 +145,17 @@ policy_store_open(struct ctl *ctl)
 			ctl_error("policy_db: the store's policy does not match "
 			    "its checksum; restore policy_head from a backup, or "
 			    "ask socksgw's authors");
-		path = store_scratch(PQgetvalue(r, 0, 0),
+		db = store_scratch(PQgetvalue(r, 0, 0),
 		    (size_t)PQgetlength(r, 0, 0));
 	} else if (PQntuples(r) == 0) {
-		path = store_scratch(NULL, 0);	/* no policy yet: an empty one */
+		db = store_scratch(NULL, 0);	/* no policy yet: an empty one */
 		ps_fresh = 1;
 	} else
 		store_fail("SELECT image, sha256 FROM policy_head", r);
 	PQclear(r);
-	/* An image of an older schema is brought up to this build's. */
-	if ((db = policy_db_open(path, POLICY_DB_CREATE, &cause)) == NULL)
-		ctl_error("policy_db: the store's policy: %s", cause ? cause :
-		    "out of memory");
 	ctl->ctl_db = db;
 	ps_base = sql_int(ctl, "SELECT coalesce(max(id), 0) FROM changes",
 	    NULL, 0, 0);
-	free(path);
 	return (db);
 }
 
@@ -191,7 +209,18 @@ policy_store_finish(struct ctl *ctl)
 		return;
 	newest = sql_int(ctl, "SELECT coalesce(max(id), 0) FROM changes",
 	    NULL, 0, 0);
-	publish = newest > ps_base || (ps_fresh && ps_init);
+	/* init also stores a policy brought to this build's schema. */
+	publish = newest > ps_base || (ps_init && (ps_fresh ||
+	    ps_schema < policy_db_latest()));
+	/*
+	 * A change is stored in the schema the fleet reads: a newer one
+	 * (this socksctl's) only through init, once every node reads it.
+	 */
+	if (publish && !ps_init && !ps_fresh && ps_schema < policy_db_latest())
+		ctl_error("policy_db: the fleet's policy is of schema %d and "
+		    "this socksctl's is %d: nothing changed. Upgrade every node, "
+		    "then run socksctl init to bring the policy to schema %d",
+		    ps_schema, policy_db_latest(), policy_db_latest());
 	if (publish) {
 		if (!sqlite3_get_autocommit(ctl->ctl_db))
 			ctl_error("policy_db: a transaction is still open");
@@ -200,9 +229,10 @@ policy_store_finish(struct ctl *ctl)
 		    0)) == NULL)
 			ctl_error("policy_db: cannot copy the policy: %s",
 			    sqlite3_errmsg(ctl->ctl_db));
-		if (size > INT_MAX)
-			ctl_error("policy_db: the policy is %lld bytes; the "
-			    "store takes at most 2 GiB", (long long)size);
+		if (size > CENTRAL_POLICY_MAX)
+			ctl_error("policy_db: the policy is %lld bytes; nodes "
+			    "take at most %d", (long long)size,
+			    CENTRAL_POLICY_MAX);
 		SHA256(image, (size_t)size, sum);
 		snprintf(id, sizeof(id), "%lld", (long long)newest);
 		snprintf(version, sizeof(version), "%d",

@@ -222,45 +222,51 @@ central_exec(PGconn *pg, const char *sql, char *why, size_t len)
 }
 
 /*
- * Brings the central schema to this build's version, in one transaction
- * under an advisory lock (nodes starting together migrate once). A store
- * newer than this build is refused: its records may carry fields this
- * build would not ship.
+ * Brings one part of the store (name: "central", the audit trail, or
+ * "policy", the fleet's policy; each with its own version, so that a node
+ * of an older build keeps shipping its audit to a store that holds a
+ * policy too) to this build's version, in one transaction under an
+ * advisory lock (nodes starting together migrate once). A part newer than
+ * this build is refused: its records may carry fields this build would
+ * not ship.
  */
 int
-central_migrate(PGconn *pg, char *why, size_t len)
+central_migrate(PGconn *pg, const char *name, char *why, size_t len)
 {
-	const struct schema_migration	*m;
+	const struct schema_migration	*m, *set;
 	PGresult			*r;
-	char				 sql[160];
+	const char			*param[1] = { name };
+	char				 sql[200];
 	int				 have = 0, want = 0;
 
-	for (m = schema_central; m->sm_sql != NULL; m++)
+	set = strcmp(name, "policy") == 0 ? schema_policy_store :
+	    schema_central;
+	for (m = set; m->sm_sql != NULL; m++)
 		want = m->sm_version;
 	if (central_exec(pg, "BEGIN; SELECT pg_advisory_xact_lock("
 	    "7308325130572129069); CREATE TABLE IF NOT EXISTS socksgw_schema ("
 	    "name text PRIMARY KEY, version integer NOT NULL)", why, len) == -1)
 		goto fail;
-	r = PQexec(pg, "SELECT version FROM socksgw_schema WHERE name = "
-	    "'central'");
+	r = PQexecParams(pg, "SELECT version FROM socksgw_schema WHERE name = "
+	    "$1", 1, NULL, param, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 	    PQnfields(r) == 1)	/* a server's answer is checked, not trusted */
 		have = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	if (have > want) {
-		snprintf(why, len, "the central store is at schema version %d; "
-		    "this build knows %d: upgrade it", have, want);
+		snprintf(why, len, "the store's %s schema is at version %d; "
+		    "this build knows %d: upgrade it", name, have, want);
 		goto fail;
 	}
-	for (m = schema_central; m->sm_sql != NULL; m++) {
+	for (m = set; m->sm_sql != NULL; m++) {
 		if (m->sm_version <= have)
 			continue;
 		if (central_exec(pg, m->sm_sql, why, len) == -1)
 			goto fail;
 	}
 	snprintf(sql, sizeof(sql), "INSERT INTO socksgw_schema VALUES "
-	    "('central', %d) ON CONFLICT (name) DO UPDATE SET version = %d",
-	    want, want);
+	    "('%s', %d) ON CONFLICT (name) DO UPDATE SET version = %d",
+	    set == schema_policy_store ? "policy" : "central", want, want);
 	if (central_exec(pg, sql, why, len) == -1 ||
 	    central_exec(pg, "COMMIT", why, len) == -1)
 		goto fail;

@@ -11,10 +11,13 @@
 
 #include <libpq-fe.h>
 
+/* A fleet policy's bytes at most (policy_head.image), for nodes and socksctl */
+#define CENTRAL_POLICY_MAX	(512 * 1024 * 1024)
+
 int	 central_url_check(const char *, char *, size_t);
 PGconn	*central_connect(const char *, const char *, char *, size_t);
 PGconn	*central_connect_start(const char *, const char *, char *, size_t);
-int	 central_migrate(PGconn *, char *, size_t);
+int	 central_migrate(PGconn *, const char *, char *, size_t);
 int	 central_ok(PGresult *, char *, size_t);
 
 #endif /* CENTRAL_H */

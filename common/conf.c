@@ -65,7 +65,7 @@ const struct conf_keyword conf_keywords[] = {
 	{ "policy_db", CT_TEXT, OFF(c_policy_db), 0, 0, NULL, CK_RESTART },
 	{ "policy_snapshot", CT_PATH, OFF(c_policy_snapshot), 0, 0, NULL,
 	    CK_RESTART },
-	{ "policy_max_age", CT_INT, OFF(c_policy_max_age), 10, 30 * 86400,
+	{ "policy_max_age", CT_INT, OFF(c_policy_max_age), 60, 30 * 86400,
 	    "3600", CK_LIVE },
 	{ "audit_db", CT_PATH, OFF(c_audit_db), 0, 0, NULL, CK_RESTART },
 	{ "audit_user", CT_STRING, OFF(c_audit_user), 0, 0, NULL, CK_RESTART },

@@ -15,5 +15,6 @@ struct schema_migration {
 extern const struct schema_migration schema_policy[];
 extern const struct schema_migration schema_audit[];
 extern const struct schema_migration schema_central[];	/* PostgreSQL */
+extern const struct schema_migration schema_policy_store[];	/* PostgreSQL */
 
 #endif /* SCHEMA_H */

@@ -144,7 +144,7 @@ ship_connect(char *why, size_t len)
 	if ((sh.sh_pg = central_connect(sh.sh_url, "socksgw-shipper", why,
 	    len)) == NULL)
 		return (-1);
-	if (central_migrate(sh.sh_pg, why, len) == -1)
+	if (central_migrate(sh.sh_pg, "central", why, len) == -1)
 		goto fail;
 	/* The key its checkpoints verify with, for socksctl verify --central. */
 	if (sh.sh_pub == NULL)

@@ -60,6 +60,7 @@ static int		 gp_version;
 static dev_t		 gp_dev;
 static double		 gp_compile_ms;
 static _Atomic int	 gp_closed;	/* the snapshot in force denies all */
+static _Atomic int64_t	 gp_change = -1;	/* the change compiled last */
 static int		 gp_poke;	/* look now, not in GWPOLICY_POLL_MS */
 static ino_t		 gp_ino;
 
@@ -139,6 +140,12 @@ gwpolicy_check(const struct conf *c, char **cause)
 	}
 	if (stat(c->c_policy_db, &st) == -1 && errno == ENOENT)
 		return (0);	/* created, empty, on first start */
+	/*
+	 * A fleet node's snapshot is the store's, checked when it came and
+	 * migrated at start: not this configuration's to pass or fail.
+	 */
+	if (c->c_policy_central != NULL)
+		return (0);
 	gwpolicy_options(c, &o);
 	if ((p = policy_load(c->c_policy_db, &o, cause)) == NULL)
 		return (-1);
@@ -202,6 +209,14 @@ gwpolicy_open(char **cause)
 		sqlite3_close(gp_db);
 		gp_db = NULL;
 	}
+	/*
+	 * The identity first: a file replaced between the two is seen as
+	 * replaced at the next look, never the other way round.
+	 */
+	if (stat(gp_path, &st) == 0) {
+		gp_dev = st.st_dev;
+		gp_ino = st.st_ino;
+	}
 	if ((gp_db = policy_db_open(gp_path, POLICY_DB_READONLY, cause)) ==
 	    NULL)
 		return (-1);
@@ -212,10 +227,6 @@ gwpolicy_open(char **cause)
 			*cause = NULL;
 		return (-1);
 	}
-	if (stat(gp_path, &st) == 0) {
-		gp_dev = st.st_dev;
-		gp_ino = st.st_ino;
-	}
 	return (0);
 }
 
@@ -225,7 +236,7 @@ gwpolicy_compile(char **cause)
 	struct policy_options	 o;
 	struct timespec		 t0, t1;
 	struct policy		*p;
-	char			*geoip_db, *geoip_path, why[POLICY_REASON_MAX];
+	char			*geoip_db, *geoip_path;
 
 	pthread_mutex_lock(&gp_opt_lock);
 	geoip_db = gp_geoip_db ? strdup(gp_geoip_db) : NULL;
@@ -241,10 +252,9 @@ gwpolicy_compile(char **cause)
 	free(geoip_path);
 	if (p == NULL)
 		return (NULL);
-	/* A fleet node out of touch with its store for too long. */
-	if ((gp_closed = policy_follow_closed(why, sizeof(why))))
-		policy_close(p, why);
 	gp_version = gwpolicy_data_version();
+	/* Which change of a fleet's store this is (its follower asks). */
+	atomic_store(&gp_change, policy_snapshot_change(gp_db));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	gp_compile_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -281,7 +291,34 @@ gwpolicy_set_conf(const struct conf *c)
 }
 
 /*
- * At start, as root: creates the database if it is absent (empty: every
+ * The snapshot of a fleet node that must refuse everything: an empty
+ * policy, closed with why, compiled without the snapshot, so that
+ * nothing wrong with the snapshot (or GeoIP, or memory for its lists)
+ * can keep the node open. NULL only when out of memory.
+ */
+static struct policy *
+gwpolicy_closed_policy(const char *why)
+{
+	struct policy	*p = NULL;
+	sqlite3		*db;
+	char		*cause = NULL;
+
+	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+	    policy_db_migrate(db, &cause) == 0 &&
+	    (p = policy_compile(db, NULL, &cause)) != NULL)
+		policy_close(p, why);
+	else
+		log_warnx("policy: cannot close: %s", cause ? cause :
+		    "out of memory");
+	free(cause);
+	sqlite3_close(db);
+	return (p);
+}
+
+/*
+ * At start, as root (a fleet node: as the proxy's account, after
+ * policy_follow_open): creates the database if it is absent (empty: every
  * request denied), brings its schema up to date, compiles the first
  * snapshot. A database newer than this build is refused.
  */
@@ -290,6 +327,7 @@ gwpolicy_init(const struct conf *c, char **cause)
 {
 	sqlite3		*db;
 	struct policy	*p;
+	char		 why[POLICY_REASON_MAX];
 
 	gwpolicy_set_conf(c);
 	if ((db = policy_db_open(gp_path, POLICY_DB_CREATE, cause)) == NULL)
@@ -298,19 +336,55 @@ gwpolicy_init(const struct conf *c, char **cause)
 	if (gwpolicy_open(cause) == -1 || (p = gwpolicy_compile(cause)) ==
 	    NULL)
 		return (-1);
+	/* A fleet node that may not judge by its snapshot yet, or now. */
+	if ((gp_closed = policy_follow_closed(why, sizeof(why)))) {
+		policy_unref(p);
+		if ((p = gwpolicy_closed_policy(why)) == NULL)
+			return (-1);
+	}
 	gwpolicy_publish(p);
 	gwpolicy_log_in_force(p);
 	return (0);
 }
 
+/*
+ * The snapshot compiled anew, or NULL (said) when it does not compile:
+ * the one in force stays, unless closed.
+ */
+static struct policy *
+gwpolicy_recompile(int v)
+{
+	struct policy	*p;
+	char		*cause = NULL;
+
+	if (policy_db_version(gp_db) != policy_db_latest()) {
+		log_warnx("policy: %s: schema version %d, this build needs %d; "
+		    "the policy in force stays", gp_path,
+		    policy_db_version(gp_db), policy_db_latest());
+		gp_version = v;
+		return (NULL);
+	}
+	if ((p = gwpolicy_compile(&cause)) == NULL) {
+		log_warnx("policy: %s; the policy in force stays",
+		    cause ? cause : "out of memory");
+		free(cause);
+		gp_version = v;		/* not again until it changes */
+	}
+	return (p);
+}
+
 static void
 gwpolicy_check_change(int force)
 {
-	struct policy	*p;
+	struct policy	*p = NULL;
 	struct stat	 st;
 	char		*cause = NULL, why[POLICY_REASON_MAX];
-	int		 v;
+	int		 v = -1, closed;
 
+	/* Closing or opening again, for a fleet node, is a new snapshot. */
+	closed = policy_follow_closed(why, sizeof(why));
+	if (closed != gp_closed)
+		force = 1;
 	if (stat(gp_path, &st) == 0 && (st.st_dev != gp_dev ||
 	    st.st_ino != gp_ino)) {
 		/* Replaced: follow the new file. */
@@ -318,32 +392,23 @@ gwpolicy_check_change(int force)
 			log_warnx("policy: %s; the policy in force stays",
 			    cause ? cause : "out of memory");
 			free(cause);
-			return;
 		}
 		force = 1;
 	}
-	if (gp_db == NULL)
-		return;
-	v = gwpolicy_data_version();
-	/* Closing or opening again, for a fleet node, is a new snapshot. */
-	if (policy_follow_closed(why, sizeof(why)) != gp_closed)
-		force = 1;
+	if (gp_db != NULL)
+		v = gwpolicy_data_version();
 	if (!force && v == gp_version)
 		return;
-	if (policy_db_version(gp_db) != policy_db_latest()) {
-		log_warnx("policy: %s: schema version %d, this build needs %d; "
-		    "the policy in force stays", gp_path,
-		    policy_db_version(gp_db), policy_db_latest());
-		gp_version = v;
+	/* Even closed: the follower asks which change compiles. */
+	if (gp_db != NULL)
+		p = gwpolicy_recompile(v);
+	if (closed) {
+		policy_unref(p);
+		if ((p = gwpolicy_closed_policy(why)) == NULL)
+			return;
+	} else if (p == NULL)
 		return;
-	}
-	if ((p = gwpolicy_compile(&cause)) == NULL) {
-		log_warnx("policy: %s; the policy in force stays",
-		    cause ? cause : "out of memory");
-		free(cause);
-		gp_version = v;		/* not again until it changes */
-		return;
-	}
+	gp_closed = closed;
 	gwpolicy_publish(p);
 	gp_notify(p);
 	gwpolicy_log_in_force(p);
@@ -358,7 +423,7 @@ gwpolicy_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&gp_lock);
 	while (!gp_stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);	/* gp_cond's clock */
 		ts.tv_nsec += GWPOLICY_POLL_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
@@ -383,7 +448,16 @@ gwpolicy_main(void *arg)
 int
 gwpolicy_watch(void (*notify)(const struct policy *), char **cause)
 {
+	pthread_condattr_t	 attr;
+
 	gp_notify = notify;
+	/* A wall clock set back must not stall the watcher (and closing). */
+	if (pthread_condattr_init(&attr) != 0 ||
+	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_destroy(&gp_cond) != 0 ||
+	    pthread_cond_init(&gp_cond, &attr) != 0)
+		fatalx("policy watcher: cannot set its clock");
+	pthread_condattr_destroy(&attr);
 	if ((errno = pthread_create(&gp_thread, NULL, gwpolicy_main, NULL)) !=
 	    0) {
 		if (asprintf(cause, "policy watcher: %s", strerror(errno)) < 0)
@@ -398,7 +472,10 @@ gwpolicy_watch(void (*notify)(const struct policy *), char **cause)
 void
 gwpolicy_reload(const struct conf *c)
 {
-	if (strcmp(c->c_policy_db, gp_path) != 0)
+	if (strcmp(c->c_policy_db, gp_path) != 0 ||
+	    (c->c_policy_central != NULL) != policy_follow_is_node() ||
+	    (c->c_policy_central != NULL && !policy_follow_same_url(
+	    c->c_policy_central)))
 		log_warnx("reload: policy_db takes effect only after a "
 		    "restart");
 	policy_follow_reload(c);
@@ -432,6 +509,13 @@ int
 gwpolicy_closed(void)
 {
 	return (atomic_load(&gp_closed));
+}
+
+/* The fleet's change id the snapshot compiled last holds; -1: none. */
+int64_t
+gwpolicy_change(void)
+{
+	return (atomic_load(&gp_change));
 }
 
 void

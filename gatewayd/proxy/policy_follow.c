@@ -48,8 +48,10 @@
 #include "proxy.h"
 
 #define FOLLOW_CHECK_S		5	/* the head asked for at least so often */
-#define FOLLOW_QUERY_S		15	/* a query unanswered so long: reconnect */
+#define FOLLOW_QUERY_S		15	/* silent so long: reconnect */
 #define FOLLOW_RETRY_MAX_S	10	/* reconnecting backs off to this */
+#define FOLLOW_SKEW_S		60	/* .heard ahead of the clock: untrusted */
+#define FOLLOW_NEVER		INT64_MIN
 
 static const char *const follow_state_names[] = {
 	[FOLLOW_OFF] = "off", [FOLLOW_CONNECTING] = "connecting",
@@ -59,30 +61,32 @@ static const char *const follow_state_names[] = {
 static struct {
 	char		*url;
 	char		*snapshot;	/* policy_snapshot */
-	char		*heard_path;	/* its .heard */
+	char		*heard_path;	/* its .heard: the time, and the sha */
 	int		 heard_fd;
 	int		 wake[2];	/* a byte: stop */
 	pthread_t	 thread;
 	int		 running;
-	int64_t		 local;		/* the snapshot's change id */
+	int64_t		 local;		/* the snapshot's change id ... */
+	char		 local_sha[SNAPSHOT_SHA_HEX + 1];	/* ... and image */
+	int64_t		 refused;	/* a head refused: not fetched again */
+	char		 refused_sha[SNAPSHOT_SHA_HEX + 1];
 	pthread_mutex_t	 lock;		/* error, below */
 	char		 error[256];	/* why down, or why the head was refused */
-} pf = { .heard_fd = -1, .wake = { -1, -1 },
+} pf = { .heard_fd = -1, .wake = { -1, -1 }, .refused = -1,
     .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static _Atomic int	 pf_state = FOLLOW_OFF;
 /*
- * When the store last confirmed the snapshot, on the monotonic clock (a
- * wall clock set back must not keep a node open); FOLLOW_NEVER: not since
- * this node's snapshot was made.
+ * When the store last confirmed that the policy in force is its head, on
+ * CLOCK_BOOTTIME (a wall clock set back must not keep a node open, and a
+ * suspended machine's sleep counts); FOLLOW_NEVER: not since the
+ * snapshot was made.
  */
-#define FOLLOW_NEVER	INT64_MIN
-#define FOLLOW_SKEW_S	60	/* .heard in the future by more: not trusted */
 static _Atomic int64_t	 pf_heard = FOLLOW_NEVER;
 static _Atomic int64_t	 pf_change;	/* the snapshot's change id */
 static _Atomic int64_t	 pf_installed;	/* snapshots fetched and installed */
 static _Atomic int	 pf_max_age;	/* policy_max_age */
-static _Atomic int	 pf_fleet;	/* this is a fleet node (prepared) */
+static _Atomic int	 pf_fleet;	/* this is a fleet node */
 
 static void
 follow_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -92,15 +96,15 @@ follow_now(void)
 {
 	struct timespec	 ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return ((int64_t)ts.tv_sec);
 }
 
 /*
- * .heard's time, kept across a restart by the wall clock, on the
- * monotonic one. 1970 is never; so is a time ahead of now (the clock was
- * set back since, and the real age is unknown): closed until the store
- * answers, never open too long.
+ * .heard's time, kept across a restart by the wall clock, on the boot
+ * clock. 1970 is never; so is a time ahead of now (the clock was set back
+ * since, and the real age is unknown): closed until the store answers,
+ * never open too long.
  */
 static int64_t
 follow_heard_from(time_t mtime)
@@ -141,84 +145,48 @@ follow_clear_error(void)
 }
 
 /*
- * As root, before the privilege drop: the snapshot's folder, the
- * snapshot (empty, every request denied, when there is none yet) and
- * its .heard, all the proxy account's, which replaces them. A snapshot
- * created here has never been confirmed: .heard says 1970.
+ * After the drop, before the first compile: the snapshot and .heard
+ * (policy_snapshot_open), and so what the store's word was.
  */
 int
-policy_follow_prepare(const struct conf *c, uid_t uid, gid_t gid,
-    char **cause)
+policy_follow_open(const struct conf *c, char **cause)
 {
-	struct timespec	 never[2] = { { 0, 0 }, { 0, 0 } };
-	struct stat	 st;
-	sqlite3		*db;
-	char		*dir, *slash;
-	int		 fd, fresh;
+	struct snapshot_files	 sf;
 
 	if (c->c_policy_central == NULL)
 		return (0);
-	if ((dir = strdup(c->c_policy_db)) == NULL)
-		goto oom;
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0750) == 0) {
-			if (chown(dir, uid, gid) == -1)
-				log_warn("%s: chown", dir);
-		} else if (errno != EEXIST) {
-			if (asprintf(cause, "policy_snapshot: %s: %s", dir,
-			    strerror(errno)) < 0)
-				*cause = NULL;
-			free(dir);
-			return (-1);
-		}
-	}
-	free(dir);
-	fresh = lstat(c->c_policy_db, &st) == -1 && errno == ENOENT;
-	if ((db = policy_db_open(c->c_policy_db, POLICY_DB_CREATE, cause)) ==
-	    NULL)
+	if (policy_snapshot_open(c->c_policy_db, &sf, cause) == -1)
 		return (-1);
-	sqlite3_close(db);
-	if (asprintf(&pf.heard_path, "%s.heard", c->c_policy_db) < 0)
-		goto oom;
-	if ((fd = open(c->c_policy_db, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-	    -1 || fchown(fd, uid, gid) == -1 || close(fd) == -1)
-		goto fail;
-	if ((fd = open(pf.heard_path, O_WRONLY | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0640)) == -1 || fchown(fd, uid, gid) == -1 ||
-	    (fresh && futimens(fd, never) == -1) || fstat(fd, &st) == -1 ||
-	    close(fd) == -1)
-		goto fail;
-	/* Known before the first snapshot is published (policy_follow_closed) */
-	atomic_store(&pf_heard, follow_heard_from(st.st_mtime));
+	pf.heard_path = sf.sf_heard_path;
+	pf.heard_fd = sf.sf_heard_fd;
+	pf.local = sf.sf_change;
+	snprintf(pf.local_sha, sizeof(pf.local_sha), "%s", sf.sf_sha);
+	atomic_store(&pf_change, pf.local);
+	atomic_store(&pf_heard, follow_heard_from(sf.sf_heard));
 	atomic_store(&pf_max_age, c->c_policy_max_age);
 	atomic_store(&pf_fleet, 1);
 	atomic_store(&pf_state, FOLLOW_CONNECTING);
 	return (0);
-fail:
-	if (asprintf(cause, "policy_snapshot: %s: %s", c->c_policy_db,
-	    strerror(errno)) < 0)
-		*cause = NULL;
-	return (-1);
-oom:
-	*cause = NULL;
-	return (-1);
 }
 
-/* Waits for fd (or a stop) until deadline; 1 ready, 0 time, -1 stop. */
+/*
+ * Waits for fd (or a stop) until deadline (follow_now()); 1 ready, 0 time,
+ * -1 stop.
+ */
 static int
-follow_wait(int fd, short events, time_t deadline)
+follow_wait(int fd, short events, int64_t deadline)
 {
 	struct pollfd	 p[2] = { { .fd = pf.wake[0], .events = POLLIN },
 			    { .fd = fd, .events = events } };
-	time_t		 now;
+	int64_t		 now;
 	int		 n;
 
 	for (;;) {
-		now = time(NULL);
+		now = follow_now();
 		if (now >= deadline)
 			return (0);
-		n = poll(p, fd >= 0 ? 2 : 1, (int)(deadline - now) * 1000);
+		n = poll(p, fd >= 0 ? 2 : 1, (int)(deadline - now > 60 ? 60 :
+		    deadline - now) * 1000);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 || (p[0].revents & POLLIN))
@@ -234,7 +202,7 @@ follow_connect(void)
 	PGconn			*pg;
 	PostgresPollingStatusType s = PGRES_POLLING_WRITING;
 	char			 why[256];
-	time_t			 deadline = time(NULL) + FOLLOW_QUERY_S;
+	int64_t			 deadline = follow_now() + FOLLOW_QUERY_S;
 	int			 r;
 
 	if ((pg = central_connect_start(pf.url, "gatewayd policy", why,
@@ -265,15 +233,18 @@ follow_connect(void)
 }
 
 /*
- * One statement, waited for as follow_wait waits; its last result (to
- * PQclear), or NULL: failed (said), timed out or stopped.
+ * One statement, waited for as follow_wait waits, for as long as the
+ * server sends something at least every FOLLOW_QUERY_S (a large policy
+ * over a slow link arrives); its last result (to PQclear), or NULL:
+ * failed (said), silent or stopped. After NULL the connection is not
+ * used again (a statement may still be running on it).
  */
 static PGresult *
 follow_query(PGconn *pg, const char *sql, int binary)
 {
 	PGresult	*r, *last = NULL;
 	char		 why[256];
-	time_t		 deadline = time(NULL) + FOLLOW_QUERY_S;
+	int64_t		 deadline = follow_now() + FOLLOW_QUERY_S;
 	int		 w;
 
 	if (!PQsendQueryParams(pg, sql, 0, NULL, NULL, NULL, NULL, binary))
@@ -300,6 +271,7 @@ follow_query(PGconn *pg, const char *sql, int binary)
 			PQclear(last);
 			return (NULL);
 		}
+		deadline = follow_now() + FOLLOW_QUERY_S;	/* it spoke */
 	}
 fail:
 	snprintf(why, sizeof(why), "%s", PQerrorMessage(pg));
@@ -320,14 +292,28 @@ follow_be(const char *p, int len)
 	return (v);
 }
 
-/* The store's head, fetched, checked and put in place of the snapshot. */
-static int
+/* The sha's hex, for .heard and the store's encode(sha256, 'hex'). */
+static void
+follow_hex(const unsigned char *sha, int len, char *out)
+{
+	int	 i;
+
+	for (i = 0; i < len && i < SNAPSHOT_SHA_HEX / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", sha[i]);
+	out[2 * i] = '\0';
+}
+
+/*
+ * The store's head, fetched, checked and put in place of the snapshot;
+ * .heard then names its sha. The change id installed, or -1. A head
+ * that fails a check is remembered and not fetched again until it moves.
+ */
+static int64_t
 follow_install(PGconn *pg)
 {
 	PGresult	*r;
-	char		 why[256];
-	int64_t		 id;
-	int		 rc = -1;
+	char		 why[256], sha[SNAPSHOT_SHA_HEX + 1];
+	int64_t		 id = -1;
 
 	if ((r = follow_query(pg, "SELECT change_id, image, sha256 FROM "
 	    "policy_head", 1)) == NULL)
@@ -339,75 +325,125 @@ follow_install(PGconn *pg)
 		goto done;
 	}
 	id = (int64_t)follow_be(PQgetvalue(r, 0, 0), 8);
+	follow_hex((const unsigned char *)PQgetvalue(r, 0, 2),
+	    PQgetlength(r, 0, 2), sha);
 	if (policy_image_install(pf.snapshot, PQgetvalue(r, 0, 1),
 	    (size_t)PQgetlength(r, 0, 1), PQgetvalue(r, 0, 2),
 	    (size_t)PQgetlength(r, 0, 2), id, why, sizeof(why)) == -1) {
 		follow_error("change %lld refused: %s", (long long)id, why);
+		pf.refused = id;
+		snprintf(pf.refused_sha, sizeof(pf.refused_sha), "%s", sha);
+		id = -1;
 		goto done;
 	}
 	pf.local = id;
+	snprintf(pf.local_sha, sizeof(pf.local_sha), "%s", sha);
+	if (pwrite(pf.heard_fd, sha, strlen(sha), 0) != (ssize_t)strlen(sha) ||
+	    ftruncate(pf.heard_fd, (off_t)strlen(sha)) == -1)
+		log_warn("%s", pf.heard_path);
 	atomic_store(&pf_change, id);
 	atomic_fetch_add(&pf_installed, 1);
 	log_info("policy store: change %lld received (%d bytes)",
 	    (long long)id, PQgetlength(r, 0, 1));
-	rc = 0;
 done:
 	PQclear(r);
-	return (rc);
+	return (id);
 }
 
 /*
- * Is the snapshot the store's head? Fetches it when not. 0 when the
- * snapshot is current (the store's word, kept in .heard), -1 when not.
+ * Whether the policy in force is compiled from change id: the watcher
+ * is told at once and compiles within milliseconds; waited for up to a
+ * second, so that the confirmation that follows is of what judges.
+ */
+static int
+follow_in_force(int64_t id)
+{
+	int	 i;
+
+	gwpolicy_poke();
+	for (i = 0; i < 100 && gwpolicy_change() != id; i++)
+		usleep(10000);
+	return (gwpolicy_change() == id);
+}
+
+/*
+ * Is the policy in force the store's head (its change id and its sha)?
+ * Fetches the head when not. 0 when it is (the store's word, kept in
+ * .heard), 1 when not (said), -1 when the connection failed.
  */
 static int
 follow_sync(PGconn *pg)
 {
 	PGresult	*r;
-	int64_t		 head;
+	const char	*sha;
+	int64_t		 head, size;
 
-	if ((r = follow_query(pg, "SELECT change_id FROM policy_head", 0)) ==
-	    NULL)
+	if ((r = follow_query(pg, "SELECT change_id, encode(sha256, 'hex'), "
+	    "octet_length(image) FROM policy_head", 0)) == NULL)
 		return (-1);
-	if (PQntuples(r) != 1 || PQnfields(r) != 1) {
+	if (PQntuples(r) != 1 || PQnfields(r) != 3) {
 		follow_error("the store holds no policy yet (socksctl init)");
 		PQclear(r);
-		return (-1);
+		return (1);
 	}
 	head = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	if (head != pf.local && follow_install(pg) == -1)
-		return (-1);
-	if (pf.local != head)	/* moved on meanwhile: the next round */
-		return (-1);
+	size = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	sha = PQgetvalue(r, 0, 1);
+	if (head == pf.refused && strcmp(sha, pf.refused_sha) == 0) {
+		PQclear(r);
+		return (1);	/* said when refused; not fetched again */
+	}
+	if (size > CENTRAL_POLICY_MAX) {
+		follow_error("change %lld refused: the policy is %lld bytes, "
+		    "over %d", (long long)head, (long long)size,
+		    CENTRAL_POLICY_MAX);
+		PQclear(r);
+		return (1);
+	}
+	if (head != pf.local || strcmp(sha, pf.local_sha) != 0) {
+		PQclear(r);
+		/* Fetched: the head as of that fetch, if it moved since. */
+		if ((head = follow_install(pg)) == -1)
+			return (PQstatus(pg) == CONNECTION_OK ? 1 : -1);
+	} else
+		PQclear(r);
+	if (!follow_in_force(head)) {
+		follow_error("change %lld is not in force (see the policy "
+		    "watcher's message)", (long long)head);
+		return (1);
+	}
 	atomic_store(&pf_heard, follow_now());
 	if (futimens(pf.heard_fd, NULL) == -1)
 		log_warn("%s", pf.heard_path);
 	follow_clear_error();
-	gwpolicy_poke();	/* a new snapshot, or open again: now */
+	gwpolicy_poke();	/* open again, if it was closed: now */
 	return (0);
 }
 
-/* Connected: checks now, on each notification and every few seconds. */
+/*
+ * Connected: checks now, on each notification and every few seconds.
+ * Returns when the connection is no longer usable, or on a stop.
+ */
 static void
 follow_session(PGconn *pg)
 {
 	PGresult	*r;
 	PGnotify	*n;
-	int		 w;
+	int		 w, heard, rc;
 
 	if ((r = follow_query(pg, "LISTEN socksgw_policy", 0)) == NULL)
 		return;
 	PQclear(r);
-	atomic_store(&pf_state, FOLLOW_UP);
 	for (;;) {
-		if (follow_sync(pg) == -1) {
-			if (PQstatus(pg) != CONNECTION_OK)
-				return;
-			atomic_store(&pf_state, FOLLOW_DOWN);
-		} else
-			atomic_store(&pf_state, FOLLOW_UP);
-		w = follow_wait(PQsocket(pg), POLLIN, time(NULL) +
+		if ((rc = follow_sync(pg)) == -1)
+			return;
+		atomic_store(&pf_state, rc == 0 ? FOLLOW_UP : FOLLOW_DOWN);
+		/* Notifications that came with the answers: at once. */
+		for (heard = 0; (n = PQnotifies(pg)) != NULL; heard = 1)
+			PQfreemem(n);
+		if (heard)
+			continue;
+		w = follow_wait(PQsocket(pg), POLLIN, follow_now() +
 		    FOLLOW_CHECK_S);
 		if (w == -1)
 			return;
@@ -415,8 +451,6 @@ follow_session(PGconn *pg)
 			follow_error("the connection ended");
 			return;
 		}
-		while ((n = PQnotifies(pg)) != NULL)
-			PQfreemem(n);
 	}
 }
 
@@ -434,7 +468,7 @@ follow_main(void *arg)
 			PQfinish(pg);
 		}
 		atomic_store(&pf_state, FOLLOW_DOWN);
-		if (follow_wait(-1, 0, time(NULL) + backoff) == -1)
+		if (follow_wait(-1, 0, follow_now() + backoff) == -1)
 			break;
 		if (backoff < FOLLOW_RETRY_MAX_S)
 			backoff *= 2;
@@ -442,48 +476,26 @@ follow_main(void *arg)
 	return (NULL);
 }
 
-/* After the privilege drop: the thread, when policy_db is a URL. */
+/* After policy_follow_open: the thread, when policy_db is a URL. */
 int
 policy_follow_start(const struct conf *c, char **cause)
 {
-	struct stat	 st;
-	sqlite3		*db;
-
 	if (c->c_policy_central == NULL)
 		return (0);
 	if ((pf.url = strdup(c->c_policy_central)) == NULL ||
-	    (pf.snapshot = strdup(c->c_policy_db)) == NULL ||
-	    (pf.heard_path == NULL && asprintf(&pf.heard_path, "%s.heard",
-	    c->c_policy_db) < 0))
-		goto oom;
-	if ((pf.heard_fd = open(pf.heard_path, O_WRONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 || fstat(pf.heard_fd, &st) == -1) {
-		if (asprintf(cause, "%s: %s", pf.heard_path,
-		    strerror(errno)) < 0)
+	    (pf.snapshot = strdup(c->c_policy_db)) == NULL) {
+		*cause = NULL;
+		return (-1);
+	}
+	if (pipe2(pf.wake, O_CLOEXEC) == -1 ||
+	    (errno = pthread_create(&pf.thread, NULL, follow_main, NULL)) !=
+	    0) {
+		if (asprintf(cause, "policy follower: %s", strerror(errno)) < 0)
 			*cause = NULL;
 		return (-1);
 	}
-	atomic_store(&pf_heard, follow_heard_from(st.st_mtime));
-	if ((db = policy_db_open(pf.snapshot, POLICY_DB_READONLY, cause)) ==
-	    NULL)
-		return (-1);
-	pf.local = policy_snapshot_change(db);
-	sqlite3_close(db);
-	atomic_store(&pf_change, pf.local);
-	if (pipe2(pf.wake, O_CLOEXEC) == -1)
-		goto fail;
-	atomic_store(&pf_state, FOLLOW_CONNECTING);
-	if ((errno = pthread_create(&pf.thread, NULL, follow_main, NULL)) != 0)
-		goto fail;
 	pf.running = 1;
 	return (0);
-fail:
-	if (asprintf(cause, "policy follower: %s", strerror(errno)) < 0)
-		*cause = NULL;
-	return (-1);
-oom:
-	*cause = NULL;
-	return (-1);
 }
 
 void
@@ -531,6 +543,19 @@ policy_follow_state_name(int state)
 {
 	return (state >= FOLLOW_OFF && state <= FOLLOW_DOWN ?
 	    follow_state_names[state] : "off");
+}
+
+int
+policy_follow_is_node(void)
+{
+	return (atomic_load(&pf_fleet));
+}
+
+/* For a reload: the store followed is url's (set once, before threads). */
+int
+policy_follow_same_url(const char *url)
+{
+	return (pf.url != NULL && strcmp(pf.url, url) == 0);
 }
 
 void

@@ -1,6 +1,8 @@
 /*
- * policy_image.c: a policy database from the fleet's store (policy_head's
- * image, policy_follow.c), checked before a node judges by it: checksum,
+ * policy_image.c: a fleet node's snapshot files (policy_snapshot, its
+ * folder and its .heard), and a policy database from the fleet's store
+ * (policy_head's image, policy_follow.c), checked before a node judges by
+ * it: checksum,
  * size, SQLite's own soundness check in defensive mode, schema version
  * and change id. Only then does it replace the snapshot, by a rename, so
  * the snapshot is always one whole, checked policy.
@@ -19,11 +21,13 @@
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
+#include "central.h"
+#include "conf.h"
+#include "log.h"
 #include "policy.h"
 
 #include "proxy.h"
 
-#define IMAGE_MAX	(512 * 1024 * 1024)	/* bytes of a policy, at most */
 
 /* The change id a policy database holds (its newest change-log entry). */
 int64_t
@@ -97,6 +101,111 @@ done:
 }
 
 /*
+ * As root, before the privilege drop: the snapshot's folder, root's with
+ * the proxy's group allowed to write (root keeps its way in without
+ * DAC_OVERRIDE, as under the systemd unit). Everything in it is made and
+ * replaced by the proxy, after the drop (policy_snapshot_open).
+ */
+int
+policy_snapshot_prepare(const struct conf *c, gid_t gid, char **cause)
+{
+	struct stat	 st;
+	char		*dir, *slash;
+	int		 rc = 0;
+
+	if (c->c_policy_central == NULL)
+		return (0);
+	if ((dir = strdup(c->c_policy_db)) == NULL) {
+		*cause = NULL;
+		return (-1);
+	}
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0770) == 0) {
+			if (geteuid() == 0 && (chown(dir, 0, gid) == -1 ||
+			    chmod(dir, 0770) == -1))
+				rc = -1;
+		} else if (errno != EEXIST || lstat(dir, &st) == -1 ||
+		    !S_ISDIR(st.st_mode)) {
+			if (errno == EEXIST)
+				errno = ENOTDIR;
+			rc = -1;
+		}
+		if (rc == -1 && asprintf(cause, "policy_snapshot: %s: %s", dir,
+		    strerror(errno)) < 0)
+			*cause = NULL;
+	}
+	free(dir);
+	return (rc);
+}
+
+/*
+ * After the drop, before the first compile: .heard (made new: 1970, never
+ * confirmed) and the snapshot (made empty, every request denied, when
+ * there is none; one that does not open is set aside as .bad and made
+ * anew, unconfirmed). Fills sf: .heard's time and the image's sha it
+ * names, the snapshot's change id.
+ */
+int
+policy_snapshot_open(const char *path, struct snapshot_files *sf,
+    char **cause)
+{
+	struct timespec	 never[2] = { { 0, 0 }, { 0, 0 } };
+	struct stat	 st;
+	sqlite3		*db;
+	char		*bad = NULL;
+	ssize_t		 n;
+	int		 fresh = 0;
+
+	memset(sf, 0, sizeof(*sf));
+	if (asprintf(&sf->sf_heard_path, "%s.heard", path) < 0) {
+		*cause = NULL;
+		return (-1);
+	}
+	if ((sf->sf_heard_fd = open(sf->sf_heard_path, O_RDWR | O_CREAT |
+	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640)) != -1)
+		fresh = 1;
+	else if (errno != EEXIST || (sf->sf_heard_fd = open(sf->sf_heard_path,
+	    O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1)
+		goto fail;
+	if (fstat(sf->sf_heard_fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((db = policy_db_open(path, POLICY_DB_CREATE, cause)) == NULL) {
+		log_warnx("policy: %s: set aside as .bad; the store's policy is "
+		    "fetched anew", *cause ? *cause : "out of memory");
+		free(*cause);
+		*cause = NULL;
+		if (asprintf(&bad, "%s.bad", path) < 0 ||
+		    rename(path, bad) == -1 ||
+		    (db = policy_db_open(path, POLICY_DB_CREATE, cause)) == NULL) {
+			free(bad);
+			return (-1);
+		}
+		free(bad);
+		fresh = 1;
+	}
+	sf->sf_change = policy_snapshot_change(db);
+	sqlite3_close(db);
+	if (fresh && (ftruncate(sf->sf_heard_fd, 0) == -1 ||
+	    futimens(sf->sf_heard_fd, never) == -1 ||
+	    fstat(sf->sf_heard_fd, &st) == -1))
+		goto fail;
+	sf->sf_heard = st.st_mtime;
+	/* Which image the snapshot is: the store's sha, as installed. */
+	n = pread(sf->sf_heard_fd, sf->sf_sha, SNAPSHOT_SHA_HEX, 0);
+	sf->sf_sha[n == SNAPSHOT_SHA_HEX ? n : 0] = '\0';
+	return (0);
+fail:
+	if (asprintf(cause, "%s: %s", sf->sf_heard_path, strerror(errno)) < 0)
+		*cause = NULL;
+	return (-1);
+}
+
+/*
  * Checks image (len bytes, sum its SHA-256 as the store gave it) and puts
  * it in place of snapshot. 0, or -1 with why.
  */
@@ -108,9 +217,9 @@ policy_image_install(const char *snapshot, const void *image, size_t len,
 	char		*tmp;
 	int		 fd, ok = 0;
 
-	if (len > IMAGE_MAX) {
+	if (len > CENTRAL_POLICY_MAX) {
 		snprintf(why, whylen, "the policy is %zu bytes, over %d", len,
-		    IMAGE_MAX);
+		    CENTRAL_POLICY_MAX);
 		return (-1);
 	}
 	SHA256(image, len, own);

@@ -353,11 +353,18 @@ proxy_main(struct conf *c, struct proxy_args *px)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	metrics_init(c, px->px_metrics);
 	privsep_lookup(c->c_path, "user", c->c_user, &acct);
-	if (policy_follow_prepare(c, acct.pa_set ? acct.pa_uid : geteuid(),
-	    acct.pa_set ? acct.pa_gid : getegid(), &cause) == -1 ||
-	    gwpolicy_init(c, &cause) == -1 || control_init(c, &cause) == -1)
+	/*
+	 * A fleet node's snapshot is the proxy account's (it replaces it):
+	 * made and compiled after the drop, in a folder made now.
+	 */
+	if (policy_snapshot_prepare(c, acct.pa_set ? acct.pa_gid : getegid(),
+	    &cause) == -1 || (c->c_policy_central == NULL &&
+	    gwpolicy_init(c, &cause) == -1) || control_init(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	privsep_become(&acct);
+	if (c->c_policy_central != NULL && (policy_follow_open(c,
+	    &cause) == -1 || gwpolicy_init(c, &cause) == -1))
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	/* auditd's hello: quota counts and session ids before any session. */
 	if (audit_init(c, px->px_audit, px->px_restarted, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 struct conf;
 struct event_base;
@@ -31,6 +32,7 @@ void	 gwpolicy_reload(const struct conf *);
 void	 gwpolicy_stop(void);
 void	 gwpolicy_poke(void);
 int	 gwpolicy_closed(void);
+int64_t	 gwpolicy_change(void);
 struct policy *gwpolicy_get(unsigned *);
 unsigned gwpolicy_generation(void);
 
@@ -44,8 +46,10 @@ struct follow_status {
 	int		 fs_max_age;	/* policy_max_age */
 	char		 fs_error[256];
 };
-int	 policy_follow_prepare(const struct conf *, uid_t, gid_t, char **);
+int	 policy_follow_open(const struct conf *, char **);
 int	 policy_follow_start(const struct conf *, char **);
+int	 policy_follow_is_node(void);
+int	 policy_follow_same_url(const char *);
 void	 policy_follow_reload(const struct conf *);
 void	 policy_follow_stop(void);
 void	 policy_follow_status(struct follow_status *);
@@ -55,8 +59,18 @@ int	 policy_follow_closed(char *, size_t);
 int	 policy_follow_json(char *, size_t);
 void	 policy_follow_prometheus(FILE *);
 
-/* policy_image.c: a policy from the fleet's store, checked, in place */
+/* policy_image.c: a node's snapshot files, and the store's policy */
 struct sqlite3;
+#define SNAPSHOT_SHA_HEX	64
+struct snapshot_files {
+	char		*sf_heard_path;
+	int		 sf_heard_fd;
+	time_t		 sf_heard;	/* .heard's time: the store's word */
+	char		 sf_sha[SNAPSHOT_SHA_HEX + 1];	/* the image's */
+	int64_t		 sf_change;	/* the snapshot's change id */
+};
+int	 policy_snapshot_prepare(const struct conf *, gid_t, char **);
+int	 policy_snapshot_open(const char *, struct snapshot_files *, char **);
 int64_t	 policy_snapshot_change(struct sqlite3 *);
 int	 policy_image_install(const char *, const void *, size_t,
 	    const void *, size_t, int64_t, char *, size_t);

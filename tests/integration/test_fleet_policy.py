@@ -6,6 +6,7 @@ store is away, and refuses everything once policy_max_age has passed
 without a word from the store.
 """
 import json
+import os
 import subprocess
 import threading
 import time
@@ -58,6 +59,14 @@ class FleetPolicyTest(pgserver.StoreTestCase, GatewayTestCase):
                                      self.stats(gw)["policy_store"]),
                         timeout=timeout, interval=0.05,
                         what="node at change %d" % head)
+
+    def age_heard(self, gw, seconds):
+        """As if the store last confirmed the node's policy seconds ago
+        (its .heard), then a restart: policy_max_age (60 s, its least)
+        is then near without waiting a minute for it."""
+        t = time.time() - seconds
+        os.utime(os.path.join(gw.tmp.path, "snap", "policy.db.heard"), (t, t))
+        gw.restart()
 
     def rep(self, gw):
         s, rep, _, _ = socks_open(gw.addr, "127.0.0.1", self.echo)
@@ -136,7 +145,7 @@ class FleetPolicyTest(pgserver.StoreTestCase, GatewayTestCase):
         self.assertEqual(len(rules), 25)
 
     def test_store_away_snapshot_then_closed_after_max_age(self):
-        gw = self.node("alpha", "policy_max_age 10")
+        gw = self.node("alpha", "policy_max_age 60")
         self.wait_current(gw)
         self.assertEqual(self.rep(gw), 0)
         self.pg.stop()
@@ -145,8 +154,9 @@ class FleetPolicyTest(pgserver.StoreTestCase, GatewayTestCase):
             what="the node to see the store gone")
         self.assertFalse(st["closed"])
         self.assertEqual(self.rep(gw), 0)       # the snapshot serves
-        # A restart while the store is away: the snapshot still serves.
-        gw.restart()
+        # A restart while the store is away, its last word 50 s ago: the
+        # snapshot still serves, for the 10 s left.
+        self.age_heard(gw, 50)
         self.assertEqual(self.rep(gw), 0)
         # policy_max_age after the last word: every request refused,
         # and stats, metrics and the log say why.
@@ -154,7 +164,7 @@ class FleetPolicyTest(pgserver.StoreTestCase, GatewayTestCase):
                  what="the node to close")
         st = self.stats(gw)["policy_store"]
         self.assertTrue(st["closed"])
-        self.assertGreater(st["heard_age_s"], 10)
+        self.assertGreater(st["heard_age_s"], 60)
         rows = wait_for(lambda: gw.audit("verdict = 'deny'"),
                         what="the refusal's record")
         self.assertIn("policy store", rows[-1]["reason"])
@@ -177,7 +187,7 @@ class FleetPolicyTest(pgserver.StoreTestCase, GatewayTestCase):
         self.assertEqual(self.rep(gw), 0)
 
     def test_a_bad_policy_in_the_store_is_refused(self):
-        gw = self.node("alpha", "policy_max_age 10")
+        gw = self.node("alpha", "policy_max_age 60")
         self.wait_current(gw)
         good = self.stats(gw)["policy_store"]["change_id"]
         # Garbage with its own checksum (a store-writer's mistake), then
@@ -194,13 +204,29 @@ class FleetPolicyTest(pgserver.StoreTestCase, GatewayTestCase):
         self.pg.psql("UPDATE policy_head SET sha256 = sha256('x'::bytea)")
         wait_for(lambda: "checksum" in self.stats(gw)["policy_store"]["error"],
                  timeout=15, what="the checksum refused")
-        # The node cannot confirm its policy: after max_age, closed.
+        # The node cannot confirm its policy: after max_age, closed
+        # (its last word made 50 s old: the restart does not confirm it).
+        self.age_heard(gw, 50)
+        self.assertEqual(self.rep(gw), 0)
         wait_for(lambda: self.rep(gw) == DENIED, timeout=30, interval=0.2,
                  what="the node to close")
         # An admin's change repairs the head; the node takes it.
         r = self.admin("rule", "list", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("checksum", r.stderr)
+
+    def test_the_same_change_id_with_other_content_is_fetched(self):
+        # A store emptied (restored from an old backup) and changed anew:
+        # change 1 again, other content. The node follows the content.
+        gw = self.node("alpha")
+        self.wait_current(gw)
+        self.assertEqual(self.rep(gw), 0)
+        self.pg.psql("DELETE FROM policy_head; DELETE FROM policy_changes")
+        self.admin("init")
+        self.admin("rule", "add", "deny", "--dst", "127.0.0.0/8")
+        self.assertEqual(self.head(), 1)
+        wait_for(lambda: self.rep(gw) == DENIED, timeout=15, interval=0.1,
+                 what="the other change 1 in force")
 
     def test_a_password_in_the_url_is_refused(self):
         conf = self.tmp.write("bad.conf", "\n\npolicy_db postgresql://gw:"

@@ -1,4 +1,7 @@
--- socksgw central store, version 2: the fleet's one policy (issue 18).
+-- socksgw policy store (PostgreSQL), version 1: the fleet's one policy (issue 18).
+-- Its schema version is kept apart from the audit store's (socksgw_schema
+-- rows "policy" and "central"): a node of an older build keeps shipping
+-- its audit to a store that also holds a policy.
 --
 -- socksctl, given `policy_db postgresql://...`, runs each command on a
 -- scratch copy of the newest policy (a SQLite database of the local

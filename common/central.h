@@ -8,6 +8,7 @@
 #define CENTRAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -19,5 +20,14 @@ PGconn	*central_connect(const char *, const char *, char *, size_t);
 PGconn	*central_connect_start(const char *, const char *, char *, size_t);
 int	 central_migrate(PGconn *, const char *, char *, size_t);
 int	 central_ok(PGresult *, char *, size_t);
+
+/* central_wait.c: for threads that must stop at once and never hang */
+int64_t	 central_now(void);
+int	 central_wait(int, int, short, int64_t);
+PGconn	*central_connect_wait(const char *, const char *, int, int, char *,
+	    size_t);
+PGresult *central_query_wait(PGconn *, const char *, int,
+	    const char *const *, const int *, const int *, int, int, int,
+	    char *, size_t);
 
 #endif /* CENTRAL_H */

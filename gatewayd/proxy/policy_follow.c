@@ -91,15 +91,6 @@ static _Atomic int	 pf_fleet;	/* this is a fleet node */
 static void
 follow_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static int64_t
-follow_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return ((int64_t)ts.tv_sec);
-}
-
 /*
  * .heard's time, kept across a restart by the wall clock, on the boot
  * clock. 1970 is never; so is a time ahead of now (the clock was set back
@@ -113,7 +104,7 @@ follow_heard_from(time_t mtime)
 
 	if (mtime <= 0 || mtime > now + FOLLOW_SKEW_S)
 		return (FOLLOW_NEVER);
-	return (follow_now() - (mtime > now ? 0 : (int64_t)(now - mtime)));
+	return (central_now() - (mtime > now ? 0 : (int64_t)(now - mtime)));
 }
 
 /* Says why the node is not current (logged when it is news). */
@@ -169,116 +160,30 @@ policy_follow_open(const struct conf *c, char **cause)
 	return (0);
 }
 
-/*
- * Waits for fd (or a stop) until deadline (follow_now()); 1 ready, 0 time,
- * -1 stop.
- */
-static int
-follow_wait(int fd, short events, int64_t deadline)
-{
-	struct pollfd	 p[2] = { { .fd = pf.wake[0], .events = POLLIN },
-			    { .fd = fd, .events = events } };
-	int64_t		 now;
-	int		 n;
-
-	for (;;) {
-		now = follow_now();
-		if (now >= deadline)
-			return (0);
-		n = poll(p, fd >= 0 ? 2 : 1, (int)(deadline - now > 60 ? 60 :
-		    deadline - now) * 1000);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 || (p[0].revents & POLLIN))
-			return (-1);
-		if (n > 0)
-			return (1);
-	}
-}
-
 static PGconn *
 follow_connect(void)
 {
-	PGconn			*pg;
-	PostgresPollingStatusType s = PGRES_POLLING_WRITING;
-	char			 why[256];
-	int64_t			 deadline = follow_now() + FOLLOW_QUERY_S;
-	int			 r;
+	PGconn	*pg;
+	char	 why[256];
 
-	if ((pg = central_connect_start(pf.url, "gatewayd policy", why,
-	    sizeof(why))) == NULL) {
+	if ((pg = central_connect_wait(pf.url, "gatewayd policy", pf.wake[0],
+	    FOLLOW_QUERY_S, why, sizeof(why))) == NULL && why[0] != '\0')
 		follow_error("%s", why);
-		return (NULL);
-	}
-	while (s != PGRES_POLLING_OK && s != PGRES_POLLING_FAILED) {
-		r = follow_wait(PQsocket(pg), s == PGRES_POLLING_READING ?
-		    POLLIN : POLLOUT, deadline);
-		if (r <= 0) {
-			if (r == 0)
-				follow_error("connecting: no answer in %d s",
-				    FOLLOW_QUERY_S);
-			PQfinish(pg);
-			return (NULL);
-		}
-		s = PQconnectPoll(pg);
-	}
-	if (s == PGRES_POLLING_FAILED) {
-		snprintf(why, sizeof(why), "%s", PQerrorMessage(pg));
-		why[strcspn(why, "\n")] = '\0';
-		follow_error("%s", why);
-		PQfinish(pg);
-		return (NULL);
-	}
 	return (pg);
 }
 
-/*
- * One statement, waited for as follow_wait waits, for as long as the
- * server sends something at least every FOLLOW_QUERY_S (a large policy
- * over a slow link arrives); its last result (to PQclear), or NULL:
- * failed (said), silent or stopped. After NULL the connection is not
- * used again (a statement may still be running on it).
- */
+/* One statement (central_query_wait); NULL: said, and reconnect. */
 static PGresult *
 follow_query(PGconn *pg, const char *sql, int binary)
 {
-	PGresult	*r, *last = NULL;
+	PGresult	*r;
 	char		 why[256];
-	int64_t		 deadline = follow_now() + FOLLOW_QUERY_S;
-	int		 w;
 
-	if (!PQsendQueryParams(pg, sql, 0, NULL, NULL, NULL, NULL, binary))
-		goto fail;
-	for (;;) {
-		if (!PQconsumeInput(pg))
-			goto fail;
-		while (!PQisBusy(pg)) {
-			if ((r = PQgetResult(pg)) == NULL) {
-				if (last != NULL && !central_ok(last, why,
-				    sizeof(why))) {
-					follow_error("%s", why);
-					PQclear(last);
-					return (NULL);
-				}
-				return (last);
-			}
-			PQclear(last);
-			last = r;
-		}
-		if ((w = follow_wait(PQsocket(pg), POLLIN, deadline)) <= 0) {
-			if (w == 0)
-				follow_error("no answer in %d s", FOLLOW_QUERY_S);
-			PQclear(last);
-			return (NULL);
-		}
-		deadline = follow_now() + FOLLOW_QUERY_S;	/* it spoke */
-	}
-fail:
-	snprintf(why, sizeof(why), "%s", PQerrorMessage(pg));
-	why[strcspn(why, "\n")] = '\0';
-	follow_error("%s", why);
-	PQclear(last);
-	return (NULL);
+	if ((r = central_query_wait(pg, sql, 0, NULL, NULL, NULL, binary,
+	    pf.wake[0], FOLLOW_QUERY_S, why, sizeof(why))) == NULL &&
+	    why[0] != '\0')
+		follow_error("%s", why);
+	return (r);
 }
 
 static uint64_t
@@ -412,7 +317,7 @@ follow_sync(PGconn *pg)
 		    "watcher's message)", (long long)head);
 		return (1);
 	}
-	atomic_store(&pf_heard, follow_now());
+	atomic_store(&pf_heard, central_now());
 	if (futimens(pf.heard_fd, NULL) == -1)
 		log_warn("%s", pf.heard_path);
 	follow_clear_error();
@@ -443,8 +348,8 @@ follow_session(PGconn *pg)
 			PQfreemem(n);
 		if (heard)
 			continue;
-		w = follow_wait(PQsocket(pg), POLLIN, follow_now() +
-		    FOLLOW_CHECK_S);
+		w = central_wait(pf.wake[0], PQsocket(pg), POLLIN,
+		    central_now() + FOLLOW_CHECK_S);
 		if (w == -1)
 			return;
 		if (w == 1 && !PQconsumeInput(pg)) {
@@ -468,7 +373,7 @@ follow_main(void *arg)
 			PQfinish(pg);
 		}
 		atomic_store(&pf_state, FOLLOW_DOWN);
-		if (follow_wait(-1, 0, follow_now() + backoff) == -1)
+		if (central_wait(pf.wake[0], -1, 0, central_now() + backoff) == -1)
 			break;
 		if (backoff < FOLLOW_RETRY_MAX_S)
 			backoff *= 2;
@@ -529,7 +434,7 @@ policy_follow_status(struct follow_status *fs)
 	memset(fs, 0, sizeof(*fs));
 	fs->fs_state = atomic_load(&pf_state);
 	fs->fs_heard_age = atomic_load(&pf_heard) == FOLLOW_NEVER ? -1 :
-	    follow_now() - atomic_load(&pf_heard);
+	    central_now() - atomic_load(&pf_heard);
 	fs->fs_change = atomic_load(&pf_change);
 	fs->fs_installed = atomic_load(&pf_installed);
 	fs->fs_max_age = atomic_load(&pf_max_age);
@@ -576,7 +481,7 @@ policy_follow_closed(char *why, size_t len)
 
 	if (!atomic_load(&pf_fleet))
 		return (0);	/* not a fleet node */
-	age = follow_now() - heard;
+	age = central_now() - heard;
 	if (heard != FOLLOW_NEVER && age <= max_age)
 		return (0);
 	if (heard == FOLLOW_NEVER)

@@ -67,4 +67,27 @@ uint64_t quota_account_grant(struct account *, const struct policy_quota *,
 void	 quota_account_release(struct account *, uint64_t, time_t);
 uint64_t quota_account_used(struct account *, int);
 
+/*
+ * A fleet's quotas (policy_db postgresql://...): what quota.c tells the
+ * leaser (quota_lease.c), and the leaser's answers.
+ */
+struct lease_req {
+	struct account	*lr_account;	/* held */
+	const char	*lr_user;	/* the account's name */
+	int		 lr_period;
+	int64_t		 lr_start;
+	int64_t		 lr_quota;
+	int64_t		 lr_want;	/* bytes asked for */
+};
+void	 quota_fleet_on(void);
+int	 quota_lease_next(struct lease_req *);
+void	 quota_lease_done(struct lease_req *, int64_t, int);
+void	 quota_lease_loaded(const char *, int, int64_t, int64_t, time_t);
+/* quota_lease.c */
+struct conf;
+int	 quota_lease_start(const struct conf *, char **);
+void	 quota_lease_stop(void);
+void	 quota_lease_kick(void);
+int	 quota_lease_json(char *, size_t);
+
 #endif /* ACCOUNT_H */

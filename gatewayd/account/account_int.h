@@ -10,6 +10,8 @@
 
 #include <sys/queue.h>
 
+#include <pthread.h>
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -33,6 +35,9 @@ struct quota_count {
 	int64_t		 qc_unsaved;	/* not yet in the database */
 	time_t		 qc_carry_start; /* the last period's unsaved bytes */
 	int64_t		 qc_carry;
+	/* A fleet's (quota_lease.c): bytes this node holds of the quota */
+	uint64_t	 qc_leased;
+	int		 qc_lease_known;	/* the store answered, this period */
 };
 
 struct account {
@@ -52,10 +57,23 @@ struct account {
 	int64_t			 a_quota_sessions;
 	struct quota_count	 a_count[ACCOUNT_NPERIODS];
 	_Atomic int		 a_exhausted;	/* sessions are to close */
+	/* quota.c's too: waiting for the leaser, with a ref */
+	LIST_ENTRY(account)	 a_lease_entry;
+	int			 a_lease_wanted;
+	struct policy_quota	 a_lease_q;	/* the quota to lease under */
 
 	char			 a_name[];
 };
 
 void	 account_hold(struct account *);
+
+/* quota.c's lock and bookkeeping, shared with quota_fleet.c */
+#define QUOTA_GRANT		(256 * 1024)	/* bytes a session spends */
+extern pthread_mutex_t	 quota_lock;
+void	 quota_track(struct account *);
+int	 quota_roll(struct account *, time_t);
+/* quota_fleet.c, under quota_lock */
+uint64_t quota_limit(struct account *, const struct policy_quota *);
+void	 quota_lease_check(struct account *, const struct policy_quota *);
 
 #endif /* ACCOUNT_INT_H */

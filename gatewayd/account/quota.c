@@ -45,19 +45,18 @@
 #include "account.h"
 #include "account_int.h"
 
-#define QUOTA_GRANT		(256 * 1024)	/* bytes a session spends */
 #define QUOTA_NPERIODS		ACCOUNT_NPERIODS
 
 LIST_HEAD(account_list, account);
 
-static pthread_mutex_t	 quota_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t		 quota_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct account_list quota_accounts;	/* those with counts */
 static int		 quota_persisted;	/* an audit database */
 static _Atomic int	 quota_warned;
 
 
 /* Counts are kept in a: on the list, with a reference of its own. */
-static void
+void
 quota_track(struct account *a)
 {
 	if (a->a_counted)
@@ -89,7 +88,7 @@ quota_carry(struct account *a, int k, time_t start, int64_t bytes)
 }
 
 /* Moves every counter to the period holding now; 1 if one rolled over. */
-static int
+int
 quota_roll(struct account *a, time_t now)
 {
 	struct quota_count	*qc;
@@ -107,6 +106,8 @@ quota_roll(struct account *a, time_t now)
 		    &qc->qc_start, &qc->qc_end) == -1)
 			qc->qc_start = qc->qc_end = 0;
 		qc->qc_used = 0;
+		qc->qc_leased = 0;	/* a new period: leased anew */
+		qc->qc_lease_known = 0;
 		rolled = 1;
 	}
 	return (rolled);
@@ -141,7 +142,8 @@ quota_account_admit(struct account *a, const struct policy_quota *q,
 	pthread_mutex_lock(&quota_lock);
 	quota_track(a);
 	quota_roll(a, now);
-	if (a->a_count[q->pq_period].qc_used < q->pq_bytes) {
+	quota_lease_check(a, q);
+	if (a->a_count[q->pq_period].qc_used < quota_limit(a, q)) {
 		/* Room again (a new period, a raised quota, grants given
 		 * back): the user's sessions may run. */
 		atomic_store(&a->a_exhausted, 0);
@@ -168,8 +170,9 @@ quota_account_grant(struct account *a, const struct policy_quota *q,
 	pthread_mutex_lock(&quota_lock);
 	if (quota_roll(a, now))
 		atomic_store(&a->a_exhausted, 0);
-	left = q->pq_bytes > a->a_count[q->pq_period].qc_used ?
-	    q->pq_bytes - a->a_count[q->pq_period].qc_used : 0;
+	left = quota_limit(a, q);
+	left = left > a->a_count[q->pq_period].qc_used ?
+	    left - a->a_count[q->pq_period].qc_used : 0;
 	grant = want > QUOTA_GRANT ? want : QUOTA_GRANT;
 	if (grant > left)
 		grant = left;
@@ -180,6 +183,7 @@ quota_account_grant(struct account *a, const struct policy_quota *q,
 	}
 	if (grant < want)
 		atomic_store(&a->a_exhausted, 1);
+	quota_lease_check(a, q);
 	pthread_mutex_unlock(&quota_lock);
 	return (grant);
 }

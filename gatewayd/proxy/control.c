@@ -40,6 +40,7 @@
 #include "socks5.h"
 #include "stat.h"
 
+#include "account/account.h"
 #include "base/stats.h"
 #include "session/session.h"
 
@@ -378,7 +379,8 @@ control_rules(struct evbuffer *out)
 static void
 control_read(struct bufferevent *bev, void *arg)
 {
-	char			 restart[512], central[256], store[2048];
+	char			 restart[512], central[256], store[2048],
+				 leases[256];
 	struct control_client	*cc = arg;
 	struct control_ctx	*ctx = cc->cc_ctx;
 	struct evbuffer		*in = bufferevent_get_input(bev);
@@ -455,8 +457,9 @@ control_read(struct bufferevent *bev, void *arg)
 			    stat_name(i), (unsigned long long)gw_stats[i]);
 		audit_central_json(central, sizeof(central));
 		policy_follow_json(store, sizeof(store));
-		evbuffer_add_printf(out, ", \"audit_queue\": %zu%s%s}\n",
-		    audit_queue_depth(), central, store);
+		quota_lease_json(leases, sizeof(leases));
+		evbuffer_add_printf(out, ", \"audit_queue\": %zu%s%s%s}\n",
+		    audit_queue_depth(), central, store, leases);
 		break;
 	case CV_RULES:
 		control_rules(out);

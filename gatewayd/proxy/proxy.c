@@ -34,6 +34,7 @@
 #include "conf.h"
 #include "log.h"
 
+#include "account/account.h"
 #include "base/guard.h"
 #include "parent/parent.h"
 #include "proxy/control.h"
@@ -363,7 +364,8 @@ proxy_main(struct conf *c, struct proxy_args *px)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	privsep_become(&acct);
 	if (c->c_policy_central != NULL && (policy_follow_open(c,
-	    &cause) == -1 || gwpolicy_init(c, &cause) == -1))
+	    &cause) == -1 || gwpolicy_init(c, &cause) == -1 ||
+	    quota_lease_start(c, &cause) == -1))
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	/* auditd's hello: quota counts and session ids before any session. */
 	if (audit_init(c, px->px_audit, px->px_restarted, &cause) == -1)
@@ -448,6 +450,7 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	gw_workers_gone = 1;
 	bandwidth_stop();
 	gw_audit_drain(px->px_ctl);
+	quota_lease_stop();
 	policy_follow_stop();
 	gwpolicy_stop();
 	for (i = 0; i < 3; i++)

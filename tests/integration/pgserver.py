@@ -143,6 +143,7 @@ class StoreTestCase:
         if not os.path.exists(os.path.join(self.pg.data, "postmaster.pid")):
             self.pg.start()
         # Each test on an empty store (made again by whoever comes first).
-        self.pg.psql("DROP TABLE IF EXISTS policy_head, policy_changes, "
+        self.pg.psql("DROP TABLE IF EXISTS quota_leases, policy_head, "
+                     "policy_changes, "
                      "audit_checkpoints, audit_records, audit_keys, "
                      "audit_nodes, socksgw_schema")

@@ -35,9 +35,10 @@ struct quota_count {
 	int64_t		 qc_unsaved;	/* not yet in the database */
 	time_t		 qc_carry_start; /* the last period's unsaved bytes */
 	int64_t		 qc_carry;
-	/* A fleet's (quota_lease.c): bytes this node holds of the quota */
+	/* A fleet's (quota_fleet.c): bytes this node holds of the quota */
 	uint64_t	 qc_leased;
 	int		 qc_lease_known;	/* the store answered, this period */
+	uint64_t	 qc_lease_dry;	/* all leased under this quota: ask not */
 };
 
 struct account {
@@ -57,9 +58,10 @@ struct account {
 	int64_t			 a_quota_sessions;
 	struct quota_count	 a_count[ACCOUNT_NPERIODS];
 	_Atomic int		 a_exhausted;	/* sessions are to close */
-	/* quota.c's too: waiting for the leaser, with a ref */
-	LIST_ENTRY(account)	 a_lease_entry;
+	/* quota.c's too: waiting for the leaser, with a ref; or asked */
+	TAILQ_ENTRY(account)	 a_lease_entry;
 	int			 a_lease_wanted;
+	int			 a_lease_asked;	/* a request in flight */
 	struct policy_quota	 a_lease_q;	/* the quota to lease under */
 
 	char			 a_name[];
@@ -72,8 +74,10 @@ void	 account_hold(struct account *);
 extern pthread_mutex_t	 quota_lock;
 void	 quota_track(struct account *);
 int	 quota_roll(struct account *, time_t);
+int	 quota_is_persisted(void);
 /* quota_fleet.c, under quota_lock */
-uint64_t quota_limit(struct account *, const struct policy_quota *);
+uint64_t quota_limit(struct account *, const struct policy_quota *, int *);
 void	 quota_lease_check(struct account *, const struct policy_quota *);
+int	 quota_lease_holds(const struct account *);
 
 #endif /* ACCOUNT_INT_H */

@@ -108,6 +108,7 @@ quota_roll(struct account *a, time_t now)
 		qc->qc_used = 0;
 		qc->qc_leased = 0;	/* a new period: leased anew */
 		qc->qc_lease_known = 0;
+		qc->qc_lease_dry = 0;
 		rolled = 1;
 	}
 	return (rolled);
@@ -137,13 +138,12 @@ int
 quota_account_admit(struct account *a, const struct policy_quota *q,
     time_t now)
 {
-	int	 ret = -1;
+	int	 ret = -1, final;
 
 	pthread_mutex_lock(&quota_lock);
 	quota_track(a);
 	quota_roll(a, now);
-	quota_lease_check(a, q);
-	if (a->a_count[q->pq_period].qc_used < quota_limit(a, q)) {
+	if (a->a_count[q->pq_period].qc_used < quota_limit(a, q, &final)) {
 		/* Room again (a new period, a raised quota, grants given
 		 * back): the user's sessions may run. */
 		atomic_store(&a->a_exhausted, 0);
@@ -165,12 +165,12 @@ quota_account_grant(struct account *a, const struct policy_quota *q,
     uint64_t want, time_t now)
 {
 	uint64_t	 left, grant;
-	int		 k;
+	int		 k, final;
 
 	pthread_mutex_lock(&quota_lock);
 	if (quota_roll(a, now))
 		atomic_store(&a->a_exhausted, 0);
-	left = quota_limit(a, q);
+	left = quota_limit(a, q, &final);
 	left = left > a->a_count[q->pq_period].qc_used ?
 	    left - a->a_count[q->pq_period].qc_used : 0;
 	grant = want > QUOTA_GRANT ? want : QUOTA_GRANT;
@@ -181,7 +181,11 @@ quota_account_grant(struct account *a, const struct policy_quota *q,
 		a->a_count[k].qc_unsaved += quota_persisted ?
 		    (int64_t)grant : 0;
 	}
-	if (grant < want)
+	/*
+	 * Used up: every session of the user closes. Short of a lease on its
+	 * way (a fleet's), only the session that asked is cut.
+	 */
+	if (grant < want && final)
 		atomic_store(&a->a_exhausted, 1);
 	quota_lease_check(a, q);
 	pthread_mutex_unlock(&quota_lock);
@@ -338,6 +342,12 @@ quota_persisted_on(void)
 	quota_persisted = 1;
 }
 
+int
+quota_is_persisted(void)
+{
+	return (quota_persisted);
+}
+
 /*
  * At start, from auditd: one user's count of a period, kept if that
  * period is the one now current (other rows are history for reports).
@@ -357,6 +367,7 @@ quota_load_row(const struct am_usage *u, time_t now)
 	if ((a = account_get(u->au_user)) != NULL) {
 		pthread_mutex_lock(&quota_lock);
 		quota_track(a);
+		quota_roll(a, now);	/* a lease of the last period is not this one's */
 		qc = &a->a_count[per];
 		qc->qc_start = start;
 		qc->qc_end = end;
@@ -438,7 +449,8 @@ quota_collect_usage(struct am_usage **d, time_t now)
 		}
 		qc = &a->a_count[POLICY_PERIOD_MONTH];
 		if (a->a_quota_sessions == 0 && qc->qc_used == 0 &&
-		    qc->qc_unsaved == 0 && qc->qc_carry == 0) {
+		    qc->qc_unsaved == 0 && qc->qc_carry == 0 &&
+		    !quota_lease_holds(a)) {
 			/* Nothing left to count: quota.c lets a go. */
 			LIST_REMOVE(a, a_quota_entry);
 			memset(a->a_count, 0, sizeof(a->a_count));

@@ -27,10 +27,12 @@
 
 #define QUOTA_LEASE_MAX		(64 * 1024 * 1024)	/* a grant, at most */
 
-LIST_HEAD(lease_list, account);
+TAILQ_HEAD(lease_queue, account);
 
 static int		 quota_fleet;		/* leased from the store */
-static struct lease_list quota_wanted;		/* for the leaser, held */
+/* For the leaser, held; first come, first asked (a user retrying in a
+ * loop waits its turn like the others). */
+static struct lease_queue quota_wanted = TAILQ_HEAD_INITIALIZER(quota_wanted);
 
 /*
  * A fleet's grant: what a node may use of a quota before the store first
@@ -56,28 +58,38 @@ quota_lease_chunk(const struct policy_quota *q)
  * further than this node holds of it (one grant more before the store's
  * first answer this period), so the fleet never passes the quota by more
  * than a grant per node, and a node cut off from the store stops at what
- * it holds.
+ * it holds. *final: reaching it is the end of the quota for this period
+ * (the quota itself, or the store has no more), not a lease on its way.
  */
 uint64_t
-quota_limit(struct account *a, const struct policy_quota *q)
+quota_limit(struct account *a, const struct policy_quota *q, int *final)
 {
 	struct quota_count	*qc = &a->a_count[q->pq_period];
 	uint64_t		 lim;
 
+	*final = 1;
 	if (!quota_fleet)
 		return (q->pq_bytes);
 	lim = qc->qc_leased + (qc->qc_lease_known ? 0 : quota_lease_chunk(q));
-	return (lim < q->pq_bytes ? lim : q->pq_bytes);
+	if (lim >= q->pq_bytes)
+		return (q->pq_bytes);
+	*final = qc->qc_lease_dry == q->pq_bytes;
+	return (lim);
 }
 
-/* In a fleet: asks the leaser for more when what is held runs low. */
+/*
+ * In a fleet, after bytes were granted: asks the leaser for more when
+ * what is held runs low, unless the store said it has no more under this
+ * quota (a raised quota asks again; a new period starts afresh).
+ */
 void
 quota_lease_check(struct account *a, const struct policy_quota *q)
 {
 	struct quota_count	*qc = &a->a_count[q->pq_period];
 
 	if (!quota_fleet || (qc->qc_lease_known && (qc->qc_leased >=
-	    q->pq_bytes || qc->qc_leased >= qc->qc_used + QUOTA_LEASE_LOW *
+	    q->pq_bytes || qc->qc_lease_dry == q->pq_bytes ||
+	    qc->qc_leased >= qc->qc_used + QUOTA_LEASE_LOW *
 	    quota_lease_chunk(q))))
 		return;
 	a->a_lease_q = *q;
@@ -85,8 +97,22 @@ quota_lease_check(struct account *a, const struct policy_quota *q)
 		return;
 	account_hold(a);
 	a->a_lease_wanted = 1;
-	LIST_INSERT_HEAD(&quota_wanted, a, a_lease_entry);
+	TAILQ_INSERT_TAIL(&quota_wanted, a, a_lease_entry);
 	quota_lease_kick();
+}
+
+/* Whether quota.c must keep a's counts: it holds a lease, or waits. */
+int
+quota_lease_holds(const struct account *a)
+{
+	int	 k;
+
+	if (a->a_lease_wanted || a->a_lease_asked)
+		return (1);
+	for (k = 0; k < ACCOUNT_NPERIODS; k++)
+		if (a->a_count[k].qc_leased != 0)
+			return (1);
+	return (0);
 }
 
 /* Before the workers start: quotas are leased from the fleet's store. */
@@ -108,8 +134,8 @@ quota_lease_next(struct lease_req *r)
 	uint64_t		 target;
 
 	pthread_mutex_lock(&quota_lock);
-	while ((a = LIST_FIRST(&quota_wanted)) != NULL) {
-		LIST_REMOVE(a, a_lease_entry);
+	while ((a = TAILQ_FIRST(&quota_wanted)) != NULL) {
+		TAILQ_REMOVE(&quota_wanted, a, a_lease_entry);
 		a->a_lease_wanted = 0;
 		qc = &a->a_count[a->a_lease_q.pq_period];
 		target = qc->qc_used + QUOTA_LEASE_AHEAD *
@@ -121,6 +147,7 @@ quota_lease_next(struct lease_req *r)
 			account_put(a);		/* nothing to ask now */
 			continue;
 		}
+		a->a_lease_asked = 1;
 		r->lr_account = a;		/* the list's ref, now r's */
 		r->lr_user = a->a_name;
 		r->lr_period = a->a_lease_q.pq_period;
@@ -136,8 +163,9 @@ quota_lease_next(struct lease_req *r)
 }
 
 /*
- * The store's answer to r: granted bytes more (ok), or none and the
- * request waits for the next connection (!ok).
+ * The store's answer to r: granted bytes more (ok; fewer than asked: the
+ * store has no more under this quota this period), or none and the
+ * request waits its turn again (!ok).
  */
 void
 quota_lease_done(struct lease_req *r, int64_t granted, int ok)
@@ -146,13 +174,16 @@ quota_lease_done(struct lease_req *r, int64_t granted, int ok)
 	struct quota_count	*qc = &a->a_count[r->lr_period];
 
 	pthread_mutex_lock(&quota_lock);
+	a->a_lease_asked = 0;
 	if (ok && (int64_t)qc->qc_start == r->lr_start) {
 		qc->qc_leased += (uint64_t)granted;
 		qc->qc_lease_known = 1;
+		if (granted < r->lr_want)
+			qc->qc_lease_dry = (uint64_t)r->lr_quota;
 	}
 	if (!ok && !a->a_lease_wanted) {
-		a->a_lease_wanted = 1;		/* r's ref, the list's again */
-		LIST_INSERT_HEAD(&quota_wanted, a, a_lease_entry);
+		a->a_lease_wanted = 1;		/* r's ref, the queue's again */
+		TAILQ_INSERT_TAIL(&quota_wanted, a, a_lease_entry);
 		a = NULL;
 	}
 	pthread_mutex_unlock(&quota_lock);
@@ -163,7 +194,9 @@ quota_lease_done(struct lease_req *r, int64_t granted, int ok)
 /*
  * At each connection, from the store: what this node holds of user's
  * quota for a period (its own row), so that a restart leases nothing
- * twice. Rows of periods no longer current are history.
+ * twice. Rows of periods no longer current are history. Without an
+ * audit_db the node's usage did not outlive its restart: all it held
+ * counts as used (never relayed twice; what was not used is lost).
  */
 void
 quota_lease_loaded(const char *user, int period, int64_t start,
@@ -180,8 +213,13 @@ quota_lease_loaded(const char *user, int period, int64_t start,
 	quota_roll(a, now);
 	qc = &a->a_count[period];
 	if ((int64_t)qc->qc_start == start) {
-		qc->qc_leased = (uint64_t)granted;
+		/* A store that lost grants (a restore) does not lower them. */
+		if ((uint64_t)granted > qc->qc_leased)
+			qc->qc_leased = (uint64_t)granted;
 		qc->qc_lease_known = 1;
+		/* Usage not kept over a restart: what was held counts used. */
+		if (!quota_is_persisted() && qc->qc_used < qc->qc_leased)
+			qc->qc_used = qc->qc_leased;
 	}
 	pthread_mutex_unlock(&quota_lock);
 	account_put(a);

@@ -353,22 +353,26 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	metrics_init(c, px->px_metrics);
+	if ((c->c_policy_central == NULL && gwpolicy_init(c, &cause) == -1) ||
+	    control_init(c, &cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	privsep_lookup(c->c_path, "user", c->c_user, &acct);
 	/*
 	 * A fleet node's snapshot is the proxy account's (it replaces it):
 	 * made and compiled after the drop, in a folder made now.
 	 */
 	if (policy_snapshot_prepare(c, acct.pa_set ? acct.pa_gid : getegid(),
-	    &cause) == -1 || (c->c_policy_central == NULL &&
-	    gwpolicy_init(c, &cause) == -1) || control_init(c, &cause) == -1)
+	    &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	privsep_become(&acct);
 	if (c->c_policy_central != NULL && (policy_follow_open(c,
-	    &cause) == -1 || gwpolicy_init(c, &cause) == -1 ||
-	    quota_lease_start(c, &cause) == -1))
+	    &cause) == -1 || gwpolicy_init(c, &cause) == -1))
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	/* auditd's hello: quota counts and session ids before any session. */
 	if (audit_init(c, px->px_audit, px->px_restarted, &cause) == -1)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
+	/* A fleet's leases read back after the usage they are spent against. */
+	if (quota_lease_start(c, &cause) == -1)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 
 	/*

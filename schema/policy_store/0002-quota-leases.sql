@@ -18,3 +18,6 @@ CREATE TABLE quota_leases (
 	time		timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (usr, period, start, node)
 );
+
+-- A node reads its own rows of current periods back at each connection.
+CREATE INDEX quota_leases_node ON quota_leases (node, start);

@@ -56,14 +56,17 @@ class FleetQuotaTest(pgserver.StoreTestCase, PamTestCase):
                    "127.0.0.0/8")
         self.http = self.serve(http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), Paced))
-        self.nodes = [self.start_gateway(
+        self.url = url
+        self.nodes = [self.node(name) for name in ("alpha", "bravo")]
+
+    def node(self, name, extra=""):
+        gw = self.start_gateway(
             self.gateway_extra + "node_name %s\npolicy_db %s\n"
             "policy_snapshot snap/policy.db\ncontrol_socket ctl.sock\n"
-            "auth_workers 1\n" % (name, url), init=False)
-            for name in ("alpha", "bravo")]
-        for gw in self.nodes:
-            wait_for(lambda: '"closed": false' in gw.ctl(
-                "--json", "stats").stdout, what="the node on the policy")
+            "auth_workers 1\n%s" % (name, self.url, extra), init=False)
+        wait_for(lambda: '"closed": false' in gw.ctl(
+            "--json", "stats").stdout, what="the node on the policy")
+        return gw
 
     def admin(self, *args):
         return subprocess.run([SOCKSCTL, "-c", self.admin_conf] + list(args),
@@ -131,6 +134,25 @@ class FleetQuotaTest(pgserver.StoreTestCase, PamTestCase):
                        interval=1, what="a lease after the store came back")
         self.assertGreater(got, 0)
         self.assertLessEqual(self.leased(), QUOTA)
+
+
+    def test_other_time_zones_share_the_quota(self):
+        # A node whose day starts five hours later: its day overlaps
+        # alpha's, so alpha's lease counts against it.
+        a = self.nodes[0]
+        ny = self.node("charlie", "timezone America/New_York\n")
+        self.assertEqual(self.download(a, 5 * MIB), 5 * MIB)
+        got = self.download(ny, 5 * MIB)
+        self.assertLess(got, 5 * MIB)
+        self.assertLessEqual(self.leased(), QUOTA)
+
+    def test_a_second_node_of_the_same_name_leases_nothing(self):
+        # It would share alpha's rows and read alpha's grants back.
+        twin = self.node("alpha")
+        wait_for(lambda: "another node named the same" in twin.log(),
+                 what="the twin refused")
+        self.assertLessEqual(self.download(twin, 4 * MIB), GRANT)
+        self.assertEqual(self.download(self.nodes[0], MIB), MIB)
 
 
 if __name__ == "__main__":

@@ -337,7 +337,8 @@ gwpolicy_init(const struct conf *c, char **cause)
 	    NULL)
 		return (-1);
 	/* A fleet node that may not judge by its snapshot yet, or now. */
-	if ((gp_closed = policy_follow_closed(why, sizeof(why)))) {
+	gp_closed = policy_follow_closed(why, sizeof(why));
+	if (gp_closed) {
 		policy_unref(p);
 		if ((p = gwpolicy_closed_policy(why)) == NULL)
 			return (-1);

@@ -205,12 +205,19 @@ class CentralAuditTest(pgserver.StoreTestCase, GatewayTestCase):
         a = self.node("alpha")
         self.sessions(a, 3)
         self.wait_shipped(a, "alpha")
+        started = a.log().count("gatewayd[auditd]: info: running as")
         self.pg.pause()
         try:
             self.sessions(a, 5)
             a.wait_log("the shipper has said nothing for 45 s", timeout=70)
             wait_for(lambda: self.stats(a).get("audit_central", {}).get(
                 "state") == "down", timeout=20, what="state down")
+            # auditd ends with its shipper and the parent starts both
+            # again; until then new sessions are refused (by design).
+            wait_for(lambda: a.log().count("gatewayd[auditd]: info: "
+                                           "running as") > started,
+                     timeout=20, what="auditd started again")
+            time.sleep(0.5)     # its hello to the proxy
         finally:
             self.pg.resume()
         self.sessions(a, 2)

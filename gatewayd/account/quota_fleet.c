@@ -7,9 +7,9 @@
  * so a user's first session does not wait for the store; every later
  * byte is leased first, grants ahead. So the fleet never passes a
  * quota by more than one grant per node, and a node cut off from the
- * store stops at what it holds: the user's sessions close with
- * "limit: quota" and new ones are refused, as when the quota is used up,
- * until a lease comes.
+ * store stops at what it holds: each session that runs into the end of
+ * it is cut with "limit: quota" and new ones are refused until a lease
+ * comes (a quota used up, or a store with no more, closes all of them).
  *
  * Everything here runs under quota.c's lock.
  */
@@ -124,7 +124,8 @@ quota_fleet_on(void)
 
 /*
  * For the leaser: the next account that wants more of its quota, held,
- * and how much (enough to be a grant ahead). 0 when none waits.
+ * and how much (enough to hold QUOTA_LEASE_AHEAD grants beyond what it
+ * used). 0 when none waits.
  */
 int
 quota_lease_next(struct lease_req *r)

@@ -431,10 +431,12 @@ policy_follow_stop(void)
 void
 policy_follow_status(struct follow_status *fs)
 {
+	int64_t	 heard;
+
 	memset(fs, 0, sizeof(*fs));
 	fs->fs_state = atomic_load(&pf_state);
-	fs->fs_heard_age = atomic_load(&pf_heard) == FOLLOW_NEVER ? -1 :
-	    central_now() - atomic_load(&pf_heard);
+	heard = atomic_load(&pf_heard);
+	fs->fs_heard_age = heard == FOLLOW_NEVER ? -1 : central_now() - heard;
 	fs->fs_change = atomic_load(&pf_change);
 	fs->fs_installed = atomic_load(&pf_installed);
 	fs->fs_max_age = atomic_load(&pf_max_age);
@@ -481,15 +483,15 @@ policy_follow_closed(char *why, size_t len)
 
 	if (!atomic_load(&pf_fleet))
 		return (0);	/* not a fleet node */
-	age = central_now() - heard;
-	if (heard != FOLLOW_NEVER && age <= max_age)
-		return (0);
-	if (heard == FOLLOW_NEVER)
+	if (heard == FOLLOW_NEVER) {
 		snprintf(why, len, "the fleet's policy store has not confirmed "
 		    "this node's policy yet: every request is refused");
-	else
-		snprintf(why, len, "no word from the fleet's policy store for "
-		    "%lld s (policy_max_age %d): every request is refused",
-		    (long long)age, max_age);
+		return (1);
+	}
+	if ((age = central_now() - heard) <= max_age)
+		return (0);
+	snprintf(why, len, "no word from the fleet's policy store for %lld s "
+	    "(policy_max_age %d): every request is refused", (long long)age,
+	    max_age);
 	return (1);
 }

@@ -41,32 +41,9 @@ if ! command -v microsocks >/dev/null || ! [ -x /usr/sbin/danted ]; then
 	    --no-install-recommends microsocks dante-server >/dev/null
 fi
 
-tmp=$(mktemp -d /tmp/socksgw-peers-XXXXXX)
-chmod 755 "$tmp"
-pids=""
-cleanup() {
-	status=$?
-	set +e
-	for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/lib.sh
+bench_tmp peers
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {	# PORT: until something listens there
-	i=0
-	until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; do
-		i=$((i + 1)); [ $i -gt 200 ] && { echo "$0: nothing on port $1" >&2; exit 1; }
-		sleep 0.05
-	done
-}
-field() {	# OUTPUT NAME
-	echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
-}
 rss_tree_kb() {	# the RSS of a process and all its descendants
 	ps -e -o pid=,ppid=,rss= | awk -v root="$1" '
 	    { parent[$1] = $2; rss[$1] = $3 }

@@ -115,6 +115,8 @@ const struct conf_keyword conf_keywords[] = {
 	{ "user", CT_STRING, OFF(c_user), 0, 0, NULL, CK_RESTART },
 	{ "workers", CT_INT, OFF(c_workers), 1, GW_MAX_WORKERS,
 	    NULL, CK_RESTART },
+	{ "cpu_affinity", CT_BOOL, OFF(c_cpu_affinity), 0, 0, "yes",
+	    CK_RESTART },
 	{ "handshake_timeout", CT_INT, OFF(c_handshake_timeout), 1, 3600,
 	    "10", CK_LIVE },
 	{ "connect_timeout", CT_INT, OFF(c_connect_timeout), 1, 3600,

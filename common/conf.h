@@ -92,6 +92,7 @@ struct conf {
 	char			*c_runtime_dir;
 	char			*c_user;
 	int			 c_workers;
+	int			 c_cpu_affinity;	/* steer.c */
 	int			 c_handshake_timeout;
 	int			 c_connect_timeout;
 	int			 c_bind_timeout;

@@ -46,6 +46,7 @@
 
 #include "control.h"
 #include "proxy.h"
+#include "steer.h"
 #include "worker.h"
 
 #define CONTROL_LINE_MAX	512
@@ -380,7 +381,7 @@ static void
 control_read(struct bufferevent *bev, void *arg)
 {
 	char			 restart[512], central[256], store[2048],
-				 leases[256];
+				 leases[256], steering[256];
 	struct control_client	*cc = arg;
 	struct control_ctx	*ctx = cc->cc_ctx;
 	struct evbuffer		*in = bufferevent_get_input(bev);
@@ -458,8 +459,9 @@ control_read(struct bufferevent *bev, void *arg)
 		audit_central_json(central, sizeof(central));
 		policy_follow_json(store, sizeof(store));
 		quota_lease_json(leases, sizeof(leases));
-		evbuffer_add_printf(out, ", \"audit_queue\": %zu%s%s%s}\n",
-		    audit_queue_depth(), central, store, leases);
+		steer_json(steering, sizeof(steering));
+		evbuffer_add_printf(out, ", \"audit_queue\": %zu%s%s%s%s}\n",
+		    audit_queue_depth(), central, store, leases, steering);
 		break;
 	case CV_RULES:
 		control_rules(out);

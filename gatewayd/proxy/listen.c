@@ -4,11 +4,21 @@
  * worker per listen address, all on the same port with SO_REUSEPORT, so
  * the kernel spreads connections over the workers without a shared
  * accept lock.
+ *
+ * Two options serve the connection rate. TCP_DEFER_ACCEPT: every client
+ * of a gateway speaks first (a SOCKS greeting, an HTTP request, a
+ * balancer's PROXY header), so a connection is handed over with its
+ * first bytes and is read in the same loop turn as its accept, one
+ * wake-up instead of two; a socket that says nothing costs the kernel a
+ * request socket, not a descriptor of ours, until the deferral ends and
+ * handshake_timeout takes over. TCP_NODELAY: Linux gives an accepted
+ * socket the listener's, which saves a system call per connection.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +32,14 @@
 #include "proxy.h"
 
 #define GW_LISTEN_BACKLOG	4096
+/* Seconds a silent connection waits in the kernel (one SYN-ACK resent). */
+#define GW_LISTEN_DEFER		1
 
 static int
 listener_open(const struct conf_listen *cl, uint16_t port, char **cause)
 {
 	struct sockaddr_storage	 ss;
-	int			 fd, one = 1;
+	int			 fd, one = 1, defer = GW_LISTEN_DEFER;
 
 	memcpy(&ss, &cl->cl_ss, sizeof(ss));
 	addr_set_port(&ss, port);
@@ -40,6 +52,9 @@ listener_open(const struct conf_listen *cl, uint16_t port, char **cause)
 	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
+	    sizeof(defer)) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1 ||
 	    bind(fd, (struct sockaddr *)&ss, cl->cl_len) == -1 ||
 	    listen(fd, GW_LISTEN_BACKLOG) == -1)
 		goto fail;

@@ -39,6 +39,7 @@
 #include "parent/parent.h"
 #include "proxy/control.h"
 #include "proxy/proxy.h"
+#include "proxy/steer.h"
 #include "proxy/worker.h"
 #include "relay/relay.h"
 #include "session/session.h"
@@ -225,6 +226,16 @@ gw_report_sessions(evutil_socket_t fd, short what, void *arg)
 	gw_tell_parent(PARENT_MSG_SESSIONS " %u", (unsigned)gw_nsessions);
 }
 
+/* Whether steering connections by CPU still spreads them (steer.c). */
+static void
+gw_steer_check(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	steer_check();
+}
+
 static void
 gw_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -339,8 +350,9 @@ int
 proxy_main(struct conf *c, struct proxy_args *px)
 {
 	struct event_base	*base;
-	struct event		*sigs[3], *parent_ev, *status_ev;
+	struct event		*sigs[3], *parent_ev, *status_ev, *steer_ev;
 	struct timeval		 status_every = { 5, 0 };
+	struct timeval		 steer_every = { STEER_PERIOD_S, 0 };
 	struct privsep_account	 acct;
 	static const int	 signos[3] = { SIGHUP, SIGTERM, SIGINT };
 	char			*cause = NULL;
@@ -413,6 +425,7 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	for (i = 0; i < gw_nworkers; i++)
 		if ((errno = worker_start(&gw_workers[i])) != 0)
 			fatal("worker %d: pthread_create", i);
+	steer_start(c, gw_workers, gw_nworkers, fds, c->c_nlisten);
 	control_ctx.cx_workers = gw_workers;
 	control_ctx.cx_nworkers = gw_nworkers;
 	control_ctx.cx_reload = gw_reload;
@@ -439,6 +452,9 @@ proxy_main(struct conf *c, struct proxy_args *px)
 	if ((status_ev = event_new(base, -1, EV_PERSIST, gw_report_sessions,
 	    NULL)) == NULL || event_add(status_ev, &status_every) == -1)
 		fatalx("cannot report sessions to the parent");
+	if ((steer_ev = event_new(base, -1, EV_PERSIST, gw_steer_check,
+	    NULL)) == NULL || event_add(steer_ev, &steer_every) == -1)
+		fatalx("cannot watch the workers' share of connections");
 
 	event_base_dispatch(base);
 	control_stop();
@@ -461,6 +477,7 @@ proxy_main(struct conf *c, struct proxy_args *px)
 		event_free(sigs[i]);
 	event_free(parent_ev);
 	event_free(status_ev);
+	event_free(steer_ev);
 	close(px->px_ctl);
 	event_base_free(base);
 	guard_self_free();

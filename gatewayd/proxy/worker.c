@@ -148,8 +148,11 @@ static void
 worker_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	struct worker	*w = arg;
+
 	(void)l;
-	session_accept(arg, &front_detect, fd, sa, (socklen_t)salen);
+	atomic_fetch_add_explicit(&w->w_accepted, 1, memory_order_relaxed);
+	session_accept(w, &front_detect, fd, sa, (socklen_t)salen);
 }
 
 /*
@@ -167,6 +170,7 @@ worker_accept_proxy(struct evconnlistener *l, evutil_socket_t fd,
 	int64_t			 now = gw_clock_ms() / 1000, last;
 
 	(void)l;
+	atomic_fetch_add_explicit(&w->w_accepted, 1, memory_order_relaxed);
 	/* An empty list (a reload that dropped it) trusts no one. */
 	if (w->w_conf->c_proxy_trusted.cc_n > 0 &&
 	    conf_cidrs_allow(&w->w_conf->c_proxy_trusted, sa)) {

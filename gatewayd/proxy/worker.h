@@ -50,6 +50,7 @@ struct worker {
 	_Atomic unsigned	 w_requests;	/* WORKER_* from the main thread */
 	struct session_list	 w_sessions;
 	unsigned		 w_nsessions;
+	_Atomic uint64_t	 w_accepted;	/* connections; steer.c reads */
 	int64_t			 w_now;		/* coarse monotonic ms */
 	int			 w_stopping;
 	int64_t			 w_stop_deadline;

@@ -376,6 +376,13 @@ session_connected(struct session *s, const struct sockaddr *peer)
 	}
 	in = bufferevent_get_input(s->s_bev);
 	out = bufferevent_get_output(s->s_bev);
+	/*
+	 * What the bufferevent has not written yet (a kept HTTP connection:
+	 * the rest of the previous response) moves to the relay, ahead of
+	 * anything else. A bufferevent keeps its output's start to itself
+	 * (frozen); it is freed below, so the relay takes it over.
+	 */
+	evbuffer_unfreeze(out, 1);
 	early = evbuffer_get_length(in);
 	if ((paid = quota_take_all(s, early)) == -1 ||
 	    relay_queue(s, SIDE_CLIENT, out) == -1 ||

@@ -85,13 +85,38 @@ session_new(struct worker *w, const struct front *fe, int fd,
 	return (s);
 }
 
+/*
+ * Reads what the client sent before its accept. Straight into a buffer
+ * of ours (recv, not the bufferevent's FIONREAD and readv), then put at
+ * the start of the input, which is empty: a bufferevent's input takes
+ * bytes at its start only, its end is the bufferevent's own.
+ */
+static void
+session_read_now(struct session *s)
+{
+	uint8_t	 buf[SESSION_HANDSHAKE_BUFFER];
+	ssize_t	 n;
+
+	n = recv(s->s_fd[SIDE_CLIENT], buf, sizeof(buf), MSG_DONTWAIT);
+	if (n <= 0)
+		return;
+	if (evbuffer_prepend(bufferevent_get_input(s->s_bev), buf,
+	    (size_t)n) == -1) {
+		explicit_bzero(buf, (size_t)n);
+		session_close(s, CLOSE_NO_MEMORY);
+		return;
+	}
+	/* A greeting, but maybe a whole pipelined request, login and all. */
+	explicit_bzero(buf, (size_t)n);
+	session_client_read(s->s_bev, s);
+}
+
 void
 session_accept(struct worker *w, const struct front *fe, int fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct sockaddr_storage	 peer;
 	struct session		*s;
-	int			 one = 1;
 
 	/* A host may hold only so many sockets that have said nothing. */
 	memset(&peer, 0, sizeof(peer));
@@ -103,8 +128,7 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 		close(fd);
 		return;
 	}
-	/* Relayed traffic is passed on as it comes: no Nagle delay. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* No Nagle delay: TCP_NODELAY came from the listener (listen.c). */
 	/* A front end that reads a prefix first (PROXY) has its own limit. */
 	if ((s = session_new(w, fe, fd, &peer, fe->fe_accept_timeout != NULL ?
 	    fe->fe_accept_timeout(w->w_conf) :
@@ -113,6 +137,13 @@ session_accept(struct worker *w, const struct front *fe, int fd,
 		return;
 	}
 	s->s_pending = 1;
+	/*
+	 * The listener hands a connection over with its first bytes
+	 * (TCP_DEFER_ACCEPT, listen.c): read them in this loop turn rather
+	 * than arm the event and come back on the next one. Nothing there
+	 * yet (a deferral that expired), or EOF: the bufferevent sees it.
+	 */
+	session_read_now(s);
 }
 
 /*

@@ -1,0 +1,223 @@
+/*
+ * steer.c: a connection to the worker that runs where the kernel received
+ * it (cpu_affinity).
+ *
+ * Each worker is pinned to CPUs of its own (worker w: the CPUs c of the
+ * proxy's set with c mod workers = w), and a classic BPF program on each
+ * SO_REUSEPORT group chooses the listener of worker "CPU mod workers" for
+ * every new connection, the CPU being the one whose network stack took the
+ * SYN. A session's packets, its wake-ups and its worker then stay on one
+ * CPU: no cross-CPU wake-up (an interrupt between processors) and warm
+ * caches at every step of the handshake. The kernel's hash, which it
+ * replaces, sends half the connections to a worker on the other CPU.
+ *
+ * Where the kernel receives every connection on one CPU (a network card
+ * with one queue and no RPS, or clients all pinned to one CPU), steering
+ * would give one worker everything. The main thread looks every
+ * STEER_PERIOD_S: when at least STEER_MIN_ACCEPTS connections came in a
+ * period and one worker took more than STEER_LOPSIDED of them, steering
+ * ends for good (until a restart), the kernel's hash spreads connections
+ * again, the workers may run on any CPU, and the log says why.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <linux/filter.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+
+#include "steer.h"
+#include "worker.h"
+
+#ifndef SO_DETACH_REUSEPORT_BPF
+#define SO_DETACH_REUSEPORT_BPF	68
+#endif
+
+#define STEER_MIN_ACCEPTS	500
+#define STEER_LOPSIDED		0.9
+
+static struct {
+	enum steer_state	 st_state;
+	const char		*st_why;	/* why not steering */
+	struct worker		*st_workers;
+	int			 st_nworkers;
+	const int		*st_fds;	/* [worker][listen] */
+	size_t			 st_nlisten;
+	cpu_set_t		 st_all;	/* the proxy's CPUs at start */
+	uint64_t		 st_seen[GW_MAX_WORKERS];
+} steer;
+
+/* Worker w's CPUs: those of the proxy's set that map to it. */
+static int
+steer_cpus(int w, cpu_set_t *set)
+{
+	int	 c;
+
+	CPU_ZERO(set);
+	for (c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &steer.st_all) && c % steer.st_nworkers == w)
+			CPU_SET(c, set);
+	return (CPU_COUNT(set));
+}
+
+/* Detaching takes an int, like every SOL_SOCKET option, though unused. */
+static int
+steer_detach(int fd)
+{
+	int	 unused = 0;
+
+	return (setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused,
+	    sizeof(unused)));
+}
+
+/* The group's program: the listener of worker (CPU mod workers). */
+static int
+steer_attach(int fd, int nworkers)
+{
+	struct sock_filter	 code[] = {
+		{ BPF_LD | BPF_W | BPF_ABS, 0, 0,
+		    (uint32_t)(SKF_AD_OFF + SKF_AD_CPU) },
+		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)nworkers },
+		{ BPF_RET | BPF_A, 0, 0, 0 },
+	};
+	struct sock_fprog	 prog = { sizeof(code) / sizeof(code[0]), code };
+
+	return (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog)));
+}
+
+/*
+ * After the workers have started: pins them and steers connections, when
+ * cpu_affinity is on and every worker has a CPU of its own. The listeners
+ * of a group are in worker order (listeners_open), which is the index the
+ * program returns.
+ */
+void
+steer_start(const struct conf *c, struct worker *workers, int nworkers,
+    const int *fds, size_t nlisten)
+{
+	cpu_set_t	 set;
+	size_t		 l;
+	int		 w;
+
+	steer.st_workers = workers;
+	steer.st_nworkers = nworkers;
+	steer.st_fds = fds;
+	steer.st_nlisten = nlisten;
+	steer.st_state = STEER_OFF;
+	if (!c->c_cpu_affinity) {
+		steer.st_why = "cpu_affinity no";
+		return;
+	}
+	if (nworkers < 2) {
+		steer.st_why = "one worker";
+		return;
+	}
+	if (sched_getaffinity(0, sizeof(steer.st_all), &steer.st_all) == -1) {
+		steer.st_why = "the proxy's CPUs are unknown";
+		return;
+	}
+	for (w = 0; w < nworkers; w++)
+		if (steer_cpus(w, &set) == 0) {
+			/* CPUs 0 and 2 of 4, say: worker 1 would get nothing. */
+			steer.st_why = "a worker would have no CPU of its own";
+			log_info("cpu_affinity: %s (%d CPUs for %d workers)",
+			    steer.st_why, CPU_COUNT(&steer.st_all), nworkers);
+			return;
+		}
+	for (l = 0; l < nlisten; l++)
+		if (steer_attach(fds[l], nworkers) == -1) {
+			log_warn("cpu_affinity: SO_ATTACH_REUSEPORT_CBPF");
+			steer.st_why = "the kernel refused the program";
+			while (l-- > 0)
+				steer_detach(fds[l]);
+			return;
+		}
+	for (w = 0; w < nworkers; w++) {
+		steer_cpus(w, &set);
+		if ((errno = pthread_setaffinity_np(workers[w].w_thread,
+		    sizeof(set), &set)) != 0)
+			log_warn("cpu_affinity: worker %d", w);
+	}
+	steer.st_state = STEER_CPU;
+	steer.st_why = NULL;
+	log_info("cpu_affinity: each worker on CPUs of its own, connections "
+	    "steered to the worker of the CPU that received them");
+}
+
+/* Back to the kernel's hash and to any CPU, for good. */
+static void
+steer_end(const char *why)
+{
+	size_t	 l;
+	int	 w;
+
+	for (l = 0; l < steer.st_nlisten; l++)
+		if (steer_detach(steer.st_fds[l]) == -1)
+			log_warn("cpu_affinity: SO_DETACH_REUSEPORT_BPF");
+	for (w = 0; w < steer.st_nworkers; w++)
+		if ((errno = pthread_setaffinity_np(steer.st_workers[w].w_thread,
+		    sizeof(steer.st_all), &steer.st_all)) != 0)
+			log_warn("cpu_affinity: worker %d", w);
+	steer.st_state = STEER_HASH;
+	steer.st_why = why;
+}
+
+/* Every STEER_PERIOD_S, on the main thread. */
+void
+steer_check(void)
+{
+	uint64_t	 n[GW_MAX_WORKERS], total = 0, most = 0;
+	int		 w, top = 0;
+
+	for (w = 0; w < steer.st_nworkers; w++) {
+		uint64_t now = atomic_load_explicit(
+		    &steer.st_workers[w].w_accepted, memory_order_relaxed);
+
+		n[w] = now - steer.st_seen[w];
+		steer.st_seen[w] = now;
+		total += n[w];
+		if (n[w] > most) {
+			most = n[w];
+			top = w;
+		}
+	}
+	if (steer.st_state != STEER_CPU || total < STEER_MIN_ACCEPTS ||
+	    (double)most <= STEER_LOPSIDED * (double)total)
+		return;
+	log_warnx("cpu_affinity: worker %d took %llu of the last %llu "
+	    "connections (the kernel receives them on too few CPUs): "
+	    "steering off, connections spread by the kernel's hash and "
+	    "workers on any CPU until a restart", top,
+	    (unsigned long long)most, (unsigned long long)total);
+	steer_end("connections arrived on too few CPUs");
+}
+
+const char *
+steer_state_name(void)
+{
+	static const char *const names[] = {
+		[STEER_OFF] = "off",
+		[STEER_CPU] = "cpu",
+		[STEER_HASH] = "hash",
+	};
+
+	return (names[steer.st_state]);
+}
+
+/* For stats: ", \"steering\": {...}". */
+void
+steer_json(char *buf, size_t len)
+{
+	snprintf(buf, len, ", \"steering\": {\"state\": \"%s\", \"why\": "
+	    "\"%s\"}", steer_state_name(), steer.st_why != NULL ?
+	    steer.st_why : "");
+}

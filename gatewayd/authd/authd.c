@@ -20,6 +20,7 @@
  * leaves the queue unchecked.
  */
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -231,18 +232,50 @@ authd_take(struct authd_channels *ch, const struct pollfd *pfd)
 }
 
 /*
- * A PAM thread. Every idle thread waits on every channel (and on the wake
- * pipe), so a login that finds the queue empty goes straight to the
- * thread that read it, with no hand-off in between; what it reads goes
- * through the queue all the same, which decides what runs next: a login
- * to ask PAM, one to refuse at once (locked out, or waited too long), or
- * nothing yet. Ends when every channel is closed.
+ * The channels (and the wake pipe) in a PAM thread's own epoll set, each
+ * with EPOLLEXCLUSIVE: a login wakes one idle thread, not all of them.
+ * (With poll() every idle thread woke for every login and all but one
+ * found nothing: 2.6 wake-ups of authd a login at 32 clients.) A channel
+ * that ended (-1) leaves the set, or its EOF would wake threads forever.
+ */
+static void
+authd_follow(int efd, int *reg, const struct pollfd *pfd, int n)
+{
+	struct epoll_event	 ev;
+	int			 i;
+
+	for (i = 0; i < n; i++) {
+		if (reg[i] == pfd[i].fd)
+			continue;
+		if (reg[i] != -1)
+			epoll_ctl(efd, EPOLL_CTL_DEL, reg[i], NULL);
+		reg[i] = -1;
+		if (pfd[i].fd == -1)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.u32 = (uint32_t)i;
+		if (epoll_ctl(efd, EPOLL_CTL_ADD, pfd[i].fd, &ev) == -1)
+			fatal("authd: epoll_ctl");
+		reg[i] = pfd[i].fd;
+	}
+}
+
+/*
+ * A PAM thread. Idle threads wait on every channel (and on the wake
+ * pipe), one of them woken for each login, so a login that finds the
+ * queue empty goes straight to the thread that read it, with no hand-off
+ * in between; what it reads goes through the queue all the same, which
+ * decides what runs next: a login to ask PAM, one to refuse at once
+ * (locked out, or waited too long), or nothing yet. Ends when every
+ * channel is closed.
  */
 static void *
 authd_worker(void *arg)
 {
 	struct authd_channels		*ch = arg;
 	struct pollfd			 pfd[GW_MAX_WORKERS + 1];
+	struct epoll_event		 evs[GW_MAX_WORKERS + 1];
 	struct authq_item		*it;
 	const struct auth_request	*r;
 	struct auth_request		 req;
@@ -250,9 +283,19 @@ authd_worker(void *arg)
 	struct timespec			 t0, t1;
 	int64_t				 wait;
 	int				 what, channel, locked, i, open;
-	int				 token;
+	int				 token, efd, n;
+	int				 reg[GW_MAX_WORKERS];
 	char				 byte;
 
+	if ((efd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("authd: epoll_create1");
+	for (i = 0; i < GW_MAX_WORKERS; i++)
+		reg[i] = -1;
+	memset(&evs[0], 0, sizeof(evs[0]));
+	evs[0].events = EPOLLIN | EPOLLEXCLUSIVE;
+	evs[0].data.u32 = GW_MAX_WORKERS;	/* the wake pipe */
+	if (epoll_ctl(efd, EPOLL_CTL_ADD, authd.a_wake[0], &evs[0]) == -1)
+		fatal("authd: epoll_ctl");
 	for (;;) {
 		pthread_mutex_lock(&authd.a_lock);
 		for (i = open = 0; i < ch->ac_n; i++) {
@@ -262,6 +305,7 @@ authd_worker(void *arg)
 			open += ch->ac_fds[i] != -1;
 		}
 		pthread_mutex_unlock(&authd.a_lock);
+		authd_follow(efd, reg, pfd, ch->ac_n);
 		/*
 		 * What has come waits in the queue, not in the sockets: the
 		 * queue can only choose among the logins it holds.
@@ -279,21 +323,25 @@ authd_worker(void *arg)
 				authd_wake();
 		}
 		pthread_mutex_unlock(&authd.a_lock);
-		if (authd.a_stop)
+		if (authd.a_stop) {
+			close(efd);
 			return (NULL);
+		}
 		if (what == AUTHQ_NONE) {
-			pfd[ch->ac_n].fd = authd.a_wake[0];
-			pfd[ch->ac_n].events = POLLIN;
-			pfd[ch->ac_n].revents = 0;
-			if (poll(pfd, (nfds_t)ch->ac_n + 1, (int)wait) == -1) {
+			if ((n = epoll_wait(efd, evs, GW_MAX_WORKERS + 1,
+			    (int)wait)) == -1) {
 				if (errno == EINTR)
 					continue;
-				fatal("authd: poll");
+				fatal("authd: epoll_wait");
 			}
-			if (pfd[ch->ac_n].revents != 0 &&
-			    read(authd.a_wake[0], &byte, 1) == -1 &&
-			    errno != EAGAIN)
-				fatal("authd: wake");
+			for (i = 0; i < n; i++) {
+				if (evs[i].data.u32 < (uint32_t)ch->ac_n)
+					pfd[evs[i].data.u32].revents = POLLIN;
+				else if (evs[i].data.u32 == GW_MAX_WORKERS &&
+				    read(authd.a_wake[0], &byte, 1) == -1 &&
+				    errno != EAGAIN)
+					fatal("authd: wake");
+			}
 			authd_take(ch, pfd);
 			continue;
 		}

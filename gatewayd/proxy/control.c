@@ -381,7 +381,7 @@ static void
 control_read(struct bufferevent *bev, void *arg)
 {
 	char			 restart[512], central[256], store[2048],
-				 leases[256], steering[256];
+				 leases[256], steering[1536];
 	struct control_client	*cc = arg;
 	struct control_ctx	*ctx = cc->cc_ctx;
 	struct evbuffer		*in = bufferevent_get_input(bev);

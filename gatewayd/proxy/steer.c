@@ -12,12 +12,15 @@
  * replaces, sends half the connections to a worker on the other CPU.
  *
  * Where the kernel receives every connection on one CPU (a network card
- * with one queue and no RPS, or clients all pinned to one CPU), steering
- * would give one worker everything. The main thread looks every
- * STEER_PERIOD_S: when at least STEER_MIN_ACCEPTS connections came in a
- * period and one worker took more than STEER_LOPSIDED of them, steering
- * ends for good (until a restart), the kernel's hash spreads connections
- * again, the workers may run on any CPU, and the log says why.
+ * with one queue and no RPS), steering gives one worker everything while
+ * the other CPUs idle. The main thread looks every STEER_PERIOD_S: when at
+ * least STEER_MIN_ACCEPTS connections came in a period, one worker took
+ * more than STEER_LOPSIDED of them, and that worker was busy more than
+ * STEER_BUSY of the period, steering ends for good (until a restart), the
+ * kernel's hash spreads connections again, the workers may run on any
+ * CPU, and the log says why. Lopsided alone is no reason: one busy client
+ * on one CPU is served best by the worker beside it (57% of a CPU at its
+ * fastest here), and its connections are what a period sees.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "log.h"
@@ -43,6 +47,7 @@
 
 #define STEER_MIN_ACCEPTS	500
 #define STEER_LOPSIDED		0.9
+#define STEER_BUSY		0.75
 
 static struct {
 	enum steer_state	 st_state;
@@ -53,7 +58,30 @@ static struct {
 	size_t			 st_nlisten;
 	cpu_set_t		 st_all;	/* the proxy's CPUs at start */
 	uint64_t		 st_seen[GW_MAX_WORKERS];
+	int64_t			 st_cpu_ns[GW_MAX_WORKERS];	/* on a CPU */
+	int64_t			 st_when_ns;	/* of the last look */
 } steer;
+
+static int64_t
+steer_ns(clockid_t id)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(id, &ts) == -1)
+		return (0);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+/* Worker w's time on a CPU so far, in ns (0 if unknown). */
+static int64_t
+steer_worker_ns(int w)
+{
+	clockid_t	 id;
+
+	if (pthread_getcpuclockid(steer.st_workers[w].w_thread, &id) != 0)
+		return (0);
+	return (steer_ns(id));
+}
 
 /* Worker w's CPUs: those of the proxy's set that map to it. */
 static int
@@ -147,6 +175,9 @@ steer_start(const struct conf *c, struct worker *workers, int nworkers,
 		    sizeof(set), &set)) != 0)
 			log_warn("cpu_affinity: worker %d", w);
 	}
+	for (w = 0; w < nworkers; w++)
+		steer.st_cpu_ns[w] = steer_worker_ns(w);
+	steer.st_when_ns = steer_ns(CLOCK_MONOTONIC);
 	steer.st_state = STEER_CPU;
 	steer.st_why = NULL;
 	log_info("cpu_affinity: each worker on CPUs of its own, connections "
@@ -176,28 +207,38 @@ void
 steer_check(void)
 {
 	uint64_t	 n[GW_MAX_WORKERS], total = 0, most = 0;
+	int64_t		 busy[GW_MAX_WORKERS], period;
+	int64_t		 now_ns = steer_ns(CLOCK_MONOTONIC);
 	int		 w, top = 0;
 
 	for (w = 0; w < steer.st_nworkers; w++) {
 		uint64_t now = atomic_load_explicit(
 		    &steer.st_workers[w].w_accepted, memory_order_relaxed);
+		int64_t cpu = steer_worker_ns(w);
 
 		n[w] = now - steer.st_seen[w];
 		steer.st_seen[w] = now;
+		busy[w] = cpu - steer.st_cpu_ns[w];
+		steer.st_cpu_ns[w] = cpu;
 		total += n[w];
 		if (n[w] > most) {
 			most = n[w];
 			top = w;
 		}
 	}
+	period = now_ns - steer.st_when_ns;
+	steer.st_when_ns = now_ns;
 	if (steer.st_state != STEER_CPU || total < STEER_MIN_ACCEPTS ||
-	    (double)most <= STEER_LOPSIDED * (double)total)
+	    (double)most <= STEER_LOPSIDED * (double)total ||
+	    (double)busy[top] < STEER_BUSY * (double)period)
 		return;
 	log_warnx("cpu_affinity: worker %d took %llu of the last %llu "
-	    "connections (the kernel receives them on too few CPUs): "
-	    "steering off, connections spread by the kernel's hash and "
-	    "workers on any CPU until a restart", top,
-	    (unsigned long long)most, (unsigned long long)total);
+	    "connections and was busy %.0f%% of the time (the kernel "
+	    "receives them on too few CPUs): steering off, connections "
+	    "spread by the kernel's hash and workers on any CPU until a "
+	    "restart", top, (unsigned long long)most,
+	    (unsigned long long)total, 100.0 * (double)busy[top] /
+	    (double)period);
 	steer_end("connections arrived on too few CPUs");
 }
 
@@ -213,11 +254,24 @@ steer_state_name(void)
 	return (names[steer.st_state]);
 }
 
-/* For stats: ", \"steering\": {...}". */
+/*
+ * For stats: ", \"steering\": {...}", with the connections each worker
+ * has accepted. Cut short (invalid) only past GW_MAX_WORKERS' digits:
+ * the caller's buffer holds 64 workers' counts.
+ */
 void
 steer_json(char *buf, size_t len)
 {
-	snprintf(buf, len, ", \"steering\": {\"state\": \"%s\", \"why\": "
-	    "\"%s\"}", steer_state_name(), steer.st_why != NULL ?
-	    steer.st_why : "");
+	size_t	 n;
+	int	 w;
+
+	n = (size_t)snprintf(buf, len, ", \"steering\": {\"state\": \"%s\", "
+	    "\"why\": \"%s\", \"accepted\": [", steer_state_name(),
+	    steer.st_why != NULL ? steer.st_why : "");
+	for (w = 0; w < steer.st_nworkers && n < len; w++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%llu", w ? ", " : "",
+		    (unsigned long long)atomic_load_explicit(
+		    &steer.st_workers[w].w_accepted, memory_order_relaxed));
+	if (n < len)
+		snprintf(buf + n, len - n, "]}");
 }

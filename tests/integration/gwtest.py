@@ -111,7 +111,7 @@ class Gateway:
     def __init__(self, tmp, extra="", listen=None, dns=None, hosts=None,
                  rules=(LOOPBACK_RULE,), workers=2, args=(), nofile=None,
                  env=None, audit=True, resolv_extra="", private_tmp=False,
-                 init=True):
+                 init=True, rps_cpus=None):
         # Each gateway has a folder of its own: configuration, policy, log.
         self.tmp = tmp = tmp.subdir()
         self.port = free_port()
@@ -138,6 +138,7 @@ class Gateway:
         self.logpath = os.path.join(tmp.path, "gatewayd.log")
         self.logfile = open(self.logpath, "w")
         self.private_tmp = private_tmp
+        self.rps_cpus = rps_cpus
         self._launch(args, nofile, env)
 
     def _launch(self, args, nofile, env):
@@ -147,7 +148,8 @@ class Gateway:
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         env = dict(os.environ, **(env or {}))
-        self.proc = subprocess.Popen(self.private_tmp_prefix(env) +
+        self.proc = subprocess.Popen(self.netns_prefix() +
+                                     self.private_tmp_prefix(env) +
                                      [GATEWAYD, "-c", self.conf] + list(args),
                                      stdout=self.logfile,
                                      stderr=subprocess.STDOUT,
@@ -156,6 +158,26 @@ class Gateway:
                  self.proc.poll() is not None, what="gatewayd to start")
         if self.proc.poll() is not None:
             raise AssertionError("gatewayd exited: " + self.log())
+
+    def netns_prefix(self):
+        """
+        rps_cpus: the gateway in a network namespace of its own, whose
+        loopback receives every packet on the CPUs of that hex mask (RPS),
+        as behind a network card with one queue. unshare and sh exec, so
+        the process is still gatewayd; clients join it with
+        nsenter -t PID -n (self.in_netns).
+        """
+        if self.rps_cpus is None:
+            return []
+        script = ('mount -t sysfs sysfs /sys && ip link set lo up && '
+                  'echo %s > /sys/class/net/lo/queues/rx-0/rps_cpus && '
+                  'exec "$@"' % self.rps_cpus)
+        return ["unshare", "--net", "--mount", "--propagation", "private",
+                "--", "sh", "-c", script, "sh"]
+
+    def in_netns(self, argv):
+        """argv run in the gateway's network namespace (rps_cpus)."""
+        return ["nsenter", "-t", str(self.proc.pid), "-n"] + list(argv)
 
     def private_tmp_prefix(self, env):
         """

@@ -346,6 +346,17 @@ authd_worker(void *arg)
 			continue;
 		}
 
+		/*
+		 * This thread is busy from here on, maybe for long (PAM): a
+		 * login still queued (one it read along, or one whose delay
+		 * only this thread's timeout would have ended) goes to a
+		 * sleeping thread. EPOLLEXCLUSIVE wakes no other by itself.
+		 */
+		pthread_mutex_lock(&authd.a_lock);
+		i = authq_pending(authd.a_q) > 0;
+		pthread_mutex_unlock(&authd.a_lock);
+		if (i)
+			authd_wake();
 		r = authq_request(it, &channel);
 		token = r->ar_toklen > 0;
 		memset(&rep, 0, offsetof(struct auth_reply, ap_data));

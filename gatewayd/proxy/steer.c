@@ -11,16 +11,18 @@
  * caches at every step of the handshake. The kernel's hash, which it
  * replaces, sends half the connections to a worker on the other CPU.
  *
- * Where the kernel receives every connection on one CPU (a network card
- * with one queue and no RPS), steering gives one worker everything while
- * the other CPUs idle. The main thread looks every STEER_PERIOD_S: when at
- * least STEER_MIN_ACCEPTS connections came in a period, one worker took
- * more than STEER_LOPSIDED of them, and that worker was busy more than
- * STEER_BUSY of the period, steering ends for good (until a restart), the
- * kernel's hash spreads connections again, the workers may run on any
- * CPU, and the log says why. Lopsided alone is no reason: one busy client
- * on one CPU is served best by the worker beside it (57% of a CPU at its
- * fastest here), and its connections are what a period sees.
+ * Where the kernel receives connections on fewer CPUs than there are
+ * workers (a network card with one queue and no RPS; four queues for
+ * sixteen workers), steering gives a few workers everything while the
+ * other CPUs idle. The main thread looks every STEER_PERIOD_S: when at
+ * least STEER_MIN_ACCEPTS connections came in a period, the busiest
+ * worker was busy more than STEER_BUSY of it, and some worker took less
+ * than a quarter of its fair share of them, steering ends for good (until
+ * a restart), the kernel's hash spreads connections again, the workers
+ * may run on any CPU, and the log says why. Lopsided alone is no reason:
+ * one busy client on one CPU is served best by the worker beside it (57%
+ * of a CPU at its fastest here), and its connections are what a period
+ * sees.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -30,6 +32,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +48,10 @@
 #define SO_DETACH_REUSEPORT_BPF	68
 #endif
 
-#define STEER_MIN_ACCEPTS	500
-#define STEER_LOPSIDED		0.9
+#define STEER_MIN_ACCEPTS	100
 #define STEER_BUSY		0.75
+
+static void	steer_end(const char *);
 
 static struct {
 	enum steer_state	 st_state;
@@ -141,6 +145,12 @@ steer_start(const struct conf *c, struct worker *workers, int nworkers,
 	steer.st_fds = fds;
 	steer.st_nlisten = nlisten;
 	steer.st_state = STEER_OFF;
+	/*
+	 * The listeners outlive a proxy (the parent keeps them): a program a
+	 * proxy before this one attached goes, whatever this one decides.
+	 */
+	for (l = 0; l < nlisten; l++)
+		steer_detach(fds[l]);
 	if (!c->c_cpu_affinity) {
 		steer.st_why = "cpu_affinity no";
 		return;
@@ -172,8 +182,13 @@ steer_start(const struct conf *c, struct worker *workers, int nworkers,
 	for (w = 0; w < nworkers; w++) {
 		steer_cpus(w, &set);
 		if ((errno = pthread_setaffinity_np(workers[w].w_thread,
-		    sizeof(set), &set)) != 0)
-			log_warn("cpu_affinity: worker %d", w);
+		    sizeof(set), &set)) != 0) {
+			/* A seccomp filter without sched_setaffinity, say. */
+			log_warn("cpu_affinity: worker %d cannot be pinned", w);
+			steer_end("the workers cannot be pinned");
+			steer.st_state = STEER_OFF;
+			return;
+		}
 	}
 	for (w = 0; w < nworkers; w++)
 		steer.st_cpu_ns[w] = steer_worker_ns(w);
@@ -206,10 +221,10 @@ steer_end(const char *why)
 void
 steer_check(void)
 {
-	uint64_t	 n[GW_MAX_WORKERS], total = 0, most = 0;
+	uint64_t	 n[GW_MAX_WORKERS], total = 0, least = UINT64_MAX;
 	int64_t		 busy[GW_MAX_WORKERS], period;
 	int64_t		 now_ns = steer_ns(CLOCK_MONOTONIC);
-	int		 w, top = 0;
+	int		 w, top = 0, idle = 0;
 
 	for (w = 0; w < steer.st_nworkers; w++) {
 		uint64_t now = atomic_load_explicit(
@@ -221,24 +236,26 @@ steer_check(void)
 		busy[w] = cpu - steer.st_cpu_ns[w];
 		steer.st_cpu_ns[w] = cpu;
 		total += n[w];
-		if (n[w] > most) {
-			most = n[w];
+		if (busy[w] > busy[top])
 			top = w;
+		if (n[w] < least) {
+			least = n[w];
+			idle = w;
 		}
 	}
 	period = now_ns - steer.st_when_ns;
 	steer.st_when_ns = now_ns;
 	if (steer.st_state != STEER_CPU || total < STEER_MIN_ACCEPTS ||
-	    (double)most <= STEER_LOPSIDED * (double)total ||
-	    (double)busy[top] < STEER_BUSY * (double)period)
+	    (double)busy[top] < STEER_BUSY * (double)period ||
+	    (double)least * 4 * steer.st_nworkers >= (double)total)
 		return;
-	log_warnx("cpu_affinity: worker %d took %llu of the last %llu "
-	    "connections and was busy %.0f%% of the time (the kernel "
-	    "receives them on too few CPUs): steering off, connections "
-	    "spread by the kernel's hash and workers on any CPU until a "
-	    "restart", top, (unsigned long long)most,
-	    (unsigned long long)total, 100.0 * (double)busy[top] /
-	    (double)period);
+	log_warnx("cpu_affinity: worker %d was busy %.0f%% of the time and "
+	    "took %llu of the last %llu connections, worker %d %llu (the "
+	    "kernel receives them on too few CPUs): steering off, "
+	    "connections spread by the kernel's hash and workers on any CPU "
+	    "until a restart", top, 100.0 * (double)busy[top] /
+	    (double)period, (unsigned long long)n[top],
+	    (unsigned long long)total, idle, (unsigned long long)least);
 	steer_end("connections arrived on too few CPUs");
 }
 

@@ -94,8 +94,9 @@ class SteerTest(GatewayTestCase):
         state = self.steering(gw)
         self.assertEqual(state["state"], "hash", out.stdout)
         self.assertIn("too few CPUs", state["why"])
-        self.assertRegex(gw.log(), r"worker 0 took (\d+) of the last \1 "
-                         r"connections and was busy")
+        self.assertRegex(gw.log(), r"worker 0 was busy \d+% of the time "
+                         r"and took (\d+) of the last \1 connections, "
+                         r"worker 1 0 ")
         self.assertNotIn("SO_DETACH_REUSEPORT_BPF", gw.log())
         # The kernel's hash again: worker 1 gets its share.
         before = state["accepted"]

@@ -18,9 +18,9 @@ bench_cleanup() {
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-wait_port() {	# PORT: until something listens there
+wait_port() {	# PORT [PREFIX]: until something listens there (PREFIX: nsenter...)
 	i=0
-	until python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; do
+	until ${2:-} python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; do
 		i=$((i + 1)); [ $i -gt 200 ] && { echo "$0: nothing on port $1" >&2; exit 1; }
 		sleep 0.05
 	done

@@ -4,8 +4,8 @@
 # (bench/socksbench): bulk throughput (1 and 4 streams), connection rate
 # (1, 32 and 256 clients, 64-byte echo), median latency at 1 client, UDP
 # datagrams/s through an association, and memory per idle proxied
-# connection. Servers are measured interleaved (direct, microsocks,
-# socksgw, Dante, then again), ROUNDS rounds, medians printed. gatewayd runs as
+# connection. Servers are measured interleaved (direct, microsocks, Dante,
+# socksgw, then again), ROUNDS rounds, medians printed. gatewayd runs as
 # shipped by default: audit on, one allow rule, auth none; microsocks and
 # Dante with no authentication either. Everything on 127.0.0.1; every run
 # is bounded by its duration.
@@ -62,6 +62,26 @@ runuser=""; [ "$(id -u)" -eq 0 ] && runuser="setpriv --reuid=nobody --regid=nogr
 $runuser microsocks -i 127.0.0.1 -p "$ms_port" >"$tmp/microsocks.log" 2>&1 &
 ms_pid=$!; pids="$pids $ms_pid"
 
+# Dante runs in a network namespace of its own, with an echo server of
+# its own there, and its runs enter that namespace (nsenter): Dante binds
+# each outgoing socket before connecting, and on a shared loopback such a
+# port stays closed to other programs' connect() while its socket waits
+# out TIME_WAIT (60 s), and the other way round. Whoever ran after Dante
+# found the ports exhausted (EADDRNOTAVAIL: 1,272 to 4,205 failed
+# connections a run through socksgw), and Dante after the others
+# likewise. A namespace has ports of its own, and its loopback is the
+# same code.
+unshare --net sh -c 'ip link set lo up && exec sleep 100000' &
+ns_pid=$!; pids="$pids $ns_pid"
+inns="nsenter -t $ns_pid -n"
+i=0
+until $inns ip -o link show lo 2>/dev/null | grep -q "UP"; do
+	i=$((i + 1)); [ $i -gt 100 ] && { echo "$0: no namespace for Dante" >&2; exit 1; }
+	sleep 0.05
+done
+$inns "$bin/socksbench" serve "$echo_port" "$sink_port" >"$tmp/serve-dante.log" 2>&1 &
+pids="$pids $!"
+
 # Dante: no authentication, CONNECT and UDP ASSOCIATE from loopback.
 cat >"$tmp/danted.conf" <<EOF
 logoutput: $tmp/danted.log
@@ -75,7 +95,7 @@ client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect udpassociate }
 socks pass { from: 0.0.0.0/0 to: 127.0.0.0/8 command: udpreply }
 EOF
-/usr/sbin/danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" >"$tmp/danted.out" 2>&1 &
+$inns /usr/sbin/danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" >"$tmp/danted.out" 2>&1 &
 dante_pid=$!; pids="$pids $dante_pid"
 
 # gatewayd as shipped: audit on, one allow rule.
@@ -90,20 +110,12 @@ chmod 644 "$tmp/gatewayd.conf"
 "$bin/socksctl" -c "$tmp/gatewayd.conf" rule add allow --dst 127.0.0.0/8 >/dev/null
 "$bin/gatewayd" -c "$tmp/gatewayd.conf" >"$tmp/gatewayd.log" 2>&1 &
 gw_pid=$!; pids="$pids $gw_pid"
-for p in "$ms_port" "$dante_port" "$gw_port"; do wait_port "$p"; done
+for p in "$ms_port" "$gw_port"; do wait_port "$p"; done
+wait_port "$dante_port" "$inns"
 
-# Dante last in a round, and the next round only once its sockets have
-# left TIME_WAIT: Dante binds each outgoing socket before connecting, and
-# a port bound so stays closed to every other program's connect() while
-# its socket waits out TIME_WAIT (60 s), so whoever ran after Dante found
-# the ports exhausted (EADDRNOTAVAIL: 1,272 to 4,205 failed connections a
-# run through socksgw, none through Dante itself).
-servers="direct microsocks socksgw dante"
-tw_drained() {	# until TIME_WAIT sockets are few (at most 65 s)
-	i=0
-	while [ "$(ss -Htan state time-wait | wc -l)" -gt 2000 ] && [ $i -lt 65 ]; do
-		sleep 1; i=$((i + 1))
-	done
+servers="direct microsocks dante socksgw"
+in_ns_of() {	# SERVER: the command prefix its runs need
+	if [ "$1" = dante ]; then echo "$inns"; fi
 }
 addr_of() {
 	case $1 in
@@ -120,16 +132,15 @@ record() {	# SERVER MEASURE VALUE
 }
 echo "# socksgw peers bench, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, ${secs}s per run, $rounds rounds"
 for r in $(seq 1 "$rounds"); do
-	[ "$r" -eq 1 ] || tw_drained
 	for s in $servers; do
 		a=$(addr_of "$s")
 		for n in 1 4; do
-			o=$("$bin/socksbench" bulk -t "127.0.0.1:$sink_port" $a -n "$n" -d "$secs" || true)
+			o=$($(in_ns_of "$s") "$bin/socksbench" bulk -t "127.0.0.1:$sink_port" $a -n "$n" -d "$secs" || true)
 			record "$s" "bulk$n" "$(field "$o" MB/s)"
 			[ "$(field "$o" unconfirmed)" = 0 ] || unconfirmed="$unconfirmed $s"
 		done
 		for c in 1 32 256; do
-			o=$("$bin/socksbench" rate -t "127.0.0.1:$echo_port" $a -c "$c" -d "$secs" || true)
+			o=$($(in_ns_of "$s") "$bin/socksbench" rate -t "127.0.0.1:$echo_port" $a -c "$c" -d "$secs" || true)
 			record "$s" "rate$c" "$(field "$o" conn/s)"
 			e=$(field "$o" errors)
 			[ "${e:-0}" = 0 ] || echo "  $s, $c clients: $e connections failed" >&2
@@ -138,7 +149,7 @@ for r in $(seq 1 "$rounds"); do
 		if [ "$s" = microsocks ]; then
 			record "$s" udp none	# microsocks has no UDP ASSOCIATE
 		else
-			o=$("$bin/socksbench" udp -t "127.0.0.1:$echo_port" $a -c 32 -d "$secs" || true)
+			o=$($(in_ns_of "$s") "$bin/socksbench" udp -t "127.0.0.1:$echo_port" $a -c 32 -d "$secs" || true)
 			record "$s" udp "$(field "$o" datagrams/s)"
 		fi
 		echo "round $r $s: $(grep "^$s " "$runs" | tail -7 | awk '{ printf "%s=%s ", $2, $3 }')"
@@ -147,15 +158,14 @@ done
 
 # Idle memory: RSS of each server's processes with $idle idle proxied
 # connections open, against before (after the load: allocators warm).
-tw_drained
-for s in microsocks socksgw dante; do
+for s in microsocks dante socksgw; do
 	case $s in
 	microsocks) root=$ms_pid ;;
 	dante) root=$dante_pid ;;
 	socksgw) root=$gw_pid ;;
 	esac
 	before=$(rss_tree_kb "$root")
-	"$bin/socksbench" idle -t "127.0.0.1:$echo_port" $(addr_of "$s") -c "$idle" \
+	$(in_ns_of "$s") "$bin/socksbench" idle -t "127.0.0.1:$echo_port" $(addr_of "$s") -c "$idle" \
 	    -d 4 >"$tmp/idle-$s.log" 2>&1 &
 	ip=$!
 	sleep 3

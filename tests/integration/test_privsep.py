@@ -92,7 +92,8 @@ class AuthdDescriptorsTest(PamTestCase):
         def extra_fds():
             return [(fd, link) for fd, link in
                     socket_inodes(self.gw.authd_pid) if fd > 2 and
-                    not link.startswith("pipe:")]  # its own wake-up pipe
+                    not link.startswith("pipe:") and  # its own wake-up pipe
+                    link != "anon_inode:[eventpoll]"]  # a PAM thread's
         # One channel a worker. Read until it holds (a loaded machine may
         # catch authd between two steps of its start), then checked.
         try:
@@ -102,6 +103,10 @@ class AuthdDescriptorsTest(PamTestCase):
             pass
         extra = extra_fds()
         self.assertEqual(len(extra), 2, extra)
+        # One epoll set a PAM thread (auth_workers, 4 by default): the
+        # channels, each thread woken alone (EPOLLEXCLUSIVE).
+        self.assertEqual(sum(link == "anon_inode:[eventpoll]" for _, link in
+                             socket_inodes(self.gw.authd_pid)), 4)
         tcp = set()
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             with open(table) as f:

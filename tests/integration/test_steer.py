@@ -108,6 +108,9 @@ class SteerTest(GatewayTestCase):
         self.assertGreater(after[1] - before[1], (after[0] - before[0]) / 4,
                            (before, after))
 
+    @unittest.skipIf(os.environ.get("SOCKSGW_SANITIZE") == "1",
+                     "a worker under ASan is busier per connection: how "
+                     "busy one client makes it says nothing there")
     def test_one_busy_client_keeps_steering(self):
         # Lopsided is no reason by itself: one client on one CPU, as fast
         # as it goes, keeps the worker beside it.

@@ -259,7 +259,7 @@ steer_check(void)
 	steer_end("connections arrived on too few CPUs");
 }
 
-const char *
+static const char *
 steer_state_name(void)
 {
 	static const char *const names[] = {

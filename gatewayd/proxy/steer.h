@@ -22,7 +22,6 @@ enum steer_state {
 void		 steer_start(const struct conf *, struct worker *, int,
 		    const int *, size_t);
 void		 steer_check(void);
-const char	*steer_state_name(void);
 void		 steer_json(char *, size_t);
 
 #endif /* STEER_H */

@@ -96,19 +96,19 @@ session_read_now(struct session *s)
 {
 	uint8_t	 buf[SESSION_HANDSHAKE_BUFFER];
 	ssize_t	 n;
+	int	 kept;
 
 	n = recv(s->s_fd[SIDE_CLIENT], buf, sizeof(buf), MSG_DONTWAIT);
 	if (n <= 0)
 		return;
-	if (evbuffer_prepend(bufferevent_get_input(s->s_bev), buf,
-	    (size_t)n) == -1) {
-		explicit_bzero(buf, (size_t)n);
-		session_close(s, CLOSE_NO_MEMORY);
-		return;
-	}
+	kept = evbuffer_prepend(bufferevent_get_input(s->s_bev), buf,
+	    (size_t)n) == 0;
 	/* A greeting, but maybe a whole pipelined request, login and all. */
 	explicit_bzero(buf, (size_t)n);
-	session_client_read(s->s_bev, s);
+	if (kept)
+		session_client_read(s->s_bev, s);
+	else
+		session_close(s, CLOSE_NO_MEMORY);
 }
 
 void

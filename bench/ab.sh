@@ -12,7 +12,7 @@
 # on 127.0.0.1; every run is bounded by its duration.
 #
 #	sh bench/ab.sh [-d SECONDS] [-r ROUNDS] [-c "1 32"] [-o "conf line"]
-#	    [-A "conf line"] [-B "conf line"] [-m] BUILD_A BUILD_B
+#	    [-A "conf line"] [-B "conf line"] [-m] [-f] BUILD_A BUILD_B
 #
 # -o adds a line to both configurations, -A and -B to one side's only:
 # the same build twice with -A "auth pam" -B "auth pam" -B "auth_cache_ttl
@@ -20,7 +20,9 @@
 # PAM through pam_wrapper and pam_matrix (no system file touched), and
 # the load generator logs in to it as bench:bench (RFC 1929);
 # -m measures Debian's microsocks in the same rotation, as the reference
-# of bench/peers.sh (it must be installed: peers.sh installs it).
+# of bench/peers.sh (it must be installed: peers.sh installs it); -f
+# measures bench/bareproxy.c (BUILD_A's), the least a user-space SOCKS5
+# relay can do per connection: the ceiling of every proxy's rate here.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -33,7 +35,7 @@ extra_B=""
 nl='
 '
 peer=""
-while getopts d:r:c:o:A:B:m opt; do
+while getopts d:r:c:o:A:B:mf opt; do
 	case $opt in
 	d) secs=$OPTARG ;;
 	r) rounds=$OPTARG ;;
@@ -41,7 +43,8 @@ while getopts d:r:c:o:A:B:m opt; do
 	o) extra="$extra$OPTARG$nl" ;;
 	A) extra_A="$extra_A$OPTARG$nl" ;;
 	B) extra_B="$extra_B$OPTARG$nl" ;;
-	m) peer=microsocks ;;
+	m) peer="$peer microsocks" ;;
+	f) peer="$peer bare" ;;
 	*) echo "usage: $0 [-d S] [-r N] [-c CLIENTS] [-o LINE] BUILD_A BUILD_B" >&2
 	   exit 2 ;;
 	esac
@@ -98,13 +101,19 @@ for side in A B; do
 	pids="$pids $!"
 	echo $! >"$tmp/$side/pid"
 done
-if [ -n "$peer" ]; then
+case $peer in *bare*)
+	[ -x "$a/bareproxy" ] || { echo "$0: no $a/bareproxy" >&2; exit 1; }
+	bare_port=$(free_port)
+	"$a/bareproxy" "$bare_port" >"$tmp/bare.log" 2>&1 &
+	pids="$pids $!" ;;
+esac
+case $peer in *microsocks*)
 	command -v microsocks >/dev/null || { echo "$0: no microsocks (sh bench/peers.sh installs it)" >&2; exit 1; }
 	ms_port=$(free_port)
 	runuser=""; [ "$(id -u)" -eq 0 ] && runuser="setpriv --reuid=nobody --regid=nogroup --clear-groups"
 	$runuser microsocks -i 127.0.0.1 -p "$ms_port" >"$tmp/microsocks.log" 2>&1 &
-	pids="$pids $!"
-fi
+	pids="$pids $!" ;;
+esac
 for side in A B; do
 	i=0
 	until grep -q "ready:" "$tmp/$side/log" 2>/dev/null; do
@@ -121,6 +130,7 @@ for r in $(seq 1 "$rounds"); do
 		case $s in
 		direct) via="" ;;
 		microsocks) via="-s 127.0.0.1:$ms_port" ;;
+		bare) via="-s 127.0.0.1:$bare_port" ;;
 		*) via="-s 127.0.0.1:$(cat "$tmp/$s/port") $(cat "$tmp/$s/login" 2>/dev/null || true)" ;;
 		esac
 		for c in $clients; do
@@ -152,14 +162,18 @@ for c in $clients; do
 	    c, d, a, 100 * a / d, b, 100 * b / d, b / a }'
 	awk -v c="$c" -v a="$(median A "cpu$c")" -v b="$(median B "cpu$c")" 'BEGIN {
 	    printf "CPU per connection, %s clients: A %s us, B %s us, B/A %.3f\n", c, a, b, b / a }'
-	[ -z "$peer" ] || awk -v c="$c" -v d="$d" -v m="$(median microsocks "rate$c")" 'BEGIN {
-	    printf "connections/s, %s clients: microsocks %s (%.1f%%)\n", c, m, 100 * m / d }'
+	for p in $peer; do
+		awk -v p="$p" -v c="$c" -v d="$d" -v m="$(median "$p" "rate$c")" 'BEGIN {
+		    printf "connections/s, %s clients: %s %s (%.1f%%)\n", c, p, m, 100 * m / d }'
+	done
 	if [ "$c" = 1 ]; then
 		d=$(median direct lat1); ma=$(median A lat1); mb=$(median B lat1)
 		awk -v d="$d" -v a="$ma" -v b="$mb" 'BEGIN {
 		    printf "median latency, 1 client: direct %s us, A %s us (%.2fx), B %s us (%.2fx)\n",
 		    d, a, a / d, b, b / d }'
-		[ -z "$peer" ] || awk -v d="$d" -v m="$(median microsocks lat1)" 'BEGIN {
-		    printf "median latency, 1 client: microsocks %s us (%.2fx)\n", m, m / d }'
+		for p in $peer; do
+			awk -v p="$p" -v d="$d" -v m="$(median "$p" lat1)" 'BEGIN {
+			    printf "median latency, 1 client: %s %s us (%.2fx)\n", p, m, m / d }'
+		done
 	fi
 done

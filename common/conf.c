@@ -455,6 +455,16 @@ conf_load(const char *path, char **cause)
 		}
 
 	conf_fleet(c, path, seen, &ce);	/* node_name, the central store */
+	/*
+	 * Without a log_sessions line, a closed session gets its info line
+	 * only when no audit trail records it. Beside audit_db each line
+	 * repeats a record, costs a tenth of the connection rate (bench/ab.sh
+	 * -B "log_sessions no"), and past journald's default rate limit
+	 * (10,000 lines in 30 s, 333 sessions/s) gets the gateway's own
+	 * warnings dropped with them.
+	 */
+	if (!seen[conf_find_keyword("log_sessions") - conf_keywords])
+		c->c_log_sessions = c->c_audit_db == NULL;
 	if (c->c_nlisten == 0 && ce.ce_count == 0) {
 		/* Safe default: loopback only. */
 		addr_parse_hostport("127.0.0.1:1080", &c->c_listen[0].cl_ss,

@@ -6,6 +6,7 @@ Nothing here sends traffic anywhere but 127.0.0.1 and ::1.
 """
 import hashlib
 import os
+import re
 import sys
 import resource
 import shutil
@@ -128,6 +129,9 @@ class Gateway:
             "127.0.0.1 localhost\n::1 localhost\n"))
         if audit:
             lines.append("audit_db audit.db")
+        # The tests read the closed sessions' lines (off beside audit_db).
+        if not re.search(r"^\s*log_sessions\b", extra, re.M):
+            lines.append("log_sessions yes")
         lines.append(extra)
         self.conf = tmp.write("gatewayd.conf", "\n".join(lines) + "\n")
         # init=False: a policy of the test's own making (a fleet's store)

@@ -104,12 +104,17 @@ class NotifyTest(GatewayTestCase):
 
 
 class JournalTest(GatewayTestCase):
-    def relaunch(self, extra_conf="", journal=True):
+    def relaunch(self, extra_conf="", journal=True, drop=None):
         """The same gateway again, its stderr named by JOURNAL_STREAM."""
         self.assertEqual(self.gw.stop(), 0)
-        if extra_conf:
-            with open(self.gw.conf, "a") as f:
-                f.write(extra_conf + "\n")
+        if extra_conf or drop:
+            # A keyword given again replaces the line gwtest wrote.
+            gone = {drop} | {extra_conf.split()[0]} if extra_conf else {drop}
+            with open(self.gw.conf) as f:
+                kept = [l for l in f.read().splitlines()
+                        if (l.split() or [""])[0] not in gone]
+            with open(self.gw.conf, "w") as f:
+                f.write("\n".join(kept + [extra_conf]) + "\n")
         st = os.stat(self.gw.logpath)
         env = {"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)} \
             if journal else {}
@@ -176,3 +181,15 @@ class JournalTest(GatewayTestCase):
         wait_for(lambda: len(self.gw.audit("end_ms IS NOT NULL")) >= 1,
                  what="the close record")
         self.assertNotIn("closed: user=", self.gw.log())
+
+    def test_log_sessions_default_follows_the_audit(self):
+        # Without the line, a gateway with an audit trail leaves the
+        # sessions to it; one without writes the line, the only trace.
+        self.relaunch(journal=False, drop="log_sessions")
+        self.echo_once()
+        wait_for(lambda: len(self.gw.audit("end_ms IS NOT NULL")) >= 1,
+                 what="the close record")
+        self.assertNotIn("closed: user=", self.gw.log())
+        self.relaunch(journal=False, drop="audit_db")
+        self.echo_once()
+        self.gw.wait_log("closed: user=")

@@ -104,8 +104,10 @@ done
 case $peer in *bare*)
 	[ -x "$a/bareproxy" ] || { echo "$0: no $a/bareproxy" >&2; exit 1; }
 	bare_port=$(free_port)
-	"$a/bareproxy" "$bare_port" >"$tmp/bare.log" 2>&1 &
-	pids="$pids $!" ;;
+	mkdir "$tmp/bare"
+	"$a/bareproxy" "$bare_port" >"$tmp/bare/log" 2>&1 &
+	pids="$pids $!"
+	echo $! >"$tmp/bare/pid" ;;
 esac
 case $peer in *microsocks*)
 	command -v microsocks >/dev/null || { echo "$0: no microsocks (sh bench/peers.sh installs it)" >&2; exit 1; }
@@ -165,6 +167,7 @@ for c in $clients; do
 	for p in $peer; do
 		awk -v p="$p" -v c="$c" -v d="$d" -v m="$(median "$p" "rate$c")" 'BEGIN {
 		    printf "connections/s, %s clients: %s %s (%.1f%%)\n", c, p, m, 100 * m / d }'
+		[ ! -f "$tmp/$p/pid" ] || echo "CPU per connection, $c clients: $p $(median "$p" "cpu$c") us"
 	done
 	if [ "$c" = 1 ]; then
 		d=$(median direct lat1); ma=$(median A lat1); mb=$(median B lat1)

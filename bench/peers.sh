@@ -7,8 +7,11 @@
 # connection. Servers are measured interleaved (direct, microsocks, Dante,
 # socksgw, then again), ROUNDS rounds, medians printed. gatewayd runs as
 # shipped by default: audit on, one allow rule, auth none; microsocks and
-# Dante with no authentication either. Everything on 127.0.0.1; every run
-# is bounded by its duration.
+# Dante with no authentication either. The last column is bench/bareproxy.c,
+# the least a user-space SOCKS5 relay can do per connection (no policy, no
+# audit, every kernel shortcut): no proxy here can beat its rates, so it
+# says how much of a row the kernel leaves to win. Everything on
+# 127.0.0.1; every run is bounded by its duration.
 #
 #	sh bench/peers.sh [-d SECONDS] [-r ROUNDS] [-i IDLE] [BUILD_DIR]
 #
@@ -31,7 +34,7 @@ while getopts d:r:i: opt; do
 done
 shift $((OPTIND - 1))
 bin=$(cd "${1:-build}" && pwd)/bin
-for b in gatewayd socksctl socksbench; do
+for b in gatewayd socksctl socksbench bareproxy; do
 	[ -x "$bin/$b" ] || { echo "$0: build first (no $bin/$b)" >&2; exit 1; }
 done
 if ! command -v microsocks >/dev/null || ! [ -x /usr/sbin/danted ]; then
@@ -53,6 +56,7 @@ rss_tree_kb() {	# the RSS of a process and all its descendants
 
 echo_port=$(free_port); sink_port=$(free_port)
 ms_port=$(free_port); dante_port=$(free_port); gw_port=$(free_port)
+bare_port=$(free_port)
 "$bin/socksbench" serve "$echo_port" "$sink_port" >"$tmp/serve.log" 2>&1 &
 pids="$pids $!"
 wait_port "$echo_port"
@@ -110,10 +114,12 @@ chmod 644 "$tmp/gatewayd.conf"
 "$bin/socksctl" -c "$tmp/gatewayd.conf" rule add allow --dst 127.0.0.0/8 >/dev/null
 "$bin/gatewayd" -c "$tmp/gatewayd.conf" >"$tmp/gatewayd.log" 2>&1 &
 gw_pid=$!; pids="$pids $gw_pid"
-for p in "$ms_port" "$gw_port"; do wait_port "$p"; done
+"$bin/bareproxy" "$bare_port" >"$tmp/bare.log" 2>&1 &
+pids="$pids $!"
+for p in "$ms_port" "$gw_port" "$bare_port"; do wait_port "$p"; done
 wait_port "$dante_port" "$inns"
 
-servers="direct microsocks dante socksgw"
+servers="direct microsocks dante socksgw bare"
 in_ns_of() {	# SERVER: the command prefix its runs need
 	if [ "$1" = dante ]; then echo "$inns"; fi
 }
@@ -123,6 +129,7 @@ addr_of() {
 	microsocks) echo "-s 127.0.0.1:$ms_port" ;;
 	dante) echo "-s 127.0.0.1:$dante_port" ;;
 	socksgw) echo "-s 127.0.0.1:$gw_port" ;;
+	bare) echo "-s 127.0.0.1:$bare_port" ;;
 	esac
 }
 runs="$tmp/runs"; : >"$runs"
@@ -146,8 +153,8 @@ for r in $(seq 1 "$rounds"); do
 			[ "${e:-0}" = 0 ] || echo "  $s, $c clients: $e connections failed" >&2
 			[ "$c" = 1 ] && record "$s" lat1 "$(field "$o" median_us)"
 		done
-		if [ "$s" = microsocks ]; then
-			record "$s" udp none	# microsocks has no UDP ASSOCIATE
+		if [ "$s" = microsocks ] || [ "$s" = bare ]; then
+			record "$s" udp none	# no UDP ASSOCIATE
 		else
 			o=$($(in_ns_of "$s") "$bin/socksbench" udp -t "127.0.0.1:$echo_port" $a -c 32 -d "$secs" || true)
 			record "$s" udp "$(field "$o" datagrams/s)"
@@ -191,8 +198,11 @@ multiple() {	# SERVER MEASURE: the server's median as a multiple of direct's
 }
 echo
 echo "medians of $rounds rounds, as a share of a direct connection (latency: a multiple of it)"
-printf '| %-28s | %10s | %10s | %10s | %12s |\n' measure microsocks Dante socksgw "direct"
-printf '|%s|%s|%s|%s|%s|\n' ------------------------------ ------------ ------------ ------------ --------------
+row() {	# LABEL MICROSOCKS DANTE SOCKSGW BARE DIRECT
+	printf '| %-28s | %10s | %10s | %10s | %10s | %14s |\n' "$@"
+}
+row measure microsocks Dante socksgw "bare relay" direct
+printf '|%s|%s|%s|%s|%s|%s|\n' ------------------------------ ------------ ------------ ------------ ------------ ----------------
 for m in bulk1 bulk4 rate1 rate32 rate256 lat1 udp idlekb; do
 	case $m in
 	bulk1) l="bulk, 1 stream"; u="MB/s" ;;
@@ -205,9 +215,9 @@ for m in bulk1 bulk4 rate1 rate32 rate256 lat1 udp idlekb; do
 	idlekb) l="idle memory per connection"; u="" ;;
 	esac
 	case $m in
-	lat1) printf '| %-28s | %10s | %10s | %10s | %12s |\n' "$l" "$(multiple microsocks $m)" "$(multiple dante $m)" "$(multiple socksgw $m)" "$(median direct $m) $u" ;;
-	idlekb) printf '| %-28s | %10s | %10s | %10s | %12s |\n' "$l" "$(median microsocks $m) KiB" "$(median dante $m) KiB" "$(median socksgw $m) KiB" "-" ;;
-	*) printf '| %-28s | %10s | %10s | %10s | %12s |\n' "$l" "$(ratio microsocks $m)" "$(ratio dante $m)" "$(ratio socksgw $m)" "$(median direct $m) $u" ;;
+	lat1) row "$l" "$(multiple microsocks $m)" "$(multiple dante $m)" "$(multiple socksgw $m)" "$(multiple bare $m)" "$(median direct $m) $u" ;;
+	idlekb) row "$l" "$(median microsocks $m) KiB" "$(median dante $m) KiB" "$(median socksgw $m) KiB" - - ;;
+	*) row "$l" "$(ratio microsocks $m)" "$(ratio dante $m)" "$(ratio socksgw $m)" "$(ratio bare $m)" "$(median direct $m) $u" ;;
 	esac
 done
 [ -z "$unconfirmed" ] || echo "bulk through $(echo $unconfirmed | tr ' ' '\n' | sort -u | tr '\n' ' ')counted as written: the server closes both ways at the client's half-close, so the sink's count never comes back"

@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ static __thread struct session	*ended;
 
 static uint16_t		 port;
 static int		 nthreads;
+static _Atomic int	 listening;	/* threads whose listener is bound */
 
 static void __attribute__((noreturn))
 die(const char *what)
@@ -253,6 +255,7 @@ worker(void *arg)
 	if ((ep = epoll_create1(0)) == -1)
 		die("epoll_create1");
 	lfd = listener(cpu);
+	listening++;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) == -1)
 		die("epoll_ctl");
 	for (;;) {
@@ -292,7 +295,8 @@ main(int argc, char **argv)
 	for (i = 0; i < nthreads; i++) {
 		if (pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i))
 			die("pthread_create");
-		usleep(20000);
+		while (listening <= i)
+			usleep(1000);
 	}
 	printf("bareproxy: %d threads on 127.0.0.1:%u\n", nthreads, port);
 	fflush(stdout);

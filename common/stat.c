@@ -13,6 +13,7 @@ static const char *const stat_names[GW_STAT_MAX] = {
 	"limit_handshakes", "auth_busy", "audit_refusals",
 	"requests_socks5", "requests_socks4", "requests_http", "pac_served",
 	"proxy_untrusted", "proxy_refused", "proxy_health_checks",
+	"auth_cached",
 };
 
 const char *

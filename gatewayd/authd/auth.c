@@ -3,11 +3,15 @@
  * pair to authd over its own channel and forgets the password at once;
  * the session waits, reading nothing, until the reply comes back on the
  * worker's event loop. Every other session keeps relaying meanwhile.
+ * A login authd answered from its cache may be answered again by
+ * auth_cache.c instead: the reply then comes on the next turn of the same
+ * loop, by the same path.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,12 +25,14 @@
 #include "log.h"
 
 #include "base/chan.h"
+#include "base/stats.h"
 #include "proxy/worker.h"
 #include "session/session.h"
 
 #include "auth.h"
 
 static void	auth_reply_cb(evutil_socket_t, short, void *);
+static void	auth_hits_cb(evutil_socket_t, short, void *);
 static void	auth_deliver(struct worker *, const struct auth_reply *);
 
 static _Atomic int	 auth_gone_said;
@@ -47,6 +53,8 @@ void
 auth_channel_init(struct worker *w)
 {
 	TAILQ_INIT(&w->w_authing);
+	/* Without it no login is answered from the cache (auth_submit). */
+	w->w_auth_hits = event_new(w->w_base, -1, 0, auth_hits_cb, w);
 	auth_channel_open(w);
 }
 
@@ -78,7 +86,19 @@ auth_channel_replace(struct worker *w, int fd)
 		close(w->w_auth_fd);
 	w->w_auth_fd = fd;
 	auth_channel_open(w);
+	auth_cache_clear();	/* the new authd's cache is empty */
 	atomic_store(&auth_gone_said, 0);
+}
+
+/* The session waits in S_AUTH, going by user until the answer. */
+static int
+auth_wait(struct session *s, const char *user)
+{
+	if ((s->s_user = strdup(user)) == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&s->s_worker->w_authing, s, s_auth_entry);
+	s->s_authing = 1;
+	return (0);
 }
 
 /*
@@ -105,10 +125,39 @@ auth_send(struct session *s, int type, struct auth_request *req,
 	    MSG_DONTWAIT);
 	if (n == -1)
 		return (-1);
-	if ((s->s_user = strdup(user)) == NULL)
+	return (auth_wait(s, user));
+}
+
+/*
+ * A login authd answered from its cache and would answer so again: the
+ * same answer, delivered on the loop's next turn (the caller expects the
+ * session to wait, as for authd). 0 when it is on its way.
+ */
+static int
+auth_from_cache(struct session *s, const char *user, const char *pass)
+{
+	struct worker		*w = s->s_worker;
+	struct auth_reply	*rep;
+
+	/* Whole, though only its head is written: the tail is never read. */
+	if (w->w_conf->c_auth_cache_ttl == 0 || w->w_auth_hits == NULL ||
+	    (rep = malloc(sizeof(*rep))) == NULL)
 		return (-1);
-	TAILQ_INSERT_TAIL(&w->w_authing, s, s_auth_entry);
-	s->s_authing = 1;
+	if (!auth_cache_find(user, pass, s->s_auth_digest, rep)) {
+		s->s_auth_digest_set = 1;	/* for authd's answer */
+		free(rep);
+		return (-1);
+	}
+	explicit_bzero(s->s_auth_digest, sizeof(s->s_auth_digest));
+	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
+	if (auth_wait(s, user) == -1) {
+		free(rep);
+		return (-1);
+	}
+	rep->ap_sid = s->s_id;
+	s->s_auth_hit = rep;
+	event_active(w->w_auth_hits, 0, 0);
+	STAT_ADD(GW_STAT_AUTH_CACHED, 1);
 	return (0);
 }
 
@@ -122,6 +171,9 @@ auth_submit(struct session *s, const char *user, const char *pass)
 	if (s->s_worker->w_auth_fd == -1 || strlen(user) >=
 	    sizeof(req.ar_user) || strlen(pass) >= sizeof(req.ar_pass))
 		return (-1);
+	/* authd's gone (above): never answered from the cache then. */
+	if (auth_from_cache(s, user, pass) == 0)
+		return (0);
 	memset(&req, 0, offsetof(struct auth_request, ar_token));
 	memcpy(req.ar_user, user, strlen(user) + 1);
 	memcpy(req.ar_pass, pass, strlen(pass) + 1);
@@ -156,6 +208,10 @@ auth_submit_token(struct session *s, const uint8_t *token, size_t len,
 void
 auth_forget(struct session *s)
 {
+	free(s->s_auth_hit);
+	s->s_auth_hit = NULL;
+	explicit_bzero(s->s_auth_digest, sizeof(s->s_auth_digest));
+	s->s_auth_digest_set = 0;
 	if (!s->s_authing)
 		return;
 	TAILQ_REMOVE(&s->s_worker->w_authing, s, s_auth_entry);
@@ -172,8 +228,35 @@ auth_deliver(struct worker *w, const struct auth_reply *rep)
 			break;
 	if (s == NULL)
 		return;		/* closed while authd was busy */
+	/* Before the name becomes PAM's: the cache knows the one sent. */
+	if (s->s_auth_digest_set)
+		auth_cache_answer(s->s_user, s->s_auth_digest, rep);
 	auth_forget(s);
 	s->s_front->fe_authenticated(s, rep);
+}
+
+/* The logins auth_cache.c answered on the loop's last turn. */
+static void
+auth_hits_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker		*w = arg;
+	struct auth_reply	*rep;
+	struct session		*s;
+
+	(void)fd;
+	(void)what;
+	/* From the top each time: a delivery may end other sessions. */
+	for (;;) {
+		TAILQ_FOREACH(s, &w->w_authing, s_auth_entry)
+			if (s->s_auth_hit != NULL)
+				break;
+		if (s == NULL)
+			return;
+		rep = s->s_auth_hit;
+		s->s_auth_hit = NULL;
+		auth_deliver(w, rep);
+		free(rep);
+	}
 }
 
 static void

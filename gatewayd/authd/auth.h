@@ -81,6 +81,7 @@ struct auth_reply {
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
 	char			 ap_principal[256]; /* Kerberos: whose ticket */
 	uint32_t		 ap_valid_s;	/* Kerberos: the ticket's time left */
+	uint32_t		 ap_cache_s;	/* PAM: authd's cache holds it so long */
 	/*
 	 * ar_keep: the token for the client (the AP-REP of mutual
 	 * authentication, often none), then the accepted context as
@@ -113,6 +114,13 @@ void	 authd_gss_status(uint32_t, uint32_t, char *, size_t);
 void	 auth_channel_init(struct worker *);
 void	 auth_channel_replace(struct worker *, int);
 int	 auth_submit(struct session *, const char *, const char *);
+
+/* auth_cache.c: the proxy's copy of authd's cached logins */
+int	 auth_cache_find(const char *, const char *, unsigned char[32],
+	    struct auth_reply *);
+void	 auth_cache_answer(const char *, const unsigned char[32],
+	    const struct auth_reply *);
+void	 auth_cache_clear(void);
 int	 auth_submit_token(struct session *, const uint8_t *, size_t, int);
 void	 auth_forget(struct session *);
 

@@ -135,6 +135,8 @@ authd_cache_hit(const struct auth_request *req, const unsigned char *d,
 		    0 && CRYPTO_memcmp(c->c_digest, d, 32) == 0) {
 			snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
 			    c->c_canon);
+			/* The proxy may answer it itself so long. */
+			rep->ap_cache_s = (uint32_t)(c->c_expires - now);
 			rep->ap_ngroups = c->c_ngroups;
 			memcpy(rep->ap_groups, c->c_groups,
 			    sizeof(rep->ap_groups));
@@ -145,7 +147,7 @@ authd_cache_hit(const struct auth_request *req, const unsigned char *d,
 }
 
 static void
-authd_cache_put(const struct auth_request *req, const struct auth_reply *rep,
+authd_cache_put(const struct auth_request *req, struct auth_reply *rep,
     const unsigned char *d, time_t now)
 {
 	struct authd_cached	*slot = &pam.p_cache[0];
@@ -165,6 +167,7 @@ authd_cache_put(const struct auth_request *req, const struct auth_reply *rep,
 	memcpy(slot->c_groups, rep->ap_groups, sizeof(slot->c_groups));
 	memcpy(slot->c_digest, d, 32);
 	slot->c_expires = now + pam.p_cache_ttl;
+	rep->ap_cache_s = (uint32_t)pam.p_cache_ttl;
 }
 
 /* The user's groups through NSS (files, sssd for LDAP/AD...). */

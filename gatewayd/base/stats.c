@@ -133,6 +133,9 @@ static const struct {
 	    NULL },
 	{ GW_STAT_PROXY_LOCAL, "proxy_protocol_total", "result=\"local\"",
 	    NULL },
+	{ GW_STAT_AUTH_CACHED, "auth_cached_total", NULL,
+	    "Logins the proxy answered from its copy of authd's cache "
+	    "(auth_cache_ttl); each is counted under auth_total too." },
 	{ GW_STAT_AUDIT_REFUSED, "audit_refusals_total", NULL,
 	    "Requests refused because the audit log could not take them "
 	    "(audit_failure block)." },

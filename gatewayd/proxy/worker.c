@@ -417,6 +417,8 @@ worker_free(struct worker *w)
 		event_free(w->w_reap);
 	if (w->w_auth_ev != NULL)
 		event_free(w->w_auth_ev);
+	if (w->w_auth_hits != NULL)
+		event_free(w->w_auth_hits);
 	if (w->w_auth_fd != -1)
 		close(w->w_auth_fd);
 	if (w->w_base != NULL)

@@ -211,6 +211,10 @@ struct session {
 	struct capped_relay	*s_capped;	/* relay under a cap */
 	struct bw_pool		*s_bw[2];	/* caps: [0] user's, [1] group's */
 	struct timespec		 s_auth_sent;
+	/* A login asked of authd: its salted digest, for auth_cache.c. */
+	unsigned char		 s_auth_digest[32];
+	uint8_t			 s_auth_digest_set;
+	struct auth_reply	*s_auth_hit;	/* auth_cache.c's, to deliver */
 	struct timespec		 s_dns_sent;
 	uint8_t			 s_timed;	/* handshake latency observed */
 	int64_t			 s_start_ms;	/* wall clock, for the audit */

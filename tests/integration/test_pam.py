@@ -6,6 +6,7 @@ curl and python3-socks, users reaching the policy, a slow PAM stack that
 does not slow other sessions, and authd keeping root while the proxy
 does not."""
 import http.server
+import json
 import os
 import pwd
 import shutil
@@ -386,3 +387,84 @@ class PamCacheTest(PamTestCase):
         # The second and third were answered from the cache.
         wait_for(lambda: self.gw.log().count("(2 groups)") >= 3,
                  timeout=5, what="three logins with their group")
+
+
+@unittest.skipIf(SANITIZED, "pam_wrapper cannot run under ASan (RTLD_DEEPBIND)")
+class ProxyLoginCacheTest(PamTestCase):
+    """The proxy's copy of authd's cache (auth_cache.c): a login authd
+    answered from its cache is answered again by the proxy, never after a
+    refusal, never beyond authd's entry, never across an authd restart."""
+    gateway_extra = ("auth pam\nauth_cache_ttl 60\nauth_fail_limit 3\n"
+                     "auth_fail_window 60\nauth_lockout 30\n"
+                     "control_socket control.sock\n")
+
+    def cached(self, gw=None):
+        stats = json.loads((gw or self.gw).ctl("--json", "stats").stdout)
+        return stats["auth_cached"]
+
+    def ok(self, user, password, gw=None):
+        status, s = self.login(user, password, gw)
+        if s is not None:
+            s.close()
+        return status
+
+    def test_second_login_is_the_proxys(self):
+        self.assertEqual(self.ok("alice", "secret"), 0)
+        self.assertEqual(self.cached(), 0)      # authd's (PAM's) answer
+        for _ in range(5):
+            self.assertEqual(self.ok("alice", "secret"), 0)
+        self.assertEqual(self.cached(), 5)
+        # Another password for the same user is not the cached one.
+        self.assertEqual(self.ok("alice", "Secret"), 1)
+        self.assertEqual(self.cached(), 5)
+
+    def test_a_refusal_empties_it(self):
+        for _ in range(2):
+            self.assertEqual(self.ok("alice", "secret"), 0)
+            self.assertEqual(self.ok("bob", "hunter2"), 0)
+        self.assertEqual(self.cached(), 2)
+        self.assertEqual(self.ok("bob", "wrong"), 1)
+        # Neither alice nor bob is answered by the proxy now: authd is
+        # asked (and answers from its own cache), then the proxy again.
+        self.assertEqual(self.ok("alice", "secret"), 0)
+        self.assertEqual(self.ok("bob", "hunter2"), 0)
+        self.assertEqual(self.cached(), 2)
+        self.assertEqual(self.ok("alice", "secret"), 0)
+        self.assertEqual(self.cached(), 3)
+
+    def test_a_lockout_holds_for_a_cached_password(self):
+        # Without emptying on refusal, the right password guessed during
+        # the lock-out would be let in by the proxy's copy.
+        for _ in range(2):
+            self.assertEqual(self.ok("bob", "hunter2"), 0)
+        for _ in range(3):
+            self.assertEqual(self.ok("bob", "guess"), 1)
+        self.gw.wait_log("locked out for 30s")
+        self.assertEqual(self.ok("bob", "hunter2"), 1)
+        self.gw.wait_log("user bob: locked out")
+        self.assertEqual(self.cached(), 1)
+
+    def test_authd_restarted_starts_empty(self):
+        for _ in range(2):
+            self.assertEqual(self.ok("alice", "secret"), 0)
+        self.assertEqual(self.cached(), 1)
+        pid = self.gw.child("socksgw-authd")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: self.gw.child("socksgw-authd") not in
+                 (None, pid), timeout=15, what="a new authd")
+        self.gw.wait_log("authd is gone")
+        # Refused while authd is away, then asked of the new authd.
+        wait_for(lambda: self.ok("alice", "secret") == 0, timeout=15,
+                 what="a login through the new authd")
+        self.assertEqual(self.cached(), 1)
+
+    def test_never_beyond_authds_entry(self):
+        gw = self.start_gateway("auth pam\nauth_cache_ttl 3\n"
+                                "control_socket control.sock\n")
+        self.assertEqual(self.ok("alice", "secret", gw), 0)
+        self.assertEqual(self.ok("alice", "secret", gw), 0)
+        self.assertEqual(self.cached(gw), 1)
+        time.sleep(3.2)
+        # authd's entry has expired: PAM is asked again, not the copy.
+        self.assertEqual(self.ok("alice", "secret", gw), 0)
+        self.assertEqual(self.cached(gw), 1)

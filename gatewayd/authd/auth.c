@@ -53,6 +53,7 @@ void
 auth_channel_init(struct worker *w)
 {
 	TAILQ_INIT(&w->w_authing);
+	TAILQ_INIT(&w->w_auth_hitq);
 	/* Without it no login is answered from the cache (auth_submit). */
 	w->w_auth_hits = event_new(w->w_base, -1, 0, auth_hits_cb, w);
 	auth_channel_open(w);
@@ -137,25 +138,29 @@ static int
 auth_from_cache(struct session *s, const char *user, const char *pass)
 {
 	struct worker		*w = s->s_worker;
-	struct auth_reply	*rep;
+	struct auth_answer	*ans;
+	char			 client[ADDR_STRLEN];
+	int			 r;
 
-	/* Whole, though only its head is written: the tail is never read. */
 	if (w->w_conf->c_auth_cache_ttl == 0 || w->w_auth_hits == NULL ||
-	    (rep = malloc(sizeof(*rep))) == NULL)
+	    (ans = malloc(sizeof(*ans))) == NULL)
 		return (-1);
-	if (!auth_cache_find(user, pass, s->s_auth_digest, rep)) {
-		s->s_auth_digest_set = 1;	/* for authd's answer */
-		free(rep);
+	addr_ip(&s->s_peer, client, sizeof(client));
+	r = auth_cache_find(user, client, pass, s->s_auth_digest,
+	    &s->s_auth_gen, ans);
+	if (r != 1) {
+		s->s_auth_digest_set = r == 0;	/* for authd's answer */
+		free(ans);
 		return (-1);
 	}
 	explicit_bzero(s->s_auth_digest, sizeof(s->s_auth_digest));
 	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
 	if (auth_wait(s, user) == -1) {
-		free(rep);
+		free(ans);
 		return (-1);
 	}
-	rep->ap_sid = s->s_id;
-	s->s_auth_hit = rep;
+	s->s_auth_hit = ans;
+	TAILQ_INSERT_TAIL(&w->w_auth_hitq, s, s_hit_entry);
 	event_active(w->w_auth_hits, 0, 0);
 	STAT_ADD(GW_STAT_AUTH_CACHED, 1);
 	return (0);
@@ -208,8 +213,11 @@ auth_submit_token(struct session *s, const uint8_t *token, size_t len,
 void
 auth_forget(struct session *s)
 {
-	free(s->s_auth_hit);
-	s->s_auth_hit = NULL;
+	if (s->s_auth_hit != NULL) {
+		TAILQ_REMOVE(&s->s_worker->w_auth_hitq, s, s_hit_entry);
+		free(s->s_auth_hit);
+		s->s_auth_hit = NULL;
+	}
 	explicit_bzero(s->s_auth_digest, sizeof(s->s_auth_digest));
 	s->s_auth_digest_set = 0;
 	if (!s->s_authing)
@@ -218,21 +226,39 @@ auth_forget(struct session *s)
 	s->s_authing = 0;
 }
 
+/* The answer to a waiting session's login, from authd or the cache. */
+static void
+auth_answer(struct session *s, const struct auth_reply *rep)
+{
+	char	 client[ADDR_STRLEN];
+
+	/* Before the name becomes PAM's: the cache knows the one sent. */
+	if (s->s_auth_digest_set && rep->ap_status == AUTH_OK) {
+		addr_ip(&s->s_peer, client, sizeof(client));
+		auth_cache_answer(s->s_user, client, s->s_auth_digest,
+		    s->s_auth_gen, rep);
+	}
+	auth_forget(s);
+	s->s_front->fe_authenticated(s, rep);
+}
+
 static void
 auth_deliver(struct worker *w, const struct auth_reply *rep)
 {
 	struct session	*s;
 
+	/*
+	 * Any refusal empties the proxy's copy of authd's cache, even when
+	 * its session ended while authd thought (a handshake timeout).
+	 */
+	if (rep->ap_status != AUTH_OK && rep->ap_status != AUTH_BUSY)
+		auth_cache_clear();
 	TAILQ_FOREACH(s, &w->w_authing, s_auth_entry)
 		if (s->s_id == rep->ap_sid)
 			break;
 	if (s == NULL)
 		return;		/* closed while authd was busy */
-	/* Before the name becomes PAM's: the cache knows the one sent. */
-	if (s->s_auth_digest_set)
-		auth_cache_answer(s->s_user, s->s_auth_digest, rep);
-	auth_forget(s);
-	s->s_front->fe_authenticated(s, rep);
+	auth_answer(s, rep);
 }
 
 /* The logins auth_cache.c answered on the loop's last turn. */
@@ -240,22 +266,22 @@ static void
 auth_hits_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker		*w = arg;
-	struct auth_reply	*rep;
+	struct auth_reply	 rep;	/* its head: no token, no context */
+	struct auth_answer	*ans;
 	struct session		*s;
 
 	(void)fd;
 	(void)what;
-	/* From the top each time: a delivery may end other sessions. */
-	for (;;) {
-		TAILQ_FOREACH(s, &w->w_authing, s_auth_entry)
-			if (s->s_auth_hit != NULL)
-				break;
-		if (s == NULL)
-			return;
-		rep = s->s_auth_hit;
-		s->s_auth_hit = NULL;
-		auth_deliver(w, rep);
-		free(rep);
+	while ((s = TAILQ_FIRST(&w->w_auth_hitq)) != NULL) {
+		ans = s->s_auth_hit;
+		memset(&rep, 0, offsetof(struct auth_reply, ap_data));
+		rep.ap_sid = s->s_id;
+		rep.ap_status = AUTH_OK;
+		memcpy(rep.ap_user, ans->an_user, sizeof(rep.ap_user));
+		rep.ap_ngroups = ans->an_ngroups;
+		memcpy(rep.ap_groups, ans->an_groups, sizeof(rep.ap_groups));
+		snprintf(rep.ap_msg, sizeof(rep.ap_msg), "cached");
+		auth_answer(s, &rep);	/* off the queue, ans freed */
 	}
 }
 

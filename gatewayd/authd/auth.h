@@ -81,7 +81,8 @@ struct auth_reply {
 	char			 ap_user[256];	/* PAM_USER: the canonical name */
 	char			 ap_principal[256]; /* Kerberos: whose ticket */
 	uint32_t		 ap_valid_s;	/* Kerberos: the ticket's time left */
-	uint32_t		 ap_cache_s;	/* PAM: authd's cache holds it so long */
+	/* PAM: authd's cache holds it until then (CLOCK_MONOTONIC ms) */
+	int64_t			 ap_cache_until_ms;
 	/*
 	 * ar_keep: the token for the client (the AP-REP of mutual
 	 * authentication, often none), then the accepted context as
@@ -116,10 +117,15 @@ void	 auth_channel_replace(struct worker *, int);
 int	 auth_submit(struct session *, const char *, const char *);
 
 /* auth_cache.c: the proxy's copy of authd's cached logins */
-int	 auth_cache_find(const char *, const char *, unsigned char[32],
-	    struct auth_reply *);
-void	 auth_cache_answer(const char *, const unsigned char[32],
-	    const struct auth_reply *);
+struct auth_answer {		/* what a cached login answers */
+	char			 an_user[256];	/* the canonical name */
+	uint8_t			 an_ngroups;
+	char			 an_groups[AUTH_MAX_GROUPS][AUTH_GROUP_NAME];
+};
+int	 auth_cache_find(const char *, const char *, const char *,
+	    unsigned char[32], uint64_t *, struct auth_answer *);
+void	 auth_cache_answer(const char *, const char *,
+	    const unsigned char[32], uint64_t, const struct auth_reply *);
 void	 auth_cache_clear(void);
 int	 auth_submit_token(struct session *, const uint8_t *, size_t, int);
 void	 auth_forget(struct session *);

@@ -27,6 +27,8 @@
 
 #include "log.h"
 
+#include "base/clock.h"
+
 #include "auth.h"
 
 #define AUTHD_CACHE_MAX		1024
@@ -35,7 +37,7 @@ struct authd_cached {
 	char			 c_user[256];
 	char			 c_canon[256];
 	unsigned char		 c_digest[32];
-	time_t			 c_expires;
+	int64_t			 c_expires;	/* gw_mono_ms() */
 	/*
 	 * The groups NSS gave at the check: a cached login asks NSS nothing
 	 * (with the files and systemd modules that is some 70 system calls,
@@ -124,7 +126,7 @@ authd_digest(const struct auth_request *req, unsigned char out[32])
 /* Under p_lock: whether a recent success with this password is cached. */
 static int
 authd_cache_hit(const struct auth_request *req, const unsigned char *d,
-    time_t now, struct auth_reply *rep)
+    int64_t now, struct auth_reply *rep)
 {
 	size_t	 i;
 
@@ -136,7 +138,7 @@ authd_cache_hit(const struct auth_request *req, const unsigned char *d,
 			snprintf(rep->ap_user, sizeof(rep->ap_user), "%s",
 			    c->c_canon);
 			/* The proxy may answer it itself so long. */
-			rep->ap_cache_s = (uint32_t)(c->c_expires - now);
+			rep->ap_cache_until_ms = c->c_expires;
 			rep->ap_ngroups = c->c_ngroups;
 			memcpy(rep->ap_groups, c->c_groups,
 			    sizeof(rep->ap_groups));
@@ -148,7 +150,7 @@ authd_cache_hit(const struct auth_request *req, const unsigned char *d,
 
 static void
 authd_cache_put(const struct auth_request *req, struct auth_reply *rep,
-    const unsigned char *d, time_t now)
+    const unsigned char *d, int64_t now)
 {
 	struct authd_cached	*slot = &pam.p_cache[0];
 	size_t			 i;
@@ -166,8 +168,12 @@ authd_cache_put(const struct auth_request *req, struct auth_reply *rep,
 	slot->c_ngroups = rep->ap_ngroups;
 	memcpy(slot->c_groups, rep->ap_groups, sizeof(slot->c_groups));
 	memcpy(slot->c_digest, d, 32);
-	slot->c_expires = now + pam.p_cache_ttl;
-	rep->ap_cache_s = (uint32_t)pam.p_cache_ttl;
+	/*
+	 * On the monotonic clock, which the proxy shares: its copy ends
+	 * when this entry does, whatever the wall clock does.
+	 */
+	slot->c_expires = now + (int64_t)pam.p_cache_ttl * 1000;
+	rep->ap_cache_until_ms = slot->c_expires;
 }
 
 /* The user's groups through NSS (files, sssd for LDAP/AD...). */
@@ -268,7 +274,7 @@ authd_pam_check(struct auth_request *req, struct auth_reply *rep)
 	pam_handle_t	*pamh = NULL;
 	struct pam_conv	 conv = { authd_conv, req };
 	unsigned char	 digest[32];
-	time_t		 now = time(NULL);
+	int64_t		 now = gw_mono_ms();
 	int		 rc, cached = 0;
 
 	memset(digest, 0, sizeof(digest));

@@ -39,6 +39,7 @@ struct worker {
 	_Atomic int		 w_auth_next;	/* a new one (WORKER_AUTHD) */
 	struct event		*w_auth_ev;
 	struct event		*w_auth_hits;	/* delivers cached logins */
+	struct session_list	 w_auth_hitq;	/* answered by the cache */
 	struct session_list	 w_authing;	/* sessions waiting for authd */
 	char			*w_answer;	/* to the control socket */
 	int			 w_answered;

@@ -19,6 +19,7 @@
 #include "auditd/audit.h"
 
 struct account;
+struct auth_answer;
 struct auth_reply;
 struct conf;
 struct bufferevent;
@@ -214,7 +215,9 @@ struct session {
 	/* A login asked of authd: its salted digest, for auth_cache.c. */
 	unsigned char		 s_auth_digest[32];
 	uint8_t			 s_auth_digest_set;
-	struct auth_reply	*s_auth_hit;	/* auth_cache.c's, to deliver */
+	uint64_t		 s_auth_gen;	/* the cache's, when asked */
+	struct auth_answer	*s_auth_hit;	/* the cache's, to deliver */
+	TAILQ_ENTRY(session)	 s_hit_entry;	/* on w_auth_hitq */
 	struct timespec		 s_dns_sent;
 	uint8_t			 s_timed;	/* handshake latency observed */
 	int64_t			 s_start_ms;	/* wall clock, for the audit */

@@ -402,11 +402,20 @@ class ProxyLoginCacheTest(PamTestCase):
         stats = json.loads((gw or self.gw).ctl("--json", "stats").stdout)
         return stats["auth_cached"]
 
-    def ok(self, user, password, gw=None):
-        status, s = self.login(user, password, gw)
-        if s is not None:
-            s.close()
-        return status
+    def ok(self, user, password, gw=None, src="127.0.0.1"):
+        """RFC 1929 from the address src: the status byte (None: closed)."""
+        gw = gw or self.gw
+        s = socket.create_connection(gw.addr, timeout=10,
+                                     source_address=(src, 0))
+        with s:
+            s.sendall(b"\x05\x01\x02")
+            self.assertEqual(recv_exact(s, 2), b"\x05\x02")
+            u, p = user.encode(), password.encode()
+            s.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
+            try:
+                return recv_exact(s, 2)[1]
+            except (EOFError, ConnectionResetError):
+                return None
 
     def test_second_login_is_the_proxys(self):
         self.assertEqual(self.ok("alice", "secret"), 0)
@@ -443,6 +452,14 @@ class ProxyLoginCacheTest(PamTestCase):
         self.assertEqual(self.ok("bob", "hunter2"), 1)
         self.gw.wait_log("user bob: locked out")
         self.assertEqual(self.cached(), 1)
+        # bob logs in from another address, twice: authd's OK, then the
+        # proxy's. The locked address is refused all the same (an entry
+        # answers only the address authd said OK to).
+        self.assertEqual(self.ok("bob", "hunter2", src="127.0.0.2"), 0)
+        self.assertEqual(self.ok("bob", "hunter2", src="127.0.0.2"), 0)
+        self.assertEqual(self.cached(), 2)
+        self.assertEqual(self.ok("bob", "hunter2"), 1)
+        self.assertEqual(self.cached(), 2)
 
     def test_authd_restarted_starts_empty(self):
         for _ in range(2):
@@ -459,12 +476,39 @@ class ProxyLoginCacheTest(PamTestCase):
         self.assertEqual(self.cached(), 1)
 
     def test_never_beyond_authds_entry(self):
-        gw = self.start_gateway("auth pam\nauth_cache_ttl 3\n"
+        gw = self.start_gateway("auth pam\nauth_cache_ttl 4\n"
                                 "control_socket control.sock\n")
-        self.assertEqual(self.ok("alice", "secret", gw), 0)
-        self.assertEqual(self.ok("alice", "secret", gw), 0)
+        t0 = time.monotonic()
+        self.assertEqual(self.ok("alice", "secret", gw), 0)   # PAM's
+        time.sleep(2)
+        # A refusal empties the proxy's copy; authd answers alice from its
+        # own entry, made at t0, and the copy must end when that does, not
+        # auth_cache_ttl after it was made.
+        self.assertEqual(self.ok("carol", "letmein", gw), 1)
+        self.assertEqual(self.ok("alice", "secret", gw), 0)   # authd's
+        self.assertEqual(self.ok("alice", "secret", gw), 0)   # the copy's
         self.assertEqual(self.cached(gw), 1)
-        time.sleep(3.2)
-        # authd's entry has expired: PAM is asked again, not the copy.
-        self.assertEqual(self.ok("alice", "secret", gw), 0)
+        time.sleep(max(0, t0 + 4.6 - time.monotonic()))
+        self.assertEqual(self.ok("alice", "secret", gw), 0)   # PAM's again
+        self.assertEqual(self.cached(gw), 1)
+
+    def test_a_refusal_for_a_session_gone_still_empties_it(self):
+        # slowpoke's logins take 2 s of PAM (pam_exec sleep): the session
+        # of a wrong password ends at the 1 s handshake timeout, before
+        # authd's refusal comes back; the refusal must empty the copy all
+        # the same.
+        gw = self.start_gateway("auth pam\npam_service socksgw-slow\n"
+                                "auth_cache_ttl 60\n"
+                                "control_socket control.sock\n")
+        self.assertEqual(self.ok("slowpoke", "zzz", gw), 0)
+        self.assertEqual(self.ok("slowpoke", "zzz", gw), 0)
+        self.assertEqual(self.cached(gw), 1)
+        with open(gw.conf, "a") as f:
+            f.write("handshake_timeout 1\n")
+        gw.signal(signal.SIGHUP)
+        gw.wait_log("configuration reloaded")
+        self.assertNotEqual(self.ok("dave", "wrong", gw), 0)
+        gw.wait_log("reason=handshake timeout")
+        time.sleep(2)   # authd's refusal, after the session's end
+        self.assertEqual(self.ok("slowpoke", "zzz", gw), 0)
         self.assertEqual(self.cached(gw), 1)

@@ -270,17 +270,30 @@ auth_hits_cb(evutil_socket_t fd, short what, void *arg)
 	struct auth_answer	*ans;
 	struct session		*s;
 
+	uint64_t		 gen = auth_cache_generation();
+
 	(void)fd;
 	(void)what;
 	while ((s = TAILQ_FIRST(&w->w_auth_hitq)) != NULL) {
 		ans = s->s_auth_hit;
 		memset(&rep, 0, offsetof(struct auth_reply, ap_data));
 		rep.ap_sid = s->s_id;
-		rep.ap_status = AUTH_OK;
-		memcpy(rep.ap_user, ans->an_user, sizeof(rep.ap_user));
-		rep.ap_ngroups = ans->an_ngroups;
-		memcpy(rep.ap_groups, ans->an_groups, sizeof(rep.ap_groups));
-		snprintf(rep.ap_msg, sizeof(rep.ap_msg), "cached");
+		if (s->s_auth_gen != gen) {
+			/*
+			 * A refusal emptied the copy since the lookup (a
+			 * lock-out, perhaps): the client tries again.
+			 */
+			rep.ap_status = AUTH_BUSY;
+			snprintf(rep.ap_msg, sizeof(rep.ap_msg),
+			    "login cache emptied meanwhile; try again");
+		} else {
+			rep.ap_status = AUTH_OK;
+			memcpy(rep.ap_user, ans->an_user, sizeof(rep.ap_user));
+			rep.ap_ngroups = ans->an_ngroups;
+			memcpy(rep.ap_groups, ans->an_groups,
+			    sizeof(rep.ap_groups));
+			snprintf(rep.ap_msg, sizeof(rep.ap_msg), "cached");
+		}
 		auth_answer(s, &rep);	/* off the queue, ans freed */
 	}
 }

@@ -83,6 +83,7 @@ struct auth_reply {
 	uint32_t		 ap_valid_s;	/* Kerberos: the ticket's time left */
 	/* PAM: authd's cache holds it until then (CLOCK_MONOTONIC ms) */
 	int64_t			 ap_cache_until_ms;
+	uint8_t			 ap_cache_fresh;	/* PAM checked it just now */
 	/*
 	 * ar_keep: the token for the client (the AP-REP of mutual
 	 * authentication, often none), then the accepted context as
@@ -127,6 +128,7 @@ int	 auth_cache_find(const char *, const char *, const char *,
 void	 auth_cache_answer(const char *, const char *,
 	    const unsigned char[32], uint64_t, const struct auth_reply *);
 void	 auth_cache_clear(void);
+uint64_t auth_cache_generation(void);
 int	 auth_submit_token(struct session *, const uint8_t *, size_t, int);
 void	 auth_forget(struct session *);
 

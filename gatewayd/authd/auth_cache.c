@@ -12,7 +12,10 @@
  *    prefix, and an address never answered OK by authd while locked out
  *    can never find an entry.
  *  - It expires when authd's own entry does: authd sends its expiry on
- *    the monotonic clock both processes share (ap_cache_until_ms).
+ *    the monotonic clock both processes share (ap_cache_until_ms). authd
+ *    keeps one entry per user: an OK PAM has just given (ap_cache_fresh,
+ *    a new password perhaps) deletes the user's entries from every
+ *    address, as it replaced authd's.
  *  - A login that names a cached user and address with another password
  *    deletes that entry before it goes to authd: a guess is tested
  *    against the copy once, then authd sees every guess and counts it.
@@ -198,6 +201,10 @@ auth_cache_answer(const char *user, const char *client,
 	/* A refusal came since it was asked: it may have been the cause. */
 	if (gen != cache.gen)
 		goto out;
+	for (i = 0; rep->ap_cache_fresh && cache.slots != NULL &&
+	    i < AUTH_CACHE_SLOTS; i++)
+		if (strcmp(cache.slots[i].ac_user, user) == 0)
+			explicit_bzero(&cache.slots[i], sizeof(cache.slots[i]));
 	if (cache.slots == NULL && (cache.slots = calloc(AUTH_CACHE_SLOTS,
 	    sizeof(*cache.slots))) == NULL)
 		goto out;	/* no memory: authd answers, as without it */
@@ -228,6 +235,18 @@ auth_cache_answer(const char *user, const char *client,
 	slot->ac_expires = rep->ap_cache_until_ms - 10;
 out:
 	pthread_mutex_unlock(&cache.lock);
+}
+
+/* Emptyings so far: a hit found before one is not delivered after it. */
+uint64_t
+auth_cache_generation(void)
+{
+	uint64_t	 gen;
+
+	pthread_mutex_lock(&cache.lock);
+	gen = cache.gen;
+	pthread_mutex_unlock(&cache.lock);
+	return (gen);
 }
 
 /* A refusal from authd, or a new authd: nothing is answered here now. */

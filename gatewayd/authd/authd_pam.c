@@ -174,6 +174,8 @@ authd_cache_put(const struct auth_request *req, struct auth_reply *rep,
 	 */
 	slot->c_expires = now + (int64_t)pam.p_cache_ttl * 1000;
 	rep->ap_cache_until_ms = slot->c_expires;
+	/* This user's earlier entry (another password, maybe) is gone. */
+	rep->ap_cache_fresh = 1;
 }
 
 /* The user's groups through NSS (files, sssd for LDAP/AD...). */

@@ -395,6 +395,7 @@ class ProxyLoginCacheTest(PamTestCase):
     answered from its cache is answered again by the proxy, never after a
     refusal, never beyond authd's entry, never across an authd restart."""
     gateway_extra = ("auth pam\nauth_cache_ttl 60\nauth_fail_limit 3\n"
+                     "auth_client_fail_limit 6\n"
                      "auth_fail_window 60\nauth_lockout 30\n"
                      "control_socket control.sock\n")
 
@@ -461,6 +462,36 @@ class ProxyLoginCacheTest(PamTestCase):
         self.assertEqual(self.ok("bob", "hunter2"), 1)
         self.assertEqual(self.cached(), 2)
 
+    def test_a_client_lockout_holds_for_a_cached_user(self):
+        # alice is in the copy at 127.0.0.1; that address then fails for
+        # six other names and is locked out as a client. No guess named
+        # alice, so only emptying on refusal keeps her cached password
+        # from letting the locked address in.
+        for _ in range(2):
+            self.assertEqual(self.ok("alice", "secret"), 0)
+        self.assertEqual(self.cached(), 1)
+        for i in range(6):
+            self.assertEqual(self.ok("nobody%d" % i, "guess"), 1)
+        self.gw.wait_log("client locked out")
+        self.assertEqual(self.ok("alice", "secret"), 1)
+        self.assertEqual(self.cached(), 1)
+
+    def test_a_new_password_ends_the_old_ones_entries(self):
+        # bob's password is changed; his login with the new one (PAM's)
+        # replaces authd's entry, and must end the copy's entries of the
+        # old one at every address: authd would refuse it now.
+        for _ in range(2):
+            self.assertEqual(self.ok("bob", "hunter2"), 0)
+        self.assertEqual(self.cached(), 1)
+        passdb = os.path.join(self.pamdir, "passdb")
+        with open(passdb) as f:
+            text = f.read()
+        with open(passdb, "w") as f:
+            f.write(text.replace("bob:hunter2:", "bob:hunter3:"))
+        self.assertEqual(self.ok("bob", "hunter3", src="127.0.0.2"), 0)
+        self.assertEqual(self.ok("bob", "hunter2"), 1)
+        self.assertEqual(self.cached(), 1)
+
     def test_authd_restarted_starts_empty(self):
         for _ in range(2):
             self.assertEqual(self.ok("alice", "secret"), 0)
@@ -478,8 +509,8 @@ class ProxyLoginCacheTest(PamTestCase):
     def test_never_beyond_authds_entry(self):
         gw = self.start_gateway("auth pam\nauth_cache_ttl 4\n"
                                 "control_socket control.sock\n")
-        t0 = time.monotonic()
         self.assertEqual(self.ok("alice", "secret", gw), 0)   # PAM's
+        t0 = time.monotonic()   # authd's entry ends before t0 + 4
         time.sleep(2)
         # A refusal empties the proxy's copy; authd answers alice from its
         # own entry, made at t0, and the copy must end when that does, not
@@ -488,7 +519,7 @@ class ProxyLoginCacheTest(PamTestCase):
         self.assertEqual(self.ok("alice", "secret", gw), 0)   # authd's
         self.assertEqual(self.ok("alice", "secret", gw), 0)   # the copy's
         self.assertEqual(self.cached(gw), 1)
-        time.sleep(max(0, t0 + 4.6 - time.monotonic()))
+        time.sleep(max(0, t0 + 4.3 - time.monotonic()))
         self.assertEqual(self.ok("alice", "secret", gw), 0)   # PAM's again
         self.assertEqual(self.cached(gw), 1)
 

@@ -138,28 +138,29 @@ static int
 auth_from_cache(struct session *s, const char *user, const char *pass)
 {
 	struct worker		*w = s->s_worker;
-	struct auth_answer	*ans;
+	struct auth_answer	 found;
 	char			 client[ADDR_STRLEN];
 	int			 r;
 
-	if (w->w_conf->c_auth_cache_ttl == 0 || w->w_auth_hits == NULL ||
-	    (ans = malloc(sizeof(*ans))) == NULL)
+	if (w->w_conf->c_auth_cache_ttl == 0 || w->w_auth_hits == NULL)
 		return (-1);
 	addr_ip(&s->s_peer, client, sizeof(client));
 	r = auth_cache_find(user, client, pass, s->s_auth_digest,
-	    &s->s_auth_gen, ans);
+	    &s->s_auth_gen, &found);
 	if (r != 1) {
 		s->s_auth_digest_set = r == 0;	/* for authd's answer */
-		free(ans);
 		return (-1);
 	}
 	explicit_bzero(s->s_auth_digest, sizeof(s->s_auth_digest));
 	clock_gettime(CLOCK_MONOTONIC, &s->s_auth_sent);
+	if ((s->s_auth_hit = malloc(sizeof(found))) == NULL)
+		return (-1);
+	*s->s_auth_hit = found;
 	if (auth_wait(s, user) == -1) {
-		free(ans);
+		free(s->s_auth_hit);
+		s->s_auth_hit = NULL;
 		return (-1);
 	}
-	s->s_auth_hit = ans;
 	TAILQ_INSERT_TAIL(&w->w_auth_hitq, s, s_hit_entry);
 	event_active(w->w_auth_hits, 0, 0);
 	STAT_ADD(GW_STAT_AUTH_CACHED, 1);
@@ -228,7 +229,7 @@ auth_forget(struct session *s)
 
 /* The answer to a waiting session's login, from authd or the cache. */
 static void
-auth_answer(struct session *s, const struct auth_reply *rep)
+auth_conclude(struct session *s, const struct auth_reply *rep)
 {
 	char	 client[ADDR_STRLEN];
 
@@ -258,7 +259,7 @@ auth_deliver(struct worker *w, const struct auth_reply *rep)
 			break;
 	if (s == NULL)
 		return;		/* closed while authd was busy */
-	auth_answer(s, rep);
+	auth_conclude(s, rep);
 }
 
 /* The logins auth_cache.c answered on the loop's last turn. */
@@ -269,7 +270,6 @@ auth_hits_cb(evutil_socket_t fd, short what, void *arg)
 	struct auth_reply	 rep;	/* its head: no token, no context */
 	struct auth_answer	*ans;
 	struct session		*s;
-
 	uint64_t		 gen = auth_cache_generation();
 
 	(void)fd;
@@ -294,7 +294,7 @@ auth_hits_cb(evutil_socket_t fd, short what, void *arg)
 			    sizeof(rep.ap_groups));
 			snprintf(rep.ap_msg, sizeof(rep.ap_msg), "cached");
 		}
-		auth_answer(s, &rep);	/* off the queue, ans freed */
+		auth_conclude(s, &rep);	/* off the queue, ans freed */
 	}
 }
 

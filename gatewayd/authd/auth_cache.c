@@ -12,7 +12,9 @@
  *    prefix, and an address never answered OK by authd while locked out
  *    can never find an entry.
  *  - It expires when authd's own entry does: authd sends its expiry on
- *    the monotonic clock both processes share (ap_cache_until_ms). authd
+ *    the monotonic clock both processes share (ap_cache_until_ms); one
+ *    authd drops early to make room (past 1,024 users) lives on here
+ *    until then, never past auth_cache_ttl. authd
  *    keeps one entry per user: an OK PAM has just given (ap_cache_fresh,
  *    a new password perhaps) deletes the user's entries from every
  *    address, as it replaced authd's.
@@ -85,17 +87,13 @@ auth_cache_empty(void)
 		    sizeof(*cache.slots));
 }
 
-/* FNV-1a of user and address: where their entry may be. */
+/* Where the entry of user at client may be. */
 static size_t
 auth_cache_home(const char *user, const char *client)
 {
-	uint32_t	 h = 2166136261u;
+	uint32_t	 h = gw_hash(user, strlen(user)) * 31u +
+			    gw_hash(client, strlen(client));
 
-	for (; *user != '\0'; user++)
-		h = (h ^ (unsigned char)*user) * 16777619u;
-	h = (h ^ 0xff) * 16777619u;	/* no byte of a name or address */
-	for (; *client != '\0'; client++)
-		h = (h ^ (unsigned char)*client) * 16777619u;
 	return (h & (AUTH_CACHE_SLOTS - 1));
 }
 
